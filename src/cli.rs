@@ -1,0 +1,241 @@
+//! The command line: clap definitions and one thin function per command.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::dataset::log;
+use crate::sources::import::{self, ImportOptions};
+use crate::sources::files::Format;
+use crate::store::Store;
+use crate::taxonomy::LabelsFile;
+use crate::workspace::{Overrides, Workspace, user_config_path};
+
+#[derive(Debug, Parser)]
+#[command(name = "sift", version, about = "Label GitHub issues and SFT chat samples at keyboard speed")]
+pub struct Cli {
+    /// Use the workspace in DIR instead of searching upwards from the current folder.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Annotator ID recorded with every decision (overrides settings).
+    #[arg(long, global = true, value_name = "ID")]
+    pub annotator: Option<String>,
+    /// Colour theme (default, light, high-contrast, gruvbox, or a user theme).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace: sift.toml, labels.yml, annotations/, .sift/.
+    Init {
+        /// Folder to create the workspace in (default: the current folder).
+        dir: Option<PathBuf>,
+        /// A name for the workspace.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Copy the bundled demo workspace somewhere fresh, import it, suggest offline, open it.
+    Demo {
+        /// Where to put the demo workspace (default: a new temporary folder).
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// Print a summary instead of opening the review screen.
+        #[arg(long)]
+        no_tui: bool,
+    },
+    /// Report items, annotations, runs and the store.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import items from a file (ShareGPT, OpenAI messages, Alpaca, issue CSV/JSONL).
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        dataset: String,
+        #[arg(long, default_value = "auto")]
+        format: Format,
+        /// Taxonomy for this dataset (recorded in sift.toml when new).
+        #[arg(long)]
+        taxonomy: Option<String>,
+        /// Column or field holding labels (recorded as annotations of --annotator, mode import).
+        #[arg(long, value_name = "COL")]
+        label_column: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Everything a command needs from an opened workspace.
+pub struct Context {
+    pub ws: Workspace,
+    pub store: Store,
+    pub labels: LabelsFile,
+}
+
+impl Context {
+    /// Open the workspace, its taxonomy and store, and replay new annotation records.
+    pub fn open(cli_ws: Option<&Path>, overrides: &Overrides) -> Result<Self> {
+        let cwd = std::env::current_dir().context("cannot read the current folder")?;
+        let root = Workspace::discover(&cwd, cli_ws)?;
+        let ws = Workspace::open(&root, user_config_path().as_deref(), overrides)?;
+        let labels = LabelsFile::load(&ws.labels_path())?;
+        let mut store = Store::open(&ws.store_path())?;
+        let report = log::replay(&ws, &mut store)?;
+        for e in report.errors.iter().chain(&report.torn) {
+            eprintln!("warning: {}", crate::text::one_line(e));
+        }
+        Ok(Context { ws, store, labels })
+    }
+
+    /// The annotator for records: --annotator, then settings.
+    pub fn annotator(&self) -> Option<&str> {
+        self.ws.settings.annotator.as_deref()
+    }
+}
+
+fn overrides(cli: &Cli) -> Overrides {
+    Overrides { annotator: cli.annotator.clone(), theme: cli.theme.clone() }
+}
+
+/// Run the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let ov = overrides(&cli);
+    let ws_arg = cli.workspace.clone();
+    match cli.command {
+        None => {
+            let ctx = Context::open(ws_arg.as_deref(), &ov)?;
+            crate::demo::open_review(ctx)
+        }
+        Some(Command::Init { dir, name }) => cmd_init(dir, name),
+        Some(Command::Demo { path, no_tui }) => crate::demo::run(path, no_tui, &ov),
+        Some(Command::Status { json }) => cmd_status(&Context::open(ws_arg.as_deref(), &ov)?, json),
+        Some(Command::Import { file, dataset, format, taxonomy, label_column, json }) => {
+            let mut ctx = Context::open(ws_arg.as_deref(), &ov)?;
+            let opts = ImportOptions { dataset, format, taxonomy, label_column };
+            cmd_import(&mut ctx, &file, &opts, json)
+        }
+    }
+}
+
+fn cmd_init(dir: Option<PathBuf>, name: Option<String>) -> Result<ExitCode> {
+    let dir = match dir {
+        Some(d) => d,
+        None => std::env::current_dir().context("cannot read the current folder")?,
+    };
+    let name = name.unwrap_or_else(|| {
+        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sift".into())
+    });
+    Workspace::init(&dir, &name)?;
+    println!("Created a sift workspace in {}", dir.display());
+    println!("Next: sift import FILE --dataset NAME   (or: sift pull OWNER/REPO)");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_import(ctx: &mut Context, file: &Path, opts: &ImportOptions, json: bool) -> Result<ExitCode> {
+    let summary = import::import_file(ctx, file, opts)?;
+    for e in &summary.errors {
+        eprintln!("{}", crate::text::one_line(e));
+    }
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "{}: {} imported, {} updated, {} unchanged, {} skipped; {} label records",
+            file.display(),
+            summary.imported,
+            summary.updated,
+            summary.unchanged,
+            summary.skipped,
+            summary.label_records
+        );
+    }
+    let anything = summary.imported + summary.updated + summary.unchanged > 0;
+    Ok(if anything { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[derive(serde::Serialize)]
+struct StatusDataset {
+    items: i64,
+    kind: String,
+    taxonomy: String,
+}
+
+#[derive(serde::Serialize)]
+struct StatusJson {
+    items: i64,
+    datasets: std::collections::BTreeMap<String, StatusDataset>,
+    annotations: i64,
+    annotators: std::collections::BTreeMap<String, i64>,
+    runs: i64,
+    suggestions: i64,
+    store: String,
+    store_bytes: u64,
+}
+
+fn status(ctx: &Context) -> Result<StatusJson> {
+    let mut datasets = std::collections::BTreeMap::new();
+    for d in ctx.store.dataset_counts()? {
+        let e = datasets.entry(d.dataset.clone()).or_insert(StatusDataset {
+            items: 0,
+            kind: d.kind.clone(),
+            taxonomy: ctx.ws.settings.taxonomy_for(&d.dataset).to_string(),
+        });
+        e.items += d.items;
+        if e.kind != d.kind {
+            e.kind = "mixed".into();
+        }
+    }
+    let annotators: std::collections::BTreeMap<String, i64> =
+        ctx.store.annotation_counts()?.into_iter().collect();
+    let (runs, suggestions) = ctx.store.run_counts()?;
+    Ok(StatusJson {
+        items: ctx.store.item_count(None)?,
+        datasets,
+        annotations: annotators.values().sum(),
+        annotators,
+        runs,
+        suggestions,
+        store: ctx.store.path().display().to_string(),
+        store_bytes: ctx.store.size_bytes(),
+    })
+}
+
+fn cmd_status(ctx: &Context, json: bool) -> Result<ExitCode> {
+    let s = status(ctx)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "workspace  {}", ctx.ws.root.display())?;
+    writeln!(out, "items      {}", s.items)?;
+    for (name, d) in &s.datasets {
+        writeln!(out, "  {name:<20} {:>8} {:<12} taxonomy {}", d.items, d.kind, d.taxonomy)?;
+    }
+    writeln!(out, "annotations {}", s.annotations)?;
+    for (who, n) in &s.annotators {
+        writeln!(out, "  {who:<20} {n:>8}")?;
+    }
+    writeln!(out, "runs       {}  ({} suggestions)", s.runs, s.suggestions)?;
+    writeln!(out, "store      {} ({:.1} MB)", s.store, s.store_bytes as f64 / 1e6)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuse to go on without an annotator ID, with the ways to give one.
+pub fn require_annotator(ctx: &Context) -> Result<String> {
+    match ctx.annotator() {
+        Some(a) if crate::workspace::valid_annotator(a) => Ok(a.to_string()),
+        Some(a) => bail!("annotator ID {a:?} is not usable (letters, digits, '-', '_', '.')"),
+        None => bail!(
+            "no annotator ID: pass --annotator ID, set SIFT_ANNOTATOR, or put annotator = \"ID\" in {}",
+            user_config_path().map(|p| p.display().to_string()).unwrap_or_else(|| "config.toml".into())
+        ),
+    }
+}

@@ -1,0 +1,11 @@
+//! sift: a keyboard-driven terminal workstation for labeling GitHub issues and SFT chat samples.
+//!
+//! The binary is thin; everything lives here so tests and benchmarks reach it.
+
+pub mod dataset;
+pub mod model;
+pub mod store;
+pub mod suggest;
+pub mod taxonomy;
+pub mod text;
+pub mod workspace;

@@ -1,0 +1,35 @@
+//! Tracing to a file (stdout belongs to the TUI and to --json output).
+
+use std::path::PathBuf;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::Cli;
+use crate::workspace::{STATE_DIR, Workspace};
+
+/// Keeps the log file open for the life of the program.
+pub struct LogGuard;
+
+/// Log to `<workspace>/.sift/logs/sift.log` when inside a workspace, else to the user cache
+/// folder. Level from SIFT_LOG (default info). Failing to log never stops sift.
+pub fn init(cli: &Cli) -> Option<LogGuard> {
+    let dir = log_dir(cli)?;
+    std::fs::create_dir_all(&dir).ok()?;
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("sift.log")).ok()?;
+    let filter = EnvFilter::try_from_env("SIFT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .try_init()
+        .ok()?;
+    Some(LogGuard)
+}
+
+fn log_dir(cli: &Cli) -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    match Workspace::discover(&cwd, cli.workspace.as_deref()) {
+        Ok(root) => Some(root.join(STATE_DIR).join("logs")),
+        Err(_) => directories::ProjectDirs::from("", "", "sift").map(|d| d.cache_dir().join("logs")),
+    }
+}

@@ -1,0 +1,18 @@
+//! Entry point: parse the command line, log to a file, run, map errors to exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = sift::cli::Cli::parse();
+    let _guard = sift::logging::init(&cli);
+    match sift::cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // Errors are built to be read: the chain says what, where, and what to do.
+            eprintln!("error: {}", sift::text::sanitize(&format!("{e:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}

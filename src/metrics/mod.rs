@@ -1,0 +1,5 @@
+//! Agreement, evaluation and sampling statistics: pure functions, no IO.
+
+pub mod agreement;
+pub mod evaluation;
+pub mod sampling;

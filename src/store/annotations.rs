@@ -1,0 +1,231 @@
+//! Annotation records replayed from annotations/*.jsonl, latest answers, replay offsets.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Result, Store, sql_err};
+use crate::model::{Annotation, Mode, SuggestionRef};
+
+/// How far one log file has been replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogOffset {
+    pub offset: u64,
+    pub lines: u64,
+}
+
+/// An annotation as stored, with its dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerRow {
+    pub id: i64,
+    pub dataset: String,
+    pub annotation: Annotation,
+}
+
+const COLUMNS: &str =
+    "id, dataset, item_key, annotator, labels, at, mode, note, duration_ms, suggestion, week";
+
+impl Store {
+    /// Record annotations and move the replay offset of their log file, atomically: a crash
+    /// leaves either both or neither. The offset is compared and swapped inside one immediate
+    /// transaction, so when two sift processes replay the same file only one records it;
+    /// the other gets `false` and re-reads from the new offset.
+    pub fn replay_annotations(
+        &mut self,
+        log: &str,
+        dataset: &str,
+        from: LogOffset,
+        records: &[Annotation],
+        to: LogOffset,
+    ) -> Result<bool> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| sql_err(&path, e))?;
+        let current: LogOffset = tx
+            .query_row("SELECT offset, lines FROM log_offsets WHERE path = ?1", [log], |r| {
+                Ok(LogOffset { offset: r.get::<_, i64>(0)? as u64, lines: r.get::<_, i64>(1)? as u64 })
+            })
+            .optional()
+            .map_err(|e| sql_err(&path, e))?
+            .unwrap_or_default();
+        if current != from {
+            return Ok(false);
+        }
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO annotations(item_key, dataset, annotator, labels, at, mode, note,
+                        duration_ms, suggestion, week, source)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(|e| sql_err(&path, e))?;
+            for a in records {
+                let labels = serde_json::to_string(&a.labels).unwrap_or_else(|_| "[]".into());
+                let sugg = a.suggestion.as_ref().and_then(|s| serde_json::to_string(s).ok());
+                ins.execute(params![
+                    a.item,
+                    dataset,
+                    a.annotator,
+                    labels,
+                    a.at,
+                    a.mode.as_str(),
+                    a.note,
+                    a.duration_ms.map(|d| d as i64),
+                    sugg,
+                    a.week,
+                    log
+                ])
+                .map_err(|e| sql_err(&path, e))?;
+            }
+            tx.execute(
+                "INSERT INTO log_offsets(path, offset, lines) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(path) DO UPDATE SET offset = excluded.offset, lines = excluded.lines",
+                params![log, to.offset as i64, to.lines as i64],
+            )
+            .map_err(|e| sql_err(&path, e))?;
+        }
+        tx.commit().map_err(|e| sql_err(&path, e))?;
+        Ok(true)
+    }
+
+    /// Where replay of a log file stopped last time.
+    pub fn log_offset(&self, log: &str) -> Result<Option<LogOffset>> {
+        self.conn
+            .query_row("SELECT offset, lines FROM log_offsets WHERE path = ?1", [log], |r| {
+                Ok(LogOffset { offset: r.get::<_, i64>(0)? as u64, lines: r.get::<_, i64>(1)? as u64 })
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forget a log file's records (it was rewritten or truncated) so it can be replayed anew.
+    pub fn forget_log(&mut self, log: &str) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
+        tx.execute("DELETE FROM annotations WHERE source = ?1", [log]).map_err(|e| sql_err(&path, e))?;
+        tx.execute("DELETE FROM log_offsets WHERE path = ?1", [log]).map_err(|e| sql_err(&path, e))?;
+        tx.commit().map_err(|e| sql_err(&path, e))
+    }
+
+    /// The latest record per (item, annotator): each annotator's current answer.
+    pub fn latest_answers(&self, dataset: Option<&str>) -> Result<Vec<AnswerRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM annotations a
+             JOIN (SELECT max(id) AS mid FROM annotations
+                   WHERE ?1 IS NULL OR dataset = ?1 GROUP BY item_key, annotator) m
+               ON a.id = m.mid
+             ORDER BY a.item_key, a.annotator"
+        );
+        self.answer_rows(&sql, params![dataset])
+    }
+
+    /// Every record, oldest first (history, throughput, undo).
+    pub fn annotation_records(&self, dataset: Option<&str>) -> Result<Vec<AnswerRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM annotations WHERE ?1 IS NULL OR dataset = ?1 ORDER BY id"
+        );
+        self.answer_rows(&sql, params![dataset])
+    }
+
+    /// Records of one item, oldest first.
+    pub fn item_annotations(&self, key: &str) -> Result<Vec<AnswerRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM annotations WHERE item_key = ?1 ORDER BY id");
+        self.answer_rows(&sql, params![key])
+    }
+
+    /// Number of annotation records per annotator.
+    pub fn annotation_counts(&self) -> Result<Vec<(String, i64)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT annotator, count(*) FROM annotations GROUP BY annotator ORDER BY annotator")
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    fn answer_rows(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<AnswerRow>> {
+        let mut st = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(p, |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                    r.get::<_, Option<String>>(10)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, dataset, item, annotator, labels, at, mode, note, dur, sugg, week) =
+                row.map_err(|e| self.err(e))?;
+            let labels: Vec<String> =
+                serde_json::from_str(&labels).map_err(|e| self.corrupt(&item, e))?;
+            let suggestion: Option<SuggestionRef> = match sugg {
+                Some(s) => Some(serde_json::from_str(&s).map_err(|e| self.corrupt(&item, e))?),
+                None => None,
+            };
+            let annotation = Annotation {
+                item,
+                annotator,
+                labels,
+                at,
+                mode: Mode::parse(&mode).unwrap_or_default(),
+                note,
+                duration_ms: dur.map(|d| d.max(0) as u64),
+                suggestion,
+                week,
+            };
+            out.push(AnswerRow { id, dataset, annotation });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ann(item: &str, who: &str, labels: &[&str]) -> Annotation {
+        Annotation {
+            item: item.into(),
+            annotator: who.into(),
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            at: String::new(),
+            mode: Mode::Blind,
+            note: String::new(),
+            duration_ms: Some(10),
+            suggestion: None,
+            week: None,
+        }
+    }
+
+    #[test]
+    fn latest_answer_wins_and_offsets_move_with_records() {
+        let mut s = Store::open_in_memory().unwrap();
+        let recs = vec![ann("x", "a", &["bug"]), ann("x", "a", &["question"]), ann("x", "b", &["bug"])];
+        let to = LogOffset { offset: 99, lines: 3 };
+        assert!(s.replay_annotations("annotations/d/a.jsonl", "d", LogOffset::default(), &recs, to).unwrap());
+        // A second replay from the stale offset is refused, so nothing is recorded twice.
+        assert!(!s.replay_annotations("annotations/d/a.jsonl", "d", LogOffset::default(), &recs, to).unwrap());
+        let latest = s.latest_answers(Some("d")).unwrap();
+        assert_eq!(latest.len(), 2);
+        let a = latest.iter().find(|r| r.annotation.annotator == "a").unwrap();
+        assert_eq!(a.annotation.labels, ["question"]);
+        assert_eq!(a.annotation.mode, Mode::Blind);
+        assert_eq!(
+            s.log_offset("annotations/d/a.jsonl").unwrap(),
+            Some(LogOffset { offset: 99, lines: 3 })
+        );
+        s.forget_log("annotations/d/a.jsonl").unwrap();
+        assert!(s.latest_answers(None).unwrap().is_empty());
+        assert_eq!(s.log_offset("annotations/d/a.jsonl").unwrap(), None);
+    }
+}

@@ -1,0 +1,413 @@
+//! Items with their turns and comments: upserts in batches, lookups, queue rows, counts.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use super::{Result, Store, sql_err};
+use crate::model::{Comment, Item, ItemKind, ToolCall, Turn};
+
+/// What an upsert did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UpsertCounts {
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+impl UpsertCounts {
+    pub fn add(&mut self, o: UpsertCounts) {
+        self.inserted += o.inserted;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+    }
+}
+
+/// Items per dataset.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetCount {
+    pub dataset: String,
+    pub kind: String,
+    pub items: i64,
+}
+
+/// The light row the review queue holds for every item (bodies load on focus).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRow {
+    pub id: i64,
+    pub key: String,
+    pub dataset: String,
+    pub kind: ItemKind,
+    pub title: String,
+    pub repo: Option<String>,
+}
+
+/// Review status of an item for one annotator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    New,
+    Suggested,
+    Annotated,
+    Disputed,
+    Pushed,
+}
+
+/// Which items a queue shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueFilter {
+    pub dataset: Option<String>,
+    pub repo: Option<String>,
+    pub keys: Option<Vec<String>>,
+}
+
+impl Store {
+    /// Insert or update items in one transaction; unchanged content is left alone.
+    pub fn upsert_items(&mut self, items: &[Item], now: &str) -> Result<UpsertCounts> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
+        let mut counts = UpsertCounts::default();
+        for item in items {
+            let hash = item.content_hash();
+            let outcome = upsert_one(&tx, item, &hash, now).map_err(|e| sql_err(&path, e))?;
+            match outcome {
+                Upsert::Inserted => counts.inserted += 1,
+                Upsert::Updated => counts.updated += 1,
+                Upsert::Unchanged => counts.unchanged += 1,
+            }
+        }
+        tx.commit().map_err(|e| sql_err(&path, e))?;
+        Ok(counts)
+    }
+
+    /// Create a bare item (key and dataset only) when none exists, so that annotations of
+    /// items from elsewhere can be measured.
+    pub fn ensure_bare_item(&self, key: &str, dataset: &str, now: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO items(key, dataset, kind, content_hash, imported_at)
+                 VALUES (?1, ?2, 'issue', '', ?3)",
+                params![key, dataset, now],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// One item with its turns and comments.
+    pub fn item(&self, key: &str) -> Result<Option<Item>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT id, key, dataset, kind, title, body, repo, number, state, author, url,
+                        created_at, updated_at, source_labels, meta
+                 FROM items WHERE key = ?1",
+                [key],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        Item {
+                            key: r.get(1)?,
+                            dataset: r.get(2)?,
+                            kind: ItemKind::parse(&r.get::<_, String>(3)?),
+                            title: r.get(4)?,
+                            body: r.get(5)?,
+                            repo: r.get(6)?,
+                            number: r.get(7)?,
+                            state: r.get(8)?,
+                            author: r.get(9)?,
+                            url: r.get(10)?,
+                            created_at: r.get(11)?,
+                            updated_at: r.get(12)?,
+                            source_labels: Vec::new(),
+                            turns: Vec::new(),
+                            comments: Vec::new(),
+                            meta: serde_json::Value::Null,
+                        },
+                        r.get::<_, String>(13)?,
+                        r.get::<_, Option<String>>(14)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((id, mut item, labels, meta)) = row else { return Ok(None) };
+        item.source_labels = serde_json::from_str(&labels).map_err(|e| self.corrupt(key, e))?;
+        if let Some(m) = meta {
+            item.meta = serde_json::from_str(&m).map_err(|e| self.corrupt(key, e))?;
+        }
+        item.turns = self.turns(id, key)?;
+        item.comments = self.comments(id)?;
+        Ok(Some(item))
+    }
+
+    fn turns(&self, id: i64, key: &str) -> Result<Vec<Turn>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT role, content, tool_calls FROM turns WHERE item_id = ?1 ORDER BY seq")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (role, content, calls) = row.map_err(|e| self.err(e))?;
+            let tool_calls: Vec<ToolCall> = match calls {
+                Some(c) => serde_json::from_str(&c).map_err(|e| self.corrupt(key, e))?,
+                None => Vec::new(),
+            };
+            out.push(Turn { role, content, tool_calls });
+        }
+        Ok(out)
+    }
+
+    fn comments(&self, id: i64) -> Result<Vec<Comment>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT github_id, author, author_association, body, created_at
+                 FROM comments WHERE item_id = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([id], |r| {
+                Ok(Comment {
+                    id: r.get(0)?,
+                    author: r.get(1)?,
+                    author_association: r.get(2)?,
+                    body: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Number of items, optionally in one dataset.
+    pub fn item_count(&self, dataset: Option<&str>) -> Result<i64> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM items WHERE ?1 IS NULL OR dataset = ?1",
+                [dataset],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Items per dataset and kind.
+    pub fn dataset_counts(&self) -> Result<Vec<DatasetCount>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT dataset, kind, count(*) FROM items GROUP BY dataset, kind ORDER BY dataset, kind")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok(DatasetCount { dataset: r.get(0)?, kind: r.get(1)?, items: r.get(2)? }))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The dataset an item belongs to.
+    pub fn item_dataset(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT dataset FROM items WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Queue rows in store order, filtered.
+    pub fn queue_rows(&self, filter: &QueueFilter) -> Result<Vec<QueueRow>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, key, dataset, kind, title, repo FROM items
+                 WHERE (?1 IS NULL OR dataset = ?1) AND (?2 IS NULL OR repo = ?2)
+                 ORDER BY dataset, id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![filter.dataset, filter.repo], |r| {
+                Ok(QueueRow {
+                    id: r.get(0)?,
+                    key: r.get(1)?,
+                    dataset: r.get(2)?,
+                    kind: ItemKind::parse(&r.get::<_, String>(3)?).unwrap_or(ItemKind::Issue),
+                    title: r.get(4)?,
+                    repo: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out: Vec<QueueRow> =
+            rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))?;
+        if let Some(keys) = &filter.keys {
+            let order: std::collections::HashMap<&str, usize> =
+                keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+            out.retain(|r| order.contains_key(r.key.as_str()));
+            out.sort_by_key(|r| order.get(r.key.as_str()).copied().unwrap_or(usize::MAX));
+        }
+        Ok(out)
+    }
+
+    /// Keys and content hashes of a dataset, for fast unchanged-detection on re-import.
+    pub fn content_hashes(&self, dataset: &str) -> Result<std::collections::HashMap<String, String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT key, content_hash FROM items WHERE dataset = ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([dataset], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+}
+
+enum Upsert {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+fn upsert_one(tx: &Transaction, item: &Item, hash: &str, now: &str) -> rusqlite::Result<Upsert> {
+    let existing: Option<(i64, String)> = tx
+        .prepare_cached("SELECT id, content_hash FROM items WHERE key = ?1")?
+        .query_row([&item.key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let labels = serde_json::to_string(&item.source_labels).unwrap_or_else(|_| "[]".into());
+    let meta = (!item.meta.is_null()).then(|| item.meta.to_string());
+    let kind = item.kind().as_str();
+    let id = match existing {
+        Some((_, ref h)) if h == hash => return Ok(Upsert::Unchanged),
+        Some((id, _)) => {
+            tx.prepare_cached(
+                "UPDATE items SET dataset=?2, kind=?3, title=?4, body=?5, repo=?6, number=?7,
+                    state=?8, author=?9, url=?10, created_at=?11, updated_at=?12,
+                    source_labels=?13, meta=?14, content_hash=?15, imported_at=?16
+                 WHERE id=?1",
+            )?
+            .execute(params![
+                id,
+                item.dataset,
+                kind,
+                item.title,
+                item.body,
+                item.repo,
+                item.number,
+                item.state,
+                item.author,
+                item.url,
+                item.created_at,
+                item.updated_at,
+                labels,
+                meta,
+                hash,
+                now
+            ])?;
+            tx.prepare_cached("DELETE FROM turns WHERE item_id = ?1")?.execute([id])?;
+            tx.prepare_cached("DELETE FROM comments WHERE item_id = ?1")?.execute([id])?;
+            id
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO items(key, dataset, kind, title, body, repo, number, state, author,
+                    url, created_at, updated_at, source_labels, meta, content_hash, imported_at)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+            )?
+            .execute(params![
+                item.key,
+                item.dataset,
+                kind,
+                item.title,
+                item.body,
+                item.repo,
+                item.number,
+                item.state,
+                item.author,
+                item.url,
+                item.created_at,
+                item.updated_at,
+                labels,
+                meta,
+                hash,
+                now
+            ])?;
+            tx.last_insert_rowid()
+        }
+    };
+    insert_children(tx, id, item)?;
+    Ok(if existing.is_some() { Upsert::Updated } else { Upsert::Inserted })
+}
+
+fn insert_children(tx: &Transaction, id: i64, item: &Item) -> rusqlite::Result<()> {
+    let mut turn = tx.prepare_cached(
+        "INSERT INTO turns(item_id, seq, role, content, tool_calls) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (seq, t) in item.turns.iter().enumerate() {
+        let calls = (!t.tool_calls.is_empty())
+            .then(|| serde_json::to_string(&t.tool_calls).unwrap_or_else(|_| "[]".into()));
+        turn.execute(params![id, seq as i64, t.role, t.content, calls])?;
+    }
+    let mut comment = tx.prepare_cached(
+        "INSERT INTO comments(item_id, seq, github_id, author, author_association, body, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (seq, c) in item.comments.iter().enumerate() {
+        comment.execute(params![
+            id,
+            seq as i64,
+            c.id,
+            c.author,
+            c.author_association,
+            c.body,
+            c.created_at
+        ])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(key: &str, text: &str) -> Item {
+        Item {
+            key: key.into(),
+            dataset: "d".into(),
+            kind: Some(ItemKind::Conversation),
+            title: text.into(),
+            turns: vec![
+                Turn { role: "user".into(), content: text.into(), tool_calls: vec![] },
+                Turn {
+                    role: "assistant".into(),
+                    content: "ok".into(),
+                    tool_calls: vec![ToolCall { name: "f".into(), arguments: "{}".into() }],
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn upsert_is_idempotent_and_detects_changes() {
+        let mut s = Store::open_in_memory().unwrap();
+        let items = vec![conv("d:1", "hello"), conv("d:2", "world")];
+        let c = s.upsert_items(&items, "t").unwrap();
+        assert_eq!(c, UpsertCounts { inserted: 2, updated: 0, unchanged: 0 });
+        let c = s.upsert_items(&items, "t").unwrap();
+        assert_eq!(c, UpsertCounts { inserted: 0, updated: 0, unchanged: 2 });
+        let changed = vec![conv("d:1", "hello again")];
+        let c = s.upsert_items(&changed, "t").unwrap();
+        assert_eq!(c.updated, 1);
+        let got = s.item("d:1").unwrap().unwrap();
+        assert_eq!(got.turns.len(), 2);
+        assert_eq!(got.turns[0].content, "hello again");
+        assert_eq!(got.turns[1].tool_calls[0].name, "f");
+        assert_eq!(s.item_count(None).unwrap(), 2);
+    }
+
+    #[test]
+    fn queue_rows_filter_and_order_by_keys() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.upsert_items(&[conv("d:1", "a"), conv("d:2", "b"), conv("d:3", "c")], "t").unwrap();
+        let f = QueueFilter { keys: Some(vec!["d:3".into(), "d:1".into()]), ..Default::default() };
+        let rows = s.queue_rows(&f).unwrap();
+        let keys: Vec<_> = rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["d:3", "d:1"]);
+    }
+}

@@ -1,0 +1,191 @@
+//! The SQLite store: schema, migrations and every query in the crate (the only place with SQL).
+
+mod annotations;
+mod items;
+mod runs;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use annotations::{AnswerRow, LogOffset};
+pub use items::{DatasetCount, ItemStatus, QueueFilter, QueueRow, UpsertCounts};
+pub use runs::SuggestionRow;
+pub use schema::current_version;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error(
+        "store {path} has schema version {found}, newer than this sift understands ({supported}); \
+         upgrade sift, or delete the store (it is rebuilt from annotations/ and your sources)"
+    )]
+    TooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error("store {path}: cannot create folder: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("store {path}: bad stored data for {what}: {reason}")]
+    Corrupt { path: PathBuf, what: String, reason: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// One connection to the store. The UI side owns exactly one.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating and migrating as needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
+        }
+        let conn = Connection::open(path).map_err(|e| sql_err(path, e))?;
+        let mut store = Store { conn, path: path.to_path_buf() };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// An in-memory store, for tests and benchmarks.
+    pub fn open_in_memory() -> Result<Self> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|e| sql_err(&path, e))?;
+        let mut store = Store { conn, path };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self) -> Result<()> {
+        // WAL lets a second sift process read while this one writes; NORMAL sync is durable
+        // across application crashes, which is what "saved" promises.
+        self.conn
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA busy_timeout = 5000;
+                 PRAGMA temp_store = MEMORY;",
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let found: i64 =
+            self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        let supported = current_version();
+        if found > supported {
+            return Err(StoreError::TooNew { path: self.path.clone(), found, supported });
+        }
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let tx = self.conn.transaction().map_err(|e| sql_err(&self.path, e))?;
+            tx.execute_batch(sql).map_err(|e| sql_err(&self.path, e))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(|e| sql_err(&self.path, e))?;
+            tx.commit().map_err(|e| sql_err(&self.path, e))?;
+            tracing::info!(version = i + 1, path = %self.path.display(), "migrated store");
+        }
+        Ok(())
+    }
+
+    /// The schema version on disk.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Size of the database file (and its WAL) in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+        [self.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        sql_err(&self.path, e)
+    }
+
+    fn corrupt(&self, what: &str, reason: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt { path: self.path.clone(), what: what.to_string(), reason: reason.to_string() }
+    }
+}
+
+fn sql_err(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite { path: path.to_path_buf(), source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_and_migrates_to_current_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.schema_version().unwrap(), current_version());
+        drop(s);
+        // Re-opening an up-to-date store is a no-op.
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.schema_version().unwrap(), current_version());
+        let mode: String = s.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn migrates_an_older_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            // A version-0 store: an empty file with user_version 0.
+            c.execute_batch("CREATE TABLE scratch(x); PRAGMA user_version = 0;").unwrap();
+        }
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.schema_version().unwrap(), current_version());
+        s.meta_set("k", "v").unwrap();
+        assert_eq!(s.meta_get("k").unwrap().as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn refuses_a_newer_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch("PRAGMA user_version = 999;").unwrap();
+        }
+        let e = Store::open(&p).err().unwrap().to_string();
+        assert!(e.contains("999") && e.contains("newer"), "{e}");
+        assert!(e.contains("s.db"), "{e}");
+    }
+}

@@ -1,0 +1,173 @@
+//! Versioned schema migrations, applied in order and recorded in PRAGMA user_version.
+
+/// Each entry migrates from version `index` to `index + 1`. Append only: never edit a
+/// migration that has shipped, add a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE items (
+    id            INTEGER PRIMARY KEY,
+    key           TEXT NOT NULL UNIQUE,
+    dataset       TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    title         TEXT NOT NULL DEFAULT '',
+    body          TEXT NOT NULL DEFAULT '',
+    repo          TEXT,
+    number        INTEGER,
+    state         TEXT,
+    author        TEXT,
+    url           TEXT,
+    created_at    TEXT,
+    updated_at    TEXT,
+    source_labels TEXT NOT NULL DEFAULT '[]',
+    meta          TEXT,
+    content_hash  TEXT NOT NULL,
+    imported_at   TEXT NOT NULL,
+    -- '/label off' from an authorised commenter: sift never touches the issue.
+    sift_off      INTEGER NOT NULL DEFAULT 0,
+    -- '/label auto': fresh suggestions were asked for.
+    wants_suggest INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX items_dataset ON items(dataset, id);
+CREATE INDEX items_repo ON items(repo, number);
+CREATE TABLE turns (
+    item_id    INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    seq        INTEGER NOT NULL,
+    role       TEXT NOT NULL,
+    content    TEXT NOT NULL,
+    tool_calls TEXT,
+    PRIMARY KEY (item_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE comments (
+    item_id            INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    seq                INTEGER NOT NULL,
+    github_id          INTEGER,
+    author             TEXT NOT NULL DEFAULT '',
+    author_association TEXT NOT NULL DEFAULT '',
+    body               TEXT NOT NULL DEFAULT '',
+    created_at         TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (item_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE runs (
+    id                  TEXT PRIMARY KEY,
+    name                TEXT UNIQUE,
+    provider            TEXT NOT NULL,
+    model               TEXT NOT NULL,
+    prompt_version      TEXT NOT NULL DEFAULT '',
+    prompt_hash         TEXT NOT NULL DEFAULT '',
+    taxonomy            TEXT NOT NULL DEFAULT '',
+    taxonomy_hash       TEXT NOT NULL DEFAULT '',
+    config              TEXT NOT NULL DEFAULT '{}',
+    dataset_fingerprint TEXT NOT NULL DEFAULT '',
+    started_at          TEXT NOT NULL,
+    finished_at         TEXT,
+    status              TEXT NOT NULL,
+    tokens_in           INTEGER NOT NULL DEFAULT 0,
+    tokens_out          INTEGER NOT NULL DEFAULT 0,
+    cost_usd            REAL NOT NULL DEFAULT 0,
+    state               TEXT NOT NULL DEFAULT 'experimental',
+    bundle              TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE suggestions (
+    run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    item_key   TEXT NOT NULL,
+    labels     TEXT NOT NULL,
+    rationale  TEXT NOT NULL DEFAULT '',
+    abstained  INTEGER NOT NULL DEFAULT 0,
+    raw_labels TEXT NOT NULL DEFAULT '[]',
+    dropped    TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, item_key)
+) WITHOUT ROWID;
+CREATE INDEX suggestions_item ON suggestions(item_key, created_at);
+CREATE TABLE annotations (
+    id          INTEGER PRIMARY KEY,
+    item_key    TEXT NOT NULL,
+    dataset     TEXT NOT NULL,
+    annotator   TEXT NOT NULL,
+    labels      TEXT NOT NULL,
+    at          TEXT NOT NULL DEFAULT '',
+    mode        TEXT NOT NULL,
+    note        TEXT NOT NULL DEFAULT '',
+    duration_ms INTEGER,
+    suggestion  TEXT,
+    week        TEXT,
+    source      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX annotations_item ON annotations(item_key, annotator, id);
+CREATE INDEX annotations_dataset ON annotations(dataset, annotator);
+-- How far each annotations/<dataset>/<annotator>.jsonl has been replayed.
+CREATE TABLE log_offsets (
+    path   TEXT PRIMARY KEY,
+    offset INTEGER NOT NULL,
+    lines  INTEGER NOT NULL
+);
+CREATE TABLE pushes (
+    id          TEXT PRIMARY KEY,
+    repo        TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    status      TEXT NOT NULL,
+    plan        TEXT NOT NULL DEFAULT '[]'
+);
+-- The push journal: written before a mutation is sent and after it succeeded.
+CREATE TABLE push_ops (
+    push_id   TEXT NOT NULL REFERENCES pushes(id) ON DELETE CASCADE,
+    seq       INTEGER NOT NULL,
+    item_key  TEXT NOT NULL,
+    op        TEXT NOT NULL,
+    payload   TEXT NOT NULL,
+    state     TEXT NOT NULL,
+    sent_at   TEXT,
+    done_at   TEXT,
+    response  TEXT,
+    PRIMARY KEY (push_id, seq)
+) WITHOUT ROWID;
+-- Labels sift itself added to GitHub issues (never remove one a human set).
+CREATE TABLE pushed_labels (
+    repo     TEXT NOT NULL,
+    number   INTEGER NOT NULL,
+    label    TEXT NOT NULL,
+    push_id  TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    removed_at TEXT,
+    PRIMARY KEY (repo, number, label, push_id)
+) WITHOUT ROWID;
+CREATE TABLE sync_state (
+    scope      TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE http_cache (
+    url        TEXT PRIMARY KEY,
+    etag       TEXT,
+    last_modified TEXT,
+    body       BLOB,
+    fetched_at TEXT NOT NULL
+);
+CREATE TABLE token_budget (
+    day    TEXT PRIMARY KEY,
+    tokens INTEGER NOT NULL
+);
+CREATE TABLE suggest_cache (
+    content_hash TEXT NOT NULL,
+    prompt_hash  TEXT NOT NULL,
+    model        TEXT NOT NULL,
+    answer       TEXT NOT NULL,
+    tokens_in    INTEGER NOT NULL DEFAULT 0,
+    tokens_out   INTEGER NOT NULL DEFAULT 0,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (content_hash, prompt_hash, model)
+) WITHOUT ROWID;
+"#,
+];
+
+/// The schema version this build writes.
+pub fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}

@@ -1,0 +1,3 @@
+//! Label suggestions: providers behind one trait, output validation, runs.
+
+pub mod keywords;

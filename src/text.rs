@@ -1,0 +1,164 @@
+//! Untrusted-text hygiene: strips terminal control and escape sequences before display.
+
+/// Remove everything that could drive a terminal: C0 controls (except newline and tab),
+/// DEL, C1 controls, and whole ESC/CSI/OSC/DCS/APC/PM/SOS sequences including their
+/// payloads, so an issue title cannot retitle the window, recolour or clear the screen.
+/// Carriage returns become nothing (a bare CR would let text overwrite itself); tabs become
+/// four spaces (their width depends on the terminal). Bidi overrides are removed so text
+/// cannot visually reorder what surrounds it.
+pub fn sanitize(input: &str) -> String {
+    if input.chars().all(is_plain) {
+        return input.to_string();
+    }
+    let mut out = String::with_capacity(input.len());
+    let mut chars = input.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => skip_escape(&mut chars),
+            // C1 introducers that start a string or control sequence on 8-bit terminals.
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{90}' | '\u{9d}' | '\u{9e}' | '\u{9f}' | '\u{98}' => skip_string(&mut chars),
+            '\t' => out.push_str("    "),
+            '\n' => out.push('\n'),
+            c if is_plain(c) => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Sanitize and flatten to one line (titles, table cells).
+pub fn one_line(input: &str) -> String {
+    sanitize(input).split('\n').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+fn is_plain(c: char) -> bool {
+    !(c.is_control() || is_bidi_control(c)) || c == '\n'
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+fn skip_escape(chars: &mut Chars) {
+    match chars.next() {
+        Some('[') => skip_csi(chars),
+        Some(']' | 'P' | '_' | '^' | 'X') => skip_string(chars),
+        // nF sequences: intermediates 0x20-0x2F then one final byte.
+        Some(c) if ('\u{20}'..='\u{2f}').contains(&c) => {
+            while let Some(&n) = chars.peek() {
+                chars.next();
+                if !('\u{20}'..='\u{2f}').contains(&n) {
+                    break;
+                }
+            }
+        }
+        // Two-character sequences (ESC c, ESC 7, ...): the one character is consumed.
+        _ => {}
+    }
+}
+
+/// CSI: parameters and intermediates, ended by a final byte in 0x40-0x7E.
+fn skip_csi(chars: &mut Chars) {
+    for c in chars.by_ref() {
+        if ('\u{40}'..='\u{7e}').contains(&c) {
+            return;
+        }
+        if !('\u{20}'..='\u{3f}').contains(&c) {
+            // Malformed: stop at the first byte that cannot belong to a CSI.
+            return;
+        }
+    }
+}
+
+/// OSC/DCS/APC/PM/SOS: everything up to BEL, ST (ESC \) or the 8-bit ST.
+fn skip_string(chars: &mut Chars) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{7}' | '\u{9c}' => return,
+            '\u{1b}' => {
+                if chars.peek() == Some(&'\\') {
+                    chars.next();
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Truncate to at most `max` display columns, appending '…' when cut; wide characters count 2.
+pub fn truncate_width(s: &str, max: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let total: usize = s.chars().map(|c| c.width().unwrap_or(0)).sum();
+    if total <= max {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw + 1 > max {
+            break;
+        }
+        out.push(c);
+        w += cw;
+    }
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn strips_osc_title_change() {
+        assert_eq!(sanitize("a\u{1b}]0;pwned\u{7}b"), "ab");
+        assert_eq!(sanitize("a\u{1b}]2;pwned\u{1b}\\b"), "ab");
+    }
+
+    #[test]
+    fn strips_csi_colour_and_clear() {
+        assert_eq!(sanitize("\u{1b}[31mred\u{1b}[0m \u{1b}[2J\u{1b}[H"), "red ");
+        assert_eq!(sanitize("x\u{9b}31my"), "xy");
+    }
+
+    #[test]
+    fn strips_controls_keeps_text() {
+        assert_eq!(sanitize("a\rb\u{7}c\u{0}d\u{7f}e"), "abcde");
+        assert_eq!(sanitize("tab\there"), "tab    here");
+        assert_eq!(sanitize("line1\nline2"), "line1\nline2");
+        assert_eq!(sanitize("ünïcödé 漢字 🎉"), "ünïcödé 漢字 🎉");
+        assert_eq!(sanitize("evil\u{202e}txt.exe"), "eviltxt.exe");
+    }
+
+    #[test]
+    fn dcs_and_unterminated_sequences_are_consumed() {
+        assert_eq!(sanitize("a\u{1b}Pq#0;1;2\u{1b}\\b"), "ab");
+        assert_eq!(sanitize("a\u{1b}]0;never ends"), "a");
+        assert_eq!(sanitize("a\u{1b}(Bb"), "ab");
+    }
+
+    #[test]
+    fn one_line_flattens() {
+        assert_eq!(one_line("  a \n\n b\r\n"), "a b");
+    }
+
+    #[test]
+    fn truncates_by_width() {
+        assert_eq!(truncate_width("漢字漢字", 5), "漢字…");
+        assert_eq!(truncate_width("abc", 3), "abc");
+    }
+
+    proptest! {
+        #[test]
+        fn output_never_contains_controls(s in ".*") {
+            let out = sanitize(&s);
+            prop_assert!(!out.chars().any(|c| c.is_control() && c != '\n'));
+        }
+    }
+}

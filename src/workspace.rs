@@ -1,0 +1,460 @@
+//! Workspaces: discovery (walk up like git), `sift init`, paths, and layered settings.
+//!
+//! Precedence: built-in defaults < user config < workspace sift.toml < environment < command line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::taxonomy::DEFAULT_LABELS_YML;
+
+pub const SETTINGS_FILE: &str = "sift.toml";
+pub const LABELS_FILE: &str = "labels.yml";
+pub const ANNOTATIONS_DIR: &str = "annotations";
+pub const STATE_DIR: &str = ".sift";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error(
+        "no sift workspace here: no {SETTINGS_FILE} in {start} or any parent folder \
+         (run `sift init`, or pass --workspace DIR)"
+    )]
+    NotFound { start: PathBuf },
+    #[error("{path}: {message}")]
+    Settings { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} already holds a workspace ({SETTINGS_FILE} exists)")]
+    Exists { path: PathBuf },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+}
+
+type Result<T> = std::result::Result<T, WorkspaceError>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WorkspaceError + '_ {
+    move |source| WorkspaceError::Io { path: path.to_path_buf(), source }
+}
+
+/// Every setting, after layering. Unknown keys in any file are refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub workspace: WorkspaceSettings,
+    /// The annotator ID used for records (user config, SIFT_ANNOTATOR, or --annotator).
+    pub annotator: Option<String>,
+    pub theme: String,
+    pub taxonomy: String,
+    pub datasets: BTreeMap<String, DatasetSettings>,
+    pub suggest: SuggestSettings,
+    pub github: GithubSettings,
+    pub sample: SampleSettings,
+    /// Per-view key overrides: view -> key -> action.
+    pub keys: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkspaceSettings {
+    /// Stable id of the workspace (seeds the weekly sample so every machine draws alike).
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatasetSettings {
+    pub taxonomy: Option<String>,
+    pub repo: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SuggestSettings {
+    pub provider: String,
+    pub fallback: Vec<String>,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub concurrency: usize,
+    pub timeout_secs: u64,
+    pub retries: u32,
+    pub daily_token_budget: u64,
+    pub prompt_version: String,
+    pub few_shot: usize,
+    pub arbitration: bool,
+    pub temperature: f64,
+}
+
+impl Default for SuggestSettings {
+    fn default() -> Self {
+        SuggestSettings {
+            provider: "keywords".into(),
+            fallback: vec!["local".into(), "keywords".into()],
+            model: None,
+            base_url: None,
+            concurrency: 8,
+            timeout_secs: 60,
+            retries: 3,
+            daily_token_budget: 200_000,
+            prompt_version: "v1".into(),
+            few_shot: 3,
+            arbitration: false,
+            temperature: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GithubSettings {
+    pub api_url: String,
+    pub repos: Vec<String>,
+    /// Pause between mutations (GitHub asks for at least a second).
+    pub mutation_interval_ms: u64,
+}
+
+impl Default for GithubSettings {
+    fn default() -> Self {
+        GithubSettings {
+            api_url: "https://api.github.com".into(),
+            repos: Vec::new(),
+            mutation_interval_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SampleSettings {
+    pub size: usize,
+    pub target_accuracy: f64,
+}
+
+impl Default for SampleSettings {
+    fn default() -> Self {
+        SampleSettings { size: 20, target_accuracy: 0.8 }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            workspace: WorkspaceSettings::default(),
+            annotator: None,
+            theme: "default".into(),
+            taxonomy: "issues".into(),
+            datasets: BTreeMap::new(),
+            suggest: SuggestSettings::default(),
+            github: GithubSettings::default(),
+            sample: SampleSettings::default(),
+            keys: BTreeMap::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// The taxonomy a dataset uses.
+    pub fn taxonomy_for(&self, dataset: &str) -> &str {
+        self.datasets.get(dataset).and_then(|d| d.taxonomy.as_deref()).unwrap_or(&self.taxonomy)
+    }
+}
+
+/// Command-line overrides, applied last.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub annotator: Option<String>,
+    pub theme: Option<String>,
+}
+
+/// A located workspace.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub settings: Settings,
+}
+
+impl Workspace {
+    /// Find the workspace containing `start` (walking up), or at `explicit` when given.
+    pub fn discover(start: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
+        if let Some(dir) = explicit {
+            return if dir.join(SETTINGS_FILE).is_file() {
+                Ok(dir.to_path_buf())
+            } else {
+                Err(WorkspaceError::NotFound { start: dir.to_path_buf() })
+            };
+        }
+        let mut dir = Some(start);
+        while let Some(d) = dir {
+            if d.join(SETTINGS_FILE).is_file() {
+                return Ok(d.to_path_buf());
+            }
+            dir = d.parent();
+        }
+        Err(WorkspaceError::NotFound { start: start.to_path_buf() })
+    }
+
+    /// Open the workspace at `root` with settings layered from every source.
+    pub fn open(root: &Path, user_config: Option<&Path>, overrides: &Overrides) -> Result<Self> {
+        let settings = load_settings(root, user_config, &std::env::vars().collect(), overrides)?;
+        Ok(Workspace { root: root.to_path_buf(), settings })
+    }
+
+    /// Create a workspace in `dir`: sift.toml, labels.yml, annotations/, .sift/.gitignore.
+    pub fn init(dir: &Path, name: &str) -> Result<PathBuf> {
+        let settings = dir.join(SETTINGS_FILE);
+        if settings.exists() {
+            return Err(WorkspaceError::Exists { path: dir.to_path_buf() });
+        }
+        std::fs::create_dir_all(dir.join(ANNOTATIONS_DIR)).map_err(io(dir))?;
+        std::fs::create_dir_all(dir.join(STATE_DIR)).map_err(io(dir))?;
+        let gi = dir.join(STATE_DIR).join(".gitignore");
+        std::fs::write(&gi, "# The store is a cache, rebuilt from sources and annotations/.\n*\n")
+            .map_err(io(&gi))?;
+        let labels = dir.join(LABELS_FILE);
+        if !labels.exists() {
+            std::fs::write(&labels, DEFAULT_LABELS_YML).map_err(io(&labels))?;
+        }
+        let keep = dir.join(ANNOTATIONS_DIR).join(".gitkeep");
+        std::fs::write(&keep, "").map_err(io(&keep))?;
+        std::fs::write(&settings, initial_settings(name, &new_workspace_id()))
+            .map_err(io(&settings))?;
+        Ok(dir.to_path_buf())
+    }
+
+    pub fn settings_path(&self) -> PathBuf {
+        self.root.join(SETTINGS_FILE)
+    }
+    pub fn labels_path(&self) -> PathBuf {
+        self.root.join(LABELS_FILE)
+    }
+    pub fn annotations_dir(&self) -> PathBuf {
+        self.root.join(ANNOTATIONS_DIR)
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(STATE_DIR)
+    }
+    pub fn store_path(&self) -> PathBuf {
+        self.state_dir().join("store.db")
+    }
+    pub fn models_dir(&self) -> PathBuf {
+        self.state_dir().join("models")
+    }
+    pub fn logs_dir(&self) -> PathBuf {
+        self.state_dir().join("logs")
+    }
+
+    /// The log file of one annotator in one dataset.
+    pub fn annotation_log(&self, dataset: &str, annotator: &str) -> PathBuf {
+        self.annotations_dir().join(dataset).join(format!("{annotator}.jsonl"))
+    }
+
+    /// The workspace id, falling back to the folder name for workspaces made by hand.
+    pub fn id(&self) -> String {
+        if self.settings.workspace.id.is_empty() {
+            self.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        } else {
+            self.settings.workspace.id.clone()
+        }
+    }
+}
+
+fn new_workspace_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    crate::model::hex(&bytes)
+}
+
+fn initial_settings(name: &str, id: &str) -> String {
+    format!(
+        r#"# sift workspace settings. No secrets here: keys live in the OS keyring or environment.
+
+# The taxonomy (in labels.yml) used by datasets that do not name one.
+taxonomy = "issues"
+
+[workspace]
+id = "{id}"
+name = "{name}"
+
+# [datasets.my-chats]
+# taxonomy = "sft"
+
+[suggest]
+provider = "keywords"          # anthropic | openai | local | keywords
+fallback = ["local", "keywords"]
+concurrency = 8
+daily_token_budget = 200000
+
+[github]
+repos = []
+
+[sample]
+size = 20
+target_accuracy = 0.8
+"#
+    )
+}
+
+/// The user config file (`~/.config/sift/config.toml` on Linux).
+pub fn user_config_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "sift").map(|d| d.config_dir().join("config.toml"))
+}
+
+/// The user's theme folder.
+pub fn user_themes_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "sift").map(|d| d.config_dir().join("themes"))
+}
+
+fn read_layer(path: &Path) -> Result<Option<toml::Table>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(WorkspaceError::Io { path: path.to_path_buf(), source }),
+    };
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| WorkspaceError::Settings { path: path.to_path_buf(), message: e.to_string() })?;
+    // Check the layer alone so an unknown key is reported against its own file.
+    Settings::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| WorkspaceError::Settings { path: path.to_path_buf(), message: e.to_string() })?;
+    Ok(Some(table))
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn env_layer(env: &BTreeMap<String, String>) -> Result<toml::Table> {
+    let mut t = toml::Table::new();
+    let mut suggest = toml::Table::new();
+    for (name, key) in [("SIFT_ANNOTATOR", "annotator"), ("SIFT_THEME", "theme")] {
+        if let Some(v) = env.get(name).filter(|v| !v.is_empty()) {
+            t.insert(key.into(), toml::Value::String(v.clone()));
+        }
+    }
+    for (name, key) in [("SIFT_PROVIDER", "provider"), ("SIFT_MODEL", "model"), ("SIFT_BASE_URL", "base_url")]
+    {
+        if let Some(v) = env.get(name).filter(|v| !v.is_empty()) {
+            suggest.insert(key.into(), toml::Value::String(v.clone()));
+        }
+    }
+    if let Some(v) = env.get("SIFT_DAILY_TOKEN_BUDGET").filter(|v| !v.is_empty()) {
+        let n: i64 = v.parse().map_err(|_| WorkspaceError::Env {
+            name: "SIFT_DAILY_TOKEN_BUDGET".into(),
+            message: format!("{v:?} is not a whole number"),
+        })?;
+        suggest.insert("daily_token_budget".into(), toml::Value::Integer(n));
+    }
+    if !suggest.is_empty() {
+        t.insert("suggest".into(), toml::Value::Table(suggest));
+    }
+    Ok(t)
+}
+
+/// Layer the settings: defaults < user config < workspace < environment < command line.
+pub fn load_settings(
+    root: &Path,
+    user_config: Option<&Path>,
+    env: &BTreeMap<String, String>,
+    overrides: &Overrides,
+) -> Result<Settings> {
+    let mut merged = toml::Table::try_from(Settings::default()).map_err(|e| {
+        WorkspaceError::Settings { path: PathBuf::from("<defaults>"), message: e.to_string() }
+    })?;
+    if let Some(user) = user_config.and_then(|p| read_layer(p).transpose()) {
+        merge(&mut merged, user?);
+    }
+    let ws = root.join(SETTINGS_FILE);
+    if let Some(t) = read_layer(&ws)? {
+        merge(&mut merged, t);
+    }
+    merge(&mut merged, env_layer(env)?);
+    let mut settings = Settings::deserialize(toml::Value::Table(merged))
+        .map_err(|e| WorkspaceError::Settings { path: ws.clone(), message: e.to_string() })?;
+    if let Some(a) = &overrides.annotator {
+        settings.annotator = Some(a.clone());
+    }
+    if let Some(t) = &overrides.theme {
+        settings.theme = t.clone();
+    }
+    Ok(settings)
+}
+
+/// An annotator ID must be usable as a file name and in JSON without surprises.
+pub fn valid_annotator(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !id.starts_with('.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_then_discover_from_a_subfolder() {
+        let dir = tempfile::tempdir().unwrap();
+        Workspace::init(dir.path(), "t").unwrap();
+        for f in ["sift.toml", "labels.yml", "annotations", ".sift/.gitignore"] {
+            assert!(dir.path().join(f).exists(), "{f}");
+        }
+        let sub = dir.path().join("annotations");
+        assert_eq!(Workspace::discover(&sub, None).unwrap(), dir.path());
+        assert!(matches!(Workspace::init(dir.path(), "t"), Err(WorkspaceError::Exists { .. })));
+        let ws = Workspace::open(dir.path(), None, &Overrides::default()).unwrap();
+        assert_eq!(ws.settings.workspace.id.len(), 16);
+    }
+
+    #[test]
+    fn discover_fails_clearly_outside_a_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Workspace::discover(dir.path(), None).unwrap_err().to_string();
+        assert!(e.contains("sift init"), "{e}");
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("user.toml");
+        std::fs::write(&user, "annotator = \"from-user\"\ntheme = \"light\"\n[suggest]\nconcurrency = 4\n")
+            .unwrap();
+        std::fs::write(dir.path().join("sift.toml"), "[suggest]\nconcurrency = 6\nprovider = \"local\"\n")
+            .unwrap();
+        let mut env = BTreeMap::new();
+        env.insert("SIFT_PROVIDER".to_string(), "openai".to_string());
+        let o = Overrides { annotator: Some("cli".into()), theme: None };
+        let s = load_settings(dir.path(), Some(&user), &env, &o).unwrap();
+        assert_eq!(s.annotator.as_deref(), Some("cli"));
+        assert_eq!(s.theme, "light");
+        assert_eq!(s.suggest.concurrency, 6);
+        assert_eq!(s.suggest.provider, "openai");
+        assert_eq!(s.suggest.daily_token_budget, 200_000);
+    }
+
+    #[test]
+    fn unknown_key_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("sift.toml"), "[suggest]\nconcurency = 6\n").unwrap();
+        let e = load_settings(dir.path(), None, &BTreeMap::new(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sift.toml") && e.contains("concurency"), "{e}");
+    }
+
+    #[test]
+    fn annotator_ids_are_file_safe() {
+        assert!(valid_annotator("alice"));
+        assert!(valid_annotator("bob.smith-2"));
+        assert!(!valid_annotator("../etc"));
+        assert!(!valid_annotator("a/b"));
+        assert!(!valid_annotator(""));
+    }
+}
