@@ -4,18 +4,22 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
 use crate::dataset::log;
-use crate::sources::import::{self, ImportOptions};
 use crate::sources::files::Format;
+use crate::sources::import::{self, ImportOptions};
 use crate::store::Store;
 use crate::taxonomy::LabelsFile;
 use crate::workspace::{Overrides, Workspace, user_config_path};
 
 #[derive(Debug, Parser)]
-#[command(name = "sift", version, about = "Label GitHub issues and SFT chat samples at keyboard speed")]
+#[command(
+    name = "sift",
+    version,
+    about = "Label GitHub issues and SFT chat samples at keyboard speed"
+)]
 pub struct Cli {
     /// Use the workspace in DIR instead of searching upwards from the current folder.
     #[arg(long, global = true, value_name = "DIR")]
@@ -138,7 +142,12 @@ fn cmd_init(dir: Option<PathBuf>, name: Option<String>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_import(ctx: &mut Context, file: &Path, opts: &ImportOptions, json: bool) -> Result<ExitCode> {
+fn cmd_import(
+    ctx: &mut Context,
+    file: &Path,
+    opts: &ImportOptions,
+    json: bool,
+) -> Result<ExitCode> {
     let summary = import::import_file(ctx, file, opts)?;
     for e in &summary.errors {
         eprintln!("{}", crate::text::one_line(e));
@@ -235,7 +244,9 @@ pub fn require_annotator(ctx: &Context) -> Result<String> {
         Some(a) => bail!("annotator ID {a:?} is not usable (letters, digits, '-', '_', '.')"),
         None => bail!(
             "no annotator ID: pass --annotator ID, set SIFT_ANNOTATOR, or put annotator = \"ID\" in {}",
-            user_config_path().map(|p| p.display().to_string()).unwrap_or_else(|| "config.toml".into())
+            user_config_path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "config.toml".into())
         ),
     }
 }

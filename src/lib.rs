@@ -2,10 +2,16 @@
 //!
 //! The binary is thin; everything lives here so tests and benchmarks reach it.
 
+pub mod cli;
 pub mod dataset;
+pub mod demo;
+pub mod logging;
+pub mod metrics;
 pub mod model;
+pub mod sources;
 pub mod store;
 pub mod suggest;
+pub mod synth;
 pub mod taxonomy;
 pub mod text;
 pub mod workspace;

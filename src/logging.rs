@@ -15,7 +15,8 @@ pub struct LogGuard;
 pub fn init(cli: &Cli) -> Option<LogGuard> {
     let dir = log_dir(cli)?;
     std::fs::create_dir_all(&dir).ok()?;
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("sift.log")).ok()?;
+    let file =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("sift.log")).ok()?;
     let filter = EnvFilter::try_from_env("SIFT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -30,6 +31,8 @@ fn log_dir(cli: &Cli) -> Option<PathBuf> {
     let cwd = std::env::current_dir().ok()?;
     match Workspace::discover(&cwd, cli.workspace.as_deref()) {
         Ok(root) => Some(root.join(STATE_DIR).join("logs")),
-        Err(_) => directories::ProjectDirs::from("", "", "sift").map(|d| d.cache_dir().join("logs")),
+        Err(_) => {
+            directories::ProjectDirs::from("", "", "sift").map(|d| d.cache_dir().join("logs"))
+        }
     }
 }

@@ -104,7 +104,8 @@ impl<'de> Deserialize<'de> for LabelEntry {
                 Ok(LabelEntry(RawLabel { name: v.to_string(), ..Default::default() }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LabelEntry, A::Error> {
-                RawLabelFields::deserialize(MapAccessDeserializer::new(map)).map(|f| LabelEntry(f.into()))
+                RawLabelFields::deserialize(MapAccessDeserializer::new(map))
+                    .map(|f| LabelEntry(f.into()))
             }
         }
         d.deserialize_any(V)
@@ -113,7 +114,8 @@ impl<'de> Deserialize<'de> for LabelEntry {
 
 impl<'de> Deserialize<'de> for RawLabelList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Vec::<LabelEntry>::deserialize(d).map(|v| RawLabelList(v.into_iter().map(|e| e.0).collect()))
+        Vec::<LabelEntry>::deserialize(d)
+            .map(|v| RawLabelList(v.into_iter().map(|e| e.0).collect()))
     }
 }
 
@@ -259,7 +261,11 @@ fn build_taxonomy(
     let anchor = taxonomy_anchor(name);
     let at = |needle: &str, nth: usize| line_of(text, &anchor, needle, nth);
     if rt.max_labels == 0 {
-        return Err(invalid(path, at("max_labels", 0), format!("{name}: max_labels must be at least 1")));
+        return Err(invalid(
+            path,
+            at("max_labels", 0),
+            format!("{name}: max_labels must be at least 1"),
+        ));
     }
     if !(0.0..=1.0).contains(&rt.min_confidence) {
         return Err(invalid(
@@ -324,7 +330,10 @@ fn check_label(
         return Err(invalid(
             path,
             at(&rl.name, 0),
-            format!("{tax}: label name {:?} must be non-empty, without commas or control characters", rl.name),
+            format!(
+                "{tax}: label name {:?} must be non-empty, without commas or control characters",
+                rl.name
+            ),
         ));
     }
     let color = match rl.color {
@@ -391,7 +400,8 @@ impl Taxonomy {
         let want = name_or_alias.trim();
         self.labels()
             .find(|(_, l)| {
-                l.name.eq_ignore_ascii_case(want) || l.aliases.iter().any(|a| a.eq_ignore_ascii_case(want))
+                l.name.eq_ignore_ascii_case(want)
+                    || l.aliases.iter().any(|a| a.eq_ignore_ascii_case(want))
             })
             .map(|(_, l)| l.name.as_str())
     }

@@ -29,7 +29,12 @@ pub fn sanitize(input: &str) -> String {
 
 /// Sanitize and flatten to one line (titles, table cells).
 pub fn one_line(input: &str) -> String {
-    sanitize(input).split('\n').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
+    sanitize(input)
+        .split('\n')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn is_plain(c: char) -> bool {

@@ -312,11 +312,14 @@ fn read_layer(path: &Path) -> Result<Option<toml::Table>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(WorkspaceError::Io { path: path.to_path_buf(), source }),
     };
-    let table: toml::Table = toml::from_str(&text)
-        .map_err(|e| WorkspaceError::Settings { path: path.to_path_buf(), message: e.to_string() })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| WorkspaceError::Settings {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     // Check the layer alone so an unknown key is reported against its own file.
-    Settings::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| WorkspaceError::Settings { path: path.to_path_buf(), message: e.to_string() })?;
+    Settings::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+        WorkspaceError::Settings { path: path.to_path_buf(), message: e.to_string() }
+    })?;
     Ok(Some(table))
 }
 
@@ -339,7 +342,8 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<toml::Table> {
             t.insert(key.into(), toml::Value::String(v.clone()));
         }
     }
-    for (name, key) in [("SIFT_PROVIDER", "provider"), ("SIFT_MODEL", "model"), ("SIFT_BASE_URL", "base_url")]
+    for (name, key) in
+        [("SIFT_PROVIDER", "provider"), ("SIFT_MODEL", "model"), ("SIFT_BASE_URL", "base_url")]
     {
         if let Some(v) = env.get(name).filter(|v| !v.is_empty()) {
             suggest.insert(key.into(), toml::Value::String(v.clone()));
@@ -424,10 +428,16 @@ mod tests {
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let user = dir.path().join("user.toml");
-        std::fs::write(&user, "annotator = \"from-user\"\ntheme = \"light\"\n[suggest]\nconcurrency = 4\n")
-            .unwrap();
-        std::fs::write(dir.path().join("sift.toml"), "[suggest]\nconcurrency = 6\nprovider = \"local\"\n")
-            .unwrap();
+        std::fs::write(
+            &user,
+            "annotator = \"from-user\"\ntheme = \"light\"\n[suggest]\nconcurrency = 4\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("sift.toml"),
+            "[suggest]\nconcurrency = 6\nprovider = \"local\"\n",
+        )
+        .unwrap();
         let mut env = BTreeMap::new();
         env.insert("SIFT_PROVIDER".to_string(), "openai".to_string());
         let o = Overrides { annotator: Some("cli".into()), theme: None };

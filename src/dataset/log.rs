@@ -38,23 +38,42 @@ pub fn valid_dataset(name: &str) -> bool {
 
 /// Append one record to its annotator's log and flush it to disk before returning.
 pub fn append(ws: &Workspace, dataset: &str, a: &Annotation) -> Result<PathBuf, LogError> {
-    if !valid_annotator(&a.annotator) {
-        return Err(LogError::BadAnnotator(a.annotator.clone()));
+    append_many(ws, dataset, &a.annotator, std::slice::from_ref(a))
+}
+
+/// Append records of one annotator in one write and one flush.
+pub fn append_many(
+    ws: &Workspace,
+    dataset: &str,
+    annotator: &str,
+    records: &[Annotation],
+) -> Result<PathBuf, LogError> {
+    if !valid_annotator(annotator) {
+        return Err(LogError::BadAnnotator(annotator.to_string()));
     }
     if !valid_dataset(dataset) {
         return Err(LogError::BadDataset(dataset.to_string()));
     }
-    let path = ws.annotation_log(dataset, &a.annotator);
+    let path = ws.annotation_log(dataset, annotator);
     let err = |source| LogError::Io { path: path.clone(), source };
+    if let Some(a) = records.iter().find(|a| a.annotator != annotator) {
+        return Err(err(std::io::Error::other(format!(
+            "record by {:?} cannot go into {annotator:?}'s log",
+            a.annotator
+        ))));
+    }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    let mut line = serde_json::to_string(a).map_err(|e| err(std::io::Error::other(e)))?;
-    line.push('\n');
+    let mut buf = String::new();
+    for a in records {
+        buf.push_str(&serde_json::to_string(a).map_err(|e| err(std::io::Error::other(e)))?);
+        buf.push('\n');
+    }
     let mut f = OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(err)?;
     repair_torn_tail(&mut f).map_err(err)?;
-    // One write of the whole line: O_APPEND keeps concurrent appenders from interleaving.
-    f.write_all(line.as_bytes()).map_err(err)?;
+    // One write of whole lines: O_APPEND keeps concurrent appenders from interleaving.
+    f.write_all(buf.as_bytes()).map_err(err)?;
     f.sync_data().map_err(err)?;
     Ok(path)
 }
@@ -101,7 +120,8 @@ fn log_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, LogError> {
             continue;
         }
         let dataset = entry.file_name().to_string_lossy().into_owned();
-        let files = std::fs::read_dir(&p).map_err(|source| LogError::Io { path: p.clone(), source })?;
+        let files =
+            std::fs::read_dir(&p).map_err(|source| LogError::Io { path: p.clone(), source })?;
         for f in files.flatten() {
             let fp = f.path();
             if fp.extension().is_some_and(|e| e == "jsonl") {
@@ -130,7 +150,9 @@ fn replay_file(
     // Retry when another process replayed the same file between our read and our write.
     for _ in 0..5 {
         let from = store.log_offset(&key)?.unwrap_or_default();
-        let len = std::fs::metadata(file).map_err(|source| LogError::Io { path: file.into(), source })?.len();
+        let len = std::fs::metadata(file)
+            .map_err(|source| LogError::Io { path: file.into(), source })?
+            .len();
         if len < from.offset {
             // The file shrank: it was rewritten (e.g. by git). Replay it from the start.
             store.forget_log(&key)?;
@@ -317,7 +339,8 @@ mod tests {
         let path = append(&ws, "d", &ann("d:1", "alice", "bug")).unwrap();
         append(&ws, "d", &ann("d:2", "alice", "bug")).unwrap();
         replay(&ws, &mut store).unwrap();
-        std::fs::write(&path, "{\"item\":\"d:9\",\"annotator\":\"alice\",\"labels\":[]}\n").unwrap();
+        std::fs::write(&path, "{\"item\":\"d:9\",\"annotator\":\"alice\",\"labels\":[]}\n")
+            .unwrap();
         replay(&ws, &mut store).unwrap();
         let recs = store.annotation_records(Some("d")).unwrap();
         assert_eq!(recs.len(), 1);

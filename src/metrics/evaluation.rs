@@ -398,7 +398,10 @@ fn label_scores(items: &[Scored], tallies: &[Tally]) -> Vec<LabelScores> {
 /// Scores `items` over the label `universe`; `dimensions` get confusion matrices.
 ///
 /// Every item counts (none is skipped for lacking a prediction); predicted and gold labels
-/// outside the universe are dropped first.
+/// outside the universe are dropped first. Precision, recall, F1 and exact match use every
+/// prediction whatever its confidence. Calibration uses only predictions with a confidence in
+/// [0, 1]; for the coverage curve and best thresholds a prediction without one counts as
+/// confidence 0.
 pub fn evaluate(items: &[EvalItem], universe: &[String], dimensions: &[Dimension]) -> EvalReport {
     let index = label_index(universe);
     let scored: Vec<Scored> = items.iter().map(|item| normalise(item, &index)).collect();
@@ -600,6 +603,20 @@ mod tests {
         assert_eq!(report.labels["a"].best_threshold, Some(0.5));
         // "b" never finds a hit.
         assert_eq!(report.labels["b"].best_threshold, None);
+    }
+
+    #[test]
+    fn confidence_off_the_unit_scale_counts_as_missing() {
+        // 85.0 looks like a percentage: not guessed at, so no calibration event, and it is
+        // kept only at threshold 0. It still counts as a prediction for precision and recall.
+        let items =
+            vec![item(&["a"], &[("a", Some(85.0))]), item(&["a"], &[("a", Some(f64::NAN))])];
+        let report = evaluate(&items, &strings(&["a"]), &[]);
+        assert_eq!(report.ece, None);
+        assert_eq!(report.reliability.iter().map(|b| b.count).sum::<u64>(), 0);
+        assert_eq!((report.coverage[0].kept, report.coverage[1].kept), (2, 0));
+        assert_eq!(report.micro.precision, Some(1.0));
+        assert_eq!(report.labels["a"].best_threshold, Some(0.0));
     }
 
     #[test]

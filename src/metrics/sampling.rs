@@ -82,8 +82,10 @@ impl IsoWeek {
 
     /// The week that contains `at` (in UTC).
     pub fn containing(at: Timestamp) -> IsoWeek {
-        let weekday = at.to_zoned(TimeZone::UTC).date().iso_week_date();
-        IsoWeek { monday: weekday.first_of_week().map_or(weekday.date(), ISOWeekDate::date) }
+        let day = at.to_zoned(TimeZone::UTC).date().iso_week_date();
+        // first_of_week fails only in the first days of year -9999, whose Monday jiff cannot
+        // represent; the day itself is the closest stand-in there.
+        IsoWeek { monday: day.first_of_week().map_or(day.date(), ISOWeekDate::date) }
     }
 
     pub fn year(self) -> i16 {
@@ -689,6 +691,18 @@ mod tests {
         assert_eq!(draw_sample(&pop, 1, "w").len(), 1);
         assert!(draw_sample(&pop, 0, "w").is_empty());
         assert!(draw_sample(&[], 3, "w").is_empty());
+    }
+
+    #[test]
+    fn seed_is_first_eight_digest_bytes_little_endian() {
+        // FIPS 180-2 test vector: SHA-256("abc") = ba7816bf 8f01cfea 414140de ...
+        let expected = u64::from_le_bytes([0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea]);
+        let mut ours = seeded_rng("abc");
+        let mut reference = ChaCha8Rng::seed_from_u64(expected);
+        assert_eq!(
+            [ours.next_u64(), ours.next_u64()],
+            [reference.next_u64(), reference.next_u64()]
+        );
     }
 
     #[test]

@@ -297,7 +297,8 @@ mod tests {
 
     #[test]
     fn content_hash_changes_with_content() {
-        let mut a = Item { key: "d:1".into(), title: "t".into(), body: "b".into(), ..Default::default() };
+        let mut a =
+            Item { key: "d:1".into(), title: "t".into(), body: "b".into(), ..Default::default() };
         let h1 = a.content_hash();
         assert_eq!(h1, a.content_hash());
         a.body.push('!');
@@ -311,7 +312,8 @@ mod tests {
         let a: Annotation = serde_json::from_str(line).unwrap();
         assert_eq!(a.mode, Mode::Assisted);
         assert_eq!(a.duration_ms, Some(5400));
-        let minimal: Annotation = serde_json::from_str(r#"{"item":"x","annotator":"a","labels":[]}"#).unwrap();
+        let minimal: Annotation =
+            serde_json::from_str(r#"{"item":"x","annotator":"a","labels":[]}"#).unwrap();
         assert_eq!(minimal.mode, Mode::Assisted);
     }
 }

@@ -43,7 +43,10 @@ impl Store {
             .map_err(|e| sql_err(&path, e))?;
         let current: LogOffset = tx
             .query_row("SELECT offset, lines FROM log_offsets WHERE path = ?1", [log], |r| {
-                Ok(LogOffset { offset: r.get::<_, i64>(0)? as u64, lines: r.get::<_, i64>(1)? as u64 })
+                Ok(LogOffset {
+                    offset: r.get::<_, i64>(0)? as u64,
+                    lines: r.get::<_, i64>(1)? as u64,
+                })
             })
             .optional()
             .map_err(|e| sql_err(&path, e))?
@@ -92,7 +95,10 @@ impl Store {
     pub fn log_offset(&self, log: &str) -> Result<Option<LogOffset>> {
         self.conn
             .query_row("SELECT offset, lines FROM log_offsets WHERE path = ?1", [log], |r| {
-                Ok(LogOffset { offset: r.get::<_, i64>(0)? as u64, lines: r.get::<_, i64>(1)? as u64 })
+                Ok(LogOffset {
+                    offset: r.get::<_, i64>(0)? as u64,
+                    lines: r.get::<_, i64>(1)? as u64,
+                })
             })
             .optional()
             .map_err(|e| self.err(e))
@@ -102,8 +108,10 @@ impl Store {
     pub fn forget_log(&mut self, log: &str) -> Result<()> {
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
-        tx.execute("DELETE FROM annotations WHERE source = ?1", [log]).map_err(|e| sql_err(&path, e))?;
-        tx.execute("DELETE FROM log_offsets WHERE path = ?1", [log]).map_err(|e| sql_err(&path, e))?;
+        tx.execute("DELETE FROM annotations WHERE source = ?1", [log])
+            .map_err(|e| sql_err(&path, e))?;
+        tx.execute("DELETE FROM log_offsets WHERE path = ?1", [log])
+            .map_err(|e| sql_err(&path, e))?;
         tx.commit().map_err(|e| sql_err(&path, e))
     }
 
@@ -137,7 +145,9 @@ impl Store {
     pub fn annotation_counts(&self) -> Result<Vec<(String, i64)>> {
         let mut st = self
             .conn
-            .prepare("SELECT annotator, count(*) FROM annotations GROUP BY annotator ORDER BY annotator")
+            .prepare(
+                "SELECT annotator, count(*) FROM annotations GROUP BY annotator ORDER BY annotator",
+            )
             .map_err(|e| self.err(e))?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
@@ -210,11 +220,18 @@ mod tests {
     #[test]
     fn latest_answer_wins_and_offsets_move_with_records() {
         let mut s = Store::open_in_memory().unwrap();
-        let recs = vec![ann("x", "a", &["bug"]), ann("x", "a", &["question"]), ann("x", "b", &["bug"])];
+        let recs =
+            vec![ann("x", "a", &["bug"]), ann("x", "a", &["question"]), ann("x", "b", &["bug"])];
         let to = LogOffset { offset: 99, lines: 3 };
-        assert!(s.replay_annotations("annotations/d/a.jsonl", "d", LogOffset::default(), &recs, to).unwrap());
+        assert!(
+            s.replay_annotations("annotations/d/a.jsonl", "d", LogOffset::default(), &recs, to)
+                .unwrap()
+        );
         // A second replay from the stale offset is refused, so nothing is recorded twice.
-        assert!(!s.replay_annotations("annotations/d/a.jsonl", "d", LogOffset::default(), &recs, to).unwrap());
+        assert!(
+            !s.replay_annotations("annotations/d/a.jsonl", "d", LogOffset::default(), &recs, to)
+                .unwrap()
+        );
         let latest = s.latest_answers(Some("d")).unwrap();
         assert_eq!(latest.len(), 2);
         let a = latest.iter().find(|r| r.annotation.annotator == "a").unwrap();

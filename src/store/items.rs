@@ -142,7 +142,9 @@ impl Store {
     fn turns(&self, id: i64, key: &str) -> Result<Vec<Turn>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT role, content, tool_calls FROM turns WHERE item_id = ?1 ORDER BY seq")
+            .prepare_cached(
+                "SELECT role, content, tool_calls FROM turns WHERE item_id = ?1 ORDER BY seq",
+            )
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([id], |r| {
@@ -201,7 +203,9 @@ impl Store {
             .prepare("SELECT dataset, kind, count(*) FROM items GROUP BY dataset, kind ORDER BY dataset, kind")
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map([], |r| Ok(DatasetCount { dataset: r.get(0)?, kind: r.get(1)?, items: r.get(2)? }))
+            .query_map([], |r| {
+                Ok(DatasetCount { dataset: r.get(0)?, kind: r.get(1)?, items: r.get(2)? })
+            })
             .map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
@@ -248,12 +252,16 @@ impl Store {
     }
 
     /// Keys and content hashes of a dataset, for fast unchanged-detection on re-import.
-    pub fn content_hashes(&self, dataset: &str) -> Result<std::collections::HashMap<String, String>> {
+    pub fn content_hashes(
+        &self,
+        dataset: &str,
+    ) -> Result<std::collections::HashMap<String, String>> {
         let mut st = self
             .conn
             .prepare("SELECT key, content_hash FROM items WHERE dataset = ?1")
             .map_err(|e| self.err(e))?;
-        let rows = st.query_map([dataset], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
+        let rows =
+            st.query_map([dataset], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 }

@@ -80,21 +80,27 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let found: i64 =
-            self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
         let supported = current_version();
-        if found > supported {
-            return Err(StoreError::TooNew { path: self.path.clone(), found, supported });
-        }
-        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let tx = self.conn.transaction().map_err(|e| sql_err(&self.path, e))?;
+        loop {
+            // Each step re-reads the version inside an immediate (write-locked) transaction,
+            // so two processes opening a fresh store never both apply the same migration.
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| sql_err(&self.path, e))?;
+            let found: i64 = tx
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(|e| sql_err(&self.path, e))?;
+            if found > supported {
+                return Err(StoreError::TooNew { path: self.path.clone(), found, supported });
+            }
+            let Some(sql) = schema::MIGRATIONS.get(found as usize) else { return Ok(()) };
             tx.execute_batch(sql).map_err(|e| sql_err(&self.path, e))?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
+            tx.pragma_update(None, "user_version", found + 1)
                 .map_err(|e| sql_err(&self.path, e))?;
             tx.commit().map_err(|e| sql_err(&self.path, e))?;
-            tracing::info!(version = i + 1, path = %self.path.display(), "migrated store");
+            tracing::info!(version = found + 1, path = %self.path.display(), "migrated store");
         }
-        Ok(())
     }
 
     /// The schema version on disk.
@@ -135,7 +141,11 @@ impl Store {
     }
 
     fn corrupt(&self, what: &str, reason: impl std::fmt::Display) -> StoreError {
-        StoreError::Corrupt { path: self.path.clone(), what: what.to_string(), reason: reason.to_string() }
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            what: what.to_string(),
+            reason: reason.to_string(),
+        }
     }
 }
 

@@ -242,7 +242,7 @@ mod tests {
             created_at: "2026-11-20T00:00:01Z".into(),
             ..Default::default()
         };
-        s.save_suggestions(&[sugg.clone()]).unwrap();
+        s.save_suggestions(std::slice::from_ref(&sugg)).unwrap();
         assert_eq!(s.run("first").unwrap().unwrap().id, "r-1");
         let got = s.latest_suggestion("d:1").unwrap().unwrap();
         assert_eq!(got.suggestion, sugg);

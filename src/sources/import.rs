@@ -1,0 +1,218 @@
+//! `sift import`: stream a file into the store in batched transactions, record its labels as
+//! annotations, and report every bad record with its location.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
+
+use super::files::{self, Format, ImportError, Parsed, ReadOptions};
+use crate::cli::Context;
+use crate::dataset::log::{self, valid_dataset};
+use crate::model::{Annotation, Item, Mode, now_rfc3339};
+use crate::store::UpsertCounts;
+use crate::taxonomy::Taxonomy;
+use crate::workspace::valid_annotator;
+
+/// Items written per transaction: big enough to amortise commits, small enough to bound memory.
+const BATCH: usize = 2000;
+/// Record errors listed in full; beyond this only counted.
+const MAX_LISTED_ERRORS: usize = 200;
+/// Annotator of file labels when no --annotator is given.
+pub const IMPORT_ANNOTATOR: &str = "import";
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub dataset: String,
+    pub format: Format,
+    pub taxonomy: Option<String>,
+    pub label_column: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ImportSummary {
+    pub file: String,
+    pub dataset: String,
+    pub imported: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+    pub label_records: usize,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Stop {
+    #[error(transparent)]
+    Read(#[from] ImportError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Import one file into `opts.dataset`.
+pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Result<ImportSummary> {
+    if !valid_dataset(&opts.dataset) {
+        bail!("dataset name {:?} must use letters, digits, '-', '_' or '.'", opts.dataset);
+    }
+    let tax_name = match &opts.taxonomy {
+        Some(t) => t.clone(),
+        None => ctx.ws.settings.taxonomy_for(&opts.dataset).to_string(),
+    };
+    let taxonomy = ctx.labels.get(&tax_name)?.clone();
+    let annotator = ctx.annotator().unwrap_or(IMPORT_ANNOTATOR).to_string();
+    if !valid_annotator(&annotator) {
+        bail!("annotator ID {annotator:?} is not usable (letters, digits, '-', '_', '.')");
+    }
+    let mut summary = ImportSummary {
+        file: path.display().to_string(),
+        dataset: opts.dataset.clone(),
+        ..Default::default()
+    };
+    let read = ReadOptions {
+        dataset: opts.dataset.clone(),
+        format: opts.format,
+        label_column: opts.label_column.clone(),
+    };
+    let now = now_rfc3339();
+    let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
+    let mut labels: Vec<(String, String, Vec<String>)> = Vec::new(); // key, location, labels
+    let mut counts = UpsertCounts::default();
+    let mut errors = 0usize;
+    let mut note_error = |summary: &mut ImportSummary, msg: String| {
+        errors += 1;
+        if summary.errors.len() < MAX_LISTED_ERRORS {
+            summary.errors.push(msg);
+        }
+    };
+    let result = files::read_file::<Stop, _>(path, &read, |rec| {
+        match rec {
+            Ok(Parsed { item, labels: l, location }) => {
+                if !l.is_empty() {
+                    labels.push((item.key.clone(), location, l));
+                }
+                batch.push(item);
+                if batch.len() >= BATCH {
+                    counts.add(ctx.store.upsert_items(&batch, &now)?);
+                    batch.clear();
+                }
+            }
+            Err(e) => {
+                summary.skipped += 1;
+                note_error(&mut summary, e.to_string());
+            }
+        }
+        Ok(())
+    });
+    if !batch.is_empty() {
+        counts.add(ctx.store.upsert_items(&batch, &now)?);
+    }
+    let fatal = result.err();
+    summary.imported = counts.inserted;
+    summary.updated = counts.updated;
+    summary.unchanged = counts.unchanged;
+    let (records, label_errors) = label_records(ctx, &taxonomy, &annotator, &opts.dataset, labels)?;
+    for e in label_errors {
+        note_error(&mut summary, e);
+    }
+    if !records.is_empty() {
+        log::append_many(&ctx.ws, &opts.dataset, &annotator, &records)?;
+        log::replay(&ctx.ws, &mut ctx.store)?;
+    }
+    summary.label_records = records.len();
+    if errors > summary.errors.len() {
+        summary.errors.push(format!("... and {} more bad records", errors - summary.errors.len()));
+    }
+    if opts.taxonomy.is_some() {
+        remember_taxonomy(ctx, &opts.dataset, &tax_name)?;
+    }
+    if let Some(f) = fatal {
+        // Records before the break are saved; say so with the cause.
+        summary.errors.push(format!("{f} (records before this point were imported)"));
+    }
+    tracing::info!(file = %summary.file, imported = summary.imported, updated = summary.updated,
+        unchanged = summary.unchanged, skipped = summary.skipped, "import");
+    Ok(summary)
+}
+
+/// Validate file labels against the taxonomy and build import records for the ones that
+/// differ from the annotator's current answer (so re-importing adds nothing).
+fn label_records(
+    ctx: &Context,
+    taxonomy: &Taxonomy,
+    annotator: &str,
+    dataset: &str,
+    labels: Vec<(String, String, Vec<String>)>,
+) -> Result<(Vec<Annotation>, Vec<String>)> {
+    if labels.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let current: HashMap<String, Vec<String>> = ctx
+        .store
+        .latest_answers(Some(dataset))
+        .context("reading current answers")?
+        .into_iter()
+        .filter(|r| r.annotation.annotator == annotator)
+        .map(|r| (r.annotation.item, r.annotation.labels))
+        .collect();
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    let at = now_rfc3339();
+    for (key, location, raw) in labels {
+        let (found, unknown) = taxonomy.canonicalize(raw.iter().map(String::as_str));
+        if !unknown.is_empty() {
+            errors.push(format!(
+                "{location}: unknown label{} {} (not in taxonomy `{}`); the item was imported \
+                 without its labels",
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", "),
+                taxonomy.name
+            ));
+            continue;
+        }
+        if let Err(why) = taxonomy.check_answer(&found) {
+            errors.push(format!("{location}: {why}; the item was imported without its labels"));
+            continue;
+        }
+        if current.get(&key) == Some(&found) {
+            continue;
+        }
+        records.push(Annotation {
+            item: key,
+            annotator: annotator.to_string(),
+            labels: found,
+            at: at.clone(),
+            mode: Mode::Import,
+            note: String::new(),
+            duration_ms: None,
+            suggestion: None,
+            week: None,
+        });
+    }
+    Ok((records, errors))
+}
+
+/// Record a dataset's taxonomy in sift.toml when the file does not name one yet, so the
+/// choice is shared through git (the store is only a cache).
+fn remember_taxonomy(ctx: &mut Context, dataset: &str, taxonomy: &str) -> Result<()> {
+    if ctx.ws.settings.datasets.get(dataset).and_then(|d| d.taxonomy.as_deref()) == Some(taxonomy) {
+        return Ok(());
+    }
+    if ctx.ws.settings.datasets.contains_key(dataset) {
+        eprintln!(
+            "note: sift.toml already configures dataset `{dataset}`; set its taxonomy there \
+             to make `{taxonomy}` permanent"
+        );
+        return Ok(());
+    }
+    let path = ctx.ws.settings_path();
+    let mut text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("\n[datasets.{dataset}]\ntaxonomy = \"{taxonomy}\"\n"));
+    std::fs::write(&path, text).with_context(|| format!("{}", path.display()))?;
+    ctx.ws.settings.datasets.entry(dataset.to_string()).or_default().taxonomy =
+        Some(taxonomy.to_string());
+    Ok(())
+}

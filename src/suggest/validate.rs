@@ -1,0 +1,158 @@
+//! Validation of provider answers against the taxonomy: aliases mapped, unknown labels
+//! dropped and counted, confidences clamped, one label per single-select dimension,
+//! at most max_labels, abstention below min_confidence.
+
+use crate::model::LabelScore;
+use crate::taxonomy::{Select, Taxonomy};
+
+/// A provider's labels after validation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Validated {
+    /// Labels kept, highest confidence first.
+    pub labels: Vec<LabelScore>,
+    /// True when the provider answered but no label reached min_confidence.
+    pub abstained: bool,
+    /// Names outside the taxonomy, as given.
+    pub dropped: Vec<String>,
+    /// Human-readable notes on what validation changed (for the monitor log).
+    pub issues: Vec<String>,
+}
+
+/// Validate raw labels. Labels below min_confidence are not suggested; if none is left the
+/// answer is an abstention (recorded as such, not as "no answer").
+pub fn finalize(tax: &Taxonomy, raw: &[LabelScore]) -> Validated {
+    let mut out = Validated::default();
+    let mut kept: Vec<LabelScore> = Vec::new();
+    for l in raw {
+        let Some(name) = tax.resolve(&l.name) else {
+            out.dropped.push(l.name.clone());
+            out.issues.push(format!("dropped unknown label {:?}", l.name));
+            continue;
+        };
+        let conf = l.confidence.map(|c| clamp(c, &l.name, &mut out.issues));
+        if name != l.name {
+            out.issues.push(format!("mapped {:?} to {name:?}", l.name));
+        }
+        match kept.iter_mut().find(|k| k.name == name) {
+            Some(k) => k.confidence = max_conf(k.confidence, conf),
+            None => kept.push(LabelScore { name: name.to_string(), confidence: conf }),
+        }
+    }
+    sort_by_confidence(&mut kept);
+    keep_top_per_single_select(tax, &mut kept, &mut out.issues);
+    let before = kept.len();
+    kept.retain(|l| l.confidence.unwrap_or(1.0) >= tax.min_confidence);
+    if kept.len() > tax.max_labels {
+        out.issues.push(format!("capped {} labels at max_labels {}", kept.len(), tax.max_labels));
+        kept.truncate(tax.max_labels);
+    }
+    out.abstained = kept.is_empty() && before > 0;
+    out.labels = kept;
+    out
+}
+
+fn clamp(c: f64, name: &str, issues: &mut Vec<String>) -> f64 {
+    if c.is_nan() {
+        issues.push(format!("confidence of {name:?} is not a number; treated as 0"));
+        return 0.0;
+    }
+    if !(0.0..=1.0).contains(&c) {
+        issues.push(format!("clamped confidence {c} of {name:?} to [0, 1]"));
+    }
+    c.clamp(0.0, 1.0)
+}
+
+fn max_conf(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+fn sort_by_confidence(labels: &mut [LabelScore]) {
+    labels.sort_by(|a, b| b.confidence.unwrap_or(1.0).total_cmp(&a.confidence.unwrap_or(1.0)));
+}
+
+fn keep_top_per_single_select(
+    tax: &Taxonomy,
+    labels: &mut Vec<LabelScore>,
+    issues: &mut Vec<String>,
+) {
+    for dim in tax.dimensions.iter().filter(|d| d.select == Select::One) {
+        let mut seen = false;
+        labels.retain(|l| {
+            if !dim.labels.iter().any(|d| d.name == l.name) {
+                return true;
+            }
+            if seen {
+                issues.push(format!(
+                    "dropped {:?}: dimension {:?} takes one label",
+                    l.name, dim.name
+                ));
+                return false;
+            }
+            seen = true;
+            true
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::taxonomy::{DEFAULT_LABELS_YML, LabelsFile};
+    use std::path::Path;
+
+    fn tax(name: &str) -> Taxonomy {
+        LabelsFile::parse(DEFAULT_LABELS_YML, Path::new("labels.yml"))
+            .unwrap()
+            .get(name)
+            .unwrap()
+            .clone()
+    }
+
+    fn ls(name: &str, c: f64) -> LabelScore {
+        LabelScore { name: name.into(), confidence: Some(c) }
+    }
+
+    #[test]
+    fn maps_aliases_drops_unknown_clamps_and_caps() {
+        let t = tax("issues");
+        let v = finalize(
+            &t,
+            &[
+                ls("crash", 1.7),
+                ls("wontfix", 0.9),
+                ls("docs", 0.8),
+                ls("perf", 0.7),
+                ls("ux", 0.65),
+            ],
+        );
+        let names: Vec<_> = v.labels.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["bug", "documentation", "performance"]);
+        assert_eq!(v.labels[0].confidence, Some(1.0));
+        assert_eq!(v.dropped, ["wontfix"]);
+        assert!(!v.abstained);
+        assert!(v.issues.iter().any(|i| i.contains("clamped")));
+        assert!(v.issues.iter().any(|i| i.contains("capped")));
+    }
+
+    #[test]
+    fn abstains_below_min_confidence() {
+        let t = tax("issues");
+        let v = finalize(&t, &[ls("bug", 0.3), ls("question", 0.59)]);
+        assert!(v.labels.is_empty());
+        assert!(v.abstained);
+        let none = finalize(&t, &[]);
+        assert!(!none.abstained, "no labels at all is not an abstention");
+    }
+
+    #[test]
+    fn single_select_keeps_the_top_label() {
+        let t = tax("sft");
+        let v = finalize(&t, &[ls("beginner", 0.7), ls("expert", 0.9), ls("python", 0.8)]);
+        let names: Vec<_> = v.labels.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["expert", "python"]);
+    }
+}
