@@ -8,6 +8,7 @@ pub mod demo;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod net;
 pub mod secrets;
 pub mod sources;
 pub mod store;
