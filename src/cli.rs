@@ -53,6 +53,15 @@ pub enum Command {
         #[arg(long)]
         no_tui: bool,
     },
+    /// Open the review screen (the same as `sift` alone, with options).
+    Review {
+        /// Only items of this dataset.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Start in blind mode: suggestions hidden until each item is saved.
+        #[arg(long)]
+        blind: bool,
+    },
     /// Report items, annotations, runs and the store.
     Status {
         #[arg(long)]
@@ -119,6 +128,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Init { dir, name }) => cmd_init(dir, name),
         Some(Command::Demo { path, no_tui }) => crate::demo::run(path, no_tui, &ov),
+        Some(Command::Review { dataset, blind }) => {
+            let ctx = Context::open(ws_arg.as_deref(), &ov)?;
+            crate::tui::run(ctx, crate::tui::Options { dataset, blind, ..Default::default() })
+        }
         Some(Command::Status { json }) => cmd_status(&Context::open(ws_arg.as_deref(), &ov)?, json),
         Some(Command::Import { file, dataset, format, taxonomy, label_column, json }) => {
             let mut ctx = Context::open(ws_arg.as_deref(), &ov)?;
