@@ -71,6 +71,8 @@ pub struct FeatureOptions {
     pub max_body_chars: usize,
     /// Features seen in fewer training documents are dropped (noise, and a smaller file).
     pub min_df: u32,
+    /// Weight of the char n-gram block relative to the word block (each is L2-normalised).
+    pub char_weight: f32,
     /// Keep at most this many features, the most frequent first.
     pub max_features: usize,
 }
@@ -88,6 +90,7 @@ impl Default for FeatureOptions {
             strip_comments: true,
             max_body_chars: 3000,
             min_df: 2,
+            char_weight: 1.0,
             max_features: 400_000,
         }
     }
@@ -197,7 +200,7 @@ impl LocalModel {
         let raw: Vec<RawDoc> =
             examples.iter().map(|(t, _)| raw_features(t.as_ref(), &opts.features)).collect();
         let vocab = Vocab::fit(&raw, &opts.features);
-        let rows = Rows::from_raw(&raw, &vocab);
+        let rows = Rows::from_raw(&raw, &vocab, &opts.features);
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         let keys: Vec<String> = examples.iter().map(|(_, l)| label_key(l.as_ref())).collect();
         let holdout = stratified_holdout(&keys, opts.holdout_fraction, &mut rng);
@@ -221,7 +224,7 @@ impl LocalModel {
 
     /// Probabilities grouped by dimension.
     pub fn predict_dimensions(&self, text: &str) -> Vec<DimensionPrediction> {
-        let x = self.vocab.vectorize(&raw_features(text, &self.options.features));
+        let x = self.vocab.vectorize(&raw_features(text, &self.options.features), &self.options.features);
         self.dims
             .iter()
             .zip(&self.heads)
@@ -602,7 +605,9 @@ const MAX_WORD_CHARS: usize = 24;
 
 /// Appends the hashed word, bigram and char n-gram features of `text` to `out`.
 fn hash_text(text: &str, namespace: u8, opts: &FeatureOptions, out: &mut Vec<u32>) {
-    let mask = (1u32 << opts.hash_bits) - 1;
+    // Words live in the lower half of the space and char n-grams in the upper half, so the
+    // two blocks can be normalised separately (char n-grams outnumber words ten to one).
+    let mask = (1u32 << (opts.hash_bits - 1)) - 1;
     let word_seed = fnv_seed(NS_WORD | namespace);
     let bigram_seed = fnv_seed(NS_BIGRAM | namespace);
     let char_seed = fnv_seed(NS_CHAR | namespace);
@@ -661,7 +666,7 @@ fn char_ngrams(word: &str, seed: u64, opts: &FeatureOptions, mask: u32, out: &mu
         for n in 1..=opts.char_max.min(n_chars - start) {
             hash = fnv_extend(hash, &bytes[bounds[start + n - 1]..bounds[start + n]]);
             if n >= opts.char_min {
-                out.push(fold(hash, mask));
+                out.push(fold(hash, mask) | (mask + 1));
             }
         }
     }
@@ -723,7 +728,7 @@ impl Vocab {
     }
 
     /// TF-IDF over kept features, L2-normalised; unknown features are ignored.
-    fn vectorize(&self, raw: &RawDoc) -> Vec<(u32, f32)> {
+    fn vectorize(&self, raw: &RawDoc, opts: &FeatureOptions) -> Vec<(u32, f32)> {
         let mut x: Vec<(u32, f32)> = raw
             .iter()
             .filter_map(|&(h, tf)| {
@@ -732,9 +737,17 @@ impl Vocab {
                 Some((i, tf * self.idf[i as usize]))
             })
             .collect();
-        let norm = x.iter().map(|&(_, v)| v * v).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            x.iter_mut().for_each(|e| e.1 /= norm);
+        let half = 1u32 << (opts.hash_bits - 1);
+        let block = |id: u32| usize::from(self.ids[id as usize] >= half);
+        let mut norms = [0f32; 2];
+        x.iter().for_each(|&(i, v)| norms[block(i)] += v * v);
+        let weights = [1.0, opts.char_weight];
+        let scale = |b: usize| if norms[b] > 0.0 { weights[b] / norms[b].sqrt() } else { 0.0 };
+        let scale = [scale(0), scale(1)];
+        x.iter_mut().for_each(|e| e.1 *= scale[block(e.0)]);
+        let total = x.iter().map(|&(_, v)| v * v).sum::<f32>().sqrt();
+        if total > 0.0 {
+            x.iter_mut().for_each(|e| e.1 /= total);
         }
         x
     }
@@ -747,11 +760,11 @@ struct Rows {
 }
 
 impl Rows {
-    fn from_raw(raw: &[RawDoc], vocab: &Vocab) -> Self {
+    fn from_raw(raw: &[RawDoc], vocab: &Vocab, opts: &FeatureOptions) -> Self {
         let mut start = vec![0];
         let mut entries = Vec::new();
         for doc in raw {
-            entries.extend(vocab.vectorize(doc));
+            entries.extend(vocab.vectorize(doc, opts));
             start.push(entries.len());
         }
         Rows { start, entries }
