@@ -416,15 +416,12 @@ impl Client {
     pub async fn login(&mut self) -> Result<String> {
         let uri: http::Uri =
             self.base().parse().map_err(|_| GithubError::BadApiUrl(self.base().to_string()))?;
+        // octocrab sends X-GitHub-Api-Version itself.
         let oc = octocrab::Octocrab::builder()
             .base_uri(uri)
             .map_err(|e| GithubError::Octocrab(e.to_string()))?
             .personal_token(self.token.expose().to_string())
             .add_header(http::header::ACCEPT, "application/vnd.github+json".into())
-            .add_header(
-                http::header::HeaderName::from_static("x-github-api-version"),
-                API_VERSION.into(),
-            )
             .build()
             .map_err(|e| GithubError::Octocrab(e.to_string()))?;
         self.requests += 1;

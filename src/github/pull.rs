@@ -172,8 +172,10 @@ pub async fn pull(
         ..PullSummary::default()
     };
     let requests_before = client.requests;
+    let mut seen = std::collections::HashSet::new();
     for _round in 0..2 {
-        let high_water = pull_round(store, client, opts, since.as_deref(), &mut summary).await?;
+        let high_water =
+            pull_round(store, client, opts, since.as_deref(), &mut summary, &mut seen).await?;
         match high_water {
             Some(hw) if since.as_deref() != Some(hw.as_str()) => {
                 store.sync_set(&scope, &hw, &crate::model::now_rfc3339())?;
@@ -193,6 +195,7 @@ async fn pull_round(
     opts: &PullOptions,
     since: Option<&str>,
     summary: &mut PullSummary,
+    seen: &mut std::collections::HashSet<i64>,
 ) -> Result<Option<String>> {
     let mut query =
         format!("?state={}&sort=updated&direction=asc&per_page=100", opts.state.as_str());
@@ -224,8 +227,10 @@ async fn pull_round(
         let mut items = Vec::new();
         for issue in issues {
             page_max = max_opt(page_max, issue.updated_at.clone());
+            // The priming round sees the newest issues again; count each once.
+            let first_sight = seen.insert(issue.number);
             if issue.pull_request.is_some() {
-                summary.pull_requests_skipped += 1;
+                summary.pull_requests_skipped += usize::from(first_sight);
                 continue;
             }
             let comments = if issue.comments > 0 {
@@ -233,10 +238,12 @@ async fn pull_round(
             } else {
                 Vec::new()
             };
-            summary.comments += comments.len();
+            if first_sight {
+                summary.comments += comments.len();
+                summary.issues += 1;
+            }
             items.push(to_item(&opts.repo, &opts.dataset, issue, comments));
         }
-        summary.issues += items.len();
         let now = crate::model::now_rfc3339();
         let counts = store.upsert_items(&items, &now)?;
         summary.inserted += counts.inserted;
