@@ -2,6 +2,9 @@
 //! methods, JSON bodies, Link pagination, ETags, rate-limit headers — driven through the sift
 //! binary: pull, push (apply, comment, crash and resume, revert), label sync, auth status.
 
+// Helpers of an integration test crate: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
@@ -990,4 +993,21 @@ fn auth_status_names_sources_never_values() {
     if by["anthropic"]["source"] != "keyring" {
         assert_eq!(by["anthropic"]["variable"], "ANTHROPIC_API_KEY");
     }
+}
+
+#[test]
+fn auth_set_reads_stdin_in_scripts_and_refuses_an_empty_secret() {
+    use std::io::Write;
+    let ws = workspace(0);
+    let mut child = sift_cmd(ws.path(), &["auth", "set", "github"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A binary that exits before reading would close the pipe; the exit code says why.
+    let _ = child.stdin.take().unwrap().write_all(b"   \n");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("empty secret"));
 }
