@@ -1011,3 +1011,57 @@ fn auth_set_reads_stdin_in_scripts_and_refuses_an_empty_secret() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("empty secret"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_sent_before_a_crash_is_found_not_posted_twice() {
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[]), (2, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug"]), (2, &["bug"])]);
+    let data = r#"{"labels":[{"name":"bug"}],"source":"gold","sift":"0.1.0"}"#;
+    let body = |run: &str| {
+        format!(
+            "<!-- sift:start version=1 run={run} -->\nx\n<!-- sift:data {data} -->\n<!-- sift:end -->"
+        )
+    };
+    // GitHub got the comment of #1 before the crash; someone else pasted the same block on #2.
+    {
+        let mut st = fake.state.lock().unwrap();
+        st.comments
+            .insert(1, vec![comment(77, "sift-bot", "NONE", &body("p-c"), "2026-01-09T00:00:00Z")]);
+        st.comments
+            .insert(2, vec![comment(78, "mallory", "NONE", &body("p-c"), "2026-01-09T00:00:00Z")]);
+    }
+    {
+        let mut s = store(ws.path());
+        s.create_push("p-c", "o/r", "comment", "{}", "2026-01-01T00:00:00Z").unwrap();
+        let payload = |n: i64| {
+            json!({"number": n, "body": body("p-c"), "data": serde_json::from_str::<Value>(data).unwrap()})
+                .to_string()
+        };
+        s.add_push_ops(
+            "p-c",
+            &[
+                ("github:o/r#1".into(), "comment".into(), payload(1)),
+                ("github:o/r#2".into(), "comment".into(), payload(2)),
+            ],
+        )
+        .unwrap();
+        s.set_op_state("p-c", 0, "sent", None, "t").unwrap();
+        s.set_op_state("p-c", 1, "sent", None, "t").unwrap();
+    }
+    let o = sift(ws.path(), &["push", OWNER_REPO, "--api-url", &server.uri(), "--json"]).await;
+    ok(&o);
+    let j = stdout_json(&o);
+    assert_eq!(j["resumed"][0]["already"], 1);
+    let reqs = server.received_requests().await.unwrap();
+    assert_github_headers(&reqs);
+    assert_eq!(count(&reqs, "POST", "/repos/o/r/issues/1/comments"), 0, "posted twice");
+    assert_eq!(
+        count(&reqs, "POST", "/repos/o/r/issues/2/comments"),
+        1,
+        "a pasted block is not ours"
+    );
+    assert_eq!(mutations(&reqs), 1, "the fresh plan found both recommendations already posted");
+}
