@@ -225,6 +225,7 @@ async fn pull_round(
         let page_next = resp.next_link();
         let mut page_max = None;
         let mut items = Vec::new();
+        let mut seen_before = 0;
         for issue in issues {
             page_max = max_opt(page_max, issue.updated_at.clone());
             // The priming round sees the newest issues again; count each once.
@@ -241,6 +242,8 @@ async fn pull_round(
             if first_sight {
                 summary.comments += comments.len();
                 summary.issues += 1;
+            } else {
+                seen_before += 1;
             }
             items.push(to_item(&opts.repo, &opts.dataset, issue, comments));
         }
@@ -248,7 +251,8 @@ async fn pull_round(
         let counts = store.upsert_items(&items, &now)?;
         summary.inserted += counts.inserted;
         summary.updated += counts.updated;
-        summary.unchanged += counts.unchanged;
+        // Issues seen again in the priming round are unchanged; count them once.
+        summary.unchanged += counts.unchanged.saturating_sub(seen_before);
         for item in &items {
             let st = command_state(item.author.as_deref(), &item.comments, since);
             summary.commands_ignored += st.ignored;
