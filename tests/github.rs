@@ -672,18 +672,20 @@ async fn apply_push_adds_gold_labels_once_and_revert_removes_only_what_it_added(
     ok(&o);
     assert_eq!(server.received_requests().await.unwrap().len(), n, "a second push sent requests");
 
-    // A human removes `needs info` from #2; revert then removes only `bug` from #1.
-    fake.state.lock().unwrap().labels.insert(2, vec!["bug".into()]);
+    // A human removes `bug` from #1; revert then removes only `needs info` from #2
+    // (URL-encoded), and never the `bug` a human set on #2.
+    fake.state.lock().unwrap().labels.insert(1, vec!["wontfix".into()]);
     let o = sift(ws.path(), &["push", "--revert", &push_id, "--api-url", &server.uri(), "--json"])
         .await;
     ok(&o);
     let reqs = server.received_requests().await.unwrap();
     assert_github_headers(&reqs);
-    assert_eq!(count(&reqs, "DELETE", "/repos/o/r/issues/1/labels/bug"), 1);
+    assert_eq!(count(&reqs, "GET", "/repos/o/r/issues/1/labels"), 1, "presence is checked first");
+    assert_eq!(count(&reqs, "DELETE", "/repos/o/r/issues/2/labels/needs%20info"), 1);
     assert_eq!(reqs.iter().filter(|r| r.method.as_str() == "DELETE").count(), 1);
     assert_eq!(fake.labels_of(1), vec!["wontfix"]);
     assert_eq!(fake.labels_of(2), vec!["bug"], "the human's bug label stays");
-    // The label with a space was checked (GET) but not deleted, and the revert is idempotent.
+    // The revert is idempotent.
     let n = reqs.len();
     let o = sift(ws.path(), &["push", "--revert", &push_id, "--api-url", &server.uri()]).await;
     ok(&o);
