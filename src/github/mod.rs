@@ -38,6 +38,7 @@ pub struct PullArgs {
     /// GitHub API base URL (GitHub Enterprise: https://HOST/api/v3).
     #[arg(long, value_name = "URL")]
     pub api_url: Option<String>,
+    /// Print one JSON document (the pull summary).
     #[arg(long)]
     pub json: bool,
 }
@@ -59,8 +60,10 @@ pub struct PushArgs {
     /// Remove the labels push PUSH_ID added, where they are still present.
     #[arg(long, value_name = "PUSH_ID", conflicts_with_all = ["threshold", "dry_run"])]
     pub revert: Option<String>,
+    /// GitHub API base URL (GitHub Enterprise: https://HOST/api/v3).
     #[arg(long, value_name = "URL")]
     pub api_url: Option<String>,
+    /// Print one JSON document (plan, resumed pushes, report).
     #[arg(long)]
     pub json: bool,
 }
@@ -80,8 +83,10 @@ pub enum LabelsCommand {
         /// Taxonomy to sync (default: the repo's dataset taxonomy, else `issues`).
         #[arg(long)]
         taxonomy: Option<String>,
+        /// GitHub API base URL (GitHub Enterprise: https://HOST/api/v3).
         #[arg(long, value_name = "URL")]
         api_url: Option<String>,
+        /// Print one JSON document (the plan and what was sent).
         #[arg(long)]
         json: bool,
     },
