@@ -83,6 +83,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Store, inspect or clear secrets (GitHub token, provider API keys).
+    Auth {
+        #[command(subcommand)]
+        command: crate::github::AuthCommand,
+    },
+    /// Pull a GitHub repository's issues and comments into the store.
+    Pull(crate::github::PullArgs),
+    /// Push accepted labels to GitHub (plan first; comment or apply mode; --revert to undo).
+    Push(crate::github::PushArgs),
+    /// Repository labels: sync them from labels.yml.
+    Labels {
+        #[command(subcommand)]
+        command: crate::github::LabelsCommand,
+    },
 }
 
 /// Everything a command needs from an opened workspace.
@@ -137,6 +151,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let mut ctx = Context::open(ws_arg.as_deref(), &ov)?;
             let opts = ImportOptions { dataset, format, taxonomy, label_column };
             cmd_import(&mut ctx, &file, &opts, json)
+        }
+        Some(Command::Auth { command }) => crate::github::cmd_auth(command),
+        Some(Command::Pull(args)) => {
+            crate::github::cmd_pull(&mut Context::open(ws_arg.as_deref(), &ov)?, args)
+        }
+        Some(Command::Push(args)) => {
+            crate::github::cmd_push(&mut Context::open(ws_arg.as_deref(), &ov)?, args)
+        }
+        Some(Command::Labels { command }) => {
+            crate::github::cmd_labels(&mut Context::open(ws_arg.as_deref(), &ov)?, command)
         }
     }
 }
