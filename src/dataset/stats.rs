@@ -125,7 +125,7 @@ fn one_annotator(who: &str, rows: &[&AnswerRow]) -> AnnotatorStats {
             (Some(ms), _, _) => Some(ms as f64 / 1000.0),
             (None, Some(now), Some(before)) => {
                 let gap = now.duration_since(before).as_secs_f64();
-                (gap >= 0.0 && gap <= IDLE_GAP_SECONDS).then_some(gap)
+                (0.0..=IDLE_GAP_SECONDS).contains(&gap).then_some(gap)
             }
             _ => None,
         };
@@ -161,7 +161,11 @@ fn median(values: &mut [f64]) -> Option<f64> {
     }
     values.sort_unstable_by(f64::total_cmp);
     let mid = values.len() / 2;
-    Some(if values.len() % 2 == 0 { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] })
+    Some(if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
 }
 
 /// Score a run's suggestions against gold. Items with gold that the run made a suggestion for
