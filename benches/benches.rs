@@ -1,1 +1,8 @@
-fn main() {}
+//! sift's benchmarks: a plain harness (`harness = false`); `cargo bench --bench benches [-- FILTER]`.
+
+mod gold;
+
+fn main() {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
+    gold::run(&filter);
+}

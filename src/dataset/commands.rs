@@ -295,9 +295,14 @@ pub fn cmd_stats(
     no_ci: bool,
 ) -> Result<ExitCode> {
     let (datasets, taxonomy) = scope(ctx, dataset)?;
-    let answers = answers_in(ctx, &datasets)?;
     let selected = annotators.map(comma_list);
-    let s = stats::agreement_stats(&answers, &taxonomy, selected.as_deref(), !no_ci);
+    let s = stats::agreement_stats_from_store(
+        &ctx.store,
+        &datasets,
+        &taxonomy,
+        selected.as_deref(),
+        !no_ci,
+    )?;
     if json {
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(ExitCode::SUCCESS);
@@ -306,7 +311,7 @@ pub fn cmd_stats(
     for d in &datasets {
         records.extend(ctx.store.annotation_records(Some(d))?);
     }
-    let items = gold::group(&answers);
+    let items = gold::group(&answers_in(ctx, &datasets)?);
     let gold_count = gold::gold_map(&items).len();
     let queue = gold::disagreements(&items).len();
     let mut out = std::io::stdout().lock();

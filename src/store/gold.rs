@@ -75,6 +75,41 @@ impl Store {
         Ok(out)
     }
 
+    /// Visit every annotation record in id order (oldest first) with borrowed text, without
+    /// allocating per row: (dataset, item, annotator, labels as JSON text, mode). The bulk path
+    /// for statistics over hundreds of thousands of records.
+    pub fn for_each_annotation(
+        &self,
+        dataset: Option<&str>,
+        mut visit: impl FnMut(&str, &str, &str, &str, &str),
+    ) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT dataset, item_key, annotator, labels, mode FROM annotations
+                 WHERE ?1 IS NULL OR dataset = ?1 ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = st.query(params![dataset]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let text = |i: usize| -> Result<&str> {
+                r.get_ref(i)
+                    .and_then(|v| {
+                        v.as_str().map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                i,
+                                rusqlite::types::Type::Text,
+                                Box::new(e),
+                            )
+                        })
+                    })
+                    .map_err(|e| self.err(e))
+            };
+            visit(text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
+        }
+        Ok(())
+    }
+
     /// Datasets that hold annotation records.
     pub fn annotated_datasets(&self) -> Result<Vec<String>> {
         let mut st = self
