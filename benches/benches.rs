@@ -1,5 +1,8 @@
 //! sift's benchmarks: a plain harness (`harness = false`); `cargo bench --bench benches [-- FILTER]`.
 
+// Benchmarks stop at the first failure; there is nothing to recover.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod gold;
 
 fn main() {

@@ -2,6 +2,9 @@
 //! into a fresh store, and `sift stats` (store read + tables + metrics) without and with the
 //! bootstrap intervals. Included from benches.rs; `run(filter)` prints medians of 3 runs.
 
+// A benchmark whose setup fails must stop loudly; there is nothing to recover.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
