@@ -255,44 +255,73 @@ impl<'t> CodedAnswers<'t> {
         let table = |category: &dyn Fn(u128) -> u128, name: &dyn Fn(u128) -> String| {
             self.table(&layout, category, name)
         };
-        let dimensions = self
+        // One job per dimension (mask over its labels) and per label (presence of its bit).
+        let jobs: Vec<(bool, &str, u128)> = self
             .taxonomy
             .dimensions
             .iter()
             .map(|d| {
                 let mask = d.labels.iter().fold(0u128, |m, l| m | bit_of(&l.name));
-                let t = table(&|b| b & mask, &set_name);
-                (d.name.clone(), agreement::report(&t, with_ci, BOOTSTRAP_SEED))
+                (true, d.name.as_str(), mask)
             })
+            .chain(names.iter().map(|n| (false, n.as_str(), bit_of(n))))
             .collect();
-        let labels = names
-            .iter()
-            .map(|name| {
-                let bit = bit_of(name);
-                let presence = |b: u128| u128::from(b & bit != 0);
-                let category_name = |c: u128| {
+        let run = |&(is_dimension, name, mask): &(bool, &str, u128)| {
+            let t = if is_dimension {
+                table(&|b| b & mask, &set_name)
+            } else {
+                presence_table(table(&|b| u128::from(b & mask != 0), &|c| {
                     if c == 1 { agreement::PRESENT } else { agreement::ABSENT }.to_string()
-                };
-                let mut t = table(&presence, &category_name);
-                // Presence tables always name both categories, as label_presence_tables does.
-                if t.categories.len() < 2 {
-                    let only_present =
-                        t.categories.first().is_some_and(|c| c == agreement::PRESENT);
-                    t.categories =
-                        vec![agreement::ABSENT.to_string(), agreement::PRESENT.to_string()];
-                    if only_present {
-                        for row in &mut t.units {
-                            for v in row.iter_mut().flatten() {
-                                *v = 1;
-                            }
-                        }
-                    }
-                }
-                (name.clone(), agreement::report(&t, with_ci, BOOTSTRAP_SEED))
-            })
-            .collect();
+                }))
+            };
+            (is_dimension, name.to_string(), agreement::report(&t, with_ci, BOOTSTRAP_SEED))
+        };
+        // Tables are independent: build them on every core (the CLI's wall time is the budget).
+        let threads =
+            std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, jobs.len().max(1));
+        let results: Vec<(bool, String, AgreementReport)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..threads)
+                .map(|k| {
+                    let (jobs, run) = (&jobs, &run);
+                    scope.spawn(move || {
+                        jobs.iter().skip(k).step_by(threads).map(run).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let mut all: Vec<_> = jobs.iter().step_by(threads).map(run).collect();
+            for h in handles {
+                // A panic in a worker is a bug in the statistics; surface it here.
+                all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            }
+            all
+        });
+        let mut dimensions = BTreeMap::new();
+        let mut labels = BTreeMap::new();
+        for (is_dimension, name, report) in results {
+            if is_dimension {
+                dimensions.insert(name, report);
+            } else {
+                labels.insert(name, report);
+            }
+        }
         AgreementStats { items: items.len(), annotators: layout.annotators, dimensions, labels }
     }
+}
+
+/// Presence tables always name both categories, as `label_presence_tables` does.
+fn presence_table(mut t: Table) -> Table {
+    if t.categories.len() < 2 {
+        let only_present = t.categories.first().is_some_and(|c| c == agreement::PRESENT);
+        t.categories = vec![agreement::ABSENT.to_string(), agreement::PRESENT.to_string()];
+        if only_present {
+            for row in &mut t.units {
+                for v in row.iter_mut().flatten() {
+                    *v = 1;
+                }
+            }
+        }
+    }
+    t
 }
 
 /// Where interned items and annotators go in a table.
