@@ -19,6 +19,14 @@ use crate::model::{Annotation, Mode, now_rfc3339};
 use crate::taxonomy::Taxonomy;
 use crate::text::one_line;
 
+/// Print one JSON document on stdout; a closed pipe is an error, not a panic.
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 /// Split a comma-separated list, dropping blanks.
 pub fn comma_list(text: &str) -> Vec<String> {
     text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
@@ -214,15 +222,16 @@ pub fn annotations_import(
         new_items: new.len(),
     };
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        print_json(&report)?;
     } else {
-        println!(
+        writeln!(
+            std::io::stdout().lock(),
             "{}: {} records from {} annotator(s) into dataset `{dataset}`; {} new items",
             file.display(),
             report.records,
             report.annotators.len(),
             report.new_items
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -304,7 +313,7 @@ pub fn cmd_stats(
         !no_ci,
     )?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        print_json(&s)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut records = Vec::new();
@@ -400,7 +409,7 @@ pub fn cmd_eval(ctx: &Context, run: &str, dataset: Option<&str>, json: bool) -> 
         if let Some(o) = v.as_object_mut() {
             o.insert("run".into(), r.id.clone().into());
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        print_json(&v)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
@@ -476,16 +485,17 @@ pub fn cmd_export(ctx: &Context, args: ExportArgs) -> Result<ExitCode> {
     };
     let summary = export::export(&ctx.store, &input, &args.out, args.format, ratios, args.seed)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        print_json(&summary)?;
     } else {
-        println!(
+        writeln!(
+            std::io::stdout().lock(),
             "{} items -> {} (train {}, val {}, test {})",
             summary.items,
             args.out.display(),
             summary.splits.get("train").unwrap_or(&0),
             summary.splits.get("val").unwrap_or(&0),
             summary.splits.get("test").unwrap_or(&0)
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -518,7 +528,7 @@ pub fn cmd_sample(
         );
     }
     if json {
-        println!("{}", serde_json::to_string(&s)?);
+        print_json(&s)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
@@ -553,7 +563,7 @@ pub fn cmd_sample_report(
         ctx.ws.settings.sample.target_accuracy,
     )?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "weeks": reports }))?);
+        print_json(&serde_json::json!({ "weeks": reports }))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
