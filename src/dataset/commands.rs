@@ -268,10 +268,26 @@ pub fn scope(ctx: &Context, dataset: Option<&str>) -> Result<(Vec<String>, Taxon
         Some(d) => vec![d.to_string()],
         None => ctx.store.annotated_datasets()?,
     };
-    let names: BTreeSet<&str> = datasets.iter().map(|d| ctx.ws.settings.taxonomy_for(d)).collect();
+    let mut datasets = datasets;
+    let names: BTreeSet<String> =
+        datasets.iter().map(|d| ctx.ws.settings.taxonomy_for(d).to_string()).collect();
+    let default = &ctx.ws.settings.taxonomy;
     let name = match names.len() {
-        0 => ctx.ws.settings.taxonomy.clone(),
-        1 => names.iter().next().map(|s| s.to_string()).unwrap_or_default(),
+        0 => default.clone(),
+        1 => names.into_iter().next().unwrap_or_default(),
+        // Datasets of different taxonomies cannot share one table: take those of the
+        // workspace's default taxonomy, and say which were left out.
+        _ if names.contains(default) => {
+            let (kept, left): (Vec<String>, Vec<String>) =
+                datasets.into_iter().partition(|d| ctx.ws.settings.taxonomy_for(d) == default);
+            eprintln!(
+                "note: showing {} (taxonomy `{default}`); use --dataset for {}",
+                kept.join(", "),
+                left.join(", ")
+            );
+            datasets = kept;
+            default.clone()
+        }
         _ => bail!(
             "datasets {} use different taxonomies ({}); pick one with --dataset",
             datasets.join(", "),
