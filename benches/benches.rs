@@ -6,6 +6,7 @@
 mod common;
 mod foundation;
 mod github;
+mod gold;
 mod tui;
 
 fn main() {
@@ -17,5 +18,6 @@ fn main() {
     println!("machine: {}", common::machine());
     foundation::run(&filter);
     github::run(&filter);
+    gold::run(&filter);
     tui::run(&filter);
 }
