@@ -44,6 +44,16 @@ pub fn label_set(labels: &[String]) -> Vec<String> {
     set
 }
 
+/// Gold labels of every item with gold (in one dataset, or all), read from the store: the one
+/// place the rule "adjudicated, else unanimous, else none" is applied.
+pub fn gold_labels_from_store(
+    store: &crate::store::Store,
+    dataset: Option<&str>,
+) -> Result<std::collections::HashMap<String, Vec<String>>, crate::store::StoreError> {
+    let items = group(&store.current_answers(dataset)?);
+    Ok(gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect())
+}
+
 /// Group current answers (as from `Store::current_answers`) by item, in item order.
 pub fn group(rows: &[LabelAnswer]) -> Vec<ItemAnswers> {
     let mut by_item: BTreeMap<&str, ItemAnswers> = BTreeMap::new();

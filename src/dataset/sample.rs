@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::dataset::gold::label_set;
 use crate::metrics::sampling::{self, IsoWeek, WeekError};
 use crate::model::Mode;
-use crate::store::{AnswerRow, TimedPushedLabel, Store, StoreError, TimedSuggestion};
+use crate::store::{AnswerRow, Store, StoreError, TimedPushedLabel, TimedSuggestion};
 
 /// Weeks of baseline for drift.
 pub const BASELINE_WEEKS: usize = 4;
