@@ -1,6 +1,7 @@
 //! The SQLite store: schema, migrations and every query in the crate (the only place with SQL).
 
 mod annotations;
+mod fts;
 mod items;
 mod runs;
 mod schema;
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use annotations::{AnswerRow, LogOffset};
+pub use fts::{IndexReport, KeywordHit};
 pub use items::{DatasetCount, ItemStatus, QueueFilter, QueueRow, UpsertCounts};
 pub use runs::SuggestionRow;
 pub use schema::current_version;
