@@ -74,6 +74,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Items most like ITEM: shared keywords and labels ("has this been seen before?").
+    Similar {
+        /// Item key, e.g. github:OWNER/REPO#12 or DATASET:ID.
+        item: String,
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Everything a command needs from an opened workspace.
@@ -125,6 +134,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let opts = ImportOptions { dataset, format, taxonomy, label_column };
             cmd_import(&mut ctx, &file, &opts, json)
         }
+        Some(Command::Similar { item, limit, json }) => {
+            let mut ctx = Context::open(ws_arg.as_deref(), &ov)?;
+            crate::similar::cmd_similar(&mut ctx, &item, limit, json)
+        }
     }
 }
 
@@ -149,6 +162,7 @@ fn cmd_import(
     json: bool,
 ) -> Result<ExitCode> {
     let summary = import::import_file(ctx, file, opts)?;
+    crate::similar::refresh_index(ctx).context("updating the similarity index")?;
     for e in &summary.errors {
         eprintln!("{}", crate::text::one_line(e));
     }
