@@ -83,6 +83,13 @@ fn lower(s: &str) -> String {
     if s.is_ascii() { s.to_ascii_lowercase() } else { s.to_lowercase() }
 }
 
+impl Candidates {
+    /// The terms as borrowed pairs, the shape `select` takes.
+    pub fn borrowed(&self) -> Vec<(&str, u32)> {
+        self.terms.iter().map(|(t, n)| (t.as_str(), *n)).collect()
+    }
+}
+
 /// Count the salient terms of an item (title words weigh more) and match taxonomy phrases.
 pub fn candidates(title: &str, rest: &str, labels: Option<&LabelPhrases>) -> Candidates {
     let title = lower(title);
@@ -98,38 +105,46 @@ pub fn candidates(title: &str, rest: &str, labels: Option<&LabelPhrases>) -> Can
         None => Vec::new(),
     };
     // Stop words and noise are filtered once per distinct term, not per occurrence.
-    let mut terms_out: Vec<(String, u32)> =
-        counts.into_iter().filter(|(t, _)| salient(t)).map(|(t, c)| (t.to_string(), c)).collect();
+    let mut kept: Vec<(&str, u32)> = counts.into_iter().filter(|(t, _)| salient(t)).collect();
     // Ties broken by the term itself so extraction is deterministic.
-    terms_out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    terms_out.truncate(MAX_CANDIDATES);
-    Candidates { terms: terms_out, labels }
+    let order = |a: &(&str, u32), b: &(&str, u32)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+    if kept.len() > MAX_CANDIDATES {
+        kept.select_nth_unstable_by(MAX_CANDIDATES, order);
+        kept.truncate(MAX_CANDIDATES);
+    }
+    kept.sort_by(order);
+    Candidates { terms: kept.into_iter().map(|(t, c)| (t.to_string(), c)).collect(), labels }
 }
 
 /// Choose up to `MAX_KEYWORDS` keywords: matched labels first (at most three), then terms by
-/// tf-idf. `df` gives a term's document frequency in a store of `docs` documents.
-pub fn select(c: &Candidates, docs: u64, df: &mut dyn FnMut(&str) -> u64) -> Vec<String> {
+/// tf-idf. `terms` are candidate terms with their weighted counts; `df` gives a term's
+/// document frequency in a store of `docs` documents.
+pub fn select(
+    labels: &[String],
+    terms: &[(&str, u32)],
+    docs: u64,
+    df: &mut dyn FnMut(&str) -> u64,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(MAX_KEYWORDS);
-    for l in c.labels.iter().take(MAX_LABEL_KEYWORDS) {
+    for l in labels.iter().take(MAX_LABEL_KEYWORDS) {
         let l = l.to_lowercase();
         if !out.contains(&l) {
             out.push(l);
         }
     }
     let n = docs.max(1) as f64;
-    let mut scored: Vec<(f64, &str)> = c
-        .terms
+    let mut scored: Vec<(f64, &str)> = terms
         .iter()
-        .map(|(t, tf)| {
+        .map(|&(t, tf)| {
             let d = df(t).max(1) as f64;
             // Smoothed idf stays positive, so a store of one item still gets keywords.
-            let mut s = (1.0 + (*tf as f64).ln()) * (1.0 + n / d).ln();
+            let mut s = (1.0 + (tf as f64).ln()) * (1.0 + n / d).ln();
             // A term no other item has cannot make two items similar; keep it only if the
             // text has nothing better.
             if d <= 1.0 && n > 1.0 {
                 s *= 0.5;
             }
-            (s, t.as_str())
+            (s, t)
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
@@ -278,7 +293,7 @@ mod tests {
             "rare" => 3,
             _ => 1,
         };
-        let k = select(&c, 1000, &mut df);
+        let k = select(&c.labels, &c.borrowed(), 1000, &mut df);
         assert_eq!(k, ["rare", "unique", "common"]);
     }
 
@@ -290,7 +305,7 @@ mod tests {
         let text = "see the stack trace in the readme; alpha beta gamma delta epsilon zeta eta theta iota kappa";
         let c = candidates("Something odd", text, Some(&p));
         assert_eq!(c.labels, ["bug", "docs"]);
-        let k = select(&c, 10, &mut |_| 2);
+        let k = select(&c.labels, &c.borrowed(), 10, &mut |_| 2);
         assert_eq!(k.len(), MAX_KEYWORDS);
         assert_eq!(&k[..2], ["bug", "docs"]);
         // "stack trace" is a phrase: the words apart do not match.

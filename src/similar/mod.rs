@@ -158,7 +158,8 @@ fn text_keywords(store: &Store, title: &str, rest: &str) -> Result<Vec<String>> 
     let terms: Vec<&str> = c.terms.iter().map(|(t, _)| t.as_str()).collect();
     let df: HashMap<&str, u64> = terms.iter().copied().zip(store.doc_freqs(&terms)?).collect();
     let docs = store.indexed_docs()?;
-    Ok(keywords::select(&c, docs, &mut |t| df.get(t).copied().unwrap_or(0)))
+    let mut lookup = |t: &str| df.get(t).copied().unwrap_or(0);
+    Ok(keywords::select(&c.labels, &c.borrowed(), docs, &mut lookup))
 }
 
 fn rest_text(item: &Item) -> String {

@@ -16,7 +16,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::{Result, Store, sql_err};
-use crate::similar::keywords::{self, Candidates, LabelMatcher};
+use crate::similar::keywords::{self, LabelMatcher};
 
 /// What a refresh did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -324,12 +324,10 @@ fn apply(
     let docs: i64 = tx.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?;
     let now = crate::model::now_rfc3339();
     for (p, f) in pending.iter().zip(found) {
-        let c = Candidates {
-            terms: f.terms.iter().map(|(t, n)| (words[*t as usize].clone(), *n)).collect(),
-            labels: f.labels,
-        };
+        let terms: Vec<(&str, u32)> =
+            f.terms.iter().map(|(t, n)| (words[*t as usize].as_str(), *n)).collect();
         let mut lookup = |t: &str| vocab.get(t).map(|i| df[*i as usize]).unwrap_or(0);
-        let kw = keywords::select(&c, docs.max(0) as u64, &mut lookup);
+        let kw = keywords::select(&f.labels, &terms, docs.max(0) as u64, &mut lookup);
         for k in &kw {
             *df_delta.entry(k.clone()).or_insert(0) += 1;
         }
