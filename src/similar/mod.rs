@@ -5,8 +5,9 @@
 //!
 //! Candidates come from the index of stored keywords rather than the full text: an item that
 //! shares no keyword has zero overlap and would be dropped by the re-ranking anyway, and the
-//! keyword index has short posting lists, which keeps top-5 over 100,000 items within a few
-//! milliseconds. The full-text index supplies the document frequencies keywords are chosen by.
+//! keyword index has far shorter posting lists than the text (eight terms per item), which with
+//! the stepped queries of `candidates` keeps top-5 over 100,000 items under 20 ms at p95. The
+//! full-text index supplies the document frequencies keywords are chosen by.
 //! Every query term is a quoted FTS5 string built from extracted terms, never raw item text, so
 //! FTS5 syntax in titles and bodies (quotes, NEAR, `title:`, `*`, `^`, AND/OR/NOT, parentheses)
 //! is plain text to sift.
