@@ -7,6 +7,7 @@ mod common;
 mod foundation;
 mod github;
 mod gold;
+mod similar;
 mod tui;
 
 fn main() {
@@ -19,5 +20,6 @@ fn main() {
     foundation::run(&filter);
     github::run(&filter);
     gold::run(&filter);
+    similar::run(&filter);
     tui::run(&filter);
 }

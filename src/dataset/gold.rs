@@ -78,6 +78,29 @@ pub fn group(rows: &[LabelAnswer]) -> Vec<ItemAnswers> {
     by_item.into_values().collect()
 }
 
+/// One item's answers from all its records, oldest first (as from `Store::item_annotations`):
+/// the latest record per annotator counts, a retraction withdraws it, the latest ruling wins.
+pub fn item_answers(records: &[crate::store::AnswerRow]) -> Option<ItemAnswers> {
+    let first = records.first()?;
+    let mut item = ItemAnswers {
+        item: first.annotation.item.clone(),
+        dataset: first.dataset.clone(),
+        answers: BTreeMap::new(),
+        adjudication: None,
+    };
+    for r in records {
+        let a = &r.annotation;
+        if a.mode == Mode::Adjudication {
+            item.adjudication = (!a.retracted).then(|| (a.annotator.clone(), label_set(&a.labels)));
+        } else if a.retracted {
+            item.answers.remove(&a.annotator);
+        } else {
+            item.answers.insert(a.annotator.clone(), label_set(&a.labels));
+        }
+    }
+    Some(item)
+}
+
 /// Gold per DESIGN.md: the adjudicated answer if any, else the unanimous answer, else none.
 /// A single annotator's answer is unanimous.
 pub fn gold(item: &ItemAnswers) -> Option<Gold> {

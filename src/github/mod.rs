@@ -135,6 +135,10 @@ pub fn cmd_pull(ctx: &mut Context, args: PullArgs) -> Result<ExitCode> {
             None => e,
         }
     })?;
+    // Keep the similarity index in step; an unchanged pull writes nothing, here too.
+    if summary.inserted + summary.updated > 0 {
+        crate::similar::refresh_index(ctx).context("updating the similarity index")?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
