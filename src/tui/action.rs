@@ -32,6 +32,7 @@ pub enum Action {
     ToggleBlind,
     Search,
     ClearFilter,
+    OpenSimilar,
     ViewReview,
     ViewStats,
     ViewAdjudicate,
@@ -50,6 +51,7 @@ pub enum Action {
         item: Box<Option<Item>>,
         suggestion: Option<Box<SuggestionRow>>,
         answers: Vec<(String, Vec<String>)>,
+        similar: Vec<crate::similar::SimilarItem>,
     },
     Saved {
         req: ReqId,
@@ -117,6 +119,11 @@ pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
             "filter: text, status:new|suggested|mine|disputed, label:, dataset:, repo:",
         ),
         ("clear_filter", Action::ClearFilter, "clear the filter"),
+        (
+            "open_similar",
+            Action::OpenSimilar,
+            "open the selected similar item (suggestions pane, j/k selects)",
+        ),
         ("view_review", Action::ViewReview, "review screen"),
         ("view_stats", Action::ViewStats, "agreement and accuracy screen"),
         (

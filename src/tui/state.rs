@@ -82,6 +82,8 @@ pub struct Loaded {
     pub suggestion: Option<SuggestionRow>,
     /// Each annotator's current answer (adjudications excluded), sorted by annotator.
     pub answers: Vec<(String, Vec<String>)>,
+    /// The most similar items ("what did we decide last time?"), titles sanitized.
+    pub similar: Vec<crate::similar::SimilarItem>,
 }
 
 /// The answer being edited for the focused item.
@@ -155,6 +157,8 @@ pub struct State {
     pub dim: usize,
     pub label_cursor: usize,
     pub item_scroll: u16,
+    /// Selected similar item in the suggestion pane.
+    pub similar_cursor: usize,
     pub note: TextArea<'static>,
     pub undo_stack: Vec<SaveRecord>,
     pub pending_saves: HashMap<ReqId, String>,
@@ -201,6 +205,7 @@ impl State {
             dim: 0,
             label_cursor: 0,
             item_scroll: 0,
+            similar_cursor: 0,
             note: TextArea::default(),
             undo_stack: Vec::new(),
             pending_saves: HashMap::new(),

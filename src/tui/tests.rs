@@ -90,6 +90,16 @@ fn state() -> State {
                 ("alice".into(), vec!["bug".into()]),
                 ("bob".into(), vec!["bug".into(), "ux".into()]),
             ],
+            similar: vec![crate::similar::SimilarItem {
+                key: "d:3".into(),
+                title: "Crash again".into(),
+                score: 0.6,
+                overlap: 0.5,
+                shared_keywords: vec!["crash".into()],
+                shared_labels: vec!["bug".into()],
+                labels: vec!["bug".into()],
+                label_source: crate::similar::LabelSource::Gold,
+            }],
         },
     );
     s
@@ -374,12 +384,20 @@ fn stale_loads_are_dropped() {
             item: item.clone(),
             suggestion: None,
             answers: vec![],
+            similar: vec![],
         },
     );
     assert!(!s.loaded.contains_key("d:2"), "an older request's answer is ignored");
     update(
         &mut s,
-        Action::ItemLoaded { req: 7, key: "d:2".into(), item, suggestion: None, answers: vec![] },
+        Action::ItemLoaded {
+            req: 7,
+            key: "d:2".into(),
+            item,
+            suggestion: None,
+            answers: vec![],
+            similar: vec![],
+        },
     );
     assert!(s.loaded.contains_key("d:2"));
 }
@@ -418,6 +436,23 @@ fn adjudication_picks_an_answer_with_one_key() {
 }
 
 #[test]
+fn open_similar_jumps_to_the_item_even_through_a_filter() {
+    let mut s = state();
+    update(&mut s, Action::NextPane);
+    update(&mut s, Action::NextPane);
+    assert_eq!(s.pane, Pane::Suggestion);
+    update(&mut s, Action::MoveDown);
+    assert_eq!(s.similar_cursor, 0, "one similar item: the cursor stays");
+    s.visible = vec![0];
+    let fx = update(&mut s, Action::OpenSimilar);
+    assert_eq!(s.current().map(|e| e.key.as_str()), Some("d:3"));
+    assert_eq!(s.visible.len(), 4, "the filter was cleared to show it");
+    assert!(fx.iter().any(|e| matches!(e, Effect::LoadItem { key, .. } if key == "d:3")));
+    update(&mut s, Action::OpenSimilar);
+    assert!(s.message.as_ref().is_some_and(|(m, _)| m.contains("no similar")));
+}
+
+#[test]
 fn views_switch() {
     let mut s = state();
     update(&mut s, Action::ViewStats);
@@ -450,7 +485,12 @@ fn loaded_state(item: Item, dataset: &str) -> State {
     let sugg = suggestion(&item.key, &[("bug", 0.82), ("performance", 0.55)]);
     s.loaded.insert(
         item.key.clone(),
-        Loaded { item: worker::clean_item(item), suggestion: Some(sugg), answers: vec![] },
+        Loaded {
+            item: worker::clean_item(item),
+            suggestion: Some(sugg),
+            answers: vec![],
+            similar: vec![],
+        },
     );
     s
 }

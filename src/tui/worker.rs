@@ -101,7 +101,17 @@ fn load(store: &Store, req: u64, key: String) -> Action {
         Ok(rows) => current_answers(rows),
         Err(e) => return Action::Failed { error: e.to_string() },
     };
-    Action::ItemLoaded { req, key, item: Box::new(item), suggestion, answers }
+    // Similar items are a hint: if the index cannot answer, the item still opens.
+    let similar = crate::similar::similar(store, &key, 5)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut s| {
+            s.title = crate::text::one_line(&s.title);
+            s.labels = s.labels.iter().map(|l| crate::text::one_line(l)).collect();
+            s
+        })
+        .collect();
+    Action::ItemLoaded { req, key, item: Box::new(item), suggestion, answers, similar }
 }
 
 /// Each annotator's latest answer from an item's records, adjudications and retractions aside.
