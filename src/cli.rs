@@ -185,6 +185,9 @@ pub enum Command {
         dataset: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Open the sample in the review screen: blind, records carry mode sample and the week.
+        #[arg(long)]
+        review: bool,
     },
 }
 

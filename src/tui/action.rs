@@ -36,6 +36,7 @@ pub enum Action {
     ViewReview,
     ViewStats,
     ViewAdjudicate,
+    ViewSample,
     /// Adjudication: take the Nth annotator's answer (1-based) as gold.
     Pick(u8),
 
@@ -130,6 +131,11 @@ pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
             "view_adjudicate",
             Action::ViewAdjudicate,
             "disagreements: pick an answer or edit (saved as adjudication)",
+        ),
+        (
+            "view_sample",
+            Action::ViewSample,
+            "weekly accuracy sample: progress, accuracy, trend, drift",
         ),
         ("help", Action::Help, "this help"),
         ("close", Action::Close, "close overlay / leave editor"),

@@ -6,6 +6,7 @@ pub mod adjudicate;
 pub mod help;
 pub mod keymap;
 pub mod review;
+pub mod sample;
 pub mod state;
 pub mod stats;
 pub mod theme;
@@ -145,6 +146,7 @@ pub struct App {
     pub keymap: Keymap,
     pub theme: Theme,
     pub stats: Option<StatsView>,
+    pub sample: Option<Vec<crate::dataset::sample::WeekReport>>,
     pub jobs: std::sync::mpsc::Sender<Job>,
     started: Instant,
 }
@@ -156,7 +158,7 @@ impl App {
         theme: Theme,
         jobs: std::sync::mpsc::Sender<Job>,
     ) -> Self {
-        App { state, keymap, theme, stats: None, jobs, started: Instant::now() }
+        App { state, keymap, theme, stats: None, sample: None, jobs, started: Instant::now() }
     }
 
     fn tick_clock(&mut self) {
@@ -181,6 +183,10 @@ impl App {
     pub fn dispatch(&mut self, action: Action) {
         self.tick_clock();
         let opened_stats = action == Action::ViewStats;
+        if action == Action::ViewSample {
+            self.sample = None;
+            let _ = self.jobs.send(Job::Sample);
+        }
         let effects = update::update(&mut self.state, action);
         if opened_stats && let Some(e) = self.state.current() {
             self.stats = None;
@@ -195,7 +201,12 @@ impl App {
     }
 
     pub fn draw<B: Backend>(&self, terminal: &mut Terminal<B>) -> Result<()> {
-        let cx = ui::Ctx { theme: &self.theme, keymap: &self.keymap, stats: self.stats.as_ref() };
+        let cx = ui::Ctx {
+            theme: &self.theme,
+            keymap: &self.keymap,
+            stats: self.stats.as_ref(),
+            sample: self.sample.as_deref(),
+        };
         terminal
             .draw(|f| ui::draw(f, &self.state, &cx))
             .map_err(|e| anyhow::anyhow!("drawing: {e}"))?;
@@ -252,6 +263,10 @@ fn handle(app: &mut App, msg: Msg) -> bool {
         Msg::Stats(v) => {
             app.stats = Some(*v);
             app.state.view == View::Stats
+        }
+        Msg::Sample(v) => {
+            app.sample = Some(*v);
+            app.state.view == View::Sample
         }
     }
 }

@@ -15,6 +15,8 @@ pub enum View {
     Stats,
     /// The disagreement queue: pick one annotator's answer or edit, saved as adjudication.
     Adjudicate,
+    /// The weekly accuracy sample: progress, accuracy, trend, drift.
+    Sample,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,6 +276,7 @@ impl State {
             (Overlay::Help, _) => "help",
             (_, View::Stats) => "stats",
             (_, View::Adjudicate) => "adjudicate",
+            (_, View::Sample) => "stats",
             _ => "review",
         }
     }

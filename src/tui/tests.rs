@@ -453,6 +453,55 @@ fn open_similar_jumps_to_the_item_even_through_a_filter() {
 }
 
 #[test]
+fn sample_view_shows_progress_accuracy_trend_and_drift() {
+    use crate::dataset::sample::WeekReport;
+    let week = |w: &str, acc: Option<f64>, flags: &[&str]| WeekReport {
+        week: w.into(),
+        reviewed: 17,
+        size: 20,
+        accuracy: acc,
+        ci95: acc.map(|_| [0.640, 0.948]),
+        labels: Default::default(),
+        psi: Some(0.31),
+        chi2_p: Some(0.004),
+        flags: flags.iter().map(|f| f.to_string()).collect(),
+        distribution: [("bug".to_string(), (12, 20)), ("question".to_string(), (8, 4))]
+            .into_iter()
+            .collect(),
+    };
+    let weeks = vec![
+        week("2026-W45", Some(0.9), &[]),
+        week("2026-W46", None, &[]),
+        week("2026-W47", Some(0.85), &["drift"]),
+    ];
+    let mut s = state();
+    update(&mut s, Action::ViewSample);
+    assert_eq!(s.view, View::Sample);
+    let keymap = Keymap::load(&Default::default()).unwrap();
+    let theme = Theme::load("default", None, false).unwrap();
+    let cx = super::ui::Ctx { theme: &theme, keymap: &keymap, stats: None, sample: Some(&weeks) };
+    let mut t = Terminal::new(TestBackend::new(120, 36)).unwrap();
+    t.draw(|f| super::ui::draw(f, &s, &cx)).unwrap();
+    let text: String =
+        t.backend().buffer().content.iter().map(|c| c.symbol().to_string()).collect();
+    for needle in [
+        "2026-W47",
+        "accuracy 85%",
+        "[64%, 95%]",
+        "drift",
+        "17/20",
+        "PSI 0.310",
+        "90% – 85%",
+        "bug",
+        "question",
+    ] {
+        assert!(text.contains(needle), "sample view lacks {needle:?}");
+    }
+    update(&mut s, Action::Close);
+    assert_eq!(s.view, View::Review);
+}
+
+#[test]
 fn views_switch() {
     let mut s = state();
     update(&mut s, Action::ViewStats);
@@ -469,7 +518,7 @@ fn views_switch() {
 fn render(s: &State, theme: &str, w: u16, h: u16) -> Terminal<TestBackend> {
     let keymap = Keymap::load(&Default::default()).unwrap();
     let theme = Theme::load(theme, None, false).unwrap();
-    let cx = super::ui::Ctx { theme: &theme, keymap: &keymap, stats: None };
+    let cx = super::ui::Ctx { theme: &theme, keymap: &keymap, stats: None, sample: None };
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| super::ui::draw(f, s, &cx)).unwrap();
     t

@@ -33,6 +33,10 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.view = View::Stats;
             vec![]
         }
+        Action::ViewSample => {
+            s.view = View::Sample;
+            vec![]
+        }
         Action::ViewAdjudicate => {
             s.view = View::Adjudicate;
             s.pane = Pane::Queue;
@@ -138,7 +142,7 @@ fn toggle_help(s: &mut State) -> Vec<Effect> {
 
 fn close(s: &mut State) -> Vec<Effect> {
     match s.overlay {
-        Overlay::None if s.view == View::Stats => s.view = View::Review,
+        Overlay::None if matches!(s.view, View::Stats | View::Sample) => s.view = View::Review,
         Overlay::None if s.view == View::Adjudicate => {
             s.view = View::Review;
             return apply_filter(s, String::new());
