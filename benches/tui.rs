@@ -72,9 +72,8 @@ pub fn child(args: &[&str]) {
     let ctx = Context::open(Some(Path::new(ws)), &ov).expect("open");
     let state =
         load_state(&ctx.ws, &ctx.store, &ctx.labels, "bench", &Options::default()).expect("state");
-    let Context { ws, store, labels } = ctx;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (jobs, _worker) = worker::spawn(ws, store, labels, tx);
+    let (jobs, _worker) = worker::spawn(ctx, tx);
     let keymap = Keymap::load(&Default::default()).expect("keymap");
     let theme = Theme::load("default", None, false).expect("theme");
     let mut app = App::new(state, keymap, theme, jobs);

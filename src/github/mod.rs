@@ -92,7 +92,7 @@ pub enum LabelsCommand {
     },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -220,6 +220,69 @@ fn progress_line(p: &PushProgress) {
     eprintln!("[{}/{}] {} {} {}{err}", p.done, p.total, p.op, p.key, p.outcome);
 }
 
+/// What to push where.
+pub struct PushRequest<'a> {
+    pub repo: &'a RepoSlug,
+    pub mode: PushMode,
+    pub threshold: Option<f64>,
+    pub api_url: Option<&'a str>,
+}
+
+/// One repository's push, shared by `sift push` and the TUI's push view: finish interrupted
+/// pushes, plan (shown through `on_plan` before anything is sent), journal, send with progress.
+pub fn push_repo(
+    ctx: &mut Context,
+    rt: &tokio::runtime::Runtime,
+    req: &PushRequest,
+    on_plan: &mut dyn FnMut(&PushPlan),
+    progress: &mut dyn FnMut(&PushProgress),
+) -> Result<(PushPlan, Vec<push::PushReport>, Option<push::PushReport>)> {
+    let repo = req.repo;
+    let mut client = client_for(ctx, req.api_url)?;
+    let mut login = None;
+    let resumed = rt.block_on(until_ctrl_c(push::resume_unfinished(
+        &mut ctx.store,
+        &mut client,
+        &repo.full(),
+        &mut login,
+        progress,
+    )))??;
+    let known = match req.mode {
+        PushMode::Comment => {
+            rt.block_on(push::known_comments(&ctx.store, &mut client, &mut login, &repo.full()))?
+        }
+        PushMode::Apply => HashMap::new(),
+    };
+    let last: HashMap<_, _> = known.iter().map(|(k, (_, d))| (k.clone(), d.clone())).collect();
+    let plan = plan_for_repo(ctx, repo, req.mode, req.threshold, &last)?;
+    on_plan(&plan);
+    let report = match journal_plan(&mut ctx.store, &plan, &known)? {
+        Some(id) => Some(rt.block_on(until_ctrl_c(run_push(
+            &mut ctx.store,
+            &mut client,
+            &id,
+            &mut login,
+            progress,
+        )))??),
+        None => None,
+    };
+    Ok((plan, resumed, report))
+}
+
+/// The plan `sift push --dry-run` shows, for the TUI: nothing is sent.
+pub fn dry_plan(
+    ctx: &Context,
+    repo: &RepoSlug,
+    mode: PushMode,
+    threshold: Option<f64>,
+) -> Result<PushPlan> {
+    let last: HashMap<_, _> = push::journaled_comments(&ctx.store, &repo.full())?
+        .into_iter()
+        .map(|(k, (_, d))| (k, d))
+        .collect();
+    plan_for_repo(ctx, repo, mode, threshold, &last)
+}
+
 pub fn cmd_push(ctx: &mut Context, args: PushArgs) -> Result<ExitCode> {
     if let Some(t) = args.threshold
         && !(0.0..=1.0).contains(&t)
@@ -233,45 +296,23 @@ pub fn cmd_push(ctx: &mut Context, args: PushArgs) -> Result<ExitCode> {
     let Some(repo) = args.repo.as_deref() else { bail!("give OWNER/REPO or --revert PUSH_ID") };
     let repo = RepoSlug::parse(repo)?;
     if args.dry_run {
-        let last: HashMap<_, _> = push::journaled_comments(&ctx.store, &repo.full())?
-            .into_iter()
-            .map(|(k, (_, d))| (k, d))
-            .collect();
-        let plan = plan_for_repo(ctx, &repo, args.mode, args.threshold, &last)?;
+        let plan = dry_plan(ctx, &repo, args.mode, args.threshold)?;
         print_plan(&plan, args.json, true, Vec::new(), None)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut client = client_for(ctx, args.api_url.as_deref())?;
-    let mut login = None;
-    let mut progress = progress_line;
-    let resumed = rt.block_on(until_ctrl_c(push::resume_unfinished(
-        &mut ctx.store,
-        &mut client,
-        &repo.full(),
-        &mut login,
-        &mut progress,
-    )))??;
-    let known = match args.mode {
-        PushMode::Comment => {
-            rt.block_on(push::known_comments(&ctx.store, &mut client, &mut login, &repo.full()))?
+    let json = args.json;
+    let mut show_plan = |plan: &PushPlan| {
+        if !json {
+            print!("{}", render_plan(plan));
         }
-        PushMode::Apply => HashMap::new(),
     };
-    let last: HashMap<_, _> = known.iter().map(|(k, (_, d))| (k.clone(), d.clone())).collect();
-    let plan = plan_for_repo(ctx, &repo, args.mode, args.threshold, &last)?;
-    if !args.json {
-        print!("{}", render_plan(&plan));
-    }
-    let report = match journal_plan(&mut ctx.store, &plan, &known)? {
-        Some(id) => Some(rt.block_on(until_ctrl_c(run_push(
-            &mut ctx.store,
-            &mut client,
-            &id,
-            &mut login,
-            &mut progress,
-        )))??),
-        None => None,
+    let opts = PushRequest {
+        repo: &repo,
+        mode: args.mode,
+        threshold: args.threshold,
+        api_url: args.api_url.as_deref(),
     };
+    let (plan, resumed, report) = push_repo(ctx, &rt, &opts, &mut show_plan, &mut progress_line)?;
     let failed = report.as_ref().is_some_and(|r| r.failed > 0);
     if args.json {
         print_plan(&plan, true, false, resumed, report)?;

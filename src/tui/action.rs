@@ -37,6 +37,9 @@ pub enum Action {
     ViewStats,
     ViewAdjudicate,
     ViewSample,
+    ViewPush,
+    PushSend,
+    PushMode,
     /// Adjudication: take the Nth annotator's answer (1-based) as gold.
     Pick(u8),
 
@@ -71,6 +74,17 @@ pub enum Action {
     },
     Failed {
         error: String,
+    },
+    PushPlanned {
+        repo: String,
+        text: String,
+        entries: usize,
+    },
+    PushProgress {
+        line: String,
+    },
+    PushDone {
+        summary: String,
     },
 }
 
@@ -137,6 +151,13 @@ pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
             Action::ViewSample,
             "weekly accuracy sample: progress, accuracy, trend, drift",
         ),
+        (
+            "view_push",
+            Action::ViewPush,
+            "push plans per repository (nothing is sent without a second key)",
+        ),
+        ("push_send", Action::PushSend, "push view: press twice to send the plan to GitHub"),
+        ("push_mode", Action::PushMode, "push view: comment mode or apply mode"),
         ("help", Action::Help, "this help"),
         ("close", Action::Close, "close overlay / leave editor"),
         ("quit", Action::Quit, "quit"),

@@ -5,6 +5,7 @@ pub mod action;
 pub mod adjudicate;
 pub mod help;
 pub mod keymap;
+pub mod push;
 pub mod review;
 pub mod sample;
 pub mod state;
@@ -318,9 +319,8 @@ pub fn run(ctx: Context, opts: Options) -> Result<std::process::ExitCode> {
     let themes_dir = crate::workspace::user_themes_dir();
     let theme = Theme::load(&ctx.ws.settings.theme, themes_dir.as_deref(), theme::no_color_env())?;
     let state = load_state(&ctx.ws, &ctx.store, &ctx.labels, &annotator, &opts)?;
-    let Context { ws, store, labels } = ctx;
     let (tx, mut rx) = unbounded_channel();
-    let (jobs, worker) = worker::spawn(ws, store, labels, tx.clone());
+    let (jobs, worker) = worker::spawn(ctx, tx.clone());
     let mut app = App::new(state, keymap, theme, jobs);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // ratatui's init installs a panic hook that restores the terminal before the message prints.

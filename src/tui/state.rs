@@ -17,6 +17,23 @@ pub enum View {
     Adjudicate,
     /// The weekly accuracy sample: progress, accuracy, trend, drift.
     Sample,
+    /// Push plans per repository, and sending them with progress.
+    Push,
+}
+
+/// The push view's state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PushView {
+    pub repos: Vec<String>,
+    pub cursor: usize,
+    /// Apply labels (true) or post recommendation comments (false, the default).
+    pub apply: bool,
+    /// (repo, plan text, number of issues it touches)
+    pub plan: Option<(String, String, usize)>,
+    /// The first press of push_send arms, the second sends.
+    pub armed: bool,
+    pub running: bool,
+    pub log: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +148,8 @@ pub type BandAccuracy = [(u32, u32); 10];
 pub enum Effect {
     LoadItem { req: ReqId, key: String },
     Save { req: ReqId, dataset: String, annotation: Box<Annotation>, undo: bool },
+    PlanPush { repo: String, apply: bool },
+    Push { repo: String, apply: bool },
     Quit,
 }
 
@@ -175,6 +194,7 @@ pub struct State {
     /// Wall-clock time for record timestamps, set by the event loop.
     pub now_rfc3339: String,
     pub band_accuracy: BandAccuracy,
+    pub push: PushView,
     pub help_scroll: u16,
     pub stats_scroll: u16,
     pub should_quit: bool,
@@ -219,6 +239,7 @@ impl State {
             now_ms: 0,
             now_rfc3339: String::new(),
             band_accuracy: [(0, 0); 10],
+            push: PushView::default(),
             help_scroll: 0,
             stats_scroll: 0,
             should_quit: false,
@@ -277,6 +298,7 @@ impl State {
             (_, View::Stats) => "stats",
             (_, View::Adjudicate) => "adjudicate",
             (_, View::Sample) => "stats",
+            (_, View::Push) => "push",
             _ => "review",
         }
     }

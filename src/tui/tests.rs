@@ -502,6 +502,53 @@ fn sample_view_shows_progress_accuracy_trend_and_drift() {
 }
 
 #[test]
+fn push_view_plans_then_sends_only_on_the_second_press() {
+    let mut s = state();
+    s.queue[0].key = "github:o/r#1".into();
+    s.queue[0].repo = Some("o/r".into());
+    let fx = update(&mut s, Action::ViewPush);
+    assert_eq!(s.view, View::Push);
+    assert_eq!(s.key_view(), "push");
+    assert_eq!(fx, vec![Effect::PlanPush { repo: "o/r".into(), apply: false }]);
+    assert!(update(&mut s, Action::PushSend).is_empty(), "no plan yet");
+    update(
+        &mut s,
+        Action::PushPlanned {
+            repo: "o/r".into(),
+            text: "o/r#1 (gold)\n  + bug\n".into(),
+            entries: 1,
+        },
+    );
+    assert!(update(&mut s, Action::PushSend).is_empty(), "the first press only arms");
+    assert!(s.push.armed && s.message.as_ref().is_some_and(|(m, _)| m.contains("press P again")));
+    assert_eq!(
+        update(&mut s, Action::PushSend),
+        vec![Effect::Push { repo: "o/r".into(), apply: false }]
+    );
+    assert!(s.push.running);
+    assert!(update(&mut s, Action::PushSend).is_empty(), "no second push while one runs");
+    update(&mut s, Action::PushProgress { line: "[1/1] add_labels github:o/r#1 done".into() });
+    let t = render(&s, "default", 120, 30);
+    let text: String =
+        t.backend().buffer().content.iter().map(|c| c.symbol().to_string()).collect();
+    assert!(text.contains("+ bug") && text.contains("[1/1]"), "plan and progress are shown");
+    let fx = update(&mut s, Action::PushDone { summary: "push p-1: 1 done, 0 failed".into() });
+    assert!(!s.push.running);
+    assert_eq!(
+        fx,
+        vec![Effect::PlanPush { repo: "o/r".into(), apply: false }],
+        "re-planned after sending"
+    );
+    let fx = update(&mut s, Action::PushMode);
+    assert_eq!(fx, vec![Effect::PlanPush { repo: "o/r".into(), apply: true }]);
+    update(&mut s, Action::PushPlanned { repo: "o/r".into(), text: String::new(), entries: 0 });
+    update(&mut s, Action::PushSend);
+    assert!(!s.push.armed, "nothing to push: nothing to arm");
+    update(&mut s, Action::Close);
+    assert_eq!(s.view, View::Review);
+}
+
+#[test]
 fn views_switch() {
     let mut s = state();
     update(&mut s, Action::ViewStats);
@@ -664,9 +711,8 @@ fn drive(keys: Vec<Event>, opts: Options) -> tempfile::TempDir {
     let ov = crate::workspace::Overrides { annotator: Some("tester".into()), theme: None };
     let ctx = crate::demo::prepare(dir.path(), &ov).unwrap();
     let state = load_state(&ctx.ws, &ctx.store, &ctx.labels, "tester", &opts).unwrap();
-    let crate::cli::Context { ws, store, labels } = ctx;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (jobs, handle) = worker::spawn(ws, store, labels, tx.clone());
+    let (jobs, handle) = worker::spawn(ctx, tx.clone());
     let keymap = Keymap::load(&Default::default()).unwrap();
     let mut app = App::new(state, keymap, Theme::load("default", None, true).unwrap(), jobs);
     app.state.size = (160, 50);
@@ -676,8 +722,8 @@ fn drive(keys: Vec<Event>, opts: Options) -> tempfile::TempDir {
         let sender = tx.clone();
         tokio::spawn(async move {
             for k in keys {
-                // Pace keys a little, like a fast human: results interleave with input.
-                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                // Pace keys like a (very) fast human: loads and saves interleave with input.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 let _ = sender.send(worker::Msg::Input(k));
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;

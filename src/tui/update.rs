@@ -33,6 +33,27 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.view = View::Stats;
             vec![]
         }
+        Action::ViewPush => open_push(s),
+        Action::PushMode => {
+            s.push.apply = !s.push.apply;
+            s.push.armed = false;
+            plan_selected(s)
+        }
+        Action::PushSend => push_send(s),
+        Action::PushPlanned { repo, text, entries } => {
+            s.push.plan = Some((repo, text, entries));
+            vec![]
+        }
+        Action::PushProgress { line } => {
+            s.push.log.push(line);
+            vec![]
+        }
+        Action::PushDone { summary } => {
+            s.push.running = false;
+            s.push.log.push(summary.clone());
+            s.message = Some((summary, Severity::Info));
+            plan_selected(s)
+        }
         Action::ViewSample => {
             s.view = View::Sample;
             vec![]
@@ -142,7 +163,9 @@ fn toggle_help(s: &mut State) -> Vec<Effect> {
 
 fn close(s: &mut State) -> Vec<Effect> {
     match s.overlay {
-        Overlay::None if matches!(s.view, View::Stats | View::Sample) => s.view = View::Review,
+        Overlay::None if matches!(s.view, View::Stats | View::Sample | View::Push) => {
+            s.view = View::Review;
+        }
         Overlay::None if s.view == View::Adjudicate => {
             s.view = View::Review;
             return apply_filter(s, String::new());
@@ -215,6 +238,15 @@ fn move_in_pane(s: &mut State, delta: isize) -> Vec<Effect> {
         } else {
             s.help_scroll.saturating_sub(1)
         };
+        return vec![];
+    }
+    if s.view == View::Push {
+        let n = s.push.repos.len();
+        if n > 0 && !s.push.running {
+            s.push.cursor = (s.push.cursor as isize + delta).clamp(0, n as isize - 1) as usize;
+            s.push.armed = false;
+            return plan_selected(s);
+        }
         return vec![];
     }
     if s.view == View::Stats {
@@ -623,4 +655,54 @@ fn open_similar(s: &mut State) -> Vec<Effect> {
         None => info(s, &format!("{target} is not in this queue")),
     }
     fx
+}
+
+/// Open the push view on the repositories whose issues are in the queue.
+fn open_push(s: &mut State) -> Vec<Effect> {
+    let mut repos: Vec<String> = s
+        .queue
+        .iter()
+        .filter(|e| e.key.starts_with("github:"))
+        .filter_map(|e| e.repo.clone())
+        .collect();
+    repos.sort();
+    repos.dedup();
+    s.view = View::Push;
+    s.push.repos = repos;
+    s.push.cursor = s.push.cursor.min(s.push.repos.len().saturating_sub(1));
+    s.push.armed = false;
+    plan_selected(s)
+}
+
+fn plan_selected(s: &mut State) -> Vec<Effect> {
+    s.push.plan = None;
+    match s.push.repos.get(s.push.cursor) {
+        Some(repo) => vec![Effect::PlanPush { repo: repo.clone(), apply: s.push.apply }],
+        None => vec![],
+    }
+}
+
+/// Sending takes two presses: the first says what would be sent, the second sends it.
+fn push_send(s: &mut State) -> Vec<Effect> {
+    if s.push.running {
+        return vec![];
+    }
+    let Some((repo, _, entries)) = s.push.plan.clone() else {
+        info(s, "no plan yet");
+        return vec![];
+    };
+    if entries == 0 {
+        info(s, "nothing to push");
+        return vec![];
+    }
+    if !s.push.armed {
+        s.push.armed = true;
+        let what = if s.push.apply { "add labels to" } else { "comment on" };
+        info(s, &format!("press P again to {what} {entries} issue(s) of {repo} on GitHub"));
+        return vec![];
+    }
+    s.push.armed = false;
+    s.push.running = true;
+    s.push.log.clear();
+    vec![Effect::Push { repo, apply: s.push.apply }]
 }

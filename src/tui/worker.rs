@@ -8,10 +8,10 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::action::Action;
 use super::state::Effect;
 use super::stats::StatsView;
+use crate::cli::Context;
 use crate::dataset::log;
 use crate::model::{Comment, Item, Turn};
 use crate::store::{Store, SuggestionRow};
-use crate::taxonomy::LabelsFile;
 use crate::text::sanitize;
 use crate::workspace::Workspace;
 
@@ -33,21 +33,25 @@ pub enum Job {
 
 /// Start the worker; it stops when the job channel closes.
 pub fn spawn(
-    ws: Workspace,
-    mut store: Store,
-    labels: LabelsFile,
+    mut ctx: Context,
     out: UnboundedSender<Msg>,
 ) -> (mpsc::Sender<Job>, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<Job>();
     let handle = std::thread::spawn(move || {
         for job in rx {
             let msg = match job {
-                Job::Effect(e) => match run_effect(&ws, &mut store, e) {
+                Job::Effect(Effect::PlanPush { repo, apply }) => {
+                    Msg::Action(plan_push(&ctx, &repo, apply))
+                }
+                Job::Effect(Effect::Push { repo, apply }) => {
+                    Msg::Action(push(&mut ctx, &repo, apply, &out))
+                }
+                Job::Effect(e) => match run_effect(&ctx.ws, &mut ctx.store, e) {
                     Some(a) => Msg::Action(a),
                     None => continue,
                 },
-                Job::Stats { dataset } => stats(&ws, &store, &labels, &dataset),
-                Job::Sample => sample(&ws, &store),
+                Job::Stats { dataset } => stats(&ctx.ws, &ctx.store, &ctx.labels, &dataset),
+                Job::Sample => sample(&ctx.ws, &ctx.store),
             };
             if out.send(msg).is_err() {
                 break;
@@ -55,6 +59,65 @@ pub fn spawn(
         }
     });
     (tx, handle)
+}
+
+fn push_mode(apply: bool) -> crate::github::PushMode {
+    if apply { crate::github::PushMode::Apply } else { crate::github::PushMode::Comment }
+}
+
+/// The plan of one repository, as `sift push --dry-run` shows it; nothing is sent.
+fn plan_push(ctx: &Context, repo: &str, apply: bool) -> Action {
+    let plan = crate::github::RepoSlug::parse(repo)
+        .map_err(anyhow::Error::from)
+        .and_then(|slug| crate::github::dry_plan(ctx, &slug, push_mode(apply), None));
+    match plan {
+        Ok(p) => Action::PushPlanned {
+            repo: repo.to_string(),
+            text: crate::text::sanitize(&crate::github::render_plan(&p)),
+            entries: p.entries.len(),
+        },
+        Err(e) => Action::Failed { error: format!("plan for {repo}: {e:#}") },
+    }
+}
+
+/// Send a repository's plan, reporting each mutation as it happens.
+fn push(ctx: &mut Context, repo: &str, apply: bool, out: &UnboundedSender<Msg>) -> Action {
+    let mut run = || -> anyhow::Result<String> {
+        let slug = crate::github::RepoSlug::parse(repo)?;
+        let rt = crate::github::runtime()?;
+        let req = crate::github::PushRequest {
+            repo: &slug,
+            mode: push_mode(apply),
+            threshold: None,
+            api_url: None,
+        };
+        let mut progress = |p: &crate::github::PushProgress| {
+            let err = p
+                .error
+                .as_deref()
+                .map(|e| format!(": {}", crate::text::one_line(e)))
+                .unwrap_or_default();
+            let line = format!("[{}/{}] {} {} {}{err}", p.done, p.total, p.op, p.key, p.outcome);
+            let _ = out.send(Msg::Action(Action::PushProgress { line }));
+        };
+        let (_, _, report) = crate::github::push_repo(ctx, &rt, &req, &mut |_| {}, &mut progress)?;
+        Ok(match report {
+            Some(r) => format!(
+                "push {}: {} done, {} failed — undo with `sift push --revert {}`",
+                r.push_id.as_deref().unwrap_or("-"),
+                r.done,
+                r.failed,
+                r.push_id.as_deref().unwrap_or("-")
+            ),
+            None => "nothing to push".to_string(),
+        })
+    };
+    match run() {
+        Ok(summary) => Action::PushDone { summary },
+        Err(e) => Action::PushDone {
+            summary: format!("push failed: {}", crate::text::one_line(&format!("{e:#}"))),
+        },
+    }
 }
 
 /// The sample reports of the recent weeks, for the sample view.
@@ -79,7 +142,12 @@ fn sample_reports(
     Ok(report(&source, &weeks, s.size, &ws.id(), &records, s.target_accuracy)?)
 }
 
-fn stats(ws: &Workspace, store: &Store, labels: &LabelsFile, dataset: &str) -> Msg {
+fn stats(
+    ws: &Workspace,
+    store: &Store,
+    labels: &crate::taxonomy::LabelsFile,
+    dataset: &str,
+) -> Msg {
     let tax = match labels.get(ws.settings.taxonomy_for(dataset)) {
         Ok(t) => t,
         Err(e) => return Msg::Action(Action::Failed { error: e.to_string() }),
@@ -109,7 +177,7 @@ pub fn run_effect(ws: &Workspace, store: &mut Store, effect: Effect) -> Option<A
                 (Err(e), _) => Action::SaveFailed { req, key, error: e.to_string() },
             })
         }
-        Effect::Quit => None,
+        Effect::Quit | Effect::PlanPush { .. } | Effect::Push { .. } => None,
     }
 }
 
