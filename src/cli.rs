@@ -74,6 +74,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask a provider for label suggestions (a resumable, versioned run).
+    Suggest(crate::suggest::cmd::SuggestArgs),
+    /// Suggestion runs: list, compare, export, import, mark.
+    Runs {
+        #[command(subcommand)]
+        cmd: crate::suggest::cmd::RunsCommand,
+    },
 }
 
 /// Everything a command needs from an opened workspace.
@@ -124,6 +131,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let mut ctx = Context::open(ws_arg.as_deref(), &ov)?;
             let opts = ImportOptions { dataset, format, taxonomy, label_column };
             cmd_import(&mut ctx, &file, &opts, json)
+        }
+        Some(Command::Suggest(args)) => {
+            crate::suggest::cmd::suggest(&mut Context::open(ws_arg.as_deref(), &ov)?, &args)
+        }
+        Some(Command::Runs { cmd }) => {
+            crate::suggest::cmd::runs(&mut Context::open(ws_arg.as_deref(), &ov)?, &cmd)
         }
     }
 }

@@ -4,6 +4,7 @@ mod annotations;
 mod items;
 mod runs;
 mod schema;
+mod suggest;
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,7 @@ pub use annotations::{AnswerRow, LogOffset};
 pub use items::{DatasetCount, ItemStatus, QueueFilter, QueueRow, UpsertCounts};
 pub use runs::SuggestionRow;
 pub use schema::current_version;
+pub use suggest::CachedAnswer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

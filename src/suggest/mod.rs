@@ -1,7 +1,20 @@
 //! Label suggestions: providers behind one trait, output validation, runs.
 
+pub mod anthropic;
+pub mod cmd;
 pub mod keywords;
+pub mod offline;
+pub mod openai;
+pub mod parse;
+pub mod prompt;
+pub mod provider;
+pub mod runner;
+pub mod runs;
 pub mod validate;
+
+pub use prompt::{ExampleSource, FewShot, NoExamples, PromptBundle};
+pub use provider::{ProviderError, Suggester};
+pub use runner::{ItemResult, RunOptions, RunReport, run_suggestions, suggest_keys_blocking};
 
 use anyhow::Result;
 

@@ -1,0 +1,1078 @@
+//! The suggestion runner: picks items, asks providers with bounded concurrency, retries with
+//! backoff, keeps to the daily token budget, reuses cached answers, falls back when a
+//! provider fails, and records a resumable run with a per-item monitor log.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use super::parse::RawAnswer;
+use super::prompt::{ExampleSource, PromptBundle};
+use super::provider::{self, Answer, ProviderConfig, ProviderError, Request, Suggester};
+use super::validate;
+use crate::model::{LabelScore, Run, RunState, Suggestion, now_rfc3339, sha256_hex};
+use crate::store::{CachedAnswer, QueueFilter, Store, StoreError};
+use crate::taxonomy::{LabelsFile, Taxonomy};
+use crate::workspace::{SuggestSettings, Workspace};
+
+/// Items whose top confidence is below this (or the taxonomy's min_confidence, if higher)
+/// are re-asked when arbitration is on.
+pub const ARBITRATION_THRESHOLD: f64 = 0.65;
+
+/// Temperature of the arbitration re-ask (at least; higher if the run's own is higher).
+pub const ARBITRATION_TEMPERATURE: f64 = 0.3;
+
+/// After this many items in a row on which the primary provider failed, it is skipped and
+/// the fallback chain answers directly (the provider is down; stop hammering it).
+const BREAKER_LIMIT: u32 = 5;
+
+/// Suggestions are written in batches of this size (and at the end, and on Ctrl-C).
+const BATCH: usize = 32;
+
+/// Longest single wait between retries.
+const MAX_WAIT: Duration = Duration::from_secs(120);
+
+/// Rationale text kept per suggestion.
+const MAX_RATIONALE_CHARS: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Taxonomy(#[from] crate::taxonomy::TaxonomyError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("no provider is usable: {0}")]
+    NoProvider(String),
+    #[error("run `{name}` exists with {what}; pick another --name to start a new run")]
+    NameTaken { name: String, what: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// Everything that shapes a run; built from settings, then from the command line.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOptions {
+    pub provider: String,
+    pub fallback: Vec<String>,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub dataset: Option<String>,
+    /// Only these items (the TUI's focused item or queue).
+    pub keys: Option<Vec<String>>,
+    pub limit: Option<usize>,
+    pub concurrency: usize,
+    pub name: Option<String>,
+    pub timeout: Duration,
+    pub retries: u32,
+    /// Base of the exponential backoff between retries.
+    pub backoff: Duration,
+    /// Tokens per UTC day over all runs; 0 means no limit.
+    pub daily_budget: u64,
+    pub arbitration: bool,
+    pub temperature: f64,
+    pub few_shot: usize,
+    pub prompt_version: String,
+    /// Skip items the resumed run already answered; false re-asks them (TUI requests).
+    #[serde(skip)]
+    pub skip_done: bool,
+    #[serde(skip)]
+    pub progress: bool,
+}
+
+impl RunOptions {
+    pub fn from_settings(s: &SuggestSettings) -> Self {
+        RunOptions {
+            provider: s.provider.clone(),
+            fallback: s.fallback.clone(),
+            model: s.model.clone(),
+            base_url: s.base_url.clone(),
+            dataset: None,
+            keys: None,
+            limit: None,
+            concurrency: s.concurrency.max(1),
+            name: None,
+            timeout: Duration::from_secs(s.timeout_secs.max(1)),
+            retries: s.retries,
+            backoff: Duration::from_millis(500),
+            daily_budget: s.daily_token_budget,
+            arbitration: s.arbitration,
+            temperature: s.temperature,
+            few_shot: s.few_shot,
+            prompt_version: s.prompt_version.clone(),
+            skip_done: true,
+            progress: false,
+        }
+    }
+
+    /// The settings snapshot stored with the run (base URL without credentials).
+    fn snapshot(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(u) = &self.base_url {
+            v["base_url"] = json!(strip_userinfo(u));
+        }
+        v["timeout_secs"] = json!(self.timeout.as_secs_f64());
+        v["backoff_ms"] = json!(self.backoff.as_millis() as u64);
+        if let Some(m) = v.as_object_mut() {
+            m.remove("timeout");
+            m.remove("backoff");
+            m.remove("keys");
+        }
+        v
+    }
+}
+
+fn strip_userinfo(u: &str) -> String {
+    match reqwest::Url::parse(u) {
+        Ok(mut url) => {
+            let _ = url.set_password(None);
+            let _ = url.set_username("");
+            url.to_string()
+        }
+        Err(_) => "(unparsable URL)".into(),
+    }
+}
+
+/// What happened to one item.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemResult {
+    pub key: String,
+    /// The stored suggestion, if the item got one.
+    pub suggestion: Option<Suggestion>,
+    /// The provider that answered (a fallback's name when the primary failed).
+    pub provider: Option<String>,
+    pub cached: bool,
+    pub error: Option<String>,
+}
+
+/// The outcome of a run (or of one resumed part of it).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run: Run,
+    /// Items asked this time (after skipping done ones and applying --limit).
+    pub planned: usize,
+    pub suggested: usize,
+    pub cached: usize,
+    pub abstained: usize,
+    pub failed: usize,
+    /// Items already answered in the resumed run.
+    pub skipped: usize,
+    /// Items not asked because the run stopped (budget or Ctrl-C).
+    pub not_asked: usize,
+    /// Answers per provider.
+    pub providers: BTreeMap<String, usize>,
+    pub retries: u32,
+    pub dropped_labels: usize,
+    pub budget_used: u64,
+    pub budget_limit: u64,
+    pub monitor_log: PathBuf,
+    pub warnings: Vec<String>,
+    /// Per-item results (for the TUI; not in --json output).
+    #[serde(skip)]
+    pub items: Vec<ItemResult>,
+}
+
+/// Run suggestions over the items chosen by `opts`, resuming the run named `opts.name` if it
+/// exists. `stop` resolving (Ctrl-C) ends the run cleanly as `interrupted`.
+pub async fn run_suggestions(
+    ws: &Workspace,
+    labels: &LabelsFile,
+    store: &mut Store,
+    opts: &RunOptions,
+    examples: &dyn ExampleSource,
+    stop: impl Future<Output = ()>,
+) -> Result<RunReport, RunError> {
+    let rows = store.queue_rows(&QueueFilter {
+        dataset: opts.dataset.clone(),
+        keys: opts.keys.clone(),
+        ..Default::default()
+    })?;
+    let tax = Arc::new(pick_taxonomy(ws, labels, &rows, opts.dataset.as_deref())?.clone());
+    let mut warnings = Vec::new();
+    let chain = build_chain(ws, opts, &tax, &mut warnings)?;
+    let primary = chain[0].clone();
+    let bundle = PromptBundle::new(&tax, &opts.prompt_version, Vec::new());
+    let prompt_hash = bundle.hash();
+
+    let mut run = open_run(store, opts, &tax, primary.as_ref(), &bundle, &prompt_hash)?;
+    // --limit picks the first N items of the scope, so re-running the same command after
+    // an interruption finishes the same items.
+    let scope = &rows[..opts.limit.unwrap_or(rows.len()).min(rows.len())];
+    let done = if opts.skip_done { store.run_item_keys(&run.id)? } else { Default::default() };
+    let skipped = scope.iter().filter(|r| done.contains(&r.key)).count();
+    let todo: Vec<String> =
+        scope.iter().filter(|r| !done.contains(&r.key)).map(|r| r.key.clone()).collect();
+
+    let log_path = ws.logs_dir().join(format!("suggest-{}.jsonl", run.id));
+    let mut log = MonitorLog::open(&log_path)?;
+    let mut report = RunReport {
+        run: run.clone(),
+        planned: todo.len(),
+        suggested: 0,
+        cached: 0,
+        abstained: 0,
+        failed: 0,
+        skipped,
+        not_asked: 0,
+        providers: BTreeMap::new(),
+        retries: 0,
+        dropped_labels: 0,
+        budget_used: 0,
+        budget_limit: opts.daily_budget,
+        monitor_log: log_path.clone(),
+        warnings,
+        items: Vec::new(),
+    };
+
+    // Prepare every item: text, examples, cache lookups (cached answers cost nothing).
+    let mut jobs = Vec::new();
+    let mut hashes = Vec::new();
+    let mut writer = Writer { batch: Vec::new(), tax: tax.clone(), run_id: run.id.clone() };
+    for key in &todo {
+        let Some(item) = store.item(key)? else { continue };
+        let content_hash = item.content_hash();
+        hashes.push(content_hash.clone());
+        let shots =
+            if opts.few_shot > 0 { examples.examples(&item, opts.few_shot) } else { vec![] };
+        let item_bundle = bundle.with_examples(shots);
+        let item_prompt =
+            if item_bundle.examples.is_empty() { prompt_hash.clone() } else { item_bundle.hash() };
+        let example_titles: Vec<String> =
+            item_bundle.examples.iter().map(|e| e.title.clone()).collect();
+        if primary.remote()
+            && let Some(c) = store.cache_get(&content_hash, &item_prompt, primary.model())?
+            && let Ok(raw) = serde_json::from_str::<RawAnswer>(&c.answer)
+        {
+            let out = Outcome::cached(key, raw, primary.as_ref(), example_titles);
+            writer.handle(store, &mut report, &mut log, out, &content_hash, &item_prompt)?;
+            continue;
+        }
+        jobs.push(Job {
+            key: key.clone(),
+            content_hash,
+            prompt_hash: item_prompt,
+            examples: example_titles,
+            request: Request {
+                system: item_bundle.system_with_taxonomy(),
+                user: item_bundle.user_message(&item),
+                item: Arc::new(item),
+                schema: bundle.schema.clone(),
+                temperature: opts.temperature,
+            },
+        });
+    }
+    if run.dataset_fingerprint.is_empty() {
+        hashes.sort();
+        run.dataset_fingerprint = sha256_hex(&hashes.concat());
+        store.save_run(&run)?;
+    }
+
+    let day = today();
+    let used = store.budget_used(&day)?;
+    let budget = Arc::new(Mutex::new(Budget::new(opts.daily_budget, used)));
+    let mut warned = false;
+    if let Some(w) = budget_warning(used, opts.daily_budget) {
+        warned = true;
+        report.warnings.push(w);
+    }
+    if opts.progress {
+        for w in &report.warnings {
+            eprintln!("warning: {}", crate::text::one_line(w));
+        }
+    }
+    let shared = Arc::new(Shared {
+        chain,
+        tax: tax.clone(),
+        budget: budget.clone(),
+        retries: opts.retries,
+        backoff: opts.backoff,
+        arbitration: opts.arbitration,
+        temperature: opts.temperature,
+        failures_in_a_row: AtomicU32::new(0),
+        halt: AtomicBool::new(false),
+    });
+
+    let bar = progress_bar(opts.progress, jobs.len());
+    let mut status = "done";
+    let mut pending = jobs.into_iter();
+    let mut set: JoinSet<Outcome> = JoinSet::new();
+    tokio::pin!(stop);
+    loop {
+        while set.len() < opts.concurrency.max(1) && !shared.halt.load(Ordering::SeqCst) {
+            let Some(job) = pending.next() else { break };
+            set.spawn(work(shared.clone(), job));
+        }
+        let next = tokio::select! {
+            biased;
+            _ = &mut stop => {
+                shared.halt.store(true, Ordering::SeqCst);
+                status = "interrupted";
+                break;
+            }
+            n = set.join_next() => n,
+        };
+        let Some(joined) = next else { break };
+        let Ok(out) = joined else { continue };
+        if out.over_budget {
+            if status == "done" {
+                status = "budget_exhausted";
+                let msg = format!(
+                    "daily token budget of {} reached; stopping cleanly (resume tomorrow with the same --name)",
+                    opts.daily_budget
+                );
+                if opts.progress {
+                    bar.suspend(|| eprintln!("warning: {msg}"));
+                }
+                report.warnings.push(msg);
+            }
+            shared.halt.store(true, Ordering::SeqCst);
+            report.not_asked += 1;
+            continue;
+        }
+        if out.halted {
+            report.not_asked += 1;
+            continue;
+        }
+        let spent = out.tokens_in + out.tokens_out;
+        if spent > 0 {
+            let total = store.budget_add(&day, spent)?;
+            if !warned && let Some(w) = budget_warning(total, opts.daily_budget) {
+                warned = true;
+                if opts.progress {
+                    bar.suspend(|| eprintln!("warning: {w}"));
+                }
+                report.warnings.push(w);
+            }
+        }
+        run.tokens_in += out.tokens_in as i64;
+        run.tokens_out += out.tokens_out as i64;
+        let (ch, ph) = (out.content_hash.clone(), out.prompt_hash.clone());
+        writer.handle(store, &mut report, &mut log, out, &ch, &ph)?;
+        if writer.batch.len() >= BATCH {
+            writer.flush(store)?;
+            run.cost_usd = estimate_cost(&run.model, run.tokens_in, run.tokens_out);
+            store.save_run(&run)?;
+        }
+        bar.inc(1);
+    }
+    set.abort_all();
+    report.not_asked += pending.len() + set.len();
+    writer.flush(store)?;
+    log.flush()?;
+    bar.finish_and_clear();
+
+    if status == "done" && report.suggested == 0 && report.failed > 0 {
+        status = "failed";
+    }
+    run.status = status.into();
+    run.finished_at = Some(now_rfc3339());
+    run.cost_usd = estimate_cost(&run.model, run.tokens_in, run.tokens_out);
+    store.save_run(&run)?;
+    report.budget_used = store.budget_used(&day)?;
+    report.run = run;
+    Ok(report)
+}
+
+fn today() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%d").to_string()
+}
+
+/// The warning due once 80% of the daily budget is used.
+fn budget_warning(used: u64, limit: u64) -> Option<String> {
+    (limit > 0 && used * 5 >= limit * 4)
+        .then(|| format!("{used} of today's {limit}-token budget used ({}%)", used * 100 / limit))
+}
+
+fn progress_bar(show: bool, n: usize) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(n as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{bar:30}] {pos}/{len} items  {per_sec}  ETA {eta}  {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// The taxonomy of the items in scope; refuses a mix.
+fn pick_taxonomy<'a>(
+    ws: &Workspace,
+    labels: &'a LabelsFile,
+    rows: &[crate::store::QueueRow],
+    dataset: Option<&str>,
+) -> Result<&'a Taxonomy, RunError> {
+    let mut names: Vec<&str> = rows.iter().map(|r| ws.settings.taxonomy_for(&r.dataset)).collect();
+    names.sort();
+    names.dedup();
+    let name = match (names.as_slice(), dataset) {
+        (_, Some(d)) => ws.settings.taxonomy_for(d),
+        ([], None) => ws.settings.taxonomy.as_str(),
+        ([one], None) => one,
+        (many, None) => {
+            return Err(RunError::Usage(format!(
+                "the items use several taxonomies ({}); pass --dataset D",
+                many.join(", ")
+            )));
+        }
+    };
+    Ok(labels.get(name)?)
+}
+
+/// The primary provider then the configured fallbacks. An unconfigured primary is replaced
+/// by the first configured fallback (with a warning).
+fn build_chain(
+    ws: &Workspace,
+    opts: &RunOptions,
+    tax: &Taxonomy,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Arc<dyn Suggester>>, RunError> {
+    let cfg = ProviderConfig {
+        model: opts.model.clone(),
+        base_url: opts.base_url.clone(),
+        timeout: opts.timeout,
+        models_dir: ws.models_dir(),
+    };
+    let fallback_cfg = ProviderConfig { model: None, base_url: None, ..cfg.clone() };
+    let mut chain: Vec<Arc<dyn Suggester>> = Vec::new();
+    let mut reasons = Vec::new();
+    match provider::build(&opts.provider, &cfg, tax) {
+        Ok(p) => chain.push(p),
+        Err(e) => reasons.push(e.to_string()),
+    }
+    for name in opts.fallback.iter().filter(|n| **n != opts.provider) {
+        match provider::build(name, &fallback_cfg, tax) {
+            Ok(p) => chain.push(p),
+            Err(e) => reasons.push(e.to_string()),
+        }
+    }
+    if chain.is_empty() {
+        return Err(RunError::NoProvider(reasons.join("; ")));
+    }
+    if chain[0].provider() != opts.provider {
+        warnings.push(format!("{}; using {} instead", reasons[0], chain[0].provider()));
+    }
+    Ok(chain)
+}
+
+/// Resume the named run if it exists (same provider, model and prompt), else start one.
+fn open_run(
+    store: &Store,
+    opts: &RunOptions,
+    tax: &Taxonomy,
+    primary: &dyn Suggester,
+    bundle: &PromptBundle,
+    prompt_hash: &str,
+) -> Result<Run, RunError> {
+    if let Some(name) = &opts.name
+        && let Some(mut run) = store.run(name)?
+    {
+        let same = run.provider == primary.provider()
+            && run.model == primary.model()
+            && run.prompt_hash == prompt_hash;
+        if !same {
+            return Err(RunError::NameTaken {
+                name: name.clone(),
+                what: format!(
+                    "provider {} model {} prompt {}",
+                    run.provider,
+                    run.model,
+                    &run.prompt_hash[..run.prompt_hash.len().min(12)]
+                ),
+            });
+        }
+        run.status = "running".into();
+        run.finished_at = None;
+        store.save_run(&run)?;
+        return Ok(run);
+    }
+    let started_at = now_rfc3339();
+    let nonce: u64 = rand::rng().random();
+    let run = Run {
+        id: format!("r-{}", &sha256_hex(&format!("{started_at}{nonce}"))[..12]),
+        name: opts.name.clone(),
+        provider: primary.provider().into(),
+        model: primary.model().into(),
+        prompt_version: opts.prompt_version.clone(),
+        prompt_hash: prompt_hash.into(),
+        taxonomy: tax.name.clone(),
+        taxonomy_hash: tax.hash(),
+        config: opts.snapshot(),
+        dataset_fingerprint: String::new(),
+        started_at,
+        finished_at: None,
+        status: "running".into(),
+        state: RunState::Experimental,
+        bundle: bundle.canonical(),
+        ..Default::default()
+    };
+    store.save_run(&run)?;
+    Ok(run)
+}
+
+/// Tokens counted against today's budget, with what in-flight requests are expected to use.
+struct Budget {
+    limit: u64,
+    used: u64,
+    reserved: u64,
+    answered: u64,
+    spent: u64,
+}
+
+impl Budget {
+    fn new(limit: u64, used: u64) -> Self {
+        Budget { limit, used, reserved: 0, answered: 0, spent: 0 }
+    }
+
+    /// Reserve the expected cost of one request, or None when it would pass the limit.
+    /// The expectation is this run's average so far, else `first_guess`.
+    fn reserve(&mut self, first_guess: u64) -> Option<u64> {
+        let est = self.spent.checked_div(self.answered).unwrap_or(first_guess);
+        if self.limit > 0 && self.used + self.reserved + est > self.limit {
+            return None;
+        }
+        self.reserved += est;
+        Some(est)
+    }
+
+    fn settle(&mut self, reserved: u64, actual: Option<u64>) {
+        self.reserved = self.reserved.saturating_sub(reserved);
+        if let Some(a) = actual {
+            self.used += a;
+            self.spent += a;
+            self.answered += 1;
+        }
+    }
+}
+
+struct Shared {
+    chain: Vec<Arc<dyn Suggester>>,
+    tax: Arc<Taxonomy>,
+    budget: Arc<Mutex<Budget>>,
+    retries: u32,
+    backoff: Duration,
+    arbitration: bool,
+    temperature: f64,
+    failures_in_a_row: AtomicU32,
+    halt: AtomicBool,
+}
+
+struct Job {
+    key: String,
+    content_hash: String,
+    prompt_hash: String,
+    examples: Vec<String>,
+    request: Request,
+}
+
+/// A provider's final answer for an item.
+struct Answered {
+    raw: RawAnswer,
+    provider: String,
+    model: String,
+    /// Answered by a fallback, not the run's provider.
+    fallback: bool,
+    /// Worth caching: the primary remote provider's answer.
+    cacheable: bool,
+}
+
+/// What a worker reports back to the driver.
+struct Outcome {
+    key: String,
+    content_hash: String,
+    prompt_hash: String,
+    examples: Vec<String>,
+    answer: Option<Answered>,
+    error: Option<String>,
+    attempt_errors: Vec<String>,
+    retries: u32,
+    latency_ms: u64,
+    tokens_in: u64,
+    tokens_out: u64,
+    cached: bool,
+    over_budget: bool,
+    halted: bool,
+    arbitration: Option<Value>,
+}
+
+impl Outcome {
+    fn new(job: &Job) -> Self {
+        Outcome {
+            key: job.key.clone(),
+            content_hash: job.content_hash.clone(),
+            prompt_hash: job.prompt_hash.clone(),
+            examples: job.examples.clone(),
+            answer: None,
+            error: None,
+            attempt_errors: Vec::new(),
+            retries: 0,
+            latency_ms: 0,
+            tokens_in: 0,
+            tokens_out: 0,
+            cached: false,
+            over_budget: false,
+            halted: false,
+            arbitration: None,
+        }
+    }
+
+    fn cached(key: &str, raw: RawAnswer, p: &dyn Suggester, examples: Vec<String>) -> Self {
+        Outcome {
+            key: key.into(),
+            content_hash: String::new(),
+            prompt_hash: String::new(),
+            examples,
+            answer: Some(Answered {
+                raw,
+                provider: p.provider().into(),
+                model: p.model().into(),
+                fallback: false,
+                cacheable: false,
+            }),
+            error: None,
+            attempt_errors: Vec::new(),
+            retries: 0,
+            latency_ms: 0,
+            tokens_in: 0,
+            tokens_out: 0,
+            cached: true,
+            over_budget: false,
+            halted: false,
+            arbitration: None,
+        }
+    }
+}
+
+enum AskError {
+    OverBudget,
+    Halted,
+    Provider(ProviderError),
+}
+
+/// Ask one provider, retrying what is worth retrying, within the budget.
+async fn ask(
+    shared: &Shared,
+    s: &dyn Suggester,
+    req: &Request,
+    out: &mut Outcome,
+) -> Result<Answer, AskError> {
+    let mut attempt = 0u32;
+    loop {
+        if shared.halt.load(Ordering::SeqCst) {
+            return Err(AskError::Halted);
+        }
+        let reserved = if s.remote() {
+            let guess =
+                provider::estimate_tokens(&req.system) + provider::estimate_tokens(&req.user) + 200;
+            match lock(&shared.budget).reserve(guess) {
+                Some(r) => r,
+                None => return Err(AskError::OverBudget),
+            }
+        } else {
+            0
+        };
+        let result = s.suggest(req).await;
+        match result {
+            Ok(a) => {
+                if s.remote() {
+                    lock(&shared.budget).settle(reserved, Some(a.tokens_in + a.tokens_out));
+                }
+                out.tokens_in += a.tokens_in;
+                out.tokens_out += a.tokens_out;
+                return Ok(a);
+            }
+            Err(e) => {
+                lock(&shared.budget).settle(reserved, None);
+                out.attempt_errors.push(e.kind());
+                if e.retryable() && attempt < shared.retries {
+                    out.retries += 1;
+                    tokio::time::sleep(backoff(shared.backoff, attempt, e.retry_after())).await;
+                    attempt += 1;
+                    continue;
+                }
+                return Err(AskError::Provider(e));
+            }
+        }
+    }
+}
+
+fn lock(b: &Mutex<Budget>) -> std::sync::MutexGuard<'_, Budget> {
+    // The budget holds plain counters: a panic elsewhere cannot leave them inconsistent.
+    b.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Exponential backoff with jitter: a random wait in [d/2, d] for d = base * 2^attempt;
+/// the server's Retry-After wins when it asks for longer.
+pub fn backoff(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let d = base.saturating_mul(1u32 << attempt.min(16));
+    let half = d / 2;
+    let jitter = rand::rng().random_range(0.0..=1.0);
+    let wait = half + half.mul_f64(jitter);
+    match retry_after {
+        Some(r) => r.max(wait.min(r + base)).min(MAX_WAIT),
+        None => wait.min(MAX_WAIT),
+    }
+}
+
+/// One item: the chain in order until one answers, then arbitration if asked for.
+async fn work(shared: Arc<Shared>, job: Job) -> Outcome {
+    let mut out = Outcome::new(&job);
+    if shared.halt.load(Ordering::SeqCst) {
+        out.halted = true;
+        return out;
+    }
+    let started = Instant::now();
+    let skip_primary =
+        shared.chain.len() > 1 && shared.failures_in_a_row.load(Ordering::SeqCst) >= BREAKER_LIMIT;
+    if skip_primary {
+        out.attempt_errors
+            .push(format!("{} skipped: failing repeatedly", shared.chain[0].provider()));
+    }
+    let mut last_error = None;
+    for (i, s) in shared.chain.iter().enumerate() {
+        if i == 0 && skip_primary {
+            continue;
+        }
+        match ask(&shared, s.as_ref(), &job.request, &mut out).await {
+            Ok(a) => {
+                if i == 0 {
+                    shared.failures_in_a_row.store(0, Ordering::SeqCst);
+                }
+                let mut answered = Answered {
+                    raw: a.raw,
+                    provider: s.provider().into(),
+                    model: s.model().into(),
+                    fallback: i > 0,
+                    cacheable: i == 0 && s.remote(),
+                };
+                if i == 0 && shared.arbitration {
+                    arbitrate(&shared, s.as_ref(), &job.request, &mut answered, &mut out).await;
+                }
+                out.answer = Some(answered);
+                break;
+            }
+            Err(AskError::OverBudget) => {
+                out.over_budget = true;
+                return out;
+            }
+            Err(AskError::Halted) => {
+                out.halted = true;
+                return out;
+            }
+            Err(AskError::Provider(e)) => {
+                if i == 0 {
+                    shared.failures_in_a_row.fetch_add(1, Ordering::SeqCst);
+                }
+                last_error = Some(e.to_string());
+            }
+        }
+    }
+    if out.answer.is_none() {
+        out.error = last_error.or_else(|| Some("no provider answered".into()));
+    }
+    out.latency_ms = started.elapsed().as_millis() as u64;
+    out
+}
+
+/// Re-ask a low-confidence item at a higher temperature; keep the more confident answer and
+/// record both.
+async fn arbitrate(
+    shared: &Shared,
+    s: &dyn Suggester,
+    req: &Request,
+    answered: &mut Answered,
+    out: &mut Outcome,
+) {
+    let threshold = ARBITRATION_THRESHOLD.max(shared.tax.min_confidence);
+    let first = validate::finalize(&shared.tax, &answered.raw.labels);
+    let top = |v: &validate::Validated| v.labels.first().and_then(|l| l.confidence).unwrap_or(0.0);
+    if !first.abstained && !first.labels.is_empty() && top(&first) >= threshold {
+        return;
+    }
+    let temperature = ARBITRATION_TEMPERATURE.max(shared.temperature + 0.3);
+    let again = Request { temperature, ..req.clone() };
+    let second = match ask(shared, s, &again, out).await {
+        Ok(a) => a.raw,
+        Err(_) => {
+            out.arbitration =
+                Some(json!({"temperature": temperature, "second": null, "kept": "first"}));
+            return;
+        }
+    };
+    let v2 = validate::finalize(&shared.tax, &second.labels);
+    let keep_second = top(&v2) > top(&first);
+    out.arbitration = Some(json!({
+        "temperature": temperature,
+        "first": answered.raw,
+        "second": second,
+        "kept": if keep_second { "second" } else { "first" },
+    }));
+    let note = format!(
+        " [arbitration at temperature {temperature}: kept the {} answer]",
+        if keep_second { "second" } else { "first" }
+    );
+    if keep_second {
+        answered.raw = second;
+    }
+    answered.raw.rationale.push_str(&note);
+}
+
+/// Turns outcomes into stored suggestions, cache entries, monitor lines and report counts.
+struct Writer {
+    batch: Vec<Suggestion>,
+    tax: Arc<Taxonomy>,
+    run_id: String,
+}
+
+impl Writer {
+    fn handle(
+        &mut self,
+        store: &mut Store,
+        report: &mut RunReport,
+        log: &mut MonitorLog,
+        out: Outcome,
+        content_hash: &str,
+        prompt_hash: &str,
+    ) -> Result<(), RunError> {
+        report.retries += out.retries;
+        let mut line = json!({
+            "at": now_rfc3339(),
+            "run": self.run_id,
+            "item": out.key,
+            "cached": out.cached,
+            "latency_ms": out.latency_ms,
+            "tokens_in": out.tokens_in,
+            "tokens_out": out.tokens_out,
+            "retries": out.retries,
+            "errors": out.attempt_errors,
+            "examples": out.examples,
+        });
+        let Some(a) = out.answer else {
+            report.failed += 1;
+            line["error"] = json!(out.error);
+            log.write(&line)?;
+            report.items.push(ItemResult {
+                key: out.key,
+                suggestion: None,
+                provider: None,
+                cached: false,
+                error: out.error,
+            });
+            return Ok(());
+        };
+        let v = validate::finalize(&self.tax, &a.raw.labels);
+        if a.cacheable {
+            let cached = CachedAnswer {
+                answer: serde_json::to_string(&a.raw).unwrap_or_default(),
+                tokens_in: out.tokens_in as i64,
+                tokens_out: out.tokens_out as i64,
+            };
+            store.cache_put(content_hash, prompt_hash, &a.model, &cached, &now_rfc3339())?;
+        }
+        let mut rationale = String::new();
+        if a.fallback {
+            rationale.push_str(&format!("[fallback: {}] ", a.provider));
+        }
+        rationale.extend(a.raw.rationale.chars().take(MAX_RATIONALE_CHARS));
+        let suggestion = Suggestion {
+            item: out.key.clone(),
+            run: self.run_id.clone(),
+            labels: v.labels.clone(),
+            rationale,
+            abstained: v.abstained,
+            raw_labels: if v.labels == a.raw.labels { Vec::new() } else { a.raw.labels.clone() },
+            dropped: v.dropped.clone(),
+            created_at: now_rfc3339(),
+        };
+        report.suggested += 1;
+        report.cached += usize::from(out.cached);
+        report.abstained += usize::from(v.abstained);
+        report.dropped_labels += v.dropped.len();
+        *report.providers.entry(a.provider.clone()).or_default() += 1;
+        line["provider"] = json!(a.provider);
+        line["model"] = json!(a.model);
+        line["fallback"] = json!(a.fallback);
+        line["labels"] = json!(v.labels);
+        line["abstained"] = json!(v.abstained);
+        line["dropped"] = json!(v.dropped);
+        line["issues"] = json!(v.issues);
+        if let Some(arb) = out.arbitration {
+            line["arbitration"] = arb;
+        }
+        log.write(&line)?;
+        report.items.push(ItemResult {
+            key: out.key,
+            suggestion: Some(suggestion.clone()),
+            provider: Some(a.provider),
+            cached: out.cached,
+            error: None,
+        });
+        self.batch.push(suggestion);
+        if self.batch.len() >= BATCH {
+            self.flush(store)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, store: &mut Store) -> Result<(), RunError> {
+        if !self.batch.is_empty() {
+            store.save_suggestions(&self.batch)?;
+            self.batch.clear();
+        }
+        Ok(())
+    }
+}
+
+/// The per-item JSONL monitor log under .sift/logs/.
+struct MonitorLog {
+    path: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl MonitorLog {
+    fn open(path: &PathBuf) -> Result<Self, RunError> {
+        let io = |source| RunError::Io { path: path.clone(), source };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+        Ok(MonitorLog { path: path.clone(), out: std::io::BufWriter::new(f) })
+    }
+
+    fn write(&mut self, v: &Value) -> Result<(), RunError> {
+        writeln!(self.out, "{v}").map_err(|source| RunError::Io { path: self.path.clone(), source })
+    }
+
+    fn flush(&mut self) -> Result<(), RunError> {
+        self.out.flush().map_err(|source| RunError::Io { path: self.path.clone(), source })
+    }
+}
+
+/// Estimated cost in US dollars from list prices per million tokens (input, output) of
+/// well-known models; 0 for unknown and local ones.
+pub fn estimate_cost(model: &str, tokens_in: i64, tokens_out: i64) -> f64 {
+    const PRICES: &[(&str, f64, f64)] = &[
+        ("claude-opus", 15.0, 75.0),
+        ("claude-sonnet", 3.0, 15.0),
+        ("claude-3-5-sonnet", 3.0, 15.0),
+        ("claude-haiku-4", 1.0, 5.0),
+        ("claude-3-5-haiku", 0.8, 4.0),
+        ("gpt-4o-mini", 0.15, 0.6),
+        ("gpt-4o", 2.5, 10.0),
+        ("gpt-4.1-mini", 0.4, 1.6),
+        ("gpt-4.1", 2.0, 8.0),
+    ];
+    PRICES
+        .iter()
+        .filter(|(p, _, _)| model.starts_with(p))
+        .max_by_key(|(p, _, _)| p.len())
+        .map(|(_, i, o)| (tokens_in as f64 * i + tokens_out as f64 * o) / 1e6)
+        .unwrap_or(0.0)
+}
+
+/// For the TUI: suggest for `keys` from a background thread. Opens its own store connection
+/// (the UI keeps its own), uses the same cache, budget, retries and fallback as `sift
+/// suggest`, and records the answers in a run named `tui-<provider>-<day>` (a new name if
+/// that run was made with another model or prompt). Never prints (no progress bar).
+pub fn suggest_keys_blocking(
+    ws: &Workspace,
+    labels: &LabelsFile,
+    keys: Vec<String>,
+    provider: Option<String>,
+    examples: &dyn ExampleSource,
+) -> Result<RunReport, RunError> {
+    let mut opts = RunOptions::from_settings(&ws.settings.suggest);
+    if let Some(p) = provider {
+        opts.provider = p;
+    }
+    opts.keys = Some(keys);
+    opts.skip_done = false;
+    opts.progress = false;
+    let base = format!("tui-{}-{}", opts.provider, today());
+    opts.name = Some(base.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| RunError::Io { path: ws.store_path(), source })?;
+    let mut store = Store::open(&ws.store_path())?;
+    let first = rt.block_on(run_suggestions(
+        ws,
+        labels,
+        &mut store,
+        &opts,
+        examples,
+        std::future::pending(),
+    ));
+    match first {
+        Err(RunError::NameTaken { .. }) => {
+            let nonce: u32 = rand::rng().random();
+            opts.name = Some(format!("{base}-{nonce:08x}"));
+            rt.block_on(run_suggestions(
+                ws,
+                labels,
+                &mut store,
+                &opts,
+                examples,
+                std::future::pending(),
+            ))
+        }
+        other => other,
+    }
+}
+
+/// Labels of a suggestion as `(name, confidence)` pairs (for the TUI and exports).
+pub fn label_pairs(s: &Suggestion) -> Vec<(String, Option<f64>)> {
+    s.labels.iter().map(|l: &LabelScore| (l.name.clone(), l.confidence)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_honours_retry_after() {
+        let base = Duration::from_millis(100);
+        for attempt in 0..4 {
+            let d = backoff(base, attempt, None);
+            let full = base * (1 << attempt);
+            assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
+        }
+        let d = backoff(base, 0, Some(Duration::from_secs(2)));
+        assert!(d >= Duration::from_secs(2) && d <= Duration::from_millis(2100), "{d:?}");
+        assert!(backoff(Duration::from_secs(100), 10, None) <= MAX_WAIT);
+    }
+
+    #[test]
+    fn budget_reserves_and_stops_before_the_limit() {
+        let mut b = Budget::new(1000, 0);
+        let r = b.reserve(300).unwrap();
+        b.settle(r, Some(400));
+        let r = b.reserve(300).unwrap(); // 400 + 400 <= 1000
+        b.settle(r, Some(400));
+        assert!(b.reserve(300).is_none(), "800 + 400 > 1000");
+        let mut unlimited = Budget::new(0, 5_000_000);
+        assert!(unlimited.reserve(10).is_some());
+    }
+
+    #[test]
+    fn cost_uses_the_longest_matching_price() {
+        assert!((estimate_cost("gpt-4o-mini-2024", 1_000_000, 0) - 0.15).abs() < 1e-9);
+        assert!((estimate_cost("gpt-4o", 0, 1_000_000) - 10.0).abs() < 1e-9);
+        assert_eq!(estimate_cost("llama3", 10, 10), 0.0);
+    }
+}
