@@ -76,6 +76,8 @@ pub enum Command {
     },
     /// Ask a provider for label suggestions (a resumable, versioned run).
     Suggest(crate::suggest::cmd::SuggestArgs),
+    /// Train the local model on the workspace's gold labels.
+    Train(crate::suggest::cmd::TrainArgs),
     /// Suggestion runs: list, compare, export, import, mark.
     Runs {
         #[command(subcommand)]
@@ -134,6 +136,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Suggest(args)) => {
             crate::suggest::cmd::suggest(&mut Context::open(ws_arg.as_deref(), &ov)?, &args)
+        }
+        Some(Command::Train(args)) => {
+            crate::suggest::cmd::train(&Context::open(ws_arg.as_deref(), &ov)?, &args)
         }
         Some(Command::Runs { cmd }) => {
             crate::suggest::cmd::runs(&mut Context::open(ws_arg.as_deref(), &ov)?, &cmd)

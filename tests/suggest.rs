@@ -739,3 +739,37 @@ fn tui_entry_point_suggests_for_given_keys() {
     assert_eq!(again.run.id, r.run.id);
     assert_eq!(again.suggested, 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn train_then_suggest_with_the_local_model() {
+    let dir = workspace(&["keywords"]);
+    // Before training, `local` is not configured and the chain falls back to keywords.
+    let out = sift(
+        &dir,
+        &["suggest", "--provider", "local", "--dataset", "demo", "--limit", "2", "--json"],
+    )
+    .await;
+    let r = json_of(&out);
+    assert_eq!(r["run"]["provider"], "keywords");
+    assert!(r["warnings"][0].as_str().unwrap().contains("sift train"));
+
+    let out = sift(&dir, &["train", "--dataset", "demo", "--json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = json_of(&out);
+    assert_eq!(t["taxonomy"], "issues");
+    let gold = t["examples"].as_u64().unwrap();
+    assert!(gold >= 20, "{gold}");
+    assert!(ws(&dir).join(".sift/models/issues.model").is_file());
+    let fp = t["fingerprint"].as_str().unwrap();
+
+    let out = sift(&dir, &["suggest", "--provider", "local", "--dataset", "demo", "--json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = json_of(&out);
+    assert_eq!(r["providers"]["local"], 60);
+    assert_eq!(r["run"]["model"], format!("local:{}", &fp[..12]));
+    // On its own training items the model mostly agrees with gold.
+    let c =
+        json_of(&sift(&dir, &["runs", "compare", "demo-keywords", &run_id(&out), "--json"]).await);
+    let f1 = c["gold_b"]["micro_f1"].as_f64().unwrap();
+    assert!(f1 > 0.6, "{f1}");
+}

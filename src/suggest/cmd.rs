@@ -56,6 +56,16 @@ pub struct SuggestArgs {
     pub json: bool,
 }
 
+/// `sift train` options.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Train on this dataset's gold labels (default: every dataset using the default taxonomy).
+    #[arg(long, value_name = "D")]
+    pub dataset: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `sift runs ...`.
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
@@ -328,6 +338,34 @@ fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {
         writeln!(out, "prompt bundles are identical")?;
     } else {
         writeln!(out, "prompt diff:\n{}", crate::text::sanitize(&c.prompt_diff))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sift train`.
+pub fn train(ctx: &Context, a: &TrainArgs) -> Result<ExitCode> {
+    let r = super::train::train(&ctx.ws, &ctx.labels, &ctx.store, a.dataset.as_deref())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "trained the local model for taxonomy `{}` on {} gold items in {:.1} s",
+            one_line(&r.taxonomy),
+            r.examples,
+            r.seconds
+        );
+        for (label, n) in &r.labels {
+            println!("  {:<24} {n}", one_line(label));
+        }
+        if r.unknown_labels > 0 {
+            println!("  ({} gold labels outside the taxonomy ignored)", r.unknown_labels);
+        }
+        println!(
+            "saved {} (data {})",
+            r.path.display(),
+            &r.fingerprint[..r.fingerprint.len().min(12)]
+        );
+        println!("use it: sift suggest --provider local");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -415,7 +415,9 @@ fn validate(dims: &[Dimension], opts: &TrainOptions) -> Result<(), LocalError> {
 pub fn data_fingerprint<T: AsRef<str>, L: AsRef<[String]>>(examples: &[(T, L)]) -> String {
     let mut entries: Vec<([u8; 32], String)> = examples
         .iter()
-        .map(|(text, labels)| (Sha256::digest(text.as_ref().as_bytes()).into(), label_key(labels.as_ref())))
+        .map(|(text, labels)| {
+            (Sha256::digest(text.as_ref().as_bytes()).into(), label_key(labels.as_ref()))
+        })
         .collect();
     entries.sort();
     let mut hasher = Sha256::new();
@@ -536,7 +538,8 @@ fn clean_body(body: &str, opts: &FeatureOptions) -> String {
         if in_fence && opts.strip_code {
             continue;
         }
-        let line = if opts.strip_comments { drop_comments(line, &mut in_comment) } else { line.into() };
+        let line =
+            if opts.strip_comments { drop_comments(line, &mut in_comment) } else { line.into() };
         push_folding_urls(&line, &mut out);
     }
     truncate_chars(&mut out, opts.max_body_chars);
@@ -626,7 +629,8 @@ fn hash_text(text: &str, namespace: u8, opts: &FeatureOptions, out: &mut Vec<u32
         out.push(fold(unigram, mask));
         if opts.word_bigrams {
             if let Some(p) = prev {
-                let bigram = fnv_extend(fnv_extend(bigram_seed, &p.to_le_bytes()), token.as_bytes());
+                let bigram =
+                    fnv_extend(fnv_extend(bigram_seed, &p.to_le_bytes()), token.as_bytes());
                 out.push(fold(bigram, mask));
             }
             prev = Some(unigram);
@@ -710,7 +714,8 @@ impl Vocab {
             kept.sort_unstable();
         }
         let n = docs.len() as f32;
-        let idf = kept.iter().map(|&h| ((1.0 + n) / (1.0 + df[h as usize] as f32)).ln() + 1.0).collect();
+        let idf =
+            kept.iter().map(|&h| ((1.0 + n) / (1.0 + df[h as usize] as f32)).ln() + 1.0).collect();
         let mut lookup = vec![0u32; df.len()];
         for (i, &h) in kept.iter().enumerate() {
             lookup[h as usize] = i as u32 + 1;
@@ -780,7 +785,10 @@ struct Task {
 }
 
 impl Task {
-    fn build<T, L: AsRef<[String]>>(dim: &Dimension, examples: &[(T, L)]) -> Result<Self, LocalError> {
+    fn build<T, L: AsRef<[String]>>(
+        dim: &Dimension,
+        examples: &[(T, L)],
+    ) -> Result<Self, LocalError> {
         let index: BTreeMap<&str, usize> =
             dim.labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
         let not_enough = |reason: &str| LocalError::NotEnoughData {
@@ -815,9 +823,8 @@ impl Task {
                     (i, dim.labels.iter().map(|l| labels.contains(l)).collect())
                 })
                 .collect();
-            let informative = (0..dim.labels.len()).any(|j| {
-                targets.iter().any(|t| t.1[j]) && targets.iter().any(|t| !t.1[j])
-            });
+            let informative = (0..dim.labels.len())
+                .any(|j| targets.iter().any(|t| t.1[j]) && targets.iter().any(|t| !t.1[j]));
             if !informative {
                 return Err(not_enough("no label has both positive and negative examples"));
             }
@@ -955,7 +962,8 @@ fn sigmoid(z: f64) -> f64 {
 fn example_weights(task: &Task, subset: &[usize], balanced: bool) -> BTreeMap<usize, f32> {
     let mut weights: BTreeMap<usize, f32> = subset.iter().map(|&i| (i, 1.0)).collect();
     if let (true, Targets::Single(t)) = (balanced, &task.targets) {
-        let in_subset: Vec<&(usize, usize)> = t.iter().filter(|e| weights.contains_key(&e.0)).collect();
+        let in_subset: Vec<&(usize, usize)> =
+            t.iter().filter(|e| weights.contains_key(&e.0)).collect();
         let mut counts = vec![0usize; task.outputs];
         in_subset.iter().for_each(|e| counts[e.1] += 1);
         let present = counts.iter().filter(|&&c| c > 0).count() as f32;
@@ -1090,7 +1098,11 @@ impl Sgd {
 
     fn into_linear(self) -> Linear {
         let s = self.scale;
-        Linear { outputs: self.k, weights: self.raw.into_iter().map(|w| w * s).collect(), bias: self.bias }
+        Linear {
+            outputs: self.k,
+            weights: self.raw.into_iter().map(|w| w * s).collect(),
+            bias: self.bias,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod anthropic;
 pub mod cmd;
 pub mod keywords;
+pub mod local;
 pub mod offline;
 pub mod openai;
 pub mod parse;
@@ -10,6 +11,7 @@ pub mod prompt;
 pub mod provider;
 pub mod runner;
 pub mod runs;
+pub mod train;
 pub mod validate;
 
 pub use prompt::{ExampleSource, FewShot, NoExamples, PromptBundle};
