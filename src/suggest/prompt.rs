@@ -28,6 +28,11 @@ pub struct FewShot {
 pub trait ExampleSource: Send + Sync {
     /// Up to `k` gold-labeled examples for `item` (never the item itself).
     fn examples(&self, item: &Item, k: usize) -> Vec<FewShot>;
+
+    /// How examples are chosen, recorded in the run's bundle ("none" for zero-shot).
+    fn describe(&self) -> String {
+        "examples chosen per item".into()
+    }
 }
 
 /// No examples: zero-shot prompts.
@@ -36,6 +41,10 @@ pub struct NoExamples;
 impl ExampleSource for NoExamples {
     fn examples(&self, _item: &Item, _k: usize) -> Vec<FewShot> {
         Vec::new()
+    }
+
+    fn describe(&self) -> String {
+        "none".into()
     }
 }
 
@@ -59,6 +68,8 @@ pub struct PromptBundle {
     /// JSON schema of the answer.
     pub schema: Value,
     pub examples: Vec<FewShot>,
+    /// How examples are chosen per item ("none" for zero-shot); part of the hash.
+    pub example_policy: String,
 }
 
 impl PromptBundle {
@@ -70,6 +81,7 @@ impl PromptBundle {
             taxonomy: render_taxonomy(tax),
             schema: answer_schema(tax),
             examples,
+            example_policy: "none".into(),
         }
     }
 
@@ -83,8 +95,8 @@ impl PromptBundle {
     pub fn canonical(&self) -> String {
         let schema = serde_json::to_string_pretty(&self.schema).unwrap_or_default();
         let mut s = format!(
-            "# sift prompt bundle {}\n\n## system\n{}\n\n## taxonomy\n{}\n\n## output schema\n{}\n\n## examples\n",
-            self.version, self.system, self.taxonomy, schema
+            "# sift prompt bundle {}\n\n## system\n{}\n\n## taxonomy\n{}\n\n## output schema\n{}\n\n## examples\npolicy: {}\n",
+            self.version, self.system, self.taxonomy, schema, self.example_policy
         );
         if self.examples.is_empty() {
             s.push_str("(none)\n");

@@ -201,7 +201,11 @@ pub async fn run_suggestions(
     let mut warnings = Vec::new();
     let chain = build_chain(ws, opts, &tax, &mut warnings)?;
     let primary = chain[0].clone();
-    let bundle = PromptBundle::new(&tax, &opts.prompt_version, Vec::new());
+    let mut bundle = PromptBundle::new(&tax, &opts.prompt_version, Vec::new());
+    let policy = examples.describe();
+    if opts.few_shot > 0 && policy != "none" {
+        bundle.example_policy = format!("{policy}; up to {} per item", opts.few_shot);
+    }
     let prompt_hash = bundle.hash();
 
     let mut run = open_run(store, opts, &tax, primary.as_ref(), &bundle, &prompt_hash)?;
