@@ -200,72 +200,77 @@ pub async fn run_suggestions(
     let tax = Arc::new(pick_taxonomy(ws, labels, &rows, opts.dataset.as_deref())?.clone());
     let mut warnings = Vec::new();
     let chain = build_chain(ws, opts, &tax, &mut warnings)?;
-    let primary = chain[0].clone();
     let mut bundle = PromptBundle::new(&tax, &opts.prompt_version, Vec::new());
     let policy = examples.describe();
     if opts.few_shot > 0 && policy != "none" {
         bundle.example_policy = format!("{policy}; up to {} per item", opts.few_shot);
     }
-    let prompt_hash = bundle.hash();
-
-    let mut run = open_run(store, opts, &tax, primary.as_ref(), &bundle, &prompt_hash)?;
+    let run = open_run(store, opts, &tax, chain[0].as_ref(), &bundle)?;
     // --limit picks the first N items of the scope, so re-running the same command after
     // an interruption finishes the same items.
     let scope = &rows[..opts.limit.unwrap_or(rows.len()).min(rows.len())];
     let done = if opts.skip_done { store.run_item_keys(&run.id)? } else { Default::default() };
-    let skipped = scope.iter().filter(|r| done.contains(&r.key)).count();
     let todo: Vec<String> =
         scope.iter().filter(|r| !done.contains(&r.key)).map(|r| r.key.clone()).collect();
 
-    let log_path = ws.logs_dir().join(format!("suggest-{}.jsonl", run.id));
-    let mut log = MonitorLog::open(&log_path)?;
-    let mut report = RunReport {
-        run: run.clone(),
-        planned: todo.len(),
-        suggested: 0,
-        cached: 0,
-        abstained: 0,
-        failed: 0,
-        skipped,
-        not_asked: 0,
-        providers: BTreeMap::new(),
-        retries: 0,
-        dropped_labels: 0,
-        budget_used: 0,
-        budget_limit: opts.daily_budget,
-        monitor_log: log_path.clone(),
-        warnings,
-        items: Vec::new(),
-    };
+    let mut sink = Sink::open(ws, store, opts, run, tax.clone(), warnings)?;
+    sink.report.planned = todo.len();
+    sink.report.skipped = scope.len() - todo.len();
+    let jobs = prepare_jobs(store, &mut sink, opts, &bundle, chain[0].as_ref(), examples, &todo)?;
+    sink.warn_at_start(opts.progress);
+    let shared = Arc::new(Shared {
+        chain,
+        tax,
+        budget: Arc::new(Mutex::new(Budget::new(opts.daily_budget, sink.used_at_start))),
+        retries: opts.retries,
+        backoff: opts.backoff,
+        arbitration: opts.arbitration,
+        temperature: opts.temperature,
+        failures_in_a_row: AtomicU32::new(0),
+        halt: AtomicBool::new(false),
+    });
+    let status = drive(store, &mut sink, opts, shared, jobs, stop).await?;
+    sink.finish(store, status)
+}
 
-    // Prepare every item: text, examples, cache lookups (cached answers cost nothing).
+/// Turn items into jobs; items with a cached answer are answered on the spot.
+fn prepare_jobs(
+    store: &mut Store,
+    sink: &mut Sink,
+    opts: &RunOptions,
+    bundle: &PromptBundle,
+    primary: &dyn Suggester,
+    examples: &dyn ExampleSource,
+    todo: &[String],
+) -> Result<Vec<Job>, RunError> {
     let mut jobs = Vec::new();
     let mut hashes = Vec::new();
-    let mut writer = Writer { batch: Vec::new(), tax: tax.clone(), run_id: run.id.clone() };
-    for key in &todo {
+    for key in todo {
         let Some(item) = store.item(key)? else { continue };
         let content_hash = item.content_hash();
         hashes.push(content_hash.clone());
         let shots =
             if opts.few_shot > 0 { examples.examples(&item, opts.few_shot) } else { vec![] };
         let item_bundle = bundle.with_examples(shots);
-        let item_prompt =
-            if item_bundle.examples.is_empty() { prompt_hash.clone() } else { item_bundle.hash() };
-        let example_titles: Vec<String> =
-            item_bundle.examples.iter().map(|e| e.title.clone()).collect();
+        // Examples are part of what the model sees, so they are part of the cache key.
+        let prompt_hash = if item_bundle.examples.is_empty() {
+            sink.run.prompt_hash.clone()
+        } else {
+            item_bundle.hash()
+        };
+        let titles: Vec<String> = item_bundle.examples.iter().map(|e| e.title.clone()).collect();
         if primary.remote()
-            && let Some(c) = store.cache_get(&content_hash, &item_prompt, primary.model())?
+            && let Some(c) = store.cache_get(&content_hash, &prompt_hash, primary.model())?
             && let Ok(raw) = serde_json::from_str::<RawAnswer>(&c.answer)
         {
-            let out = Outcome::cached(key, raw, primary.as_ref(), example_titles);
-            writer.handle(store, &mut report, &mut log, out, &content_hash, &item_prompt)?;
+            sink.handle(store, Outcome::cached(key, raw, primary, titles))?;
             continue;
         }
         jobs.push(Job {
             key: key.clone(),
             content_hash,
-            prompt_hash: item_prompt,
-            examples: example_titles,
+            prompt_hash,
+            examples: titles,
             request: Request {
                 system: item_bundle.system_with_taxonomy(),
                 user: item_bundle.user_message(&item),
@@ -275,40 +280,28 @@ pub async fn run_suggestions(
             },
         });
     }
-    if run.dataset_fingerprint.is_empty() {
+    if sink.run.dataset_fingerprint.is_empty() {
         hashes.sort();
-        run.dataset_fingerprint = sha256_hex(&hashes.concat());
-        store.save_run(&run)?;
+        sink.run.dataset_fingerprint = sha256_hex(&hashes.concat());
+        store.save_run(&sink.run)?;
     }
+    Ok(jobs)
+}
 
-    let day = today();
-    let used = store.budget_used(&day)?;
-    let budget = Arc::new(Mutex::new(Budget::new(opts.daily_budget, used)));
-    let mut warned = false;
-    if let Some(w) = budget_warning(used, opts.daily_budget) {
-        warned = true;
-        report.warnings.push(w);
-    }
-    if opts.progress {
-        for w in &report.warnings {
-            eprintln!("warning: {}", crate::text::one_line(w));
-        }
-    }
-    let shared = Arc::new(Shared {
-        chain,
-        tax: tax.clone(),
-        budget: budget.clone(),
-        retries: opts.retries,
-        backoff: opts.backoff,
-        arbitration: opts.arbitration,
-        temperature: opts.temperature,
-        failures_in_a_row: AtomicU32::new(0),
-        halt: AtomicBool::new(false),
-    });
-
-    let bar = progress_bar(opts.progress, jobs.len());
+/// Keep up to `concurrency` jobs in flight until all are done, the budget is spent, or
+/// `stop` resolves. Returns the run's status.
+async fn drive(
+    store: &mut Store,
+    sink: &mut Sink,
+    opts: &RunOptions,
+    shared: Arc<Shared>,
+    jobs: Vec<Job>,
+    stop: impl Future<Output = ()>,
+) -> Result<&'static str, RunError> {
+    sink.bar = progress_bar(opts.progress, jobs.len());
     let mut status = "done";
     let mut pending = jobs.into_iter();
+    // A JoinSet aborts whatever is still in flight when it is dropped (Ctrl-C).
     let mut set: JoinSet<Outcome> = JoinSet::new();
     tokio::pin!(stop);
     loop {
@@ -327,64 +320,142 @@ pub async fn run_suggestions(
         };
         let Some(joined) = next else { break };
         let Ok(out) = joined else { continue };
-        if out.over_budget {
-            if status == "done" {
+        if out.over_budget || out.halted {
+            if out.over_budget && status == "done" {
                 status = "budget_exhausted";
-                let msg = format!(
+                sink.warn(format!(
                     "daily token budget of {} reached; stopping cleanly (resume tomorrow with the same --name)",
                     opts.daily_budget
-                );
-                if opts.progress {
-                    bar.suspend(|| eprintln!("warning: {msg}"));
-                }
-                report.warnings.push(msg);
+                ));
             }
             shared.halt.store(true, Ordering::SeqCst);
-            report.not_asked += 1;
+            sink.report.not_asked += 1;
             continue;
         }
-        if out.halted {
-            report.not_asked += 1;
-            continue;
-        }
-        let spent = out.tokens_in + out.tokens_out;
-        if spent > 0 {
-            let total = store.budget_add(&day, spent)?;
-            if !warned && let Some(w) = budget_warning(total, opts.daily_budget) {
-                warned = true;
-                if opts.progress {
-                    bar.suspend(|| eprintln!("warning: {w}"));
-                }
-                report.warnings.push(w);
-            }
-        }
-        run.tokens_in += out.tokens_in as i64;
-        run.tokens_out += out.tokens_out as i64;
-        let (ch, ph) = (out.content_hash.clone(), out.prompt_hash.clone());
-        writer.handle(store, &mut report, &mut log, out, &ch, &ph)?;
-        if writer.batch.len() >= BATCH {
-            writer.flush(store)?;
-            run.cost_usd = estimate_cost(&run.model, run.tokens_in, run.tokens_out);
-            store.save_run(&run)?;
-        }
-        bar.inc(1);
+        sink.handle(store, out)?;
+        sink.bar.inc(1);
     }
     set.abort_all();
-    report.not_asked += pending.len() + set.len();
-    writer.flush(store)?;
-    log.flush()?;
-    bar.finish_and_clear();
+    sink.report.not_asked += pending.len() + set.len();
+    sink.bar.finish_and_clear();
+    Ok(status)
+}
 
-    if status == "done" && report.suggested == 0 && report.failed > 0 {
-        status = "failed";
+/// Where outcomes go: the store (suggestions, cache, budget, run), the monitor log, the
+/// report, and the terminal.
+struct Sink {
+    run: Run,
+    report: RunReport,
+    log: MonitorLog,
+    writer: Writer,
+    day: String,
+    used_at_start: u64,
+    warned_budget: bool,
+    progress: bool,
+    handled: usize,
+    bar: indicatif::ProgressBar,
+}
+
+impl Sink {
+    fn open(
+        ws: &Workspace,
+        store: &Store,
+        opts: &RunOptions,
+        run: Run,
+        tax: Arc<Taxonomy>,
+        warnings: Vec<String>,
+    ) -> Result<Self, RunError> {
+        let log_path = ws.logs_dir().join(format!("suggest-{}.jsonl", run.id));
+        let day = today();
+        let used_at_start = store.budget_used(&day)?;
+        let report = RunReport {
+            run: run.clone(),
+            planned: 0,
+            suggested: 0,
+            cached: 0,
+            abstained: 0,
+            failed: 0,
+            skipped: 0,
+            not_asked: 0,
+            providers: BTreeMap::new(),
+            retries: 0,
+            dropped_labels: 0,
+            budget_used: used_at_start,
+            budget_limit: opts.daily_budget,
+            monitor_log: log_path.clone(),
+            warnings,
+            items: Vec::new(),
+        };
+        Ok(Sink {
+            writer: Writer { batch: Vec::new(), tax, run_id: run.id.clone() },
+            run,
+            report,
+            log: MonitorLog::open(&log_path)?,
+            day,
+            used_at_start,
+            warned_budget: false,
+            progress: opts.progress,
+            handled: 0,
+            bar: indicatif::ProgressBar::hidden(),
+        })
     }
-    run.status = status.into();
-    run.finished_at = Some(now_rfc3339());
-    run.cost_usd = estimate_cost(&run.model, run.tokens_in, run.tokens_out);
-    store.save_run(&run)?;
-    report.budget_used = store.budget_used(&day)?;
-    report.run = run;
-    Ok(report)
+
+    /// Print the warnings gathered so far (provider substitutions, budget at 80%).
+    fn warn_at_start(&mut self, show: bool) {
+        if let Some(w) = budget_warning(self.used_at_start, self.report.budget_limit) {
+            self.warned_budget = true;
+            self.report.warnings.push(w);
+        }
+        if show {
+            for w in &self.report.warnings {
+                eprintln!("warning: {}", crate::text::one_line(w));
+            }
+        }
+    }
+
+    fn warn(&mut self, msg: String) {
+        if self.progress {
+            self.bar.suspend(|| eprintln!("warning: {}", crate::text::one_line(&msg)));
+        }
+        self.report.warnings.push(msg);
+    }
+
+    fn handle(&mut self, store: &mut Store, out: Outcome) -> Result<(), RunError> {
+        let spent = out.tokens_in + out.tokens_out;
+        if spent > 0 {
+            let total = store.budget_add(&self.day, spent)?;
+            if !self.warned_budget
+                && let Some(w) = budget_warning(total, self.report.budget_limit)
+            {
+                self.warned_budget = true;
+                self.warn(w);
+            }
+        }
+        self.run.tokens_in += out.tokens_in as i64;
+        self.run.tokens_out += out.tokens_out as i64;
+        self.writer.handle(store, &mut self.report, &mut self.log, out)?;
+        self.handled += 1;
+        // Keep the stored run's token counts current, so a crash loses little.
+        if self.handled.is_multiple_of(BATCH) {
+            self.run.cost_usd =
+                estimate_cost(&self.run.model, self.run.tokens_in, self.run.tokens_out);
+            store.save_run(&self.run)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, store: &mut Store, status: &str) -> Result<RunReport, RunError> {
+        self.writer.flush(store)?;
+        self.log.flush()?;
+        let all_failed = self.report.suggested == 0 && self.report.failed > 0;
+        self.run.status = if status == "done" && all_failed { "failed" } else { status }.into();
+        self.run.finished_at = Some(now_rfc3339());
+        self.run.cost_usd = estimate_cost(&self.run.model, self.run.tokens_in, self.run.tokens_out);
+        store.save_run(&self.run)?;
+        self.report.budget_used = store.budget_used(&self.day)?;
+        self.report.run = self.run;
+        Ok(self.report)
+    }
 }
 
 fn today() -> String {
@@ -480,8 +551,8 @@ fn open_run(
     tax: &Taxonomy,
     primary: &dyn Suggester,
     bundle: &PromptBundle,
-    prompt_hash: &str,
 ) -> Result<Run, RunError> {
+    let prompt_hash = bundle.hash();
     if let Some(name) = &opts.name
         && let Some(mut run) = store.run(name)?
     {
@@ -512,7 +583,7 @@ fn open_run(
         provider: primary.provider().into(),
         model: primary.model().into(),
         prompt_version: opts.prompt_version.clone(),
-        prompt_hash: prompt_hash.into(),
+        prompt_hash,
         taxonomy: tax.name.clone(),
         taxonomy_hash: tax.hash(),
         config: opts.snapshot(),
@@ -849,8 +920,6 @@ impl Writer {
         report: &mut RunReport,
         log: &mut MonitorLog,
         out: Outcome,
-        content_hash: &str,
-        prompt_hash: &str,
     ) -> Result<(), RunError> {
         report.retries += out.retries;
         let mut line = json!({
@@ -885,7 +954,13 @@ impl Writer {
                 tokens_in: out.tokens_in as i64,
                 tokens_out: out.tokens_out as i64,
             };
-            store.cache_put(content_hash, prompt_hash, &a.model, &cached, &now_rfc3339())?;
+            store.cache_put(
+                &out.content_hash,
+                &out.prompt_hash,
+                &a.model,
+                &cached,
+                &now_rfc3339(),
+            )?;
         }
         let mut rationale = String::new();
         if a.fallback {
