@@ -599,7 +599,7 @@ async fn ctrl_c_leaves_a_resumable_run() {
     Mock::given(method("POST"))
         .respond_with(
             openai_answer(r#"{"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r"}"#)
-                .set_delay(Duration::from_millis(300)),
+                .set_delay(Duration::from_millis(100)),
         )
         .mount(&server)
         .await;
@@ -623,7 +623,12 @@ async fn ctrl_c_leaves_a_resumable_run() {
     let mut c = command(&dir, &args);
     c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let child = c.spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Two requests seen means the first answer came back and the run loop (with its Ctrl-C
+    // handler) is running.
+    let t = Instant::now();
+    while requests(&server).await < 2 && t.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
