@@ -17,7 +17,7 @@ const LATENCY: Duration = Duration::from_millis(100);
 const REPEATS: usize = 3;
 
 pub fn run(filter: &str) {
-    if !"suggest_runner".contains(filter) {
+    if !filter.is_empty() && !"suggest".contains(filter) {
         return;
     }
     let rt = match tokio::runtime::Runtime::new() {
@@ -34,12 +34,18 @@ pub fn run(filter: &str) {
     times.sort();
     let median = times[times.len() / 2];
     let ideal = LATENCY.as_secs_f64() * (ITEMS as f64 / CONCURRENCY as f64);
-    println!(
-        "suggest_runner: {ITEMS} items, concurrency {CONCURRENCY}, fake provider {} ms: median {:.2} s over {REPEATS} runs (ideal {ideal:.2} s, ratio {:.3}, target <= 1.2); runs {:?}",
-        LATENCY.as_millis(),
-        median.as_secs_f64(),
-        median.as_secs_f64() / ideal,
-        times.iter().map(|t| format!("{:.2}", t.as_secs_f64())).collect::<Vec<_>>()
+    crate::common::row(
+        &format!(
+            "suggest: {ITEMS} items, concurrency {CONCURRENCY}, provider {} ms",
+            LATENCY.as_millis()
+        ),
+        &format!("<= {:.2} s", ideal * 1.2),
+        format!(
+            "{:.2} s median of {REPEATS} ({:.3}x the ideal {ideal:.2} s; runs {})",
+            median.as_secs_f64(),
+            median.as_secs_f64() / ideal,
+            times.iter().map(|t| format!("{:.2}", t.as_secs_f64())).collect::<Vec<_>>().join(", ")
+        ),
     );
 }
 

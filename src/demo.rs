@@ -102,6 +102,5 @@ fn print_summary(ctx: &Context) -> Result<()> {
 
 /// Open the review screen on a workspace.
 pub fn open_review(ctx: Context) -> Result<ExitCode> {
-    print_summary(&ctx)?;
-    Ok(ExitCode::SUCCESS)
+    crate::tui::run(ctx, crate::tui::Options::default())
 }

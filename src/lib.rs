@@ -16,4 +16,5 @@ pub mod suggest;
 pub mod synth;
 pub mod taxonomy;
 pub mod text;
+pub mod tui;
 pub mod workspace;

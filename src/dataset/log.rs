@@ -253,6 +253,7 @@ mod tests {
             duration_ms: Some(1000),
             suggestion: None,
             week: None,
+            retracted: false,
         }
     }
 

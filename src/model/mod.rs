@@ -228,6 +228,9 @@ pub struct Annotation {
     /// ISO week of the accuracy sample this record answers (mode sample only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub week: Option<String>,
+    /// Set by undo when there was no earlier answer: the annotator withdraws their answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retracted: bool,
 }
 
 /// A suggestion of one run for one item.

@@ -187,6 +187,7 @@ fn label_records(
             duration_ms: None,
             suggestion: None,
             week: None,
+            retracted: false,
         });
     }
     Ok((records, errors))

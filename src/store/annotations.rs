@@ -20,8 +20,8 @@ pub struct AnswerRow {
     pub annotation: Annotation,
 }
 
-const COLUMNS: &str =
-    "id, dataset, item_key, annotator, labels, at, mode, note, duration_ms, suggestion, week";
+const COLUMNS: &str = "id, dataset, item_key, annotator, labels, at, mode, note, duration_ms, \
+    suggestion, week, retracted";
 
 impl Store {
     /// Record annotations and move the replay offset of their log file, atomically: a crash
@@ -58,8 +58,8 @@ impl Store {
             let mut ins = tx
                 .prepare_cached(
                     "INSERT INTO annotations(item_key, dataset, annotator, labels, at, mode, note,
-                        duration_ms, suggestion, week, source)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        duration_ms, suggestion, week, retracted, source)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
                 .map_err(|e| sql_err(&path, e))?;
             for a in records {
@@ -76,6 +76,7 @@ impl Store {
                     a.duration_ms.map(|d| d as i64),
                     sugg,
                     a.week,
+                    a.retracted,
                     log
                 ])
                 .map_err(|e| sql_err(&path, e))?;
@@ -115,13 +116,15 @@ impl Store {
         tx.commit().map_err(|e| sql_err(&path, e))
     }
 
-    /// The latest record per (item, annotator): each annotator's current answer.
+    /// The latest record per (item, annotator): each annotator's current answer. A retracted
+    /// latest record means the annotator has no answer for that item.
     pub fn latest_answers(&self, dataset: Option<&str>) -> Result<Vec<AnswerRow>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM annotations a
              JOIN (SELECT max(id) AS mid FROM annotations
                    WHERE ?1 IS NULL OR dataset = ?1 GROUP BY item_key, annotator) m
                ON a.id = m.mid
+             WHERE a.retracted = 0
              ORDER BY a.item_key, a.annotator"
         );
         self.answer_rows(&sql, params![dataset])
@@ -169,12 +172,13 @@ impl Store {
                     r.get::<_, Option<i64>>(8)?,
                     r.get::<_, Option<String>>(9)?,
                     r.get::<_, Option<String>>(10)?,
+                    r.get::<_, bool>(11)?,
                 ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, dataset, item, annotator, labels, at, mode, note, dur, sugg, week) =
+            let (id, dataset, item, annotator, labels, at, mode, note, dur, sugg, week, retracted) =
                 row.map_err(|e| self.err(e))?;
             let labels: Vec<String> =
                 serde_json::from_str(&labels).map_err(|e| self.corrupt(&item, e))?;
@@ -192,6 +196,7 @@ impl Store {
                 duration_ms: dur.map(|d| d.max(0) as u64),
                 suggestion,
                 week,
+                retracted,
             };
             out.push(AnswerRow { id, dataset, annotation });
         }
@@ -214,6 +219,7 @@ mod tests {
             duration_ms: Some(10),
             suggestion: None,
             week: None,
+            retracted: false,
         }
     }
 

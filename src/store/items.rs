@@ -251,6 +251,20 @@ impl Store {
         Ok(out)
     }
 
+    /// Keys of GitHub items that carry a label sift pushed (and did not take back).
+    pub fn pushed_keys(&self) -> Result<std::collections::HashSet<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT repo, number FROM pushed_labels WHERE removed_at IS NULL")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(format!("github:{}#{}", r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// Keys and content hashes of a dataset, for fast unchanged-detection on re-import.
     pub fn content_hashes(
         &self,

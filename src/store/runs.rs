@@ -182,6 +182,29 @@ impl Store {
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// The latest live suggestion's labels for every item, in one pass (for the review queue).
+    pub fn latest_suggested_labels(
+        &self,
+    ) -> Result<std::collections::HashMap<String, Vec<LabelScore>>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT s.item_key, s.labels FROM suggestions s JOIN runs r ON r.id = s.run_id
+                 WHERE r.state != 'archived' ORDER BY s.created_at, r.started_at",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = std::collections::HashMap::new();
+        for row in rows {
+            let (key, labels) = row.map_err(|e| self.err(e))?;
+            // Later rows are newer and replace earlier ones.
+            out.insert(key, serde_json::from_str(&labels).unwrap_or_default());
+        }
+        Ok(out)
+    }
+
     /// Number of runs and of suggestions.
     pub fn run_counts(&self) -> Result<(i64, i64)> {
         let runs = self.conn.query_row("SELECT count(*) FROM runs", [], |r| r.get(0));

@@ -96,6 +96,7 @@ CREATE TABLE annotations (
     duration_ms INTEGER,
     suggestion  TEXT,
     week        TEXT,
+    retracted   INTEGER NOT NULL DEFAULT 0,
     source      TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX annotations_item ON annotations(item_key, annotator, id);

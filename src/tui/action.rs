@@ -1,0 +1,128 @@
+//! Actions: everything update() reacts to. Bindable actions' snake_case names are the keymap
+//! vocabulary; the rest are results of effects, tagged with the request id that asked for them.
+
+use crate::model::Item;
+use crate::store::SuggestionRow;
+
+/// A request id; results carrying an older id than the one awaited are stale and dropped.
+pub type ReqId = u64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    // ---- bindable (the keymap vocabulary) ----
+    Quit,
+    Help,
+    Close,
+    NextPane,
+    PrevPane,
+    MoveDown,
+    MoveUp,
+    PageDown,
+    PageUp,
+    First,
+    Last,
+    /// Toggle the Nth (1-based) label of the focused dimension.
+    Toggle(u8),
+    ToggleCurrent,
+    Accept,
+    SaveNext,
+    Skip,
+    Undo,
+    EditNote,
+    ToggleBlind,
+    Search,
+    ClearFilter,
+    ViewReview,
+    ViewStats,
+
+    // ---- input for text fields (note editor, search line) ----
+    Key(crossterm::event::KeyEvent),
+    Resize(u16, u16),
+    Tick,
+
+    // ---- effect results ----
+    ItemLoaded {
+        req: ReqId,
+        key: String,
+        item: Box<Option<Item>>,
+        suggestion: Option<Box<SuggestionRow>>,
+    },
+    Saved {
+        req: ReqId,
+        key: String,
+        labels: Vec<String>,
+    },
+    SaveFailed {
+        req: ReqId,
+        key: String,
+        error: String,
+    },
+    Undone {
+        req: ReqId,
+        key: String,
+        labels: Option<Vec<String>>,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+/// (name, action) for every bindable action, in help-overlay order.
+pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
+    let mut v = vec![
+        ("move_down", Action::MoveDown, "next item (or scroll / next label in a pane)"),
+        ("move_up", Action::MoveUp, "previous item (or scroll / previous label)"),
+        ("page_down", Action::PageDown, "page down"),
+        ("page_up", Action::PageUp, "page up"),
+        ("first", Action::First, "first item"),
+        ("last", Action::Last, "last item"),
+        ("next_pane", Action::NextPane, "next pane or dimension"),
+        ("prev_pane", Action::PrevPane, "previous pane or dimension"),
+    ];
+    const TOGGLES: [&str; 10] = [
+        "toggle_1",
+        "toggle_2",
+        "toggle_3",
+        "toggle_4",
+        "toggle_5",
+        "toggle_6",
+        "toggle_7",
+        "toggle_8",
+        "toggle_9",
+        "toggle_10",
+    ];
+    for (i, name) in TOGGLES.iter().enumerate() {
+        v.push((name, Action::Toggle(i as u8 + 1), "toggle that label of the dimension"));
+    }
+    v.extend([
+        ("toggle_current", Action::ToggleCurrent, "toggle the label under the cursor"),
+        ("accept", Action::Accept, "accept suggestions at or above the threshold"),
+        ("save_next", Action::SaveNext, "save the annotation and go to the next item"),
+        ("skip", Action::Skip, "skip to the next item without saving"),
+        ("undo", Action::Undo, "undo the last save"),
+        ("edit_note", Action::EditNote, "edit the note (Esc leaves the editor)"),
+        ("toggle_blind", Action::ToggleBlind, "blind mode: hide suggestions until saved"),
+        (
+            "search",
+            Action::Search,
+            "filter: text, status:new|suggested|mine|disputed, label:, dataset:, repo:",
+        ),
+        ("clear_filter", Action::ClearFilter, "clear the filter"),
+        ("view_review", Action::ViewReview, "review screen"),
+        ("view_stats", Action::ViewStats, "agreement and accuracy screen"),
+        ("help", Action::Help, "this help"),
+        ("close", Action::Close, "close overlay / leave editor"),
+        ("quit", Action::Quit, "quit"),
+    ]);
+    v
+}
+
+/// The action a keymap name stands for.
+pub fn from_name(name: &str) -> Option<Action> {
+    bindable().into_iter().find(|(n, _, _)| *n == name).map(|(_, a, _)| a)
+}
+
+/// The keymap name of a bindable action.
+pub fn name_of(action: &Action) -> Option<&'static str> {
+    bindable().into_iter().find(|(_, a, _)| a == action).map(|(n, _, _)| n)
+}

@@ -1,0 +1,385 @@
+//! The review workstation: one input task over crossterm's EventStream feeding one channel,
+//! a pure update(), effects run by a worker thread, drawing only when something changed.
+
+pub mod action;
+pub mod help;
+pub mod keymap;
+pub mod review;
+pub mod state;
+pub mod stats;
+pub mod theme;
+pub mod ui;
+pub mod update;
+pub mod worker;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use self::action::Action;
+use self::keymap::Keymap;
+use self::state::{BandAccuracy, Effect, Entry, Overlay, State, View};
+use self::stats::{StatsView, gold};
+use self::theme::Theme;
+use self::worker::{Job, Msg};
+use crate::cli::Context;
+use crate::model::{LabelScore, Mode};
+use crate::store::{AnswerRow, QueueFilter, Store};
+use crate::taxonomy::LabelsFile;
+use crate::workspace::Workspace;
+
+/// How the review screen opens.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Only these items, in this order (e.g. the weekly sample).
+    pub keys: Option<Vec<String>>,
+    pub dataset: Option<String>,
+    /// Review as the weekly accuracy sample of this ISO week (blind, mode sample).
+    pub sample_week: Option<String>,
+    pub blind: bool,
+}
+
+/// Build the initial state from the store: the queue with per-item status, taxonomies, and
+/// the measured accuracy per confidence band.
+pub fn load_state(
+    ws: &Workspace,
+    store: &Store,
+    labels: &LabelsFile,
+    annotator: &str,
+    opts: &Options,
+) -> Result<State> {
+    let filter = QueueFilter { dataset: opts.dataset.clone(), repo: None, keys: opts.keys.clone() };
+    let rows = store.queue_rows(&filter)?;
+    let suggested = store.latest_suggested_labels()?;
+    let answers = store.latest_answers(opts.dataset.as_deref())?;
+    let pushed = store.pushed_keys()?;
+    let (mine, disputed) = answer_status(&answers, annotator);
+    let mut taxonomies = HashMap::new();
+    for r in &rows {
+        if !taxonomies.contains_key(&r.dataset) {
+            let t = labels.get(ws.settings.taxonomy_for(&r.dataset))?;
+            taxonomies.insert(r.dataset.clone(), t.clone());
+        }
+    }
+    let queue = rows
+        .into_iter()
+        .map(|r| {
+            let sugg = suggested.get(&r.key);
+            Entry {
+                suggested: sugg.is_some(),
+                suggested_labels: sugg
+                    .map(|v| v.iter().map(|l| l.name.clone()).collect())
+                    .unwrap_or_default(),
+                mine: mine.get(&r.key).cloned(),
+                disputed: disputed.contains(&r.key),
+                pushed: pushed.contains(&r.key),
+                saving: false,
+                title: crate::text::one_line(&r.title),
+                key: r.key,
+                dataset: r.dataset,
+                kind: r.kind,
+                repo: r.repo,
+            }
+        })
+        .collect();
+    let mut s = State::new(annotator.to_string(), taxonomies, queue);
+    s.band_accuracy = band_accuracy(&answers, &suggested);
+    s.sample_week = opts.sample_week.clone();
+    s.blind = opts.blind || opts.sample_week.is_some();
+    Ok(s)
+}
+
+/// This annotator's answers, and the items whose annotators disagree without adjudication.
+fn answer_status(
+    answers: &[AnswerRow],
+    me: &str,
+) -> (HashMap<String, Vec<String>>, HashSet<String>) {
+    let mut mine = HashMap::new();
+    let mut by_item: HashMap<&str, Vec<&AnswerRow>> = HashMap::new();
+    for a in answers {
+        if a.annotation.annotator == me {
+            mine.insert(a.annotation.item.clone(), a.annotation.labels.clone());
+        }
+        by_item.entry(&a.annotation.item).or_default().push(a);
+    }
+    let disputed = by_item
+        .into_iter()
+        .filter(|(_, rows)| {
+            let adjudicated = rows.iter().any(|r| r.annotation.mode == Mode::Adjudication);
+            let mut sets: Vec<Vec<&String>> = rows
+                .iter()
+                .map(|r| {
+                    let mut v: Vec<&String> = r.annotation.labels.iter().collect();
+                    v.sort();
+                    v
+                })
+                .collect();
+            sets.dedup();
+            sets.sort();
+            sets.dedup();
+            !adjudicated && sets.len() > 1
+        })
+        .map(|(k, _)| k.to_string())
+        .collect();
+    (mine, disputed)
+}
+
+/// For every suggested label with a confidence on an item that has gold: was it right?
+fn band_accuracy(
+    answers: &[AnswerRow],
+    suggested: &HashMap<String, Vec<LabelScore>>,
+) -> BandAccuracy {
+    let gold = gold(answers);
+    let mut bands: BandAccuracy = [(0, 0); 10];
+    for (key, labels) in suggested {
+        let Some(g) = gold.get(key) else { continue };
+        for l in labels {
+            if let Some(c) = l.confidence {
+                let i = ((c * 10.0).floor() as usize).min(9);
+                bands[i].1 += 1;
+                if g.contains(&l.name) {
+                    bands[i].0 += 1;
+                }
+            }
+        }
+    }
+    bands
+}
+
+/// The running application: state plus what it needs to turn keys into actions and draw.
+pub struct App {
+    pub state: State,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub stats: Option<StatsView>,
+    pub jobs: std::sync::mpsc::Sender<Job>,
+    started: Instant,
+}
+
+impl App {
+    pub fn new(
+        state: State,
+        keymap: Keymap,
+        theme: Theme,
+        jobs: std::sync::mpsc::Sender<Job>,
+    ) -> Self {
+        App { state, keymap, theme, stats: None, jobs, started: Instant::now() }
+    }
+
+    fn tick_clock(&mut self) {
+        self.state.now_ms = self.started.elapsed().as_millis() as u64;
+        self.state.now_rfc3339 = crate::model::now_rfc3339();
+    }
+
+    /// Turn a terminal event into an action, according to the focused view's keymap.
+    pub fn action_for(&self, ev: &Event) -> Option<Action> {
+        match ev {
+            Event::Key(k) if k.kind != KeyEventKind::Release => match &self.state.overlay {
+                Overlay::Search(_) => Some(Action::Key(*k)),
+                Overlay::Note => Some(self.keymap.action("note", k).unwrap_or(Action::Key(*k))),
+                _ => self.keymap.action(self.state.key_view(), k),
+            },
+            Event::Resize(w, h) => Some(Action::Resize(*w, *h)),
+            _ => None,
+        }
+    }
+
+    /// Apply an action and hand its effects to the worker.
+    pub fn dispatch(&mut self, action: Action) {
+        self.tick_clock();
+        let opened_stats = action == Action::ViewStats;
+        let effects = update::update(&mut self.state, action);
+        if opened_stats && let Some(e) = self.state.current() {
+            self.stats = None;
+            let _ = self.jobs.send(Job::Stats { dataset: e.dataset.clone() });
+        }
+        for e in effects {
+            if e != Effect::Quit {
+                // A closed worker means we are shutting down; nothing left to do.
+                let _ = self.jobs.send(Job::Effect(e));
+            }
+        }
+    }
+
+    pub fn draw<B: Backend>(&self, terminal: &mut Terminal<B>) -> Result<()> {
+        let cx = ui::Ctx { theme: &self.theme, keymap: &self.keymap, stats: self.stats.as_ref() };
+        terminal
+            .draw(|f| ui::draw(f, &self.state, &cx))
+            .map_err(|e| anyhow::anyhow!("drawing: {e}"))?;
+        Ok(())
+    }
+
+    /// Start: focus the first item (which loads it and the next).
+    pub fn start(&mut self) {
+        self.tick_clock();
+        self.state.session_started_ms = self.state.now_ms;
+        for e in update::focus(&mut self.state) {
+            let _ = self.jobs.send(Job::Effect(e));
+        }
+    }
+}
+
+/// The event loop: wait for a message, apply it (and any others already waiting), draw if
+/// anything changed, until quit.
+pub async fn run_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    rx: &mut UnboundedReceiver<Msg>,
+) -> Result<()> {
+    app.start();
+    app.draw(terminal)?;
+    while let Some(msg) = rx.recv().await {
+        let mut changed = handle(app, msg);
+        while let Ok(more) = rx.try_recv() {
+            changed |= handle(app, more);
+        }
+        if app.state.should_quit {
+            break;
+        }
+        if changed {
+            app.draw(terminal)?;
+        }
+    }
+    Ok(())
+}
+
+fn handle(app: &mut App, msg: Msg) -> bool {
+    match msg {
+        Msg::Input(ev) => match app.action_for(&ev) {
+            Some(a) => {
+                app.dispatch(a);
+                true
+            }
+            None => false,
+        },
+        Msg::Action(a) => {
+            app.dispatch(a);
+            true
+        }
+        Msg::Stats(v) => {
+            app.stats = Some(*v);
+            app.state.view == View::Stats
+        }
+    }
+}
+
+/// The one input task: terminal events into the channel.
+fn spawn_input(tx: UnboundedSender<Msg>) {
+    tokio::spawn(async move {
+        let mut events = EventStream::new();
+        while let Some(Ok(ev)) = events.next().await {
+            if tx.send(Msg::Input(ev)).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Ticks (items/hour) and termination signals become actions.
+fn spawn_timers(tx: UnboundedSender<Msg>) {
+    let t = tx.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            if t.send(Msg::Action(Action::Tick)).is_err() {
+                break;
+            }
+        }
+    });
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+        else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        let _ = tx.send(Msg::Action(Action::Quit));
+    });
+}
+
+/// Open the review screen on a workspace until the user quits.
+pub fn run(ctx: Context, opts: Options) -> Result<std::process::ExitCode> {
+    let annotator = annotator_or_prompt(&ctx)?;
+    let keymap = Keymap::load(&ctx.ws.settings.keys)?;
+    let themes_dir = crate::workspace::user_themes_dir();
+    let theme = Theme::load(&ctx.ws.settings.theme, themes_dir.as_deref(), theme::no_color_env())?;
+    let state = load_state(&ctx.ws, &ctx.store, &ctx.labels, &annotator, &opts)?;
+    let Context { ws, store, labels } = ctx;
+    let (tx, mut rx) = unbounded_channel();
+    let (jobs, worker) = worker::spawn(ws, store, labels, tx.clone());
+    let mut app = App::new(state, keymap, theme, jobs);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // ratatui's init installs a panic hook that restores the terminal before the message prints.
+    let mut terminal = ratatui::try_init().context("cannot open the terminal")?;
+    let size = terminal.size().map(|s| (s.width, s.height)).unwrap_or((80, 24));
+    app.state.size = size;
+    let result = rt.block_on(async {
+        spawn_input(tx.clone());
+        spawn_timers(tx);
+        run_loop(&mut terminal, &mut app, &mut rx).await
+    });
+    ratatui::restore();
+    // Let in-flight saves finish before exiting: nothing shown as saved may be lost.
+    drop(app);
+    let _ = worker.join();
+    result.map(|_| std::process::ExitCode::SUCCESS)
+}
+
+/// The annotator ID, asking once on first run and remembering it in the user config.
+fn annotator_or_prompt(ctx: &Context) -> Result<String> {
+    if let Some(a) = ctx.annotator() {
+        anyhow::ensure!(
+            crate::workspace::valid_annotator(a),
+            "annotator ID {a:?} is not usable (letters, digits, '-', '_', '.')"
+        );
+        return Ok(a.to_string());
+    }
+    use std::io::{BufRead, IsTerminal, Write};
+    anyhow::ensure!(
+        std::io::stdin().is_terminal(),
+        "no annotator ID: pass --annotator ID or set SIFT_ANNOTATOR"
+    );
+    let mut out = std::io::stderr();
+    loop {
+        write!(out, "Your annotator ID (letters, digits, - _ .): ")?;
+        out.flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let id = line.trim().to_string();
+        if crate::workspace::valid_annotator(&id) {
+            if let Some(path) = crate::workspace::user_config_path() {
+                remember_annotator(&path, &id)?;
+                writeln!(out, "Saved to {}", path.display())?;
+            }
+            return Ok(id);
+        }
+        writeln!(out, "{id:?} is not usable; try again.")?;
+    }
+}
+
+fn remember_annotator(path: &std::path::Path, id: &str) -> Result<()> {
+    let mut text = std::fs::read_to_string(path).unwrap_or_default();
+    if text.lines().any(|l| l.trim_start().starts_with("annotator")) {
+        return Ok(());
+    }
+    text.insert_str(0, &format!("annotator = \"{id}\"\n"));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    }
+    std::fs::write(path, text).with_context(|| path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,392 @@
+//! The review screen: queue, item, suggestions, annotation and status bar, one function each.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use super::action::Action;
+use super::state::{Loaded, Pane, State, status_icon};
+use super::ui::{Ctx, clear};
+use crate::model::{Item, ItemKind};
+use crate::taxonomy::Select;
+use crate::text::truncate_width;
+
+pub fn draw(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+    let [body, status] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(32), Constraint::Fill(1)]).areas(body);
+    let bottom_h = annotation_height(s).clamp(8, body.height / 2);
+    let [item, lower] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(bottom_h)]).areas(right);
+    let [sugg, ann] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)]).areas(lower);
+    draw_queue(f, left, s, cx);
+    draw_item(f, item, s, cx);
+    draw_suggestion(f, sugg, s, cx);
+    draw_annotation(f, ann, s, cx);
+    draw_status(f, status, s, cx);
+}
+
+fn annotation_height(s: &State) -> u16 {
+    let n = s.taxonomy().and_then(|t| t.dimensions.get(s.dim)).map(|d| d.labels.len()).unwrap_or(3);
+    n as u16 + 5
+}
+
+fn pane_block<'a>(title: String, focused: bool, cx: &Ctx) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .title(title)
+        .border_style(cx.theme.border(focused))
+        .title_style(cx.theme.fg("title"))
+}
+
+fn draw_queue(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+    let t = cx.theme;
+    let (done, total) = s.progress();
+    let filter =
+        if s.filter_text.is_empty() { String::new() } else { format!(" /{}", s.filter_text) };
+    let block = pane_block(format!(" queue {done}/{total}{filter} "), s.pane == Pane::Queue, cx);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let h = inner.height as usize;
+    if h == 0 {
+        return;
+    }
+    // Virtualised: only the rows on screen are built, whatever the queue length.
+    let offset = s.cursor.saturating_sub(h.saturating_sub(1));
+    let width = inner.width as usize;
+    let lines: Vec<Line> = s
+        .visible
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(h)
+        .map(|(pos, &i)| {
+            let e = &s.queue[i];
+            let (icon, _) = status_icon(e);
+            let key = short_key(&e.key);
+            let text = truncate_width(&format!("{key} {}", e.title), width.saturating_sub(3));
+            let style = if pos == s.cursor { t.selection() } else { t.base() };
+            let icon_style = if pos == s.cursor { style } else { icon_style(icon, cx) };
+            Line::from(vec![
+                Span::styled(format!("{icon} "), icon_style),
+                Span::styled(text, style),
+            ])
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn icon_style(icon: &str, cx: &Ctx) -> Style {
+    match icon {
+        "●" => cx.theme.fg("checked"),
+        "!" => cx.theme.fg("warning"),
+        "↑" => cx.theme.fg("accent"),
+        "◇" => cx.theme.fg("focus_border"),
+        _ => cx.theme.muted(),
+    }
+}
+
+/// `github:o/r#12` -> `#12`, `demo:101` -> `101`: the queue shows the part that varies.
+fn short_key(key: &str) -> &str {
+    if let Some(pos) = key.rfind('#') {
+        return &key[pos..];
+    }
+    key.split_once(':').map(|(_, id)| id).unwrap_or(key)
+}
+
+fn draw_item(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+    let focused = s.pane == Pane::Item;
+    let Some(entry) = s.current() else {
+        let p = Paragraph::new("No items. Import some with `sift import FILE --dataset NAME` or `sift pull OWNER/REPO`.")
+            .block(pane_block(" item ".into(), focused, cx))
+            .wrap(Wrap { trim: true });
+        f.render_widget(p, area);
+        return;
+    };
+    let title = format!(" {} ", truncate_width(&entry.key, area.width.saturating_sub(4) as usize));
+    let block = pane_block(title, focused, cx);
+    let lines = match s.loaded.get(&entry.key) {
+        Some(Loaded { item, .. }) => item_lines(item, cx),
+        None => vec![Line::from(Span::styled("loading…", cx.theme.muted()))],
+    };
+    let p =
+        Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).scroll((s.item_scroll, 0));
+    f.render_widget(p, area);
+}
+
+/// The lines of an item (its text was sanitized when it was loaded).
+pub fn item_lines<'a>(item: &'a Item, cx: &Ctx) -> Vec<Line<'a>> {
+    let t = cx.theme;
+    let mut lines = vec![Line::from(Span::styled(
+        item.title.as_str(),
+        t.fg("title").add_modifier(Modifier::BOLD),
+    ))];
+    let mut meta: Vec<String> = Vec::new();
+    if let Some(r) = &item.repo {
+        meta.push(r.clone());
+    }
+    for v in [&item.state, &item.author, &item.created_at].into_iter().flatten() {
+        meta.push(v.clone());
+    }
+    if !meta.is_empty() {
+        lines.push(Line::from(Span::styled(meta.join(" · "), t.muted())));
+    }
+    if !item.source_labels.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!("labels at source: {}", item.source_labels.join(", ")),
+            t.muted(),
+        )));
+    }
+    lines.push(Line::from(""));
+    match item.kind() {
+        ItemKind::Issue => {
+            markdown_lines(&item.body, cx, &mut lines);
+            for c in &item.comments {
+                lines.push(Line::from(""));
+                let who = format!(
+                    "— {} ({}) {}",
+                    c.author,
+                    c.author_association.to_lowercase(),
+                    c.created_at
+                );
+                lines.push(Line::from(Span::styled(who, t.fg("accent"))));
+                markdown_lines(&c.body, cx, &mut lines);
+            }
+        }
+        ItemKind::Conversation => conversation_lines(item, cx, &mut lines),
+    }
+    lines
+}
+
+/// Body text with fenced code blocks set apart by a bar and the code colours.
+fn markdown_lines<'a>(text: &'a str, cx: &Ctx, out: &mut Vec<Line<'a>>) {
+    let code = cx.theme.fg("code").bg(cx.theme.color("code_bg"));
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            out.push(Line::from(Span::styled(line, cx.theme.muted())));
+            continue;
+        }
+        if in_code {
+            out.push(Line::from(vec![
+                Span::styled("│ ", cx.theme.muted()),
+                Span::styled(line, code),
+            ]));
+        } else if line.starts_with('#') {
+            out.push(Line::from(Span::styled(line, cx.theme.fg("accent"))));
+        } else {
+            out.push(Line::from(line));
+        }
+    }
+}
+
+fn conversation_lines<'a>(item: &'a Item, cx: &Ctx, out: &mut Vec<Line<'a>>) {
+    for turn in &item.turns {
+        let role_style = cx.theme.fg(role_color(&turn.role)).add_modifier(Modifier::BOLD);
+        out.push(Line::from(Span::styled(format!("▌{}", turn.role), role_style)));
+        markdown_lines(&turn.content, cx, out);
+        for call in &turn.tool_calls {
+            let text = format!("⚙ {}({})", call.name, call.arguments);
+            out.push(Line::from(Span::styled(text, cx.theme.fg("role_tool"))));
+        }
+        out.push(Line::from(""));
+    }
+}
+
+fn role_color(role: &str) -> &'static str {
+    match role {
+        "system" => "role_system",
+        "user" => "role_user",
+        "assistant" => "role_assistant",
+        _ => "role_tool",
+    }
+}
+
+fn draw_suggestion(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+    let t = cx.theme;
+    let block = pane_block(" suggestions ".into(), s.pane == Pane::Suggestion, cx);
+    let mut lines: Vec<Line> = Vec::new();
+    if !s.suggestions_visible() {
+        lines
+            .push(Line::from(Span::styled("hidden (blind mode) — shown once you save", t.muted())));
+    } else if let Some(row) = s.loaded_current().and_then(|l| l.suggestion.as_ref()) {
+        let sg = &row.suggestion;
+        if sg.abstained || sg.labels.is_empty() {
+            let min = s.taxonomy().map(|t| t.min_confidence).unwrap_or(0.6);
+            lines.push(Line::from(Span::styled(
+                format!("abstained: no label reached {min:.2}"),
+                t.muted(),
+            )));
+        }
+        let name_w = sg.labels.iter().map(|l| l.name.chars().count()).max().unwrap_or(4) + 1;
+        // Number and band accuracy always fit; the bar takes what is left (4 to 10 cells).
+        let bar_w = (area.width as usize).saturating_sub(name_w + 2 + 5 + 13).clamp(4, 10);
+        for l in &sg.labels {
+            lines.push(suggestion_line(&l.name, l.confidence, (name_w, bar_w), s, cx));
+        }
+        lines.push(Line::from(Span::styled(
+            format!("{} · {} · {}", row.provider, row.model, row.prompt_version),
+            t.muted(),
+        )));
+        if !sg.rationale.is_empty() {
+            lines.push(Line::from(sg.rationale.as_str()));
+        }
+    } else if s.loaded_current().is_some() {
+        lines.push(Line::from(Span::styled("no suggestion yet (sift suggest)", t.muted())));
+    }
+    f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: true }), area);
+}
+
+/// "bug  ▰▰▰▰▰▰▰▰▱▱ 0.82 · 61% right": the number, a bar, and how often suggestions in this
+/// confidence band turned out right so far (only once there is enough history).
+fn suggestion_line<'a>(
+    name: &'a str,
+    conf: Option<f64>,
+    (name_w, bar_w): (usize, usize),
+    s: &State,
+    cx: &Ctx,
+) -> Line<'a> {
+    let Some(c) = conf else {
+        return Line::from(vec![
+            Span::styled(format!("{name:<name_w$}"), cx.theme.base()),
+            Span::raw(" (no confidence)"),
+        ]);
+    };
+    let filled = ((c * bar_w as f64).round() as usize).min(bar_w);
+    let bar = format!("{}{}", "▰".repeat(filled), "▱".repeat(bar_w - filled));
+    let mut spans = vec![
+        Span::styled(format!("{name:<name_w$}"), cx.theme.base()),
+        Span::styled(bar, cx.theme.confidence(c)),
+        Span::styled(format!(" {c:.2}"), cx.theme.confidence(c)),
+    ];
+    if let Some(acc) = s.band(c) {
+        spans.push(Span::styled(format!(" · {:.0}% right", acc * 100.0), cx.theme.muted()));
+    }
+    Line::from(spans)
+}
+
+fn draw_annotation(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+    let t = cx.theme;
+    let focused = s.pane == Pane::Annotation;
+    let Some(tax) = s.taxonomy() else {
+        f.render_widget(pane_block(" labels ".into(), focused, cx), area);
+        return;
+    };
+    let Some(dim) = tax.dimensions.get(s.dim) else { return };
+    let select = if dim.select == Select::One { "one" } else { "many" };
+    let title = if tax.dimensions.len() > 1 {
+        format!(" {} ({select}) {}/{} — Tab ", dim.name, s.dim + 1, tax.dimensions.len())
+    } else {
+        format!(" labels ({select}, max {}) ", tax.max_labels)
+    };
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, l) in dim.labels.iter().filter(|l| !l.deprecated).enumerate() {
+        let on = s.draft.labels.contains(&l.name);
+        let hotkey = match i {
+            0..=8 => format!("{}", i + 1),
+            9 => "0".into(),
+            _ => " ".into(),
+        };
+        let mark = if on { "[x]" } else { "[ ]" };
+        let mut style = if on { t.fg("checked").add_modifier(Modifier::BOLD) } else { t.base() };
+        if focused && i == s.label_cursor {
+            style = t.selection();
+        }
+        lines.push(Line::from(vec![
+            Span::styled(format!("{hotkey} "), t.muted()),
+            Span::styled(format!("{mark} {}", l.name), style),
+        ]));
+    }
+    let others: Vec<String> = tax
+        .dimensions
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != s.dim)
+        .filter_map(|(_, d)| {
+            let chosen: Vec<&str> = d
+                .labels
+                .iter()
+                .filter(|l| s.draft.labels.contains(&l.name))
+                .map(|l| l.name.as_str())
+                .collect();
+            (!chosen.is_empty()).then(|| format!("{}: {}", d.name, chosen.join(",")))
+        })
+        .collect();
+    if !others.is_empty() {
+        lines.push(Line::from(Span::styled(others.join(" · "), t.muted())));
+    }
+    let note = s.note.lines().join(" ");
+    if !note.trim().is_empty() {
+        lines.push(Line::from(Span::styled(format!("note: {}", note.trim()), t.muted())));
+    }
+    f.render_widget(Paragraph::new(lines).block(pane_block(title, focused, cx)), area);
+}
+
+fn draw_status(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+    let t = cx.theme;
+    let mode = match (&s.sample_week, s.blind) {
+        (Some(w), _) => format!("sample {w}"),
+        (None, true) => "blind".to_string(),
+        (None, false) => "assisted".to_string(),
+    };
+    let (done, total) = s.progress();
+    let rate = s.items_per_hour().map(|r| format!("{r:.0}/h")).unwrap_or_else(|| "–/h".into());
+    let hints = hint_text(cx);
+    let left = format!(" {} · {mode} · {done}/{total} · {rate} ", s.annotator);
+    let msg = s.message.as_ref().map(|(m, _)| m.as_str()).unwrap_or("");
+    let msg_style = match s.message.as_ref().map(|(_, sev)| *sev) {
+        Some(super::state::Severity::Error) => t.fg("error").add_modifier(Modifier::BOLD),
+        Some(super::state::Severity::Ok) => t.fg("ok"),
+        _ => t.status_bar(),
+    };
+    let width = area.width as usize;
+    let room = width.saturating_sub(left.chars().count() + hints.chars().count() + 2);
+    let line = Line::from(vec![
+        Span::styled(left, t.status_bar().add_modifier(Modifier::BOLD)),
+        Span::styled(format!(" {:<room$}", truncate_width(msg, room)), msg_style),
+        Span::styled(format!("{hints} "), t.status_bar()),
+    ]);
+    f.render_widget(Paragraph::new(line).style(t.status_bar()), area);
+}
+
+/// Key hints drawn from the keymap, so rebinding shows up here too.
+fn hint_text(cx: &Ctx) -> String {
+    [
+        (Action::SaveNext, "save"),
+        (Action::Accept, "accept"),
+        (Action::Undo, "undo"),
+        (Action::Help, "help"),
+    ]
+    .iter()
+    .filter_map(|(a, label)| {
+        cx.keymap.keys_for("review", a).first().map(|k| format!("{k} {label}"))
+    })
+    .collect::<Vec<_>>()
+    .join(" · ")
+}
+
+pub fn draw_note(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+    clear(f, area);
+    let mut editor = s.note.clone();
+    editor.set_block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(" note — Esc to finish (label keys are off while typing) ")
+            .border_style(cx.theme.border(true)),
+    );
+    editor.set_style(cx.theme.base());
+    f.render_widget(&editor, area);
+}
+
+pub fn draw_search(f: &mut Frame, area: Rect, line: &str, cx: &Ctx) {
+    let r = Rect { x: area.x, y: area.bottom().saturating_sub(1), width: area.width, height: 1 };
+    clear(f, r);
+    let text = format!(
+        "/{line}▏  (status:new|suggested|mine|disputed|pushed label: dataset: repo: text — Enter applies, Esc cancels)"
+    );
+    f.render_widget(Paragraph::new(text).style(cx.theme.status_bar()), r);
+}

@@ -1,0 +1,276 @@
+//! The TUI's state: plain data that update() changes and the views read. No IO here.
+
+use std::collections::{BTreeSet, HashMap};
+
+use ratatui_textarea::TextArea;
+
+use super::action::ReqId;
+use crate::model::{Annotation, Item, ItemKind};
+use crate::store::SuggestionRow;
+use crate::taxonomy::Taxonomy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Review,
+    Stats,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Queue,
+    Item,
+    Suggestion,
+    Annotation,
+}
+
+impl Pane {
+    pub const ORDER: [Pane; 4] = [Pane::Queue, Pane::Item, Pane::Suggestion, Pane::Annotation];
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    None,
+    Help,
+    /// The search line being edited.
+    Search(String),
+    Note,
+}
+
+/// One row of the queue, light enough to hold 100,000 of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub key: String,
+    pub dataset: String,
+    pub kind: ItemKind,
+    /// Sanitized, one line.
+    pub title: String,
+    pub repo: Option<String>,
+    pub suggested: bool,
+    /// The suggested label names (for `label:` filters), highest confidence first.
+    pub suggested_labels: Vec<String>,
+    /// This annotator's current answer.
+    pub mine: Option<Vec<String>>,
+    pub disputed: bool,
+    pub pushed: bool,
+    /// A save for this item is on its way to disk.
+    pub saving: bool,
+}
+
+/// The status icon of an entry, most specific first.
+pub fn status_icon(e: &Entry) -> (&'static str, &'static str) {
+    if e.saving {
+        ("…", "saving")
+    } else if e.pushed {
+        ("↑", "pushed")
+    } else if e.disputed {
+        ("!", "disputed")
+    } else if e.mine.is_some() {
+        ("●", "annotated by me")
+    } else if e.suggested {
+        ("◇", "suggested")
+    } else {
+        ("○", "new")
+    }
+}
+
+/// A loaded item with its latest suggestion (text already sanitized).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub item: Item,
+    pub suggestion: Option<SuggestionRow>,
+}
+
+/// The answer being edited for the focused item.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Draft {
+    pub key: String,
+    pub labels: BTreeSet<String>,
+    /// When the item got focus (ms on the session clock), for duration_ms.
+    pub started_ms: u64,
+}
+
+/// A save that undo can take back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaveRecord {
+    pub key: String,
+    pub dataset: String,
+    pub previous: Option<Vec<String>>,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Info,
+    Ok,
+    Error,
+}
+
+/// Parsed `/` filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub text: Vec<String>,
+    pub status: Option<String>,
+    pub label: Option<String>,
+    pub dataset: Option<String>,
+    pub repo: Option<String>,
+}
+
+/// Measured accuracy of past suggestions per confidence band of width 0.1: (right, total).
+pub type BandAccuracy = [(u32, u32); 10];
+
+/// Work that update() asks the outside world to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadItem { req: ReqId, key: String },
+    Save { req: ReqId, dataset: String, annotation: Box<Annotation>, undo: bool },
+    Quit,
+}
+
+pub struct State {
+    pub view: View,
+    pub pane: Pane,
+    pub overlay: Overlay,
+    pub annotator: String,
+    pub blind: bool,
+    /// Set when reviewing the weekly accuracy sample: records carry mode sample and the week.
+    pub sample_week: Option<String>,
+    /// Taxonomy per dataset.
+    pub taxonomies: HashMap<String, Taxonomy>,
+    pub queue: Vec<Entry>,
+    /// Indices into `queue` that pass the filter, in order.
+    pub visible: Vec<usize>,
+    /// Position in `visible`.
+    pub cursor: usize,
+    pub filter: Filter,
+    pub filter_text: String,
+    /// Loaded items by key (the focused one and the next, kept small).
+    pub loaded: HashMap<String, Loaded>,
+    /// Keys being loaded, with the request id whose answer counts.
+    pub loading: HashMap<String, ReqId>,
+    pub draft: Draft,
+    pub dim: usize,
+    pub label_cursor: usize,
+    pub item_scroll: u16,
+    pub note: TextArea<'static>,
+    pub undo_stack: Vec<SaveRecord>,
+    pub pending_saves: HashMap<ReqId, String>,
+    pub message: Option<(String, Severity)>,
+    pub session_started_ms: u64,
+    pub saved_this_session: u32,
+    /// Keys saved this session (for items revealed after a blind save).
+    pub saved_keys: BTreeSet<String>,
+    pub next_req: ReqId,
+    /// Session clock in ms, set by the event loop before each update.
+    pub now_ms: u64,
+    /// Wall-clock time for record timestamps, set by the event loop.
+    pub now_rfc3339: String,
+    pub band_accuracy: BandAccuracy,
+    pub help_scroll: u16,
+    pub stats_scroll: u16,
+    pub should_quit: bool,
+    pub size: (u16, u16),
+}
+
+impl State {
+    pub fn new(
+        annotator: String,
+        taxonomies: HashMap<String, Taxonomy>,
+        queue: Vec<Entry>,
+    ) -> Self {
+        let visible = (0..queue.len()).collect();
+        State {
+            view: View::Review,
+            pane: Pane::Queue,
+            overlay: Overlay::None,
+            annotator,
+            blind: false,
+            sample_week: None,
+            taxonomies,
+            queue,
+            visible,
+            cursor: 0,
+            filter: Filter::default(),
+            filter_text: String::new(),
+            loaded: HashMap::new(),
+            loading: HashMap::new(),
+            draft: Draft::default(),
+            dim: 0,
+            label_cursor: 0,
+            item_scroll: 0,
+            note: TextArea::default(),
+            undo_stack: Vec::new(),
+            pending_saves: HashMap::new(),
+            message: None,
+            session_started_ms: 0,
+            saved_this_session: 0,
+            saved_keys: BTreeSet::new(),
+            next_req: 1,
+            now_ms: 0,
+            now_rfc3339: String::new(),
+            band_accuracy: [(0, 0); 10],
+            help_scroll: 0,
+            stats_scroll: 0,
+            should_quit: false,
+            size: (0, 0),
+        }
+    }
+
+    /// The focused entry.
+    pub fn current(&self) -> Option<&Entry> {
+        self.visible.get(self.cursor).and_then(|&i| self.queue.get(i))
+    }
+
+    pub fn current_mut(&mut self) -> Option<&mut Entry> {
+        let i = *self.visible.get(self.cursor)?;
+        self.queue.get_mut(i)
+    }
+
+    pub fn entry_mut(&mut self, key: &str) -> Option<&mut Entry> {
+        self.queue.iter_mut().find(|e| e.key == key)
+    }
+
+    /// The taxonomy of the focused item.
+    pub fn taxonomy(&self) -> Option<&Taxonomy> {
+        self.current().and_then(|e| self.taxonomies.get(&e.dataset))
+    }
+
+    pub fn loaded_current(&self) -> Option<&Loaded> {
+        self.current().and_then(|e| self.loaded.get(&e.key))
+    }
+
+    /// Whether suggestions may be shown for the focused item.
+    pub fn suggestions_visible(&self) -> bool {
+        let revealed = self.current().is_some_and(|e| self.saved_keys.contains(&e.key));
+        !(self.blind || self.sample_week.is_some()) || revealed
+    }
+
+    /// Items done (annotated by me) and total, over the visible queue.
+    pub fn progress(&self) -> (usize, usize) {
+        let done = self.visible.iter().filter(|&&i| self.queue[i].mine.is_some()).count();
+        (done, self.visible.len())
+    }
+
+    /// Items saved per hour this session.
+    pub fn items_per_hour(&self) -> Option<f64> {
+        let ms = self.now_ms.saturating_sub(self.session_started_ms);
+        (self.saved_this_session > 0 && ms > 0)
+            .then(|| self.saved_this_session as f64 * 3_600_000.0 / ms as f64)
+    }
+
+    /// The key view for keymap lookups.
+    pub fn key_view(&self) -> &'static str {
+        match (&self.overlay, self.view) {
+            (Overlay::Note, _) => "note",
+            (Overlay::Help, _) => "help",
+            (_, View::Stats) => "stats",
+            _ => "review",
+        }
+    }
+
+    /// Measured accuracy of past suggestions in the band of `confidence`.
+    pub fn band(&self, confidence: f64) -> Option<f64> {
+        let i = ((confidence * 10.0).floor() as usize).min(9);
+        let (right, total) = self.band_accuracy[i];
+        (total >= 5).then(|| right as f64 / total as f64)
+    }
+}

@@ -1,0 +1,418 @@
+//! The stats screen: agreement by Landis & Koch band, per-label F1 bars, the reliability
+//! diagram, the label distribution and per-annotator throughput and acceptance.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::state::State;
+use super::ui::Ctx;
+use crate::metrics::agreement::{self, SetRecord};
+use crate::metrics::evaluation::{self, EvalItem};
+use crate::model::Mode;
+use crate::store::{AnswerRow, Store, StoreError};
+use crate::taxonomy::{Select, Taxonomy};
+
+/// One agreement row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgreementRow {
+    pub name: String,
+    pub items: usize,
+    pub percent: Option<f64>,
+    pub kappa: Option<f64>,
+    pub alpha: Option<f64>,
+}
+
+/// Throughput and acceptance of one annotator.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AnnotatorRow {
+    pub annotator: String,
+    pub records: usize,
+    pub items_per_hour: Option<f64>,
+    pub median_seconds: Option<f64>,
+    /// Share of records equal to the item's suggestion: (blind, assisted).
+    pub accepted_blind: Option<f64>,
+    pub accepted_assisted: Option<f64>,
+}
+
+/// Everything the stats screen shows, computed off the UI path.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StatsView {
+    pub dataset: String,
+    pub annotators: Vec<String>,
+    pub agreement: Vec<AgreementRow>,
+    pub f1: Vec<(String, Option<f64>)>,
+    pub reliability: Vec<(f64, Option<f64>, u64)>,
+    pub ece: Option<f64>,
+    pub distribution: Vec<(String, usize)>,
+    pub people: Vec<AnnotatorRow>,
+}
+
+/// Gold per item: the latest adjudication if any, else the answer all annotators share.
+pub fn gold(answers: &[AnswerRow]) -> HashMap<String, Vec<String>> {
+    let mut by_item: BTreeMap<&str, Vec<&AnswerRow>> = BTreeMap::new();
+    for a in answers {
+        by_item.entry(a.annotation.item.as_str()).or_default().push(a);
+    }
+    let mut out = HashMap::new();
+    for (item, rows) in by_item {
+        let adjudicated =
+            rows.iter().filter(|r| r.annotation.mode == Mode::Adjudication).max_by_key(|r| r.id);
+        let answer = match adjudicated {
+            Some(r) => Some(r.annotation.labels.clone()),
+            None => {
+                let first = &rows[0].annotation.labels;
+                rows.iter()
+                    .all(|r| sorted(&r.annotation.labels) == sorted(first))
+                    .then(|| first.clone())
+            }
+        };
+        if let Some(a) = answer {
+            out.insert(item.to_string(), a);
+        }
+    }
+    out
+}
+
+fn sorted(v: &[String]) -> Vec<&String> {
+    let mut s: Vec<&String> = v.iter().collect();
+    s.sort();
+    s
+}
+
+impl StatsView {
+    /// Compute the screen's data for one dataset.
+    pub fn compute(store: &Store, tax: &Taxonomy, dataset: &str) -> Result<Self, StoreError> {
+        let answers = store.latest_answers(Some(dataset))?;
+        let records: Vec<SetRecord> = answers
+            .iter()
+            .filter(|a| a.annotation.mode != Mode::Adjudication)
+            .map(|a| {
+                (
+                    a.annotation.item.clone(),
+                    a.annotation.annotator.clone(),
+                    a.annotation.labels.clone(),
+                )
+            })
+            .collect();
+        let mut annotators: Vec<String> = records.iter().map(|r| r.1.clone()).collect();
+        annotators.sort();
+        annotators.dedup();
+        let gold = gold(&answers);
+        let mut view = StatsView { dataset: dataset.to_string(), annotators, ..Default::default() };
+        view.agreement = agreement_rows(tax, &records);
+        view.distribution = distribution(tax, &gold);
+        fill_accuracy(&mut view, store, tax, &gold)?;
+        view.people = people(store, dataset)?;
+        Ok(view)
+    }
+}
+
+fn agreement_rows(tax: &Taxonomy, records: &[SetRecord]) -> Vec<AgreementRow> {
+    let mut rows = Vec::new();
+    let row = |name: String, table: &agreement::Table| {
+        let r = agreement::report(table, false, 0);
+        AgreementRow {
+            name,
+            items: r.items,
+            percent: r.percent_agreement,
+            kappa: r.fleiss_kappa,
+            alpha: r.krippendorff_alpha,
+        }
+    };
+    for d in &tax.dimensions {
+        let names: Vec<String> = d.labels.iter().map(|l| l.name.clone()).collect();
+        let table = agreement::set_table(records, Some(&names));
+        let kind = if d.select == Select::One { "one" } else { "set" };
+        rows.push(row(format!("{} ({kind})", d.name), &table));
+    }
+    let names = tax.label_names();
+    for (name, table) in names.iter().zip(agreement::label_presence_tables(records, &names)) {
+        rows.push(row(name.clone(), &table));
+    }
+    rows
+}
+
+fn distribution(tax: &Taxonomy, gold: &HashMap<String, Vec<String>>) -> Vec<(String, usize)> {
+    tax.label_names()
+        .into_iter()
+        .map(|n| {
+            let c = gold.values().filter(|g| g.contains(&n)).count();
+            (n, c)
+        })
+        .collect()
+}
+
+fn fill_accuracy(
+    view: &mut StatsView,
+    store: &Store,
+    tax: &Taxonomy,
+    gold: &HashMap<String, Vec<String>>,
+) -> Result<(), StoreError> {
+    let mut items = Vec::new();
+    for (key, g) in gold {
+        let predicted = store
+            .latest_suggestion(key)?
+            .map(|r| r.suggestion.labels.into_iter().map(|l| (l.name, l.confidence)).collect())
+            .unwrap_or_default();
+        items.push(EvalItem { gold: g.clone(), predicted });
+    }
+    let dims: Vec<evaluation::Dimension> = tax
+        .dimensions
+        .iter()
+        .filter(|d| d.select == Select::One)
+        .map(|d| evaluation::Dimension {
+            name: d.name.clone(),
+            labels: d.labels.iter().map(|l| l.name.clone()).collect(),
+        })
+        .collect();
+    let report = evaluation::evaluate(&items, &tax.label_names(), &dims);
+    view.f1 = tax
+        .label_names()
+        .into_iter()
+        .map(|n| {
+            let f = report.labels.get(&n).and_then(|l| l.f1);
+            (n, f)
+        })
+        .collect();
+    view.reliability = report.reliability.iter().map(|b| (b.lower, b.accuracy, b.count)).collect();
+    view.ece = report.ece;
+    Ok(())
+}
+
+fn people(store: &Store, dataset: &str) -> Result<Vec<AnnotatorRow>, StoreError> {
+    let records = store.annotation_records(Some(dataset))?;
+    let mut by: BTreeMap<String, Vec<&AnswerRow>> = BTreeMap::new();
+    for r in &records {
+        if matches!(r.annotation.mode, Mode::Import | Mode::Adjudication) || r.annotation.retracted
+        {
+            continue;
+        }
+        by.entry(r.annotation.annotator.clone()).or_default().push(r);
+    }
+    let mut out = Vec::new();
+    for (who, rows) in by {
+        let mut secs: Vec<f64> = rows
+            .iter()
+            .filter_map(|r| r.annotation.duration_ms)
+            .map(|d| d as f64 / 1000.0)
+            .collect();
+        secs.sort_by(f64::total_cmp);
+        let median = (!secs.is_empty()).then(|| secs[secs.len() / 2]);
+        let total_hours: f64 = secs.iter().sum::<f64>() / 3600.0;
+        let mut row = AnnotatorRow {
+            annotator: who,
+            records: rows.len(),
+            items_per_hour: (total_hours > 0.0).then(|| rows.len() as f64 / total_hours),
+            median_seconds: median,
+            ..Default::default()
+        };
+        row.accepted_blind = acceptance(store, &rows, true)?;
+        row.accepted_assisted = acceptance(store, &rows, false)?;
+        out.push(row);
+    }
+    Ok(out)
+}
+
+/// How often the answer equals the item's suggestion, among blind or assisted records. Blind
+/// records are compared with the suggestion the annotator did not see: the gap between the two
+/// shares is the anchoring effect.
+fn acceptance(store: &Store, rows: &[&AnswerRow], blind: bool) -> Result<Option<f64>, StoreError> {
+    let mut n = 0usize;
+    let mut same = 0usize;
+    for r in rows.iter().filter(|r| (r.annotation.mode == Mode::Blind) == blind) {
+        let sugg = match &r.annotation.suggestion {
+            Some(s) => Some(s.labels.iter().map(|l| l.name.clone()).collect::<Vec<_>>()),
+            None => store
+                .latest_suggestion(&r.annotation.item)?
+                .map(|s| s.suggestion.labels.into_iter().map(|l| l.name).collect()),
+        };
+        if let Some(sg) = sugg {
+            n += 1;
+            if sorted(&sg) == sorted(&r.annotation.labels) {
+                same += 1;
+            }
+        }
+    }
+    Ok((n > 0).then(|| same as f64 / n as f64))
+}
+
+// ---- drawing ----------------------------------------------------------------------------------
+
+pub fn draw(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" stats — Esc back to review ")
+        .border_style(cx.theme.border(true));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let Some(v) = cx.stats else {
+        f.render_widget(Paragraph::new("computing…").style(cx.theme.muted()), inner);
+        return;
+    };
+    let [top, bottom] =
+        Layout::vertical([Constraint::Percentage(55), Constraint::Fill(1)]).areas(inner);
+    let [agree, f1] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(top);
+    let [rel, dist, people] = Layout::horizontal([
+        Constraint::Percentage(30),
+        Constraint::Percentage(25),
+        Constraint::Fill(1),
+    ])
+    .areas(bottom);
+    draw_agreement(f, agree, v, s, cx);
+    draw_f1(f, f1, v, cx);
+    draw_reliability(f, rel, v, cx);
+    draw_distribution(f, dist, v, cx);
+    draw_people(f, people, v, cx);
+}
+
+fn fmt(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.3}")).unwrap_or_else(|| "  –  ".into())
+}
+
+fn draw_agreement(f: &mut Frame, area: Rect, v: &StatsView, s: &State, cx: &Ctx) {
+    let t = cx.theme;
+    let mut lines = vec![
+        Line::from(Span::styled(
+            format!("{} · annotators: {}", v.dataset, v.annotators.join(", ")),
+            t.muted(),
+        )),
+        Line::from(Span::styled(
+            format!("{:<24}{:>6} {:>7} {:>7} {:>7}  band", "", "items", "agree", "kappa", "alpha"),
+            t.fg("title"),
+        )),
+    ];
+    for r in &v.agreement {
+        let band = r.alpha.map(agreement::band);
+        let style = match band {
+            Some(agreement::Band::AlmostPerfect | agreement::Band::Substantial) => {
+                t.fg("confidence_high")
+            }
+            Some(agreement::Band::Moderate) => t.fg("confidence_mid"),
+            Some(_) => t.fg("confidence_low"),
+            None => t.muted(),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<24}", crate::text::truncate_width(&r.name, 23)), t.base()),
+            Span::styled(
+                format!(
+                    "{:>6} {:>7} {:>7} {:>7}  ",
+                    r.items,
+                    fmt(r.percent),
+                    fmt(r.kappa),
+                    fmt(r.alpha)
+                ),
+                style,
+            ),
+            Span::styled(band.map(|b| b.name().to_string()).unwrap_or_default(), style),
+        ]));
+    }
+    let p = Paragraph::new(lines)
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" agreement (Fleiss kappa, Krippendorff alpha) "),
+        )
+        .scroll((s.stats_scroll, 0));
+    f.render_widget(p, area);
+}
+
+fn bar(x: f64, width: usize) -> String {
+    let n = (x.clamp(0.0, 1.0) * width as f64).round() as usize;
+    format!("{}{}", "█".repeat(n), "·".repeat(width - n))
+}
+
+fn draw_f1(f: &mut Frame, area: Rect, v: &StatsView, cx: &Ctx) {
+    let t = cx.theme;
+    let w = (area.width as usize).saturating_sub(24).max(5);
+    let lines: Vec<Line> =
+        v.f1.iter()
+            .map(|(n, f1)| match f1 {
+                Some(x) => Line::from(vec![
+                    Span::styled(format!("{:<14}", crate::text::truncate_width(n, 13)), t.base()),
+                    Span::styled(bar(*x, w), t.confidence(*x)),
+                    Span::raw(format!(" {x:.2}")),
+                ]),
+                None => Line::from(Span::styled(format!("{n:<14} –"), t.muted())),
+            })
+            .collect();
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(Block::default().borders(Borders::ALL).title(" suggestion F1 vs gold ")),
+        area,
+    );
+}
+
+fn draw_reliability(f: &mut Frame, area: Rect, v: &StatsView, cx: &Ctx) {
+    let t = cx.theme;
+    let w = (area.width as usize).saturating_sub(18).max(5);
+    let mut lines: Vec<Line> =
+        vec![Line::from(Span::styled(format!("ECE {}", fmt(v.ece)), t.fg("title")))];
+    for (lower, acc, count) in v.reliability.iter().filter(|(_, _, c)| *c > 0) {
+        let a = acc.unwrap_or(0.0);
+        lines.push(Line::from(vec![
+            Span::raw(format!("{lower:.2}+ ")),
+            Span::styled(bar(a, w), t.confidence(a)),
+            Span::styled(format!(" n={count}"), t.muted()),
+        ]));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" reliability ")),
+        area,
+    );
+}
+
+fn draw_distribution(f: &mut Frame, area: Rect, v: &StatsView, cx: &Ctx) {
+    let t = cx.theme;
+    let max = v.distribution.iter().map(|(_, c)| *c).max().unwrap_or(1).max(1);
+    let w = (area.width as usize).saturating_sub(20).max(3);
+    let lines: Vec<Line> = v
+        .distribution
+        .iter()
+        .map(|(n, c)| {
+            Line::from(vec![
+                Span::styled(format!("{:<12}", crate::text::truncate_width(n, 11)), t.base()),
+                Span::styled(bar(*c as f64 / max as f64, w), t.fg("accent")),
+                Span::raw(format!(" {c}")),
+            ])
+        })
+        .collect();
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" gold labels ")),
+        area,
+    );
+}
+
+fn draw_people(f: &mut Frame, area: Rect, v: &StatsView, cx: &Ctx) {
+    let t = cx.theme;
+    let pct =
+        |x: Option<f64>| x.map(|v| format!("{:>4.0}%", v * 100.0)).unwrap_or_else(|| "   –".into());
+    let mut lines = vec![Line::from(Span::styled(
+        format!(
+            "{:<12}{:>6}{:>8}{:>8}  {:>6} {:>8}",
+            "annotator", "recs", "items/h", "med s", "blind", "assisted"
+        ),
+        t.fg("title").add_modifier(Modifier::BOLD),
+    ))];
+    lines.push(Line::from(Span::styled("(share of answers equal to the suggestion)", t.muted())));
+    for p in &v.people {
+        lines.push(Line::from(format!(
+            "{:<12}{:>6}{:>8}{:>8}  {:>6} {:>8}",
+            crate::text::truncate_width(&p.annotator, 11),
+            p.records,
+            p.items_per_hour.map(|x| format!("{x:.0}")).unwrap_or_else(|| "–".into()),
+            p.median_seconds.map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into()),
+            pct(p.accepted_blind),
+            pct(p.accepted_assisted),
+        )));
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" annotators ")),
+        area,
+    );
+}

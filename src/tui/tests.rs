@@ -1,0 +1,628 @@
+//! Tests of the pure update() for every action, of the views (snapshots with TestBackend in
+//! dark and light themes), and a headless end-to-end run through the action channel.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::action::Action;
+use super::keymap::Keymap;
+use super::state::{Effect, Entry, Loaded, Overlay, Pane, State, View};
+use super::theme::Theme;
+use super::update::{parse_filter, update};
+use super::{App, Options, load_state, run_loop, worker};
+use crate::model::{Item, ItemKind, LabelScore, Mode, Suggestion, ToolCall, Turn};
+use crate::store::SuggestionRow;
+use crate::taxonomy::{DEFAULT_LABELS_YML, LabelsFile, Taxonomy};
+
+fn tax(name: &str) -> Taxonomy {
+    LabelsFile::parse(DEFAULT_LABELS_YML, Path::new("labels.yml"))
+        .unwrap()
+        .get(name)
+        .unwrap()
+        .clone()
+}
+
+fn entry(key: &str, dataset: &str) -> Entry {
+    Entry {
+        key: key.into(),
+        dataset: dataset.into(),
+        kind: ItemKind::Issue,
+        title: format!("title of {key}"),
+        repo: None,
+        suggested: true,
+        suggested_labels: vec!["bug".into()],
+        mine: None,
+        disputed: false,
+        pushed: false,
+        saving: false,
+    }
+}
+
+fn suggestion(key: &str, labels: &[(&str, f64)]) -> SuggestionRow {
+    SuggestionRow {
+        suggestion: Suggestion {
+            item: key.into(),
+            run: "r-1".into(),
+            labels: labels
+                .iter()
+                .map(|(n, c)| LabelScore { name: n.to_string(), confidence: Some(*c) })
+                .collect(),
+            rationale: "because".into(),
+            ..Default::default()
+        },
+        provider: "keywords".into(),
+        model: "m".into(),
+        prompt_version: "v1".into(),
+    }
+}
+
+/// Three issues and one conversation; the first issue loaded with a suggestion.
+fn state() -> State {
+    let mut taxonomies = HashMap::new();
+    taxonomies.insert("d".to_string(), tax("issues"));
+    taxonomies.insert("c".to_string(), tax("sft"));
+    let queue = vec![entry("d:1", "d"), entry("d:2", "d"), entry("d:3", "d"), entry("c:1", "c")];
+    let mut s = State::new("ann".into(), taxonomies, queue);
+    s.size = (120, 40);
+    s.now_rfc3339 = "2026-11-22T10:00:00Z".into();
+    let fx = super::update::focus(&mut s);
+    assert_eq!(fx.len(), 2, "focus loads the item and the next");
+    s.loading.clear();
+    s.loaded.insert(
+        "d:1".into(),
+        Loaded {
+            item: Item { key: "d:1".into(), title: "Crash".into(), ..Default::default() },
+            suggestion: Some(suggestion(
+                "d:1",
+                &[
+                    ("bug", 0.9),
+                    ("performance", 0.7),
+                    ("ux", 0.65),
+                    ("question", 0.4),
+                    ("test", 0.62),
+                ],
+            )),
+        },
+    );
+    s
+}
+
+fn saves(fx: &[Effect]) -> Vec<&crate::model::Annotation> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Save { annotation, .. } => Some(annotation.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn quit_help_close_resize_tick() {
+    let mut s = state();
+    assert!(update(&mut s, Action::Tick).is_empty());
+    update(&mut s, Action::Resize(100, 30));
+    assert_eq!(s.size, (100, 30));
+    update(&mut s, Action::Help);
+    assert_eq!(s.overlay, Overlay::Help);
+    update(&mut s, Action::Close);
+    assert_eq!(s.overlay, Overlay::None);
+    update(&mut s, Action::Help);
+    update(&mut s, Action::Help);
+    assert_eq!(s.overlay, Overlay::None, "help toggles");
+    assert_eq!(update(&mut s, Action::Quit), vec![Effect::Quit]);
+    assert!(s.should_quit);
+}
+
+#[test]
+fn moving_focuses_and_prefetches_the_next_item() {
+    let mut s = state();
+    let fx = update(&mut s, Action::MoveDown);
+    assert_eq!(s.cursor, 1);
+    let loads: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::LoadItem { key, .. } => Some(key.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(loads, ["d:2", "d:3"]);
+    update(&mut s, Action::MoveUp);
+    assert_eq!(s.cursor, 0);
+    update(&mut s, Action::MoveUp);
+    assert_eq!(s.cursor, 0, "stops at the top");
+    update(&mut s, Action::Last);
+    assert_eq!(s.cursor, 3);
+    update(&mut s, Action::First);
+    assert_eq!(s.cursor, 0);
+    update(&mut s, Action::PageDown);
+    assert_eq!(s.cursor, 3, "a page is longer than the queue");
+    update(&mut s, Action::PageUp);
+    assert_eq!(s.cursor, 0);
+}
+
+#[test]
+fn panes_and_dimensions_cycle_with_tab() {
+    let mut s = state();
+    update(&mut s, Action::NextPane);
+    assert_eq!(s.pane, Pane::Item);
+    update(&mut s, Action::MoveDown);
+    assert_eq!(s.item_scroll, 1, "j scrolls the item pane when it has focus");
+    update(&mut s, Action::NextPane);
+    update(&mut s, Action::NextPane);
+    assert_eq!(s.pane, Pane::Annotation);
+    update(&mut s, Action::MoveDown);
+    assert_eq!(s.label_cursor, 1);
+    update(&mut s, Action::NextPane);
+    assert_eq!(s.pane, Pane::Queue, "a one-dimension taxonomy leaves the pane");
+    update(&mut s, Action::PrevPane);
+    assert_eq!(s.pane, Pane::Annotation);
+    // A multi-dimension taxonomy: Tab walks its dimensions first.
+    update(&mut s, Action::Last);
+    s.pane = Pane::Annotation;
+    s.dim = 0;
+    update(&mut s, Action::NextPane);
+    assert_eq!((s.pane, s.dim), (Pane::Annotation, 1));
+    update(&mut s, Action::PrevPane);
+    assert_eq!(s.dim, 0);
+    update(&mut s, Action::PrevPane);
+    assert_eq!(s.pane, Pane::Suggestion);
+}
+
+#[test]
+fn toggles_respect_single_select() {
+    let mut s = state();
+    update(&mut s, Action::Toggle(1));
+    update(&mut s, Action::Toggle(10));
+    assert!(s.draft.labels.contains("bug") && s.draft.labels.contains("ci"));
+    update(&mut s, Action::Toggle(1));
+    assert!(!s.draft.labels.contains("bug"));
+    update(&mut s, Action::Toggle(11));
+    assert_eq!(s.draft.labels.len(), 1, "no 11th label: nothing happens");
+    // sft: intent is single-select.
+    update(&mut s, Action::Last);
+    update(&mut s, Action::Toggle(1));
+    update(&mut s, Action::Toggle(2));
+    let intent = tax("sft").dimensions[0].labels.iter().map(|l| l.name.clone()).collect::<Vec<_>>();
+    let chosen: Vec<_> = s.draft.labels.iter().filter(|l| intent.contains(l)).collect();
+    assert_eq!(chosen, [&intent[1]]);
+    s.label_cursor = 2;
+    update(&mut s, Action::ToggleCurrent);
+    assert!(s.draft.labels.contains(&intent[2]) && !s.draft.labels.contains(&intent[1]));
+}
+
+#[test]
+fn accept_takes_confident_labels_up_to_max() {
+    let mut s = state();
+    update(&mut s, Action::Accept);
+    let mut got: Vec<_> = s.draft.labels.iter().cloned().collect();
+    got.sort();
+    // 0.9, 0.7, 0.65 and 0.62 pass 0.6; max_labels 3 keeps the top three.
+    assert_eq!(got, ["bug", "performance", "ux"]);
+    let mut s = state();
+    update(&mut s, Action::ToggleBlind);
+    update(&mut s, Action::Accept);
+    assert!(s.draft.labels.is_empty(), "blind mode hides suggestions, so nothing is accepted");
+}
+
+#[test]
+fn save_next_records_labels_mode_duration_and_suggestion_then_advances() {
+    let mut s = state();
+    s.now_ms = 1_000;
+    s.draft.started_ms = 1_000;
+    update(&mut s, Action::Toggle(1));
+    s.now_ms = 5_400;
+    let fx = update(&mut s, Action::SaveNext);
+    let a = saves(&fx)[0].clone();
+    assert_eq!((a.item.as_str(), a.labels.as_slice()), ("d:1", ["bug".to_string()].as_slice()));
+    assert_eq!(a.mode, Mode::Assisted);
+    assert_eq!(a.duration_ms, Some(4_400));
+    assert_eq!(a.suggestion.as_ref().map(|r| r.run.as_str()), Some("r-1"));
+    assert_eq!(s.cursor, 1, "Enter moves on at once");
+    assert!(s.queue[0].saving);
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::LoadItem { key, .. } if key == "d:3")),
+        "prefetch"
+    );
+    // Nothing selected: Enter refuses instead of saving an empty answer.
+    assert!(saves(&update(&mut s, Action::SaveNext)).is_empty());
+}
+
+#[test]
+fn blind_save_hides_the_suggestion_and_records_blind() {
+    let mut s = state();
+    update(&mut s, Action::ToggleBlind);
+    assert!(!s.suggestions_visible());
+    update(&mut s, Action::Toggle(4));
+    let fx = update(&mut s, Action::SaveNext);
+    let a = saves(&fx)[0];
+    assert_eq!(a.mode, Mode::Blind);
+    assert!(a.suggestion.is_none());
+    update(&mut s, Action::Saved { req: 1, key: "d:1".into(), labels: vec!["question".into()] });
+    update(&mut s, Action::MoveUp);
+    assert!(s.suggestions_visible(), "revealed once saved");
+    update(&mut s, Action::ToggleBlind);
+    assert!(!s.blind);
+}
+
+#[test]
+fn sample_mode_records_the_week() {
+    let mut s = state();
+    s.sample_week = Some("2026-W46".into());
+    update(&mut s, Action::Toggle(1));
+    let fx = update(&mut s, Action::SaveNext);
+    let a = saves(&fx)[0];
+    assert_eq!((a.mode, a.week.as_deref()), (Mode::Sample, Some("2026-W46")));
+    assert!(a.suggestion.is_none());
+}
+
+#[test]
+fn saved_failed_and_undo() {
+    let mut s = state();
+    update(&mut s, Action::Toggle(1));
+    let fx = update(&mut s, Action::SaveNext);
+    let Effect::Save { req, .. } = fx[0] else { panic!("save first") };
+    update(&mut s, Action::Saved { req, key: "d:1".into(), labels: vec!["bug".into()] });
+    assert_eq!(s.queue[0].mine.as_deref(), Some(["bug".to_string()].as_slice()));
+    assert_eq!(s.saved_this_session, 1);
+    let fx = update(&mut s, Action::Undo);
+    let a = saves(&fx)[0];
+    assert!(a.retracted && a.labels.is_empty(), "no earlier answer: the undo retracts");
+    assert_eq!(s.cursor, 0, "undo goes back to the item");
+    assert!(s.draft.labels.contains("bug"), "with its labels ready to change");
+    update(&mut s, Action::Undone { req: 9, key: "d:1".into(), labels: None });
+    assert_eq!(s.queue[0].mine, None);
+    assert!(saves(&update(&mut s, Action::Undo)).is_empty(), "nothing left to undo");
+    // A failed save is shown and leaves the item unsaved.
+    update(&mut s, Action::Toggle(2));
+    let fx = update(&mut s, Action::SaveNext);
+    let Effect::Save { req, .. } = fx[0] else { panic!("save") };
+    update(&mut s, Action::SaveFailed { req, key: "d:1".into(), error: "disk full".into() });
+    assert!(!s.queue[0].saving && s.queue[0].mine.is_none());
+    assert!(
+        s.message.as_ref().is_some_and(|(m, _)| m.contains("NOT saved") && m.contains("disk full"))
+    );
+    assert!(s.undo_stack.is_empty());
+    update(&mut s, Action::Failed { error: "boom".into() });
+    assert_eq!(s.message.as_ref().map(|(m, _)| m.as_str()), Some("boom"));
+}
+
+#[test]
+fn undo_restores_an_earlier_answer() {
+    let mut s = state();
+    s.queue[0].mine = Some(vec!["question".into()]);
+    super::update::focus(&mut s);
+    update(&mut s, Action::Toggle(4));
+    update(&mut s, Action::Toggle(1));
+    update(&mut s, Action::SaveNext);
+    let fx = update(&mut s, Action::Undo);
+    let a = saves(&fx)[0];
+    assert_eq!(a.labels, ["question"]);
+    assert!(!a.retracted);
+}
+
+#[test]
+fn skip_moves_without_saving() {
+    let mut s = state();
+    update(&mut s, Action::Toggle(1));
+    let fx = update(&mut s, Action::Skip);
+    assert!(saves(&fx).is_empty());
+    assert_eq!(s.cursor, 1);
+    assert!(s.draft.labels.is_empty(), "the next item starts from its own answer");
+}
+
+#[test]
+fn note_editor_swallows_keys() {
+    let mut s = state();
+    update(&mut s, Action::EditNote);
+    assert_eq!(s.overlay, Overlay::Note);
+    assert_eq!(s.key_view(), "note");
+    for c in "flaky?".chars() {
+        update(&mut s, Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    }
+    assert!(s.draft.labels.is_empty());
+    update(&mut s, Action::Close);
+    assert_eq!(s.overlay, Overlay::None);
+    update(&mut s, Action::Toggle(1));
+    let fx = update(&mut s, Action::SaveNext);
+    assert_eq!(saves(&fx)[0].note, "flaky?");
+}
+
+#[test]
+fn search_filters_and_clears() {
+    let mut s = state();
+    update(&mut s, Action::Search);
+    for c in "dataset:c".chars() {
+        update(&mut s, Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    }
+    update(&mut s, Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert_eq!(s.visible.len(), 1);
+    assert_eq!(s.current().map(|e| e.key.as_str()), Some("c:1"));
+    update(&mut s, Action::ClearFilter);
+    assert_eq!(s.visible.len(), 4);
+    assert_eq!(s.current().map(|e| e.key.as_str()), Some("c:1"), "focus stays on the item");
+    let f = parse_filter("status:disputed label:bug repo:o/r crash");
+    assert_eq!(
+        (f.status.as_deref(), f.label.as_deref(), f.repo.as_deref()),
+        (Some("disputed"), Some("bug"), Some("o/r"))
+    );
+    assert_eq!(f.text, ["crash"]);
+    // Esc in the search line cancels without changing the filter.
+    update(&mut s, Action::Search);
+    update(&mut s, Action::Key(KeyEvent::new(KeyCode::Char('z'), KeyModifiers::NONE)));
+    update(&mut s, Action::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+    assert_eq!((s.overlay.clone(), s.visible.len()), (Overlay::None, 4));
+}
+
+#[test]
+fn stale_loads_are_dropped() {
+    let mut s = state();
+    s.loading.insert("d:2".into(), 7);
+    let item = Box::new(Some(Item { key: "d:2".into(), ..Default::default() }));
+    update(
+        &mut s,
+        Action::ItemLoaded { req: 3, key: "d:2".into(), item: item.clone(), suggestion: None },
+    );
+    assert!(!s.loaded.contains_key("d:2"), "an older request's answer is ignored");
+    update(&mut s, Action::ItemLoaded { req: 7, key: "d:2".into(), item, suggestion: None });
+    assert!(s.loaded.contains_key("d:2"));
+}
+
+#[test]
+fn views_switch() {
+    let mut s = state();
+    update(&mut s, Action::ViewStats);
+    assert_eq!((s.view, s.key_view()), (View::Stats, "stats"));
+    update(&mut s, Action::Close);
+    assert_eq!(s.view, View::Review);
+    update(&mut s, Action::ViewStats);
+    update(&mut s, Action::ViewReview);
+    assert_eq!(s.view, View::Review);
+}
+
+// ---- rendering ----------------------------------------------------------------------------------
+
+fn render(s: &State, theme: &str, w: u16, h: u16) -> Terminal<TestBackend> {
+    let keymap = Keymap::load(&Default::default()).unwrap();
+    let theme = Theme::load(theme, None, false).unwrap();
+    let cx = super::ui::Ctx { theme: &theme, keymap: &keymap, stats: None };
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| super::ui::draw(f, s, &cx)).unwrap();
+    t
+}
+
+fn loaded_state(item: Item, dataset: &str) -> State {
+    let mut s = state();
+    let pos = s.queue.iter().position(|e| e.dataset == dataset).unwrap();
+    s.cursor = pos;
+    s.queue[pos].key = item.key.clone();
+    s.queue[pos].title = crate::text::one_line(&item.title);
+    super::update::focus(&mut s);
+    let sugg = suggestion(&item.key, &[("bug", 0.82), ("performance", 0.55)]);
+    s.loaded.insert(
+        item.key.clone(),
+        Loaded { item: worker::clean_item(item), suggestion: Some(sugg) },
+    );
+    s
+}
+
+fn issue() -> Item {
+    Item {
+        key: "d:1".into(),
+        dataset: "d".into(),
+        kind: Some(ItemKind::Issue),
+        title: "Crash when saving a file named 📝 notes.md".into(),
+        body: "Steps:\n1. open\n```\nthread 'main' panicked at src/lib.rs:1\n```\nThanks".into(),
+        repo: Some("o/r".into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn snapshot_review_issue_dark_and_light() {
+    let mut s = loaded_state(issue(), "d");
+    s.band_accuracy[8] = (61, 100);
+    s.draft.labels.insert("bug".into());
+    let dark = render(&s, "default", 120, 32);
+    insta::assert_snapshot!("review_issue", dark.backend());
+    let light = render(&s, "light", 120, 32);
+    assert_eq!(dark.backend().buffer().content.len(), light.backend().buffer().content.len());
+    // Same text, different colours: the themes apply their roles.
+    let text = |t: &Terminal<TestBackend>| {
+        t.backend().buffer().content.iter().map(|c| c.symbol().to_string()).collect::<String>()
+    };
+    assert_eq!(text(&dark), text(&light));
+    let fg = |t: &Terminal<TestBackend>| {
+        t.backend().buffer().content.iter().map(|c| c.fg).collect::<Vec<_>>()
+    };
+    assert_ne!(fg(&dark), fg(&light));
+    assert!(text(&dark).contains("0.82 · 61% right"), "measured band accuracy beside the number");
+}
+
+#[test]
+fn snapshot_conversation_with_tool_call() {
+    let item = Item {
+        key: "c:1".into(),
+        dataset: "c".into(),
+        kind: Some(ItemKind::Conversation),
+        title: "Run the tests".into(),
+        turns: vec![
+            Turn {
+                role: "system".into(),
+                content: "You are a coding agent.".into(),
+                tool_calls: vec![],
+            },
+            Turn { role: "user".into(), content: "Why does CI fail?".into(), tool_calls: vec![] },
+            Turn {
+                role: "assistant".into(),
+                content: "Let me run them.".into(),
+                tool_calls: vec![ToolCall {
+                    name: "run_tests".into(),
+                    arguments: "{\"path\":\"tests/\"}".into(),
+                }],
+            },
+            Turn { role: "tool".into(), content: "1 failed".into(), tool_calls: vec![] },
+        ],
+        ..Default::default()
+    };
+    let s = loaded_state(item, "c");
+    let t = render(&s, "light", 120, 32);
+    insta::assert_snapshot!("review_conversation", t.backend());
+}
+
+#[test]
+fn hostile_text_never_reaches_the_terminal() {
+    let mut item = issue();
+    item.title = "Evil \u{1b}]0;pwned\u{7}title \u{1b}[31mred\u{1b}[0m".into();
+    item.body = "clear\u{1b}[2J screen\rover\u{9b}31m and \u{7} bell\n漢字 wide".into();
+    let s = loaded_state(item, "d");
+    let t = render(&s, "default", 120, 32);
+    let buf = t.backend().buffer();
+    for cell in &buf.content {
+        assert!(
+            !cell.symbol().chars().any(|c| c.is_control()),
+            "control char in {:?}",
+            cell.symbol()
+        );
+    }
+    insta::assert_snapshot!("review_hostile", t.backend());
+}
+
+#[test]
+fn too_small_shows_a_message() {
+    let s = state();
+    let t = render(&s, "default", 60, 15);
+    let text: String =
+        t.backend().buffer().content.iter().map(|c| c.symbol().to_string()).collect();
+    assert!(text.contains("too small") && text.contains("80x20"), "{text}");
+}
+
+#[test]
+fn help_lists_bindings_from_the_keymap() {
+    let mut s = state();
+    s.overlay = Overlay::Help;
+    let t = render(&s, "default", 120, 60);
+    let text: String =
+        t.backend().buffer().content.iter().map(|c| c.symbol().to_string()).collect();
+    for needle in ["save_next", "Enter", "toggle_blind", "undo"] {
+        assert!(text.contains(needle), "help lacks {needle}");
+    }
+}
+
+// ---- headless end to end -------------------------------------------------------------------------
+
+fn key(c: char) -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn enter() -> Event {
+    Event::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
+}
+
+/// Build the demo workspace, open the app on a TestBackend, feed `keys` through the action
+/// channel, run until `q`, and return the workspace folder.
+fn drive(keys: Vec<Event>, opts: Options) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ov = crate::workspace::Overrides { annotator: Some("tester".into()), theme: None };
+    let ctx = crate::demo::prepare(dir.path(), &ov).unwrap();
+    let state = load_state(&ctx.ws, &ctx.store, &ctx.labels, "tester", &opts).unwrap();
+    let crate::cli::Context { ws, store, labels } = ctx;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (jobs, handle) = worker::spawn(ws, store, labels, tx.clone());
+    let keymap = Keymap::load(&Default::default()).unwrap();
+    let mut app = App::new(state, keymap, Theme::load("default", None, true).unwrap(), jobs);
+    app.state.size = (160, 50);
+    let mut terminal = Terminal::new(TestBackend::new(160, 50)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let sender = tx.clone();
+        tokio::spawn(async move {
+            for k in keys {
+                // Pace keys a little, like a fast human: results interleave with input.
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                let _ = sender.send(worker::Msg::Input(k));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let _ = sender.send(worker::Msg::Input(key('q')));
+        });
+        run_loop(&mut terminal, &mut app, &mut rx).await.unwrap();
+    });
+    drop(app);
+    handle.join().unwrap();
+    dir
+}
+
+fn records(dir: &Path) -> Vec<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(dir.join("annotations/demo/tester.jsonl")).unwrap_or_default();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn keyboard_only_labeling_of_20_demo_items_writes_20_records() {
+    let labels = ["bug", "enhancement", "documentation", "question", "ux"];
+    let mut keys = vec![
+        key('/'),
+        key('d'),
+        key('a'),
+        key('t'),
+        key('a'),
+        key('s'),
+        key('e'),
+        key('t'),
+        key(':'),
+        key('d'),
+        key('e'),
+        key('m'),
+        key('o'),
+        enter(),
+    ];
+    for i in 0..20 {
+        keys.push(key(char::from(b'1' + (i % 5) as u8)));
+        if i == 7 {
+            keys.push(key('b')); // blind from the 8th item on
+        }
+        keys.push(enter());
+    }
+    let dir = drive(keys, Options::default());
+    let recs = records(dir.path());
+    assert_eq!(recs.len(), 20, "{recs:#?}");
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r["annotator"], "tester");
+        assert_eq!(r["item"], format!("demo:{}", 101 + i));
+        assert_eq!(r["labels"], serde_json::json!([labels[i % 5]]));
+        // `b` was pressed on the 8th item (index 7), before its Enter.
+        let mode = if i >= 7 { "blind" } else { "assisted" };
+        assert_eq!(r["mode"], mode, "record {i}");
+        assert!(r["duration_ms"].as_u64().is_some());
+        assert_eq!(r.get("suggestion").is_some(), i < 7, "blind records carry no suggestion");
+    }
+    // Everything the screen showed as saved is in the store as well.
+    let store = crate::store::Store::open(&dir.path().join(".sift/store.db")).unwrap();
+    let mine = store
+        .latest_answers(Some("demo"))
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.annotation.annotator == "tester")
+        .count();
+    assert_eq!(mine, 20);
+}
+
+#[test]
+fn sample_queue_opens_blind_and_records_the_week() {
+    let keys = vec![key('2'), enter()];
+    let opts = Options {
+        keys: Some(vec!["demo:150".into(), "demo:151".into()]),
+        sample_week: Some("2026-W46".into()),
+        ..Default::default()
+    };
+    let dir = drive(keys, opts);
+    let recs = records(dir.path());
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["item"], "demo:150");
+    assert_eq!(recs[0]["mode"], "sample");
+    assert_eq!(recs[0]["week"], "2026-W46");
+}

@@ -1,0 +1,142 @@
+//! The worker thread: the one owner of the store on the UI side. It runs effects (loads,
+//! saves) off the UI path and sends results back as actions tagged with their request ids.
+
+use std::sync::mpsc;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::action::Action;
+use super::state::Effect;
+use super::stats::StatsView;
+use crate::dataset::log;
+use crate::model::{Comment, Item, Turn};
+use crate::store::{Store, SuggestionRow};
+use crate::taxonomy::LabelsFile;
+use crate::text::sanitize;
+use crate::workspace::Workspace;
+
+/// What the worker sends back.
+#[derive(Debug)]
+pub enum Msg {
+    Action(Action),
+    Stats(Box<StatsView>),
+    Input(crossterm::event::Event),
+}
+
+/// Jobs for the worker.
+pub enum Job {
+    Effect(Effect),
+    Stats { dataset: String },
+}
+
+/// Start the worker; it stops when the job channel closes.
+pub fn spawn(
+    ws: Workspace,
+    mut store: Store,
+    labels: LabelsFile,
+    out: UnboundedSender<Msg>,
+) -> (mpsc::Sender<Job>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let handle = std::thread::spawn(move || {
+        for job in rx {
+            let msg = match job {
+                Job::Effect(e) => match run_effect(&ws, &mut store, e) {
+                    Some(a) => Msg::Action(a),
+                    None => continue,
+                },
+                Job::Stats { dataset } => stats(&ws, &store, &labels, &dataset),
+            };
+            if out.send(msg).is_err() {
+                break;
+            }
+        }
+    });
+    (tx, handle)
+}
+
+fn stats(ws: &Workspace, store: &Store, labels: &LabelsFile, dataset: &str) -> Msg {
+    let tax = match labels.get(ws.settings.taxonomy_for(dataset)) {
+        Ok(t) => t,
+        Err(e) => return Msg::Action(Action::Failed { error: e.to_string() }),
+    };
+    match StatsView::compute(store, tax, dataset) {
+        Ok(v) => Msg::Stats(Box::new(v)),
+        Err(e) => Msg::Action(Action::Failed { error: e.to_string() }),
+    }
+}
+
+/// Run one effect; returns the action that reports its outcome.
+pub fn run_effect(ws: &Workspace, store: &mut Store, effect: Effect) -> Option<Action> {
+    match effect {
+        Effect::LoadItem { req, key } => Some(load(store, req, key)),
+        Effect::Save { req, dataset, annotation, undo } => {
+            let key = annotation.item.clone();
+            let labels = annotation.labels.clone();
+            let retracted = annotation.retracted;
+            // Durable in the log (flushed) and committed in the store before we report it.
+            let result =
+                log::append(ws, &dataset, &annotation).and_then(|_| log::replay(ws, store));
+            Some(match (result, undo) {
+                (Ok(_), false) => Action::Saved { req, key, labels },
+                (Ok(_), true) => {
+                    Action::Undone { req, key, labels: (!retracted).then_some(labels) }
+                }
+                (Err(e), _) => Action::SaveFailed { req, key, error: e.to_string() },
+            })
+        }
+        Effect::Quit => None,
+    }
+}
+
+fn load(store: &Store, req: u64, key: String) -> Action {
+    let item = match store.item(&key) {
+        Ok(i) => i.map(clean_item),
+        Err(e) => return Action::Failed { error: e.to_string() },
+    };
+    let suggestion = match store.latest_suggestion(&key) {
+        Ok(s) => s.map(clean_suggestion).map(Box::new),
+        Err(e) => return Action::Failed { error: e.to_string() },
+    };
+    Action::ItemLoaded { req, key, item: Box::new(item), suggestion }
+}
+
+/// Untrusted text is made safe once, here, so every render is cheap and clean.
+pub fn clean_item(mut i: Item) -> Item {
+    i.title = crate::text::one_line(&i.title);
+    i.body = sanitize(&i.body);
+    for v in [&mut i.repo, &mut i.state, &mut i.author, &mut i.created_at].into_iter().flatten() {
+        *v = crate::text::one_line(v);
+    }
+    i.source_labels = i.source_labels.iter().map(|l| crate::text::one_line(l)).collect();
+    i.turns = i.turns.into_iter().map(clean_turn).collect();
+    i.comments = i.comments.into_iter().map(clean_comment).collect();
+    i
+}
+
+fn clean_turn(mut t: Turn) -> Turn {
+    t.role = crate::text::one_line(&t.role);
+    t.content = sanitize(&t.content);
+    for c in &mut t.tool_calls {
+        c.name = crate::text::one_line(&c.name);
+        c.arguments = crate::text::one_line(&c.arguments);
+    }
+    t
+}
+
+fn clean_comment(mut c: Comment) -> Comment {
+    c.author = crate::text::one_line(&c.author);
+    c.author_association = crate::text::one_line(&c.author_association);
+    c.body = sanitize(&c.body);
+    c
+}
+
+fn clean_suggestion(mut s: SuggestionRow) -> SuggestionRow {
+    s.suggestion.rationale = crate::text::one_line(&s.suggestion.rationale);
+    for l in &mut s.suggestion.labels {
+        l.name = crate::text::one_line(&l.name);
+    }
+    s.model = crate::text::one_line(&s.model);
+    s.provider = crate::text::one_line(&s.provider);
+    s.prompt_version = crate::text::one_line(&s.prompt_version);
+    s
+}
