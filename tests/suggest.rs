@@ -716,22 +716,34 @@ async fn runs_import_export_compare_and_list() {
     assert_eq!(store(&dir).run("ext").unwrap().unwrap().state, sift::model::RunState::Baseline);
 }
 
-#[test]
-fn tui_entry_point_suggests_for_given_keys() {
+#[tokio::test(flavor = "multi_thread")]
+async fn tui_entry_point_suggests_for_given_keys_even_inside_a_runtime() {
+    use std::sync::{Arc, Mutex};
     let dir = workspace(&["keywords"]);
     let w = sift::workspace::Workspace::open(&ws(&dir), None, &Overrides::default()).unwrap();
     let labels = sift::taxonomy::LabelsFile::load(&w.labels_path()).unwrap();
     let keys = vec!["demo:101".to_string(), "demo:102".to_string()];
+    let seen: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let (seen2, store_path) = (seen.clone(), w.store_path());
+    let on_item = sift::suggest::OnItem(Arc::new(move |r: &sift::suggest::ItemResult| {
+        // The suggestion is stored before the callback: another connection can read it.
+        let stored = Store::open(&store_path).unwrap().latest_suggestion(&r.key).unwrap().is_some();
+        seen2.lock().unwrap().push((r.key.clone(), stored));
+    }));
     let r = sift::suggest::suggest_keys_blocking(
         &w,
         &labels,
         keys.clone(),
         Some("keywords".into()),
         &sift::suggest::NoExamples,
+        Some(on_item),
     )
     .unwrap();
     assert_eq!(r.items.len(), 2);
     assert!(r.items.iter().all(|i| i.suggestion.is_some()));
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, [("demo:101".to_string(), true), ("demo:102".to_string(), true)]);
     // Asking again re-suggests into the same run rather than making a new one.
     let again = sift::suggest::suggest_keys_blocking(
         &w,
@@ -739,6 +751,7 @@ fn tui_entry_point_suggests_for_given_keys() {
         keys,
         Some("keywords".into()),
         &sift::suggest::NoExamples,
+        None,
     )
     .unwrap();
     assert_eq!(again.run.id, r.run.id);
@@ -868,12 +881,18 @@ async fn few_shot_examples_reach_the_prompt_the_bundle_and_the_cache_key() {
         .unwrap();
     assert_eq!(r.suggested, 2);
     let sent = server.received_requests().await.unwrap();
-    let body: Value = serde_json::from_slice(&sent[0].body).unwrap();
-    let user = body["messages"][1]["content"].as_str().unwrap();
-    assert!(user.contains("similar to demo:101"), "{user}");
+    let users: Vec<String> = sent
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            body["messages"][1]["content"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let user = users.iter().find(|u| u.contains("similar to demo:101")).expect("example sent");
     assert_eq!(user.matches("</sift_example>").count(), 1, "the example's fake delimiter is inert");
     assert!(r.run.bundle.contains("policy: examples chosen per item; up to 2 per item"));
-    let line = &monitor_lines(&dir, &r.run.id)[0];
+    let lines = monitor_lines(&dir, &r.run.id);
+    let line = lines.iter().find(|l| l["item"] == "demo:101").unwrap();
     assert_eq!(line["examples"], json!(["similar to demo:101"]));
 
     // A zero-shot run over the same items is a different prompt: not served from that cache.

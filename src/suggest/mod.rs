@@ -16,7 +16,9 @@ pub mod validate;
 
 pub use prompt::{ExampleSource, FewShot, NoExamples, PromptBundle};
 pub use provider::{ProviderError, Suggester};
-pub use runner::{ItemResult, RunOptions, RunReport, run_suggestions, suggest_keys_blocking};
+pub use runner::{
+    ItemResult, OnItem, RunOptions, RunReport, run_suggestions, suggest_keys_blocking,
+};
 
 use anyhow::Result;
 

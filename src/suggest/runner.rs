@@ -86,8 +86,22 @@ pub struct RunOptions {
     /// Skip items the resumed run already answered; false re-asks them (TUI requests).
     #[serde(skip)]
     pub skip_done: bool,
+    /// Show a progress bar and warnings on stderr.
     #[serde(skip)]
     pub progress: bool,
+    /// Called with each item's result as soon as it is stored (the TUI updates from it).
+    #[serde(skip)]
+    pub on_item: Option<OnItem>,
+}
+
+/// Callback receiving each item's result as it is stored.
+#[derive(Clone)]
+pub struct OnItem(pub Arc<dyn Fn(&ItemResult) + Send + Sync>);
+
+impl std::fmt::Debug for OnItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnItem(..)")
+    }
 }
 
 impl RunOptions {
@@ -112,6 +126,7 @@ impl RunOptions {
             prompt_version: s.prompt_version.clone(),
             skip_done: true,
             progress: false,
+            on_item: None,
         }
     }
 
@@ -352,6 +367,7 @@ struct Sink {
     used_at_start: u64,
     warned_budget: bool,
     progress: bool,
+    on_item: Option<OnItem>,
     handled: usize,
     bar: indicatif::ProgressBar,
 }
@@ -395,6 +411,7 @@ impl Sink {
             used_at_start,
             warned_budget: false,
             progress: opts.progress,
+            on_item: opts.on_item.clone(),
             handled: 0,
             bar: indicatif::ProgressBar::hidden(),
         })
@@ -434,6 +451,14 @@ impl Sink {
         self.run.tokens_in += out.tokens_in as i64;
         self.run.tokens_out += out.tokens_out as i64;
         self.writer.handle(store, &mut self.report, &mut self.log, out)?;
+        if let Some(f) = &self.on_item
+            && let Some(last) = self.report.items.last()
+        {
+            // Stored before the callback runs (batches are flushed first), so the TUI
+            // can read the suggestion back from its own connection.
+            self.writer.flush(store)?;
+            (f.0)(last);
+        }
         self.handled += 1;
         // Keep the stored run's token counts current, so a crash loses little.
         if self.handled.is_multiple_of(BATCH) {
@@ -1063,16 +1088,19 @@ pub fn estimate_cost(model: &str, tokens_in: i64, tokens_out: i64) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// For the TUI: suggest for `keys` from a background thread. Opens its own store connection
-/// (the UI keeps its own), uses the same cache, budget, retries and fallback as `sift
-/// suggest`, and records the answers in a run named `tui-<provider>-<day>` (a new name if
-/// that run was made with another model or prompt). Never prints (no progress bar).
+/// For the TUI: suggest for `keys`, blocking the calling thread (call it from a worker
+/// thread; it runs its own async runtime on a thread of its own, so it also works from
+/// inside another runtime). Opens its own store connection (the UI keeps its own), uses the
+/// same cache, budget, retries and fallback as `sift suggest`, and records the answers in a
+/// run named `tui-<provider>-<day>` (a new name if that run was made with another model or
+/// prompt). `on_item` gets each item's result as soon as it is stored. Never prints.
 pub fn suggest_keys_blocking(
     ws: &Workspace,
     labels: &LabelsFile,
     keys: Vec<String>,
     provider: Option<String>,
     examples: &dyn ExampleSource,
+    on_item: Option<OnItem>,
 ) -> Result<RunReport, RunError> {
     let mut opts = RunOptions::from_settings(&ws.settings.suggest);
     if let Some(p) = provider {
@@ -1081,37 +1109,40 @@ pub fn suggest_keys_blocking(
     opts.keys = Some(keys);
     opts.skip_done = false;
     opts.progress = false;
+    opts.on_item = on_item;
     let base = format!("tui-{}-{}", opts.provider, today());
     opts.name = Some(base.clone());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| RunError::Io { path: ws.store_path(), source })?;
-    let mut store = Store::open(&ws.store_path())?;
-    let first = rt.block_on(run_suggestions(
-        ws,
-        labels,
-        &mut store,
-        &opts,
-        examples,
-        std::future::pending(),
-    ));
-    match first {
-        Err(RunError::NameTaken { .. }) => {
-            let nonce: u32 = rand::rng().random();
-            opts.name = Some(format!("{base}-{nonce:08x}"));
-            rt.block_on(run_suggestions(
-                ws,
-                labels,
-                &mut store,
-                &opts,
-                examples,
-                std::future::pending(),
-            ))
-        }
-        other => other,
-    }
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|source| RunError::Io { path: ws.store_path(), source })?;
+            let mut store = Store::open(&ws.store_path())?;
+            let mut run = |o: &RunOptions| {
+                rt.block_on(run_suggestions(
+                    ws,
+                    labels,
+                    &mut store,
+                    o,
+                    examples,
+                    std::future::pending(),
+                ))
+            };
+            match run(&opts) {
+                Err(RunError::NameTaken { .. }) => {
+                    let nonce: u32 = rand::rng().random();
+                    opts.name = Some(format!("{base}-{nonce:08x}"));
+                    run(&opts)
+                }
+                other => other,
+            }
+        });
+        worker
+            .join()
+            .unwrap_or_else(|_| Err(RunError::Usage("the suggestion worker panicked".into())))
+    })
 }
 
 /// Labels of a suggestion as `(name, confidence)` pairs (for the TUI and exports).
