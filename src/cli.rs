@@ -78,7 +78,7 @@ pub enum Command {
     Suggest(crate::suggest::cmd::SuggestArgs),
     /// Train the local model on the workspace's gold labels.
     Train(crate::suggest::cmd::TrainArgs),
-    /// Suggestion runs: list, compare, export, import, mark.
+    /// Suggestion runs: list, show, compare, export, import, mark.
     Runs {
         #[command(subcommand)]
         cmd: crate::suggest::cmd::RunsCommand,

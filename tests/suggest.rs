@@ -707,6 +707,8 @@ async fn runs_import_export_compare_and_list() {
     let flipped = c["flipped"].as_array().unwrap();
     assert!(flipped.iter().all(|f| f["a"] != f["b"]));
 
+    let out = sift(&dir, &["runs", "show", "ext", "--json"]).await;
+    assert!(json_of(&out)["bundle"].as_str().unwrap().starts_with("# imported from"));
     let out = sift(&dir, &["runs", "list", "--json"]).await;
     let list = json_of(&out);
     let ext = list.as_array().unwrap().iter().find(|r| r["name"] == "ext").unwrap();

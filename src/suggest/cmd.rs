@@ -74,6 +74,12 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show one run: its record and the prompt bundle it used.
+    Show {
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare two runs: flipped items, per-label kappa, F1 against gold, prompt diff.
     Compare {
         a: String,
@@ -207,6 +213,7 @@ fn print_report(r: &RunReport, json: bool) -> Result<()> {
 pub fn runs(ctx: &mut Context, cmd: &RunsCommand) -> Result<ExitCode> {
     match cmd {
         RunsCommand::List { json } => list(ctx, *json),
+        RunsCommand::Show { run, json } => show(ctx, run, *json),
         RunsCommand::Compare { a, b, json } => compare(ctx, a, b, *json),
         RunsCommand::Export { run, out } => {
             let n = runs::export_suggestions(&ctx.store, run, out)?;
@@ -274,6 +281,19 @@ fn list(ctx: &Context, json: bool) -> Result<ExitCode> {
             format!("{:?}", r.state).to_lowercase()
         )?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(ctx: &Context, run: &str, json: bool) -> Result<ExitCode> {
+    let (summary, bundle) = runs::show(&ctx.store, run)?;
+    if json {
+        let mut v = serde_json::to_value(&summary)?;
+        v["bundle"] = serde_json::Value::String(bundle);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    println!("{}", crate::text::sanitize(&bundle));
     Ok(ExitCode::SUCCESS)
 }
 

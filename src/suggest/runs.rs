@@ -92,6 +92,13 @@ pub fn list(store: &Store) -> Result<Vec<RunSummary>, RunsError> {
         .collect())
 }
 
+/// One run's summary and its prompt bundle.
+pub fn show(store: &Store, id_or_name: &str) -> Result<(RunSummary, String), RunsError> {
+    let r = find(store, id_or_name)?;
+    let n = store.run_item_keys(&r.id)?.len() as i64;
+    Ok((RunSummary::new(&r, n), r.bundle))
+}
+
 fn find(store: &Store, id_or_name: &str) -> Result<Run, RunsError> {
     store.run(id_or_name)?.ok_or_else(|| RunsError::NoRun(id_or_name.into()))
 }
