@@ -171,7 +171,17 @@ pub(crate) async fn post_json(
     };
     let mut rb = client.post(url).json(body);
     for (k, v) in headers {
-        rb = rb.header(*k, *v);
+        let mut value = reqwest::header::HeaderValue::from_str(v).map_err(|_| {
+            ProviderError::NotConfigured {
+                provider: provider.into(),
+                message: format!("the value of header {k} is not valid in HTTP"),
+            }
+        })?;
+        // Sensitive values print as "Sensitive" in any debug or trace output.
+        value.set_sensitive(
+            k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("x-api-key"),
+        );
+        rb = rb.header(*k, value);
     }
     let mut resp = rb.send().await.map_err(transport)?;
     let status = resp.status().as_u16();

@@ -212,6 +212,12 @@ pub async fn run_suggestions(
         keys: opts.keys.clone(),
         ..Default::default()
     })?;
+    if rows.is_empty() {
+        return Err(RunError::Usage(match &opts.dataset {
+            Some(d) => format!("no items in dataset `{d}` (import or pull some first)"),
+            None => "no items to suggest for (import or pull some first)".into(),
+        }));
+    }
     let tax = Arc::new(pick_taxonomy(ws, labels, &rows, opts.dataset.as_deref())?.clone());
     let mut warnings = Vec::new();
     let chain = build_chain(ws, opts, &tax, &mut warnings)?;
