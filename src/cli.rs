@@ -53,6 +53,15 @@ pub enum Command {
         #[arg(long)]
         no_tui: bool,
     },
+    /// Open the review screen (the same as `sift` alone, with options).
+    Review {
+        /// Only items of this dataset.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Start in blind mode: suggestions hidden until each item is saved.
+        #[arg(long)]
+        blind: bool,
+    },
     /// Report items, annotations, runs and the store.
     Status {
         #[arg(long)]
@@ -82,6 +91,20 @@ pub enum Command {
     Runs {
         #[command(subcommand)]
         cmd: crate::suggest::cmd::RunsCommand,
+    },
+    /// Store, inspect or clear secrets (GitHub token, provider API keys).
+    Auth {
+        #[command(subcommand)]
+        command: crate::github::AuthCommand,
+    },
+    /// Pull a GitHub repository's issues and comments into the store.
+    Pull(crate::github::PullArgs),
+    /// Push accepted labels to GitHub (plan first; comment or apply mode; --revert to undo).
+    Push(crate::github::PushArgs),
+    /// Repository labels: sync them from labels.yml.
+    Labels {
+        #[command(subcommand)]
+        command: crate::github::LabelsCommand,
     },
 }
 
@@ -128,6 +151,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Init { dir, name }) => cmd_init(dir, name),
         Some(Command::Demo { path, no_tui }) => crate::demo::run(path, no_tui, &ov),
+        Some(Command::Review { dataset, blind }) => {
+            let ctx = Context::open(ws_arg.as_deref(), &ov)?;
+            crate::tui::run(ctx, crate::tui::Options { dataset, blind, ..Default::default() })
+        }
         Some(Command::Status { json }) => cmd_status(&Context::open(ws_arg.as_deref(), &ov)?, json),
         Some(Command::Import { file, dataset, format, taxonomy, label_column, json }) => {
             let mut ctx = Context::open(ws_arg.as_deref(), &ov)?;
@@ -142,6 +169,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Runs { cmd }) => {
             crate::suggest::cmd::runs(&mut Context::open(ws_arg.as_deref(), &ov)?, &cmd)
+        }
+        Some(Command::Auth { command }) => crate::github::cmd_auth(command),
+        Some(Command::Pull(args)) => {
+            crate::github::cmd_pull(&mut Context::open(ws_arg.as_deref(), &ov)?, args)
+        }
+        Some(Command::Push(args)) => {
+            crate::github::cmd_push(&mut Context::open(ws_arg.as_deref(), &ov)?, args)
+        }
+        Some(Command::Labels { command }) => {
+            crate::github::cmd_labels(&mut Context::open(ws_arg.as_deref(), &ov)?, command)
         }
     }
 }

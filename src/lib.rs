@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod dataset;
 pub mod demo;
+pub mod github;
 pub mod logging;
 pub mod metrics;
 pub mod model;

@@ -1,6 +1,7 @@
 //! The SQLite store: schema, migrations and every query in the crate (the only place with SQL).
 
 mod annotations;
+mod github;
 mod items;
 mod runs;
 mod schema;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use annotations::{AnswerRow, LogOffset};
+pub use github::{IssueRow, PushOpRow, PushRow, PushedLabel};
 pub use items::{DatasetCount, ItemStatus, QueueFilter, QueueRow, UpsertCounts};
 pub use runs::SuggestionRow;
 pub use schema::current_version;

@@ -71,6 +71,8 @@ pub struct FeatureOptions {
     pub max_body_chars: usize,
     /// Features seen in fewer training documents are dropped (noise, and a smaller file).
     pub min_df: u32,
+    /// Weight of the char n-gram block relative to the word block (each is L2-normalised).
+    pub char_weight: f32,
     /// Keep at most this many features, the most frequent first.
     pub max_features: usize,
 }
@@ -88,6 +90,7 @@ impl Default for FeatureOptions {
             strip_comments: true,
             max_body_chars: 3000,
             min_df: 2,
+            char_weight: 1.0,
             max_features: 400_000,
         }
     }
@@ -97,11 +100,14 @@ impl Default for FeatureOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainOptions {
+    /// Seeds the held-out split.
     pub seed: u64,
-    pub epochs: usize,
-    pub learning_rate: f32,
-    /// Decoupled weight decay per step (an L2 penalty).
-    pub l2: f32,
+    /// Inverse L2 strength, as in liblinear: larger fits the training data more closely.
+    pub c: f64,
+    /// L-BFGS iteration cap.
+    pub max_iter: usize,
+    /// Relative objective improvement below which L-BFGS stops.
+    pub tolerance: f64,
     /// Share of examples held out to fit the calibration.
     pub holdout_fraction: f64,
     /// Weight examples inversely to their class frequency.
@@ -113,9 +119,9 @@ impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
             seed: 0x5EED,
-            epochs: 10,
-            learning_rate: 0.2,
-            l2: 1e-5,
+            c: 3.0,
+            max_iter: 200,
+            tolerance: 1e-6,
             holdout_fraction: 0.2,
             class_balanced: false,
             features: FeatureOptions::default(),
@@ -197,14 +203,12 @@ impl LocalModel {
         let raw: Vec<RawDoc> =
             examples.iter().map(|(t, _)| raw_features(t.as_ref(), &opts.features)).collect();
         let vocab = Vocab::fit(&raw, &opts.features);
-        let rows = Rows::from_raw(&raw, &vocab);
+        let rows = Rows::from_raw(&raw, &vocab, &opts.features);
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         let keys: Vec<String> = examples.iter().map(|(_, l)| label_key(l.as_ref())).collect();
         let holdout = stratified_holdout(&keys, opts.holdout_fraction, &mut rng);
-        let heads = tasks
-            .iter()
-            .map(|task| train_head(task, &rows, vocab.len(), &holdout, opts, &mut rng))
-            .collect();
+        let heads =
+            tasks.iter().map(|task| train_head(task, &rows, vocab.len(), &holdout, opts)).collect();
         Ok(LocalModel {
             data_fingerprint: data_fingerprint(examples),
             options: opts.clone(),
@@ -221,7 +225,9 @@ impl LocalModel {
 
     /// Probabilities grouped by dimension.
     pub fn predict_dimensions(&self, text: &str) -> Vec<DimensionPrediction> {
-        let x = self.vocab.vectorize(&raw_features(text, &self.options.features));
+        let x = self
+            .vocab
+            .vectorize(&raw_features(text, &self.options.features), &self.options.features);
         self.dims
             .iter()
             .zip(&self.heads)
@@ -605,7 +611,9 @@ const MAX_WORD_CHARS: usize = 24;
 
 /// Appends the hashed word, bigram and char n-gram features of `text` to `out`.
 fn hash_text(text: &str, namespace: u8, opts: &FeatureOptions, out: &mut Vec<u32>) {
-    let mask = (1u32 << opts.hash_bits) - 1;
+    // Words live in the lower half of the space and char n-grams in the upper half, so the
+    // two blocks can be normalised separately (char n-grams outnumber words ten to one).
+    let mask = (1u32 << (opts.hash_bits - 1)) - 1;
     let word_seed = fnv_seed(NS_WORD | namespace);
     let bigram_seed = fnv_seed(NS_BIGRAM | namespace);
     let char_seed = fnv_seed(NS_CHAR | namespace);
@@ -665,7 +673,7 @@ fn char_ngrams(word: &str, seed: u64, opts: &FeatureOptions, mask: u32, out: &mu
         for n in 1..=opts.char_max.min(n_chars - start) {
             hash = fnv_extend(hash, &bytes[bounds[start + n - 1]..bounds[start + n]]);
             if n >= opts.char_min {
-                out.push(fold(hash, mask));
+                out.push(fold(hash, mask) | (mask + 1));
             }
         }
     }
@@ -728,7 +736,7 @@ impl Vocab {
     }
 
     /// TF-IDF over kept features, L2-normalised; unknown features are ignored.
-    fn vectorize(&self, raw: &RawDoc) -> Vec<(u32, f32)> {
+    fn vectorize(&self, raw: &RawDoc, opts: &FeatureOptions) -> Vec<(u32, f32)> {
         let mut x: Vec<(u32, f32)> = raw
             .iter()
             .filter_map(|&(h, tf)| {
@@ -737,9 +745,17 @@ impl Vocab {
                 Some((i, tf * self.idf[i as usize]))
             })
             .collect();
-        let norm = x.iter().map(|&(_, v)| v * v).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            x.iter_mut().for_each(|e| e.1 /= norm);
+        let half = 1u32 << (opts.hash_bits - 1);
+        let block = |id: u32| usize::from(self.ids[id as usize] >= half);
+        let mut norms = [0f32; 2];
+        x.iter().for_each(|&(i, v)| norms[block(i)] += v * v);
+        let weights = [1.0, opts.char_weight];
+        let scale = |b: usize| if norms[b] > 0.0 { weights[b] / norms[b].sqrt() } else { 0.0 };
+        let scale = [scale(0), scale(1)];
+        x.iter_mut().for_each(|e| e.1 *= scale[block(e.0)]);
+        let total = x.iter().map(|&(_, v)| v * v).sum::<f32>().sqrt();
+        if total > 0.0 {
+            x.iter_mut().for_each(|e| e.1 /= total);
         }
         x
     }
@@ -752,11 +768,11 @@ struct Rows {
 }
 
 impl Rows {
-    fn from_raw(raw: &[RawDoc], vocab: &Vocab) -> Self {
+    fn from_raw(raw: &[RawDoc], vocab: &Vocab, opts: &FeatureOptions) -> Self {
         let mut start = vec![0];
         let mut entries = Vec::new();
         for doc in raw {
-            entries.extend(vocab.vectorize(doc));
+            entries.extend(vocab.vectorize(doc, opts));
             start.push(entries.len());
         }
         Rows { start, entries }
@@ -771,17 +787,19 @@ impl Rows {
 // Tasks: which examples train which dimension, with what target
 // ---------------------------------------------------------------------------------------------
 
-/// Training targets of one dimension.
-enum Targets {
-    /// `(example, class)` for examples with exactly one label of the dimension.
-    Single(Vec<(usize, usize)>),
-    /// `(example, positive label flags)` for every labelled example.
-    Multi(Vec<(usize, Vec<bool>)>),
+/// What one example should score, per output.
+enum Target {
+    /// Index of the one label (single-select).
+    Class(usize),
+    /// Presence of each label (multi-select).
+    Flags(Vec<bool>),
 }
 
+/// The examples of one dimension: `(example index, target)`.
 struct Task {
     outputs: usize,
-    targets: Targets,
+    single: bool,
+    samples: Vec<(usize, Target)>,
 }
 
 impl Task {
@@ -789,64 +807,84 @@ impl Task {
         dim: &Dimension,
         examples: &[(T, L)],
     ) -> Result<Self, LocalError> {
-        let index: BTreeMap<&str, usize> =
-            dim.labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
         let not_enough = |reason: &str| LocalError::NotEnoughData {
             dimension: dim.name.clone(),
             reason: reason.to_string(),
         };
-        if dim.single {
-            let targets: Vec<(usize, usize)> = examples
-                .iter()
-                .enumerate()
-                .filter_map(|(i, (_, labels))| {
-                    let mut hits = labels.as_ref().iter().filter_map(|l| index.get(l.as_str()));
-                    match (hits.next(), hits.next()) {
-                        (Some(&c), None) => Some((i, c)),
-                        _ => None,
-                    }
-                })
-                .collect();
-            let classes: std::collections::BTreeSet<usize> = targets.iter().map(|t| t.1).collect();
-            if classes.len() < 2 {
-                return Err(not_enough("fewer than 2 labels have examples"));
-            }
-            Ok(Task { outputs: dim.labels.len(), targets: Targets::Single(targets) })
-        } else {
-            // An example with no label at all is unlabelled, not negative for everything.
-            let targets: Vec<(usize, Vec<bool>)> = examples
-                .iter()
-                .enumerate()
-                .filter(|(_, (_, labels))| !labels.as_ref().is_empty())
-                .map(|(i, (_, labels))| {
-                    let labels = labels.as_ref();
-                    (i, dim.labels.iter().map(|l| labels.contains(l)).collect())
-                })
-                .collect();
-            let informative = (0..dim.labels.len())
-                .any(|j| targets.iter().any(|t| t.1[j]) && targets.iter().any(|t| !t.1[j]));
-            if !informative {
-                return Err(not_enough("no label has both positive and negative examples"));
-            }
-            Ok(Task { outputs: dim.labels.len(), targets: Targets::Multi(targets) })
+        let samples =
+            if dim.single { single_samples(dim, examples) } else { multi_samples(dim, examples) };
+        let task = Task { outputs: dim.labels.len(), single: dim.single, samples };
+        if task.single && task.class_counts().iter().filter(|&&c| c > 0).count() < 2 {
+            return Err(not_enough("fewer than 2 labels have examples"));
         }
+        if !task.single && !task.has_informative_label() {
+            return Err(not_enough("no label has both positive and negative examples"));
+        }
+        Ok(task)
     }
 
-    fn examples(&self) -> Vec<usize> {
-        match &self.targets {
-            Targets::Single(t) => t.iter().map(|e| e.0).collect(),
-            Targets::Multi(t) => t.iter().map(|e| e.0).collect(),
+    fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.outputs];
+        for (_, target) in &self.samples {
+            if let Target::Class(c) = target {
+                counts[*c] += 1;
+            }
         }
+        counts
+    }
+
+    fn has_informative_label(&self) -> bool {
+        let flags = |j: usize, want: bool| {
+            self.samples.iter().any(|(_, t)| matches!(t, Target::Flags(f) if f[j] == want))
+        };
+        (0..self.outputs).any(|j| flags(j, true) && flags(j, false))
     }
 }
 
-/// Indices of the held-out examples, stratified by label set so rare sets are represented.
+/// Examples carrying exactly one label of the dimension; others are ambiguous and skipped.
+fn single_samples<T, L: AsRef<[String]>>(
+    dim: &Dimension,
+    examples: &[(T, L)],
+) -> Vec<(usize, Target)> {
+    let index: BTreeMap<&str, usize> =
+        dim.labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    examples
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, labels))| {
+            let mut hits = labels.as_ref().iter().filter_map(|l| index.get(l.as_str()));
+            match (hits.next(), hits.next()) {
+                (Some(&c), None) => Some((i, Target::Class(c))),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Every labelled example; an example with no label at all is unlabelled, not negative.
+fn multi_samples<T, L: AsRef<[String]>>(
+    dim: &Dimension,
+    examples: &[(T, L)],
+) -> Vec<(usize, Target)> {
+    examples
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, labels))| !labels.as_ref().is_empty())
+        .map(|(i, (_, labels))| {
+            let labels = labels.as_ref();
+            (i, Target::Flags(dim.labels.iter().map(|l| labels.contains(l)).collect()))
+        })
+        .collect()
+}
+
+/// Marks held-out examples, stratified by label set so rare sets are represented.
 fn stratified_holdout(keys: &[String], fraction: f64, rng: &mut ChaCha8Rng) -> Vec<bool> {
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, k) in keys.iter().enumerate() {
         groups.entry(k.as_str()).or_default().push(i);
     }
     let mut held = vec![false; keys.len()];
+    // The fractional remainder carries over so many small groups still add up to `fraction`.
     let mut carry = 0.0;
     for members in groups.values_mut() {
         members.shuffle(rng);
@@ -865,59 +903,54 @@ fn stratified_holdout(keys: &[String], fraction: f64, rng: &mut ChaCha8Rng) -> V
 /// Fewest held-out examples worth fitting a calibration on; below that probabilities stay raw.
 const MIN_CALIBRATION: usize = 20;
 
+/// Fits the calibration on a model trained without the held-out part, then refits on all
+/// samples (warm-started from the first fit) and keeps that calibration.
 fn train_head(
     task: &Task,
     rows: &Rows,
     n_features: usize,
     holdout: &[bool],
     opts: &TrainOptions,
-    rng: &mut ChaCha8Rng,
 ) -> Head {
-    let all = task.examples();
-    let (held, fit): (Vec<usize>, Vec<usize>) = all.iter().partition(|&&i| holdout[i]);
-    let calibration = if held.len() >= MIN_CALIBRATION && !fit.is_empty() {
-        let probe = train_linear(task, rows, &fit, n_features, opts, rng);
-        calibrate(task, rows, &probe, &held)
+    let all: Vec<usize> = (0..task.samples.len()).collect();
+    let (held, fit): (Vec<usize>, Vec<usize>) =
+        all.iter().partition(|&&s| holdout[task.samples[s].0]);
+    let (calibration, warm) = if held.len() >= MIN_CALIBRATION && !fit.is_empty() {
+        let probe = train_linear(task, rows, &fit, n_features, opts, None);
+        (calibrate(task, rows, &probe, &held), Some(probe))
     } else {
-        identity_calibration(task)
+        (identity_calibration(task), None)
     };
-    let linear = train_linear(task, rows, &all, n_features, opts, rng);
+    let linear = train_linear(task, rows, &all, n_features, opts, warm.as_ref());
     Head { linear, calibration }
 }
 
 fn identity_calibration(task: &Task) -> Calibration {
-    match task.targets {
-        Targets::Single(_) => Calibration::Temperature(1.0),
-        Targets::Multi(_) => Calibration::Platt(vec![(-1.0, 0.0); task.outputs]),
+    if task.single {
+        Calibration::Temperature(1.0)
+    } else {
+        Calibration::Platt(vec![(-1.0, 0.0); task.outputs])
     }
 }
 
 fn calibrate(task: &Task, rows: &Rows, probe: &Linear, held: &[usize]) -> Calibration {
-    let held_set: std::collections::BTreeSet<usize> = held.iter().copied().collect();
-    match &task.targets {
-        Targets::Single(t) => {
-            let (scores, classes): (Vec<Vec<f32>>, Vec<usize>) = t
-                .iter()
-                .filter(|(i, _)| held_set.contains(i))
-                .map(|&(i, c)| (probe.scores(rows.row(i)), c))
-                .unzip();
-            Calibration::Temperature(fit_temperature(&scores, &classes))
-        }
-        Targets::Multi(t) => {
-            let held_rows: Vec<&(usize, Vec<bool>)> =
-                t.iter().filter(|(i, _)| held_set.contains(i)).collect();
-            let scores: Vec<Vec<f32>> =
-                held_rows.iter().map(|(i, _)| probe.scores(rows.row(*i))).collect();
-            let params = (0..task.outputs)
-                .map(|j| {
-                    let s: Vec<f64> = scores.iter().map(|v| f64::from(v[j])).collect();
-                    let y: Vec<bool> = held_rows.iter().map(|(_, f)| f[j]).collect();
-                    fit_platt(&s, &y)
-                })
-                .collect();
-            Calibration::Platt(params)
-        }
+    let scores: Vec<Vec<f32>> =
+        held.iter().map(|&s| probe.scores(rows.row(task.samples[s].0))).collect();
+    let targets: Vec<&Target> = held.iter().map(|&s| &task.samples[s].1).collect();
+    if task.single {
+        let classes: Vec<usize> =
+            targets.iter().map(|t| if let Target::Class(c) = t { *c } else { 0 }).collect();
+        return Calibration::Temperature(fit_temperature(&scores, &classes));
     }
+    let params = (0..task.outputs)
+        .map(|j| {
+            let s: Vec<f64> = scores.iter().map(|v| f64::from(v[j])).collect();
+            let y: Vec<bool> =
+                targets.iter().map(|t| matches!(t, Target::Flags(f) if f[j])).collect();
+            fit_platt(&s, &y)
+        })
+        .collect();
+    Calibration::Platt(params)
 }
 
 impl Linear {
@@ -958,152 +991,249 @@ fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 { 1.0 / (1.0 + (-z).exp()) } else { z.exp() / (1.0 + z.exp()) }
 }
 
-/// Per-example weight: inverse class frequency when balancing, else 1.
-fn example_weights(task: &Task, subset: &[usize], balanced: bool) -> BTreeMap<usize, f32> {
-    let mut weights: BTreeMap<usize, f32> = subset.iter().map(|&i| (i, 1.0)).collect();
-    if let (true, Targets::Single(t)) = (balanced, &task.targets) {
-        let in_subset: Vec<&(usize, usize)> =
-            t.iter().filter(|e| weights.contains_key(&e.0)).collect();
-        let mut counts = vec![0usize; task.outputs];
-        in_subset.iter().for_each(|e| counts[e.1] += 1);
-        let present = counts.iter().filter(|&&c| c > 0).count() as f32;
-        for &&(i, c) in &in_subset {
-            weights.insert(i, in_subset.len() as f32 / (present * counts[c] as f32));
-        }
-    }
-    weights
+/// `ln(1 + e^z)` without overflow.
+fn softplus(z: f64) -> f64 {
+    if z > 0.0 { z + (-z).exp().ln_1p() } else { z.exp().ln_1p() }
 }
 
-/// AdaGrad on the logistic (softmax or per-label sigmoid) loss with decoupled weight decay.
-/// The decay is applied lazily through a global scale so each step costs only the row's size.
+/// Per-sample weights aligned with `subset`: with balancing every class carries the same
+/// total weight (multi-select labels are already one-vs-rest, so they stay at 1).
+fn sample_weights(task: &Task, subset: &[usize], balanced: bool) -> Vec<f32> {
+    if !(balanced && task.single) {
+        return vec![1.0; subset.len()];
+    }
+    let class_of = |s: usize| if let Target::Class(c) = task.samples[s].1 { c } else { 0 };
+    let mut counts = vec![0usize; task.outputs];
+    subset.iter().for_each(|&s| counts[class_of(s)] += 1);
+    let present = counts.iter().filter(|&&c| c > 0).count() as f32;
+    subset.iter().map(|&s| subset.len() as f32 / (present * counts[class_of(s)] as f32)).collect()
+}
+
+/// Fits L2-regularised logistic regression (softmax or one sigmoid per label) exactly, by
+/// full-batch L-BFGS: the optimum does not depend on example order, only on the data.
 fn train_linear(
     task: &Task,
     rows: &Rows,
     subset: &[usize],
     n_features: usize,
     opts: &TrainOptions,
-    rng: &mut ChaCha8Rng,
+    warm: Option<&Linear>,
 ) -> Linear {
     let k = task.outputs;
-    let target_of = targets_by_example(task);
-    let weights = example_weights(task, subset, opts.class_balanced);
-    let mut state = Sgd::new(n_features, k);
-    let mut order: Vec<usize> = subset.to_vec();
-    let decay = 1.0 - opts.learning_rate * opts.l2;
-    let mut grad = vec![0f32; k];
-    for _ in 0..opts.epochs {
-        order.shuffle(rng);
-        for &i in &order {
-            let x = rows.row(i);
-            let scores = state.scores(x);
-            let sample_weight = weights.get(&i).copied().unwrap_or(1.0);
-            loss_gradient(&scores, &target_of[&i], sample_weight, &mut grad);
-            state.step(x, &grad, opts.learning_rate, decay);
+    let objective = Objective {
+        task,
+        rows,
+        subset,
+        weights: sample_weights(task, subset, opts.class_balanced),
+        n_features,
+        c: opts.c,
+    };
+    let start = match warm {
+        Some(w) => w.weights.iter().chain(&w.bias).copied().collect(),
+        None => vec![0f32; (n_features + 1) * k],
+    };
+    let theta = lbfgs(&objective, start, opts.max_iter, opts.tolerance);
+    let (weights, bias) = theta.split_at(n_features * k);
+    Linear { outputs: k, weights: weights.to_vec(), bias: bias.to_vec() }
+}
+
+/// `C * sum(weight * loss) + |W|^2 / 2` over a subset of a task's samples; parameters are the
+/// feature-major weights followed by the (unpenalised) biases.
+struct Objective<'a> {
+    task: &'a Task,
+    rows: &'a Rows,
+    subset: &'a [usize],
+    weights: Vec<f32>,
+    n_features: usize,
+    c: f64,
+}
+
+/// Data passes are split into this many fixed chunks summed in order, so results do not depend
+/// on the machine's core count.
+const CHUNKS: usize = 2;
+/// Below this many samples a pass is too cheap to be worth a thread.
+const MIN_PARALLEL: usize = 512;
+
+impl Objective<'_> {
+    fn value_and_gradient(&self, theta: &[f32], grad: &mut [f32]) -> f64 {
+        let chunk =
+            self.subset.len().div_ceil(if self.subset.len() < MIN_PARALLEL { 1 } else { CHUNKS });
+        let parts: Vec<(f64, Vec<f32>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..self.subset.len())
+                .step_by(chunk.max(1))
+                .map(|from| {
+                    let to = (from + chunk).min(self.subset.len());
+                    scope.spawn(move || self.partial(theta, from..to))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        let mut loss = 0.0;
+        for (part_loss, part_grad) in parts {
+            loss += part_loss;
+            grad.iter_mut().zip(&part_grad).for_each(|(g, p)| *g += p);
         }
+        let c = self.c as f32;
+        let n_weights = self.n_features * self.task.outputs;
+        let mut penalty = 0.0;
+        for (i, (g, &t)) in grad.iter_mut().zip(theta).enumerate() {
+            *g *= c;
+            if i < n_weights {
+                *g += t;
+                penalty += f64::from(t) * f64::from(t);
+            }
+        }
+        self.c * loss + 0.5 * penalty
     }
-    state.into_linear()
-}
 
-/// What one example should score, per output.
-enum Target {
-    Class(usize),
-    Flags(Vec<bool>),
-}
-
-fn targets_by_example(task: &Task) -> BTreeMap<usize, Target> {
-    match &task.targets {
-        Targets::Single(t) => t.iter().map(|&(i, c)| (i, Target::Class(c))).collect(),
-        Targets::Multi(t) => t.iter().map(|(i, f)| (*i, Target::Flags(f.clone()))).collect(),
+    /// Unscaled loss and gradient of the samples `subset[range]`.
+    fn partial(&self, theta: &[f32], range: std::ops::Range<usize>) -> (f64, Vec<f32>) {
+        let k = self.task.outputs;
+        let (w, bias) = theta.split_at(self.n_features * k);
+        let mut grad = vec![0f32; theta.len()];
+        let mut loss = 0.0;
+        let mut diff = vec![0f32; k];
+        for pos in range {
+            let (row, target) = &self.task.samples[self.subset[pos]];
+            let x = self.rows.row(*row);
+            let mut z: Vec<f32> = bias.to_vec();
+            for &(j, v) in x {
+                let wj = &w[j as usize * k..(j as usize + 1) * k];
+                z.iter_mut().zip(wj).for_each(|(z, w)| *z += v * w);
+            }
+            let weight = self.weights[pos];
+            loss += f64::from(weight) * sample_loss(&z, target, &mut diff);
+            diff.iter_mut().for_each(|d| *d *= weight);
+            for &(j, v) in x {
+                let gj = &mut grad[j as usize * k..(j as usize + 1) * k];
+                gj.iter_mut().zip(&diff).for_each(|(g, d)| *g += v * d);
+            }
+            let gb = &mut grad[self.n_features * k..];
+            gb.iter_mut().zip(&diff).for_each(|(g, d)| *g += d);
+        }
+        (loss, grad)
     }
 }
 
-fn loss_gradient(scores: &[f32], target: &Target, weight: f32, grad: &mut [f32]) {
+/// Log-loss of one sample; writes `d loss / d score` into `diff`.
+fn sample_loss(z: &[f32], target: &Target, diff: &mut [f32]) -> f64 {
     match target {
         Target::Class(c) => {
-            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let sum: f32 = scores.iter().map(|&s| (s - max).exp()).sum();
-            for (j, g) in grad.iter_mut().enumerate() {
-                let p = (scores[j] - max).exp() / sum;
-                *g = weight * (p - if j == *c { 1.0 } else { 0.0 });
-            }
+            let z64: Vec<f64> = z.iter().map(|&v| f64::from(v)).collect();
+            let p = softmax(&z64);
+            diff.iter_mut().zip(&p).enumerate().for_each(|(j, (d, &p))| {
+                *d = (p - if j == *c { 1.0 } else { 0.0 }) as f32;
+            });
+            -p[*c].max(1e-300).ln()
         }
         Target::Flags(flags) => {
-            for (j, g) in grad.iter_mut().enumerate() {
-                let p = sigmoid(f64::from(scores[j])) as f32;
-                *g = weight * (p - if flags[j] { 1.0 } else { 0.0 });
+            let mut loss = 0.0;
+            for (j, (&zj, &yj)) in z.iter().zip(flags).enumerate() {
+                let zj = f64::from(zj);
+                let y = if yj { 1.0 } else { 0.0 };
+                diff[j] = (sigmoid(zj) - y) as f32;
+                loss += softplus(zj) - y * zj;
             }
+            loss
         }
     }
 }
 
-/// Optimiser state: true weights are `scale * raw`, so decaying all of them is O(1).
-struct Sgd {
-    k: usize,
-    scale: f32,
-    raw: Vec<f32>,
-    squares: Vec<f32>,
-    bias: Vec<f32>,
-    bias_squares: Vec<f32>,
+/// Curvature pairs L-BFGS remembers.
+const LBFGS_MEMORY: usize = 7;
+
+/// Minimises `objective` from `x`; stops after `max_iter` iterations or once an iteration
+/// improves the value by less than `tolerance` (relative).
+fn lbfgs(objective: &Objective, mut x: Vec<f32>, max_iter: usize, tolerance: f64) -> Vec<f32> {
+    let n = x.len();
+    let mut grad = vec![0f32; n];
+    let mut value = objective.value_and_gradient(&x, &mut grad);
+    let mut history: std::collections::VecDeque<(Vec<f32>, Vec<f32>, f64)> = Default::default();
+    let mut x_new = vec![0f32; n];
+    let mut grad_new = vec![0f32; n];
+    for _ in 0..max_iter {
+        let mut direction = lbfgs_direction(&grad, &history);
+        let mut slope = dot(&grad, &direction);
+        if slope >= 0.0 {
+            // Not a descent direction (stale curvature): restart from steepest descent.
+            history.clear();
+            direction = grad.iter().map(|g| -g).collect();
+            slope = dot(&grad, &direction);
+        }
+        if slope.abs() < 1e-20 {
+            break;
+        }
+        // Without curvature information the first step is scaled to unit length.
+        let mut step =
+            if history.is_empty() { 1.0 / dot(&grad, &grad).sqrt().max(1.0) } else { 1.0 };
+        let new_value = loop {
+            x_new
+                .iter_mut()
+                .zip(&x)
+                .zip(&direction)
+                .for_each(|((n, &x), &d)| *n = x + (step * f64::from(d)) as f32);
+            let v = objective.value_and_gradient(&x_new, &mut grad_new);
+            if v <= value + 1e-4 * step * slope || step < 1e-10 {
+                break v;
+            }
+            step *= 0.5;
+        };
+        if new_value > value {
+            break;
+        }
+        let s: Vec<f32> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let y: Vec<f32> = grad_new.iter().zip(&grad).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        if sy > 1e-12 {
+            if history.len() == LBFGS_MEMORY {
+                history.pop_front();
+            }
+            history.push_back((s, y, 1.0 / sy));
+        }
+        std::mem::swap(&mut x, &mut x_new);
+        std::mem::swap(&mut grad, &mut grad_new);
+        let improvement = (value - new_value) / new_value.abs().max(1.0);
+        value = new_value;
+        if improvement < tolerance {
+            break;
+        }
+    }
+    x
 }
 
-/// Added to AdaGrad's accumulated squares so the first steps stay bounded.
-const ADAGRAD_EPS: f32 = 1e-6;
-/// Below this scale the raw weights are folded back in to keep precision.
-const MIN_SCALE: f32 = 1e-4;
-
-impl Sgd {
-    fn new(n_features: usize, k: usize) -> Self {
-        Sgd {
-            k,
-            scale: 1.0,
-            raw: vec![0.0; n_features * k],
-            squares: vec![0.0; n_features * k],
-            bias: vec![0.0; k],
-            bias_squares: vec![0.0; k],
-        }
+/// Two-loop recursion: `-H * grad` with the remembered curvature pairs.
+fn lbfgs_direction(
+    grad: &[f32],
+    history: &std::collections::VecDeque<(Vec<f32>, Vec<f32>, f64)>,
+) -> Vec<f32> {
+    let mut q: Vec<f64> = grad.iter().map(|&g| f64::from(g)).collect();
+    let mut alphas = Vec::with_capacity(history.len());
+    for (s, y, rho) in history.iter().rev() {
+        let alpha = rho * dot_mixed(s, &q);
+        q.iter_mut().zip(y).for_each(|(q, &y)| *q -= alpha * f64::from(y));
+        alphas.push(alpha);
     }
-
-    fn scores(&self, x: &[(u32, f32)]) -> Vec<f32> {
-        let mut out = vec![0f32; self.k];
-        for &(j, v) in x {
-            let w = &self.raw[j as usize * self.k..(j as usize + 1) * self.k];
-            out.iter_mut().zip(w).for_each(|(o, w)| *o += v * w);
-        }
-        out.iter_mut().zip(&self.bias).for_each(|(o, b)| *o = *o * self.scale + b);
-        out
+    if let Some((s, y, _)) = history.back() {
+        let gamma = dot(s, y) / dot(y, y).max(1e-300);
+        q.iter_mut().for_each(|q| *q *= gamma);
     }
-
-    fn step(&mut self, x: &[(u32, f32)], grad: &[f32], lr: f32, decay: f32) {
-        self.scale *= decay;
-        if self.scale < MIN_SCALE {
-            let s = self.scale;
-            self.raw.iter_mut().for_each(|w| *w *= s);
-            self.scale = 1.0;
-        }
-        let inv_scale = 1.0 / self.scale;
-        for &(j, v) in x {
-            let base = j as usize * self.k;
-            for (c, &g) in grad.iter().enumerate() {
-                let g = g * v;
-                let sq = &mut self.squares[base + c];
-                *sq += g * g;
-                self.raw[base + c] -= lr * g / (sq.sqrt() + ADAGRAD_EPS) * inv_scale;
-            }
-        }
-        for (c, &g) in grad.iter().enumerate() {
-            self.bias_squares[c] += g * g;
-            self.bias[c] -= lr * g / (self.bias_squares[c].sqrt() + ADAGRAD_EPS);
-        }
+    for ((s, y, rho), alpha) in history.iter().zip(alphas.into_iter().rev()) {
+        let beta = rho * dot_mixed(y, &q);
+        q.iter_mut().zip(s).for_each(|(q, &s)| *q += (alpha - beta) * f64::from(s));
     }
+    q.into_iter().map(|v| -v as f32).collect()
+}
 
-    fn into_linear(self) -> Linear {
-        let s = self.scale;
-        Linear {
-            outputs: self.k,
-            weights: self.raw.into_iter().map(|w| w * s).collect(),
-            bias: self.bias,
-        }
-    }
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
+}
+
+fn dot_mixed(a: &[f32], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(&a, &b)| f64::from(a) * b).sum()
 }
 
 /// Temperature minimising held-out negative log-likelihood. The NLL is convex in `1/T`, so a

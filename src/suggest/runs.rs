@@ -264,6 +264,10 @@ pub fn gold_labels(
 ) -> Result<HashMap<String, Vec<String>>, RunsError> {
     let mut per_item: BTreeMap<String, Vec<(i64, Mode, Vec<String>)>> = BTreeMap::new();
     for row in store.latest_answers(None)? {
+        // A retracted record withdraws that annotator's answer.
+        if row.annotation.retracted {
+            continue;
+        }
         let mut l = row.annotation.labels.clone();
         l.sort();
         l.dedup();

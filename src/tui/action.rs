@@ -34,6 +34,9 @@ pub enum Action {
     ClearFilter,
     ViewReview,
     ViewStats,
+    ViewAdjudicate,
+    /// Adjudication: take the Nth annotator's answer (1-based) as gold.
+    Pick(u8),
 
     // ---- input for text fields (note editor, search line) ----
     Key(crossterm::event::KeyEvent),
@@ -46,6 +49,7 @@ pub enum Action {
         key: String,
         item: Box<Option<Item>>,
         suggestion: Option<Box<SuggestionRow>>,
+        answers: Vec<(String, Vec<String>)>,
     },
     Saved {
         req: ReqId,
@@ -94,6 +98,11 @@ pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
     for (i, name) in TOGGLES.iter().enumerate() {
         v.push((name, Action::Toggle(i as u8 + 1), "toggle that label of the dimension"));
     }
+    const PICKS: [&str; 9] =
+        ["pick_1", "pick_2", "pick_3", "pick_4", "pick_5", "pick_6", "pick_7", "pick_8", "pick_9"];
+    for (i, name) in PICKS.iter().enumerate() {
+        v.push((name, Action::Pick(i as u8 + 1), "adjudicate: take that annotator's answer"));
+    }
     v.extend([
         ("toggle_current", Action::ToggleCurrent, "toggle the label under the cursor"),
         ("accept", Action::Accept, "accept suggestions at or above the threshold"),
@@ -110,6 +119,11 @@ pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
         ("clear_filter", Action::ClearFilter, "clear the filter"),
         ("view_review", Action::ViewReview, "review screen"),
         ("view_stats", Action::ViewStats, "agreement and accuracy screen"),
+        (
+            "view_adjudicate",
+            Action::ViewAdjudicate,
+            "disagreements: pick an answer or edit (saved as adjudication)",
+        ),
         ("help", Action::Help, "this help"),
         ("close", Action::Close, "close overlay / leave editor"),
         ("quit", Action::Quit, "quit"),

@@ -22,7 +22,11 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     ];
     let described: Vec<(&str, &str)> = bindable().into_iter().map(|(n, _, d)| (n, d)).collect();
     // The screen under the overlay, not the overlay's own section.
-    let base = if s.view == super::state::View::Stats { "stats" } else { "review" };
+    let base = match s.view {
+        super::state::View::Stats => "stats",
+        super::state::View::Adjudicate => "adjudicate",
+        super::state::View::Review => "review",
+    };
     for view in ["global", base, "note", "help"] {
         lines.push(Line::from(Span::styled(format!("[{view}]"), t.fg("accent"))));
         for (keys, name) in cx.keymap.listing(view) {

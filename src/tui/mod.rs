@@ -2,6 +2,7 @@
 //! a pure update(), effects run by a worker thread, drawing only when something changed.
 
 pub mod action;
+pub mod adjudicate;
 pub mod help;
 pub mod keymap;
 pub mod review;

@@ -42,7 +42,7 @@ fn pane_block<'a>(title: String, focused: bool, cx: &Ctx) -> Block<'a> {
         .title_style(cx.theme.fg("title"))
 }
 
-fn draw_queue(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+pub(super) fn draw_queue(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let t = cx.theme;
     let (done, total) = s.progress();
     let filter =
@@ -97,7 +97,7 @@ fn short_key(key: &str) -> &str {
     key.split_once(':').map(|(_, id)| id).unwrap_or(key)
 }
 
-fn draw_item(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+pub(super) fn draw_item(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let focused = s.pane == Pane::Item;
     let Some(entry) = s.current() else {
         let p = Paragraph::new("No items. Import some with `sift import FILE --dataset NAME` or `sift pull OWNER/REPO`.")
@@ -269,7 +269,7 @@ fn suggestion_line<'a>(
     Line::from(spans)
 }
 
-fn draw_annotation(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+pub(super) fn draw_annotation(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let t = cx.theme;
     let focused = s.pane == Pane::Annotation;
     let Some(tax) = s.taxonomy() else {
@@ -286,7 +286,10 @@ fn draw_annotation(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let mut lines: Vec<Line> = Vec::new();
     for (i, l) in dim.labels.iter().filter(|l| !l.deprecated).enumerate() {
         let on = s.draft.labels.contains(&l.name);
+        // In the adjudication view digits pick answers, so label hotkeys are not shown.
+        let digits = s.view == super::state::View::Review;
         let hotkey = match i {
+            _ if !digits => " ".into(),
             0..=8 => format!("{}", i + 1),
             9 => "0".into(),
             _ => " ".into(),
@@ -326,7 +329,7 @@ fn draw_annotation(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     f.render_widget(Paragraph::new(lines).block(pane_block(title, focused, cx)), area);
 }
 
-fn draw_status(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+pub(super) fn draw_status(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let t = cx.theme;
     let mode = match (&s.sample_week, s.blind) {
         (Some(w), _) => format!("sample {w}"),

@@ -13,6 +13,8 @@ use crate::taxonomy::Taxonomy;
 pub enum View {
     Review,
     Stats,
+    /// The disagreement queue: pick one annotator's answer or edit, saved as adjudication.
+    Adjudicate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +80,8 @@ pub fn status_icon(e: &Entry) -> (&'static str, &'static str) {
 pub struct Loaded {
     pub item: Item,
     pub suggestion: Option<SuggestionRow>,
+    /// Each annotator's current answer (adjudications excluded), sorted by annotator.
+    pub answers: Vec<(String, Vec<String>)>,
 }
 
 /// The answer being edited for the focused item.
@@ -241,7 +245,8 @@ impl State {
     /// Whether suggestions may be shown for the focused item.
     pub fn suggestions_visible(&self) -> bool {
         let revealed = self.current().is_some_and(|e| self.saved_keys.contains(&e.key));
-        !(self.blind || self.sample_week.is_some()) || revealed
+        // An adjudicator weighs every answer, the suggestion included.
+        self.view == View::Adjudicate || !(self.blind || self.sample_week.is_some()) || revealed
     }
 
     /// Items done (annotated by me) and total, over the visible queue.
@@ -263,6 +268,7 @@ impl State {
             (Overlay::Note, _) => "note",
             (Overlay::Help, _) => "help",
             (_, View::Stats) => "stats",
+            (_, View::Adjudicate) => "adjudicate",
             _ => "review",
         }
     }

@@ -86,6 +86,10 @@ fn state() -> State {
                     ("test", 0.62),
                 ],
             )),
+            answers: vec![
+                ("alice".into(), vec!["bug".into()]),
+                ("bob".into(), vec!["bug".into(), "ux".into()]),
+            ],
         },
     );
     s
@@ -364,11 +368,53 @@ fn stale_loads_are_dropped() {
     let item = Box::new(Some(Item { key: "d:2".into(), ..Default::default() }));
     update(
         &mut s,
-        Action::ItemLoaded { req: 3, key: "d:2".into(), item: item.clone(), suggestion: None },
+        Action::ItemLoaded {
+            req: 3,
+            key: "d:2".into(),
+            item: item.clone(),
+            suggestion: None,
+            answers: vec![],
+        },
     );
     assert!(!s.loaded.contains_key("d:2"), "an older request's answer is ignored");
-    update(&mut s, Action::ItemLoaded { req: 7, key: "d:2".into(), item, suggestion: None });
+    update(
+        &mut s,
+        Action::ItemLoaded { req: 7, key: "d:2".into(), item, suggestion: None, answers: vec![] },
+    );
     assert!(s.loaded.contains_key("d:2"));
+}
+
+#[test]
+fn adjudication_picks_an_answer_with_one_key() {
+    let mut s = state();
+    s.queue[0].disputed = true;
+    s.queue[2].disputed = true;
+    update(&mut s, Action::ViewAdjudicate);
+    assert_eq!((s.view, s.visible.len()), (View::Adjudicate, 2), "only disputed items");
+    assert_eq!(s.key_view(), "adjudicate");
+    assert!(s.suggestions_visible(), "adjudicators see the suggestion");
+    assert!(saves(&update(&mut s, Action::Pick(5))).is_empty(), "no 5th answer");
+    let fx = update(&mut s, Action::Pick(2));
+    let a = saves(&fx)[0];
+    assert_eq!(a.mode, Mode::Adjudication);
+    assert_eq!(a.labels, ["bug", "ux"], "bob's answer, in taxonomy order");
+    assert!(a.note.contains("bob"));
+    let Effect::Save { req, .. } = fx[0] else { panic!("save") };
+    update(&mut s, Action::Saved { req, key: "d:1".into(), labels: a.labels.clone() });
+    assert!(!s.queue[0].disputed && s.queue[0].mine.is_none(), "resolved, not my own answer");
+    // Editing instead of picking: toggle and Enter, still recorded as adjudication.
+    s.cursor = 1;
+    super::update::focus(&mut s);
+    s.pane = Pane::Annotation;
+    s.label_cursor = 3;
+    update(&mut s, Action::ToggleCurrent);
+    let fx = update(&mut s, Action::SaveNext);
+    assert_eq!(saves(&fx)[0].mode, Mode::Adjudication);
+    assert_eq!(saves(&fx)[0].labels, ["question"]);
+    update(&mut s, Action::Close);
+    assert_eq!((s.view, s.visible.len()), (View::Review, 4));
+    // Outside the adjudication view, pick does nothing.
+    assert!(update(&mut s, Action::Pick(1)).is_empty());
 }
 
 #[test]
@@ -404,7 +450,7 @@ fn loaded_state(item: Item, dataset: &str) -> State {
     let sugg = suggestion(&item.key, &[("bug", 0.82), ("performance", 0.55)]);
     s.loaded.insert(
         item.key.clone(),
-        Loaded { item: worker::clean_item(item), suggestion: Some(sugg) },
+        Loaded { item: worker::clean_item(item), suggestion: Some(sugg), answers: vec![] },
     );
     s
 }

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use super::keymap::Keymap;
 use super::state::{Overlay, State, View};
 use super::theme::Theme;
-use super::{help, review, stats};
+use super::{adjudicate, help, review, stats};
 
 /// Below this the layout cannot be read; a message is shown instead.
 pub const MIN_WIDTH: u16 = 80;
@@ -32,6 +32,7 @@ pub fn draw(f: &mut Frame, s: &State, cx: &Ctx) {
     match s.view {
         View::Review => review::draw(f, area, s, cx),
         View::Stats => stats::draw(f, area, s, cx),
+        View::Adjudicate => adjudicate::draw(f, area, s, cx),
     }
     match &s.overlay {
         Overlay::Help => help::draw(f, centered(area, 80, 85), s, cx),

@@ -33,6 +33,12 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.view = View::Stats;
             vec![]
         }
+        Action::ViewAdjudicate => {
+            s.view = View::Adjudicate;
+            s.pane = Pane::Queue;
+            apply_filter(s, "status:disputed".into())
+        }
+        Action::Pick(n) => pick(s, n as usize),
         Action::NextPane => cycle_pane(s, true),
         Action::PrevPane => cycle_pane(s, false),
         Action::MoveDown => move_in_pane(s, 1),
@@ -80,8 +86,8 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             }
             apply_filter(s, String::new())
         }
-        Action::ItemLoaded { req, key, item, suggestion } => {
-            item_loaded(s, req, key, *item, suggestion.map(|b| *b))
+        Action::ItemLoaded { req, key, item, suggestion, answers } => {
+            item_loaded(s, req, key, *item, suggestion.map(|b| *b), answers)
         }
         Action::Saved { req, key, labels } => {
             saved(s, req, &key, labels);
@@ -132,6 +138,10 @@ fn toggle_help(s: &mut State) -> Vec<Effect> {
 fn close(s: &mut State) -> Vec<Effect> {
     match s.overlay {
         Overlay::None if s.view == View::Stats => s.view = View::Review,
+        Overlay::None if s.view == View::Adjudicate => {
+            s.view = View::Review;
+            return apply_filter(s, String::new());
+        }
         _ => s.overlay = Overlay::None,
     }
     vec![]
@@ -289,6 +299,7 @@ fn item_loaded(
     key: String,
     item: Option<crate::model::Item>,
     suggestion: Option<crate::store::SuggestionRow>,
+    answers: Vec<(String, Vec<String>)>,
 ) -> Vec<Effect> {
     // Only the answer to the latest request for this key counts.
     if s.loading.get(&key) != Some(&req) {
@@ -297,7 +308,7 @@ fn item_loaded(
     s.loading.remove(&key);
     match item {
         Some(item) => {
-            s.loaded.insert(key, Loaded { item, suggestion });
+            s.loaded.insert(key, Loaded { item, suggestion, answers });
         }
         None => s.message = Some((format!("{key} is no longer in the store"), Severity::Error)),
     }
@@ -403,7 +414,9 @@ fn save_next(s: &mut State) -> Vec<Effect> {
             run: r.suggestion.run.clone(),
             labels: r.suggestion.labels.clone(),
         });
-    let mode = if s.sample_week.is_some() {
+    let mode = if s.view == View::Adjudicate {
+        Mode::Adjudication
+    } else if s.sample_week.is_some() {
         Mode::Sample
     } else if s.blind {
         Mode::Blind
@@ -449,9 +462,14 @@ fn save_next(s: &mut State) -> Vec<Effect> {
 
 fn saved(s: &mut State, req: u64, key: &str, labels: Vec<String>) {
     s.pending_saves.remove(&req);
+    let adjudicated = s.view == View::Adjudicate;
     if let Some(e) = s.entry_mut(key) {
         e.saving = false;
-        e.mine = Some(labels);
+        if adjudicated {
+            e.disputed = false;
+        } else {
+            e.mine = Some(labels);
+        }
     }
     s.saved_this_session += 1;
     s.saved_keys.insert(key.to_string());
@@ -551,4 +569,20 @@ fn apply_filter(s: &mut State, text: String) -> Vec<Effect> {
     let n = s.visible.len();
     s.message = Some((format!("{n} items match"), Severity::Info));
     focus(s)
+}
+
+/// Adjudication by one key: the Nth annotator's answer becomes the draft and is saved.
+fn pick(s: &mut State, n: usize) -> Vec<Effect> {
+    if s.view != View::Adjudicate {
+        return vec![];
+    }
+    let answer =
+        s.loaded_current().and_then(|l| n.checked_sub(1).and_then(|i| l.answers.get(i))).cloned();
+    let Some((who, labels)) = answer else {
+        info(s, "no such answer");
+        return vec![];
+    };
+    s.draft.labels = labels.into_iter().collect();
+    s.note = ratatui_textarea::TextArea::from([format!("picked {who}'s answer")]);
+    save_next(s)
 }

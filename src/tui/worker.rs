@@ -97,7 +97,23 @@ fn load(store: &Store, req: u64, key: String) -> Action {
         Ok(s) => s.map(clean_suggestion).map(Box::new),
         Err(e) => return Action::Failed { error: e.to_string() },
     };
-    Action::ItemLoaded { req, key, item: Box::new(item), suggestion }
+    let answers = match store.item_annotations(&key) {
+        Ok(rows) => current_answers(rows),
+        Err(e) => return Action::Failed { error: e.to_string() },
+    };
+    Action::ItemLoaded { req, key, item: Box::new(item), suggestion, answers }
+}
+
+/// Each annotator's latest answer from an item's records, adjudications and retractions aside.
+fn current_answers(rows: Vec<crate::store::AnswerRow>) -> Vec<(String, Vec<String>)> {
+    let mut latest: std::collections::BTreeMap<String, Option<Vec<String>>> = Default::default();
+    for r in rows.into_iter().filter(|r| r.annotation.mode != crate::model::Mode::Adjudication) {
+        let a = r.annotation;
+        let labels =
+            (!a.retracted).then(|| a.labels.iter().map(|l| crate::text::one_line(l)).collect());
+        latest.insert(crate::text::one_line(&a.annotator), labels);
+    }
+    latest.into_iter().filter_map(|(who, l)| l.map(|l| (who, l))).collect()
 }
 
 /// Untrusted text is made safe once, here, so every render is cheap and clean.

@@ -1,0 +1,126 @@
+//! The recommendation comment sift posts in comment mode: readable text wrapped in a hidden,
+//! machine-readable block, and the parser that finds sift's own block again.
+//!
+//! `<!-- sift:start version=1 run=RUN --> ... <!-- sift:data {json} --> <!-- sift:end -->`
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Comment, LabelScore};
+
+pub const BLOCK_VERSION: u32 = 1;
+
+/// What the hidden block records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommentData {
+    pub labels: Vec<LabelScore>,
+    /// "gold" or "suggestion".
+    pub source: String,
+    pub sift: String,
+}
+
+/// A block found in a comment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub version: u32,
+    pub run: String,
+    pub data: CommentData,
+}
+
+/// The full comment body for a recommendation.
+pub fn render(run: &str, data: &CommentData) -> String {
+    let mut text = String::from("**sift** recommends these labels:\n\n");
+    for l in &data.labels {
+        match l.confidence {
+            Some(c) => text.push_str(&format!("- `{}` ({:.2})\n", l.name, c)),
+            None => text.push_str(&format!("- `{}`\n", l.name)),
+        }
+    }
+    let why = if data.source == "gold" {
+        "accepted by a reviewer"
+    } else {
+        "suggested above the threshold"
+    };
+    text.push_str(&format!(
+        "\n<sub>{why}; sift {} · reply `/label off` to stop sift on this issue</sub>\n",
+        data.sift
+    ));
+    let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
+    // `<` and `>` only occur inside JSON strings, where \u escapes are equivalent; this keeps a
+    // label name from closing the HTML comment.
+    let json = json.replace('<', "\\u003c").replace('>', "\\u003e");
+    format!(
+        "<!-- sift:start version={BLOCK_VERSION} run={run} -->\n{text}<!-- sift:data {json} -->\n<!-- sift:end -->"
+    )
+}
+
+/// Parse the last sift block of a comment body.
+pub fn parse(body: &str) -> Option<Block> {
+    let start = body.rfind("<!-- sift:start ")?;
+    let rest = &body[start + "<!-- sift:start ".len()..];
+    let head_end = rest.find("-->")?;
+    let mut version = None;
+    let mut run = None;
+    for kv in rest[..head_end].split_whitespace() {
+        match kv.split_once('=') {
+            Some(("version", v)) => version = v.parse::<u32>().ok(),
+            Some(("run", r)) => run = Some(r.to_string()),
+            _ => {}
+        }
+    }
+    let after = &rest[head_end..];
+    let data_at = after.find("<!-- sift:data ")?;
+    let data_rest = &after[data_at + "<!-- sift:data ".len()..];
+    let data_end = data_rest.find("-->")?;
+    if !data_rest[data_end..].contains("<!-- sift:end -->") {
+        return None;
+    }
+    let data: CommentData = serde_json::from_str(data_rest[..data_end].trim()).ok()?;
+    Some(Block { version: version?, run: run?, data })
+}
+
+/// sift's own block among an issue's comments: only comments authored by `login` count, so a
+/// block pasted by someone else is ignored. Returns the comment id and the block.
+pub fn own_block(comments: &[Comment], login: &str) -> Option<(Option<i64>, Block)> {
+    comments
+        .iter()
+        .rev()
+        .filter(|c| c.author.eq_ignore_ascii_case(login))
+        .find_map(|c| parse(&c.body).map(|b| (c.id, b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> CommentData {
+        CommentData {
+            labels: vec![LabelScore { name: "bug<-->".into(), confidence: Some(0.91) }],
+            source: "suggestion".into(),
+            sift: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let body = render("p-1", &data());
+        assert!(body.trim_end().ends_with("<!-- sift:end -->"));
+        let b = parse(&body).unwrap();
+        assert_eq!((b.version, b.run.as_str()), (1, "p-1"));
+        assert_eq!(b.data, data());
+    }
+
+    #[test]
+    fn only_own_comments_count() {
+        let body = render("p-1", &data());
+        let pasted = Comment {
+            id: Some(1),
+            author: "mallory".into(),
+            body: body.clone(),
+            ..Default::default()
+        };
+        assert!(own_block(std::slice::from_ref(&pasted), "sift-bot").is_none());
+        let own = Comment { id: Some(2), author: "sift-bot".into(), body, ..Default::default() };
+        assert_eq!(own_block(&[pasted, own], "sift-bot").unwrap().0, Some(2));
+        assert!(parse("<!-- sift:start version=1 run=x --> no data").is_none());
+    }
+}

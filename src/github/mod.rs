@@ -1,0 +1,406 @@
+//! GitHub: auth commands, pull, push (plan, journal, apply, resume, revert), the audit comment
+//! block, comment commands and label sync. The command bodies live here; cli.rs only routes.
+
+pub mod audit;
+pub mod auth;
+pub mod client;
+pub mod commands;
+pub mod labels;
+pub mod plan;
+pub mod pull;
+pub mod push;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
+
+pub use auth::{AuthCommand, cmd_auth};
+pub use client::{Client, GithubError, Pacing, RepoSlug};
+pub use plan::{PlanEntry, PlanInputs, PushMode, PushPlan, gold_labels, plan_push, render_plan};
+pub use pull::{IssueState, PullOptions, PullSummary, pull};
+pub use push::{PushProgress, PushReport, journal_plan, run_push};
+
+use crate::cli::Context;
+use crate::model::LabelScore;
+use crate::secrets::{self, Service};
+
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// The repository, OWNER/REPO.
+    pub repo: String,
+    #[arg(long, value_enum, default_value = "open")]
+    pub state: IssueState,
+    /// Only issues updated since DATE (default: since the last pull).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// GitHub API base URL (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// Print one JSON document (the pull summary).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// The repository, OWNER/REPO.
+    #[arg(required_unless_present = "revert")]
+    pub repo: Option<String>,
+    /// comment: post one recommendation comment per issue; apply: add the labels.
+    #[arg(long, value_enum, default_value = "comment")]
+    pub mode: PushMode,
+    /// Also push suggestions with confidence at or above X (default: gold labels only).
+    #[arg(long, value_name = "X")]
+    pub threshold: Option<f64>,
+    /// Print the plan and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove the labels push PUSH_ID added, where they are still present.
+    #[arg(long, value_name = "PUSH_ID", conflicts_with_all = ["threshold", "dry_run"])]
+    pub revert: Option<String>,
+    /// GitHub API base URL (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// Print one JSON document (plan, resumed pushes, report).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LabelsCommand {
+    /// Make the repository's labels match labels.yml (plan first; --apply sends it).
+    Sync {
+        /// The repository, OWNER/REPO.
+        repo: String,
+        /// Send the plan (without it nothing is sent).
+        #[arg(long)]
+        apply: bool,
+        /// Delete labels that labels.yml marks deprecated.
+        #[arg(long)]
+        prune: bool,
+        /// Taxonomy to sync (default: the repo's dataset taxonomy, else `issues`).
+        #[arg(long)]
+        taxonomy: Option<String>,
+        /// GitHub API base URL (GitHub Enterprise: https://HOST/api/v3).
+        #[arg(long, value_name = "URL")]
+        api_url: Option<String>,
+        /// Print one JSON document (the plan and what was sent).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// A client for the workspace's (or --api-url's) API with the GitHub token.
+fn client_for(ctx: &Context, api_url: Option<&str>) -> Result<Client> {
+    let token = secrets::lookup(Service::Github).ok_or(GithubError::NoToken)?;
+    let api = api_url.unwrap_or(&ctx.ws.settings.github.api_url);
+    Ok(Client::new(api, token, Pacing::from_settings(&ctx.ws.settings.github))?)
+}
+
+/// Wait for `fut`, or stop at Ctrl-C (the push journal keeps what was sent).
+async fn until_ctrl_c<T>(fut: impl std::future::Future<Output = T>) -> Result<T> {
+    tokio::select! {
+        v = fut => Ok(v),
+        _ = tokio::signal::ctrl_c() => bail!("interrupted; the journal keeps what was sent — run the same command to resume"),
+    }
+}
+
+pub fn cmd_pull(ctx: &mut Context, args: PullArgs) -> Result<ExitCode> {
+    let repo = RepoSlug::parse(&args.repo)?;
+    let since =
+        args.since.as_deref().map(pull::normalize_since).transpose().map_err(anyhow::Error::msg)?;
+    let opts = PullOptions {
+        dataset: pull::dataset_for(&ctx.ws.settings, &repo),
+        repo,
+        state: args.state,
+        since,
+    };
+    let mut client = client_for(ctx, args.api_url.as_deref())?;
+    let rt = runtime()?;
+    let summary = rt.block_on(until_ctrl_c(pull::pull(&mut ctx.store, &mut client, &opts)))?;
+    let summary = summary.map_err(|e| {
+        let hint = pull::explain(&e);
+        let e = anyhow::Error::from(e);
+        match hint {
+            Some(h) => e.context(h),
+            None => e,
+        }
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "{}: {} issues into dataset {} ({} new, {} updated, {} unchanged), {} comments; \
+             {} pages ({} not modified), {} pull requests skipped",
+            summary.repo,
+            summary.issues,
+            summary.dataset,
+            summary.inserted,
+            summary.updated,
+            summary.unchanged,
+            summary.comments,
+            summary.pages,
+            summary.pages_not_modified,
+            summary.pull_requests_skipped
+        );
+        if summary.label_off + summary.label_auto + summary.commands_ignored > 0 {
+            println!(
+                "comment commands: {} issue(s) /label off, {} /label auto, {} ignored (unauthorised)",
+                summary.label_off, summary.label_auto, summary.commands_ignored
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct PushJson<'a> {
+    plan: Option<&'a PushPlan>,
+    dry_run: bool,
+    resumed: Vec<PushReport>,
+    report: Option<PushReport>,
+}
+
+/// Everything from the store the planner needs for a repo.
+pub fn plan_for_repo(
+    ctx: &Context,
+    repo: &RepoSlug,
+    mode: PushMode,
+    threshold: Option<f64>,
+    last_comments: &HashMap<String, audit::CommentData>,
+) -> Result<PushPlan> {
+    let dataset = pull::dataset_for(&ctx.ws.settings, repo);
+    let tax = ctx.labels.get(ctx.ws.settings.taxonomy_for(&dataset))?;
+    let issues = ctx.store.repo_issues(&repo.full())?;
+    if issues.is_empty() {
+        bail!("no issues of {} in the store: run `sift pull {}` first", repo.full(), repo.full());
+    }
+    let gold = gold_labels(&ctx.store.latest_answers(None)?);
+    let mut suggestions: HashMap<String, Vec<LabelScore>> = HashMap::new();
+    if threshold.is_some() {
+        for i in &issues {
+            if let Some(row) = ctx.store.latest_suggestion(&i.key)?
+                && !row.suggestion.abstained
+            {
+                suggestions.insert(i.key.clone(), row.suggestion.labels);
+            }
+        }
+    }
+    let pushed = ctx.store.pushed_labels(&repo.full(), None)?;
+    let inputs = PlanInputs {
+        repo: &repo.full(),
+        mode,
+        taxonomy: tax,
+        issues: &issues,
+        gold: &gold,
+        suggestions: &suggestions,
+        threshold,
+        pushed: &pushed,
+        last_comments,
+    };
+    Ok(plan_push(&inputs))
+}
+
+fn progress_line(p: &PushProgress) {
+    let err =
+        p.error.as_deref().map(|e| format!(": {}", crate::text::one_line(e))).unwrap_or_default();
+    eprintln!("[{}/{}] {} {} {}{err}", p.done, p.total, p.op, p.key, p.outcome);
+}
+
+pub fn cmd_push(ctx: &mut Context, args: PushArgs) -> Result<ExitCode> {
+    if let Some(t) = args.threshold
+        && !(0.0..=1.0).contains(&t)
+    {
+        bail!("--threshold {t}: give a confidence between 0 and 1");
+    }
+    let rt = runtime()?;
+    if let Some(id) = &args.revert {
+        return cmd_revert(ctx, &rt, id, args.api_url.as_deref(), args.json);
+    }
+    let Some(repo) = args.repo.as_deref() else { bail!("give OWNER/REPO or --revert PUSH_ID") };
+    let repo = RepoSlug::parse(repo)?;
+    if args.dry_run {
+        let last: HashMap<_, _> = push::journaled_comments(&ctx.store, &repo.full())?
+            .into_iter()
+            .map(|(k, (_, d))| (k, d))
+            .collect();
+        let plan = plan_for_repo(ctx, &repo, args.mode, args.threshold, &last)?;
+        print_plan(&plan, args.json, true, Vec::new(), None)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut client = client_for(ctx, args.api_url.as_deref())?;
+    let mut login = None;
+    let mut progress = progress_line;
+    let resumed = rt.block_on(until_ctrl_c(push::resume_unfinished(
+        &mut ctx.store,
+        &mut client,
+        &repo.full(),
+        &mut login,
+        &mut progress,
+    )))??;
+    let known = match args.mode {
+        PushMode::Comment => {
+            rt.block_on(push::known_comments(&ctx.store, &mut client, &mut login, &repo.full()))?
+        }
+        PushMode::Apply => HashMap::new(),
+    };
+    let last: HashMap<_, _> = known.iter().map(|(k, (_, d))| (k.clone(), d.clone())).collect();
+    let plan = plan_for_repo(ctx, &repo, args.mode, args.threshold, &last)?;
+    if !args.json {
+        print!("{}", render_plan(&plan));
+    }
+    let report = match journal_plan(&mut ctx.store, &plan, &known)? {
+        Some(id) => Some(rt.block_on(until_ctrl_c(run_push(
+            &mut ctx.store,
+            &mut client,
+            &id,
+            &mut login,
+            &mut progress,
+        )))??),
+        None => None,
+    };
+    let failed = report.as_ref().is_some_and(|r| r.failed > 0);
+    if args.json {
+        print_plan(&plan, true, false, resumed, report)?;
+    } else if let Some(r) = &report {
+        println!(
+            "push {}: {} done, {} failed{}",
+            r.push_id.as_deref().unwrap_or("-"),
+            r.done,
+            r.failed,
+            if r.already > 0 {
+                format!(", {} already on GitHub", r.already)
+            } else {
+                String::new()
+            }
+        );
+        println!("undo with: sift push --revert {}", r.push_id.as_deref().unwrap_or("-"));
+    } else {
+        println!("nothing to push");
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn print_plan(
+    plan: &PushPlan,
+    json: bool,
+    dry_run: bool,
+    resumed: Vec<PushReport>,
+    report: Option<PushReport>,
+) -> Result<()> {
+    if json {
+        let doc = PushJson { plan: Some(plan), dry_run, resumed, report };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", render_plan(plan));
+        if dry_run {
+            println!("dry run: nothing sent");
+        }
+    }
+    Ok(())
+}
+
+fn cmd_revert(
+    ctx: &mut Context,
+    rt: &tokio::runtime::Runtime,
+    push_id: &str,
+    api_url: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    let mut client = client_for(ctx, api_url)?;
+    let mut login = None;
+    let mut progress = progress_line;
+    let Some((id, _repo)) = push::journal_revert(&mut ctx.store, push_id)? else {
+        if json {
+            let doc = PushJson { plan: None, dry_run: false, resumed: Vec::new(), report: None };
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else {
+            println!("push {push_id} added no labels that are still recorded; nothing to revert");
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let report = rt.block_on(until_ctrl_c(run_push(
+        &mut ctx.store,
+        &mut client,
+        &id,
+        &mut login,
+        &mut progress,
+    )))??;
+    if json {
+        let doc =
+            PushJson { plan: None, dry_run: false, resumed: Vec::new(), report: Some(report) };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!(
+            "revert {id} of {push_id}: {} label op(s) done ({} already gone), {} failed",
+            report.done, report.already, report.failed
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct LabelsJson<'a> {
+    repo: String,
+    taxonomy: String,
+    plan: &'a labels::LabelPlan,
+    applied: bool,
+    sent: usize,
+}
+
+pub fn cmd_labels(ctx: &mut Context, cmd: LabelsCommand) -> Result<ExitCode> {
+    let LabelsCommand::Sync { repo, apply, prune, taxonomy, api_url, json } = cmd;
+    let repo = RepoSlug::parse(&repo)?;
+    let tax_name = taxonomy.unwrap_or_else(|| {
+        let dataset = pull::dataset_for(&ctx.ws.settings, &repo);
+        ctx.ws.settings.taxonomy_for(&dataset).to_string()
+    });
+    let tax = ctx.labels.get(&tax_name)?.clone();
+    let mut client = client_for(ctx, api_url.as_deref())?;
+    let rt = runtime()?;
+    let current = rt.block_on(labels::repo_labels(&mut client, &repo))?;
+    let plan = labels::plan_labels(&tax, &current, prune);
+    if !json {
+        print!("{}", labels::render_label_plan(&repo.full(), &plan));
+    }
+    if apply && !plan.problems.is_empty() {
+        if json {
+            let doc = LabelsJson {
+                repo: repo.full(),
+                taxonomy: tax_name,
+                plan: &plan,
+                applied: false,
+                sent: 0,
+            };
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        bail!(
+            "labels.yml has {} problem(s) GitHub would refuse; nothing sent",
+            plan.problems.len()
+        );
+    }
+    let sent = if apply {
+        rt.block_on(until_ctrl_c(labels::apply_labels(&mut client, &repo, &plan)))??
+    } else {
+        0
+    };
+    if json {
+        let doc =
+            LabelsJson { repo: repo.full(), taxonomy: tax_name, plan: &plan, applied: apply, sent };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else if apply {
+        println!("sent {sent} change(s)");
+    } else if !plan.ops.is_empty() {
+        println!("plan only: run again with --apply to send it");
+    }
+    Ok(ExitCode::SUCCESS)
+}

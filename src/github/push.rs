@@ -1,0 +1,441 @@
+//! Executing a push plan: every mutation journaled (pending -> sent -> done/failed) before and
+//! after it is sent, serial and spaced; resuming an interrupted push without duplicates (an op
+//! journaled as sent is first checked against GitHub); reverting the labels a push added.
+
+use std::collections::HashMap;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+
+use super::audit::{self, CommentData};
+use super::client::{Client, GithubError, RepoSlug, Result, encode_segment};
+use super::plan::{PushMode, PushPlan, comment_data};
+use crate::model::now_rfc3339;
+use crate::store::{PushOpRow, Store};
+
+/// Progress of a running push, for the CLI's stderr and the TUI's push view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PushProgress {
+    pub push_id: String,
+    pub done: usize,
+    pub total: usize,
+    pub key: String,
+    pub op: String,
+    /// done, failed, already (found on GitHub when resuming), skipped
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What a push (or revert, or resume) did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PushReport {
+    pub push_id: Option<String>,
+    pub repo: String,
+    pub mode: String,
+    pub ops: usize,
+    pub done: usize,
+    pub failed: usize,
+    /// Ops found already applied on GitHub when resuming.
+    pub already: usize,
+    pub errors: Vec<String>,
+    /// Interrupted pushes finished first.
+    pub resumed: Vec<String>,
+    pub requests: u64,
+}
+
+/// The payload journaled with an op.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpPayload {
+    pub number: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<CommentData>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_id: Option<i64>,
+    /// For remove_label: the push that added the label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_push: Option<String>,
+}
+
+/// A fresh push id: time plus randomness, sortable.
+pub fn new_push_id(prefix: &str) -> String {
+    let ts = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+    format!("{prefix}-{ts}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+/// The comment sift last posted per issue, from the journal: key -> (comment id, data).
+pub fn journaled_comments(
+    store: &Store,
+    repo: &str,
+) -> Result<HashMap<String, (Option<i64>, CommentData)>> {
+    let mut out = HashMap::new();
+    for (key, payload, response) in store.done_comment_ops(repo)? {
+        let Ok(p) = serde_json::from_str::<OpPayload>(&payload) else { continue };
+        let id = response
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok())
+            .and_then(|v| v.get("comment_id").and_then(|x| x.as_i64()))
+            .or(p.comment_id);
+        if let Some(d) = p.data {
+            out.insert(key, (id, d));
+        }
+    }
+    Ok(out)
+}
+
+/// Sift's own blocks among pulled comments (needs the login) merged under the journal's.
+pub async fn known_comments(
+    store: &Store,
+    client: &mut Client,
+    login: &mut Option<String>,
+    repo: &str,
+) -> Result<HashMap<String, (Option<i64>, CommentData)>> {
+    let mut out = HashMap::new();
+    for issue in store.repo_issues(repo)? {
+        let Some(item) = store.item(&issue.key)? else { continue };
+        if !item.comments.iter().any(|c| c.body.contains("<!-- sift:start")) {
+            continue;
+        }
+        let me = ensure_login(client, login).await?;
+        if let Some((id, block)) = audit::own_block(&item.comments, &me) {
+            out.insert(issue.key.clone(), (id, block.data));
+        }
+    }
+    out.extend(journaled_comments(store, repo)?);
+    Ok(out)
+}
+
+async fn ensure_login(client: &mut Client, login: &mut Option<String>) -> Result<String> {
+    if let Some(l) = login {
+        return Ok(l.clone());
+    }
+    let l = client.login().await?;
+    *login = Some(l.clone());
+    Ok(l)
+}
+
+/// Journal a plan as a new push (nothing is sent yet). Returns the push id, or None when the
+/// plan has nothing to send.
+pub fn journal_plan(
+    store: &mut Store,
+    plan: &PushPlan,
+    existing: &HashMap<String, (Option<i64>, CommentData)>,
+) -> Result<Option<String>> {
+    if plan.is_empty() {
+        return Ok(None);
+    }
+    let id = new_push_id("p");
+    let mut ops = Vec::new();
+    for e in &plan.entries {
+        let (op, payload) = match plan.mode {
+            PushMode::Apply => (
+                "add_labels",
+                OpPayload { number: e.number, labels: e.add.clone(), ..Default::default() },
+            ),
+            PushMode::Comment => {
+                let data = comment_data(&e.source, &e.labels);
+                let body = audit::render(&id, &data);
+                let comment_id = existing.get(&e.key).and_then(|(cid, _)| *cid);
+                let op = if comment_id.is_some() { "update_comment" } else { "comment" };
+                (
+                    op,
+                    OpPayload {
+                        number: e.number,
+                        body: Some(body),
+                        data: Some(data),
+                        comment_id,
+                        ..Default::default()
+                    },
+                )
+            }
+        };
+        ops.push((
+            e.key.clone(),
+            op.to_string(),
+            serde_json::to_string(&payload).unwrap_or_default(),
+        ));
+    }
+    let plan_json = serde_json::to_string(plan).unwrap_or_else(|_| "{}".into());
+    store.create_push(&id, &plan.repo, plan.mode.as_str(), &plan_json, &now_rfc3339())?;
+    store.add_push_ops(&id, &ops)?;
+    Ok(Some(id))
+}
+
+/// Journal a revert of `push_id`: remove the labels it added that sift has not removed yet.
+pub fn journal_revert(store: &mut Store, push_id: &str) -> Result<Option<(String, String)>> {
+    let Some(push) = store.push_record(push_id)? else {
+        return Err(GithubError::Body {
+            url: push_id.to_string(),
+            reason: "no such push in the store".into(),
+        });
+    };
+    let labels = store.pushed_labels(&push.repo, Some(push_id))?;
+    if labels.is_empty() {
+        return Ok(None);
+    }
+    let id = new_push_id("r");
+    let ops: Vec<(String, String, String)> = labels
+        .iter()
+        .map(|l| {
+            let payload = OpPayload {
+                number: l.number,
+                labels: vec![l.label.clone()],
+                source_push: Some(push_id.to_string()),
+                ..Default::default()
+            };
+            (
+                format!("github:{}#{}", push.repo, l.number),
+                "remove_label".to_string(),
+                serde_json::to_string(&payload).unwrap_or_default(),
+            )
+        })
+        .collect();
+    store.create_push(
+        &id,
+        &push.repo,
+        "revert",
+        &format!("{{\"revert\":\"{push_id}\"}}"),
+        &now_rfc3339(),
+    )?;
+    store.add_push_ops(&id, &ops)?;
+    Ok(Some((id, push.repo)))
+}
+
+/// Run (or resume) the journaled ops of a push, serially. Client-side errors of one op (404,
+/// 422) mark it failed and the push goes on; rate limits that outlast the wait and transport
+/// errors stop the push, which stays resumable.
+pub async fn run_push(
+    store: &mut Store,
+    client: &mut Client,
+    push_id: &str,
+    login: &mut Option<String>,
+    progress: &mut dyn FnMut(&PushProgress),
+) -> Result<PushReport> {
+    let Some(push) = store.push_record(push_id)? else {
+        return Err(GithubError::Body {
+            url: push_id.to_string(),
+            reason: "no such push in the store".into(),
+        });
+    };
+    let repo = RepoSlug::parse(&push.repo)?;
+    let ops = store.push_ops(push_id)?;
+    let requests_before = client.requests;
+    let mut report = PushReport {
+        push_id: Some(push_id.to_string()),
+        repo: push.repo.clone(),
+        mode: push.mode.clone(),
+        ops: ops.len(),
+        ..Default::default()
+    };
+    let total = ops.len();
+    for (i, op) in ops.iter().enumerate() {
+        if op.state == "done" || op.state == "failed" {
+            report.done += usize::from(op.state == "done");
+            report.failed += usize::from(op.state == "failed");
+            continue;
+        }
+        let payload: OpPayload =
+            serde_json::from_str(&op.payload).map_err(|e| GithubError::Body {
+                url: format!("journal {push_id}#{}", op.seq),
+                reason: e.to_string(),
+            })?;
+        let result = run_op(store, client, &repo, push_id, op, &payload, login).await;
+        let (outcome, error) = match result {
+            Ok((outcome, response)) => {
+                store.set_op_state(push_id, op.seq, "done", Some(&response), &now_rfc3339())?;
+                record_effects(store, &repo, push_id, op, &payload)?;
+                report.done += 1;
+                report.already += usize::from(outcome == "already");
+                (outcome, None)
+            }
+            Err(GithubError::Http { status, message, method, url })
+                if (400..500).contains(&status) && status != 429 =>
+            {
+                let msg = format!("{method} {url}: {status} {message}");
+                store.set_op_state(push_id, op.seq, "failed", Some(&msg), &now_rfc3339())?;
+                report.failed += 1;
+                report.errors.push(msg.clone());
+                ("failed", Some(msg))
+            }
+            Err(e) => {
+                report.requests = client.requests - requests_before;
+                return Err(e);
+            }
+        };
+        progress(&PushProgress {
+            push_id: push_id.to_string(),
+            done: i + 1,
+            total,
+            key: op.item_key.clone(),
+            op: op.op.clone(),
+            outcome: outcome.to_string(),
+            error,
+        });
+    }
+    store.finish_push(push_id, "done", &now_rfc3339())?;
+    report.requests = client.requests - requests_before;
+    Ok(report)
+}
+
+/// Store what a finished op changed: labels sift added, labels it removed.
+fn record_effects(
+    store: &Store,
+    repo: &RepoSlug,
+    push_id: &str,
+    op: &PushOpRow,
+    p: &OpPayload,
+) -> Result<()> {
+    let now = now_rfc3339();
+    match op.op.as_str() {
+        "add_labels" => {
+            for l in &p.labels {
+                store.record_pushed_label(&repo.full(), p.number, l, push_id, &now)?;
+            }
+        }
+        "remove_label" => {
+            if let Some(src) = &p.source_push {
+                for l in &p.labels {
+                    store.mark_label_removed(&repo.full(), p.number, l, src, &now)?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn issue_labels(client: &mut Client, repo: &RepoSlug, number: i64) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct L {
+        name: String,
+    }
+    let url = client.url(&format!("{}/issues/{number}/labels?per_page=100", repo.path()));
+    Ok(client.get_all::<L>(&url).await?.into_iter().map(|l| l.name).collect())
+}
+
+fn has(labels: &[String], name: &str) -> bool {
+    labels.iter().any(|l| l.eq_ignore_ascii_case(name))
+}
+
+/// Send one op (or, when journaled as sent, check GitHub first). Returns the outcome and the
+/// response to journal.
+async fn run_op(
+    store: &Store,
+    client: &mut Client,
+    repo: &RepoSlug,
+    push_id: &str,
+    op: &PushOpRow,
+    p: &OpPayload,
+    login: &mut Option<String>,
+) -> Result<(&'static str, String)> {
+    let resumed = op.state == "sent";
+    let now = now_rfc3339();
+    match op.op.as_str() {
+        "add_labels" => {
+            let mut to_add = p.labels.clone();
+            if resumed {
+                let current = issue_labels(client, repo, p.number).await?;
+                to_add.retain(|l| !has(&current, l));
+                if to_add.is_empty() {
+                    return Ok(("already", "{\"already\":true}".into()));
+                }
+            }
+            store.set_op_state(push_id, op.seq, "sent", None, &now)?;
+            let url = client.url(&format!("{}/issues/{}/labels", repo.path(), p.number));
+            let body = serde_json::json!({ "labels": to_add });
+            client.mutate(Method::POST, &url, Some(&body)).await?;
+            Ok(("done", serde_json::json!({ "added": to_add }).to_string()))
+        }
+        "comment" => {
+            if resumed {
+                let me = ensure_login(client, login).await?;
+                let url = client.url(&format!(
+                    "{}/issues/{}/comments?per_page=100",
+                    repo.path(),
+                    p.number
+                ));
+                let comments: Vec<serde_json::Value> = client.get_all(&url).await?;
+                let found = comments.iter().find_map(|c| {
+                    let author = c.pointer("/user/login")?.as_str()?;
+                    let block = audit::parse(c.get("body")?.as_str()?)?;
+                    (author.eq_ignore_ascii_case(&me) && block.run == push_id)
+                        .then(|| c.get("id")?.as_i64())?
+                });
+                if let Some(id) = found {
+                    return Ok(("already", serde_json::json!({ "comment_id": id }).to_string()));
+                }
+            }
+            store.set_op_state(push_id, op.seq, "sent", None, &now)?;
+            post_comment(client, repo, p).await
+        }
+        "update_comment" => {
+            let Some(id) = p.comment_id else { return post_comment(client, repo, p).await };
+            store.set_op_state(push_id, op.seq, "sent", None, &now)?;
+            let url = client.url(&format!("{}/issues/comments/{id}", repo.path()));
+            let body = serde_json::json!({ "body": p.body.clone().unwrap_or_default() });
+            match client.mutate(Method::PATCH, &url, Some(&body)).await {
+                Ok(_) => Ok(("done", serde_json::json!({ "comment_id": id }).to_string())),
+                // The old comment was deleted: post a new one.
+                Err(GithubError::Http { status: 404, .. }) => post_comment(client, repo, p).await,
+                Err(e) => Err(e),
+            }
+        }
+        "remove_label" => {
+            let current = issue_labels(client, repo, p.number).await?;
+            let mut removed = Vec::new();
+            for l in &p.labels {
+                if !has(&current, l) {
+                    continue;
+                }
+                store.set_op_state(push_id, op.seq, "sent", None, &now)?;
+                let url = client.url(&format!(
+                    "{}/issues/{}/labels/{}",
+                    repo.path(),
+                    p.number,
+                    encode_segment(l)
+                ));
+                match client.mutate(Method::DELETE, &url, None).await {
+                    Ok(_) | Err(GithubError::Http { status: 404, .. }) => removed.push(l.clone()),
+                    Err(e) => return Err(e),
+                }
+            }
+            let outcome = if removed.is_empty() { "already" } else { "done" };
+            Ok((outcome, serde_json::json!({ "removed": removed }).to_string()))
+        }
+        other => Err(GithubError::Body {
+            url: format!("journal {push_id}#{}", op.seq),
+            reason: format!("unknown op {other:?}"),
+        }),
+    }
+}
+
+async fn post_comment(
+    client: &mut Client,
+    repo: &RepoSlug,
+    p: &OpPayload,
+) -> Result<(&'static str, String)> {
+    let url = client.url(&format!("{}/issues/{}/comments", repo.path(), p.number));
+    let body = serde_json::json!({ "body": p.body.clone().unwrap_or_default() });
+    let resp = client.mutate(Method::POST, &url, Some(&body)).await?;
+    let id =
+        resp.json::<serde_json::Value>().ok().and_then(|v| v.get("id").and_then(|x| x.as_i64()));
+    Ok(("done", serde_json::json!({ "comment_id": id }).to_string()))
+}
+
+/// Finish every interrupted push of a repository, oldest first.
+pub async fn resume_unfinished(
+    store: &mut Store,
+    client: &mut Client,
+    repo: &str,
+    login: &mut Option<String>,
+    progress: &mut dyn FnMut(&PushProgress),
+) -> Result<Vec<PushReport>> {
+    let mut out = Vec::new();
+    for p in store.unfinished_pushes(repo)? {
+        out.push(run_push(store, client, &p.id, login, progress).await?);
+    }
+    Ok(out)
+}
