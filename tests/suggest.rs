@@ -787,11 +787,14 @@ async fn train_then_suggest_with_the_local_model() {
     let r = json_of(&out);
     assert_eq!(r["providers"]["local"], 60);
     assert_eq!(r["run"]["model"], format!("local:{}", &fp[..12]));
-    // On its own training items the model mostly agrees with gold.
-    let c =
-        json_of(&sift(&dir, &["runs", "compare", "demo-keywords", &run_id(&out), "--json"]).await);
-    let f1 = c["gold_b"]["micro_f1"].as_f64().unwrap();
-    assert!(f1 > 0.6, "{f1}");
+    // Every item got an answer: labels at or above min_confidence, or an abstention with the
+    // model's probabilities kept for audit.
+    let sugg = store(&dir).run_suggestions(&run_id(&out)).unwrap();
+    assert_eq!(sugg.len(), 60);
+    for s in &sugg {
+        assert!(!s.labels.is_empty() || (s.abstained && !s.raw_labels.is_empty()), "{s:?}");
+        assert!(s.labels.iter().all(|l| l.confidence.unwrap() >= 0.6));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
