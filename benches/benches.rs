@@ -5,6 +5,7 @@
 
 mod common;
 mod foundation;
+mod github;
 mod suggest;
 mod tui;
 
@@ -16,6 +17,7 @@ fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
     println!("machine: {}", common::machine());
     foundation::run(&filter);
+    github::run(&filter);
     tui::run(&filter);
     suggest::run(&filter);
 }

@@ -366,6 +366,7 @@ mod tests {
                 duration_ms: None,
                 suggestion: None,
                 week: None,
+                retracted: false,
             },
         }
     }
