@@ -13,6 +13,7 @@ pub mod runner;
 pub mod runs;
 pub mod train;
 pub mod validate;
+mod worker;
 
 pub use prompt::{ExampleSource, FewShot, NoExamples, PromptBundle};
 pub use provider::{ProviderError, Suggester};
