@@ -303,6 +303,33 @@ async fn invalid_json_fails_the_item_or_falls_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn bad_usage_exits_2() {
+    let dir = workspace(&[]);
+    let out = sift(&dir, &["suggest", "--provider", "antropic", "--dataset", "demo"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown provider"));
+    let out = sift(&dir, &["suggest", "--dataset", "nope"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    // A name already used by a run made differently.
+    let out = sift(
+        &dir,
+        &[
+            "suggest",
+            "--provider",
+            "keywords",
+            "--dataset",
+            "demo",
+            "--limit",
+            "1",
+            "--name",
+            "demo-keywords",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn missing_key_falls_back_to_the_next_provider() {
     let dir = workspace(&["keywords"]);
     let mut c = command(

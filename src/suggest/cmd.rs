@@ -142,14 +142,21 @@ pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
             std::future::pending::<()>().await;
         }
     };
-    let report = rt.block_on(runner::run_suggestions(
+    let result = rt.block_on(runner::run_suggestions(
         &ctx.ws,
         &ctx.labels,
         &mut ctx.store,
         &opts,
         &NoExamples,
         stop,
-    ))?;
+    ));
+    let report = match result {
+        Err(e @ (runner::RunError::Usage(_) | runner::RunError::NameTaken { .. })) => {
+            eprintln!("error: {}", one_line(&e.to_string()));
+            return Ok(ExitCode::from(2));
+        }
+        other => other?,
+    };
     print_report(&report, a.json)?;
     Ok(if report.run.status == "done" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
