@@ -814,6 +814,22 @@ async fn train_then_suggest_with_the_local_model() {
     let r = json_of(&out);
     assert_eq!(r["providers"]["local"], 60);
     assert_eq!(r["run"]["model"], format!("local:{}", &fp[..12]));
+    assert!(r["warnings"].as_array().unwrap().is_empty(), "fresh model: {}", r["warnings"]);
+    // New gold labels make the model stale: the run says so.
+    let log = ws(&dir).join("annotations/demo/tester.jsonl");
+    std::fs::write(
+        &log,
+        "{\"item\": \"demo:150\", \"annotator\": \"tester\", \"labels\": [\"ux\"]}\n",
+    )
+    .unwrap();
+    let stale = json_of(
+        &sift(
+            &dir,
+            &["suggest", "--provider", "local", "--dataset", "demo", "--limit", "1", "--json"],
+        )
+        .await,
+    );
+    assert!(stale["warnings"][0].as_str().unwrap().contains("sift train"), "{}", stale["warnings"]);
     // Every item got an answer: labels at or above min_confidence, or an abstention with the
     // model's probabilities kept for audit.
     let sugg = store(&dir).run_suggestions(&run_id(&out)).unwrap();

@@ -208,6 +208,9 @@ pub async fn run_suggestions(
     let tax = Arc::new(pick_taxonomy(ws, labels, &rows, opts.dataset.as_deref())?.clone());
     let mut warnings = Vec::new();
     let chain = build_chain(ws, opts, &tax, &mut warnings)?;
+    if let Some(w) = stale_local_model(ws, labels, store, opts, &chain) {
+        warnings.push(w);
+    }
     let mut bundle = PromptBundle::new(&tax, &opts.prompt_version, Vec::new());
     let policy = examples.describe();
     if opts.few_shot > 0 && policy != "none" {
@@ -474,6 +477,26 @@ impl Sink {
         self.report.run = self.run;
         Ok(self.report)
     }
+}
+
+/// A warning when the chain's local model was trained on other gold labels than the
+/// workspace has now (its name carries the start of its data fingerprint).
+fn stale_local_model(
+    ws: &Workspace,
+    labels: &LabelsFile,
+    store: &Store,
+    opts: &RunOptions,
+    chain: &[Arc<dyn Suggester>],
+) -> Option<String> {
+    let local = chain.iter().find(|p| p.provider() == "local")?;
+    let trained = local.model().strip_prefix("local:")?;
+    let gold = super::train::gold_examples(ws, labels, store, opts.dataset.as_deref()).ok()?;
+    let now = super::local::data_fingerprint(&gold.examples);
+    (!now.starts_with(trained)).then(|| {
+        "the local model was trained on other gold labels than the workspace has now; \
+         run `sift train` to refresh it"
+            .to_string()
+    })
 }
 
 fn today() -> String {
