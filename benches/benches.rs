@@ -6,6 +6,7 @@
 mod common;
 mod foundation;
 mod github;
+mod gold;
 mod suggest;
 mod tui;
 
@@ -18,6 +19,7 @@ fn main() {
     println!("machine: {}", common::machine());
     foundation::run(&filter);
     github::run(&filter);
+    gold::run(&filter);
     tui::run(&filter);
     suggest::run(&filter);
 }

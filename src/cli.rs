@@ -106,6 +106,126 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::github::LabelsCommand,
     },
+    /// Record one decision for an item (for scripts); appends to annotations/<dataset>/<you>.jsonl.
+    Annotate {
+        item: String,
+        /// Labels (names or aliases), comma-separated; empty for "no label applies".
+        #[arg(long, value_name = "A,B", allow_hyphen_values = true)]
+        labels: String,
+        #[arg(long)]
+        note: Option<String>,
+        /// assisted, blind, sample, adjudication or import.
+        #[arg(long, default_value = "assisted")]
+        mode: String,
+        /// ISO week (YYYY-Www) of the accuracy sample this answers (with --mode sample).
+        #[arg(long)]
+        week: Option<String>,
+        /// Dataset of an item not in the store yet.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Time spent on the decision.
+        #[arg(long)]
+        duration_ms: Option<u64>,
+    },
+    /// Import or export annotation records.
+    Annotations {
+        #[command(subcommand)]
+        action: AnnotationsCommand,
+    },
+    /// Agreement between annotators per dimension and per label.
+    Stats {
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Only these annotators (comma-separated; default: everyone).
+        #[arg(long, value_name = "A,B")]
+        annotators: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Skip the bootstrap interval of alpha (faster).
+        #[arg(long)]
+        no_ci: bool,
+    },
+    /// Accuracy of a run's suggestions against gold.
+    Eval {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        dataset: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export gold items as train/val/test files, a dataset card and a review CSV.
+    Export {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: crate::dataset::export::ExportFormat,
+        #[arg(long, default_value = "80/10/10")]
+        split: String,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        dataset: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw the weekly accuracy sample (or report on it with `sample report`).
+    Sample {
+        #[command(subcommand)]
+        action: Option<SampleCommand>,
+        /// ISO week YYYY-Www (default: the last complete week).
+        #[arg(long)]
+        week: Option<String>,
+        /// Sample size (default: sample.size in sift.toml).
+        #[arg(long)]
+        size: Option<usize>,
+        #[arg(long, value_name = "OWNER/REPO")]
+        repo: Option<String>,
+        #[arg(long)]
+        dataset: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnnotationsCommand {
+    /// Import records in the log format (item, annotator, labels required); all or nothing.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        taxonomy: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every record as JSONL (stdout, or --out FILE).
+    Export {
+        #[arg(long)]
+        dataset: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SampleCommand {
+    /// Accuracy, per-label precision and drift of the weekly samples.
+    Report {
+        /// The last week reported (default: the last complete week).
+        #[arg(long)]
+        week: Option<String>,
+        /// How many weeks up to --week.
+        #[arg(long, default_value_t = 1)]
+        weeks: usize,
+        #[arg(long, value_name = "OWNER/REPO")]
+        repo: Option<String>,
+        #[arg(long)]
+        dataset: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Everything a command needs from an opened workspace.
@@ -180,6 +300,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Labels { command }) => {
             crate::github::cmd_labels(&mut Context::open(ws_arg.as_deref(), &ov)?, command)
         }
+        Some(cmd) => crate::dataset::commands::run(cmd, ws_arg.as_deref(), &ov),
     }
 }
 

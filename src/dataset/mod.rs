@@ -1,3 +1,9 @@
-//! Gold labels on disk: the annotations log (append, incremental replay), gold, export.
+//! Gold labels on disk and derived from it: the annotations log (append, incremental replay),
+//! gold and adjudication, agreement and accuracy, export, and the weekly sample.
 
+pub mod commands;
+pub mod export;
+pub mod gold;
 pub mod log;
+pub mod sample;
+pub mod stats;

@@ -195,7 +195,7 @@ fn label_records(
 
 /// Record a dataset's taxonomy in sift.toml when the file does not name one yet, so the
 /// choice is shared through git (the store is only a cache).
-fn remember_taxonomy(ctx: &mut Context, dataset: &str, taxonomy: &str) -> Result<()> {
+pub(crate) fn remember_taxonomy(ctx: &mut Context, dataset: &str, taxonomy: &str) -> Result<()> {
     if ctx.ws.settings.datasets.get(dataset).and_then(|d| d.taxonomy.as_deref()) == Some(taxonomy) {
         return Ok(());
     }

@@ -2,6 +2,7 @@
 
 mod annotations;
 mod github;
+mod gold;
 mod items;
 mod runs;
 mod schema;
@@ -13,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use annotations::{AnswerRow, LogOffset};
 pub use github::{IssueRow, PushOpRow, PushRow, PushedLabel};
+pub use gold::{LabelAnswer, TimedPushedLabel, TimedSuggestion};
 pub use items::{DatasetCount, ItemStatus, QueueFilter, QueueRow, UpsertCounts};
 pub use runs::SuggestionRow;
 pub use schema::current_version;

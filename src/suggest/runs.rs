@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::validate;
 use crate::metrics::agreement::{self, SetRecord};
 use crate::metrics::evaluation::{self, EvalItem};
-use crate::model::{LabelScore, Mode, Run, RunState, Suggestion, now_rfc3339, sha256_hex};
+use crate::model::{LabelScore, Run, RunState, Suggestion, now_rfc3339, sha256_hex};
 use crate::store::{Store, StoreError};
 use crate::taxonomy::{LabelsFile, Select, Taxonomy};
 use crate::workspace::Workspace;
@@ -256,40 +256,15 @@ fn gold_score(
     })
 }
 
-/// Gold labels of the workspace: per item the adjudicated answer if any, else the answer
-/// every annotator agrees on, else none.
+/// Gold labels of the workspace (crate::dataset::gold: the adjudicated answer if any, else
+/// the unanimous answer, else none).
 pub fn gold_labels(
     _ws: &Workspace,
     store: &Store,
 ) -> Result<HashMap<String, Vec<String>>, RunsError> {
-    let mut per_item: BTreeMap<String, Vec<(i64, Mode, Vec<String>)>> = BTreeMap::new();
-    for row in store.latest_answers(None)? {
-        // A retracted record withdraws that annotator's answer.
-        if row.annotation.retracted {
-            continue;
-        }
-        let mut l = row.annotation.labels.clone();
-        l.sort();
-        l.dedup();
-        per_item.entry(row.annotation.item.clone()).or_default().push((
-            row.id,
-            row.annotation.mode,
-            l,
-        ));
-    }
-    let mut gold = HashMap::new();
-    for (item, answers) in per_item {
-        let adjudicated = answers
-            .iter()
-            .filter(|(_, m, _)| *m == Mode::Adjudication)
-            .max_by_key(|(id, _, _)| *id)
-            .map(|(_, _, l)| l.clone());
-        let unanimous = answers.windows(2).all(|w| w[0].2 == w[1].2).then(|| answers[0].2.clone());
-        if let Some(l) = adjudicated.or(unanimous) {
-            gold.insert(item, l);
-        }
-    }
-    Ok(gold)
+    let answers = store.current_answers(None)?;
+    let items = crate::dataset::gold::group(&answers);
+    Ok(crate::dataset::gold::gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect())
 }
 
 /// One exported record.

@@ -1,0 +1,440 @@
+//! Dataset export: train/val/test splits of gold items (stratified by label, leak-free,
+//! seeded), a dataset card and a review CSV of suggestions against gold.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::dataset::gold::{Gold, label_set};
+use crate::dataset::stats::AgreementStats;
+use crate::model::{Item, ItemKind, Mode, Turn};
+use crate::store::{AnswerRow, Store, StoreError, TimedSuggestion};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("split {0:?}: expected three whole numbers like 80/10/10 with a positive sum")]
+    BadSplit(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Csv { path: PathBuf, source: csv::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The three split names, in order.
+pub const SPLITS: [&str; 3] = ["train", "val", "test"];
+
+/// Split proportions, e.g. 80/10/10.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SplitRatios(pub [f64; 3]);
+
+impl SplitRatios {
+    pub fn parse(text: &str) -> Result<SplitRatios, ExportError> {
+        let bad = || ExportError::BadSplit(text.to_string());
+        let parts: Vec<u32> = text
+            .split(['/', ',', ':'])
+            .map(|p| p.trim().parse::<u32>().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
+        let [a, b, c] = parts[..] else { return Err(bad()) };
+        let total = f64::from(a) + f64::from(b) + f64::from(c);
+        if total <= 0.0 {
+            return Err(bad());
+        }
+        Ok(SplitRatios([f64::from(a) / total, f64::from(b) / total, f64::from(c) / total]))
+    }
+}
+
+/// Assign each item (key, gold labels) to a split index (0 train, 1 val, 2 test).
+///
+/// Greedy iterative stratification: items are shuffled with `seed`, then placed rarest label
+/// first, each into the split furthest below its target share for the item's labels and
+/// overall. Every item gets exactly one split, and the same input and seed give the same splits.
+pub fn assign_splits(
+    items: &[(String, Vec<String>)],
+    ratios: SplitRatios,
+    seed: u64,
+) -> BTreeMap<String, usize> {
+    let mut order: Vec<&(String, Vec<String>)> = items.iter().collect();
+    order.sort_by(|a, b| a.0.cmp(&b.0));
+    order.dedup_by(|a, b| a.0 == b.0);
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let mut label_total: HashMap<&str, usize> = HashMap::new();
+    for (_, labels) in &order {
+        for l in labels {
+            *label_total.entry(l.as_str()).or_default() += 1;
+        }
+    }
+    let rarity = |labels: &Vec<String>| {
+        labels.iter().map(|l| label_total.get(l.as_str()).copied().unwrap_or(0)).min()
+    };
+    // Stable sort: the shuffle decides the order among equally rare items.
+    order.sort_by_key(|(_, labels)| rarity(labels).unwrap_or(usize::MAX));
+    let mut per_label: HashMap<&str, ([usize; 3], usize)> = HashMap::new();
+    let mut overall = ([0usize; 3], 0usize);
+    let mut out = BTreeMap::new();
+    for (key, labels) in order {
+        let deficit = |(counts, n): &([usize; 3], usize), s: usize| {
+            ratios.0[s] * (*n as f64 + 1.0) - counts[s] as f64
+        };
+        let score = |s: usize| {
+            let own: f64 = labels
+                .iter()
+                .map(|l| per_label.get(l.as_str()).map_or(ratios.0[s], |c| deficit(c, s)))
+                .sum();
+            own + deficit(&overall, s)
+        };
+        let best = (0..3)
+            .filter(|&s| ratios.0[s] > 0.0)
+            .max_by(|&a, &b| {
+                score(a).total_cmp(&score(b)).then(ratios.0[a].total_cmp(&ratios.0[b]))
+            })
+            .unwrap_or(0);
+        for l in labels {
+            let e = per_label.entry(l.as_str()).or_default();
+            e.0[best] += 1;
+            e.1 += 1;
+        }
+        overall.0[best] += 1;
+        overall.1 += 1;
+        out.insert(key.clone(), best);
+    }
+    out
+}
+
+/// One exported example.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportRecord {
+    pub id: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<Vec<Turn>>,
+    pub labels: Vec<String>,
+    pub annotators: Vec<String>,
+    pub created_at: Option<String>,
+    pub split: String,
+    pub source: String,
+    pub rationale: Option<String>,
+}
+
+/// Output format of the split files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+/// What `export` wrote.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExportSummary {
+    pub items: usize,
+    pub splits: BTreeMap<String, usize>,
+    pub files: Vec<String>,
+}
+
+/// Everything export needs, gathered by the caller.
+pub struct ExportInput<'a> {
+    pub gold: &'a BTreeMap<String, Gold>,
+    /// Every annotation record of the exported datasets, oldest first (for notes).
+    pub records: &'a [AnswerRow],
+    pub suggestions: &'a HashMap<String, TimedSuggestion>,
+    pub agreement: &'a AgreementStats,
+    pub datasets: &'a [String],
+    pub taxonomy: &'a str,
+}
+
+/// Write the split files, the dataset card and the review CSV into `out`.
+pub fn export(
+    store: &Store,
+    input: &ExportInput,
+    out: &Path,
+    format: ExportFormat,
+    ratios: SplitRatios,
+    seed: u64,
+) -> Result<ExportSummary, ExportError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExportError::Io { path: path.clone(), source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let pairs: Vec<(String, Vec<String>)> =
+        input.gold.iter().map(|(k, g)| (k.clone(), g.labels.clone())).collect();
+    let splits = assign_splits(&pairs, ratios, seed);
+    let notes = rationale_notes(input.records);
+    let mut records: Vec<ExportRecord> = Vec::with_capacity(input.gold.len());
+    let mut items: HashMap<String, Item> = HashMap::new();
+    for (key, g) in input.gold {
+        let item =
+            store.item(key)?.unwrap_or_else(|| Item { key: key.clone(), ..Default::default() });
+        let split = SPLITS[splits.get(key).copied().unwrap_or(0)].to_string();
+        records.push(export_record(&item, g, split, notes.get(key.as_str()).cloned()));
+        items.insert(key.clone(), item);
+    }
+    let mut summary = ExportSummary { items: records.len(), ..Default::default() };
+    for name in SPLITS {
+        let part: Vec<&ExportRecord> = records.iter().filter(|r| r.split == *name).collect();
+        summary.splits.insert(name.to_string(), part.len());
+        let path = match format {
+            ExportFormat::Jsonl => out.join(format!("{name}.jsonl")),
+            ExportFormat::Csv => out.join(format!("{name}.csv")),
+        };
+        match format {
+            ExportFormat::Jsonl => write_jsonl(&path, &part)?,
+            ExportFormat::Csv => write_split_csv(&path, &part)?,
+        }
+        summary.files.push(path.display().to_string());
+    }
+    let card = out.join("dataset_card.md");
+    std::fs::write(&card, dataset_card(&records, input)).map_err(io(&card))?;
+    summary.files.push(card.display().to_string());
+    let review = out.join("review.csv");
+    write_review(&review, input, &items)?;
+    summary.files.push(review.display().to_string());
+    Ok(summary)
+}
+
+/// The note that explains an item's gold: the latest adjudication note, else the latest
+/// non-empty note of any answer.
+fn rationale_notes(records: &[AnswerRow]) -> HashMap<&str, String> {
+    let mut adjudicated: HashMap<&str, String> = HashMap::new();
+    let mut other: HashMap<&str, String> = HashMap::new();
+    for r in records {
+        let a = &r.annotation;
+        if a.note.trim().is_empty() {
+            continue;
+        }
+        let target = if a.mode == Mode::Adjudication { &mut adjudicated } else { &mut other };
+        target.insert(a.item.as_str(), a.note.clone());
+    }
+    for (k, v) in adjudicated {
+        other.insert(k, v);
+    }
+    other
+}
+
+fn export_record(item: &Item, g: &Gold, split: String, rationale: Option<String>) -> ExportRecord {
+    let is_chat = item.kind() == ItemKind::Conversation;
+    let source = match (&item.repo, &item.url) {
+        (Some(repo), _) => format!("github:{repo}"),
+        _ => item.dataset.clone(),
+    };
+    ExportRecord {
+        id: item.key.clone(),
+        title: item.title.clone(),
+        body: (!is_chat).then(|| item.body.clone()),
+        conversation: is_chat.then(|| item.turns.clone()),
+        labels: g.labels.clone(),
+        annotators: g.annotators.clone(),
+        created_at: item.created_at.clone(),
+        split,
+        source,
+        rationale,
+    }
+}
+
+fn write_jsonl(path: &Path, records: &[&ExportRecord]) -> Result<(), ExportError> {
+    let err = |source| ExportError::Io { path: path.to_path_buf(), source };
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(err)?);
+    for r in records {
+        let line = serde_json::to_string(r).map_err(|e| err(std::io::Error::other(e)))?;
+        writeln!(f, "{line}").map_err(err)?;
+    }
+    f.flush().map_err(err)
+}
+
+fn write_split_csv(path: &Path, records: &[&ExportRecord]) -> Result<(), ExportError> {
+    let err = |source| ExportError::Csv { path: path.to_path_buf(), source };
+    let mut w = csv::Writer::from_path(path).map_err(err)?;
+    w.write_record([
+        "id",
+        "title",
+        "body",
+        "conversation",
+        "labels",
+        "annotators",
+        "created_at",
+        "split",
+        "source",
+        "rationale",
+    ])
+    .map_err(err)?;
+    for r in records {
+        let conversation = r
+            .conversation
+            .as_ref()
+            .map(|c| serde_json::to_string(c).unwrap_or_default())
+            .unwrap_or_default();
+        w.write_record([
+            r.id.as_str(),
+            &r.title,
+            r.body.as_deref().unwrap_or(""),
+            &conversation,
+            &r.labels.join(";"),
+            &r.annotators.join(";"),
+            r.created_at.as_deref().unwrap_or(""),
+            &r.split,
+            &r.source,
+            r.rationale.as_deref().unwrap_or(""),
+        ])
+        .map_err(err)?;
+    }
+    w.flush().map_err(|source| ExportError::Io { path: path.to_path_buf(), source })
+}
+
+fn fmt_opt(x: Option<f64>) -> String {
+    x.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
+}
+
+/// The dataset card: counts per label and split, agreement and sources, in Markdown.
+pub fn dataset_card(records: &[ExportRecord], input: &ExportInput) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("# Dataset card: {}\n\n", input.datasets.join(", ")));
+    s.push_str(&format!(
+        "Exported by sift from gold labels (adjudicated, else unanimous). Taxonomy: `{}`. \
+         {} items.\n\n",
+        input.taxonomy,
+        records.len()
+    ));
+    s.push_str("## Counts per label and split\n\n| label | train | val | test | total |\n|---|---:|---:|---:|---:|\n");
+    let mut counts: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
+    let mut totals = [0usize; 3];
+    for r in records {
+        let i = SPLITS.iter().position(|s| *s == r.split).unwrap_or(0);
+        totals[i] += 1;
+        if r.labels.is_empty() {
+            counts.entry("(none)").or_default()[i] += 1;
+        }
+        for l in &r.labels {
+            counts.entry(l.as_str()).or_default()[i] += 1;
+        }
+    }
+    for (label, c) in &counts {
+        s.push_str(&format!(
+            "| {label} | {} | {} | {} | {} |\n",
+            c[0],
+            c[1],
+            c[2],
+            c.iter().sum::<usize>()
+        ));
+    }
+    s.push_str(&format!(
+        "| **items** | {} | {} | {} | {} |\n\n",
+        totals[0],
+        totals[1],
+        totals[2],
+        totals.iter().sum::<usize>()
+    ));
+    let a = input.agreement;
+    s.push_str(&format!(
+        "## Agreement\n\n{} items answered by {} annotator(s): {}.\n\n\
+         | dimension | percent agreement | Fleiss' kappa | Krippendorff's alpha |\n|---|---:|---:|---:|\n",
+        a.items,
+        a.annotators.len(),
+        a.annotators.join(", ")
+    ));
+    for (dim, r) in &a.dimensions {
+        s.push_str(&format!(
+            "| {dim} | {} | {} | {} |\n",
+            fmt_opt(r.percent_agreement),
+            fmt_opt(r.fleiss_kappa),
+            fmt_opt(r.krippendorff_alpha)
+        ));
+    }
+    s.push_str("\n## Sources\n\n| source | items |\n|---|---:|\n");
+    let mut sources: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in records {
+        *sources.entry(r.source.as_str()).or_default() += 1;
+    }
+    for (src, n) in sources {
+        s.push_str(&format!("| {src} | {n} |\n"));
+    }
+    s
+}
+
+fn write_review(
+    path: &Path,
+    input: &ExportInput,
+    items: &HashMap<String, Item>,
+) -> Result<(), ExportError> {
+    let err = |source| ExportError::Csv { path: path.to_path_buf(), source };
+    let mut w = csv::Writer::from_path(path).map_err(err)?;
+    w.write_record(["item", "title", "suggested", "gold", "agree"]).map_err(err)?;
+    for (key, g) in input.gold {
+        let title = items.get(key).map(|i| i.title.as_str()).unwrap_or("");
+        let s = input.suggestions.get(key);
+        let suggested = s
+            .map(|s| {
+                s.labels
+                    .iter()
+                    .map(|l| match l.confidence {
+                        Some(c) => format!("{}:{c:.2}", l.name),
+                        None => l.name.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(";")
+            })
+            .unwrap_or_default();
+        let agree = s
+            .map(|s| {
+                let names: Vec<String> = s.labels.iter().map(|l| l.name.clone()).collect();
+                (label_set(&names) == label_set(&g.labels)).to_string()
+            })
+            .unwrap_or_default();
+        w.write_record([key.as_str(), title, &suggested, &g.labels.join(";"), &agree])
+            .map_err(err)?;
+    }
+    w.flush().map_err(|source| ExportError::Io { path: path.to_path_buf(), source })
+}
+
+/// Distinct label sets of the gold, for reporting.
+pub fn label_universe(gold: &BTreeMap<String, Gold>) -> BTreeSet<String> {
+    gold.values().flat_map(|g| g.labels.iter().cloned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(n: usize) -> Vec<(String, Vec<String>)> {
+        (0..n)
+            .map(|i| {
+                let label =
+                    ["bug", "ux", "docs", "question", "rare"][if i % 50 == 0 { 4 } else { i % 4 }];
+                (format!("k{i:04}"), vec![label.to_string()])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn splits_are_stratified_deterministic_and_complete() {
+        let input = items(400);
+        let r = SplitRatios::parse("80/10/10").unwrap();
+        let a = assign_splits(&input, r, 7);
+        assert_eq!(a, assign_splits(&input, r, 7));
+        assert_ne!(a, assign_splits(&input, r, 8));
+        assert_eq!(a.len(), 400);
+        for label in ["bug", "ux", "docs", "question", "rare"] {
+            let members: Vec<&String> =
+                input.iter().filter(|(_, l)| l[0] == label).map(|(k, _)| k).collect();
+            let n = members.len() as f64;
+            for (s, share) in r.0.iter().enumerate() {
+                let got = members.iter().filter(|k| a[**k] == s).count() as f64;
+                assert!((got - share * n).abs() <= 1.0, "{label} split {s}: {got} of {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn split_ratios_parse() {
+        assert_eq!(SplitRatios::parse("2/1/1").unwrap().0, [0.5, 0.25, 0.25]);
+        assert!(SplitRatios::parse("80/20").is_err());
+        assert!(SplitRatios::parse("0/0/0").is_err());
+    }
+}

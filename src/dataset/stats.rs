@@ -1,0 +1,587 @@
+//! Agreement per dimension and per label, suggestion accuracy against gold, and per-annotator
+//! throughput and acceptance. Pure: callers read the store; the statistics come from metrics.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::dataset::gold::{Gold, label_set};
+use crate::metrics::agreement::{self, AgreementReport, Table};
+use crate::metrics::evaluation::{self, EvalItem, EvalReport};
+use crate::model::{Mode, Suggestion};
+use crate::store::{AnswerRow, LabelAnswer, Store, StoreError};
+use crate::taxonomy::{Select, Taxonomy};
+
+/// Seed of the bootstrap intervals, so `sift stats` prints the same interval every time.
+pub const BOOTSTRAP_SEED: u64 = 0x5EED_0001;
+
+/// `sift stats --json`: agreement over the selected annotators.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgreementStats {
+    /// Items with at least one answer from a selected annotator.
+    pub items: usize,
+    pub annotators: Vec<String>,
+    /// Per dimension: nominal over its categories (the label, or the label set for multi-select).
+    pub dimensions: BTreeMap<String, AgreementReport>,
+    /// Per label: binary presence.
+    pub labels: BTreeMap<String, AgreementReport>,
+}
+
+/// Agreement of current answers (adjudications are rulings, not answers, and are left out).
+/// `selected` limits the annotators; `with_ci` adds the bootstrap interval of alpha.
+pub fn agreement_stats(
+    answers: &[LabelAnswer],
+    taxonomy: &Taxonomy,
+    selected: Option<&[String]>,
+    with_ci: bool,
+) -> AgreementStats {
+    let mut coded = CodedAnswers::new(taxonomy, selected);
+    for a in answers {
+        if a.mode != Mode::Adjudication {
+            coded.add(&a.item, &a.annotator, a.labels.iter().map(String::as_str));
+        }
+    }
+    coded.stats(with_ci)
+}
+
+/// [`agreement_stats`] straight from the store: the records of `datasets` (all when empty) are
+/// streamed oldest first and the latest per (item, annotator) kept, with no per-record
+/// allocation; this is the fast path behind `sift stats`.
+pub fn agreement_stats_from_store(
+    store: &Store,
+    datasets: &[String],
+    taxonomy: &Taxonomy,
+    selected: Option<&[String]>,
+    with_ci: bool,
+) -> Result<AgreementStats, StoreError> {
+    let mut coded = CodedAnswers::new(taxonomy, selected);
+    let only = if datasets.len() == 1 { Some(datasets[0].as_str()) } else { None };
+    store.for_each_annotation(only, |dataset, item, annotator, labels, mode| {
+        if mode == Mode::Adjudication.as_str()
+            || (datasets.len() > 1 && !datasets.iter().any(|d| d == dataset))
+        {
+            return;
+        }
+        if mode == RETRACTED {
+            coded.remove(item, annotator);
+        } else {
+            coded.add_json(item, annotator, labels);
+        }
+    })?;
+    Ok(coded.stats(with_ci))
+}
+
+/// The mode for_each_annotation reports for a retracted record.
+const RETRACTED: &str = "retracted";
+
+/// Current answers coded as integers: items and annotators interned, each answer a bit set
+/// over the taxonomy's labels (labels outside the taxonomy never count in agreement).
+/// Building the agreement tables from these avoids a string per rating.
+pub struct CodedAnswers<'t> {
+    taxonomy: &'t Taxonomy,
+    selected: Option<&'t [String]>,
+    label_bits: HashMap<String, u128>,
+    items: FastMap<String, u32>,
+    annotators: FastMap<String, u32>,
+    /// Per item id: (annotator id, labels); a later answer replaces an earlier one.
+    answers: Vec<Vec<(u32, u128)>>,
+    /// Label-set JSON text -> bits: answers repeat a few label sets many times.
+    json_cache: FastMap<String, u128>,
+}
+
+/// FNV-1a: keys here are short strings from our own store, where SipHash's DoS resistance buys
+/// nothing and costs a third of the time of building the tables.
+#[derive(Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
+/// Taxonomies larger than this use one bit per label up to here and ignore the rest, which
+/// no real taxonomy reaches (max 128 labels).
+const MAX_CODED_LABELS: usize = 128;
+
+impl<'t> CodedAnswers<'t> {
+    pub fn new(taxonomy: &'t Taxonomy, selected: Option<&'t [String]>) -> Self {
+        let label_bits = taxonomy
+            .label_names()
+            .into_iter()
+            .take(MAX_CODED_LABELS)
+            .enumerate()
+            .map(|(i, name)| (name, 1u128 << i))
+            .collect();
+        CodedAnswers {
+            taxonomy,
+            selected,
+            label_bits,
+            items: FastMap::default(),
+            annotators: FastMap::default(),
+            answers: Vec::new(),
+            json_cache: FastMap::default(),
+        }
+    }
+
+    fn bits<'a>(&self, labels: impl IntoIterator<Item = &'a str>) -> u128 {
+        labels.into_iter().filter_map(|l| self.label_bits.get(l)).fold(0, |acc, b| acc | b)
+    }
+
+    fn intern(map: &mut FastMap<String, u32>, name: &str) -> u32 {
+        if let Some(&id) = map.get(name) {
+            return id;
+        }
+        let id = map.len() as u32;
+        map.insert(name.to_owned(), id);
+        id
+    }
+
+    fn add_bits(&mut self, item: &str, annotator: &str, bits: u128) {
+        if self.selected.is_some_and(|s| !s.iter().any(|a| a == annotator)) {
+            return;
+        }
+        let i = Self::intern(&mut self.items, item) as usize;
+        let a = Self::intern(&mut self.annotators, annotator);
+        if i == self.answers.len() {
+            self.answers.push(Vec::with_capacity(3));
+        }
+        let answers = &mut self.answers[i];
+        match answers.iter_mut().find(|(who, _)| *who == a) {
+            Some(slot) => slot.1 = bits,
+            None => answers.push((a, bits)),
+        }
+    }
+
+    /// Withdraw an annotator's answer (an undo with nothing to go back to).
+    pub fn remove(&mut self, item: &str, annotator: &str) {
+        let (Some(&i), Some(&a)) = (self.items.get(item), self.annotators.get(annotator)) else {
+            return;
+        };
+        if let Some(answers) = self.answers.get_mut(i as usize) {
+            answers.retain(|(who, _)| *who != a);
+        }
+    }
+
+    /// Record an answer (a later one for the same item and annotator replaces it).
+    pub fn add<'a>(
+        &mut self,
+        item: &str,
+        annotator: &str,
+        labels: impl IntoIterator<Item = &'a str>,
+    ) {
+        let bits = self.bits(labels);
+        self.add_bits(item, annotator, bits);
+    }
+
+    /// Record an answer whose labels are a JSON array of names (as stored); unreadable
+    /// label text counts as no labels.
+    pub fn add_json(&mut self, item: &str, annotator: &str, labels_json: &str) {
+        let bits = match self.json_cache.get(labels_json) {
+            Some(&b) => b,
+            None => {
+                let names: Vec<String> = serde_json::from_str(labels_json).unwrap_or_default();
+                let b = self.bits(names.iter().map(String::as_str));
+                self.json_cache.insert(labels_json.to_owned(), b);
+                b
+            }
+        };
+        self.add_bits(item, annotator, bits);
+    }
+
+    /// Names sorted, and for each interned id its sorted position.
+    fn sorted(map: &FastMap<String, u32>) -> (Vec<String>, Vec<u32>) {
+        let mut names: Vec<(&String, u32)> = map.iter().map(|(k, &v)| (k, v)).collect();
+        names.sort_unstable();
+        let mut rank = vec![0u32; names.len()];
+        for (pos, (_, id)) in names.iter().enumerate() {
+            rank[*id as usize] = pos as u32;
+        }
+        (names.into_iter().map(|(k, _)| k.clone()).collect(), rank)
+    }
+
+    /// One table: `category` maps an answer's bits to a category code, `name` names a code;
+    /// categories are sorted by name, units by item key and columns by annotator, as
+    /// `Table::from_triples` orders them.
+    fn table(
+        &self,
+        layout: &Layout,
+        category: &dyn Fn(u128) -> u128,
+        name: &dyn Fn(u128) -> String,
+    ) -> Table {
+        // Few distinct categories per table: a short list beats hashing every cell.
+        let mut codes: Vec<(u128, u32)> = Vec::new();
+        let lookup = |codes: &[(u128, u32)], code: u128| {
+            codes.iter().find(|(c, _)| *c == code).map(|&(_, i)| i)
+        };
+        for answers in &self.answers {
+            for &(_, bits) in answers {
+                let code = category(bits);
+                if lookup(&codes, code).is_none() {
+                    codes.push((code, 0));
+                }
+            }
+        }
+        let mut named: Vec<(String, u128)> = codes.iter().map(|&(c, _)| (name(c), c)).collect();
+        named.sort();
+        for (position, (_, code)) in named.iter().enumerate() {
+            if let Some(slot) = codes.iter_mut().find(|(c, _)| c == code) {
+                slot.1 = position as u32;
+            }
+        }
+        let width = layout.annotators.len();
+        let mut rows = vec![Vec::new(); self.answers.len()];
+        for (item, answers) in self.answers.iter().enumerate() {
+            let mut row = vec![None; width];
+            for &(a, bits) in answers {
+                row[layout.annotator_rank[a as usize] as usize] = lookup(&codes, category(bits));
+            }
+            rows[layout.item_rank[item] as usize] = row;
+        }
+        Table {
+            annotators: layout.annotators.clone(),
+            categories: named.into_iter().map(|(n, _)| n).collect(),
+            units: rows,
+        }
+    }
+
+    /// Agreement per dimension and per label.
+    pub fn stats(&self, with_ci: bool) -> AgreementStats {
+        let (items, item_rank) = Self::sorted(&self.items);
+        let (annotators, annotator_rank) = Self::sorted(&self.annotators);
+        let layout = Layout { item_rank, annotators, annotator_rank };
+        let names = self.taxonomy.label_names();
+        let bit_of = |name: &str| self.label_bits.get(name).copied().unwrap_or(0);
+        let set_name = |bits: u128| {
+            let mut picked: Vec<&str> =
+                names.iter().map(String::as_str).filter(|n| bits & bit_of(n) != 0).collect();
+            picked.sort_unstable();
+            if picked.is_empty() { agreement::EMPTY_SET.to_string() } else { picked.join("+") }
+        };
+        let table = |category: &dyn Fn(u128) -> u128, name: &dyn Fn(u128) -> String| {
+            self.table(&layout, category, name)
+        };
+        // One job per dimension (mask over its labels) and per label (presence of its bit).
+        let jobs: Vec<(bool, &str, u128)> = self
+            .taxonomy
+            .dimensions
+            .iter()
+            .map(|d| {
+                let mask = d.labels.iter().fold(0u128, |m, l| m | bit_of(&l.name));
+                (true, d.name.as_str(), mask)
+            })
+            .chain(names.iter().map(|n| (false, n.as_str(), bit_of(n))))
+            .collect();
+        let run = |&(is_dimension, name, mask): &(bool, &str, u128)| {
+            let t = if is_dimension {
+                table(&|b| b & mask, &set_name)
+            } else {
+                presence_table(table(&|b| u128::from(b & mask != 0), &|c| {
+                    if c == 1 { agreement::PRESENT } else { agreement::ABSENT }.to_string()
+                }))
+            };
+            (is_dimension, name.to_string(), agreement::report(&t, with_ci, BOOTSTRAP_SEED))
+        };
+        // Tables are independent: build them on every core (the CLI's wall time is the budget).
+        let threads =
+            std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, jobs.len().max(1));
+        let results: Vec<(bool, String, AgreementReport)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..threads)
+                .map(|k| {
+                    let (jobs, run) = (&jobs, &run);
+                    scope.spawn(move || {
+                        jobs.iter().skip(k).step_by(threads).map(run).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let mut all: Vec<_> = jobs.iter().step_by(threads).map(run).collect();
+            for h in handles {
+                // A panic in a worker is a bug in the statistics; surface it here.
+                all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            }
+            all
+        });
+        let mut dimensions = BTreeMap::new();
+        let mut labels = BTreeMap::new();
+        for (is_dimension, name, report) in results {
+            if is_dimension {
+                dimensions.insert(name, report);
+            } else {
+                labels.insert(name, report);
+            }
+        }
+        AgreementStats { items: items.len(), annotators: layout.annotators, dimensions, labels }
+    }
+}
+
+/// Presence tables always name both categories, as `label_presence_tables` does.
+fn presence_table(mut t: Table) -> Table {
+    if t.categories.len() < 2 {
+        let only_present = t.categories.first().is_some_and(|c| c == agreement::PRESENT);
+        t.categories = vec![agreement::ABSENT.to_string(), agreement::PRESENT.to_string()];
+        if only_present {
+            for row in &mut t.units {
+                for v in row.iter_mut().flatten() {
+                    *v = 1;
+                }
+            }
+        }
+    }
+    t
+}
+
+/// Where interned items and annotators go in a table.
+struct Layout {
+    item_rank: Vec<u32>,
+    annotators: Vec<String>,
+    annotator_rank: Vec<u32>,
+}
+
+/// How often an annotator's saved labels equal the suggestion they were shown (or, in blind
+/// mode, the suggestion recorded beside the answer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Acceptance {
+    /// Records that carry a suggestion.
+    pub with_suggestion: u64,
+    /// Of those, records whose labels equal the suggestion's labels.
+    pub unchanged: u64,
+    pub rate: Option<f64>,
+}
+
+impl Acceptance {
+    fn add(&mut self, unchanged: bool) {
+        self.with_suggestion += 1;
+        self.unchanged += u64::from(unchanged);
+        self.rate = Some(self.unchanged as f64 / self.with_suggestion as f64);
+    }
+}
+
+/// Throughput and acceptance of one annotator (the stats screen's annotator table).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnnotatorStats {
+    pub annotator: String,
+    pub records: u64,
+    /// Distinct items answered.
+    pub items: u64,
+    /// Records per hour of active time (durations, else gaps between records under 10 min).
+    pub items_per_hour: Option<f64>,
+    pub median_seconds: Option<f64>,
+    pub blind: Acceptance,
+    pub assisted: Acceptance,
+}
+
+/// A gap between two records longer than this is a break, not time spent on the item.
+const IDLE_GAP_SECONDS: f64 = 600.0;
+
+/// Throughput and acceptance per annotator from every record (oldest first), sorted by name.
+pub fn annotator_stats(records: &[AnswerRow]) -> Vec<AnnotatorStats> {
+    let mut by: BTreeMap<&str, Vec<&AnswerRow>> = BTreeMap::new();
+    for r in records {
+        by.entry(r.annotation.annotator.as_str()).or_default().push(r);
+    }
+    by.into_iter().map(|(who, rows)| one_annotator(who, &rows)).collect()
+}
+
+fn one_annotator(who: &str, rows: &[&AnswerRow]) -> AnnotatorStats {
+    let mut seconds = Vec::new();
+    let mut previous: Option<jiff::Timestamp> = None;
+    let mut blind = Acceptance::default();
+    let mut assisted = Acceptance::default();
+    let mut items = BTreeSet::new();
+    for r in rows {
+        let a = &r.annotation;
+        items.insert(a.item.as_str());
+        let at: Option<jiff::Timestamp> = a.at.parse().ok();
+        let spent = match (a.duration_ms, at, previous) {
+            (Some(ms), _, _) => Some(ms as f64 / 1000.0),
+            (None, Some(now), Some(before)) => {
+                let gap = now.duration_since(before).as_secs_f64();
+                (0.0..=IDLE_GAP_SECONDS).contains(&gap).then_some(gap)
+            }
+            _ => None,
+        };
+        seconds.extend(spent);
+        if at.is_some() {
+            previous = at;
+        }
+        if let Some(s) = &a.suggestion {
+            let shown: Vec<String> = s.labels.iter().map(|l| l.name.clone()).collect();
+            let unchanged = label_set(&shown) == label_set(&a.labels);
+            match a.mode {
+                Mode::Blind | Mode::Sample => blind.add(unchanged),
+                Mode::Assisted => assisted.add(unchanged),
+                Mode::Adjudication | Mode::Import => {}
+            }
+        }
+    }
+    let total: f64 = seconds.iter().sum();
+    AnnotatorStats {
+        annotator: who.to_string(),
+        records: rows.len() as u64,
+        items: items.len() as u64,
+        items_per_hour: (total > 0.0).then(|| seconds.len() as f64 * 3600.0 / total),
+        median_seconds: median(&mut seconds),
+        blind,
+        assisted,
+    }
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
+}
+
+/// Score a run's suggestions against gold. Items with gold that the run made a suggestion for
+/// are scored; an abstention or a suggestion naming no valid label is a miss, not skipped.
+pub fn evaluate_run(
+    gold: &BTreeMap<String, Gold>,
+    suggestions: &[Suggestion],
+    taxonomy: &Taxonomy,
+) -> EvalReport {
+    let by_item: HashMap<&str, &Suggestion> =
+        suggestions.iter().map(|s| (s.item.as_str(), s)).collect();
+    let items: Vec<EvalItem> = gold
+        .iter()
+        .filter_map(|(key, g)| {
+            let s = by_item.get(key.as_str())?;
+            let predicted = if s.abstained {
+                Vec::new()
+            } else {
+                s.labels.iter().map(|l| (l.name.clone(), l.confidence)).collect()
+            };
+            Some(EvalItem { gold: g.labels.clone(), predicted })
+        })
+        .collect();
+    let dims: Vec<evaluation::Dimension> = taxonomy
+        .dimensions
+        .iter()
+        .filter(|d| d.select == Select::One)
+        .map(|d| evaluation::Dimension {
+            name: d.name.clone(),
+            labels: d.labels.iter().map(|l| l.name.clone()).collect(),
+        })
+        .collect();
+    evaluation::evaluate(&items, &taxonomy.label_names(), &dims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Annotation, LabelScore, SuggestionRef};
+
+    fn rec(
+        who: &str,
+        item: &str,
+        labels: &[&str],
+        mode: Mode,
+        ms: u64,
+        sugg: &[&str],
+    ) -> AnswerRow {
+        AnswerRow {
+            id: 0,
+            dataset: "d".into(),
+            annotation: Annotation {
+                item: item.into(),
+                annotator: who.into(),
+                labels: labels.iter().map(|s| s.to_string()).collect(),
+                at: String::new(),
+                mode,
+                note: String::new(),
+                duration_ms: Some(ms),
+                suggestion: Some(SuggestionRef {
+                    run: "r".into(),
+                    labels: sugg
+                        .iter()
+                        .map(|s| LabelScore { name: s.to_string(), confidence: None })
+                        .collect(),
+                }),
+                week: None,
+                retracted: false,
+            },
+        }
+    }
+
+    #[test]
+    fn coded_tables_equal_the_metrics_tables() {
+        let yml = "taxonomies:\n  t:\n    dimensions:\n      - name: d\n        select: many\n        labels: [a, b, c]\n      - name: p\n        select: one\n        labels: [lo, hi]\n";
+        let file = crate::taxonomy::LabelsFile::parse(yml, std::path::Path::new("l.yml")).unwrap();
+        let tax = file.get("t").unwrap();
+        let pool: [&[&str]; 7] =
+            [&["a"], &["a", "b"], &["c", "lo"], &[], &["hi"], &["b", "hi", "zz"], &["a", "lo"]];
+        let mut rows = Vec::new();
+        let mut id = 0;
+        for item in 0..40 {
+            for (k, who) in ["u", "v", "w"].iter().enumerate() {
+                if (item + k) % 5 == 0 {
+                    continue;
+                }
+                id += 1;
+                let labels = pool[(item * 3 + k * 5 + item / 7) % pool.len()];
+                rows.push(LabelAnswer {
+                    item: format!("i{item}"),
+                    dataset: "d".into(),
+                    annotator: who.to_string(),
+                    labels: labels.iter().map(|s| s.to_string()).collect(),
+                    mode: Mode::Blind,
+                    id,
+                });
+            }
+        }
+        let fast = agreement_stats(&rows, tax, None, true);
+        let records: Vec<agreement::SetRecord> =
+            rows.iter().map(|a| (a.item.clone(), a.annotator.clone(), a.labels.clone())).collect();
+        for d in &tax.dimensions {
+            let names: Vec<String> = d.labels.iter().map(|l| l.name.clone()).collect();
+            let t = agreement::set_table(&records, Some(&names));
+            assert_eq!(
+                fast.dimensions[&d.name],
+                agreement::report(&t, true, BOOTSTRAP_SEED),
+                "{}",
+                d.name
+            );
+        }
+        let names = tax.label_names();
+        for (name, t) in names.iter().zip(agreement::label_presence_tables(&records, &names)) {
+            assert_eq!(fast.labels[name], agreement::report(&t, true, BOOTSTRAP_SEED), "{name}");
+        }
+        assert_eq!(fast.items, 40);
+        let only = agreement_stats(&rows, tax, Some(&["u".to_string(), "v".to_string()]), false);
+        assert_eq!(only.annotators, ["u", "v"]);
+    }
+
+    #[test]
+    fn throughput_and_acceptance_split_by_mode() {
+        let rows = vec![
+            rec("a", "1", &["bug"], Mode::Assisted, 10_000, &["bug"]),
+            rec("a", "2", &["ux"], Mode::Assisted, 20_000, &["bug"]),
+            rec("a", "3", &["bug"], Mode::Blind, 30_000, &["bug"]),
+        ];
+        let s = annotator_stats(&rows);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].median_seconds, Some(20.0));
+        // 3 records in 60 s of work: 180 per hour.
+        assert!((s[0].items_per_hour.unwrap() - 180.0).abs() < 1e-9);
+        assert_eq!(s[0].assisted.with_suggestion, 2);
+        assert_eq!(s[0].assisted.rate, Some(0.5));
+        assert_eq!(s[0].blind.rate, Some(1.0));
+    }
+}
