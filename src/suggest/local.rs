@@ -225,9 +225,7 @@ impl LocalModel {
 
     /// Probabilities grouped by dimension.
     pub fn predict_dimensions(&self, text: &str) -> Vec<DimensionPrediction> {
-        let x = self
-            .vocab
-            .vectorize(&raw_features(text, &self.options.features), &self.options.features);
+        let x = self.vocab.vectorize(&raw_features(text, &self.options.features), &self.options.features);
         self.dims
             .iter()
             .zip(&self.heads)
@@ -421,9 +419,7 @@ fn validate(dims: &[Dimension], opts: &TrainOptions) -> Result<(), LocalError> {
 pub fn data_fingerprint<T: AsRef<str>, L: AsRef<[String]>>(examples: &[(T, L)]) -> String {
     let mut entries: Vec<([u8; 32], String)> = examples
         .iter()
-        .map(|(text, labels)| {
-            (Sha256::digest(text.as_ref().as_bytes()).into(), label_key(labels.as_ref()))
-        })
+        .map(|(text, labels)| (Sha256::digest(text.as_ref().as_bytes()).into(), label_key(labels.as_ref())))
         .collect();
     entries.sort();
     let mut hasher = Sha256::new();
@@ -544,8 +540,7 @@ fn clean_body(body: &str, opts: &FeatureOptions) -> String {
         if in_fence && opts.strip_code {
             continue;
         }
-        let line =
-            if opts.strip_comments { drop_comments(line, &mut in_comment) } else { line.into() };
+        let line = if opts.strip_comments { drop_comments(line, &mut in_comment) } else { line.into() };
         push_folding_urls(&line, &mut out);
     }
     truncate_chars(&mut out, opts.max_body_chars);
@@ -637,8 +632,7 @@ fn hash_text(text: &str, namespace: u8, opts: &FeatureOptions, out: &mut Vec<u32
         out.push(fold(unigram, mask));
         if opts.word_bigrams {
             if let Some(p) = prev {
-                let bigram =
-                    fnv_extend(fnv_extend(bigram_seed, &p.to_le_bytes()), token.as_bytes());
+                let bigram = fnv_extend(fnv_extend(bigram_seed, &p.to_le_bytes()), token.as_bytes());
                 out.push(fold(bigram, mask));
             }
             prev = Some(unigram);
@@ -722,8 +716,7 @@ impl Vocab {
             kept.sort_unstable();
         }
         let n = docs.len() as f32;
-        let idf =
-            kept.iter().map(|&h| ((1.0 + n) / (1.0 + df[h as usize] as f32)).ln() + 1.0).collect();
+        let idf = kept.iter().map(|&h| ((1.0 + n) / (1.0 + df[h as usize] as f32)).ln() + 1.0).collect();
         let mut lookup = vec![0u32; df.len()];
         for (i, &h) in kept.iter().enumerate() {
             lookup[h as usize] = i as u32 + 1;
@@ -803,16 +796,12 @@ struct Task {
 }
 
 impl Task {
-    fn build<T, L: AsRef<[String]>>(
-        dim: &Dimension,
-        examples: &[(T, L)],
-    ) -> Result<Self, LocalError> {
+    fn build<T, L: AsRef<[String]>>(dim: &Dimension, examples: &[(T, L)]) -> Result<Self, LocalError> {
         let not_enough = |reason: &str| LocalError::NotEnoughData {
             dimension: dim.name.clone(),
             reason: reason.to_string(),
         };
-        let samples =
-            if dim.single { single_samples(dim, examples) } else { multi_samples(dim, examples) };
+        let samples = if dim.single { single_samples(dim, examples) } else { multi_samples(dim, examples) };
         let task = Task { outputs: dim.labels.len(), single: dim.single, samples };
         if task.single && task.class_counts().iter().filter(|&&c| c > 0).count() < 2 {
             return Err(not_enough("fewer than 2 labels have examples"));
@@ -842,10 +831,7 @@ impl Task {
 }
 
 /// Examples carrying exactly one label of the dimension; others are ambiguous and skipped.
-fn single_samples<T, L: AsRef<[String]>>(
-    dim: &Dimension,
-    examples: &[(T, L)],
-) -> Vec<(usize, Target)> {
+fn single_samples<T, L: AsRef<[String]>>(dim: &Dimension, examples: &[(T, L)]) -> Vec<(usize, Target)> {
     let index: BTreeMap<&str, usize> =
         dim.labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
     examples
@@ -862,10 +848,7 @@ fn single_samples<T, L: AsRef<[String]>>(
 }
 
 /// Every labelled example; an example with no label at all is unlabelled, not negative.
-fn multi_samples<T, L: AsRef<[String]>>(
-    dim: &Dimension,
-    examples: &[(T, L)],
-) -> Vec<(usize, Target)> {
+fn multi_samples<T, L: AsRef<[String]>>(dim: &Dimension, examples: &[(T, L)]) -> Vec<(usize, Target)> {
     examples
         .iter()
         .enumerate()
@@ -905,16 +888,9 @@ const MIN_CALIBRATION: usize = 20;
 
 /// Fits the calibration on a model trained without the held-out part, then refits on all
 /// samples (warm-started from the first fit) and keeps that calibration.
-fn train_head(
-    task: &Task,
-    rows: &Rows,
-    n_features: usize,
-    holdout: &[bool],
-    opts: &TrainOptions,
-) -> Head {
+fn train_head(task: &Task, rows: &Rows, n_features: usize, holdout: &[bool], opts: &TrainOptions) -> Head {
     let all: Vec<usize> = (0..task.samples.len()).collect();
-    let (held, fit): (Vec<usize>, Vec<usize>) =
-        all.iter().partition(|&&s| holdout[task.samples[s].0]);
+    let (held, fit): (Vec<usize>, Vec<usize>) = all.iter().partition(|&&s| holdout[task.samples[s].0]);
     let (calibration, warm) = if held.len() >= MIN_CALIBRATION && !fit.is_empty() {
         let probe = train_linear(task, rows, &fit, n_features, opts, None);
         (calibrate(task, rows, &probe, &held), Some(probe))
@@ -934,8 +910,7 @@ fn identity_calibration(task: &Task) -> Calibration {
 }
 
 fn calibrate(task: &Task, rows: &Rows, probe: &Linear, held: &[usize]) -> Calibration {
-    let scores: Vec<Vec<f32>> =
-        held.iter().map(|&s| probe.scores(rows.row(task.samples[s].0))).collect();
+    let scores: Vec<Vec<f32>> = held.iter().map(|&s| probe.scores(rows.row(task.samples[s].0))).collect();
     let targets: Vec<&Target> = held.iter().map(|&s| &task.samples[s].1).collect();
     if task.single {
         let classes: Vec<usize> =
@@ -945,8 +920,7 @@ fn calibrate(task: &Task, rows: &Rows, probe: &Linear, held: &[usize]) -> Calibr
     let params = (0..task.outputs)
         .map(|j| {
             let s: Vec<f64> = scores.iter().map(|v| f64::from(v[j])).collect();
-            let y: Vec<bool> =
-                targets.iter().map(|t| matches!(t, Target::Flags(f) if f[j])).collect();
+            let y: Vec<bool> = targets.iter().map(|t| matches!(t, Target::Flags(f) if f[j])).collect();
             fit_platt(&s, &y)
         })
         .collect();
@@ -1056,8 +1030,7 @@ const MIN_PARALLEL: usize = 512;
 
 impl Objective<'_> {
     fn value_and_gradient(&self, theta: &[f32], grad: &mut [f32]) -> f64 {
-        let chunk =
-            self.subset.len().div_ceil(if self.subset.len() < MIN_PARALLEL { 1 } else { CHUNKS });
+        let chunk = self.subset.len().div_ceil(if self.subset.len() < MIN_PARALLEL { 1 } else { CHUNKS });
         let parts: Vec<(f64, Vec<f32>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..self.subset.len())
                 .step_by(chunk.max(1))
@@ -1066,10 +1039,7 @@ impl Objective<'_> {
                     scope.spawn(move || self.partial(theta, from..to))
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
         });
         grad.iter_mut().for_each(|g| *g = 0.0);
         let mut loss = 0.0;
@@ -1168,14 +1138,9 @@ fn lbfgs(objective: &Objective, mut x: Vec<f32>, max_iter: usize, tolerance: f64
             break;
         }
         // Without curvature information the first step is scaled to unit length.
-        let mut step =
-            if history.is_empty() { 1.0 / dot(&grad, &grad).sqrt().max(1.0) } else { 1.0 };
+        let mut step = if history.is_empty() { 1.0 / dot(&grad, &grad).sqrt().max(1.0) } else { 1.0 };
         let new_value = loop {
-            x_new
-                .iter_mut()
-                .zip(&x)
-                .zip(&direction)
-                .for_each(|((n, &x), &d)| *n = x + (step * f64::from(d)) as f32);
+            x_new.iter_mut().zip(&x).zip(&direction).for_each(|((n, &x), &d)| *n = x + (step * f64::from(d)) as f32);
             let v = objective.value_and_gradient(&x_new, &mut grad_new);
             if v <= value + 1e-4 * step * slope || step < 1e-10 {
                 break v;
@@ -1206,10 +1171,7 @@ fn lbfgs(objective: &Objective, mut x: Vec<f32>, max_iter: usize, tolerance: f64
 }
 
 /// Two-loop recursion: `-H * grad` with the remembered curvature pairs.
-fn lbfgs_direction(
-    grad: &[f32],
-    history: &std::collections::VecDeque<(Vec<f32>, Vec<f32>, f64)>,
-) -> Vec<f32> {
+fn lbfgs_direction(grad: &[f32], history: &std::collections::VecDeque<(Vec<f32>, Vec<f32>, f64)>) -> Vec<f32> {
     let mut q: Vec<f64> = grad.iter().map(|&g| f64::from(g)).collect();
     let mut alphas = Vec::with_capacity(history.len());
     for (s, y, rho) in history.iter().rev() {
