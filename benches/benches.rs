@@ -7,6 +7,7 @@ mod common;
 mod foundation;
 mod github;
 mod gold;
+mod similar;
 mod suggest;
 mod tui;
 
@@ -20,6 +21,7 @@ fn main() {
     foundation::run(&filter);
     github::run(&filter);
     gold::run(&filter);
+    similar::run(&filter);
     tui::run(&filter);
     suggest::run(&filter);
 }

@@ -106,6 +106,15 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::github::LabelsCommand,
     },
+    /// Items most like ITEM: shared keywords and labels ("has this been seen before?").
+    Similar {
+        /// Item key, e.g. github:OWNER/REPO#12 or DATASET:ID.
+        item: String,
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Record one decision for an item (for scripts); appends to annotations/<dataset>/<you>.jsonl.
     Annotate {
         item: String,
@@ -185,6 +194,9 @@ pub enum Command {
         dataset: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Open the sample in the review screen: blind, records carry mode sample and the week.
+        #[arg(long)]
+        review: bool,
     },
 }
 
@@ -300,6 +312,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Labels { command }) => {
             crate::github::cmd_labels(&mut Context::open(ws_arg.as_deref(), &ov)?, command)
         }
+        Some(Command::Similar { item, limit, json }) => {
+            let mut ctx = Context::open(ws_arg.as_deref(), &ov)?;
+            crate::similar::cmd_similar(&mut ctx, &item, limit, json)
+        }
         Some(cmd) => crate::dataset::commands::run(cmd, ws_arg.as_deref(), &ov),
     }
 }
@@ -325,6 +341,7 @@ fn cmd_import(
     json: bool,
 ) -> Result<ExitCode> {
     let summary = import::import_file(ctx, file, opts)?;
+    crate::similar::refresh_index(ctx).context("updating the similarity index")?;
     for e in &summary.errors {
         eprintln!("{}", crate::text::one_line(e));
     }

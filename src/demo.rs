@@ -66,6 +66,7 @@ pub fn prepare(dir: &Path, ov: &Overrides) -> Result<Context> {
         let tax = ctx.labels.get(ctx.ws.settings.taxonomy_for(dataset))?.clone();
         crate::suggest::keyword_run(&mut ctx.store, &tax, dataset, &format!("{dataset}-keywords"))?;
     }
+    crate::similar::refresh_index(&mut ctx)?;
     Ok(ctx)
 }
 

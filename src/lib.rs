@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod secrets;
+pub mod similar;
 pub mod sources;
 pub mod store;
 pub mod suggest;

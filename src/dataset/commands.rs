@@ -525,6 +525,30 @@ fn week_or_last(week: Option<&str>) -> Result<IsoWeek> {
 }
 
 /// `sift sample`.
+/// `sift sample --review`: the week's sample as a blind review queue.
+fn review_sample(
+    ctx: Context,
+    week: Option<&str>,
+    size: Option<usize>,
+    scope: Scope,
+) -> Result<ExitCode> {
+    let week = week_or_last(week)?;
+    let size = size.unwrap_or(ctx.ws.settings.sample.size);
+    let source = SampleSource::new(&ctx.store, scope)?;
+    let activity = source.activities(&[week])?.pop().unwrap_or_default();
+    let s = sample::draw(&activity, week, size, &ctx.ws.id());
+    anyhow::ensure!(
+        !s.items.is_empty(),
+        "no item got a suggestion or a pushed label in {week}: nothing to sample"
+    );
+    let opts = crate::tui::Options {
+        keys: Some(s.items),
+        sample_week: Some(week.to_string()),
+        ..Default::default()
+    };
+    crate::tui::run(ctx, opts)
+}
+
 pub fn cmd_sample(
     ctx: &Context,
     week: Option<&str>,
@@ -633,7 +657,10 @@ pub fn run(
             action: Some(SampleCommand::Report { week, weeks, repo, dataset, json }),
             ..
         } => cmd_sample_report(&ctx, week.as_deref(), weeks, Scope { dataset, repo }, json),
-        Command::Sample { action: None, week, size, repo, dataset, json } => {
+        Command::Sample { action: None, week, size, repo, dataset, json: _, review: true } => {
+            review_sample(ctx, week.as_deref(), size, Scope { dataset, repo })
+        }
+        Command::Sample { action: None, week, size, repo, dataset, json, review: false } => {
             cmd_sample(&ctx, week.as_deref(), size, Scope { dataset, repo }, json)
         }
         other => bail!("command {other:?} is not handled here"),

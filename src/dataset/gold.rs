@@ -44,6 +44,16 @@ pub fn label_set(labels: &[String]) -> Vec<String> {
     set
 }
 
+/// Gold labels of every item with gold (in one dataset, or all), read from the store: the one
+/// place the rule "adjudicated, else unanimous, else none" is applied.
+pub fn gold_labels_from_store(
+    store: &crate::store::Store,
+    dataset: Option<&str>,
+) -> Result<std::collections::HashMap<String, Vec<String>>, crate::store::StoreError> {
+    let items = group(&store.current_answers(dataset)?);
+    Ok(gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect())
+}
+
 /// Group current answers (as from `Store::current_answers`) by item, in item order.
 pub fn group(rows: &[LabelAnswer]) -> Vec<ItemAnswers> {
     let mut by_item: BTreeMap<&str, ItemAnswers> = BTreeMap::new();
@@ -66,6 +76,29 @@ pub fn group(rows: &[LabelAnswer]) -> Vec<ItemAnswers> {
         }
     }
     by_item.into_values().collect()
+}
+
+/// One item's answers from all its records, oldest first (as from `Store::item_annotations`):
+/// the latest record per annotator counts, a retraction withdraws it, the latest ruling wins.
+pub fn item_answers(records: &[crate::store::AnswerRow]) -> Option<ItemAnswers> {
+    let first = records.first()?;
+    let mut item = ItemAnswers {
+        item: first.annotation.item.clone(),
+        dataset: first.dataset.clone(),
+        answers: BTreeMap::new(),
+        adjudication: None,
+    };
+    for r in records {
+        let a = &r.annotation;
+        if a.mode == Mode::Adjudication {
+            item.adjudication = (!a.retracted).then(|| (a.annotator.clone(), label_set(&a.labels)));
+        } else if a.retracted {
+            item.answers.remove(&a.annotator);
+        } else {
+            item.answers.insert(a.annotator.clone(), label_set(&a.labels));
+        }
+    }
+    Some(item)
 }
 
 /// Gold per DESIGN.md: the adjudicated answer if any, else the unanimous answer, else none.

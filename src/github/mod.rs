@@ -18,7 +18,7 @@ use serde::Serialize;
 
 pub use auth::{AuthCommand, cmd_auth};
 pub use client::{Client, GithubError, Pacing, RepoSlug};
-pub use plan::{PlanEntry, PlanInputs, PushMode, PushPlan, gold_labels, plan_push, render_plan};
+pub use plan::{PlanEntry, PlanInputs, PushMode, PushPlan, plan_push, render_plan};
 pub use pull::{IssueState, PullOptions, PullSummary, pull};
 pub use push::{PushProgress, PushReport, journal_plan, run_push};
 
@@ -135,6 +135,10 @@ pub fn cmd_pull(ctx: &mut Context, args: PullArgs) -> Result<ExitCode> {
             None => e,
         }
     })?;
+    // Keep the similarity index in step; an unchanged pull writes nothing, here too.
+    if summary.inserted + summary.updated > 0 {
+        crate::similar::refresh_index(ctx).context("updating the similarity index")?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -184,7 +188,7 @@ pub fn plan_for_repo(
     if issues.is_empty() {
         bail!("no issues of {} in the store: run `sift pull {}` first", repo.full(), repo.full());
     }
-    let gold = gold_labels(&ctx.store.latest_answers(None)?);
+    let gold = crate::dataset::gold::gold_labels_from_store(&ctx.store, None)?;
     let mut suggestions: HashMap<String, Vec<LabelScore>> = HashMap::new();
     if threshold.is_some() {
         for i in &issues {

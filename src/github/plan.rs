@@ -2,13 +2,13 @@
 //! answers, or from suggestions at or above an explicit threshold), capped by max_labels, inside
 //! the taxonomy, never touching labels a human set, skipping issues under `/label off`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::audit::CommentData;
-use crate::model::{LabelScore, Mode};
-use crate::store::{AnswerRow, IssueRow, PushedLabel};
+use crate::model::LabelScore;
+use crate::store::{IssueRow, PushedLabel};
 use crate::taxonomy::{Select, Taxonomy};
 
 /// What a push does on GitHub.
@@ -92,33 +92,6 @@ impl PushPlan {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-}
-
-/// Gold per item: the adjudicated answer if any, else the unanimous answer of all its
-/// annotators, else none. `latest` holds each annotator's latest record.
-pub fn gold_labels(latest: &[AnswerRow]) -> HashMap<String, Vec<String>> {
-    let mut by_item: BTreeMap<&str, Vec<&AnswerRow>> = BTreeMap::new();
-    for r in latest {
-        by_item.entry(r.annotation.item.as_str()).or_default().push(r);
-    }
-    let mut out = HashMap::new();
-    for (item, rows) in by_item {
-        let adjudicated =
-            rows.iter().filter(|r| r.annotation.mode == Mode::Adjudication).max_by_key(|r| r.id);
-        let answer = match adjudicated {
-            Some(r) => Some(r.annotation.labels.clone()),
-            None => {
-                let sets: Vec<HashSet<&String>> =
-                    rows.iter().map(|r| r.annotation.labels.iter().collect()).collect();
-                let unanimous = sets.windows(2).all(|w| w[0] == w[1]);
-                unanimous.then(|| rows[0].annotation.labels.clone())
-            }
-        };
-        if let Some(labels) = answer {
-            out.insert(item.to_string(), labels);
-        }
-    }
-    out
 }
 
 fn lower_set<'a>(it: impl IntoIterator<Item = &'a String>) -> HashSet<String> {
@@ -333,7 +306,6 @@ pub fn render_plan(plan: &PushPlan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Annotation;
     use crate::taxonomy::LabelsFile;
 
     fn tax() -> Taxonomy {
@@ -350,41 +322,6 @@ mod tests {
             source_labels: labels.iter().map(|s| s.to_string()).collect(),
             sift_off: off,
         }
-    }
-
-    fn answer(id: i64, item: &str, who: &str, labels: &[&str], mode: Mode) -> AnswerRow {
-        AnswerRow {
-            id,
-            dataset: "o-r".into(),
-            annotation: Annotation {
-                item: item.into(),
-                annotator: who.into(),
-                labels: labels.iter().map(|s| s.to_string()).collect(),
-                at: String::new(),
-                mode,
-                note: String::new(),
-                duration_ms: None,
-                suggestion: None,
-                week: None,
-                retracted: false,
-            },
-        }
-    }
-
-    #[test]
-    fn gold_is_adjudicated_then_unanimous() {
-        let rows = [
-            answer(1, "a", "x", &["bug"], Mode::Assisted),
-            answer(2, "a", "y", &["question"], Mode::Assisted),
-            answer(3, "b", "x", &["bug", "p1"], Mode::Assisted),
-            answer(4, "b", "y", &["p1", "bug"], Mode::Assisted),
-            answer(5, "c", "x", &["bug"], Mode::Assisted),
-            answer(6, "c", "z", &["enhancement"], Mode::Adjudication),
-        ];
-        let g = gold_labels(&rows);
-        assert!(!g.contains_key("a"));
-        assert_eq!(g["b"], vec!["bug", "p1"]);
-        assert_eq!(g["c"], vec!["enhancement"]);
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -1,6 +1,7 @@
 //! The SQLite store: schema, migrations and every query in the crate (the only place with SQL).
 
 mod annotations;
+mod fts;
 mod github;
 mod gold;
 mod items;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use annotations::{AnswerRow, LogOffset};
+pub use fts::{IndexReport, KeywordHit};
 pub use github::{IssueRow, PushOpRow, PushRow, PushedLabel};
 pub use gold::{LabelAnswer, TimedPushedLabel, TimedSuggestion};
 pub use items::{DatasetCount, ItemStatus, QueueFilter, QueueRow, UpsertCounts};

@@ -166,6 +166,36 @@ CREATE TABLE suggest_cache (
     PRIMARY KEY (content_hash, prompt_hash, model)
 ) WITHOUT ROWID;
 "#,
+    // 2: full-text and keyword indexes for `sift similar`. Both FTS5 tables are contentless
+    // (the text already lives in items/turns/comments) with contentless_delete so rows can be
+    // dropped when an item changes. item_index records what was indexed, with which content
+    // hash and taxonomy, so Store::refresh_index only touches what changed.
+    r#"
+CREATE VIRTUAL TABLE item_fts USING fts5(
+    title, body,
+    content = '', contentless_delete = 1, detail = none,
+    tokenize = 'unicode61 remove_diacritics 0'
+);
+CREATE VIRTUAL TABLE item_fts_vocab USING fts5vocab(item_fts, row);
+CREATE VIRTUAL TABLE item_keywords_fts USING fts5(
+    keywords,
+    content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 0'
+);
+CREATE TABLE item_index (
+    item_id      INTEGER PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    labels_hash  TEXT NOT NULL DEFAULT '',
+    keywords     TEXT NOT NULL DEFAULT '[]',
+    indexed_at   TEXT NOT NULL
+);
+-- Items per keyword: orders a query's keywords rarest first (an fts5vocab lookup reads the
+-- whole posting list, too slow for every query).
+CREATE TABLE keyword_df (
+    term TEXT PRIMARY KEY,
+    docs INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

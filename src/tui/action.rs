@@ -32,9 +32,11 @@ pub enum Action {
     ToggleBlind,
     Search,
     ClearFilter,
+    OpenSimilar,
     ViewReview,
     ViewStats,
     ViewAdjudicate,
+    ViewSample,
     /// Adjudication: take the Nth annotator's answer (1-based) as gold.
     Pick(u8),
 
@@ -50,6 +52,7 @@ pub enum Action {
         item: Box<Option<Item>>,
         suggestion: Option<Box<SuggestionRow>>,
         answers: Vec<(String, Vec<String>)>,
+        similar: Vec<crate::similar::SimilarItem>,
     },
     Saved {
         req: ReqId,
@@ -117,12 +120,22 @@ pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
             "filter: text, status:new|suggested|mine|disputed, label:, dataset:, repo:",
         ),
         ("clear_filter", Action::ClearFilter, "clear the filter"),
+        (
+            "open_similar",
+            Action::OpenSimilar,
+            "open the selected similar item (suggestions pane, j/k selects)",
+        ),
         ("view_review", Action::ViewReview, "review screen"),
         ("view_stats", Action::ViewStats, "agreement and accuracy screen"),
         (
             "view_adjudicate",
             Action::ViewAdjudicate,
             "disagreements: pick an answer or edit (saved as adjudication)",
+        ),
+        (
+            "view_sample",
+            Action::ViewSample,
+            "weekly accuracy sample: progress, accuracy, trend, drift",
         ),
         ("help", Action::Help, "this help"),
         ("close", Action::Close, "close overlay / leave editor"),

@@ -23,7 +23,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let described: Vec<(&str, &str)> = bindable().into_iter().map(|(n, _, d)| (n, d)).collect();
     // The screen under the overlay, not the overlay's own section.
     let base = match s.view {
-        super::state::View::Stats => "stats",
+        super::state::View::Stats | super::state::View::Sample => "stats",
         super::state::View::Adjudicate => "adjudicate",
         super::state::View::Review => "review",
     };

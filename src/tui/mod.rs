@@ -6,6 +6,7 @@ pub mod adjudicate;
 pub mod help;
 pub mod keymap;
 pub mod review;
+pub mod sample;
 pub mod state;
 pub mod stats;
 pub mod theme;
@@ -26,7 +27,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use self::action::Action;
 use self::keymap::Keymap;
 use self::state::{BandAccuracy, Effect, Entry, Overlay, State, View};
-use self::stats::{StatsView, gold};
+use self::stats::StatsView;
 use self::theme::Theme;
 use self::worker::{Job, Msg};
 use crate::cli::Context;
@@ -60,7 +61,7 @@ pub fn load_state(
     let suggested = store.latest_suggested_labels()?;
     let answers = store.latest_answers(opts.dataset.as_deref())?;
     let pushed = store.pushed_keys()?;
-    let (mine, disputed) = answer_status(&answers, annotator);
+    let (mine, disputed) = answer_status(store, &answers, opts.dataset.as_deref(), annotator)?;
     let mut taxonomies = HashMap::new();
     for r in &rows {
         if !taxonomies.contains_key(&r.dataset) {
@@ -90,53 +91,39 @@ pub fn load_state(
         })
         .collect();
     let mut s = State::new(annotator.to_string(), taxonomies, queue);
-    s.band_accuracy = band_accuracy(&answers, &suggested);
+    let gold = crate::dataset::gold::gold_labels_from_store(store, opts.dataset.as_deref())?;
+    s.band_accuracy = band_accuracy(&gold, &suggested);
     s.sample_week = opts.sample_week.clone();
     s.blind = opts.blind || opts.sample_week.is_some();
     Ok(s)
 }
 
+/// Item key -> labels.
+type Answers = HashMap<String, Vec<String>>;
+
 /// This annotator's answers, and the items whose annotators disagree without adjudication.
 fn answer_status(
+    store: &Store,
     answers: &[AnswerRow],
+    dataset: Option<&str>,
     me: &str,
-) -> (HashMap<String, Vec<String>>, HashSet<String>) {
-    let mut mine = HashMap::new();
-    let mut by_item: HashMap<&str, Vec<&AnswerRow>> = HashMap::new();
-    for a in answers {
-        if a.annotation.annotator == me {
-            mine.insert(a.annotation.item.clone(), a.annotation.labels.clone());
-        }
-        by_item.entry(&a.annotation.item).or_default().push(a);
-    }
-    let disputed = by_item
-        .into_iter()
-        .filter(|(_, rows)| {
-            let adjudicated = rows.iter().any(|r| r.annotation.mode == Mode::Adjudication);
-            let mut sets: Vec<Vec<&String>> = rows
-                .iter()
-                .map(|r| {
-                    let mut v: Vec<&String> = r.annotation.labels.iter().collect();
-                    v.sort();
-                    v
-                })
-                .collect();
-            sets.dedup();
-            sets.sort();
-            sets.dedup();
-            !adjudicated && sets.len() > 1
-        })
-        .map(|(k, _)| k.to_string())
+) -> Result<(Answers, HashSet<String>)> {
+    let mine = answers
+        .iter()
+        .filter(|a| a.annotation.annotator == me && a.annotation.mode != Mode::Adjudication)
+        .map(|a| (a.annotation.item.clone(), a.annotation.labels.clone()))
         .collect();
-    (mine, disputed)
+    let items = crate::dataset::gold::group(&store.current_answers(dataset)?);
+    let disputed =
+        crate::dataset::gold::disagreements(&items).into_iter().map(|i| i.item.clone()).collect();
+    Ok((mine, disputed))
 }
 
 /// For every suggested label with a confidence on an item that has gold: was it right?
 fn band_accuracy(
-    answers: &[AnswerRow],
+    gold: &HashMap<String, Vec<String>>,
     suggested: &HashMap<String, Vec<LabelScore>>,
 ) -> BandAccuracy {
-    let gold = gold(answers);
     let mut bands: BandAccuracy = [(0, 0); 10];
     for (key, labels) in suggested {
         let Some(g) = gold.get(key) else { continue };
@@ -159,6 +146,7 @@ pub struct App {
     pub keymap: Keymap,
     pub theme: Theme,
     pub stats: Option<StatsView>,
+    pub sample: Option<Vec<crate::dataset::sample::WeekReport>>,
     pub jobs: std::sync::mpsc::Sender<Job>,
     started: Instant,
 }
@@ -170,7 +158,7 @@ impl App {
         theme: Theme,
         jobs: std::sync::mpsc::Sender<Job>,
     ) -> Self {
-        App { state, keymap, theme, stats: None, jobs, started: Instant::now() }
+        App { state, keymap, theme, stats: None, sample: None, jobs, started: Instant::now() }
     }
 
     fn tick_clock(&mut self) {
@@ -195,6 +183,10 @@ impl App {
     pub fn dispatch(&mut self, action: Action) {
         self.tick_clock();
         let opened_stats = action == Action::ViewStats;
+        if action == Action::ViewSample {
+            self.sample = None;
+            let _ = self.jobs.send(Job::Sample);
+        }
         let effects = update::update(&mut self.state, action);
         if opened_stats && let Some(e) = self.state.current() {
             self.stats = None;
@@ -209,7 +201,12 @@ impl App {
     }
 
     pub fn draw<B: Backend>(&self, terminal: &mut Terminal<B>) -> Result<()> {
-        let cx = ui::Ctx { theme: &self.theme, keymap: &self.keymap, stats: self.stats.as_ref() };
+        let cx = ui::Ctx {
+            theme: &self.theme,
+            keymap: &self.keymap,
+            stats: self.stats.as_ref(),
+            sample: self.sample.as_deref(),
+        };
         terminal
             .draw(|f| ui::draw(f, &self.state, &cx))
             .map_err(|e| anyhow::anyhow!("drawing: {e}"))?;
@@ -266,6 +263,10 @@ fn handle(app: &mut App, msg: Msg) -> bool {
         Msg::Stats(v) => {
             app.stats = Some(*v);
             app.state.view == View::Stats
+        }
+        Msg::Sample(v) => {
+            app.sample = Some(*v);
+            app.state.view == View::Sample
         }
     }
 }

@@ -238,7 +238,26 @@ fn draw_suggestion(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     } else if s.loaded_current().is_some() {
         lines.push(Line::from(Span::styled("no suggestion yet (sift suggest)", t.muted())));
     }
+    similar_lines(s, cx, &mut lines);
     f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: true }), area);
+}
+
+/// "Seen before?": the most similar items with what was decided for them.
+fn similar_lines<'a>(s: &'a State, cx: &Ctx, lines: &mut Vec<Line<'a>>) {
+    let Some(l) = s.loaded_current().filter(|l| !l.similar.is_empty()) else { return };
+    let t = cx.theme;
+    lines.push(Line::from(Span::styled("similar (o opens):", t.fg("accent"))));
+    for (i, x) in l.similar.iter().enumerate() {
+        let selected = s.pane == Pane::Suggestion && i == s.similar_cursor;
+        let style = if selected { t.selection() } else { t.base() };
+        let labels = if x.labels.is_empty() { "–".to_string() } else { x.labels.join(",") };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:>3.0}% ", x.overlap * 100.0), t.muted()),
+            Span::styled(format!("{} ", short_key(&x.key)), style),
+            Span::styled(format!("[{labels}] "), t.fg("checked")),
+            Span::styled(x.title.as_str(), t.muted()),
+        ]));
+    }
 }
 
 /// "bug  ▰▰▰▰▰▰▰▰▱▱ 0.82 · 61% right": the number, a bar, and how often suggestions in this

@@ -15,6 +15,8 @@ pub enum View {
     Stats,
     /// The disagreement queue: pick one annotator's answer or edit, saved as adjudication.
     Adjudicate,
+    /// The weekly accuracy sample: progress, accuracy, trend, drift.
+    Sample,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +84,8 @@ pub struct Loaded {
     pub suggestion: Option<SuggestionRow>,
     /// Each annotator's current answer (adjudications excluded), sorted by annotator.
     pub answers: Vec<(String, Vec<String>)>,
+    /// The most similar items ("what did we decide last time?"), titles sanitized.
+    pub similar: Vec<crate::similar::SimilarItem>,
 }
 
 /// The answer being edited for the focused item.
@@ -155,6 +159,8 @@ pub struct State {
     pub dim: usize,
     pub label_cursor: usize,
     pub item_scroll: u16,
+    /// Selected similar item in the suggestion pane.
+    pub similar_cursor: usize,
     pub note: TextArea<'static>,
     pub undo_stack: Vec<SaveRecord>,
     pub pending_saves: HashMap<ReqId, String>,
@@ -201,6 +207,7 @@ impl State {
             dim: 0,
             label_cursor: 0,
             item_scroll: 0,
+            similar_cursor: 0,
             note: TextArea::default(),
             undo_stack: Vec::new(),
             pending_saves: HashMap::new(),
@@ -269,6 +276,7 @@ impl State {
             (Overlay::Help, _) => "help",
             (_, View::Stats) => "stats",
             (_, View::Adjudicate) => "adjudicate",
+            (_, View::Sample) => "stats",
             _ => "review",
         }
     }

@@ -52,32 +52,6 @@ pub struct StatsView {
     pub people: Vec<AnnotatorRow>,
 }
 
-/// Gold per item: the latest adjudication if any, else the answer all annotators share.
-pub fn gold(answers: &[AnswerRow]) -> HashMap<String, Vec<String>> {
-    let mut by_item: BTreeMap<&str, Vec<&AnswerRow>> = BTreeMap::new();
-    for a in answers {
-        by_item.entry(a.annotation.item.as_str()).or_default().push(a);
-    }
-    let mut out = HashMap::new();
-    for (item, rows) in by_item {
-        let adjudicated =
-            rows.iter().filter(|r| r.annotation.mode == Mode::Adjudication).max_by_key(|r| r.id);
-        let answer = match adjudicated {
-            Some(r) => Some(r.annotation.labels.clone()),
-            None => {
-                let first = &rows[0].annotation.labels;
-                rows.iter()
-                    .all(|r| sorted(&r.annotation.labels) == sorted(first))
-                    .then(|| first.clone())
-            }
-        };
-        if let Some(a) = answer {
-            out.insert(item.to_string(), a);
-        }
-    }
-    out
-}
-
 fn sorted(v: &[String]) -> Vec<&String> {
     let mut s: Vec<&String> = v.iter().collect();
     s.sort();
@@ -102,7 +76,7 @@ impl StatsView {
         let mut annotators: Vec<String> = records.iter().map(|r| r.1.clone()).collect();
         annotators.sort();
         annotators.dedup();
-        let gold = gold(&answers);
+        let gold = crate::dataset::gold::gold_labels_from_store(store, Some(dataset))?;
         let mut view = StatsView { dataset: dataset.to_string(), annotators, ..Default::default() };
         view.agreement = agreement_rows(tax, &records);
         view.distribution = distribution(tax, &gold);

@@ -90,6 +90,16 @@ fn state() -> State {
                 ("alice".into(), vec!["bug".into()]),
                 ("bob".into(), vec!["bug".into(), "ux".into()]),
             ],
+            similar: vec![crate::similar::SimilarItem {
+                key: "d:3".into(),
+                title: "Crash again".into(),
+                score: 0.6,
+                overlap: 0.5,
+                shared_keywords: vec!["crash".into()],
+                shared_labels: vec!["bug".into()],
+                labels: vec!["bug".into()],
+                label_source: crate::similar::LabelSource::Gold,
+            }],
         },
     );
     s
@@ -374,12 +384,20 @@ fn stale_loads_are_dropped() {
             item: item.clone(),
             suggestion: None,
             answers: vec![],
+            similar: vec![],
         },
     );
     assert!(!s.loaded.contains_key("d:2"), "an older request's answer is ignored");
     update(
         &mut s,
-        Action::ItemLoaded { req: 7, key: "d:2".into(), item, suggestion: None, answers: vec![] },
+        Action::ItemLoaded {
+            req: 7,
+            key: "d:2".into(),
+            item,
+            suggestion: None,
+            answers: vec![],
+            similar: vec![],
+        },
     );
     assert!(s.loaded.contains_key("d:2"));
 }
@@ -418,6 +436,72 @@ fn adjudication_picks_an_answer_with_one_key() {
 }
 
 #[test]
+fn open_similar_jumps_to_the_item_even_through_a_filter() {
+    let mut s = state();
+    update(&mut s, Action::NextPane);
+    update(&mut s, Action::NextPane);
+    assert_eq!(s.pane, Pane::Suggestion);
+    update(&mut s, Action::MoveDown);
+    assert_eq!(s.similar_cursor, 0, "one similar item: the cursor stays");
+    s.visible = vec![0];
+    let fx = update(&mut s, Action::OpenSimilar);
+    assert_eq!(s.current().map(|e| e.key.as_str()), Some("d:3"));
+    assert_eq!(s.visible.len(), 4, "the filter was cleared to show it");
+    assert!(fx.iter().any(|e| matches!(e, Effect::LoadItem { key, .. } if key == "d:3")));
+    update(&mut s, Action::OpenSimilar);
+    assert!(s.message.as_ref().is_some_and(|(m, _)| m.contains("no similar")));
+}
+
+#[test]
+fn sample_view_shows_progress_accuracy_trend_and_drift() {
+    use crate::dataset::sample::WeekReport;
+    let week = |w: &str, acc: Option<f64>, flags: &[&str]| WeekReport {
+        week: w.into(),
+        reviewed: 17,
+        size: 20,
+        accuracy: acc,
+        ci95: acc.map(|_| [0.640, 0.948]),
+        labels: Default::default(),
+        psi: Some(0.31),
+        chi2_p: Some(0.004),
+        flags: flags.iter().map(|f| f.to_string()).collect(),
+        distribution: [("bug".to_string(), (12, 20)), ("question".to_string(), (8, 4))]
+            .into_iter()
+            .collect(),
+    };
+    let weeks = vec![
+        week("2026-W45", Some(0.9), &[]),
+        week("2026-W46", None, &[]),
+        week("2026-W47", Some(0.85), &["drift"]),
+    ];
+    let mut s = state();
+    update(&mut s, Action::ViewSample);
+    assert_eq!(s.view, View::Sample);
+    let keymap = Keymap::load(&Default::default()).unwrap();
+    let theme = Theme::load("default", None, false).unwrap();
+    let cx = super::ui::Ctx { theme: &theme, keymap: &keymap, stats: None, sample: Some(&weeks) };
+    let mut t = Terminal::new(TestBackend::new(120, 36)).unwrap();
+    t.draw(|f| super::ui::draw(f, &s, &cx)).unwrap();
+    let text: String =
+        t.backend().buffer().content.iter().map(|c| c.symbol().to_string()).collect();
+    for needle in [
+        "2026-W47",
+        "accuracy 85%",
+        "[64%, 95%]",
+        "drift",
+        "17/20",
+        "PSI 0.310",
+        "90% – 85%",
+        "bug",
+        "question",
+    ] {
+        assert!(text.contains(needle), "sample view lacks {needle:?}");
+    }
+    update(&mut s, Action::Close);
+    assert_eq!(s.view, View::Review);
+}
+
+#[test]
 fn views_switch() {
     let mut s = state();
     update(&mut s, Action::ViewStats);
@@ -434,7 +518,7 @@ fn views_switch() {
 fn render(s: &State, theme: &str, w: u16, h: u16) -> Terminal<TestBackend> {
     let keymap = Keymap::load(&Default::default()).unwrap();
     let theme = Theme::load(theme, None, false).unwrap();
-    let cx = super::ui::Ctx { theme: &theme, keymap: &keymap, stats: None };
+    let cx = super::ui::Ctx { theme: &theme, keymap: &keymap, stats: None, sample: None };
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| super::ui::draw(f, s, &cx)).unwrap();
     t
@@ -450,7 +534,12 @@ fn loaded_state(item: Item, dataset: &str) -> State {
     let sugg = suggestion(&item.key, &[("bug", 0.82), ("performance", 0.55)]);
     s.loaded.insert(
         item.key.clone(),
-        Loaded { item: worker::clean_item(item), suggestion: Some(sugg), answers: vec![] },
+        Loaded {
+            item: worker::clean_item(item),
+            suggestion: Some(sugg),
+            answers: vec![],
+            similar: vec![],
+        },
     );
     s
 }

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use super::keymap::Keymap;
 use super::state::{Overlay, State, View};
 use super::theme::Theme;
-use super::{adjudicate, help, review, stats};
+use super::{adjudicate, help, review, sample, stats};
 
 /// Below this the layout cannot be read; a message is shown instead.
 pub const MIN_WIDTH: u16 = 80;
@@ -20,6 +20,7 @@ pub struct Ctx<'a> {
     pub theme: &'a Theme,
     pub keymap: &'a Keymap,
     pub stats: Option<&'a stats::StatsView>,
+    pub sample: Option<&'a [crate::dataset::sample::WeekReport]>,
 }
 
 pub fn draw(f: &mut Frame, s: &State, cx: &Ctx) {
@@ -33,6 +34,7 @@ pub fn draw(f: &mut Frame, s: &State, cx: &Ctx) {
         View::Review => review::draw(f, area, s, cx),
         View::Stats => stats::draw(f, area, s, cx),
         View::Adjudicate => adjudicate::draw(f, area, s, cx),
+        View::Sample => sample::draw(f, area, cx),
     }
     match &s.overlay {
         Overlay::Help => help::draw(f, centered(area, 80, 85), s, cx),

@@ -33,6 +33,10 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.view = View::Stats;
             vec![]
         }
+        Action::ViewSample => {
+            s.view = View::Sample;
+            vec![]
+        }
         Action::ViewAdjudicate => {
             s.view = View::Adjudicate;
             s.pane = Pane::Queue;
@@ -86,9 +90,10 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             }
             apply_filter(s, String::new())
         }
-        Action::ItemLoaded { req, key, item, suggestion, answers } => {
-            item_loaded(s, req, key, *item, suggestion.map(|b| *b), answers)
+        Action::ItemLoaded { req, key, item, suggestion, answers, similar } => {
+            item_loaded(s, req, key, *item, suggestion.map(|b| *b), answers, similar)
         }
+        Action::OpenSimilar => open_similar(s),
         Action::Saved { req, key, labels } => {
             saved(s, req, &key, labels);
             vec![]
@@ -137,7 +142,7 @@ fn toggle_help(s: &mut State) -> Vec<Effect> {
 
 fn close(s: &mut State) -> Vec<Effect> {
     match s.overlay {
-        Overlay::None if s.view == View::Stats => s.view = View::Review,
+        Overlay::None if matches!(s.view, View::Stats | View::Sample) => s.view = View::Review,
         Overlay::None if s.view == View::Adjudicate => {
             s.view = View::Review;
             return apply_filter(s, String::new());
@@ -229,6 +234,14 @@ fn move_in_pane(s: &mut State, delta: isize) -> Vec<Effect> {
             };
             vec![]
         }
+        Pane::Suggestion => {
+            let n = s.loaded_current().map(|l| l.similar.len()).unwrap_or(0);
+            if n > 0 {
+                s.similar_cursor =
+                    (s.similar_cursor as isize + delta).clamp(0, n as isize - 1) as usize;
+            }
+            vec![]
+        }
         Pane::Annotation => {
             let n = dim_labels(s).len();
             if n > 0 {
@@ -259,6 +272,7 @@ fn move_cursor(s: &mut State, delta: isize) -> Vec<Effect> {
 /// that moving on after a save shows a ready item.
 pub fn focus(s: &mut State) -> Vec<Effect> {
     s.item_scroll = 0;
+    s.similar_cursor = 0;
     s.dim = 0;
     s.label_cursor = 0;
     s.note = ratatui_textarea::TextArea::default();
@@ -300,6 +314,7 @@ fn item_loaded(
     item: Option<crate::model::Item>,
     suggestion: Option<crate::store::SuggestionRow>,
     answers: Vec<(String, Vec<String>)>,
+    similar: Vec<crate::similar::SimilarItem>,
 ) -> Vec<Effect> {
     // Only the answer to the latest request for this key counts.
     if s.loading.get(&key) != Some(&req) {
@@ -308,7 +323,7 @@ fn item_loaded(
     s.loading.remove(&key);
     match item {
         Some(item) => {
-            s.loaded.insert(key, Loaded { item, suggestion, answers });
+            s.loaded.insert(key, Loaded { item, suggestion, answers, similar });
         }
         None => s.message = Some((format!("{key} is no longer in the store"), Severity::Error)),
     }
@@ -585,4 +600,27 @@ fn pick(s: &mut State, n: usize) -> Vec<Effect> {
     s.draft.labels = labels.into_iter().collect();
     s.note = ratatui_textarea::TextArea::from([format!("picked {who}'s answer")]);
     save_next(s)
+}
+
+/// Jump to the selected similar item, clearing the filter if it hides it.
+fn open_similar(s: &mut State) -> Vec<Effect> {
+    let Some(target) =
+        s.loaded_current().and_then(|l| l.similar.get(s.similar_cursor)).map(|x| x.key.clone())
+    else {
+        info(s, "no similar items for this one");
+        return vec![];
+    };
+    let mut fx = Vec::new();
+    if !s.visible.iter().any(|&i| s.queue[i].key == target) {
+        fx.extend(apply_filter(s, String::new()));
+    }
+    match s.visible.iter().position(|&i| s.queue[i].key == target) {
+        Some(pos) => {
+            s.cursor = pos;
+            fx.extend(focus(s));
+            info(s, &format!("opened similar item {target}"));
+        }
+        None => info(s, &format!("{target} is not in this queue")),
+    }
+    fx
 }

@@ -20,6 +20,7 @@ use crate::workspace::Workspace;
 pub enum Msg {
     Action(Action),
     Stats(Box<StatsView>),
+    Sample(Box<Vec<crate::dataset::sample::WeekReport>>),
     Input(crossterm::event::Event),
 }
 
@@ -27,6 +28,7 @@ pub enum Msg {
 pub enum Job {
     Effect(Effect),
     Stats { dataset: String },
+    Sample,
 }
 
 /// Start the worker; it stops when the job channel closes.
@@ -45,6 +47,7 @@ pub fn spawn(
                     None => continue,
                 },
                 Job::Stats { dataset } => stats(&ws, &store, &labels, &dataset),
+                Job::Sample => sample(&ws, &store),
             };
             if out.send(msg).is_err() {
                 break;
@@ -52,6 +55,28 @@ pub fn spawn(
         }
     });
     (tx, handle)
+}
+
+/// The sample reports of the recent weeks, for the sample view.
+fn sample(ws: &Workspace, store: &Store) -> Msg {
+    match sample_reports(ws, store) {
+        Ok(r) => Msg::Sample(Box::new(r)),
+        Err(e) => Msg::Action(Action::Failed { error: format!("sample: {e}") }),
+    }
+}
+
+fn sample_reports(
+    ws: &Workspace,
+    store: &Store,
+) -> anyhow::Result<Vec<crate::dataset::sample::WeekReport>> {
+    use crate::dataset::sample::{SampleSource, Scope, report};
+    let last = crate::metrics::sampling::last_complete_week(jiff::Timestamp::now())?;
+    let mut weeks = last.weeks_before(super::sample::TREND_WEEKS - 1)?;
+    weeks.push(last);
+    let source = SampleSource::new(store, Scope::default())?;
+    let records = store.annotation_records(None)?;
+    let s = &ws.settings.sample;
+    Ok(report(&source, &weeks, s.size, &ws.id(), &records, s.target_accuracy)?)
 }
 
 fn stats(ws: &Workspace, store: &Store, labels: &LabelsFile, dataset: &str) -> Msg {
@@ -101,7 +126,17 @@ fn load(store: &Store, req: u64, key: String) -> Action {
         Ok(rows) => current_answers(rows),
         Err(e) => return Action::Failed { error: e.to_string() },
     };
-    Action::ItemLoaded { req, key, item: Box::new(item), suggestion, answers }
+    // Similar items are a hint: if the index cannot answer, the item still opens.
+    let similar = crate::similar::similar(store, &key, 5)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut s| {
+            s.title = crate::text::one_line(&s.title);
+            s.labels = s.labels.iter().map(|l| crate::text::one_line(l)).collect();
+            s
+        })
+        .collect();
+    Action::ItemLoaded { req, key, item: Box::new(item), suggestion, answers, similar }
 }
 
 /// Each annotator's latest answer from an item's records, adjudications and retractions aside.

@@ -1,0 +1,498 @@
+//! The similarity index: FTS5 over item text, stored keywords per item, and the queries
+//! `sift similar` runs against them.
+//!
+//! Why an explicit `refresh_index` rather than triggers: import writes ~2 KB items in 2,000-row
+//! transactions and must stay within 5 s per 100,000 items. Tokenizing into FTS5 inside that
+//! transaction roughly doubles its cost, and keywords need document frequencies over the *whole*
+//! batch (tf-idf against a store that is half imported picks worse terms). So writers stay fast,
+//! and `sift import`, `sift pull` and `sift similar` call `refresh_index` after writing; it
+//! indexes only items whose content hash (or taxonomy) changed since they were indexed and drops
+//! rows of items that are gone. `item_index` deliberately has no foreign key to `items`, so a
+//! deleted item leaves a row behind that tells the refresh what to remove.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use super::{Result, Store, sql_err};
+use crate::similar::keywords::{self, LabelMatcher};
+
+/// What a refresh did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IndexReport {
+    /// Items (re)indexed.
+    pub indexed: usize,
+    /// Items removed from the index because they left the store.
+    pub removed: usize,
+    /// Items in the index afterwards.
+    pub docs: u64,
+}
+
+/// A candidate from the keyword index, with what re-ranking needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeywordHit {
+    pub id: i64,
+    pub key: String,
+    pub title: String,
+    /// FTS5 BM25 rank (more negative is better).
+    pub rank: f64,
+    pub keywords: Vec<String>,
+}
+
+/// Above this many distinct terms a refresh reads the whole vocabulary once instead of
+/// looking terms up one by one.
+const VOCAB_SCAN_THRESHOLD: usize = 4000;
+
+struct Pending {
+    id: i64,
+    dataset: String,
+    hash: String,
+    labels_hash: String,
+    /// Already in the index (its rows must be deleted before re-inserting).
+    existed: bool,
+    /// Text changed: the FTS row must be rewritten, not only the keywords.
+    text_changed: bool,
+}
+
+/// Candidates of one item with terms interned, to bound memory on 100,000-item refreshes.
+struct Interned {
+    terms: Vec<(u32, u32)>,
+    labels: Vec<String>,
+}
+
+impl Store {
+    /// Bring the similarity index in step with the items table: index new and changed items
+    /// (content hash or taxonomy changed), remove items that are gone, recompute their keywords.
+    pub fn refresh_index(&mut self, labels: &LabelMatcher) -> Result<IndexReport> {
+        let (pending, removed) = self.index_work(labels)?;
+        let mut report = IndexReport { indexed: pending.len(), removed: removed.len(), docs: 0 };
+        if !pending.is_empty() || !removed.is_empty() {
+            let path = self.path.clone();
+            let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
+            apply(&tx, &pending, &removed, labels).map_err(|e| sql_err(&path, e))?;
+            tx.commit().map_err(|e| sql_err(&path, e))?;
+            tracing::info!(indexed = pending.len(), removed = removed.len(), "similarity index");
+        }
+        report.docs = self.indexed_docs()?;
+        Ok(report)
+    }
+
+    /// What a refresh has to do, found without writing anything.
+    fn index_work(&self, labels: &LabelMatcher) -> Result<(Vec<Pending>, Vec<i64>)> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT i.id, i.dataset, i.content_hash, x.content_hash, x.labels_hash
+                 FROM items i LEFT JOIN item_index x ON x.item_id = i.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = st.query([]).map_err(|e| self.err(e))?;
+        let mut by_dataset: HashMap<String, String> = HashMap::new();
+        let mut pending = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let dataset: String = r.get(1).map_err(|e| self.err(e))?;
+            let hash: String = r.get(2).map_err(|e| self.err(e))?;
+            let old_hash: Option<String> = r.get(3).map_err(|e| self.err(e))?;
+            let old_labels: Option<String> = r.get(4).map_err(|e| self.err(e))?;
+            let want = by_dataset
+                .entry(dataset.clone())
+                .or_insert_with(|| labels.hash_for(&dataset))
+                .clone();
+            let text_changed = old_hash.as_deref() != Some(hash.as_str());
+            if !text_changed && old_labels.as_deref() == Some(want.as_str()) {
+                continue;
+            }
+            pending.push(Pending {
+                id: r.get(0).map_err(|e| self.err(e))?,
+                dataset,
+                hash,
+                labels_hash: want,
+                existed: old_hash.is_some(),
+                text_changed,
+            });
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT item_id FROM item_index WHERE item_id NOT IN (SELECT id FROM items)")
+            .map_err(|e| self.err(e))?;
+        let removed = st
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<std::result::Result<Vec<i64>, _>>()
+            .map_err(|e| self.err(e))?;
+        pending.sort_by_key(|p| p.id);
+        Ok((pending, removed))
+    }
+
+    /// Items in the similarity index.
+    pub fn indexed_docs(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT count(*) FROM item_index", [], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// The stored keywords of an item and its row id, when the index has them for its
+    /// current content.
+    pub fn indexed_keywords(&self, key: &str) -> Result<Option<(i64, Vec<String>)>> {
+        let row: Option<(i64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT i.id, x.keywords FROM items i JOIN item_index x ON x.item_id = i.id
+                 WHERE i.key = ?1 AND x.content_hash = i.content_hash",
+            )
+            .and_then(|mut st| st.query_row([key], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(|e| self.err(e))?;
+        match row {
+            Some((id, kw)) => Ok(Some((id, self.parse_keywords(key, &kw)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Document frequency of each term in the full-text index (0 for unknown terms).
+    pub fn doc_freqs(&self, terms: &[&str]) -> Result<Vec<u64>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT doc FROM item_fts_vocab WHERE term = ?1")
+            .map_err(|e| self.err(e))?;
+        terms
+            .iter()
+            .map(|t| {
+                st.query_row([t], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map(|d| d.unwrap_or(0).max(0) as u64)
+                    .map_err(|e| self.err(e))
+            })
+            .collect()
+    }
+
+    /// Number of items having each keyword (0 for unknown ones).
+    pub fn keyword_doc_freqs(&self, keywords: &[&str]) -> Result<Vec<u64>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT docs FROM keyword_df WHERE term = ?1")
+            .map_err(|e| self.err(e))?;
+        keywords
+            .iter()
+            .map(|t| {
+                st.query_row([t], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map(|d| d.unwrap_or(0).max(0) as u64)
+                    .map_err(|e| self.err(e))
+            })
+            .collect()
+    }
+
+    /// Up to `limit` items of the keyword index matching an FTS5 query, without the item keyed
+    /// `exclude`: by BM25 when `ranked`, else in store order (cheap when the query matches a
+    /// large part of the store). The query must be built from quoted terms (see
+    /// `crate::similar::fts_query`).
+    pub fn keyword_search(
+        &self,
+        fts_query: &str,
+        exclude: Option<&str>,
+        limit: usize,
+        ranked: bool,
+    ) -> Result<Vec<KeywordHit>> {
+        let sql = if ranked {
+            "SELECT f.rowid, f.rank, i.key, i.title, x.keywords
+             FROM (SELECT rowid, rank FROM item_keywords_fts
+                   WHERE item_keywords_fts MATCH ?1 ORDER BY rank LIMIT ?2) f
+             JOIN items i ON i.id = f.rowid
+             JOIN item_index x ON x.item_id = f.rowid
+             ORDER BY f.rank"
+        } else {
+            "SELECT f.rowid, 0.0, i.key, i.title, x.keywords
+             FROM (SELECT rowid FROM item_keywords_fts
+                   WHERE item_keywords_fts MATCH ?1 LIMIT ?2) f
+             JOIN items i ON i.id = f.rowid
+             JOIN item_index x ON x.item_id = f.rowid"
+        };
+        let mut st = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        // One extra row so excluding the item itself still leaves `limit`.
+        let rows = st
+            .query_map(params![fts_query, (limit + 1) as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, f64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(limit);
+        for row in rows {
+            let (id, rank, key, title, kw) = row.map_err(|e| self.err(e))?;
+            if Some(key.as_str()) == exclude || out.len() >= limit {
+                continue;
+            }
+            let keywords = self.parse_keywords(&key, &kw)?;
+            out.push(KeywordHit { id, key, title, rank, keywords });
+        }
+        Ok(out)
+    }
+
+    /// Keys of items containing every word of `text`, best first (BM25, titles weigh double).
+    /// Words are quoted one by one, so any text is a plain search (the full-text index keeps
+    /// no positions, so phrases and NEAR would be refused anyway).
+    pub fn text_search(&self, text: &str, limit: usize) -> Result<Vec<(String, f64)>> {
+        let lower = text.to_lowercase();
+        let words: Vec<String> = keywords::terms(&lower).map(crate::similar::fts_quote).collect();
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fts_query = words.join(" AND ");
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT i.key, f.score
+                 FROM (SELECT rowid, bm25(item_fts, 2.0, 1.0) AS score FROM item_fts
+                       WHERE item_fts MATCH ?1 ORDER BY score LIMIT ?2) f
+                 JOIN items i ON i.id = f.rowid
+                 ORDER BY f.score",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![fts_query, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Whether this SQLite has FTS5 compiled in.
+    pub fn has_fts5(&self) -> Result<bool> {
+        self.conn
+            .query_row("SELECT sqlite_compileoption_used('ENABLE_FTS5')", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    fn parse_keywords(&self, key: &str, json: &str) -> Result<Vec<String>> {
+        serde_json::from_str(json).map_err(|e| self.corrupt(&format!("keywords of {key}"), e))
+    }
+}
+
+/// Write one refresh: removals, FTS rows of changed text, then keywords against the updated
+/// document frequencies.
+fn apply(
+    tx: &Transaction,
+    pending: &[Pending],
+    removed: &[i64],
+    labels: &LabelMatcher,
+) -> rusqlite::Result<()> {
+    // Change in items per keyword, written once at the end.
+    let mut df_delta: HashMap<String, i64> = HashMap::new();
+    for id in removed {
+        forget_keywords(tx, *id, &mut df_delta)?;
+        delete_rows(tx, *id, true)?;
+        tx.prepare_cached("DELETE FROM item_index WHERE item_id = ?1")?.execute([id])?;
+    }
+    let mut vocab: HashMap<String, u32> = HashMap::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut found: Vec<Interned> = Vec::with_capacity(pending.len());
+    let mut texts: HashMap<i64, (String, String)> = HashMap::new();
+    for (n, p) in pending.iter().enumerate() {
+        if n % TEXT_CHUNK == 0 {
+            let ids: Vec<i64> = pending[n..].iter().take(TEXT_CHUNK).map(|p| p.id).collect();
+            texts = load_texts(tx, &ids)?;
+        }
+        let (title, rest) = texts.remove(&p.id).unwrap_or_default();
+        if p.existed {
+            forget_keywords(tx, p.id, &mut df_delta)?;
+            delete_rows(tx, p.id, p.text_changed)?;
+        }
+        if p.text_changed || !p.existed {
+            tx.prepare_cached("INSERT INTO item_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
+                .execute(params![p.id, title, rest])?;
+        }
+        let c = keywords::candidates(&title, &rest, labels.for_dataset(&p.dataset));
+        let terms = c
+            .terms
+            .into_iter()
+            .map(|(t, n)| {
+                let next = words.len() as u32;
+                let id = *vocab.entry(t).or_insert_with_key(|t| {
+                    words.push(t.clone());
+                    next
+                });
+                (id, n)
+            })
+            .collect();
+        found.push(Interned { terms, labels: c.labels });
+    }
+    let df = doc_freqs(tx, &words)?;
+    let docs: i64 = tx.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?;
+    let now = crate::model::now_rfc3339();
+    for (p, f) in pending.iter().zip(found) {
+        let terms: Vec<(&str, u32)> =
+            f.terms.iter().map(|(t, n)| (words[*t as usize].as_str(), *n)).collect();
+        let mut lookup = |t: &str| vocab.get(t).map(|i| df[*i as usize]).unwrap_or(0);
+        let kw = keywords::select(&f.labels, &terms, docs.max(0) as u64, &mut lookup);
+        for k in &kw {
+            *df_delta.entry(k.clone()).or_insert(0) += 1;
+        }
+        let json = serde_json::to_string(&kw).unwrap_or_else(|_| "[]".into());
+        tx.prepare_cached("INSERT INTO item_keywords_fts(rowid, keywords) VALUES (?1, ?2)")?
+            .execute(params![p.id, kw.join("\n")])?;
+        tx.prepare_cached(
+            "INSERT INTO item_index(item_id, content_hash, labels_hash, keywords, indexed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(item_id) DO UPDATE SET content_hash = excluded.content_hash,
+                labels_hash = excluded.labels_hash, keywords = excluded.keywords,
+                indexed_at = excluded.indexed_at",
+        )?
+        .execute(params![p.id, p.hash, p.labels_hash, json, now])?;
+    }
+    for (term, delta) in df_delta.into_iter().filter(|(_, d)| *d != 0) {
+        tx.prepare_cached(
+            "INSERT INTO keyword_df(term, docs) VALUES (?1, ?2)
+             ON CONFLICT(term) DO UPDATE SET docs = docs + excluded.docs",
+        )?
+        .execute(params![term, delta])?;
+    }
+    tx.execute("DELETE FROM keyword_df WHERE docs <= 0", [])?;
+    Ok(())
+}
+
+/// Count an item's stored keywords out of `keyword_df` (it is being re-indexed or removed).
+fn forget_keywords(
+    tx: &Transaction,
+    id: i64,
+    delta: &mut HashMap<String, i64>,
+) -> rusqlite::Result<()> {
+    let old: Option<String> = tx
+        .prepare_cached("SELECT keywords FROM item_index WHERE item_id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    let old: Vec<String> = old.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
+    for k in old {
+        *delta.entry(k).or_insert(0) -= 1;
+    }
+    Ok(())
+}
+
+fn delete_rows(tx: &Transaction, id: i64, text_too: bool) -> rusqlite::Result<()> {
+    if text_too {
+        tx.prepare_cached("DELETE FROM item_fts WHERE rowid = ?1")?.execute([id])?;
+    }
+    tx.prepare_cached("DELETE FROM item_keywords_fts WHERE rowid = ?1")?.execute([id])?;
+    Ok(())
+}
+
+/// Items whose texts are read per query: three range scans serve this many items.
+const TEXT_CHUNK: usize = 1000;
+
+/// Title, and everything else a reader sees (body, turns, comments) as one text, for the
+/// items `ids` (sorted ascending), read with one range scan per table.
+fn load_texts(tx: &Transaction, ids: &[i64]) -> rusqlite::Result<HashMap<i64, (String, String)>> {
+    let mut out: HashMap<i64, (String, String)> = HashMap::with_capacity(ids.len());
+    let (Some(lo), Some(hi)) = (ids.first(), ids.last()) else { return Ok(out) };
+    let want: std::collections::HashSet<i64> = ids.iter().copied().collect();
+    let mut st =
+        tx.prepare_cached("SELECT id, title, body FROM items WHERE id BETWEEN ?1 AND ?2")?;
+    let mut rows = st.query([lo, hi])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        if want.contains(&id) {
+            out.insert(id, (r.get(1)?, r.get(2)?));
+        }
+    }
+    for sql in [
+        "SELECT item_id, content FROM turns WHERE item_id BETWEEN ?1 AND ?2 ORDER BY item_id, seq",
+        "SELECT item_id, body FROM comments WHERE item_id BETWEEN ?1 AND ?2 ORDER BY item_id, seq",
+    ] {
+        let mut st = tx.prepare_cached(sql)?;
+        let mut rows = st.query([lo, hi])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let Some((_, rest)) = out.get_mut(&id) else { continue };
+            if !rest.is_empty() {
+                rest.push('\n');
+            }
+            rest.push_str(r.get_ref(1)?.as_str().unwrap_or_default());
+        }
+    }
+    Ok(out)
+}
+
+/// Document frequency of each word, by lookups or by one scan of the vocabulary.
+fn doc_freqs(tx: &Transaction, words: &[String]) -> rusqlite::Result<Vec<u64>> {
+    if words.len() > VOCAB_SCAN_THRESHOLD {
+        let index: HashMap<&str, usize> =
+            words.iter().enumerate().map(|(i, w)| (w.as_str(), i)).collect();
+        let mut out = vec![0u64; words.len()];
+        let mut st = tx.prepare("SELECT term, doc FROM item_fts_vocab")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let term = r.get_ref(0)?.as_str().unwrap_or_default();
+            if let Some(i) = index.get(term) {
+                out[*i] = r.get::<_, i64>(1)?.max(0) as u64;
+            }
+        }
+        return Ok(out);
+    }
+    let mut st = tx.prepare_cached("SELECT doc FROM item_fts_vocab WHERE term = ?1")?;
+    words
+        .iter()
+        .map(|w| {
+            st.query_row([w], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|d| d.unwrap_or(0).max(0) as u64)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Item;
+
+    fn item(key: &str, title: &str, body: &str) -> Item {
+        Item {
+            key: key.into(),
+            dataset: "d".into(),
+            title: title.into(),
+            body: body.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn fts5_is_compiled_in() {
+        let s = Store::open_in_memory().unwrap();
+        assert!(s.has_fts5().unwrap());
+    }
+
+    #[test]
+    fn refresh_indexes_changes_only_and_removes_deleted() {
+        let mut s = Store::open_in_memory().unwrap();
+        let m = LabelMatcher::new();
+        s.upsert_items(
+            &[
+                item("d:1", "parser crash", "the parser crashes on unicode input"),
+                item("d:2", "parser slow", "the parser is slow on large input"),
+            ],
+            "t",
+        )
+        .unwrap();
+        let r = s.refresh_index(&m).unwrap();
+        assert_eq!((r.indexed, r.removed, r.docs), (2, 0, 2));
+        // Same-transaction inserts are visible to the vocabulary.
+        assert_eq!(s.doc_freqs(&["parser", "unicode", "zzz"]).unwrap(), [2, 1, 0]);
+        assert_eq!(s.refresh_index(&m).unwrap().indexed, 0);
+
+        s.upsert_items(&[item("d:2", "renderer slow", "the renderer is slow")], "t").unwrap();
+        let r = s.refresh_index(&m).unwrap();
+        assert_eq!((r.indexed, r.docs), (1, 2));
+        assert_eq!(s.doc_freqs(&["parser", "renderer"]).unwrap(), [1, 1]);
+        let (_, kw) = s.indexed_keywords("d:2").unwrap().unwrap();
+        assert!(kw.contains(&"renderer".to_string()), "{kw:?}");
+
+        s.conn.execute("DELETE FROM items WHERE key = 'd:1'", []).unwrap();
+        let r = s.refresh_index(&m).unwrap();
+        assert_eq!((r.indexed, r.removed, r.docs), (0, 1, 1));
+        assert_eq!(s.doc_freqs(&["unicode"]).unwrap(), [0]);
+        let hits = s.text_search("parser", 10).unwrap();
+        assert!(hits.is_empty(), "{hits:?}");
+    }
+}
