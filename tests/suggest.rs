@@ -166,12 +166,15 @@ async fn anthropic_answers_are_validated_stored_and_cached() {
     assert_eq!(body["tool_choice"], json!({"type": "tool", "name": "record_labels"}));
     assert!(body["tools"][0]["input_schema"]["properties"]["labels"].is_object());
     assert!(body["messages"][0]["content"].as_str().unwrap().contains("<sift_item>"));
+    // Few-shot examples (default 3) come from the most similar gold-labeled demo items.
+    assert!(sent.iter().any(|r| String::from_utf8_lossy(&r.body).contains("<sift_example>")));
 
     let s = store(&dir);
     let run = s.run("a1").unwrap().unwrap();
     assert_eq!((run.provider.as_str(), run.model.as_str()), ("anthropic", "claude-test"));
     assert_eq!(run.prompt_hash.len(), 64);
     assert!(run.bundle.contains("## taxonomy"));
+    assert!(run.bundle.contains("policy: most similar gold-labeled items; up to 3 per item"));
     let sugg = s.run_suggestions(&run.id).unwrap();
     assert_eq!(sugg.len(), 3);
     for x in &sugg {

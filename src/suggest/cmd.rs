@@ -49,6 +49,9 @@ pub struct SuggestArgs {
     /// Daily token budget (all runs of the day); 0 for none.
     #[arg(long, value_name = "TOKENS")]
     pub budget: Option<u64>,
+    /// Few-shot examples per item: the N most similar gold-labeled items (0 for none).
+    #[arg(long, value_name = "N")]
+    pub few_shot: Option<usize>,
     /// Re-ask low-confidence items at a higher temperature.
     #[arg(long)]
     pub arbitration: bool,
@@ -135,7 +138,11 @@ pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
     opts.backoff = Duration::from_millis(a.retry_base_ms);
     opts.daily_budget = a.budget.unwrap_or(opts.daily_budget);
     opts.arbitration |= a.arbitration;
+    opts.few_shot = a.few_shot.unwrap_or(opts.few_shot);
     opts.progress = true;
+    let similar = super::prompt::SimilarGold::open(&ctx.ws)?;
+    let examples: &dyn super::prompt::ExampleSource =
+        if opts.few_shot > 0 { &similar } else { &NoExamples };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let stop = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -147,7 +154,7 @@ pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
         &ctx.labels,
         &mut ctx.store,
         &opts,
-        &NoExamples,
+        examples,
         stop,
     ));
     let report = match result {

@@ -17,7 +17,7 @@ pub mod train;
 pub mod validate;
 mod worker;
 
-pub use prompt::{ExampleSource, FewShot, NoExamples, PromptBundle};
+pub use prompt::{ExampleSource, FewShot, NoExamples, PromptBundle, SimilarGold};
 pub use provider::{ProviderError, Suggester};
 pub use runner::{
     ItemResult, OnItem, RunOptions, RunReport, run_suggestions, suggest_keys_blocking,

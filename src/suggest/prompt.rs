@@ -57,6 +57,46 @@ where
     }
 }
 
+/// Few-shot examples from the most similar gold-labeled items (crate::similar), through a
+/// store connection of its own (the runner's is busy writing).
+pub struct SimilarGold {
+    store: std::sync::Mutex<crate::store::Store>,
+}
+
+impl SimilarGold {
+    pub fn open(ws: &crate::workspace::Workspace) -> Result<Self, crate::store::StoreError> {
+        Ok(SimilarGold {
+            store: std::sync::Mutex::new(crate::store::Store::open(&ws.store_path())?),
+        })
+    }
+}
+
+impl ExampleSource for SimilarGold {
+    fn examples(&self, item: &Item, k: usize) -> Vec<FewShot> {
+        // A poisoned lock only means another example lookup panicked; the connection is fine.
+        let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        match crate::similar::similar_gold_examples(&store, &item.key, k) {
+            Ok(found) => found
+                .into_iter()
+                .map(|(it, labels)| {
+                    let text = item_text(&it);
+                    let title_line = format!("title: {}\n", it.title);
+                    let body = text.strip_prefix(&title_line).unwrap_or(&text).to_string();
+                    FewShot { title: it.title, text: body, labels }
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(item = %item.key, error = %e, "no few-shot examples");
+                Vec::new()
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        "most similar gold-labeled items".into()
+    }
+}
+
 /// Everything that shapes the model's answer apart from the item itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PromptBundle {

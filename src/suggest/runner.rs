@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use super::parse::RawAnswer;
-use super::prompt::{ExampleSource, PromptBundle};
+use super::prompt::{ExampleSource, NoExamples, PromptBundle};
 use super::provider::{self, ProviderConfig, Request, Suggester};
 use super::validate;
 use super::worker::{Budget, Job, Outcome, Shared, work};
@@ -213,8 +213,10 @@ pub async fn run_suggestions(
     }
     let mut bundle = PromptBundle::new(&tax, &opts.prompt_version, Vec::new());
     let policy = examples.describe();
-    if opts.few_shot > 0 && policy != "none" {
-        bundle.example_policy = format!("{policy}; up to {} per item", opts.few_shot);
+    // Offline providers do not read prompts; examples would only cost lookups.
+    let few_shot = if chain[0].remote() { opts.few_shot } else { 0 };
+    if few_shot > 0 && policy != "none" {
+        bundle.example_policy = format!("{policy}; up to {few_shot} per item");
     }
     let run = open_run(store, opts, &tax, chain[0].as_ref(), &bundle)?;
     // --limit picks the first N items of the scope, so re-running the same command after
@@ -227,7 +229,8 @@ pub async fn run_suggestions(
     let mut sink = Sink::open(ws, store, opts, run, tax.clone(), warnings)?;
     sink.report.planned = todo.len();
     sink.report.skipped = scope.len() - todo.len();
-    let jobs = prepare_jobs(store, &mut sink, opts, &bundle, chain[0].as_ref(), examples, &todo)?;
+    let source: &dyn ExampleSource = if few_shot > 0 { examples } else { &NoExamples };
+    let jobs = prepare_jobs(store, &mut sink, opts, &bundle, chain[0].as_ref(), source, &todo)?;
     sink.warn_at_start(opts.progress);
     let shared = Arc::new(Shared {
         chain,
