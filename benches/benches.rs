@@ -8,6 +8,7 @@ mod foundation;
 mod github;
 mod gold;
 mod similar;
+mod suggest;
 mod tui;
 
 fn main() {
@@ -22,4 +23,5 @@ fn main() {
     gold::run(&filter);
     similar::run(&filter);
     tui::run(&filter);
+    suggest::run(&filter);
 }

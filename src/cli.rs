@@ -83,6 +83,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask a provider for label suggestions (a resumable, versioned run).
+    Suggest(crate::suggest::cmd::SuggestArgs),
+    /// Train the local model on the workspace's gold labels.
+    Train(crate::suggest::cmd::TrainArgs),
+    /// Suggestion runs: list, show, compare, export, import, mark.
+    Runs {
+        #[command(subcommand)]
+        cmd: crate::suggest::cmd::RunsCommand,
+    },
     /// Store, inspect or clear secrets (GitHub token, provider API keys).
     Auth {
         #[command(subcommand)]
@@ -283,6 +292,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let mut ctx = Context::open(ws_arg.as_deref(), &ov)?;
             let opts = ImportOptions { dataset, format, taxonomy, label_column };
             cmd_import(&mut ctx, &file, &opts, json)
+        }
+        Some(Command::Suggest(args)) => {
+            crate::suggest::cmd::suggest(&mut Context::open(ws_arg.as_deref(), &ov)?, &args)
+        }
+        Some(Command::Train(args)) => {
+            crate::suggest::cmd::train(&Context::open(ws_arg.as_deref(), &ov)?, &args)
+        }
+        Some(Command::Runs { cmd }) => {
+            crate::suggest::cmd::runs(&mut Context::open(ws_arg.as_deref(), &ov)?, &cmd)
         }
         Some(Command::Auth { command }) => crate::github::cmd_auth(command),
         Some(Command::Pull(args)) => {

@@ -7,6 +7,7 @@ mod gold;
 mod items;
 mod runs;
 mod schema;
+mod suggest;
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,7 @@ pub use gold::{LabelAnswer, TimedPushedLabel, TimedSuggestion};
 pub use items::{DatasetCount, ItemStatus, QueueFilter, QueueRow, UpsertCounts};
 pub use runs::SuggestionRow;
 pub use schema::current_version;
+pub use suggest::CachedAnswer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,7 +1,27 @@
 //! Label suggestions: providers behind one trait, output validation, runs.
 
+pub mod anthropic;
+pub mod cmd;
 pub mod keywords;
+// Owned by the local-model work on main; left as main has it so merges stay clean.
+#[rustfmt::skip]
+pub mod local;
+pub mod offline;
+pub mod openai;
+pub mod parse;
+pub mod prompt;
+pub mod provider;
+pub mod runner;
+pub mod runs;
+pub mod train;
 pub mod validate;
+mod worker;
+
+pub use prompt::{ExampleSource, FewShot, NoExamples, PromptBundle, SimilarGold};
+pub use provider::{ProviderError, Suggester};
+pub use runner::{
+    ItemResult, OnItem, RunOptions, RunReport, run_suggestions, suggest_keys_blocking,
+};
 
 use anyhow::Result;
 

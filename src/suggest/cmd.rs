@@ -1,0 +1,405 @@
+//! Command-line bodies of `sift suggest` and `sift runs ...` (clap argument types included).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::prompt::NoExamples;
+use super::runner::{self, RunOptions, RunReport};
+use super::runs;
+use crate::cli::Context;
+use crate::model::RunState;
+use crate::text::one_line;
+
+/// `sift suggest` options; unset ones come from sift.toml's [suggest].
+#[derive(Debug, Args)]
+pub struct SuggestArgs {
+    /// anthropic, openai, local or keywords.
+    #[arg(long)]
+    pub provider: Option<String>,
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Base URL of the provider's API (OpenAI-compatible servers: LiteLLM, vLLM, Ollama, llama.cpp).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Ask for at most N items.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Requests in flight at once (default 8).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    #[arg(long, value_name = "D")]
+    pub dataset: Option<String>,
+    /// Name of the run; re-running with the same name resumes it.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Per-request timeout in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Retries on 429, 5xx and timeouts (default 3).
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Base delay of the exponential backoff between retries.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub retry_base_ms: u64,
+    /// Daily token budget (all runs of the day); 0 for none.
+    #[arg(long, value_name = "TOKENS")]
+    pub budget: Option<u64>,
+    /// Few-shot examples per item: the N most similar gold-labeled items (0 for none).
+    #[arg(long, value_name = "N")]
+    pub few_shot: Option<usize>,
+    /// Re-ask low-confidence items at a higher temperature.
+    #[arg(long)]
+    pub arbitration: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sift train` options.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Train on this dataset's gold labels (default: every dataset using the default taxonomy).
+    #[arg(long, value_name = "D")]
+    pub dataset: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sift runs ...`.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one run: its record and the prompt bundle it used.
+    Show {
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two runs: flipped items, per-label kappa, F1 against gold, prompt diff.
+    Compare {
+        a: String,
+        b: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a run's suggestions as JSONL.
+    Export {
+        run: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Import suggestions made elsewhere (JSONL {"item", "labels": [{"name", "confidence"}]}).
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark a run as baseline, experimental or archived.
+    Mark {
+        run: String,
+        #[arg(long)]
+        state: StateArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StateArg {
+    Baseline,
+    Experimental,
+    Archived,
+}
+
+/// `sift suggest`.
+pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
+    let mut opts = RunOptions::from_settings(&ctx.ws.settings.suggest);
+    if let Some(p) = &a.provider {
+        opts.provider = p.clone();
+    }
+    opts.model = a.model.clone().or(opts.model);
+    opts.base_url = a.base_url.clone().or(opts.base_url);
+    opts.limit = a.limit;
+    opts.concurrency = a.concurrency.unwrap_or(opts.concurrency).max(1);
+    opts.dataset = a.dataset.clone();
+    opts.name = a.name.clone();
+    if let Some(t) = a.timeout {
+        opts.timeout = Duration::from_secs(t.max(1));
+    }
+    opts.retries = a.retries.unwrap_or(opts.retries);
+    opts.backoff = Duration::from_millis(a.retry_base_ms);
+    opts.daily_budget = a.budget.unwrap_or(opts.daily_budget);
+    opts.arbitration |= a.arbitration;
+    opts.few_shot = a.few_shot.unwrap_or(opts.few_shot);
+    opts.progress = true;
+    let similar = super::prompt::SimilarGold::open(&ctx.ws)?;
+    let examples: &dyn super::prompt::ExampleSource =
+        if opts.few_shot > 0 { &similar } else { &NoExamples };
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let stop = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let result = rt.block_on(runner::run_suggestions(
+        &ctx.ws,
+        &ctx.labels,
+        &mut ctx.store,
+        &opts,
+        examples,
+        stop,
+    ));
+    let report = match result {
+        Err(e @ (runner::RunError::Usage(_) | runner::RunError::NameTaken { .. })) => {
+            eprintln!("error: {}", one_line(&e.to_string()));
+            return Ok(ExitCode::from(2));
+        }
+        other => other?,
+    };
+    print_report(&report, a.json)?;
+    Ok(if report.run.status == "done" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn print_report(r: &RunReport, json: bool) -> Result<()> {
+    if json {
+        let mut v = serde_json::to_value(r)?;
+        if let Some(run) = v.get_mut("run").and_then(|x| x.as_object_mut()) {
+            run.remove("bundle");
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let mut out = std::io::stdout().lock();
+        let run = &r.run;
+        writeln!(
+            out,
+            "run {}{} ({} / {}): {}",
+            run.id,
+            run.name.as_deref().map(|n| format!(" `{}`", one_line(n))).unwrap_or_default(),
+            run.provider,
+            one_line(&run.model),
+            run.status
+        )?;
+        writeln!(
+            out,
+            "  {} suggested ({} cached, {} abstained), {} failed, {} already done, {} not asked",
+            r.suggested, r.cached, r.abstained, r.failed, r.skipped, r.not_asked
+        )?;
+        for (p, n) in &r.providers {
+            writeln!(out, "  {p:<10} {n}")?;
+        }
+        writeln!(
+            out,
+            "  tokens {} in / {} out (est. ${:.4}); today {} of {}; {} retries, {} labels dropped",
+            run.tokens_in,
+            run.tokens_out,
+            run.cost_usd,
+            r.budget_used,
+            r.budget_limit,
+            r.retries,
+            r.dropped_labels
+        )?;
+        writeln!(out, "  monitor log {}", r.monitor_log.display())?;
+    }
+    match r.run.status.as_str() {
+        "interrupted" | "budget_exhausted" => eprintln!(
+            "{}: resume with `sift suggest --name {}`",
+            r.run.status,
+            one_line(r.run.name.as_deref().unwrap_or(&r.run.id))
+        ),
+        "failed" => eprintln!("every item failed; see {}", r.monitor_log.display()),
+        _ if r.failed > 0 => {
+            eprintln!("{} items failed; see {}", r.failed, r.monitor_log.display())
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `sift runs ...`.
+pub fn runs(ctx: &mut Context, cmd: &RunsCommand) -> Result<ExitCode> {
+    match cmd {
+        RunsCommand::List { json } => list(ctx, *json),
+        RunsCommand::Show { run, json } => show(ctx, run, *json),
+        RunsCommand::Compare { a, b, json } => compare(ctx, a, b, *json),
+        RunsCommand::Export { run, out } => {
+            let n = runs::export_suggestions(&ctx.store, run, out)?;
+            eprintln!("wrote {n} suggestions to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        RunsCommand::Import { file, name, json } => {
+            let r = runs::import_run(&ctx.ws, &ctx.labels, &mut ctx.store, file, name)?;
+            for e in &r.errors {
+                eprintln!("{}", one_line(e));
+            }
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                let dropped: usize = r.dropped_labels.values().sum();
+                println!(
+                    "run {} `{}`: {} suggestions imported ({} abstained), {} unknown labels dropped, {} bad lines",
+                    r.run,
+                    one_line(&r.name),
+                    r.imported,
+                    r.abstained,
+                    dropped,
+                    r.errors.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RunsCommand::Mark { run, state } => {
+            let state = match state {
+                StateArg::Baseline => RunState::Baseline,
+                StateArg::Experimental => RunState::Experimental,
+                StateArg::Archived => RunState::Archived,
+            };
+            let r = runs::mark(&ctx.store, run, state)?;
+            println!("run {} is now {:?}", r.id, r.state);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn list(ctx: &Context, json: bool) -> Result<ExitCode> {
+    let all = runs::list(&ctx.store)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<16} {:<20} {:<10} {:<22} {:<8} {:<16} {:>6} {:>10} {:<12}",
+        "ID", "NAME", "PROVIDER", "MODEL", "PROMPT", "STATUS", "ITEMS", "TOKENS", "STATE"
+    )?;
+    for r in &all {
+        writeln!(
+            out,
+            "{:<16} {:<20} {:<10} {:<22} {:<8} {:<16} {:>6} {:>10} {:<12}",
+            r.id,
+            crate::text::truncate_width(&one_line(r.name.as_deref().unwrap_or("-")), 20),
+            r.provider,
+            crate::text::truncate_width(&one_line(&r.model), 22),
+            crate::text::truncate_width(&one_line(&r.prompt_version), 8),
+            r.status,
+            r.suggestions,
+            r.tokens_in + r.tokens_out,
+            format!("{:?}", r.state).to_lowercase()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(ctx: &Context, run: &str, json: bool) -> Result<ExitCode> {
+    let (summary, bundle) = runs::show(&ctx.store, run)?;
+    if json {
+        let mut v = serde_json::to_value(&summary)?;
+        v["bundle"] = serde_json::Value::String(bundle);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    println!("{}", crate::text::sanitize(&bundle));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {
+    let c = runs::compare(&ctx.ws, &ctx.labels, &ctx.store, a, b)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "A {} ({} / {}, prompt {} {})",
+        c.a.id,
+        c.a.provider,
+        one_line(&c.a.model),
+        one_line(&c.a.prompt_version),
+        &c.a.prompt_hash[..c.a.prompt_hash.len().min(12)]
+    )?;
+    writeln!(
+        out,
+        "B {} ({} / {}, prompt {} {})",
+        c.b.id,
+        c.b.provider,
+        one_line(&c.b.model),
+        one_line(&c.b.prompt_version),
+        &c.b.prompt_hash[..c.b.prompt_hash.len().min(12)]
+    )?;
+    writeln!(
+        out,
+        "{} items in both, {} only in A, {} only in B; {} flipped",
+        c.common_items,
+        c.only_a,
+        c.only_b,
+        c.flipped.len()
+    )?;
+    let f = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
+    for (name, g) in [("A", &c.gold_a), ("B", &c.gold_b)] {
+        match g {
+            Some(g) => writeln!(
+                out,
+                "{name} vs gold on {} items: micro-F1 {} macro-F1 {} exact {}",
+                g.items,
+                f(g.micro_f1),
+                f(g.macro_f1),
+                f(g.exact_match)
+            )?,
+            None => writeln!(out, "{name} vs gold: no gold labels for its items")?,
+        }
+    }
+    writeln!(out, "kappa per label:")?;
+    for (l, k) in &c.kappa {
+        writeln!(out, "  {:<24} {}", one_line(l), f(*k))?;
+    }
+    for fl in c.flipped.iter().take(50) {
+        writeln!(out, "  {}: [{}] -> [{}]", one_line(&fl.item), fl.a.join(", "), fl.b.join(", "))?;
+    }
+    if c.flipped.len() > 50 {
+        writeln!(out, "  ... {} more (use --json)", c.flipped.len() - 50)?;
+    }
+    if c.prompt_diff.is_empty() {
+        writeln!(out, "prompt bundles are identical")?;
+    } else {
+        writeln!(out, "prompt diff:\n{}", crate::text::sanitize(&c.prompt_diff))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sift train`.
+pub fn train(ctx: &Context, a: &TrainArgs) -> Result<ExitCode> {
+    let r = super::train::train(&ctx.ws, &ctx.labels, &ctx.store, a.dataset.as_deref())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "trained the local model for taxonomy `{}` on {} gold items in {:.1} s",
+            one_line(&r.taxonomy),
+            r.examples,
+            r.seconds
+        );
+        for (label, n) in &r.labels {
+            println!("  {:<24} {n}", one_line(label));
+        }
+        if r.unknown_labels > 0 {
+            println!("  ({} gold labels outside the taxonomy ignored)", r.unknown_labels);
+        }
+        println!(
+            "saved {} (data {})",
+            r.path.display(),
+            &r.fingerprint[..r.fingerprint.len().min(12)]
+        );
+        println!("use it: sift suggest --provider local");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,318 @@
+//! The `Suggester` trait every provider implements, its request/answer/error types, the
+//! HTTP plumbing shared by the remote providers (capped body reads, Retry-After), and the
+//! factory that builds a provider by name from settings.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::model::Item;
+use crate::secrets::{self, Secret, Service};
+use crate::suggest::parse::RawAnswer;
+use crate::taxonomy::Taxonomy;
+
+/// Largest provider response body sift reads; anything longer is refused unread.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// What a provider is asked.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub item: Arc<Item>,
+    pub system: String,
+    pub user: String,
+    pub schema: Value,
+    pub temperature: f64,
+}
+
+/// A provider's answer with what it cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub raw: RawAnswer,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+}
+
+/// Why a provider gave no answer. Messages carry the provider and URL, never a key.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{provider}: HTTP {status} from {url}: {message}")]
+    Status {
+        provider: String,
+        url: String,
+        status: u16,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    #[error("{provider}: no answer from {url} within {secs} s")]
+    Timeout { provider: String, url: String, secs: u64 },
+    #[error("{provider}: cannot reach {url}: {message}")]
+    Transport { provider: String, url: String, message: String },
+    #[error("{provider}: answer from {url} is larger than {limit} bytes; not read")]
+    TooLarge { provider: String, url: String, limit: usize },
+    #[error("{provider}: unusable answer: {message}")]
+    BadAnswer { provider: String, message: String },
+    #[error("{provider} is not configured: {message}")]
+    NotConfigured { provider: String, message: String },
+}
+
+impl ProviderError {
+    /// Rate limits, server errors and timeouts are worth another try; the rest are not.
+    pub fn retryable(&self) -> bool {
+        match self {
+            ProviderError::Status { status, .. } => *status == 429 || *status >= 500,
+            ProviderError::Timeout { .. } | ProviderError::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The wait the server asked for, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Short kind name for the monitor log.
+    pub fn kind(&self) -> String {
+        match self {
+            ProviderError::Status { status, .. } => format!("http_{status}"),
+            ProviderError::Timeout { .. } => "timeout".into(),
+            ProviderError::Transport { .. } => "transport".into(),
+            ProviderError::TooLarge { .. } => "too_large".into(),
+            ProviderError::BadAnswer { .. } => "bad_answer".into(),
+            ProviderError::NotConfigured { .. } => "not_configured".into(),
+        }
+    }
+}
+
+/// A source of label suggestions. Object-safe: the runner holds `Arc<dyn Suggester>`.
+pub trait Suggester: Send + Sync {
+    /// Provider name as recorded in runs (anthropic, openai, local, keywords).
+    fn provider(&self) -> &str;
+    /// Model name as recorded in runs and used in the cache key.
+    fn model(&self) -> &str;
+    /// True for network providers: retries, the token budget and the cache apply.
+    fn remote(&self) -> bool;
+    /// Ask for labels for one item.
+    fn suggest<'a>(&'a self, req: &'a Request) -> BoxFuture<'a, Result<Answer, ProviderError>>;
+}
+
+/// What building a provider needs besides its name.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub timeout: Duration,
+    /// Folder of trained local models (.sift/models).
+    pub models_dir: PathBuf,
+}
+
+/// Provider names sift knows.
+pub const PROVIDERS: &[&str] = &["anthropic", "openai", "local", "keywords"];
+
+/// Build a provider by name. Missing keys and untrained models give `NotConfigured`.
+pub fn build(
+    name: &str,
+    cfg: &ProviderConfig,
+    tax: &Taxonomy,
+) -> Result<Arc<dyn Suggester>, ProviderError> {
+    let not = |message: String| ProviderError::NotConfigured { provider: name.into(), message };
+    match name {
+        "anthropic" => {
+            let key = secrets::lookup(Service::Anthropic).ok_or_else(|| {
+                not("no API key (set ANTHROPIC_API_KEY or run `sift auth anthropic`)".into())
+            })?;
+            Ok(Arc::new(super::anthropic::Anthropic::new(cfg, key)?))
+        }
+        "openai" => {
+            let key = secrets::lookup(Service::Openai);
+            // Local OpenAI-compatible servers (Ollama, llama.cpp, vLLM) need no key.
+            if key.is_none() && cfg.base_url.is_none() {
+                return Err(not(
+                    "no API key (set OPENAI_API_KEY) and no --base-url of a keyless server".into(),
+                ));
+            }
+            Ok(Arc::new(super::openai::OpenAi::new(cfg, key)?))
+        }
+        "keywords" => Ok(Arc::new(super::offline::KeywordProvider::new(tax))),
+        "local" => super::offline::build_local(cfg, tax).map_err(not),
+        other => Err(ProviderError::NotConfigured {
+            provider: other.into(),
+            message: format!("unknown provider; use one of {}", PROVIDERS.join(", ")),
+        }),
+    }
+}
+
+/// POST a JSON body and return the JSON answer, reading at most MAX_BODY_BYTES.
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    provider: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+    key: Option<&Secret>,
+    timeout: Duration,
+) -> Result<Value, ProviderError> {
+    let transport = |e: reqwest::Error| {
+        if e.is_timeout() {
+            ProviderError::Timeout {
+                provider: provider.into(),
+                url: url.into(),
+                secs: timeout.as_secs(),
+            }
+        } else {
+            let message = redact(&error_chain(&e), key);
+            ProviderError::Transport { provider: provider.into(), url: url.into(), message }
+        }
+    };
+    let mut rb = client.post(url).json(body);
+    for (k, v) in headers {
+        let mut value = reqwest::header::HeaderValue::from_str(v).map_err(|_| {
+            ProviderError::NotConfigured {
+                provider: provider.into(),
+                message: format!("the value of header {k} is not valid in HTTP"),
+            }
+        })?;
+        // Sensitive values print as "Sensitive" in any debug or trace output.
+        value.set_sensitive(
+            k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("x-api-key"),
+        );
+        rb = rb.header(*k, value);
+    }
+    let mut resp = rb.send().await.map_err(transport)?;
+    let status = resp.status().as_u16();
+    let retry_after = retry_after(resp.headers());
+    if let Some(len) = resp.content_length()
+        && len > MAX_BODY_BYTES as u64
+    {
+        return Err(ProviderError::TooLarge {
+            provider: provider.into(),
+            url: url.into(),
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    let mut bytes: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ProviderError::TooLarge {
+                provider: provider.into(),
+                url: url.into(),
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if !(200..300).contains(&status) {
+        let message = redact(&error_message(&bytes), key);
+        return Err(ProviderError::Status {
+            provider: provider.into(),
+            url: url.into(),
+            status,
+            retry_after,
+            message,
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ProviderError::BadAnswer {
+        provider: provider.into(),
+        message: format!("response is not JSON: {e}"),
+    })
+}
+
+/// The API's own error message when it sent one, else the start of the body; one line, short.
+fn error_message(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let from_json = serde_json::from_str::<Value>(&text).ok().and_then(|v| {
+        v.pointer("/error/message")
+            .or_else(|| v.get("error"))
+            .or_else(|| v.get("message"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let msg = crate::text::one_line(&from_json.unwrap_or_else(|| text.into_owned()));
+    let short: String = msg.chars().take(300).collect();
+    if short.is_empty() { "(empty body)".into() } else { short }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// Never let a key through, even if a server echoes it back.
+pub(crate) fn redact(text: &str, key: Option<&Secret>) -> String {
+    match key {
+        Some(k) if !k.expose().is_empty() => text.replace(k.expose(), "<redacted>"),
+        _ => text.to_string(),
+    }
+}
+
+/// Retry-After (seconds or HTTP date) or retry-after-ms, capped at ten minutes.
+pub fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let cap = Duration::from_secs(600);
+    if let Some(ms) = h.get("retry-after-ms").and_then(|v| v.to_str().ok())
+        && let Ok(ms) = ms.trim().parse::<f64>()
+        && ms.is_finite()
+        && ms >= 0.0
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0).min(cap));
+    }
+    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs).min(cap));
+    }
+    let when = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
+    let wait = when.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO).min(cap))
+}
+
+/// Rough token count of text when a server does not report usage (about four characters
+/// per token for English).
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date in the past means now");
+        h.insert("retry-after-ms", HeaderValue::from_static("250"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn errors_are_short_and_redacted() {
+        let key = Secret::new("sk-abc".into(), secrets::Source::Env("OPENAI_API_KEY"));
+        let body = br#"{"error": {"message": "bad key sk-abc\u001b[2J"}}"#;
+        let m = redact(&error_message(body), Some(&key));
+        assert_eq!(m, "bad key <redacted>");
+        assert!(
+            ProviderError::Status {
+                provider: "p".into(),
+                url: "u".into(),
+                status: 429,
+                retry_after: None,
+                message: m
+            }
+            .retryable()
+        );
+    }
+}

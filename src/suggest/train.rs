@@ -1,0 +1,136 @@
+//! `sift train`: fit the local model on the workspace's gold labels (adjudicated or
+//! unanimous answers) and save it under .sift/models/<taxonomy>.model.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::local::{self, LocalModel, TrainOptions};
+use super::runs::{RunsError, gold_labels};
+use crate::store::Store;
+use crate::taxonomy::{LabelsFile, Select, Taxonomy};
+use crate::workspace::Workspace;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Runs(#[from] RunsError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Taxonomy(#[from] crate::taxonomy::TaxonomyError),
+    #[error(transparent)]
+    Local(#[from] local::LocalError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("no gold labels for taxonomy `{0}` yet: annotate some items first")]
+    NoGold(String),
+}
+
+/// What `sift train` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    pub taxonomy: String,
+    pub dataset: Option<String>,
+    pub examples: usize,
+    /// Gold labels outside the taxonomy, ignored.
+    pub unknown_labels: usize,
+    /// Examples per label.
+    pub labels: BTreeMap<String, usize>,
+    pub fingerprint: String,
+    pub path: PathBuf,
+    pub seconds: f64,
+}
+
+/// The local model's label space for a taxonomy.
+pub fn dimensions(tax: &Taxonomy) -> Vec<local::Dimension> {
+    tax.dimensions
+        .iter()
+        .map(|d| local::Dimension {
+            name: d.name.clone(),
+            single: d.select == Select::One,
+            labels: d.labels.iter().map(|l| l.name.clone()).collect(),
+        })
+        .collect()
+}
+
+/// Where the model of a taxonomy lives.
+pub fn model_path(ws: &Workspace, taxonomy: &str) -> PathBuf {
+    ws.models_dir().join(format!("{taxonomy}.model"))
+}
+
+/// Gold-labeled training data of one taxonomy.
+pub struct GoldSet<'a> {
+    pub taxonomy: &'a Taxonomy,
+    /// `(item text, canonical labels)`, in item key order.
+    pub examples: Vec<(String, Vec<String>)>,
+    /// Gold labels outside the taxonomy, dropped.
+    pub unknown: usize,
+}
+
+/// Gold-labeled examples of a dataset (or of every dataset using the default taxonomy).
+pub fn gold_examples<'a>(
+    ws: &Workspace,
+    labels: &'a LabelsFile,
+    store: &Store,
+    dataset: Option<&str>,
+) -> Result<GoldSet<'a>, TrainError> {
+    let tname = dataset.map(|d| ws.settings.taxonomy_for(d)).unwrap_or(&ws.settings.taxonomy);
+    let tax = labels.get(tname)?;
+    let gold = gold_labels(ws, store)?;
+    let mut keys: Vec<&String> = gold.keys().collect();
+    keys.sort();
+    let mut examples = Vec::new();
+    let mut unknown = 0;
+    for key in keys {
+        let Some(item) = store.item(key)? else { continue };
+        let in_scope = match dataset {
+            Some(d) => item.dataset == d,
+            None => ws.settings.taxonomy_for(&item.dataset) == tname,
+        };
+        if !in_scope {
+            continue;
+        }
+        let (names, bad) = tax.canonicalize(gold[key].iter().map(String::as_str));
+        unknown += bad.len();
+        examples.push((item.full_text(), names));
+    }
+    Ok(GoldSet { taxonomy: tax, examples, unknown })
+}
+
+/// Train and save the local model.
+pub fn train(
+    ws: &Workspace,
+    labels: &LabelsFile,
+    store: &Store,
+    dataset: Option<&str>,
+) -> Result<TrainReport, TrainError> {
+    let started = Instant::now();
+    let GoldSet { taxonomy: tax, examples, unknown } = gold_examples(ws, labels, store, dataset)?;
+    if examples.is_empty() {
+        return Err(TrainError::NoGold(tax.name.clone()));
+    }
+    let model = LocalModel::train(&examples, &dimensions(tax), &TrainOptions::default())?;
+    let path = model_path(ws, &tax.name);
+    let dir = ws.models_dir();
+    std::fs::create_dir_all(&dir).map_err(|source| TrainError::Io { path: dir, source })?;
+    model.save(&path)?;
+    let mut counts = BTreeMap::new();
+    for (_, l) in &examples {
+        for n in l {
+            *counts.entry(n.clone()).or_insert(0) += 1;
+        }
+    }
+    Ok(TrainReport {
+        taxonomy: tax.name.clone(),
+        dataset: dataset.map(str::to_string),
+        examples: examples.len(),
+        unknown_labels: unknown,
+        labels: counts,
+        fingerprint: model.fingerprint().to_string(),
+        path,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,370 @@
+//! Per-item work of a run: the fallback chain, retries with backoff and Retry-After, the
+//! token budget shared by the in-flight requests, and arbitration of low-confidence answers.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::{Value, json};
+
+use super::parse::RawAnswer;
+use super::provider::{self, Answer, ProviderError, Request, Suggester};
+use super::validate;
+use crate::taxonomy::Taxonomy;
+
+/// Items whose top confidence is below this (or the taxonomy's min_confidence, if higher)
+/// are re-asked when arbitration is on.
+pub const ARBITRATION_THRESHOLD: f64 = 0.65;
+
+/// Temperature of the arbitration re-ask (at least; higher if the run's own is higher).
+pub const ARBITRATION_TEMPERATURE: f64 = 0.3;
+
+/// After this many items in a row on which the primary provider failed, it is skipped and
+/// the fallback chain answers directly (the provider is down; stop hammering it).
+const BREAKER_LIMIT: u32 = 5;
+
+/// Longest single wait between retries.
+const MAX_WAIT: Duration = Duration::from_secs(120);
+
+/// Tokens counted against today's budget, with what in-flight requests are expected to use.
+pub(super) struct Budget {
+    pub(super) limit: u64,
+    pub(super) used: u64,
+    pub(super) reserved: u64,
+    pub(super) answered: u64,
+    pub(super) spent: u64,
+}
+
+impl Budget {
+    pub(super) fn new(limit: u64, used: u64) -> Self {
+        Budget { limit, used, reserved: 0, answered: 0, spent: 0 }
+    }
+
+    /// Reserve the expected cost of one request, or None when it would pass the limit.
+    /// The expectation is this run's average so far, else `first_guess`.
+    fn reserve(&mut self, first_guess: u64) -> Option<u64> {
+        let est = self.spent.checked_div(self.answered).unwrap_or(first_guess);
+        if self.limit > 0 && self.used + self.reserved + est > self.limit {
+            return None;
+        }
+        self.reserved += est;
+        Some(est)
+    }
+
+    fn settle(&mut self, reserved: u64, actual: Option<u64>) {
+        self.reserved = self.reserved.saturating_sub(reserved);
+        if let Some(a) = actual {
+            self.used += a;
+            self.spent += a;
+            self.answered += 1;
+        }
+    }
+}
+
+pub(super) struct Shared {
+    pub(super) chain: Vec<Arc<dyn Suggester>>,
+    pub(super) tax: Arc<Taxonomy>,
+    pub(super) budget: Arc<Mutex<Budget>>,
+    pub(super) retries: u32,
+    pub(super) backoff: Duration,
+    pub(super) arbitration: bool,
+    pub(super) temperature: f64,
+    pub(super) failures_in_a_row: AtomicU32,
+    pub(super) halt: AtomicBool,
+}
+
+pub(super) struct Job {
+    pub(super) key: String,
+    pub(super) content_hash: String,
+    pub(super) prompt_hash: String,
+    pub(super) examples: Vec<String>,
+    pub(super) request: Request,
+}
+
+/// A provider's final answer for an item.
+pub(super) struct Answered {
+    pub(super) raw: RawAnswer,
+    pub(super) provider: String,
+    pub(super) model: String,
+    /// Answered by a fallback, not the run's provider.
+    pub(super) fallback: bool,
+    /// Worth caching: the primary remote provider's answer.
+    pub(super) cacheable: bool,
+}
+
+/// What a worker reports back to the driver.
+pub(super) struct Outcome {
+    pub(super) key: String,
+    pub(super) content_hash: String,
+    pub(super) prompt_hash: String,
+    pub(super) examples: Vec<String>,
+    pub(super) answer: Option<Answered>,
+    pub(super) error: Option<String>,
+    pub(super) attempt_errors: Vec<String>,
+    pub(super) retries: u32,
+    pub(super) latency_ms: u64,
+    pub(super) tokens_in: u64,
+    pub(super) tokens_out: u64,
+    pub(super) cached: bool,
+    pub(super) over_budget: bool,
+    pub(super) halted: bool,
+    pub(super) arbitration: Option<Value>,
+}
+
+impl Outcome {
+    fn new(job: &Job) -> Self {
+        Outcome {
+            key: job.key.clone(),
+            content_hash: job.content_hash.clone(),
+            prompt_hash: job.prompt_hash.clone(),
+            examples: job.examples.clone(),
+            answer: None,
+            error: None,
+            attempt_errors: Vec::new(),
+            retries: 0,
+            latency_ms: 0,
+            tokens_in: 0,
+            tokens_out: 0,
+            cached: false,
+            over_budget: false,
+            halted: false,
+            arbitration: None,
+        }
+    }
+
+    pub(super) fn cached(
+        key: &str,
+        raw: RawAnswer,
+        p: &dyn Suggester,
+        examples: Vec<String>,
+    ) -> Self {
+        Outcome {
+            key: key.into(),
+            content_hash: String::new(),
+            prompt_hash: String::new(),
+            examples,
+            answer: Some(Answered {
+                raw,
+                provider: p.provider().into(),
+                model: p.model().into(),
+                fallback: false,
+                cacheable: false,
+            }),
+            error: None,
+            attempt_errors: Vec::new(),
+            retries: 0,
+            latency_ms: 0,
+            tokens_in: 0,
+            tokens_out: 0,
+            cached: true,
+            over_budget: false,
+            halted: false,
+            arbitration: None,
+        }
+    }
+}
+
+enum AskError {
+    OverBudget,
+    Halted,
+    Provider(ProviderError),
+}
+
+/// Ask one provider, retrying what is worth retrying, within the budget.
+async fn ask(
+    shared: &Shared,
+    s: &dyn Suggester,
+    req: &Request,
+    out: &mut Outcome,
+) -> Result<Answer, AskError> {
+    let mut attempt = 0u32;
+    loop {
+        if shared.halt.load(Ordering::SeqCst) {
+            return Err(AskError::Halted);
+        }
+        let reserved = if s.remote() {
+            let guess =
+                provider::estimate_tokens(&req.system) + provider::estimate_tokens(&req.user) + 200;
+            match lock(&shared.budget).reserve(guess) {
+                Some(r) => r,
+                None => return Err(AskError::OverBudget),
+            }
+        } else {
+            0
+        };
+        let result = s.suggest(req).await;
+        match result {
+            Ok(a) => {
+                if s.remote() {
+                    lock(&shared.budget).settle(reserved, Some(a.tokens_in + a.tokens_out));
+                }
+                out.tokens_in += a.tokens_in;
+                out.tokens_out += a.tokens_out;
+                return Ok(a);
+            }
+            Err(e) => {
+                lock(&shared.budget).settle(reserved, None);
+                out.attempt_errors.push(e.kind());
+                if e.retryable() && attempt < shared.retries {
+                    out.retries += 1;
+                    tokio::time::sleep(backoff(shared.backoff, attempt, e.retry_after())).await;
+                    attempt += 1;
+                    continue;
+                }
+                return Err(AskError::Provider(e));
+            }
+        }
+    }
+}
+
+fn lock(b: &Mutex<Budget>) -> std::sync::MutexGuard<'_, Budget> {
+    // The budget holds plain counters: a panic elsewhere cannot leave them inconsistent.
+    b.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Exponential backoff with jitter: a random wait in [d/2, d] for d = base * 2^attempt;
+/// the server's Retry-After wins when it asks for longer.
+pub fn backoff(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let d = base.saturating_mul(1u32 << attempt.min(16));
+    let half = d / 2;
+    let jitter = rand::rng().random_range(0.0..=1.0);
+    let wait = half + half.mul_f64(jitter);
+    match retry_after {
+        Some(r) => r.max(wait.min(r + base)).min(MAX_WAIT),
+        None => wait.min(MAX_WAIT),
+    }
+}
+
+/// One item: the chain in order until one answers, then arbitration if asked for.
+pub(super) async fn work(shared: Arc<Shared>, job: Job) -> Outcome {
+    let mut out = Outcome::new(&job);
+    if shared.halt.load(Ordering::SeqCst) {
+        out.halted = true;
+        return out;
+    }
+    let started = Instant::now();
+    let skip_primary =
+        shared.chain.len() > 1 && shared.failures_in_a_row.load(Ordering::SeqCst) >= BREAKER_LIMIT;
+    if skip_primary {
+        out.attempt_errors
+            .push(format!("{} skipped: failing repeatedly", shared.chain[0].provider()));
+    }
+    let mut last_error = None;
+    for (i, s) in shared.chain.iter().enumerate() {
+        if i == 0 && skip_primary {
+            continue;
+        }
+        match ask(&shared, s.as_ref(), &job.request, &mut out).await {
+            Ok(a) => {
+                if i == 0 {
+                    shared.failures_in_a_row.store(0, Ordering::SeqCst);
+                }
+                let mut answered = Answered {
+                    raw: a.raw,
+                    provider: s.provider().into(),
+                    model: s.model().into(),
+                    fallback: i > 0,
+                    cacheable: i == 0 && s.remote(),
+                };
+                if i == 0 && shared.arbitration {
+                    arbitrate(&shared, s.as_ref(), &job.request, &mut answered, &mut out).await;
+                }
+                out.answer = Some(answered);
+                break;
+            }
+            Err(AskError::OverBudget) => {
+                out.over_budget = true;
+                return out;
+            }
+            Err(AskError::Halted) => {
+                out.halted = true;
+                return out;
+            }
+            Err(AskError::Provider(e)) => {
+                if i == 0 {
+                    shared.failures_in_a_row.fetch_add(1, Ordering::SeqCst);
+                }
+                last_error = Some(e.to_string());
+            }
+        }
+    }
+    if out.answer.is_none() {
+        out.error = last_error.or_else(|| Some("no provider answered".into()));
+    }
+    out.latency_ms = started.elapsed().as_millis() as u64;
+    out
+}
+
+/// Re-ask a low-confidence item at a higher temperature; keep the more confident answer and
+/// record both.
+async fn arbitrate(
+    shared: &Shared,
+    s: &dyn Suggester,
+    req: &Request,
+    answered: &mut Answered,
+    out: &mut Outcome,
+) {
+    let threshold = ARBITRATION_THRESHOLD.max(shared.tax.min_confidence);
+    let first = validate::finalize(&shared.tax, &answered.raw.labels);
+    let top = |v: &validate::Validated| v.labels.first().and_then(|l| l.confidence).unwrap_or(0.0);
+    if !first.abstained && !first.labels.is_empty() && top(&first) >= threshold {
+        return;
+    }
+    let temperature = ARBITRATION_TEMPERATURE.max(shared.temperature + 0.3);
+    let again = Request { temperature, ..req.clone() };
+    let second = match ask(shared, s, &again, out).await {
+        Ok(a) => a.raw,
+        Err(_) => {
+            out.arbitration =
+                Some(json!({"temperature": temperature, "second": null, "kept": "first"}));
+            return;
+        }
+    };
+    let v2 = validate::finalize(&shared.tax, &second.labels);
+    let keep_second = top(&v2) > top(&first);
+    out.arbitration = Some(json!({
+        "temperature": temperature,
+        "first": answered.raw,
+        "second": second,
+        "kept": if keep_second { "second" } else { "first" },
+    }));
+    let note = format!(
+        " [arbitration at temperature {temperature}: kept the {} answer]",
+        if keep_second { "second" } else { "first" }
+    );
+    if keep_second {
+        answered.raw = second;
+    }
+    answered.raw.rationale.push_str(&note);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_honours_retry_after() {
+        let base = Duration::from_millis(100);
+        for attempt in 0..4 {
+            let d = backoff(base, attempt, None);
+            let full = base * (1 << attempt);
+            assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
+        }
+        let d = backoff(base, 0, Some(Duration::from_secs(2)));
+        assert!(d >= Duration::from_secs(2) && d <= Duration::from_millis(2100), "{d:?}");
+        assert!(backoff(Duration::from_secs(100), 10, None) <= MAX_WAIT);
+    }
+
+    #[test]
+    fn budget_reserves_and_stops_before_the_limit() {
+        let mut b = Budget::new(1000, 0);
+        let r = b.reserve(300).unwrap();
+        b.settle(r, Some(400));
+        let r = b.reserve(300).unwrap(); // 400 + 400 <= 1000
+        b.settle(r, Some(400));
+        assert!(b.reserve(300).is_none(), "800 + 400 > 1000");
+        let mut unlimited = Budget::new(0, 5_000_000);
+        assert!(unlimited.reserve(10).is_some());
+    }
+}
