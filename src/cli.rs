@@ -165,7 +165,15 @@ pub enum Command {
     },
     /// Export gold items as train/val/test files, a dataset card and a review CSV.
     Export {
-        #[arg(long, value_name = "DIR")]
+        /// The split dataset into a folder (`dataset`), or a run's suggestions into a JSONL
+        /// file (`suggestions`, with --run).
+        #[arg(long, value_enum, default_value = "dataset")]
+        what: ExportWhat,
+        /// The run to export with `--what suggestions`.
+        #[arg(long)]
+        run: Option<String>,
+        /// A folder for `--what dataset`, a file for `--what suggestions`.
+        #[arg(long, value_name = "PATH")]
         out: PathBuf,
         #[arg(long, value_enum, default_value = "jsonl")]
         format: crate::dataset::export::ExportFormat,
@@ -238,6 +246,13 @@ pub enum SampleCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `sift export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportWhat {
+    Dataset,
+    Suggestions,
 }
 
 /// Everything a command needs from an opened workspace.

@@ -650,9 +650,26 @@ pub fn run(
             cmd_stats(&ctx, dataset.as_deref(), annotators.as_deref(), json, no_ci)
         }
         Command::Eval { run, dataset, json } => cmd_eval(&ctx, &run, dataset.as_deref(), json),
-        Command::Export { out, format, split, seed, dataset, json } => {
-            cmd_export(&ctx, ExportArgs { out, format, split, seed, dataset, json })
+        Command::Export { what: crate::cli::ExportWhat::Suggestions, run, out, json, .. } => {
+            let Some(run) = run else { bail!("--what suggestions needs --run RUN") };
+            let n = crate::suggest::runs::export_suggestions(&ctx.store, &run, &out)?;
+            if json {
+                print_json(&serde_json::json!({ "run": run, "out": out, "suggestions": n }))?;
+            } else {
+                println!("{n} suggestions of run {run} written to {}", out.display());
+            }
+            Ok(ExitCode::SUCCESS)
         }
+        Command::Export {
+            what: crate::cli::ExportWhat::Dataset,
+            out,
+            format,
+            split,
+            seed,
+            dataset,
+            json,
+            ..
+        } => cmd_export(&ctx, ExportArgs { out, format, split, seed, dataset, json }),
         Command::Sample {
             action: Some(SampleCommand::Report { week, weeks, repo, dataset, json }),
             ..

@@ -4,7 +4,6 @@ pub mod anthropic;
 pub mod cmd;
 pub mod keywords;
 // Owned by the local-model work on main; left as main has it so merges stay clean.
-#[rustfmt::skip]
 pub mod local;
 pub mod offline;
 pub mod openai;
