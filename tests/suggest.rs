@@ -1076,3 +1076,49 @@ mod nlbse {
         assert!(ece <= MAX_ECE, "ECE {ece:.4} > {MAX_ECE}");
     }
 }
+
+#[tokio::test]
+async fn label_auto_asks_for_a_fresh_answer_past_the_cache() {
+    let dir = workspace(&[]);
+    let server = MockServer::start().await;
+    let input = json!({"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r"});
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(anthropic_answer(input, 100, 10))
+        .mount(&server)
+        .await;
+    let issue = |n: i64| sift::model::Item {
+        key: format!("github:o/r#{n}"),
+        dataset: "o-r".into(),
+        kind: Some(sift::model::ItemKind::Issue),
+        title: format!("Crash number {n}"),
+        body: "It crashes.".into(),
+        repo: Some("o/r".into()),
+        number: Some(n),
+        ..Default::default()
+    };
+    store(&dir).upsert_items(&[issue(1), issue(2)], "2026-11-20T00:00:00Z").unwrap();
+    let uri = server.uri();
+    let run = |name: &'static str| {
+        let uri = uri.clone();
+        let dir = &dir;
+        async move {
+            let args =
+                ["suggest", "--provider", "anthropic", "--base-url", &uri, "--dataset", "o-r"];
+            sift(dir, &[&args[..], &["--name", name, "--json"]].concat()).await
+        }
+    };
+    assert!(run("first").await.status.success());
+    assert_eq!(requests(&server).await, 2);
+    // `/label auto` on #2 (as a pull records it): the next run asks again for #2 only.
+    store(&dir).set_issue_flags("github:o/r#2", false, true).unwrap();
+    let second = run("second").await;
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    let r = json_of(&second);
+    assert_eq!((r["cached"].as_u64(), r["suggested"].as_u64()), (Some(1), Some(2)), "{r}");
+    assert_eq!(requests(&server).await, 3, "one fresh request, one cached answer");
+    assert_eq!(store(&dir).issue_flags("github:o/r#2").unwrap(), Some((false, false)));
+    // Answered: a third run is all cache again.
+    assert!(run("third").await.status.success());
+    assert_eq!(requests(&server).await, 3);
+}

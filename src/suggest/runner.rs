@@ -2,7 +2,7 @@
 //! backoff, keeps to the daily token budget, reuses cached answers, falls back when a
 //! provider fails, and records a resumable run with a per-item monitor log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
@@ -230,7 +230,8 @@ pub async fn run_suggestions(
     sink.report.planned = todo.len();
     sink.report.skipped = scope.len() - todo.len();
     let source: &dyn ExampleSource = if few_shot > 0 { examples } else { &NoExamples };
-    let jobs = prepare_jobs(store, &mut sink, opts, &bundle, chain[0].as_ref(), source, &todo)?;
+    let (jobs, fresh) =
+        prepare_jobs(store, &mut sink, opts, &bundle, chain[0].as_ref(), source, &todo)?;
     sink.warn_at_start(opts.progress);
     let shared = Arc::new(Shared {
         chain,
@@ -244,7 +245,35 @@ pub async fn run_suggestions(
         halt: AtomicBool::new(false),
     });
     let status = drive(store, &mut sink, opts, shared, jobs, stop).await?;
-    sink.finish(store, status)
+    let run_id = sink.run.id.clone();
+    // The sink writes the last suggestions when it finishes; only then are they answered.
+    let report = sink.finish(store, status)?;
+    answered_fresh(store, &run_id, &fresh)?;
+    Ok(report)
+}
+
+/// Items whose issue asked for fresh suggestions (`/label auto` from an authorised user).
+fn wanted_fresh(store: &Store, todo: &[String]) -> Result<HashSet<String>, RunError> {
+    let mut fresh = HashSet::new();
+    for key in todo.iter().filter(|k| k.starts_with("github:")) {
+        if store.issue_flags(key)?.is_some_and(|(_, wants)| wants) {
+            fresh.insert(key.clone());
+        }
+    }
+    Ok(fresh)
+}
+
+/// Clear the `/label auto` request of the items this run answered.
+fn answered_fresh(store: &Store, run: &str, fresh: &HashSet<String>) -> Result<(), RunError> {
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let answered = store.run_item_keys(run)?;
+    for key in fresh.iter().filter(|k| answered.contains(*k)) {
+        let off = store.issue_flags(key)?.is_some_and(|(off, _)| off);
+        store.set_issue_flags(key, off, false)?;
+    }
+    Ok(())
 }
 
 /// Turn items into jobs; items with a cached answer are answered on the spot.
@@ -256,7 +285,9 @@ fn prepare_jobs(
     primary: &dyn Suggester,
     examples: &dyn ExampleSource,
     todo: &[String],
-) -> Result<Vec<Job>, RunError> {
+) -> Result<(Vec<Job>, HashSet<String>), RunError> {
+    // `/label auto` on an issue asks for a fresh suggestion: no cached answer for it.
+    let fresh = wanted_fresh(store, todo)?;
     let mut jobs = Vec::new();
     let mut hashes = Vec::new();
     for key in todo {
@@ -274,6 +305,7 @@ fn prepare_jobs(
         };
         let titles: Vec<String> = item_bundle.examples.iter().map(|e| e.title.clone()).collect();
         if primary.remote()
+            && !fresh.contains(key)
             && let Some(c) = store.cache_get(&content_hash, &prompt_hash, primary.model())?
             && let Ok(raw) = serde_json::from_str::<RawAnswer>(&c.answer)
         {
@@ -299,7 +331,7 @@ fn prepare_jobs(
         sink.run.dataset_fingerprint = sha256_hex(&hashes.concat());
         store.save_run(&sink.run)?;
     }
-    Ok(jobs)
+    Ok((jobs, fresh))
 }
 
 /// Keep up to `concurrency` jobs in flight until all are done, the budget is spent, or
