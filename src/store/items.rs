@@ -223,7 +223,7 @@ impl Store {
         let mut st = self
             .conn
             .prepare(
-                "SELECT id, key, dataset, kind, title, repo FROM items
+                "SELECT id, key, dataset, kind, title, repo FROM items INDEXED BY items_queue
                  WHERE (?1 IS NULL OR dataset = ?1) AND (?2 IS NULL OR repo = ?2)
                  ORDER BY dataset, id",
             )

@@ -186,23 +186,29 @@ impl Store {
     pub fn latest_suggested_labels(
         &self,
     ) -> Result<std::collections::HashMap<String, Vec<LabelScore>>> {
+        // A sequential scan keeping the newest row per item: looking each item up through the
+        // (item_key, created_at) index costs a table probe per item, several times slower.
         let mut st = self
             .conn
             .prepare(
-                "SELECT s.item_key, s.labels FROM suggestions s JOIN runs r ON r.id = s.run_id
-                 WHERE r.state != 'archived' ORDER BY s.created_at, r.started_at",
+                "SELECT item_key, labels, created_at FROM suggestions
+                 WHERE run_id NOT IN (SELECT id FROM runs WHERE state = 'archived')",
             )
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(|e| self.err(e))?;
-        let mut out = std::collections::HashMap::new();
-        for row in rows {
-            let (key, labels) = row.map_err(|e| self.err(e))?;
-            // Later rows are newer and replace earlier ones.
-            out.insert(key, serde_json::from_str(&labels).unwrap_or_default());
+        let mut rows = st.query([]).map_err(|e| self.err(e))?;
+        let mut newest: std::collections::HashMap<String, (String, String)> = Default::default();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let key: String = r.get(0).map_err(|e| self.err(e))?;
+            let created: String = r.get(2).map_err(|e| self.err(e))?;
+            if newest.get(&key).is_some_and(|(at, _)| *at >= created) {
+                continue;
+            }
+            newest.insert(key, (created, r.get(1).map_err(|e| self.err(e))?));
         }
-        Ok(out)
+        Ok(newest
+            .into_iter()
+            .map(|(k, (_, labels))| (k, serde_json::from_str(&labels).unwrap_or_default()))
+            .collect())
     }
 
     /// Number of runs and of suggestions.

@@ -196,6 +196,11 @@ CREATE TABLE keyword_df (
     docs INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // 3: a covering index for the review queue: its rows (key, kind, title, repo) come from
+    // the index alone, without reading item bodies, so a 100k-item queue loads fast.
+    r#"
+CREATE INDEX items_queue ON items(dataset, id, key, kind, title, repo);
+"#,
 ];
 
 /// The schema version this build writes.

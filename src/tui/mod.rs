@@ -32,8 +32,8 @@ use self::stats::StatsView;
 use self::theme::Theme;
 use self::worker::{Job, Msg};
 use crate::cli::Context;
-use crate::model::{LabelScore, Mode};
-use crate::store::{AnswerRow, QueueFilter, Store};
+use crate::model::LabelScore;
+use crate::store::{QueueFilter, Store};
 use crate::taxonomy::LabelsFile;
 use crate::workspace::Workspace;
 
@@ -60,9 +60,10 @@ pub fn load_state(
     let filter = QueueFilter { dataset: opts.dataset.clone(), repo: None, keys: opts.keys.clone() };
     let rows = store.queue_rows(&filter)?;
     let suggested = store.latest_suggested_labels()?;
-    let answers = store.latest_answers(opts.dataset.as_deref())?;
     let pushed = store.pushed_keys()?;
-    let (mine, disputed) = answer_status(store, &answers, opts.dataset.as_deref(), annotator)?;
+    // One read of everyone's current answers serves "mine", disputes and gold.
+    let items = crate::dataset::gold::group(&store.current_answers(opts.dataset.as_deref())?);
+    let (mine, disputed) = answer_status(&items, annotator);
     let mut taxonomies = HashMap::new();
     for r in &rows {
         if !taxonomies.contains_key(&r.dataset) {
@@ -92,7 +93,8 @@ pub fn load_state(
         })
         .collect();
     let mut s = State::new(annotator.to_string(), taxonomies, queue);
-    let gold = crate::dataset::gold::gold_labels_from_store(store, opts.dataset.as_deref())?;
+    let gold: HashMap<String, Vec<String>> =
+        crate::dataset::gold::gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect();
     s.band_accuracy = band_accuracy(&gold, &suggested);
     s.sample_week = opts.sample_week.clone();
     s.blind = opts.blind || opts.sample_week.is_some();
@@ -104,20 +106,16 @@ type Answers = HashMap<String, Vec<String>>;
 
 /// This annotator's answers, and the items whose annotators disagree without adjudication.
 fn answer_status(
-    store: &Store,
-    answers: &[AnswerRow],
-    dataset: Option<&str>,
+    items: &[crate::dataset::gold::ItemAnswers],
     me: &str,
-) -> Result<(Answers, HashSet<String>)> {
-    let mine = answers
+) -> (Answers, HashSet<String>) {
+    let mine = items
         .iter()
-        .filter(|a| a.annotation.annotator == me && a.annotation.mode != Mode::Adjudication)
-        .map(|a| (a.annotation.item.clone(), a.annotation.labels.clone()))
+        .filter_map(|i| i.answers.get(me).map(|labels| (i.item.clone(), labels.clone())))
         .collect();
-    let items = crate::dataset::gold::group(&store.current_answers(dataset)?);
     let disputed =
-        crate::dataset::gold::disagreements(&items).into_iter().map(|i| i.item.clone()).collect();
-    Ok((mine, disputed))
+        crate::dataset::gold::disagreements(items).into_iter().map(|i| i.item.clone()).collect();
+    (mine, disputed)
 }
 
 /// For every suggested label with a confidence on an item that has gold: was it right?
