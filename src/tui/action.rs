@@ -75,6 +75,11 @@ pub enum Action {
     Failed {
         error: String,
     },
+    /// Every item's latest suggested labels, and the measured accuracy per confidence band.
+    SuggestionStatus {
+        labels: std::collections::HashMap<String, Vec<String>>,
+        bands: super::state::BandAccuracy,
+    },
     PushPlanned {
         repo: String,
         text: String,

@@ -59,7 +59,6 @@ pub fn load_state(
 ) -> Result<State> {
     let filter = QueueFilter { dataset: opts.dataset.clone(), repo: None, keys: opts.keys.clone() };
     let rows = store.queue_rows(&filter)?;
-    let suggested = store.latest_suggested_labels()?;
     let pushed = store.pushed_keys()?;
     // One read of everyone's current answers serves "mine", disputes and gold.
     let items = crate::dataset::gold::group(&store.current_answers(opts.dataset.as_deref())?);
@@ -73,29 +72,22 @@ pub fn load_state(
     }
     let queue = rows
         .into_iter()
-        .map(|r| {
-            let sugg = suggested.get(&r.key);
-            Entry {
-                suggested: sugg.is_some(),
-                suggested_labels: sugg
-                    .map(|v| v.iter().map(|l| l.name.clone()).collect())
-                    .unwrap_or_default(),
-                mine: mine.get(&r.key).cloned(),
-                disputed: disputed.contains(&r.key),
-                pushed: pushed.contains(&r.key),
-                saving: false,
-                title: crate::text::one_line(&r.title),
-                key: r.key,
-                dataset: r.dataset,
-                kind: r.kind,
-                repo: r.repo,
-            }
+        // Suggestion status arrives from the worker right after the first frame.
+        .map(|r| Entry {
+            suggested: false,
+            suggested_labels: Vec::new(),
+            mine: mine.get(&r.key).cloned(),
+            disputed: disputed.contains(&r.key),
+            pushed: pushed.contains(&r.key),
+            saving: false,
+            title: crate::text::one_line(&r.title),
+            key: r.key,
+            dataset: r.dataset,
+            kind: r.kind,
+            repo: r.repo,
         })
         .collect();
     let mut s = State::new(annotator.to_string(), taxonomies, queue);
-    let gold: HashMap<String, Vec<String>> =
-        crate::dataset::gold::gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect();
-    s.band_accuracy = band_accuracy(&gold, &suggested);
     s.sample_week = opts.sample_week.clone();
     s.blind = opts.blind || opts.sample_week.is_some();
     Ok(s)
@@ -116,6 +108,19 @@ fn answer_status(
     let disputed =
         crate::dataset::gold::disagreements(items).into_iter().map(|i| i.item.clone()).collect();
     (mine, disputed)
+}
+
+/// Every item's latest suggested labels and the measured accuracy per confidence band: the
+/// part of the queue's status that needs every suggestion, computed after the first frame.
+pub fn suggestion_status(store: &Store, dataset: Option<&str>) -> Result<(Answers, BandAccuracy)> {
+    let suggested = store.latest_suggested_labels()?;
+    let items = crate::dataset::gold::group(&store.current_answers(dataset)?);
+    let gold: HashMap<String, Vec<String>> =
+        crate::dataset::gold::gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect();
+    let bands = band_accuracy(&gold, &suggested);
+    let names =
+        suggested.into_iter().map(|(k, v)| (k, v.into_iter().map(|l| l.name).collect())).collect();
+    Ok((names, bands))
 }
 
 /// For every suggested label with a confidence on an item that has gold: was it right?
@@ -146,6 +151,8 @@ pub struct App {
     pub theme: Theme,
     pub stats: Option<StatsView>,
     pub sample: Option<Vec<crate::dataset::sample::WeekReport>>,
+    /// The dataset the queue is limited to, if any.
+    pub dataset: Option<String>,
     pub jobs: std::sync::mpsc::Sender<Job>,
     started: Instant,
 }
@@ -157,7 +164,16 @@ impl App {
         theme: Theme,
         jobs: std::sync::mpsc::Sender<Job>,
     ) -> Self {
-        App { state, keymap, theme, stats: None, sample: None, jobs, started: Instant::now() }
+        App {
+            state,
+            keymap,
+            theme,
+            stats: None,
+            sample: None,
+            dataset: None,
+            jobs,
+            started: Instant::now(),
+        }
     }
 
     fn tick_clock(&mut self) {
@@ -219,6 +235,8 @@ impl App {
         for e in update::focus(&mut self.state) {
             let _ = self.jobs.send(Job::Effect(e));
         }
+        let dataset = self.dataset.clone();
+        let _ = self.jobs.send(Job::SuggestionStatus { dataset });
     }
 }
 
@@ -320,6 +338,7 @@ pub fn run(ctx: Context, opts: Options) -> Result<std::process::ExitCode> {
     let (tx, mut rx) = unbounded_channel();
     let (jobs, worker) = worker::spawn(ctx, tx.clone());
     let mut app = App::new(state, keymap, theme, jobs);
+    app.dataset = opts.dataset.clone();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // ratatui's init installs a panic hook that restores the terminal before the message prints.
     let mut terminal = ratatui::try_init().context("cannot open the terminal")?;

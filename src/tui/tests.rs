@@ -549,6 +549,28 @@ fn push_view_plans_then_sends_only_on_the_second_press() {
 }
 
 #[test]
+fn suggestion_status_arrives_after_the_first_frame() {
+    let mut s = state();
+    for e in &mut s.queue {
+        e.suggested = false;
+        e.suggested_labels.clear();
+    }
+    update(&mut s, Action::Search);
+    for c in "label:ux".chars() {
+        update(&mut s, Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    }
+    update(&mut s, Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert!(s.visible.is_empty(), "nothing is known to be suggested yet");
+    let labels = [("d:2".to_string(), vec!["ux".to_string()])].into_iter().collect();
+    let mut bands = [(0, 0); 10];
+    bands[8] = (3, 5);
+    update(&mut s, Action::SuggestionStatus { labels, bands });
+    assert!(s.queue[1].suggested && !s.queue[0].suggested);
+    assert_eq!(s.band(0.85), Some(0.6));
+    assert_eq!(s.visible, vec![1], "the pending label filter is applied again");
+}
+
+#[test]
 fn views_switch() {
     let mut s = state();
     update(&mut s, Action::ViewStats);

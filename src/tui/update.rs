@@ -34,6 +34,21 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::ViewPush => open_push(s),
+        Action::SuggestionStatus { labels, bands } => {
+            for e in &mut s.queue {
+                if let Some(l) = labels.get(&e.key) {
+                    e.suggested = true;
+                    e.suggested_labels = l.clone();
+                }
+            }
+            s.band_accuracy = bands;
+            // A `label:` filter typed before the status arrived is applied again.
+            if s.filter.label.is_some() {
+                let text = s.filter_text.clone();
+                return apply_filter(s, text);
+            }
+            vec![]
+        }
         Action::PushMode => {
             s.push.apply = !s.push.apply;
             s.push.armed = false;

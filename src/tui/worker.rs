@@ -29,6 +29,7 @@ pub enum Job {
     Effect(Effect),
     Stats { dataset: String },
     Sample,
+    SuggestionStatus { dataset: Option<String> },
 }
 
 /// Start the worker; it stops when the job channel closes.
@@ -52,6 +53,14 @@ pub fn spawn(
                 },
                 Job::Stats { dataset } => stats(&ctx.ws, &ctx.store, &ctx.labels, &dataset),
                 Job::Sample => sample(&ctx.ws, &ctx.store),
+                Job::SuggestionStatus { dataset } => {
+                    match super::suggestion_status(&ctx.store, dataset.as_deref()) {
+                        Ok((labels, bands)) => {
+                            Msg::Action(Action::SuggestionStatus { labels, bands })
+                        }
+                        Err(e) => Msg::Action(Action::Failed { error: format!("{e:#}") }),
+                    }
+                }
             };
             if out.send(msg).is_err() {
                 break;
