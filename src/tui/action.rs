@@ -33,6 +33,8 @@ pub enum Action {
     Search,
     ClearFilter,
     OpenSimilar,
+    SuggestItem,
+    SuggestQueue,
     ViewReview,
     ViewStats,
     ViewAdjudicate,
@@ -79,6 +81,13 @@ pub enum Action {
     SuggestionStatus {
         labels: std::collections::HashMap<String, Vec<String>>,
         bands: super::state::BandAccuracy,
+    },
+    /// One item got a fresh suggestion (stored already).
+    Suggested {
+        key: String,
+    },
+    SuggestDone {
+        summary: String,
     },
     PushPlanned {
         repo: String,
@@ -127,6 +136,12 @@ pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
     }
     v.extend([
         ("toggle_current", Action::ToggleCurrent, "toggle the label under the cursor"),
+        ("suggest_item", Action::SuggestItem, "ask the provider for a suggestion for this item"),
+        (
+            "suggest_queue",
+            Action::SuggestQueue,
+            "ask the provider for suggestions for the whole (filtered) queue",
+        ),
         ("accept", Action::Accept, "accept suggestions at or above the threshold"),
         ("save_next", Action::SaveNext, "save the annotation and go to the next item"),
         ("skip", Action::Skip, "skip to the next item without saving"),

@@ -146,10 +146,28 @@ pub type BandAccuracy = [(u32, u32); 10];
 /// Work that update() asks the outside world to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    LoadItem { req: ReqId, key: String },
-    Save { req: ReqId, dataset: String, annotation: Box<Annotation>, undo: bool },
-    PlanPush { repo: String, apply: bool },
-    Push { repo: String, apply: bool },
+    LoadItem {
+        req: ReqId,
+        key: String,
+    },
+    Save {
+        req: ReqId,
+        dataset: String,
+        annotation: Box<Annotation>,
+        undo: bool,
+    },
+    PlanPush {
+        repo: String,
+        apply: bool,
+    },
+    /// Ask the configured provider (with its fallback chain) for suggestions for these items.
+    Suggest {
+        keys: Vec<String>,
+    },
+    Push {
+        repo: String,
+        apply: bool,
+    },
     Quit,
 }
 

@@ -571,6 +571,35 @@ fn suggestion_status_arrives_after_the_first_frame() {
 }
 
 #[test]
+fn suggestions_can_be_requested_for_the_item_or_the_queue() {
+    let mut s = state();
+    assert_eq!(
+        update(&mut s, Action::SuggestItem),
+        vec![Effect::Suggest { keys: vec!["d:1".into()] }]
+    );
+    let all = update(&mut s, Action::SuggestQueue);
+    assert_eq!(
+        all,
+        vec![Effect::Suggest {
+            keys: vec!["d:1".into(), "d:2".into(), "d:3".into(), "c:1".into()]
+        }]
+    );
+    s.queue[1].suggested = false;
+    assert!(
+        update(&mut s, Action::Suggested { key: "d:2".into() }).is_empty(),
+        "not loaded: no reload"
+    );
+    assert!(s.queue[1].suggested);
+    let fx = update(&mut s, Action::Suggested { key: "d:1".into() });
+    assert!(
+        matches!(&fx[..], [Effect::LoadItem { key, .. }] if key == "d:1"),
+        "the shown item reloads"
+    );
+    update(&mut s, Action::SuggestDone { summary: "suggestions: 1 answered".into() });
+    assert_eq!(s.message.as_ref().map(|(m, _)| m.as_str()), Some("suggestions: 1 answered"));
+}
+
+#[test]
 fn views_switch() {
     let mut s = state();
     update(&mut s, Action::ViewStats);
@@ -812,6 +841,24 @@ fn keyboard_only_labeling_of_20_demo_items_writes_20_records() {
         .filter(|a| a.annotation.annotator == "tester")
         .count();
     assert_eq!(mine, 20);
+}
+
+#[test]
+fn suggest_key_runs_the_provider_and_stores_a_run() {
+    let dir = drive(
+        vec![Event::Key(KeyEvent::new(KeyCode::Char('S'), KeyModifiers::SHIFT))],
+        Options::default(),
+    );
+    let store = crate::store::Store::open(&dir.path().join(".sift/store.db")).unwrap();
+    let run = store
+        .runs()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name.as_deref().is_some_and(|n| n.starts_with("tui-")));
+    let run = run.expect("a run made from the review screen");
+    assert_eq!(run.provider, "keywords");
+    let sugg = store.run_suggestions(&run.id).unwrap();
+    assert_eq!(sugg.iter().map(|s| s.item.as_str()).collect::<Vec<_>>(), ["demo:101"]);
 }
 
 #[test]

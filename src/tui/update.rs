@@ -130,6 +130,38 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             item_loaded(s, req, key, *item, suggestion.map(|b| *b), answers, similar)
         }
         Action::OpenSimilar => open_similar(s),
+        Action::SuggestItem => match s.current() {
+            Some(e) => {
+                let keys = vec![e.key.clone()];
+                info(s, "asking for a suggestion…");
+                vec![Effect::Suggest { keys }]
+            }
+            None => vec![],
+        },
+        Action::SuggestQueue => {
+            let keys: Vec<String> = s.visible.iter().map(|&i| s.queue[i].key.clone()).collect();
+            if keys.is_empty() {
+                return vec![];
+            }
+            info(s, &format!("asking for suggestions for {} items…", keys.len()));
+            vec![Effect::Suggest { keys }]
+        }
+        Action::Suggested { key } => {
+            if let Some(e) = s.entry_mut(&key) {
+                e.suggested = true;
+            }
+            // Show the new suggestion on a loaded item: load it again.
+            if s.loaded.remove(&key).is_some() {
+                let req = next_req(s);
+                s.loading.insert(key.clone(), req);
+                return vec![Effect::LoadItem { req, key }];
+            }
+            vec![]
+        }
+        Action::SuggestDone { summary } => {
+            s.message = Some((summary, Severity::Info));
+            vec![]
+        }
         Action::Saved { req, key, labels } => {
             saved(s, req, &key, labels);
             vec![]

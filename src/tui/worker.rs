@@ -44,6 +44,7 @@ pub fn spawn(
                 Job::Effect(Effect::PlanPush { repo, apply }) => {
                     Msg::Action(plan_push(&ctx, &repo, apply))
                 }
+                Job::Effect(Effect::Suggest { keys }) => Msg::Action(suggest(&ctx, keys, &out)),
                 Job::Effect(Effect::Push { repo, apply }) => {
                     Msg::Action(push(&mut ctx, &repo, apply, &out))
                 }
@@ -68,6 +69,38 @@ pub fn spawn(
         }
     });
     (tx, handle)
+}
+
+/// Suggestions for items, through the same runner as `sift suggest` (cache, budget, retries,
+/// fallback); each stored answer is reported as it lands.
+fn suggest(ctx: &Context, keys: Vec<String>, out: &UnboundedSender<Msg>) -> Action {
+    use crate::suggest::runner::{OnItem, suggest_keys_blocking};
+    let sender = out.clone();
+    let on_item = OnItem(std::sync::Arc::new(move |r: &crate::suggest::runner::ItemResult| {
+        if r.suggestion.is_some() {
+            let _ = sender.send(Msg::Action(Action::Suggested { key: r.key.clone() }));
+        }
+    }));
+    let examples = crate::suggest::prompt::SimilarGold::open(&ctx.ws);
+    let no_examples = crate::suggest::prompt::NoExamples;
+    let source: &dyn crate::suggest::prompt::ExampleSource = match &examples {
+        Ok(e) => e,
+        Err(_) => &no_examples,
+    };
+    match suggest_keys_blocking(&ctx.ws, &ctx.labels, keys, None, source, Some(on_item)) {
+        Ok(r) => Action::SuggestDone {
+            summary: format!(
+                "suggestions: {} answered ({} from cache), {} failed, via {}",
+                r.suggested,
+                r.cached,
+                r.failed,
+                crate::text::one_line(&r.run.provider)
+            ),
+        },
+        Err(e) => Action::SuggestDone {
+            summary: format!("suggest failed: {}", crate::text::one_line(&e.to_string())),
+        },
+    }
 }
 
 fn push_mode(apply: bool) -> crate::github::PushMode {
@@ -186,7 +219,9 @@ pub fn run_effect(ws: &Workspace, store: &mut Store, effect: Effect) -> Option<A
                 (Err(e), _) => Action::SaveFailed { req, key, error: e.to_string() },
             })
         }
-        Effect::Quit | Effect::PlanPush { .. } | Effect::Push { .. } => None,
+        Effect::Quit | Effect::PlanPush { .. } | Effect::Push { .. } | Effect::Suggest { .. } => {
+            None
+        }
     }
 }
 
