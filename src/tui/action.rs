@@ -40,6 +40,8 @@ pub enum Action {
     ViewAdjudicate,
     ViewSample,
     ViewPush,
+    ViewRuns,
+    CompareMark,
     PushSend,
     PushMode,
     /// Adjudication: take the Nth annotator's answer (1-based) as gold.
@@ -81,6 +83,12 @@ pub enum Action {
     SuggestionStatus {
         labels: std::collections::HashMap<String, Vec<String>>,
         bands: super::state::BandAccuracy,
+    },
+    RunsListed {
+        rows: Vec<(String, String)>,
+    },
+    RunsCompared {
+        lines: Vec<String>,
     },
     /// One item got a fresh suggestion (stored already).
     Suggested {
@@ -177,6 +185,8 @@ pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
             "push plans per repository (nothing is sent without a second key)",
         ),
         ("push_send", Action::PushSend, "push view: press twice to send the plan to GitHub"),
+        ("view_runs", Action::ViewRuns, "suggestion runs; c on two runs compares them"),
+        ("compare_mark", Action::CompareMark, "runs view: mark run A, then compare with run B"),
         ("push_mode", Action::PushMode, "push view: comment mode or apply mode"),
         ("help", Action::Help, "this help"),
         ("close", Action::Close, "close overlay / leave editor"),

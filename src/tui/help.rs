@@ -26,6 +26,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
         super::state::View::Stats | super::state::View::Sample => "stats",
         super::state::View::Adjudicate => "adjudicate",
         super::state::View::Push => "push",
+        super::state::View::Runs => "runs",
         super::state::View::Review => "review",
     };
     for view in ["global", base, "note", "help"] {

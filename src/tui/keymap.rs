@@ -10,7 +10,8 @@ use super::action::{Action, from_name, name_of};
 pub const DEFAULT_KEYMAP: &str = include_str!("keymap.toml");
 
 /// The views that have key sections.
-pub const VIEWS: &[&str] = &["global", "review", "adjudicate", "stats", "push", "help", "note"];
+pub const VIEWS: &[&str] =
+    &["global", "review", "adjudicate", "stats", "push", "runs", "help", "note"];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum KeymapError {

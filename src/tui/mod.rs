@@ -7,6 +7,7 @@ pub mod help;
 pub mod keymap;
 pub mod push;
 pub mod review;
+pub mod runs;
 pub mod sample;
 pub mod state;
 pub mod stats;

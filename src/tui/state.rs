@@ -19,6 +19,20 @@ pub enum View {
     Sample,
     /// Push plans per repository, and sending them with progress.
     Push,
+    /// Suggestion runs, and the comparison of two.
+    Runs,
+}
+
+/// The runs view's state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunsView {
+    /// (run id, one summary line)
+    pub rows: Vec<(String, String)>,
+    pub cursor: usize,
+    /// The run marked as A for a comparison.
+    pub marked: Option<String>,
+    /// The comparison as text lines.
+    pub comparison: Vec<String>,
 }
 
 /// The push view's state.
@@ -160,6 +174,11 @@ pub enum Effect {
         repo: String,
         apply: bool,
     },
+    ListRuns,
+    CompareRuns {
+        a: String,
+        b: String,
+    },
     /// Ask the configured provider (with its fallback chain) for suggestions for these items.
     Suggest {
         keys: Vec<String>,
@@ -213,6 +232,7 @@ pub struct State {
     pub now_rfc3339: String,
     pub band_accuracy: BandAccuracy,
     pub push: PushView,
+    pub runs: RunsView,
     pub help_scroll: u16,
     pub stats_scroll: u16,
     pub should_quit: bool,
@@ -258,6 +278,7 @@ impl State {
             now_rfc3339: String::new(),
             band_accuracy: [(0, 0); 10],
             push: PushView::default(),
+            runs: RunsView::default(),
             help_scroll: 0,
             stats_scroll: 0,
             should_quit: false,
@@ -317,6 +338,7 @@ impl State {
             (_, View::Adjudicate) => "adjudicate",
             (_, View::Sample) => "stats",
             (_, View::Push) => "push",
+            (_, View::Runs) => "runs",
             _ => "review",
         }
     }

@@ -600,6 +600,49 @@ fn suggestions_can_be_requested_for_the_item_or_the_queue() {
 }
 
 #[test]
+fn runs_view_lists_and_compares_two_runs() {
+    let mut s = state();
+    assert_eq!(update(&mut s, Action::ViewRuns), vec![Effect::ListRuns]);
+    assert_eq!(s.key_view(), "runs");
+    let rows = vec![
+        ("r-1".to_string(), "run one".to_string()),
+        ("r-2".to_string(), "run two".to_string()),
+    ];
+    update(&mut s, Action::RunsListed { rows });
+    assert!(update(&mut s, Action::CompareMark).is_empty(), "the first c marks A");
+    assert!(update(&mut s, Action::CompareMark).is_empty(), "c on the same run keeps it marked");
+    update(&mut s, Action::MoveDown);
+    assert_eq!(
+        update(&mut s, Action::CompareMark),
+        vec![Effect::CompareRuns { a: "r-1".into(), b: "r-2".into() }]
+    );
+    update(&mut s, Action::RunsCompared { lines: vec!["3 flipped".into()] });
+    let t = render(&s, "default", 120, 30);
+    let text: String =
+        t.backend().buffer().content.iter().map(|c| c.symbol().to_string()).collect();
+    assert!(text.contains("run two") && text.contains("3 flipped"));
+    update(&mut s, Action::Close);
+    assert_eq!(s.view, View::Review);
+}
+
+#[test]
+fn worker_lists_and_compares_the_demo_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ov = crate::workspace::Overrides { annotator: Some("t".into()), theme: None };
+    let ctx = crate::demo::prepare(dir.path(), &ov).unwrap();
+    let Action::RunsListed { rows } = worker::list_runs(&ctx) else { panic!("runs listed") };
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().any(|(_, l)| l.contains("demo-keywords") && l.contains("60 suggestions")));
+    let Action::RunsCompared { lines } =
+        worker::compare_runs(&ctx, "demo-keywords", "demo-chat-keywords")
+    else {
+        panic!("compared")
+    };
+    assert!(lines[2].contains("0 common items, 60 only in A, 20 only in B"), "{lines:?}");
+    assert!(lines[0].contains("F1"), "{lines:?}");
+}
+
+#[test]
 fn views_switch() {
     let mut s = state();
     update(&mut s, Action::ViewStats);

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use super::keymap::Keymap;
 use super::state::{Overlay, State, View};
 use super::theme::Theme;
-use super::{adjudicate, help, push, review, sample, stats};
+use super::{adjudicate, help, push, review, runs, sample, stats};
 
 /// Below this the layout cannot be read; a message is shown instead.
 pub const MIN_WIDTH: u16 = 80;
@@ -36,6 +36,7 @@ pub fn draw(f: &mut Frame, s: &State, cx: &Ctx) {
         View::Adjudicate => adjudicate::draw(f, area, s, cx),
         View::Sample => sample::draw(f, area, cx),
         View::Push => push::draw(f, area, s, cx),
+        View::Runs => runs::draw(f, area, s, cx),
     }
     match &s.overlay {
         Overlay::Help => help::draw(f, centered(area, 80, 85), s, cx),

@@ -34,6 +34,21 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::ViewPush => open_push(s),
+        Action::ViewRuns => {
+            s.view = View::Runs;
+            s.runs.comparison.clear();
+            vec![Effect::ListRuns]
+        }
+        Action::CompareMark => compare_mark(s),
+        Action::RunsListed { rows } => {
+            s.runs.cursor = s.runs.cursor.min(rows.len().saturating_sub(1));
+            s.runs.rows = rows;
+            vec![]
+        }
+        Action::RunsCompared { lines } => {
+            s.runs.comparison = lines;
+            vec![]
+        }
         Action::SuggestionStatus { labels, bands } => {
             for e in &mut s.queue {
                 if let Some(l) = labels.get(&e.key) {
@@ -210,7 +225,7 @@ fn toggle_help(s: &mut State) -> Vec<Effect> {
 
 fn close(s: &mut State) -> Vec<Effect> {
     match s.overlay {
-        Overlay::None if matches!(s.view, View::Stats | View::Sample | View::Push) => {
+        Overlay::None if matches!(s.view, View::Stats | View::Sample | View::Push | View::Runs) => {
             s.view = View::Review;
         }
         Overlay::None if s.view == View::Adjudicate => {
@@ -285,6 +300,13 @@ fn move_in_pane(s: &mut State, delta: isize) -> Vec<Effect> {
         } else {
             s.help_scroll.saturating_sub(1)
         };
+        return vec![];
+    }
+    if s.view == View::Runs {
+        let n = s.runs.rows.len();
+        if n > 0 {
+            s.runs.cursor = (s.runs.cursor as isize + delta).clamp(0, n as isize - 1) as usize;
+        }
         return vec![];
     }
     if s.view == View::Push {
@@ -752,4 +774,20 @@ fn push_send(s: &mut State) -> Vec<Effect> {
     s.push.running = true;
     s.push.log.clear();
     vec![Effect::Push { repo, apply: s.push.apply }]
+}
+
+/// The first press marks run A; the second, on another run, compares A with it.
+fn compare_mark(s: &mut State) -> Vec<Effect> {
+    let Some((id, _)) = s.runs.rows.get(s.runs.cursor).cloned() else { return vec![] };
+    match s.runs.marked.take() {
+        Some(a) if a != id => {
+            s.runs.comparison = vec![format!("comparing {a} with {id}…")];
+            vec![Effect::CompareRuns { a, b: id }]
+        }
+        _ => {
+            info(s, &format!("run {id} is A; move to another run and press c again"));
+            s.runs.marked = Some(id);
+            vec![]
+        }
+    }
 }

@@ -45,6 +45,10 @@ pub fn spawn(
                     Msg::Action(plan_push(&ctx, &repo, apply))
                 }
                 Job::Effect(Effect::Suggest { keys }) => Msg::Action(suggest(&ctx, keys, &out)),
+                Job::Effect(Effect::ListRuns) => Msg::Action(list_runs(&ctx)),
+                Job::Effect(Effect::CompareRuns { a, b }) => {
+                    Msg::Action(compare_runs(&ctx, &a, &b))
+                }
                 Job::Effect(Effect::Push { repo, apply }) => {
                     Msg::Action(push(&mut ctx, &repo, apply, &out))
                 }
@@ -101,6 +105,74 @@ fn suggest(ctx: &Context, keys: Vec<String>, out: &UnboundedSender<Msg>) -> Acti
             summary: format!("suggest failed: {}", crate::text::one_line(&e.to_string())),
         },
     }
+}
+
+/// The runs, newest first, one line each.
+pub(super) fn list_runs(ctx: &Context) -> Action {
+    match crate::suggest::runs::list(&ctx.store) {
+        Ok(runs) => Action::RunsListed {
+            rows: runs
+                .into_iter()
+                .map(|r| {
+                    let line = format!(
+                        "{} {} · {}/{} · {} · {} suggestions · {:?}",
+                        r.started_at,
+                        r.name.as_deref().unwrap_or(&r.id),
+                        r.provider,
+                        r.model,
+                        r.status,
+                        r.suggestions,
+                        r.state
+                    );
+                    (r.id, crate::text::one_line(&line))
+                })
+                .collect(),
+        },
+        Err(e) => Action::Failed { error: format!("runs: {e}") },
+    }
+}
+
+/// `sift runs compare A B` as lines for the runs view.
+pub(super) fn compare_runs(ctx: &Context, a: &str, b: &str) -> Action {
+    let c = match crate::suggest::runs::compare(&ctx.ws, &ctx.labels, &ctx.store, a, b) {
+        Ok(c) => c,
+        Err(e) => return Action::Failed { error: format!("compare: {e}") },
+    };
+    let f1 = |g: &Option<crate::suggest::runs::GoldScore>| match g {
+        Some(g) => format!(
+            "micro F1 {} · macro F1 {} · exact {} over {} gold items",
+            fmt(g.micro_f1),
+            fmt(g.macro_f1),
+            fmt(g.exact_match),
+            g.items
+        ),
+        None => "no gold items".to_string(),
+    };
+    let mut lines = vec![
+        format!("A {}  ({})", c.a.name.as_deref().unwrap_or(&c.a.id), f1(&c.gold_a)),
+        format!("B {}  ({})", c.b.name.as_deref().unwrap_or(&c.b.id), f1(&c.gold_b)),
+        format!(
+            "{} common items, {} only in A, {} only in B, {} flipped",
+            c.common_items,
+            c.only_a,
+            c.only_b,
+            c.flipped.len()
+        ),
+        format!(
+            "kappa per label: {}",
+            c.kappa.iter().map(|(l, k)| format!("{l} {}", fmt(*k))).collect::<Vec<_>>().join(", ")
+        ),
+    ];
+    for f in c.flipped.iter().take(10) {
+        lines.push(format!("  {}: [{}] -> [{}]", f.item, f.a.join(","), f.b.join(",")));
+    }
+    lines.push(if c.same_prompt { "same prompt bundle".into() } else { "prompt diff:".into() });
+    lines.extend(c.prompt_diff.lines().take(200).map(str::to_string));
+    Action::RunsCompared { lines: lines.iter().map(|l| crate::text::sanitize(l)).collect() }
+}
+
+fn fmt(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into())
 }
 
 fn push_mode(apply: bool) -> crate::github::PushMode {
@@ -219,9 +291,12 @@ pub fn run_effect(ws: &Workspace, store: &mut Store, effect: Effect) -> Option<A
                 (Err(e), _) => Action::SaveFailed { req, key, error: e.to_string() },
             })
         }
-        Effect::Quit | Effect::PlanPush { .. } | Effect::Push { .. } | Effect::Suggest { .. } => {
-            None
-        }
+        Effect::Quit
+        | Effect::PlanPush { .. }
+        | Effect::Push { .. }
+        | Effect::Suggest { .. }
+        | Effect::ListRuns
+        | Effect::CompareRuns { .. } => None,
     }
 }
 
