@@ -78,7 +78,7 @@ impl StatsView {
         annotators.dedup();
         let gold = crate::dataset::gold::gold_labels_from_store(store, Some(dataset))?;
         let mut view = StatsView { dataset: dataset.to_string(), annotators, ..Default::default() };
-        view.agreement = agreement_rows(tax, &records);
+        view.agreement = agreement_rows(store, tax, dataset)?;
         view.distribution = distribution(tax, &gold);
         fill_accuracy(&mut view, store, tax, &gold)?;
         view.people = people(store, dataset)?;
@@ -86,29 +86,39 @@ impl StatsView {
     }
 }
 
-fn agreement_rows(tax: &Taxonomy, records: &[SetRecord]) -> Vec<AgreementRow> {
-    let mut rows = Vec::new();
-    let row = |name: String, table: &agreement::Table| {
-        let r = agreement::report(table, false, 0);
-        AgreementRow {
-            name,
-            items: r.items,
-            percent: r.percent_agreement,
-            kappa: r.fleiss_kappa,
-            alpha: r.krippendorff_alpha,
-        }
+/// Agreement rows in taxonomy order, from the shared statistics (`sift stats` computes the same).
+fn agreement_rows(
+    store: &Store,
+    tax: &Taxonomy,
+    dataset: &str,
+) -> Result<Vec<AgreementRow>, StoreError> {
+    let stats = crate::dataset::stats::agreement_stats_from_store(
+        store,
+        &[dataset.to_string()],
+        tax,
+        None,
+        false,
+    )?;
+    let row = |name: String, r: &agreement::AgreementReport| AgreementRow {
+        name,
+        items: r.items,
+        percent: r.percent_agreement,
+        kappa: r.fleiss_kappa,
+        alpha: r.krippendorff_alpha,
     };
+    let mut rows = Vec::new();
     for d in &tax.dimensions {
-        let names: Vec<String> = d.labels.iter().map(|l| l.name.clone()).collect();
-        let table = agreement::set_table(records, Some(&names));
-        let kind = if d.select == Select::One { "one" } else { "set" };
-        rows.push(row(format!("{} ({kind})", d.name), &table));
+        if let Some(r) = stats.dimensions.get(&d.name) {
+            let kind = if d.select == Select::One { "one" } else { "set" };
+            rows.push(row(format!("{} ({kind})", d.name), r));
+        }
     }
-    let names = tax.label_names();
-    for (name, table) in names.iter().zip(agreement::label_presence_tables(records, &names)) {
-        rows.push(row(name.clone(), &table));
+    for name in tax.label_names() {
+        if let Some(r) = stats.labels.get(&name) {
+            rows.push(row(name, r));
+        }
     }
-    rows
+    Ok(rows)
 }
 
 fn distribution(tax: &Taxonomy, gold: &HashMap<String, Vec<String>>) -> Vec<(String, usize)> {
@@ -194,7 +204,8 @@ fn people(store: &Store, dataset: &str) -> Result<Vec<AnnotatorRow>, StoreError>
 
 /// How often the answer equals the item's suggestion, among blind or assisted records. Blind
 /// records are compared with the suggestion the annotator did not see: the gap between the two
-/// shares is the anchoring effect.
+/// shares is the anchoring effect. (`dataset::stats::annotator_stats` counts only records that
+/// carry a suggestion, which blind records never do, so it cannot show this.)
 fn acceptance(store: &Store, rows: &[&AnswerRow], blind: bool) -> Result<Option<f64>, StoreError> {
     let mut n = 0usize;
     let mut same = 0usize;
