@@ -7,6 +7,7 @@ mod common;
 mod foundation;
 mod github;
 mod gold;
+mod local;
 mod similar;
 mod suggest;
 mod tui;
@@ -24,4 +25,5 @@ fn main() {
     similar::run(&filter);
     tui::run(&filter);
     suggest::run(&filter);
+    local::run(&filter);
 }

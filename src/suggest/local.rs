@@ -523,19 +523,22 @@ fn sublinear_counts(hashes: &mut Vec<u32>, weight: f32) -> RawDoc {
     out
 }
 
-/// Sum of two sorted sparse vectors.
+/// Sum of two sorted sparse vectors, by a linear merge.
 fn merge_sparse(a: RawDoc, b: RawDoc) -> RawDoc {
-    let mut all = a;
-    all.extend(b);
-    all.sort_unstable_by_key(|&(h, _)| h);
-    let mut out: RawDoc = Vec::with_capacity(all.len());
-    for (h, v) in all {
-        match out.last_mut() {
-            Some(last) if last.0 == h => last.1 += v,
-            _ => out.push((h, v)),
-        }
+    let mut out: RawDoc = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.0 == y.0 => {
+                a.next().zip(b.next()).map(|(x, y)| (x.0, x.1 + y.1))
+            }
+            (Some(x), Some(y)) if x.0 < y.0 => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => return out,
+        };
+        out.extend(next);
     }
-    out
 }
 
 /// Strips what carries little label signal per byte: code, URLs, long tails.
@@ -635,7 +638,9 @@ fn hash_text(text: &str, opts: &FeatureOptions, out: &mut Vec<u32>) {
     if opts.char_min > 0 {
         let char_seed = fnv_seed(NS_CHAR);
         let chunks = lower.split_whitespace().filter(|c| c.chars().count() <= MAX_CHUNK_CHARS);
-        chunks.for_each(|chunk| char_ngrams(chunk, char_seed, opts, mask, out));
+        // One buffer pair for every chunk: allocating per chunk was a third of inference time.
+        let mut scratch = (String::new(), Vec::new());
+        chunks.for_each(|chunk| char_ngrams(chunk, char_seed, opts, mask, &mut scratch, out));
     }
 }
 
@@ -675,9 +680,18 @@ fn normalize_word(word: &str) -> &str {
 
 /// Character n-grams of ` chunk ` (space-padded so prefixes and suffixes are distinct), in
 /// the upper half of the hash space. Each start position extends one hash for every length.
-fn char_ngrams(chunk: &str, seed: u64, opts: &FeatureOptions, mask: u32, out: &mut Vec<u32>) {
-    let padded = format!(" {chunk} ");
-    let mut bounds: Vec<usize> = padded.char_indices().map(|(i, _)| i).collect();
+fn char_ngrams(
+    chunk: &str,
+    seed: u64,
+    opts: &FeatureOptions,
+    mask: u32,
+    (padded, bounds): &mut (String, Vec<usize>),
+    out: &mut Vec<u32>,
+) {
+    padded.clear();
+    padded.extend([" ", chunk, " "]);
+    bounds.clear();
+    bounds.extend(padded.char_indices().map(|(i, _)| i));
     bounds.push(padded.len());
     let n_chars = bounds.len() - 1;
     let bytes = padded.as_bytes();
@@ -1387,6 +1401,22 @@ mod tests {
     fn argmax(probs: &[(String, f64)]) -> &str {
         let best = probs.iter().max_by(|a, b| a.1.total_cmp(&b.1));
         best.map(|(l, _)| l.as_str()).unwrap_or("")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn merge_sparse_sums_like_a_map(
+            a in proptest::collection::btree_map(0u32..64, 0u8..9, 0..20),
+            b in proptest::collection::btree_map(0u32..64, 0u8..9, 0..20),
+        ) {
+            let doc = |m: &BTreeMap<u32, u8>| m.iter().map(|(&h, &v)| (h, f32::from(v))).collect();
+            let mut want: BTreeMap<u32, f32> = BTreeMap::new();
+            for (&h, &v) in a.iter().chain(&b) {
+                *want.entry(h).or_default() += f32::from(v);
+            }
+            let want: RawDoc = want.into_iter().collect();
+            proptest::prop_assert_eq!(merge_sparse(doc(&a), doc(&b)), want);
+        }
     }
 
     #[test]
