@@ -170,7 +170,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "dataset")]
         what: ExportWhat,
         /// The run to export with `--what suggestions`.
-        #[arg(long)]
+        #[arg(long, required_if_eq("what", "suggestions"))]
         run: Option<String>,
         /// A folder for `--what dataset`, a file for `--what suggestions`.
         #[arg(long, value_name = "PATH")]
@@ -344,8 +344,8 @@ fn cmd_init(dir: Option<PathBuf>, name: Option<String>) -> Result<ExitCode> {
         dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sift".into())
     });
     Workspace::init(&dir, &name)?;
-    println!("Created a sift workspace in {}", dir.display());
-    println!("Next: sift import FILE --dataset NAME   (or: sift pull OWNER/REPO)");
+    outln!("Created a sift workspace in {}", dir.display());
+    outln!("Next: sift import FILE --dataset NAME   (or: sift pull OWNER/REPO)");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -361,9 +361,9 @@ fn cmd_import(
         eprintln!("{}", crate::text::one_line(e));
     }
     if json {
-        println!("{}", serde_json::to_string(&summary)?);
+        outln!("{}", serde_json::to_string(&summary)?);
     } else {
-        println!(
+        outln!(
             "{}: {} imported, {} updated, {} unchanged, {} skipped; {} label records",
             file.display(),
             summary.imported,
@@ -427,7 +427,7 @@ fn status(ctx: &Context) -> Result<StatusJson> {
 fn cmd_status(ctx: &Context, json: bool) -> Result<ExitCode> {
     let s = status(ctx)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        outln!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();

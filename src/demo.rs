@@ -91,12 +91,12 @@ pub fn run(path: Option<PathBuf>, no_tui: bool, ov: &Overrides) -> Result<ExitCo
 
 fn print_summary(ctx: &Context) -> Result<()> {
     for d in ctx.store.dataset_counts()? {
-        println!("{:<12} {:>4} {}", d.dataset, d.items, d.kind);
+        outln!("{:<12} {:>4} {}", d.dataset, d.items, d.kind);
     }
     let (runs, suggestions) = ctx.store.run_counts()?;
-    println!("{runs} runs, {suggestions} suggestions");
+    outln!("{runs} runs, {suggestions} suggestions");
     for (who, n) in ctx.store.annotation_counts()? {
-        println!("{who:<12} {n:>4} annotation records");
+        outln!("{who:<12} {n:>4} annotation records");
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     let _guard = sift::logging::init(&cli);
     match sift::cli::run(cli) {
         Ok(code) => code,
+        Err(e) if sift::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // Errors are built to be read: the chain says what, where, and what to do.
             eprintln!("error: {}", sift::text::sanitize(&format!("{e:#}")));

@@ -232,3 +232,41 @@ fn newer_store_is_refused_and_left_untouched() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("newer") && err.contains("42"), "{err}");
 }
+
+/// Runs sift with its stdout already closed by the reader, as `sift ... | head -0` would.
+fn sift_into_closed_pipe(ws: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sift"))
+        .arg("--workspace")
+        .arg(ws)
+        .args(args)
+        .env("HOME", ws)
+        .env("XDG_CONFIG_HOME", ws.join(".config"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sift");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait for sift")
+}
+
+#[test]
+fn a_closed_stdout_ends_output_quietly() {
+    let dir = workspace();
+    let file = dir.path().join("issues.jsonl");
+    let row = |i: usize| {
+        let title = format!("Crash number {i} when saving");
+        serde_json::json!({"id": i.to_string(), "title": title, "body": "It crashes.", "label": "bug"})
+    };
+    let rows: Vec<String> = (0..2000).map(|i| row(i).to_string()).collect();
+    std::fs::write(&file, rows.join("\n")).unwrap();
+    let extra = ["--label-column", "label"];
+    let args = ["--annotator", "t", "import", file.to_str().unwrap(), "--dataset", "d", "--json"];
+    ok(&sift(dir.path(), &[&args[..], &extra[..]].concat()));
+    // 2,000 records are far more than a pipe buffer holds, so the write must fail.
+    for args in [&["annotations", "export"][..], &["status", "--json"][..]] {
+        let out = sift_into_closed_pipe(dir.path(), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(!stderr.contains("panicked") && !stderr.contains("error"), "{args:?}: {stderr}");
+    }
+}

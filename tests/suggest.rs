@@ -330,6 +330,9 @@ async fn bad_usage_exits_2() {
     )
     .await;
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sift(&dir, &["export", "--what", "suggestions", "--out", "s.jsonl"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--run"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -656,7 +656,7 @@ pub fn run(
             if json {
                 print_json(&serde_json::json!({ "run": run, "out": out, "suggestions": n }))?;
             } else {
-                println!("{n} suggestions of run {run} written to {}", out.display());
+                outln!("{n} suggestions of run {run} written to {}", out.display());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -114,7 +114,7 @@ pub fn cmd_auth(cmd: AuthCommand) -> Result<std::process::ExitCode> {
             let all: Vec<AuthStatus> =
                 Service::ALL.iter().map(|s| status_of(*s, &env, true)).collect();
             if json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
+                outln!("{}", serde_json::to_string_pretty(&all)?);
             } else {
                 for s in &all {
                     let from = match (s.source.as_str(), &s.variable) {
@@ -123,7 +123,7 @@ pub fn cmd_auth(cmd: AuthCommand) -> Result<std::process::ExitCode> {
                         ("gh", _) => "`gh auth token`".into(),
                         _ => "not set".into(),
                     };
-                    println!("{:<10} {from}", s.service);
+                    outln!("{:<10} {from}", s.service);
                 }
                 if let Some(e) = all.iter().find_map(|s| s.keyring_error.as_ref()) {
                     eprintln!("note: {e}");

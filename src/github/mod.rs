@@ -140,9 +140,9 @@ pub fn cmd_pull(ctx: &mut Context, args: PullArgs) -> Result<ExitCode> {
         crate::similar::refresh_index(ctx).context("updating the similarity index")?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        println!(
+        outln!(
             "{}: {} issues into dataset {} ({} new, {} updated, {} unchanged), {} comments; \
              {} pages ({} not modified), {} pull requests skipped",
             summary.repo,
@@ -157,9 +157,11 @@ pub fn cmd_pull(ctx: &mut Context, args: PullArgs) -> Result<ExitCode> {
             summary.pull_requests_skipped
         );
         if summary.label_off + summary.label_auto + summary.commands_ignored > 0 {
-            println!(
+            outln!(
                 "comment commands: {} issue(s) /label off, {} /label auto, {} ignored (unauthorised)",
-                summary.label_off, summary.label_auto, summary.commands_ignored
+                summary.label_off,
+                summary.label_auto,
+                summary.commands_ignored
             );
         }
     }
@@ -317,7 +319,7 @@ pub fn cmd_push(ctx: &mut Context, args: PushArgs) -> Result<ExitCode> {
     if args.json {
         print_plan(&plan, true, false, resumed, report)?;
     } else if let Some(r) = &report {
-        println!(
+        outln!(
             "push {}: {} done, {} failed{}",
             r.push_id.as_deref().unwrap_or("-"),
             r.done,
@@ -328,9 +330,9 @@ pub fn cmd_push(ctx: &mut Context, args: PushArgs) -> Result<ExitCode> {
                 String::new()
             }
         );
-        println!("undo with: sift push --revert {}", r.push_id.as_deref().unwrap_or("-"));
+        outln!("undo with: sift push --revert {}", r.push_id.as_deref().unwrap_or("-"));
     } else {
-        println!("nothing to push");
+        outln!("nothing to push");
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
@@ -344,11 +346,11 @@ fn print_plan(
 ) -> Result<()> {
     if json {
         let doc = PushJson { plan: Some(plan), dry_run, resumed, report };
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", render_plan(plan));
         if dry_run {
-            println!("dry run: nothing sent");
+            outln!("dry run: nothing sent");
         }
     }
     Ok(())
@@ -367,9 +369,9 @@ fn cmd_revert(
     let Some((id, _repo)) = push::journal_revert(&mut ctx.store, push_id)? else {
         if json {
             let doc = PushJson { plan: None, dry_run: false, resumed: Vec::new(), report: None };
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            outln!("{}", serde_json::to_string_pretty(&doc)?);
         } else {
-            println!("push {push_id} added no labels that are still recorded; nothing to revert");
+            outln!("push {push_id} added no labels that are still recorded; nothing to revert");
         }
         return Ok(ExitCode::SUCCESS);
     };
@@ -383,11 +385,13 @@ fn cmd_revert(
     if json {
         let doc =
             PushJson { plan: None, dry_run: false, resumed: Vec::new(), report: Some(report) };
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        println!(
+        outln!(
             "revert {id} of {push_id}: {} label op(s) done ({} already gone), {} failed",
-            report.done, report.already, report.failed
+            report.done,
+            report.already,
+            report.failed
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -426,7 +430,7 @@ pub fn cmd_labels(ctx: &mut Context, cmd: LabelsCommand) -> Result<ExitCode> {
                 applied: false,
                 sent: 0,
             };
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            outln!("{}", serde_json::to_string_pretty(&doc)?);
         }
         bail!(
             "labels.yml has {} problem(s) GitHub would refuse; nothing sent",
@@ -441,11 +445,11 @@ pub fn cmd_labels(ctx: &mut Context, cmd: LabelsCommand) -> Result<ExitCode> {
     if json {
         let doc =
             LabelsJson { repo: repo.full(), taxonomy: tax_name, plan: &plan, applied: apply, sent };
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else if apply {
-        println!("sent {sent} change(s)");
+        outln!("sent {sent} change(s)");
     } else if !plan.ops.is_empty() {
-        println!("plan only: run again with --apply to send it");
+        outln!("plan only: run again with --apply to send it");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -174,7 +174,7 @@ fn print_report(r: &RunReport, json: bool) -> Result<()> {
         if let Some(run) = v.get_mut("run").and_then(|x| x.as_object_mut()) {
             run.remove("bundle");
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let mut out = std::io::stdout().lock();
         let run = &r.run;
@@ -240,10 +240,10 @@ pub fn runs(ctx: &mut Context, cmd: &RunsCommand) -> Result<ExitCode> {
                 eprintln!("{}", one_line(e));
             }
             if *json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                outln!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 let dropped: usize = r.dropped_labels.values().sum();
-                println!(
+                outln!(
                     "run {} `{}`: {} suggestions imported ({} abstained), {} unknown labels dropped, {} bad lines",
                     r.run,
                     one_line(&r.name),
@@ -262,7 +262,7 @@ pub fn runs(ctx: &mut Context, cmd: &RunsCommand) -> Result<ExitCode> {
                 StateArg::Archived => RunState::Archived,
             };
             let r = runs::mark(&ctx.store, run, state)?;
-            println!("run {} is now {:?}", r.id, r.state);
+            outln!("run {} is now {:?}", r.id, r.state);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -271,7 +271,7 @@ pub fn runs(ctx: &mut Context, cmd: &RunsCommand) -> Result<ExitCode> {
 fn list(ctx: &Context, json: bool) -> Result<ExitCode> {
     let all = runs::list(&ctx.store)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        outln!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
@@ -303,18 +303,18 @@ fn show(ctx: &Context, run: &str, json: bool) -> Result<ExitCode> {
     if json {
         let mut v = serde_json::to_value(&summary)?;
         v["bundle"] = serde_json::Value::String(bundle);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}", serde_json::to_string_pretty(&summary)?);
-    println!("{}", crate::text::sanitize(&bundle));
+    outln!("{}", serde_json::to_string_pretty(&summary)?);
+    outln!("{}", crate::text::sanitize(&bundle));
     Ok(ExitCode::SUCCESS)
 }
 
 fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {
     let c = runs::compare(&ctx.ws, &ctx.labels, &ctx.store, a, b)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&c)?);
+        outln!("{}", serde_json::to_string_pretty(&c)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
@@ -380,26 +380,26 @@ fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {
 pub fn train(ctx: &Context, a: &TrainArgs) -> Result<ExitCode> {
     let r = super::train::train(&ctx.ws, &ctx.labels, &ctx.store, a.dataset.as_deref())?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!("{}", serde_json::to_string_pretty(&r)?);
     } else {
-        println!(
+        outln!(
             "trained the local model for taxonomy `{}` on {} gold items in {:.1} s",
             one_line(&r.taxonomy),
             r.examples,
             r.seconds
         );
         for (label, n) in &r.labels {
-            println!("  {:<24} {n}", one_line(label));
+            outln!("  {:<24} {n}", one_line(label));
         }
         if r.unknown_labels > 0 {
-            println!("  ({} gold labels outside the taxonomy ignored)", r.unknown_labels);
+            outln!("  ({} gold labels outside the taxonomy ignored)", r.unknown_labels);
         }
-        println!(
+        outln!(
             "saved {} (data {})",
             r.path.display(),
             &r.fingerprint[..r.fingerprint.len().min(12)]
         );
-        println!("use it: sift suggest --provider local");
+        outln!("use it: sift suggest --provider local");
     }
     Ok(ExitCode::SUCCESS)
 }
