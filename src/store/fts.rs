@@ -40,6 +40,9 @@ pub struct KeywordHit {
     pub keywords: Vec<String>,
 }
 
+/// `meta` key: the item count at which every keyword was last scored.
+const KEYWORDS_SCORED_AT: &str = "keywords_scored_at_items";
+
 /// Above this many distinct terms a refresh reads the whole vocabulary once instead of
 /// looking terms up one by one.
 const VOCAB_SCAN_THRESHOLD: usize = 4000;
@@ -63,14 +66,25 @@ struct Interned {
 
 impl Store {
     /// Bring the similarity index in step with the items table: index new and changed items
-    /// (content hash or taxonomy changed), remove items that are gone, recompute their keywords.
+    /// (content hash or taxonomy changed), remove items that are gone, recompute their keywords
+    /// (and every item's keywords once the store has doubled, see `keywords_outdated`).
     pub fn refresh_index(&mut self, labels: &LabelMatcher) -> Result<IndexReport> {
-        let (pending, removed) = self.index_work(labels)?;
+        let items = self.item_count(None)?.max(0) as u64;
+        let rescore = self.keywords_outdated(items)?;
+        let (pending, removed) = self.index_work(labels, rescore)?;
         let mut report = IndexReport { indexed: pending.len(), removed: removed.len(), docs: 0 };
-        if !pending.is_empty() || !removed.is_empty() {
+        if !pending.is_empty() || !removed.is_empty() || rescore {
             let path = self.path.clone();
             let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
             apply(&tx, &pending, &removed, labels).map_err(|e| sql_err(&path, e))?;
+            if rescore {
+                tx.execute(
+                    "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![KEYWORDS_SCORED_AT, items.to_string()],
+                )
+                .map_err(|e| sql_err(&path, e))?;
+            }
             tx.commit().map_err(|e| sql_err(&path, e))?;
             tracing::info!(indexed = pending.len(), removed = removed.len(), "similarity index");
         }
@@ -78,8 +92,21 @@ impl Store {
         Ok(report)
     }
 
-    /// What a refresh has to do, found without writing anything.
-    fn index_work(&self, labels: &LabelMatcher) -> Result<(Vec<Pending>, Vec<i64>)> {
+    /// Keywords are chosen by tf-idf against the store as it was when an item was indexed, so
+    /// the first items of a store that then grew a hundredfold keep keywords picked from a
+    /// handful of documents. Every keyword is re-scored whenever the store has doubled or
+    /// shrunk below half since the last full scoring: geometric steps keep the work linear.
+    fn keywords_outdated(&self, items: u64) -> Result<bool> {
+        let scored_at = self.meta_get(KEYWORDS_SCORED_AT)?.and_then(|v| v.parse::<u64>().ok());
+        Ok(match scored_at {
+            None => items > 0,
+            Some(at) => items >= 2 * at.max(1) || 2 * items < at,
+        })
+    }
+
+    /// What a refresh has to do, found without writing anything. With `rescore`, items whose
+    /// text and taxonomy are unchanged still get their keywords recomputed.
+    fn index_work(&self, labels: &LabelMatcher, rescore: bool) -> Result<(Vec<Pending>, Vec<i64>)> {
         let mut st = self
             .conn
             .prepare(
@@ -100,7 +127,7 @@ impl Store {
                 .or_insert_with(|| labels.hash_for(&dataset))
                 .clone();
             let text_changed = old_hash.as_deref() != Some(hash.as_str());
-            if !text_changed && old_labels.as_deref() == Some(want.as_str()) {
+            if !text_changed && old_labels.as_deref() == Some(want.as_str()) && !rescore {
                 continue;
             }
             pending.push(Pending {
@@ -461,6 +488,45 @@ mod tests {
     fn fts5_is_compiled_in() {
         let s = Store::open_in_memory().unwrap();
         assert!(s.has_fts5().unwrap());
+    }
+
+    /// Ten items that all mention the parser, each with words of its own.
+    fn parser_reports() -> Vec<Item> {
+        (0..10)
+            .map(|i| {
+                let body = format!("the parser fails on input {i} with warning w{i} and note n{i}");
+                item(&format!("d:p{i}"), &format!("parser report {i}"), &body)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keywords_are_rescored_when_the_store_doubles() {
+        let m = LabelMatcher::new();
+        let first = [
+            item("d:1", "parser crash", "the parser crashes on unicode emoji input in titles"),
+            item("d:2", "renderer slow", "the renderer is slow on large tables and images"),
+        ];
+        let mut grown = Store::open_in_memory().unwrap();
+        grown.upsert_items(&first, "t").unwrap();
+        grown.refresh_index(&m).unwrap();
+        let early = grown.indexed_keywords("d:1").unwrap().unwrap().1;
+        grown.upsert_items(&parser_reports(), "t").unwrap();
+        // 2 -> 12 items: everything is re-scored, not only the ten new items.
+        assert_eq!(grown.refresh_index(&m).unwrap().indexed, 12);
+
+        let mut fresh = Store::open_in_memory().unwrap();
+        fresh.upsert_items(&first, "t").unwrap();
+        fresh.upsert_items(&parser_reports(), "t").unwrap();
+        fresh.refresh_index(&m).unwrap();
+        let want = fresh.indexed_keywords("d:1").unwrap().unwrap().1;
+        assert_ne!(early, want, "the test needs keywords that depend on the store's size");
+        assert_eq!(grown.indexed_keywords("d:1").unwrap().unwrap().1, want);
+
+        // 12 -> 13 items: only the new item is indexed.
+        grown.upsert_items(&[item("d:3", "docs typo", "a typo in the readme")], "t").unwrap();
+        assert_eq!(grown.refresh_index(&m).unwrap().indexed, 1);
+        assert_eq!(grown.refresh_index(&m).unwrap().indexed, 0);
     }
 
     #[test]
