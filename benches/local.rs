@@ -6,9 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
+use sift::suggest::crossval::{CrossValidation, Selection, cross_validate};
 use sift::suggest::local::{Dimension, LocalModel, TrainOptions};
 use sift::synth;
 
@@ -58,11 +56,11 @@ fn speed() {
     );
 }
 
-const NLBSE_LABELS: [&str; 3] = ["bug", "feature", "question"];
-/// Fold assignments drawn; each is a full 5-fold cross-validation.
+/// Fold draws; each is a full 5-fold cross-validation (42 is the draw `tests/suggest.rs` uses).
 const FOLD_SEEDS: [u64; 5] = [42, 1, 2, 3, 4];
 
-type Row = (String, Vec<String>);
+/// Single-select: every item gets its top label; the multi-select selection does not apply.
+const TOP_LABEL: Selection = Selection { min_confidence: 0.0, max_labels: 1 };
 
 fn nlbse() {
     let path =
@@ -72,33 +70,15 @@ fn nlbse() {
         return;
     }
     let data = load(&path);
-    let dims = [Dimension {
-        name: "type".into(),
-        single: true,
-        labels: NLBSE_LABELS.iter().map(|l| l.to_string()).collect(),
-    }];
-    let (mut means, mut confidences) = (Vec::new(), Vec::new());
-    for seed in FOLD_SEEDS {
-        let fold = folds(&data, 5, seed);
-        let mut f1s = Vec::new();
-        for f in 0..5 {
-            let train: Vec<&Row> =
-                (0..data.len()).filter(|&i| fold[i] != f).map(|i| &data[i]).collect();
-            let train: Vec<(&str, &[String])> =
-                train.iter().map(|(t, l)| (t.as_str(), l.as_slice())).collect();
-            let model = LocalModel::train(&train, &dims, &TrainOptions::default()).expect("train");
-            let mut pairs = Vec::new();
-            for i in (0..data.len()).filter(|&i| fold[i] == f) {
-                let p = model.predict(&data[i].0);
-                let best = (0..3).max_by(|&a, &b| p[a].1.total_cmp(&p[b].1)).unwrap();
-                let truth = NLBSE_LABELS.iter().position(|l| *l == data[i].1[0]).unwrap();
-                pairs.push((truth, best));
-                confidences.push((p[best].1, truth == best));
-            }
-            f1s.push(macro_f1(&pairs));
-        }
-        means.push(f1s.iter().sum::<f64>() / f1s.len() as f64);
-    }
+    let labels = ["bug", "feature", "question"].map(String::from).to_vec();
+    let dims = [Dimension { name: "type".into(), single: true, labels }];
+    let opts = TrainOptions::default();
+    let runs: Vec<CrossValidation> = FOLD_SEEDS
+        .iter()
+        .map(|&seed| cross_validate(&data, &dims, &opts, TOP_LABEL, (5, seed)).expect("cv"))
+        .collect();
+    let means: Vec<f64> = runs.iter().map(|cv| cv.macro_f1.expect("macro-F1")).collect();
+    let eces: Vec<f64> = runs.iter().map(|cv| cv.pooled.ece.expect("ECE")).collect();
     let mean = means.iter().sum::<f64>() / means.len() as f64;
     let (lo, hi) = means.iter().fold((1.0f64, 0.0f64), |(lo, hi), &m| (lo.min(m), hi.max(m)));
     row(
@@ -106,53 +86,20 @@ fn nlbse() {
         ">= 0.80",
         format!("{mean:.4} (draws {lo:.4}-{hi:.4}; seed 42: {:.4})", means[0]),
     );
+    let ece = eces.iter().sum::<f64>() / eces.len() as f64;
+    let (lo, hi) = eces.iter().fold((1.0f64, 0.0f64), |(lo, hi), &m| (lo.min(m), hi.max(m)));
     row(
-        "local model: NLBSE'24 ECE, 15 bins, pooled",
+        "local model: NLBSE'24 ECE (15 bins, pooled per draw), mean",
         "<= 0.05",
-        format!("{:.4}", ece(&confidences)),
+        format!("{ece:.4} (draws {lo:.4}-{hi:.4})"),
     );
 }
 
-fn load(path: &PathBuf) -> Vec<Row> {
+fn load(path: &PathBuf) -> Vec<(String, Vec<String>)> {
     let mut reader = csv::Reader::from_path(path).expect("open NLBSE csv");
     let headers = reader.headers().expect("headers").clone();
     let col = |name: &str| headers.iter().position(|h| h == name).expect("column");
     let (title, body, label) = (col("title"), col("body"), col("label"));
     let rows = reader.records().map(|r| r.expect("record"));
     rows.map(|r| (format!("{}\n{}", &r[title], &r[body]), vec![r[label].to_string()])).collect()
-}
-
-/// Stratified folds, dealt as in `tests/suggest.rs` so seed 42 reproduces the guarded figure.
-fn folds(data: &[Row], k: usize, seed: u64) -> Vec<usize> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut fold = vec![0; data.len()];
-    let mut offset = 0;
-    for label in NLBSE_LABELS {
-        let mut rows: Vec<usize> = (0..data.len()).filter(|&i| data[i].1[0] == label).collect();
-        rows.shuffle(&mut rng);
-        rows.iter().enumerate().for_each(|(j, &i)| fold[i] = (j + offset) % k);
-        offset += rows.len();
-    }
-    fold
-}
-
-fn macro_f1(pairs: &[(usize, usize)]) -> f64 {
-    let f1 = |c: usize| {
-        let tp = pairs.iter().filter(|p| p.0 == c && p.1 == c).count() as f64;
-        let fp = pairs.iter().filter(|p| p.0 != c && p.1 == c).count() as f64;
-        let fn_ = pairs.iter().filter(|p| p.0 == c && p.1 != c).count() as f64;
-        if tp == 0.0 { 0.0 } else { 2.0 * tp / (2.0 * tp + fp + fn_) }
-    };
-    (0..NLBSE_LABELS.len()).map(f1).sum::<f64>() / NLBSE_LABELS.len() as f64
-}
-
-/// Expected calibration error over 15 equal-width bins of top-label confidence.
-fn ece(predictions: &[(f64, bool)]) -> f64 {
-    let mut bins = [(0.0, 0.0); 15];
-    for &(confidence, correct) in predictions {
-        let bin = &mut bins[((confidence * 15.0) as usize).min(14)];
-        bin.0 += confidence;
-        bin.1 += f64::from(u8::from(correct));
-    }
-    bins.iter().map(|b| (b.0 - b.1).abs()).sum::<f64>() / predictions.len() as f64
 }

@@ -65,6 +65,9 @@ pub struct TrainArgs {
     /// Train on this dataset's gold labels (default: every dataset using the default taxonomy).
     #[arg(long, value_name = "D")]
     pub dataset: Option<String>,
+    /// First cross-validate with K folds and report macro-F1 and calibration on held-out gold.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(2..=100))]
+    pub cv: Option<u16>,
     #[arg(long)]
     pub json: bool,
 }
@@ -376,9 +379,34 @@ fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn print_cross_validation(cv: &super::crossval::CrossValidation) -> Result<()> {
+    let show = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"));
+    let folds: Vec<String> = cv.fold_macro_f1.iter().map(|&f| show(f)).collect();
+    outln!(
+        "{}-fold cross-validation on held-out gold: macro-F1 {} (folds {}), ECE {}",
+        cv.folds,
+        show(cv.macro_f1),
+        folds.join(", "),
+        show(cv.pooled.ece)
+    );
+    if cv.abstained > 0 {
+        outln!(
+            "  no label at or above {:.2} for {} of {} held-out items (counted as misses)",
+            cv.selection.min_confidence,
+            cv.abstained,
+            cv.pooled.items
+        );
+    }
+    for (label, s) in &cv.pooled.labels {
+        outln!("  {:<24} F1 {}  support {}", one_line(label), show(s.f1), s.support);
+    }
+    Ok(())
+}
+
 /// `sift train`.
 pub fn train(ctx: &Context, a: &TrainArgs) -> Result<ExitCode> {
-    let r = super::train::train(&ctx.ws, &ctx.labels, &ctx.store, a.dataset.as_deref())?;
+    let cv = a.cv.map(usize::from);
+    let r = super::train::train(&ctx.ws, &ctx.labels, &ctx.store, a.dataset.as_deref(), cv)?;
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&r)?);
     } else {
@@ -393,6 +421,9 @@ pub fn train(ctx: &Context, a: &TrainArgs) -> Result<ExitCode> {
         }
         if r.unknown_labels > 0 {
             outln!("  ({} gold labels outside the taxonomy ignored)", r.unknown_labels);
+        }
+        if let Some(cv) = &r.cross_validation {
+            print_cross_validation(cv)?;
         }
         outln!(
             "saved {} (data {})",

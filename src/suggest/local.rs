@@ -288,7 +288,7 @@ pub fn data_fingerprint<T: AsRef<str>, L: AsRef<[String]>>(examples: &[(T, L)]) 
 }
 
 /// Sorted, de-duplicated labels joined by a unit separator: a canonical label-set key.
-fn label_key(labels: &[String]) -> String {
+pub(crate) fn label_key(labels: &[String]) -> String {
     let mut sorted: Vec<&str> = labels.iter().map(String::as_str).collect();
     sorted.sort_unstable();
     sorted.dedup();

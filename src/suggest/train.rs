@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::crossval::{CrossValidation, Selection, cross_validate};
 use super::local::{self, LocalModel, TrainOptions};
 use super::runs::{RunsError, gold_labels};
 use crate::store::Store;
@@ -42,6 +43,9 @@ pub struct TrainReport {
     pub fingerprint: String,
     pub path: PathBuf,
     pub seconds: f64,
+    /// With `--cv K`: the model's scores on gold it was not trained on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_validation: Option<CrossValidation>,
 }
 
 /// The local model's label space for a taxonomy.
@@ -106,13 +110,23 @@ pub fn train(
     labels: &LabelsFile,
     store: &Store,
     dataset: Option<&str>,
+    cv_folds: Option<usize>,
 ) -> Result<TrainReport, TrainError> {
     let started = Instant::now();
     let GoldSet { taxonomy: tax, examples, unknown } = gold_examples(ws, labels, store, dataset)?;
     if examples.is_empty() {
         return Err(TrainError::NoGold(tax.name.clone()));
     }
-    let model = LocalModel::train(&examples, &dimensions(tax), &TrainOptions::default())?;
+    let (dims, opts) = (dimensions(tax), TrainOptions::default());
+    let cross_validation = match cv_folds {
+        Some(k) => {
+            let selection =
+                Selection { min_confidence: tax.min_confidence, max_labels: tax.max_labels };
+            Some(cross_validate(&examples, &dims, &opts, selection, (k, opts.seed))?)
+        }
+        None => None,
+    };
+    let model = LocalModel::train(&examples, &dims, &opts)?;
     let path = model_path(ws, &tax.name);
     let dir = ws.models_dir();
     std::fs::create_dir_all(&dir).map_err(|source| TrainError::Io { path: dir, source })?;
@@ -132,5 +146,6 @@ pub fn train(
         fingerprint: model.fingerprint().to_string(),
         path,
         seconds: started.elapsed().as_secs_f64(),
+        cross_validation,
     })
 }
