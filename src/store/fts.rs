@@ -179,28 +179,18 @@ impl Store {
 
     /// Document frequency of each term in the full-text index (0 for unknown terms).
     pub fn doc_freqs(&self, terms: &[&str]) -> Result<Vec<u64>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT doc FROM item_fts_vocab WHERE term = ?1")
-            .map_err(|e| self.err(e))?;
-        terms
-            .iter()
-            .map(|t| {
-                st.query_row([t], |r| r.get::<_, i64>(0))
-                    .optional()
-                    .map(|d| d.unwrap_or(0).max(0) as u64)
-                    .map_err(|e| self.err(e))
-            })
-            .collect()
+        self.counts("SELECT doc FROM item_fts_vocab WHERE term = ?1", terms)
     }
 
     /// Number of items having each keyword (0 for unknown ones).
     pub fn keyword_doc_freqs(&self, keywords: &[&str]) -> Result<Vec<u64>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT docs FROM keyword_df WHERE term = ?1")
-            .map_err(|e| self.err(e))?;
-        keywords
+        self.counts("SELECT docs FROM keyword_df WHERE term = ?1", keywords)
+    }
+
+    /// The count `sql` finds for each term, 0 where it finds no row.
+    fn counts(&self, sql: &str, terms: &[&str]) -> Result<Vec<u64>> {
+        let mut st = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        terms
             .iter()
             .map(|t| {
                 st.query_row([t], |r| r.get::<_, i64>(0))

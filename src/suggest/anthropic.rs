@@ -27,12 +27,8 @@ pub struct Anthropic {
 
 impl Anthropic {
     pub fn new(cfg: &ProviderConfig, key: Secret) -> Result<Self, ProviderError> {
-        let client = crate::net::client(cfg.timeout).map_err(|e| ProviderError::NotConfigured {
-            provider: "anthropic".into(),
-            message: format!("cannot build an HTTP client: {e}"),
-        })?;
         Ok(Anthropic {
-            client,
+            client: super::provider::http_client("anthropic", cfg.timeout)?,
             url: endpoint(cfg.base_url.as_deref().unwrap_or(DEFAULT_BASE)),
             key,
             model: cfg.model.clone().unwrap_or_else(|| DEFAULT_MODEL.into()),
@@ -43,9 +39,7 @@ impl Anthropic {
 
 /// `{base}/v1/messages`, whether or not the base already ends in /v1.
 pub fn endpoint(base: &str) -> String {
-    let b = base.trim_end_matches('/');
-    let b = b.strip_suffix("/v1").unwrap_or(b);
-    format!("{b}/v1/messages")
+    super::provider::v1_url(base, "messages")
 }
 
 /// The request body.

@@ -28,10 +28,7 @@ pub struct OpenAi {
 
 impl OpenAi {
     pub fn new(cfg: &ProviderConfig, key: Option<Secret>) -> Result<Self, ProviderError> {
-        let client = crate::net::client(cfg.timeout).map_err(|e| ProviderError::NotConfigured {
-            provider: "openai".into(),
-            message: format!("cannot build an HTTP client: {e}"),
-        })?;
+        let client = super::provider::http_client("openai", cfg.timeout)?;
         let auth = key.as_ref().map(|k| format!("Bearer {}", k.expose()));
         Ok(OpenAi {
             client,
@@ -46,9 +43,7 @@ impl OpenAi {
 
 /// `{base}/v1/chat/completions` for bases given with or without /v1 (and trailing slashes).
 pub fn endpoint(base: &str) -> String {
-    let b = base.trim_end_matches('/');
-    let b = b.strip_suffix("/v1").unwrap_or(b);
-    format!("{b}/v1/chat/completions")
+    super::provider::v1_url(base, "chat/completions")
 }
 
 pub fn body(model: &str, req: &Request) -> Value {

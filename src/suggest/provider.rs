@@ -256,6 +256,22 @@ pub(crate) fn redact(text: &str, key: Option<&Secret>) -> String {
     }
 }
 
+/// The HTTP client of a remote provider; failing to build one leaves it not configured.
+pub fn http_client(provider: &str, timeout: Duration) -> Result<reqwest::Client, ProviderError> {
+    crate::net::client(timeout).map_err(|e| ProviderError::NotConfigured {
+        provider: provider.into(),
+        message: format!("cannot build an HTTP client: {e}"),
+    })
+}
+
+/// `{base}/v1/{path}`, whether or not the base already ends in /v1 (or has trailing slashes):
+/// users paste either form, and proxies document either.
+pub fn v1_url(base: &str, path: &str) -> String {
+    let b = base.trim_end_matches('/');
+    let b = b.strip_suffix("/v1").unwrap_or(b);
+    format!("{b}/v1/{path}")
+}
+
 /// Retry-After (seconds or HTTP date) or retry-after-ms, capped at ten minutes.
 pub fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     let cap = Duration::from_secs(600);
