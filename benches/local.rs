@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use sift::suggest::crossval::{CrossValidation, Selection, cross_validate};
+use sift::suggest::crossval::{Answering, CrossValidation, cross_validate};
 use sift::suggest::local::{Dimension, LocalModel, TrainOptions};
 use sift::synth;
 
@@ -59,9 +59,6 @@ fn speed() {
 /// Fold draws; each is a full 5-fold cross-validation (42 is the draw `tests/suggest.rs` uses).
 const FOLD_SEEDS: [u64; 5] = [42, 1, 2, 3, 4];
 
-/// Single-select: every item gets its top label; the multi-select selection does not apply.
-const TOP_LABEL: Selection = Selection { min_confidence: 0.0, max_labels: 1 };
-
 fn nlbse() {
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nlbse24/issues_train.csv");
@@ -75,7 +72,9 @@ fn nlbse() {
     let opts = TrainOptions::default();
     let runs: Vec<CrossValidation> = FOLD_SEEDS
         .iter()
-        .map(|&seed| cross_validate(&data, &dims, &opts, TOP_LABEL, (5, seed)).expect("cv"))
+        .map(|&seed| {
+            cross_validate(&data, &dims, &opts, Answering::TopLabel, (5, seed)).expect("cv")
+        })
         .collect();
     let means: Vec<f64> = runs.iter().map(|cv| cv.macro_f1.expect("macro-F1")).collect();
     let eces: Vec<f64> = runs.iter().map(|cv| cv.pooled.ece.expect("ECE")).collect();

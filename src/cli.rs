@@ -430,7 +430,7 @@ fn cmd_status(ctx: &Context, json: bool) -> Result<ExitCode> {
         outln!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout();
     writeln!(out, "workspace  {}", ctx.ws.root.display())?;
     writeln!(out, "items      {}", s.items)?;
     for (name, d) in &s.datasets {

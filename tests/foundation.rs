@@ -262,7 +262,8 @@ fn a_closed_stdout_ends_output_quietly() {
     let extra = ["--label-column", "label"];
     let args = ["--annotator", "t", "import", file.to_str().unwrap(), "--dataset", "d", "--json"];
     ok(&sift(dir.path(), &[&args[..], &extra[..]].concat()));
-    // 2,000 records are far more than a pipe buffer holds, so the write must fail.
+    // The export's 2,000 records are far more than a pipe buffer holds, so its writes must
+    // fail; status writes little and fails because the read end is closed before sift starts.
     for args in [&["annotations", "export"][..], &["status", "--json"][..]] {
         let out = sift_into_closed_pipe(dir.path(), args);
         let stderr = String::from_utf8_lossy(&out.stderr);

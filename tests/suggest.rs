@@ -988,7 +988,7 @@ mod nlbse {
 
     use std::path::PathBuf;
 
-    use sift::suggest::crossval::{Selection, cross_validate};
+    use sift::suggest::crossval::{Answering, cross_validate};
     use sift::suggest::local::{Dimension, TrainOptions};
 
     /// Mean 5-fold macro-F1 measured with the default options (0.7850 on this fold draw; 0.782
@@ -1027,10 +1027,8 @@ mod nlbse {
         let data = load(&path);
         let labels = ["bug", "feature", "question"].map(String::from).to_vec();
         let dims = [Dimension { name: "type".into(), single: true, labels }];
-        // Single-select: every item gets its top label, so the selection does not apply.
-        let selection = Selection { min_confidence: 0.0, max_labels: 1 };
-        let cv = cross_validate(&data, &dims, &TrainOptions::default(), selection, (5, 42));
-        let cv = cv.unwrap();
+        let opts = TrainOptions::default();
+        let cv = cross_validate(&data, &dims, &opts, Answering::TopLabel, (5, 42)).unwrap();
         let (mean, ece) = (cv.macro_f1.unwrap(), cv.pooled.ece.unwrap());
         println!(
             "5-fold macro-F1 {mean:.4} per fold {:.3?}, pooled ECE {ece:.4}",

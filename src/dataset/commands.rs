@@ -21,7 +21,7 @@ use crate::text::one_line;
 
 /// Print one JSON document on stdout; a closed pipe is an error, not a panic.
 fn print_json(v: &impl serde::Serialize) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout();
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)?;
     Ok(())
@@ -226,7 +226,7 @@ pub fn annotations_import(
         print_json(&report)?;
     } else {
         writeln!(
-            std::io::stdout().lock(),
+            crate::stdout(),
             "{}: {} records from {} annotator(s) into dataset `{dataset}`; {} new items",
             file.display(),
             report.records,
@@ -258,7 +258,7 @@ pub fn annotations_export(
             std::fs::write(p, buf).with_context(|| format!("cannot write {}", p.display()))?;
             eprintln!("{} records -> {}", rows.len(), p.display());
         }
-        None => std::io::stdout().lock().write_all(buf.as_bytes())?,
+        None => crate::stdout().write_all(buf.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -340,7 +340,7 @@ pub fn cmd_stats(
     let items = gold::group(&answers_in(ctx, &datasets)?);
     let gold_count = gold::gold_map(&items).len();
     let queue = gold::disagreements(&items).len();
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout();
     write!(out, "{}", stats_text(&s, &stats::annotator_stats(&records)))?;
     writeln!(out, "gold: {gold_count} items; disagreements awaiting adjudication: {queue}")?;
     Ok(ExitCode::SUCCESS)
@@ -429,7 +429,7 @@ pub fn cmd_eval(ctx: &Context, run: &str, dataset: Option<&str>, json: bool) -> 
         print_json(&v)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout();
     writeln!(
         out,
         "run {} ({} / {}): {} gold items scored",
@@ -505,7 +505,7 @@ pub fn cmd_export(ctx: &Context, args: ExportArgs) -> Result<ExitCode> {
         print_json(&summary)?;
     } else {
         writeln!(
-            std::io::stdout().lock(),
+            crate::stdout(),
             "{} items -> {} (train {}, val {}, test {})",
             summary.items,
             args.out.display(),
@@ -572,7 +572,7 @@ pub fn cmd_sample(
         print_json(&s)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout();
     writeln!(out, "sample {week}: {} of {} items", s.items.len(), s.population)?;
     for k in &s.items {
         let labels = activity.labels_of(k).map(|l| l.join(", ")).unwrap_or_default();
@@ -607,7 +607,7 @@ pub fn cmd_sample_report(
         print_json(&serde_json::json!({ "weeks": reports }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout();
     writeln!(out, "week      reviewed  accuracy  95% CI            PSI     chi2 p  flags")?;
     for r in &reports {
         let ci = r.ci95.map_or_else(|| "-".to_string(), |[lo, hi]| format!("[{lo:.3}, {hi:.3}]"));

@@ -305,7 +305,10 @@ pub fn cmd_push(ctx: &mut Context, args: PushArgs) -> Result<ExitCode> {
     let json = args.json;
     let mut show_plan = |plan: &PushPlan| {
         if !json {
-            print!("{}", render_plan(plan));
+            // The plan is shown for the record before sending; if nobody reads stdout any more
+            // the push still runs, and its outcome is in the journal (`sift push --revert`).
+            use std::io::Write as _;
+            let _ = write!(crate::stdout(), "{}", render_plan(plan));
         }
     };
     let opts = PushRequest {
@@ -348,7 +351,7 @@ fn print_plan(
         let doc = PushJson { plan: Some(plan), dry_run, resumed, report };
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print!("{}", render_plan(plan));
+        out!("{}", render_plan(plan));
         if dry_run {
             outln!("dry run: nothing sent");
         }
@@ -419,7 +422,7 @@ pub fn cmd_labels(ctx: &mut Context, cmd: LabelsCommand) -> Result<ExitCode> {
     let current = rt.block_on(labels::repo_labels(&mut client, &repo))?;
     let plan = labels::plan_labels(&tax, &current, prune);
     if !json {
-        print!("{}", labels::render_label_plan(&repo.full(), &plan));
+        out!("{}", labels::render_label_plan(&repo.full(), &plan));
     }
     if apply && !plan.problems.is_empty() {
         if json {

@@ -329,7 +329,7 @@ pub fn cmd_similar(
         eprintln!("indexed {} items for similarity", report.indexed);
     }
     let found = similar(&ctx.store, key, limit)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout();
     if json {
         let doc = JsonOut {
             item: key,

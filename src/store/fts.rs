@@ -21,8 +21,10 @@ use crate::similar::keywords::{self, LabelMatcher};
 /// What a refresh did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct IndexReport {
-    /// Items (re)indexed.
+    /// Items (re)indexed because their text or taxonomy changed, or they are new.
     pub indexed: usize,
+    /// Unchanged items whose keywords were re-scored because the store grew or shrank.
+    pub rescored: usize,
     /// Items removed from the index because they left the store.
     pub removed: usize,
     /// Items in the index afterwards.
@@ -56,6 +58,8 @@ struct Pending {
     existed: bool,
     /// Text changed: the FTS row must be rewritten, not only the keywords.
     text_changed: bool,
+    /// Neither text nor taxonomy changed: only the keywords are re-scored.
+    rescore_only: bool,
 }
 
 /// Candidates of one item with terms interned, to bound memory on 100,000-item refreshes.
@@ -72,7 +76,13 @@ impl Store {
         let items = self.item_count(None)?.max(0) as u64;
         let rescore = self.keywords_outdated(items)?;
         let (pending, removed) = self.index_work(labels, rescore)?;
-        let mut report = IndexReport { indexed: pending.len(), removed: removed.len(), docs: 0 };
+        let rescored = pending.iter().filter(|p| p.rescore_only).count();
+        let mut report = IndexReport {
+            indexed: pending.len() - rescored,
+            rescored,
+            removed: removed.len(),
+            docs: 0,
+        };
         if !pending.is_empty() || !removed.is_empty() || rescore {
             let path = self.path.clone();
             let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
@@ -127,7 +137,8 @@ impl Store {
                 .or_insert_with(|| labels.hash_for(&dataset))
                 .clone();
             let text_changed = old_hash.as_deref() != Some(hash.as_str());
-            if !text_changed && old_labels.as_deref() == Some(want.as_str()) && !rescore {
+            let unchanged = !text_changed && old_labels.as_deref() == Some(want.as_str());
+            if unchanged && !rescore {
                 continue;
             }
             pending.push(Pending {
@@ -137,6 +148,7 @@ impl Store {
                 labels_hash: want,
                 existed: old_hash.is_some(),
                 text_changed,
+                rescore_only: unchanged,
             });
         }
         let mut st = self
@@ -502,8 +514,9 @@ mod tests {
         grown.refresh_index(&m).unwrap();
         let early = grown.indexed_keywords("d:1").unwrap().unwrap().1;
         grown.upsert_items(&parser_reports(), "t").unwrap();
-        // 2 -> 12 items: everything is re-scored, not only the ten new items.
-        assert_eq!(grown.refresh_index(&m).unwrap().indexed, 12);
+        // 2 -> 12 items: the ten new items are indexed and the two old ones re-scored.
+        let r = grown.refresh_index(&m).unwrap();
+        assert_eq!((r.indexed, r.rescored), (10, 2));
 
         let mut fresh = Store::open_in_memory().unwrap();
         fresh.upsert_items(&first, "t").unwrap();

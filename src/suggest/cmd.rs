@@ -179,7 +179,7 @@ fn print_report(r: &RunReport, json: bool) -> Result<()> {
         }
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::stdout();
         let run = &r.run;
         writeln!(
             out,
@@ -277,7 +277,7 @@ fn list(ctx: &Context, json: bool) -> Result<ExitCode> {
         outln!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout();
     writeln!(
         out,
         "{:<16} {:<20} {:<10} {:<22} {:<8} {:<16} {:>6} {:>10} {:<12}",
@@ -320,7 +320,7 @@ fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {
         outln!("{}", serde_json::to_string_pretty(&c)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout();
     writeln!(
         out,
         "A {} ({} / {}, prompt {} {})",
@@ -391,8 +391,7 @@ fn print_cross_validation(cv: &super::crossval::CrossValidation) -> Result<()> {
     );
     if cv.abstained > 0 {
         outln!(
-            "  no label at or above {:.2} for {} of {} held-out items (counted as misses)",
-            cv.selection.min_confidence,
+            "  no label at or above min_confidence for {} of {} held-out items (counted as misses)",
             cv.abstained,
             cv.pooled.items
         );

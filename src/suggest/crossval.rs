@@ -9,15 +9,20 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::local::{Dimension, LocalError, LocalModel, TrainOptions, label_key};
+use super::{offline, validate};
 use crate::metrics::evaluation::{self, EvalItem, EvalReport};
+use crate::taxonomy::Taxonomy;
 
-/// Which multi-select labels count as the model's answer, as in a real run: those at or
-/// above `min_confidence`, the most probable `max_labels` of them. An item where none passes
-/// is an abstention and counts as a miss.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Selection {
-    pub min_confidence: f64,
-    pub max_labels: usize,
+/// Which of the model's labels count as its answer for a held-out item.
+#[derive(Debug, Clone, Copy)]
+pub enum Answering<'a> {
+    /// Exactly what `sift suggest --provider local` records: the taxonomy's validation (top
+    /// label per single-select dimension, `min_confidence`, `max_labels` over all dimensions).
+    /// An item where no label passes is an abstention and counts as a miss.
+    AsARun(&'a Taxonomy),
+    /// The benchmark convention: the top label of every single-select dimension, never an
+    /// abstention; multi-select labels at or above 0.5.
+    TopLabel,
 }
 
 /// What a cross-validation measured.
@@ -25,7 +30,6 @@ pub struct Selection {
 pub struct CrossValidation {
     pub folds: usize,
     pub seed: u64,
-    pub selection: Selection,
     /// Held-out items where the model named no label.
     pub abstained: usize,
     /// Macro-F1 of each held-out fold.
@@ -54,17 +58,18 @@ pub fn stratified_folds<L: AsRef<[String]>>(labels: &[L], k: usize, seed: u64) -
     fold
 }
 
-/// Trains on `k - 1` folds and predicts the held-out one, `k` times. Single-select
-/// dimensions answer with their top label; multi-select ones as `selection` says.
+/// Trains on `k - 1` folds and predicts the held-out one, `k` times.
 pub fn cross_validate<T: AsRef<str>, L: AsRef<[String]>>(
     examples: &[(T, L)],
     dims: &[Dimension],
     opts: &TrainOptions,
-    selection: Selection,
+    answering: Answering,
     (k, seed): (usize, u64),
 ) -> Result<CrossValidation, LocalError> {
     if k < 2 || k > examples.len() {
-        let reason = format!("{k} folds need 2 to {} examples", examples.len());
+        let n = examples.len();
+        let reason =
+            format!("cross-validation with {k} folds needs at least {k} gold items, not {n}");
         return Err(LocalError::InvalidOptions(reason));
     }
     let labels: Vec<&[String]> = examples.iter().map(|(_, l)| l.as_ref()).collect();
@@ -84,7 +89,7 @@ pub fn cross_validate<T: AsRef<str>, L: AsRef<[String]>>(
         let model = LocalModel::train(&train, dims, opts)?;
         let held = (0..examples.len()).filter(|&i| fold[i] == f);
         let items: Vec<EvalItem> =
-            held.map(|i| held_out(&model, examples[i].0.as_ref(), labels[i], selection)).collect();
+            held.map(|i| held_out(&model, examples[i].0.as_ref(), labels[i], answering)).collect();
         fold_macro_f1.push(evaluation::evaluate(&items, &universe, &singles).macro_avg.f1);
         pooled.extend(items);
     }
@@ -93,11 +98,22 @@ pub fn cross_validate<T: AsRef<str>, L: AsRef<[String]>>(
         (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64);
     let abstained = pooled.iter().filter(|i| i.predicted.is_empty()).count();
     let pooled = evaluation::evaluate(&pooled, &universe, &singles);
-    Ok(CrossValidation { folds: k, seed, selection, abstained, fold_macro_f1, macro_f1, pooled })
+    Ok(CrossValidation { folds: k, seed, abstained, fold_macro_f1, macro_f1, pooled })
 }
 
 /// The model's answer for one held-out item.
-fn held_out(model: &LocalModel, text: &str, gold: &[String], selection: Selection) -> EvalItem {
+fn held_out(model: &LocalModel, text: &str, gold: &[String], answering: Answering) -> EvalItem {
+    let predicted = match answering {
+        Answering::AsARun(tax) => {
+            let valid = validate::finalize(tax, &offline::model_labels(model, text));
+            valid.labels.into_iter().map(|l| (l.name, l.confidence)).collect()
+        }
+        Answering::TopLabel => top_labels(model, text),
+    };
+    EvalItem { gold: gold.to_vec(), predicted }
+}
+
+fn top_labels(model: &LocalModel, text: &str) -> Vec<(String, Option<f64>)> {
     let mut predicted = Vec::new();
     for dim in model.predict_dimensions(text) {
         let mut ranked = dim.labels;
@@ -105,21 +121,33 @@ fn held_out(model: &LocalModel, text: &str, gold: &[String], selection: Selectio
         if dim.single {
             ranked.truncate(1);
         } else {
-            ranked.retain(|(_, p)| *p >= selection.min_confidence);
-            ranked.truncate(selection.max_labels);
+            ranked.retain(|(_, p)| *p >= 0.5);
         }
         predicted.extend(ranked.into_iter().map(|(l, p)| (l, Some(p))));
     }
-    EvalItem { gold: gold.to_vec(), predicted }
+    predicted
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::taxonomy::LabelsFile;
 
     fn dims() -> Vec<Dimension> {
         let labels = ["bug", "feature", "question"].map(String::from).to_vec();
         vec![Dimension { name: "type".into(), single: true, labels }]
+    }
+
+    /// A taxonomy with the same labels, multi-select, abstaining below `min_confidence`.
+    fn taxonomy(min_confidence: f64) -> Taxonomy {
+        let yml = format!(
+            "taxonomies:\n  t:\n    max_labels: 1\n    min_confidence: {min_confidence}\n    \
+             dimensions:\n      - name: type\n        select: many\n        \
+             labels: [bug, feature, question]\n"
+        );
+        LabelsFile::parse(&yml, Path::new("labels.yml")).unwrap().get("t").unwrap().clone()
     }
 
     /// Three kinds of issue text, told apart by their words.
@@ -136,8 +164,6 @@ mod tests {
             })
             .collect()
     }
-
-    const SELECTION: Selection = Selection { min_confidence: 0.5, max_labels: 3 };
 
     #[test]
     fn folds_are_stratified_even_and_seeded() {
@@ -157,34 +183,35 @@ mod tests {
 
     #[test]
     fn separable_data_scores_high_and_every_item_is_held_out_once() {
-        let cv =
-            cross_validate(&examples(90), &dims(), &TrainOptions::default(), SELECTION, (5, 1))
-                .unwrap();
+        let opts = TrainOptions::default();
+        let cv = cross_validate(&examples(90), &dims(), &opts, Answering::TopLabel, (5, 1));
+        let cv = cv.unwrap();
         assert_eq!(cv.pooled.items, 90);
         assert_eq!(cv.fold_macro_f1.len(), 5);
+        assert_eq!(cv.abstained, 0);
         assert!(cv.macro_f1.unwrap() > 0.95, "{:?}", cv.macro_f1);
         assert!(cv.pooled.ece.is_some());
     }
 
     #[test]
-    fn multi_select_answers_follow_the_selection_and_abstentions_are_counted() {
-        let data = examples(60);
+    fn answers_as_a_run_abstain_below_min_confidence() {
+        let (data, opts) = (examples(60), TrainOptions::default());
         let multi = vec![Dimension { single: false, ..dims().remove(0) }];
-        let opts = TrainOptions::default();
-        let loose = Selection { min_confidence: 0.3, max_labels: 1 };
-        let cv = cross_validate(&data, &multi, &opts, loose, (3, 1)).unwrap();
+        let loose = taxonomy(0.3);
+        let cv = cross_validate(&data, &multi, &opts, Answering::AsARun(&loose), (3, 1)).unwrap();
         assert!(cv.abstained < 6, "{} abstentions", cv.abstained);
         assert!(cv.macro_f1.unwrap() > 0.9, "{:?}", cv.macro_f1);
-        let never = Selection { min_confidence: 1.01, max_labels: 3 };
-        let cv = cross_validate(&data, &multi, &opts, never, (3, 1)).unwrap();
+        let strict = taxonomy(1.0);
+        let cv = cross_validate(&data, &multi, &opts, Answering::AsARun(&strict), (3, 1)).unwrap();
         assert_eq!(cv.abstained, 60);
         assert_eq!(cv.pooled.micro.recall, Some(0.0));
     }
 
     #[test]
     fn too_few_examples_for_the_folds_is_an_error() {
-        let err =
-            cross_validate(&examples(3), &dims(), &TrainOptions::default(), SELECTION, (5, 1));
-        assert!(matches!(err, Err(LocalError::InvalidOptions(_))), "{err:?}");
+        let opts = TrainOptions::default();
+        let err = cross_validate(&examples(3), &dims(), &opts, Answering::TopLabel, (5, 1));
+        let Err(LocalError::InvalidOptions(reason)) = err else { panic!("{err:?}") };
+        assert!(reason.contains("5 folds needs at least 5 gold items, not 3"), "{reason}");
     }
 }

@@ -72,18 +72,18 @@ impl Suggester for LocalProvider {
     }
 
     fn suggest<'a>(&'a self, req: &'a Request) -> BoxFuture<'a, Result<Answer, ProviderError>> {
-        let labels: Vec<LabelScore> = self
-            .model
-            .predict(&req.item.full_text())
-            .into_iter()
-            .filter(|(_, p)| *p >= MIN_REPORTED)
-            .map(|(name, p)| LabelScore { name, confidence: Some(round3(p)) })
-            .collect();
+        let labels = model_labels(&self.model, &req.item.full_text());
         let rationale = format!("local model {}", self.name);
         Box::pin(async move {
             Ok(Answer { raw: RawAnswer { labels, rationale }, tokens_in: 0, tokens_out: 0 })
         })
     }
+}
+
+/// The raw answer of the local model for a text, before validation against the taxonomy.
+pub fn model_labels(model: &LocalModel, text: &str) -> Vec<LabelScore> {
+    let predicted = model.predict(text).into_iter().filter(|(_, p)| *p >= MIN_REPORTED);
+    predicted.map(|(name, p)| LabelScore { name, confidence: Some(round3(p)) }).collect()
 }
 
 /// Probabilities below this are not worth reporting (validation drops them anyway).

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::crossval::{CrossValidation, Selection, cross_validate};
+use super::crossval::{Answering, CrossValidation, cross_validate};
 use super::local::{self, LocalModel, TrainOptions};
 use super::runs::{RunsError, gold_labels};
 use crate::store::Store;
@@ -26,6 +26,8 @@ pub enum TrainError {
     Local(#[from] local::LocalError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("cross-validation with --cv {folds}: {source}")]
+    CrossValidation { folds: usize, source: local::LocalError },
     #[error("no gold labels for taxonomy `{0}` yet: annotate some items first")]
     NoGold(String),
 }
@@ -112,7 +114,6 @@ pub fn train(
     dataset: Option<&str>,
     cv_folds: Option<usize>,
 ) -> Result<TrainReport, TrainError> {
-    let started = Instant::now();
     let GoldSet { taxonomy: tax, examples, unknown } = gold_examples(ws, labels, store, dataset)?;
     if examples.is_empty() {
         return Err(TrainError::NoGold(tax.name.clone()));
@@ -120,12 +121,14 @@ pub fn train(
     let (dims, opts) = (dimensions(tax), TrainOptions::default());
     let cross_validation = match cv_folds {
         Some(k) => {
-            let selection =
-                Selection { min_confidence: tax.min_confidence, max_labels: tax.max_labels };
-            Some(cross_validate(&examples, &dims, &opts, selection, (k, opts.seed))?)
+            let answering = Answering::AsARun(tax);
+            let cv = cross_validate(&examples, &dims, &opts, answering, (k, opts.seed));
+            Some(cv.map_err(|source| TrainError::CrossValidation { folds: k, source })?)
         }
         None => None,
     };
+    // Timed after cross-validation, so `seconds` is what training the saved model took.
+    let started = Instant::now();
     let model = LocalModel::train(&examples, &dims, &opts)?;
     let path = model_path(ws, &tax.name);
     let dir = ws.models_dir();
