@@ -106,6 +106,7 @@ impl Store {
     /// the first items of a store that then grew a hundredfold keep keywords picked from a
     /// handful of documents. Every keyword is re-scored whenever the store has doubled or
     /// shrunk below half since the last full scoring: geometric steps keep the work linear.
+    /// A store without that record (first refresh, or made before this rule) is fully scored.
     fn keywords_outdated(&self, items: u64) -> Result<bool> {
         let scored_at = self.meta_get(KEYWORDS_SCORED_AT)?.and_then(|v| v.parse::<u64>().ok());
         Ok(match scored_at {
