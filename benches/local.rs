@@ -78,20 +78,25 @@ fn nlbse() {
         .collect();
     let means: Vec<f64> = runs.iter().map(|cv| cv.macro_f1.expect("macro-F1")).collect();
     let eces: Vec<f64> = runs.iter().map(|cv| cv.pooled.ece.expect("ECE")).collect();
-    let mean = means.iter().sum::<f64>() / means.len() as f64;
-    let (lo, hi) = means.iter().fold((1.0f64, 0.0f64), |(lo, hi), &m| (lo.min(m), hi.max(m)));
+    let (mean, lo, hi) = spread(&means);
     row(
         "local model: NLBSE'24 5-fold macro-F1, mean of 5 fold draws",
         ">= 0.80",
         format!("{mean:.4} (draws {lo:.4}-{hi:.4}; seed 42: {:.4})", means[0]),
     );
-    let ece = eces.iter().sum::<f64>() / eces.len() as f64;
-    let (lo, hi) = eces.iter().fold((1.0f64, 0.0f64), |(lo, hi), &m| (lo.min(m), hi.max(m)));
+    let (ece, lo, hi) = spread(&eces);
     row(
         "local model: NLBSE'24 ECE (15 bins, pooled per draw), mean",
         "<= 0.05",
         format!("{ece:.4} (draws {lo:.4}-{hi:.4})"),
     );
+}
+
+/// Mean, minimum and maximum.
+fn spread(xs: &[f64]) -> (f64, f64, f64) {
+    let (lo, hi) =
+        xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    (xs.iter().sum::<f64>() / xs.len() as f64, lo, hi)
 }
 
 fn load(path: &PathBuf) -> Vec<(String, Vec<String>)> {

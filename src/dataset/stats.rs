@@ -10,7 +10,7 @@ use crate::metrics::agreement::{self, AgreementReport, Table};
 use crate::metrics::evaluation::{self, EvalItem, EvalReport};
 use crate::model::{Mode, Suggestion};
 use crate::store::{AnswerRow, LabelAnswer, Store, StoreError};
-use crate::taxonomy::{Select, Taxonomy};
+use crate::taxonomy::Taxonomy;
 
 /// Seed of the bootstrap intervals, so `sift stats` prints the same interval every time.
 pub const BOOTSTRAP_SEED: u64 = 0x5EED_0001;
@@ -471,15 +471,7 @@ pub fn evaluate_run(
             Some(EvalItem { gold: g.labels.clone(), predicted })
         })
         .collect();
-    let dims: Vec<evaluation::Dimension> = taxonomy
-        .dimensions
-        .iter()
-        .filter(|d| d.select == Select::One)
-        .map(|d| evaluation::Dimension {
-            name: d.name.clone(),
-            labels: d.labels.iter().map(|l| l.name.clone()).collect(),
-        })
-        .collect();
+    let dims = evaluation::single_select(taxonomy);
     evaluation::evaluate(&items, &taxonomy.label_names(), &dims)
 }
 

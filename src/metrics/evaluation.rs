@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::taxonomy::{Select, Taxonomy};
+
 /// Row and column of a confusion matrix for "no label in this dimension".
 pub const NONE_LABEL: &str = "(none)";
 
@@ -25,6 +27,17 @@ pub struct EvalItem {
 pub struct Dimension {
     pub name: String,
     pub labels: Vec<String>,
+}
+
+/// The single-select dimensions of a taxonomy: the ones that get a confusion matrix.
+pub fn single_select(tax: &Taxonomy) -> Vec<Dimension> {
+    let singles = tax.dimensions.iter().filter(|d| d.select == Select::One);
+    singles
+        .map(|d| Dimension {
+            name: d.name.clone(),
+            labels: d.labels.iter().map(|l| l.name.clone()).collect(),
+        })
+        .collect()
 }
 
 /// Precision, recall and F1; `None` where the denominator is zero.

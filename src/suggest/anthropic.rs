@@ -7,9 +7,7 @@ use serde_json::{Value, json};
 
 use super::parse::{self, RawAnswer};
 use super::prompt::ANSWER_TOOL;
-use super::provider::{
-    Answer, ProviderConfig, ProviderError, Request, Suggester, estimate_tokens, post_json,
-};
+use super::provider::{Answer, ProviderConfig, ProviderError, Request, Suggester, post_json};
 use crate::secrets::Secret;
 
 pub const DEFAULT_BASE: &str = "https://api.anthropic.com";
@@ -83,10 +81,8 @@ pub fn read_response(v: &Value, req: &Request) -> Result<Answer, String> {
             parse::parse_answer(&text).map_err(|e| e.to_string())?
         }
     };
-    let usage = |k: &str| v.pointer(&format!("/usage/{k}")).and_then(Value::as_u64);
-    let tokens_in = usage("input_tokens")
-        .unwrap_or_else(|| estimate_tokens(&req.system) + estimate_tokens(&req.user));
-    let tokens_out = usage("output_tokens").unwrap_or(0);
+    let (tokens_in, tokens_out) =
+        super::provider::reported_usage(v, ("input_tokens", "output_tokens"), req, 0);
     Ok(Answer { raw, tokens_in, tokens_out })
 }
 

@@ -68,10 +68,9 @@ pub fn read_response(v: &Value, req: &Request) -> Result<Answer, String> {
     }
     let content = msg.get("content").and_then(Value::as_str).unwrap_or_default();
     let raw = parse::parse_answer(content).map_err(|e| e.to_string())?;
-    let usage = |k: &str| v.pointer(&format!("/usage/{k}")).and_then(Value::as_u64);
-    let tokens_in = usage("prompt_tokens")
-        .unwrap_or_else(|| estimate_tokens(&req.system) + estimate_tokens(&req.user));
-    let tokens_out = usage("completion_tokens").unwrap_or_else(|| estimate_tokens(content));
+    let keys = ("prompt_tokens", "completion_tokens");
+    let (tokens_in, tokens_out) =
+        super::provider::reported_usage(v, keys, req, estimate_tokens(content));
     Ok(Answer { raw, tokens_in, tokens_out })
 }
 

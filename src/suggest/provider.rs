@@ -264,6 +264,20 @@ pub fn http_client(provider: &str, timeout: Duration) -> Result<reqwest::Client,
     })
 }
 
+/// Tokens in and out as the provider reports them under `usage.<in_key>` and
+/// `usage.<out_key>`; input is estimated from the prompt when absent, output is `out_default`.
+pub fn reported_usage(
+    v: &Value,
+    (in_key, out_key): (&str, &str),
+    req: &Request,
+    out_default: u64,
+) -> (u64, u64) {
+    let usage = |k: &str| v.get("usage").and_then(|u| u.get(k)).and_then(Value::as_u64);
+    let tokens_in =
+        usage(in_key).unwrap_or_else(|| estimate_tokens(&req.system) + estimate_tokens(&req.user));
+    (tokens_in, usage(out_key).unwrap_or(out_default))
+}
+
 /// `{base}/v1/{path}`, whether or not the base already ends in /v1 (or has trailing slashes):
 /// users paste either form, and proxies document either.
 pub fn v1_url(base: &str, path: &str) -> String {

@@ -13,7 +13,7 @@ use crate::metrics::agreement::{self, SetRecord};
 use crate::metrics::evaluation::{self, EvalItem};
 use crate::model::{LabelScore, Run, RunState, Suggestion, now_rfc3339, sha256_hex};
 use crate::store::{Store, StoreError};
-use crate::taxonomy::{LabelsFile, Select, Taxonomy};
+use crate::taxonomy::{LabelsFile, Taxonomy};
 use crate::workspace::Workspace;
 
 #[derive(Debug, thiserror::Error)]
@@ -235,18 +235,7 @@ fn gold_score(
     if items.is_empty() {
         return None;
     }
-    let dims: Vec<evaluation::Dimension> = tax
-        .map(|t| {
-            t.dimensions
-                .iter()
-                .filter(|d| d.select == Select::One)
-                .map(|d| evaluation::Dimension {
-                    name: d.name.clone(),
-                    labels: d.labels.iter().map(|l| l.name.clone()).collect(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let dims = tax.map(evaluation::single_select).unwrap_or_default();
     let r = evaluation::evaluate(&items, universe, &dims);
     Some(GoldScore {
         items: items.len(),

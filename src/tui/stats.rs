@@ -145,15 +145,7 @@ fn fill_accuracy(
             .unwrap_or_default();
         items.push(EvalItem { gold: g.clone(), predicted });
     }
-    let dims: Vec<evaluation::Dimension> = tax
-        .dimensions
-        .iter()
-        .filter(|d| d.select == Select::One)
-        .map(|d| evaluation::Dimension {
-            name: d.name.clone(),
-            labels: d.labels.iter().map(|l| l.name.clone()).collect(),
-        })
-        .collect();
+    let dims = evaluation::single_select(tax);
     let report = evaluation::evaluate(&items, &tax.label_names(), &dims);
     view.f1 = tax
         .label_names()
