@@ -273,6 +273,7 @@ async fn invalid_json_fails_the_item_or_falls_back() {
     assert_eq!((r["failed"].as_u64(), r["suggested"].as_u64()), (Some(1), Some(0)));
     assert_eq!(r["run"]["status"], "failed");
     assert_eq!(requests(&server).await, 1, "a bad answer is not retried");
+    assert_eq!(r["run"]["tokens_in"], 100, "an unusable answer is still paid for");
     let lines = monitor_lines(&dir, &run_id(&out));
     assert_eq!(lines[0]["errors"], json!(["bad_answer"]));
     drop(dir);
@@ -912,6 +913,96 @@ async fn arbitration_reasks_low_confidence_items_and_records_both_answers() {
     assert_eq!(line["arbitration"]["kept"], "second");
     assert_eq!(line["arbitration"]["first"]["labels"][0]["name"], "bug");
     assert_eq!(line["arbitration"]["second"]["labels"][0]["name"], "question");
+
+    // Again with arbitration: the first answer comes from the cache, only the re-ask is sent.
+    let args = ["suggest", "--provider", "anthropic", "--base-url", &uri, "--dataset", "demo"];
+    let again = [&args[..], &["--limit", "1", "--arbitration", "--json"]].concat();
+    let out = sift(&dir, &again).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(requests(&server).await, 3, "one re-ask, no first ask");
+    let sugg = store(&dir).run_suggestions(&run_id(&out)).unwrap();
+    assert_eq!(sugg[0].labels[0].name, "question");
+    assert_eq!(monitor_lines(&dir, &run_id(&out))[0]["cached"], true);
+
+    // Without arbitration the cache holds the first answer, not the arbitrated one.
+    let out = sift(&dir, &[&args[..], &["--limit", "1", "--json"]].concat()).await;
+    assert_eq!(requests(&server).await, 3, "answered from the cache");
+    let sugg = store(&dir).run_suggestions(&run_id(&out)).unwrap();
+    assert!(sugg[0].abstained, "the first answer (bug 0.5) is below min_confidence: {sugg:?}");
+    assert!(!sugg[0].rationale.contains("arbitration"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_provider_is_probed_again_and_fallback_answers_stay_attributed() {
+    let dir = workspace(&["keywords"]);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("overloaded"))
+        .up_to_n_times(5)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(openai_answer(
+            r#"{"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r"}"#,
+        ))
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let args = [
+        "suggest",
+        "--provider",
+        "openai",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo",
+        "--limit",
+        "30",
+        "--concurrency",
+        "1",
+        "--retries",
+        "0",
+        "--name",
+        "flaky",
+        "--json",
+    ];
+    let out = sift(&dir, &args).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = json_of(&out);
+    // Items 1-5 fail (the breaker opens), 6-14 skip openai, item 15 probes it and it is back.
+    assert_eq!(r["providers"], json!({"keywords": 14, "openai": 16}), "{r}");
+    assert_eq!(requests(&server).await, 21);
+    let warned = r["warnings"].as_array().unwrap().iter().any(|w| {
+        let w = w.as_str().unwrap();
+        w.contains("keywords 14") && w.contains("--name flaky")
+    });
+    assert!(warned, "{}", r["warnings"]);
+
+    // Each stored and exported answer names the model that gave it.
+    let id = run_id(&out);
+    let model = r["run"]["model"].as_str().unwrap().to_string();
+    let rows = store(&dir).run_suggestions(&id).unwrap();
+    assert_eq!(rows.iter().filter(|s| s.provider == "keywords").count(), 14);
+    let file = dir.path().join("s.jsonl");
+    let f = file.to_str().unwrap();
+    let exported = sift(&dir, &["export", "--what", "suggestions", "--run", &id, "--out", f]).await;
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let models: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["model"].as_str().unwrap().into())
+        .collect();
+    assert_eq!(models.iter().filter(|m| **m == model).count(), 16, "{models:?}");
+
+    // Resuming asks openai for the items the fallback answered, and only those.
+    let out = sift(&dir, &args).await;
+    let r = json_of(&out);
+    assert_eq!((r["skipped"].as_u64(), r["suggested"].as_u64()), (Some(16), Some(14)), "{r}");
+    assert_eq!(requests(&server).await, 35);
+    let rows = store(&dir).run_suggestions(&id).unwrap();
+    assert_eq!(rows.len(), 30);
+    assert!(rows.iter().all(|s| s.provider.is_empty()), "all answered by the run's own model");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -252,6 +252,12 @@ pub struct Suggestion {
     pub dropped: Vec<String>,
     #[serde(default)]
     pub created_at: String,
+    /// Who answered when it was not the run's own provider (a fallback): the provider and
+    /// model, so every stored answer stays attributable. Empty: the run's provider and model.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model: String,
 }
 
 /// State of a run in its lifecycle.

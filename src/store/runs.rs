@@ -14,6 +14,17 @@ pub struct SuggestionRow {
     pub prompt_version: String,
 }
 
+impl SuggestionRow {
+    /// Provider and model of the row are the run's unless a fallback answered the item.
+    fn answered_by(mut self) -> Self {
+        if !self.suggestion.provider.is_empty() {
+            self.provider = self.suggestion.provider.clone();
+            self.model = self.suggestion.model.clone();
+        }
+        self
+    }
+}
+
 const RUN_COLUMNS: &str = "id, name, provider, model, prompt_version, prompt_hash, taxonomy,
     taxonomy_hash, config, dataset_fingerprint, started_at, finished_at, status, tokens_in,
     tokens_out, cost_usd, state, bundle";
@@ -115,8 +126,8 @@ impl Store {
             let mut st = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO suggestions(run_id, item_key, labels, rationale,
-                        abstained, raw_labels, dropped, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        abstained, raw_labels, dropped, created_at, provider, model)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .map_err(|e| sql_err(&path, e))?;
             for s in suggestions {
@@ -128,7 +139,9 @@ impl Store {
                     s.abstained,
                     to_json(&s.raw_labels),
                     to_json(&s.dropped),
-                    s.created_at
+                    s.created_at,
+                    s.provider,
+                    s.model
                 ])
                 .map_err(|e| sql_err(&path, e))?;
             }
@@ -141,7 +154,8 @@ impl Store {
         self.conn
             .query_row(
                 "SELECT s.run_id, s.item_key, s.labels, s.rationale, s.abstained, s.raw_labels,
-                        s.dropped, s.created_at, r.provider, r.model, r.prompt_version
+                        s.dropped, s.created_at, r.provider, r.model, r.prompt_version,
+                        s.provider, s.model
                  FROM suggestions s JOIN runs r ON r.id = s.run_id
                  WHERE s.item_key = ?1 AND r.state != 'archived'
                  ORDER BY s.created_at DESC, r.started_at DESC LIMIT 1",
@@ -158,7 +172,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT s.run_id, s.item_key, s.labels, s.rationale, s.abstained, s.raw_labels,
-                        s.dropped, s.created_at, r.provider, r.model, r.prompt_version
+                        s.dropped, s.created_at, r.provider, r.model, r.prompt_version,
+                        s.provider, s.model
                  FROM suggestions s JOIN runs r ON r.id = s.run_id
                  WHERE s.run_id = ?1 ORDER BY s.item_key",
             )
@@ -229,7 +244,7 @@ fn suggestion_row(r: &rusqlite::Row) -> rusqlite::Result<SuggestionRow> {
         Ok(serde_json::from_str(&s).unwrap_or_default())
     };
     let dropped: String = r.get(6)?;
-    Ok(SuggestionRow {
+    let row = SuggestionRow {
         suggestion: Suggestion {
             run: r.get(0)?,
             item: r.get(1)?,
@@ -239,11 +254,14 @@ fn suggestion_row(r: &rusqlite::Row) -> rusqlite::Result<SuggestionRow> {
             raw_labels: parse(5)?,
             dropped: serde_json::from_str(&dropped).unwrap_or_default(),
             created_at: r.get(7)?,
+            provider: r.get(11)?,
+            model: r.get(12)?,
         },
         provider: r.get(8)?,
         model: r.get(9)?,
         prompt_version: r.get(10)?,
-    })
+    };
+    Ok(row.answered_by())
 }
 
 #[cfg(test)]

@@ -201,6 +201,12 @@ CREATE TABLE keyword_df (
     r#"
 CREATE INDEX items_queue ON items(dataset, id, key, kind, title, repo);
 "#,
+    // 4: the provider and model that answered an item, when a fallback answered instead of
+    // the run's own provider (empty: the run's).
+    r#"
+ALTER TABLE suggestions ADD COLUMN provider TEXT NOT NULL DEFAULT '';
+ALTER TABLE suggestions ADD COLUMN model TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// The schema version this build writes.

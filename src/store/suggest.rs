@@ -96,12 +96,16 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Keys of the items a run already has a suggestion for (to resume it).
-    pub fn run_item_keys(&self, run_id: &str) -> Result<HashSet<String>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT item_key FROM suggestions WHERE run_id = ?1")
-            .map_err(|e| self.err(e))?;
+    /// Keys of the items a run already has a suggestion for (to resume it). With
+    /// `own_only`, only those its own provider answered: a resume asks it again for the
+    /// items a fallback answered while it was down.
+    pub fn run_item_keys(&self, run_id: &str, own_only: bool) -> Result<HashSet<String>> {
+        let sql = if own_only {
+            "SELECT item_key FROM suggestions WHERE run_id = ?1 AND provider = ''"
+        } else {
+            "SELECT item_key FROM suggestions WHERE run_id = ?1"
+        };
+        let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let rows = st.query_map([run_id], |r| r.get(0)).map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }

@@ -81,9 +81,12 @@ pub fn read_response(v: &Value, req: &Request) -> Result<Answer, String> {
             parse::parse_answer(&text).map_err(|e| e.to_string())?
         }
     };
-    let (tokens_in, tokens_out) =
-        super::provider::reported_usage(v, ("input_tokens", "output_tokens"), req, 0);
+    let (tokens_in, tokens_out) = usage(v, req);
     Ok(Answer { raw, tokens_in, tokens_out })
+}
+
+fn usage(v: &Value, req: &Request) -> (u64, u64) {
+    super::provider::reported_usage(v, ("input_tokens", "output_tokens"), req, 0)
 }
 
 impl Suggester for Anthropic {
@@ -120,6 +123,7 @@ impl Suggester for Anthropic {
             read_response(&v, req).map_err(|message| ProviderError::BadAnswer {
                 provider: "anthropic".into(),
                 message,
+                usage: Some(usage(&v, req)),
             })
         })
     }

@@ -352,13 +352,15 @@ fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {
         match g {
             Some(g) => writeln!(
                 out,
-                "{name} vs gold on {} items: micro-F1 {} macro-F1 {} exact {}",
+                "{name} vs gold on the {} gold items both runs answered: micro-F1 {} macro-F1 {} exact {}",
                 g.items,
                 f(g.micro_f1),
                 f(g.macro_f1),
                 f(g.exact_match)
             )?,
-            None => writeln!(out, "{name} vs gold: no gold labels for its items")?,
+            None => {
+                writeln!(out, "{name} vs gold: no gold labels for the items both runs answered")?
+            }
         }
     }
     writeln!(out, "kappa per label:")?;

@@ -53,6 +53,7 @@ pub fn keyword_run(store: &mut Store, tax: &Taxonomy, dataset: &str, name: &str)
             raw_labels: answer.labels,
             dropped: v.dropped,
             created_at: started_at.clone(),
+            ..Default::default()
         });
     }
     hashes.sort();

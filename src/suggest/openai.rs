@@ -66,12 +66,18 @@ pub fn read_response(v: &Value, req: &Request) -> Result<Answer, String> {
     if let Some(r) = msg.get("refusal").and_then(Value::as_str).filter(|r| !r.is_empty()) {
         return Err(format!("the model refused: {}", crate::text::one_line(r)));
     }
-    let content = msg.get("content").and_then(Value::as_str).unwrap_or_default();
-    let raw = parse::parse_answer(content).map_err(|e| e.to_string())?;
-    let keys = ("prompt_tokens", "completion_tokens");
-    let (tokens_in, tokens_out) =
-        super::provider::reported_usage(v, keys, req, estimate_tokens(content));
+    let raw = parse::parse_answer(content(v)).map_err(|e| e.to_string())?;
+    let (tokens_in, tokens_out) = usage(v, req);
     Ok(Answer { raw, tokens_in, tokens_out })
+}
+
+fn content(v: &Value) -> &str {
+    v.pointer("/choices/0/message/content").and_then(Value::as_str).unwrap_or_default()
+}
+
+fn usage(v: &Value, req: &Request) -> (u64, u64) {
+    let keys = ("prompt_tokens", "completion_tokens");
+    super::provider::reported_usage(v, keys, req, estimate_tokens(content(v)))
 }
 
 impl Suggester for OpenAi {
@@ -104,8 +110,11 @@ impl Suggester for OpenAi {
                 self.timeout,
             )
             .await?;
-            read_response(&v, req)
-                .map_err(|message| ProviderError::BadAnswer { provider: "openai".into(), message })
+            read_response(&v, req).map_err(|message| ProviderError::BadAnswer {
+                provider: "openai".into(),
+                message,
+                usage: Some(usage(&v, req)),
+            })
         })
     }
 }

@@ -52,8 +52,10 @@ pub enum ProviderError {
     Transport { provider: String, url: String, message: String },
     #[error("{provider}: answer from {url} is larger than {limit} bytes; not read")]
     TooLarge { provider: String, url: String, limit: usize },
+    /// The provider answered (and billed) but the answer is unusable; `usage` is what the
+    /// answer reported it cost (input, output tokens), so the budget still counts it.
     #[error("{provider}: unusable answer: {message}")]
-    BadAnswer { provider: String, message: String },
+    BadAnswer { provider: String, message: String, usage: Option<(u64, u64)> },
     #[error("{provider} is not configured: {message}")]
     NotConfigured { provider: String, message: String },
 }
@@ -72,6 +74,14 @@ impl ProviderError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ProviderError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Tokens an unusable answer still cost (input, output), when the answer said.
+    pub fn usage(&self) -> Option<(u64, u64)> {
+        match self {
+            ProviderError::BadAnswer { usage, .. } => *usage,
             _ => None,
         }
     }
@@ -216,9 +226,11 @@ pub(crate) async fn post_json(
             message,
         });
     }
+    // A body that is not JSON carries no usage; it is not counted against the budget.
     serde_json::from_slice(&bytes).map_err(|e| ProviderError::BadAnswer {
         provider: provider.into(),
         message: format!("response is not JSON: {e}"),
+        usage: None,
     })
 }
 

@@ -19,7 +19,7 @@ use super::parse::RawAnswer;
 use super::prompt::{ExampleSource, NoExamples, PromptBundle};
 use super::provider::{self, ProviderConfig, Request, Suggester};
 use super::validate;
-use super::worker::{Budget, Job, Outcome, Shared, work};
+use super::worker::{Budget, Job, Outcome, Shared, lock, needs_arbitration, work};
 use crate::model::{Run, RunState, Suggestion, now_rfc3339, sha256_hex};
 use crate::store::{CachedAnswer, QueueFilter, Store, StoreError};
 use crate::taxonomy::{LabelsFile, Taxonomy};
@@ -194,6 +194,10 @@ pub async fn run_suggestions(
     examples: &dyn ExampleSource,
     stop: impl Future<Output = ()>,
 ) -> Result<RunReport, RunError> {
+    // Polled once now so a Ctrl-C handler is in place before the (possibly long) job
+    // preparation: an interrupt there leaves an interrupted run, not a killed process.
+    let mut stop = std::pin::pin!(stop);
+    let _ = futures::FutureExt::now_or_never(stop.as_mut());
     let rows = store.queue_rows(&QueueFilter {
         dataset: opts.dataset.clone(),
         keys: opts.keys.clone(),
@@ -222,7 +226,8 @@ pub async fn run_suggestions(
     // --limit picks the first N items of the scope, so re-running the same command after
     // an interruption finishes the same items.
     let scope = &rows[..opts.limit.unwrap_or(rows.len()).min(rows.len())];
-    let done = if opts.skip_done { store.run_item_keys(&run.id)? } else { Default::default() };
+    let done =
+        if opts.skip_done { store.run_item_keys(&run.id, true)? } else { Default::default() };
     let todo: Vec<String> =
         scope.iter().filter(|r| !done.contains(&r.key)).map(|r| r.key.clone()).collect();
 
@@ -236,12 +241,13 @@ pub async fn run_suggestions(
     let shared = Arc::new(Shared {
         chain,
         tax,
-        budget: Arc::new(Mutex::new(Budget::new(opts.daily_budget, sink.used_at_start))),
+        budget: sink.budget.clone(),
         retries: opts.retries,
         backoff: opts.backoff,
         arbitration: opts.arbitration,
         temperature: opts.temperature,
         failures_in_a_row: AtomicU32::new(0),
+        skipped_primary: AtomicU32::new(0),
         halt: AtomicBool::new(false),
     });
     let status = drive(store, &mut sink, opts, shared, jobs, stop).await?;
@@ -268,7 +274,7 @@ fn answered_fresh(store: &Store, run: &str, fresh: &HashSet<String>) -> Result<(
     if fresh.is_empty() {
         return Ok(());
     }
-    let answered = store.run_item_keys(run)?;
+    let answered = store.run_item_keys(run, true)?;
     for key in fresh.iter().filter(|k| answered.contains(*k)) {
         let off = store.issue_flags(key)?.is_some_and(|(off, _)| off);
         store.set_issue_flags(key, off, false)?;
@@ -304,13 +310,18 @@ fn prepare_jobs(
             item_bundle.hash()
         };
         let titles: Vec<String> = item_bundle.examples.iter().map(|e| e.title.clone()).collect();
+        let mut cached = None;
         if primary.remote()
             && !fresh.contains(key)
             && let Some(c) = store.cache_get(&content_hash, &prompt_hash, primary.model())?
             && let Ok(raw) = serde_json::from_str::<RawAnswer>(&c.answer)
         {
-            sink.handle(store, Outcome::cached(key, raw, primary, titles))?;
-            continue;
+            // With arbitration on, a low-confidence cached answer still gets its re-ask.
+            if !(opts.arbitration && needs_arbitration(&sink.writer.tax, &raw)) {
+                sink.handle(store, Outcome::cached(key, raw, primary, titles))?;
+                continue;
+            }
+            cached = Some(raw);
         }
         jobs.push(Job {
             key: key.clone(),
@@ -324,6 +335,7 @@ fn prepare_jobs(
                 schema: bundle.schema.clone(),
                 temperature: opts.temperature,
             },
+            cached,
         });
     }
     if sink.run.dataset_fingerprint.is_empty() {
@@ -366,20 +378,23 @@ async fn drive(
         };
         let Some(joined) = next else { break };
         let Ok(out) = joined else { continue };
-        if out.over_budget || out.halted {
-            if out.over_budget && status == "done" {
-                status = "budget_exhausted";
-                sink.warn(format!(
-                    "daily token budget of {} reached; stopping cleanly (resume tomorrow with the same --name)",
-                    opts.daily_budget
-                ));
-            }
-            shared.halt.store(true, Ordering::SeqCst);
-            sink.report.not_asked += 1;
-            continue;
+        if out.over_budget && status == "done" {
+            status = "budget_exhausted";
+            sink.warn(format!(
+                "daily token budget of {} reached; stopping cleanly (resume tomorrow with the same --name)",
+                opts.daily_budget
+            ));
         }
-        sink.handle(store, out)?;
-        sink.bar.inc(1);
+        if out.over_budget || out.halted {
+            shared.halt.store(true, Ordering::SeqCst);
+        }
+        sink.settle(store, out)?;
+    }
+    // Answers that arrived before the stop was seen were paid for: keep them.
+    while let Some(joined) = set.try_join_next() {
+        if let Ok(out) = joined {
+            sink.settle(store, out)?;
+        }
     }
     set.abort_all();
     sink.report.not_asked += pending.len() + set.len();
@@ -396,6 +411,8 @@ struct Sink {
     writer: Writer,
     day: String,
     used_at_start: u64,
+    /// Today's token budget, shared with the in-flight requests.
+    budget: Arc<Mutex<Budget>>,
     warned_budget: bool,
     progress: bool,
     on_item: Option<OnItem>,
@@ -440,6 +457,7 @@ impl Sink {
             log: MonitorLog::open(&log_path)?,
             day,
             used_at_start,
+            budget: Arc::new(Mutex::new(Budget::new(opts.daily_budget, used_at_start))),
             warned_budget: false,
             progress: opts.progress,
             on_item: opts.on_item.clone(),
@@ -468,10 +486,32 @@ impl Sink {
         self.report.warnings.push(msg);
     }
 
-    fn handle(&mut self, store: &mut Store, out: Outcome) -> Result<(), RunError> {
+    /// A finished item: its answer is stored, or, when it was never asked (budget, stop),
+    /// only what it spent is counted.
+    fn settle(&mut self, store: &mut Store, out: Outcome) -> Result<(), RunError> {
+        if out.over_budget || out.halted {
+            self.report.not_asked += 1;
+            return self.account(store, &out);
+        }
+        self.handle(store, out)?;
+        self.bar.inc(1);
+        Ok(())
+    }
+
+    /// Count an item's tokens against today's budget (a new day starts a new budget) and
+    /// the run.
+    fn account(&mut self, store: &mut Store, out: &Outcome) -> Result<(), RunError> {
+        let day = today();
+        if day != self.day {
+            self.day = day;
+            self.warned_budget = false;
+            let total = store.budget_used(&self.day)?;
+            lock(&self.budget).stored(0, total);
+        }
         let spent = out.tokens_in + out.tokens_out;
         if spent > 0 {
             let total = store.budget_add(&self.day, spent)?;
+            lock(&self.budget).stored(spent, total);
             if !self.warned_budget
                 && let Some(w) = budget_warning(total, self.report.budget_limit)
             {
@@ -481,6 +521,11 @@ impl Sink {
         }
         self.run.tokens_in += out.tokens_in as i64;
         self.run.tokens_out += out.tokens_out as i64;
+        Ok(())
+    }
+
+    fn handle(&mut self, store: &mut Store, out: Outcome) -> Result<(), RunError> {
+        self.account(store, &out)?;
         self.writer.handle(store, &mut self.report, &mut self.log, out)?;
         if let Some(f) = &self.on_item
             && let Some(last) = self.report.items.last()
@@ -501,6 +546,7 @@ impl Sink {
     }
 
     fn finish(mut self, store: &mut Store, status: &str) -> Result<RunReport, RunError> {
+        self.warn_fallbacks();
         self.writer.flush(store)?;
         self.log.flush()?;
         let all_failed = self.report.suggested == 0 && self.report.failed > 0;
@@ -511,6 +557,34 @@ impl Sink {
         self.report.budget_used = store.budget_used(&self.day)?;
         self.report.run = self.run;
         Ok(self.report)
+    }
+}
+
+impl Sink {
+    /// Answers from fallbacks are kept but are not the run's model's: say how many, and
+    /// how to have the run's own provider answer them.
+    fn warn_fallbacks(&mut self) {
+        let fallbacks: Vec<String> = self
+            .report
+            .providers
+            .iter()
+            .filter(|(p, _)| **p != self.run.provider)
+            .map(|(p, n)| format!("{p} {n}"))
+            .collect();
+        if fallbacks.is_empty() {
+            return;
+        }
+        let resume = match &self.run.name {
+            Some(name) => {
+                format!("re-run with --name {name} to ask {} for them", self.run.provider)
+            }
+            None => "name the run (--name) to be able to re-ask them".to_string(),
+        };
+        self.warn(format!(
+            "{} could not answer some items; fallbacks did ({}), recorded as theirs; {resume}",
+            self.run.provider,
+            fallbacks.join(", ")
+        ));
     }
 }
 
@@ -724,9 +798,9 @@ impl Writer {
             return Ok(());
         };
         let v = validate::finalize(&self.tax, &a.raw.labels);
-        if a.cacheable {
+        if let Some(first) = &a.cache {
             let cached = CachedAnswer {
-                answer: serde_json::to_string(&a.raw).unwrap_or_default(),
+                answer: serde_json::to_string(first).unwrap_or_default(),
                 tokens_in: out.tokens_in as i64,
                 tokens_out: out.tokens_out as i64,
             };
@@ -752,6 +826,8 @@ impl Writer {
             raw_labels: if v.labels == a.raw.labels { Vec::new() } else { a.raw.labels.clone() },
             dropped: v.dropped.clone(),
             created_at: now_rfc3339(),
+            provider: if a.fallback { a.provider.clone() } else { String::new() },
+            model: if a.fallback { a.model.clone() } else { String::new() },
         };
         report.suggested += 1;
         report.cached += usize::from(out.cached);

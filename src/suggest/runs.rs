@@ -95,7 +95,7 @@ pub fn list(store: &Store) -> Result<Vec<RunSummary>, RunsError> {
 /// One run's summary and its prompt bundle.
 pub fn show(store: &Store, id_or_name: &str) -> Result<(RunSummary, String), RunsError> {
     let r = find(store, id_or_name)?;
-    let n = store.run_item_keys(&r.id)?.len() as i64;
+    let n = store.run_item_keys(&r.id, false)?.len() as i64;
     Ok((RunSummary::new(&r, n), r.bundle))
 }
 
@@ -111,7 +111,8 @@ pub struct Flip {
     pub b: Vec<String>,
 }
 
-/// Micro and macro F1 of a run against gold, over the items that have gold.
+/// Micro and macro F1 of a run against gold, over the items that have gold and that both
+/// compared runs answered.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct GoldScore {
     pub items: usize,
@@ -204,8 +205,8 @@ pub fn compare(
         only_b: sb.len() - common,
         flipped,
         kappa,
-        gold_a: gold_score(&sa, &gold, &universe, tax),
-        gold_b: gold_score(&sb, &gold, &universe, tax),
+        gold_a: gold_score(&sa, &sb, &gold, &universe, tax),
+        gold_b: gold_score(&sb, &sa, &gold, &universe, tax),
         same_prompt: ra.prompt_hash == rb.prompt_hash,
         prompt_diff,
         a: RunSummary::new(&ra, count(&ra)),
@@ -217,14 +218,18 @@ fn by_item(v: Vec<Suggestion>) -> BTreeMap<String, Suggestion> {
     v.into_iter().map(|s| (s.item.clone(), s)).collect()
 }
 
+/// A run's score against gold on the gold items both runs answered: scores over different
+/// items would not be comparable.
 fn gold_score(
     run: &BTreeMap<String, Suggestion>,
+    other: &BTreeMap<String, Suggestion>,
     gold: &HashMap<String, Vec<String>>,
     universe: &[String],
     tax: Option<&Taxonomy>,
 ) -> Option<GoldScore> {
     let items: Vec<EvalItem> = run
         .iter()
+        .filter(|(k, _)| other.contains_key(*k))
         .filter_map(|(k, s)| {
             Some(EvalItem {
                 gold: gold.get(k)?.clone(),
@@ -281,7 +286,8 @@ pub fn export_suggestions(store: &Store, run: &str, out: &Path) -> Result<usize,
             item: s.item.clone(),
             labels: s.labels.clone(),
             run: r.id.clone(),
-            model: r.model.clone(),
+            // A fallback's answer names the model that gave it, not the run's.
+            model: if s.model.is_empty() { r.model.clone() } else { s.model.clone() },
             prompt_hash: r.prompt_hash.clone(),
         };
         let line = serde_json::to_string(&rec).map_err(|e| RunsError::Invalid(e.to_string()))?;
@@ -397,6 +403,7 @@ pub fn import_run(
             abstained: v.abstained,
             dropped: v.dropped,
             created_at: now.clone(),
+            ..Default::default()
         });
     }
     let Some(tax) = tax else {

@@ -1,6 +1,6 @@
 //! Validation of provider answers against the taxonomy: aliases mapped, unknown labels
-//! dropped and counted, confidences clamped, one label per single-select dimension,
-//! at most max_labels, abstention below min_confidence.
+//! dropped and counted (so are deprecated ones), confidences clamped, one label per
+//! single-select dimension, at most max_labels, abstention below min_confidence.
 
 use crate::model::LabelScore;
 use crate::taxonomy::{Select, Taxonomy};
@@ -12,7 +12,7 @@ pub struct Validated {
     pub labels: Vec<LabelScore>,
     /// True when the provider answered but no label reached min_confidence.
     pub abstained: bool,
-    /// Names outside the taxonomy, as given.
+    /// Names outside the taxonomy or deprecated in it, as given.
     pub dropped: Vec<String>,
     /// Human-readable notes on what validation changed (for the monitor log).
     pub issues: Vec<String>,
@@ -29,6 +29,16 @@ pub fn finalize(tax: &Taxonomy, raw: &[LabelScore]) -> Validated {
             out.issues.push(format!("dropped unknown label {:?}", l.name));
             continue;
         };
+        // The prompt and schema never offer deprecated labels; one that comes back anyway
+        // must not take a max_labels slot or win a pick-one dimension.
+        if tax.label(name).is_some_and(|(_, def)| def.deprecated) {
+            out.dropped.push(l.name.clone());
+            out.issues.push(format!("dropped deprecated label {:?}", l.name));
+            continue;
+        }
+        if l.confidence.is_none() {
+            out.issues.push(format!("no confidence given for {:?}; kept as a plain claim", l.name));
+        }
         let conf = l.confidence.map(|c| clamp(c, &l.name, &mut out.issues));
         if name != l.name {
             out.issues.push(format!("mapped {:?} to {name:?}", l.name));
@@ -41,7 +51,7 @@ pub fn finalize(tax: &Taxonomy, raw: &[LabelScore]) -> Validated {
     sort_by_confidence(&mut kept);
     keep_top_per_single_select(tax, &mut kept, &mut out.issues);
     let before = kept.len();
-    kept.retain(|l| l.confidence.unwrap_or(1.0) >= tax.min_confidence);
+    kept.retain(|l| score(l) >= tax.min_confidence);
     if kept.len() > tax.max_labels {
         out.issues.push(format!("capped {} labels at max_labels {}", kept.len(), tax.max_labels));
         kept.truncate(tax.max_labels);
@@ -49,6 +59,12 @@ pub fn finalize(tax: &Taxonomy, raw: &[LabelScore]) -> Validated {
     out.abstained = kept.is_empty() && before > 0;
     out.labels = kept;
     out
+}
+
+/// The confidence a label is judged by. A label given without one (a name-only answer or
+/// an imported heuristic) is a plain claim: it passes min_confidence and sorts first.
+pub fn score(l: &LabelScore) -> f64 {
+    l.confidence.unwrap_or(1.0)
 }
 
 fn clamp(c: f64, name: &str, issues: &mut Vec<String>) -> f64 {
@@ -71,7 +87,7 @@ fn max_conf(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 fn sort_by_confidence(labels: &mut [LabelScore]) {
-    labels.sort_by(|a, b| b.confidence.unwrap_or(1.0).total_cmp(&a.confidence.unwrap_or(1.0)));
+    labels.sort_by(|a, b| score(b).total_cmp(&score(a)));
 }
 
 fn keep_top_per_single_select(
@@ -154,5 +170,25 @@ mod tests {
         let v = finalize(&t, &[ls("beginner", 0.7), ls("expert", 0.9), ls("python", 0.8)]);
         let names: Vec<_> = v.labels.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["expert", "python"]);
+    }
+
+    #[test]
+    fn deprecated_labels_are_dropped_before_they_take_a_slot() {
+        let text = "taxonomies:\n  t:\n    max_labels: 1\n    dimensions:\n      - name: kind\n        select: one\n        labels:\n          - bug\n          - name: old\n            aliases: [legacy]\n            deprecated: true\n";
+        let t = LabelsFile::parse(text, Path::new("labels.yml")).unwrap().get("t").unwrap().clone();
+        let v = finalize(&t, &[ls("legacy", 0.95), ls("bug", 0.8)]);
+        let names: Vec<_> = v.labels.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["bug"], "the deprecated label must not win the pick-one dimension");
+        assert_eq!(v.dropped, ["legacy"]);
+        assert!(v.issues.iter().any(|i| i.contains("deprecated")));
+    }
+
+    #[test]
+    fn a_label_without_confidence_is_kept_and_noted() {
+        let t = tax("issues");
+        let v = finalize(&t, &[LabelScore { name: "bug".into(), confidence: None }]);
+        assert_eq!(v.labels.len(), 1);
+        assert!(!v.abstained);
+        assert!(v.issues.iter().any(|i| i.contains("no confidence")));
     }
 }

@@ -20,9 +20,16 @@ pub const ARBITRATION_THRESHOLD: f64 = 0.65;
 /// Temperature of the arbitration re-ask (at least; higher if the run's own is higher).
 pub const ARBITRATION_TEMPERATURE: f64 = 0.3;
 
+/// Highest arbitration temperature: the largest every provider accepts.
+const MAX_ARBITRATION_TEMPERATURE: f64 = 1.0;
+
 /// After this many items in a row on which the primary provider failed, it is skipped and
 /// the fallback chain answers directly (the provider is down; stop hammering it).
 const BREAKER_LIMIT: u32 = 5;
+
+/// While the primary is skipped, every this-many-th item asks it again, so a provider that
+/// comes back is used again within the same run.
+const BREAKER_PROBE_EVERY: u32 = 10;
 
 /// Longest single wait between retries.
 const MAX_WAIT: Duration = Duration::from_secs(120);
@@ -30,22 +37,26 @@ const MAX_WAIT: Duration = Duration::from_secs(120);
 /// Tokens counted against today's budget, with what in-flight requests are expected to use.
 pub(super) struct Budget {
     pub(super) limit: u64,
-    pub(super) used: u64,
-    pub(super) reserved: u64,
-    pub(super) answered: u64,
-    pub(super) spent: u64,
+    /// Today's total as the store last said: every process's spending, this run's included.
+    pub(super) recorded: u64,
+    /// Spent by this run's requests but not yet added to the store.
+    unrecorded: u64,
+    reserved: u64,
+    answered: u64,
+    spent: u64,
 }
 
 impl Budget {
-    pub(super) fn new(limit: u64, used: u64) -> Self {
-        Budget { limit, used, reserved: 0, answered: 0, spent: 0 }
+    pub(super) fn new(limit: u64, recorded: u64) -> Self {
+        Budget { limit, recorded, unrecorded: 0, reserved: 0, answered: 0, spent: 0 }
     }
 
     /// Reserve the expected cost of one request, or None when it would pass the limit.
     /// The expectation is this run's average so far, else `first_guess`.
     fn reserve(&mut self, first_guess: u64) -> Option<u64> {
         let est = self.spent.checked_div(self.answered).unwrap_or(first_guess);
-        if self.limit > 0 && self.used + self.reserved + est > self.limit {
+        let committed = self.recorded + self.unrecorded + self.reserved;
+        if self.limit > 0 && committed + est > self.limit {
             return None;
         }
         self.reserved += est;
@@ -55,10 +66,17 @@ impl Budget {
     fn settle(&mut self, reserved: u64, actual: Option<u64>) {
         self.reserved = self.reserved.saturating_sub(reserved);
         if let Some(a) = actual {
-            self.used += a;
+            self.unrecorded += a;
             self.spent += a;
             self.answered += 1;
         }
+    }
+
+    /// `added` tokens of this run reached the store, whose total for the day is now `total`
+    /// (which also holds what other sift processes spent meanwhile).
+    pub(super) fn stored(&mut self, added: u64, total: u64) {
+        self.unrecorded = self.unrecorded.saturating_sub(added);
+        self.recorded = total;
     }
 }
 
@@ -71,7 +89,25 @@ pub(super) struct Shared {
     pub(super) arbitration: bool,
     pub(super) temperature: f64,
     pub(super) failures_in_a_row: AtomicU32,
+    /// Items that skipped the primary since it was last asked (see BREAKER_PROBE_EVERY).
+    pub(super) skipped_primary: AtomicU32,
     pub(super) halt: AtomicBool,
+}
+
+impl Shared {
+    /// True when the primary has failed on BREAKER_LIMIT items in a row and this item is not
+    /// the one that probes it again.
+    fn skip_primary(&self) -> bool {
+        if self.chain.len() < 2 || self.failures_in_a_row.load(Ordering::SeqCst) < BREAKER_LIMIT {
+            return false;
+        }
+        let skipped = self.skipped_primary.fetch_add(1, Ordering::SeqCst) + 1;
+        if skipped >= BREAKER_PROBE_EVERY {
+            self.skipped_primary.store(0, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
 }
 
 pub(super) struct Job {
@@ -80,6 +116,8 @@ pub(super) struct Job {
     pub(super) prompt_hash: String,
     pub(super) examples: Vec<String>,
     pub(super) request: Request,
+    /// The primary's cached answer, when only arbitration is left to do.
+    pub(super) cached: Option<RawAnswer>,
 }
 
 /// A provider's final answer for an item.
@@ -89,8 +127,9 @@ pub(super) struct Answered {
     pub(super) model: String,
     /// Answered by a fallback, not the run's provider.
     pub(super) fallback: bool,
-    /// Worth caching: the primary remote provider's answer.
-    pub(super) cacheable: bool,
+    /// The answer to cache: the primary remote provider's first answer (never the
+    /// arbitration's re-ask, which was made at another temperature).
+    pub(super) cache: Option<RawAnswer>,
 }
 
 /// What a worker reports back to the driver.
@@ -149,7 +188,7 @@ impl Outcome {
                 provider: p.provider().into(),
                 model: p.model().into(),
                 fallback: false,
-                cacheable: false,
+                cache: None,
             }),
             error: None,
             attempt_errors: Vec::new(),
@@ -204,7 +243,13 @@ async fn ask(
                 return Ok(a);
             }
             Err(e) => {
-                lock(&shared.budget).settle(reserved, None);
+                // An unusable answer was still billed: it counts like any other.
+                let usage = e.usage().filter(|_| s.remote());
+                lock(&shared.budget).settle(reserved, usage.map(|(i, o)| i + o));
+                if let Some((i, o)) = usage {
+                    out.tokens_in += i;
+                    out.tokens_out += o;
+                }
                 out.attempt_errors.push(e.kind());
                 if e.retryable() && attempt < shared.retries {
                     out.retries += 1;
@@ -218,7 +263,7 @@ async fn ask(
     }
 }
 
-fn lock(b: &Mutex<Budget>) -> std::sync::MutexGuard<'_, Budget> {
+pub(super) fn lock(b: &Mutex<Budget>) -> std::sync::MutexGuard<'_, Budget> {
     // The budget holds plain counters: a panic elsewhere cannot leave them inconsistent.
     b.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -244,8 +289,12 @@ pub(super) async fn work(shared: Arc<Shared>, job: Job) -> Outcome {
         return out;
     }
     let started = Instant::now();
-    let skip_primary =
-        shared.chain.len() > 1 && shared.failures_in_a_row.load(Ordering::SeqCst) >= BREAKER_LIMIT;
+    if let Some(raw) = job.cached.clone() {
+        rearbitrate(&shared, &job, raw, &mut out).await;
+        out.latency_ms = started.elapsed().as_millis() as u64;
+        return out;
+    }
+    let skip_primary = shared.skip_primary();
     if skip_primary {
         out.attempt_errors
             .push(format!("{} skipped: failing repeatedly", shared.chain[0].provider()));
@@ -261,11 +310,11 @@ pub(super) async fn work(shared: Arc<Shared>, job: Job) -> Outcome {
                     shared.failures_in_a_row.store(0, Ordering::SeqCst);
                 }
                 let mut answered = Answered {
+                    cache: (i == 0 && s.remote()).then(|| a.raw.clone()),
                     raw: a.raw,
                     provider: s.provider().into(),
                     model: s.model().into(),
                     fallback: i > 0,
-                    cacheable: i == 0 && s.remote(),
                 };
                 if i == 0 && shared.arbitration {
                     arbitrate(&shared, s.as_ref(), &job.request, &mut answered, &mut out).await;
@@ -296,6 +345,34 @@ pub(super) async fn work(shared: Arc<Shared>, job: Job) -> Outcome {
     out
 }
 
+/// A cached low-confidence answer with arbitration on: only the re-ask is sent.
+async fn rearbitrate(shared: &Shared, job: &Job, raw: RawAnswer, out: &mut Outcome) {
+    let primary = shared.chain[0].as_ref();
+    let mut answered = Answered {
+        raw,
+        provider: primary.provider().into(),
+        model: primary.model().into(),
+        fallback: false,
+        cache: None,
+    };
+    out.cached = true;
+    arbitrate(shared, primary, &job.request, &mut answered, out).await;
+    out.answer = Some(answered);
+}
+
+/// True when arbitration would re-ask this answer: it abstains, is empty, or its top label
+/// is below the arbitration threshold.
+pub(super) fn needs_arbitration(tax: &Taxonomy, raw: &RawAnswer) -> bool {
+    let threshold = ARBITRATION_THRESHOLD.max(tax.min_confidence);
+    let v = validate::finalize(tax, &raw.labels);
+    v.abstained || top(&v) < threshold
+}
+
+// Judged as validation judges it, so a name-only answer is neither abstained nor re-asked.
+fn top(v: &validate::Validated) -> f64 {
+    v.labels.first().map_or(0.0, validate::score)
+}
+
 /// Re-ask a low-confidence item at a higher temperature; keep the more confident answer and
 /// record both.
 async fn arbitrate(
@@ -305,13 +382,13 @@ async fn arbitrate(
     answered: &mut Answered,
     out: &mut Outcome,
 ) {
-    let threshold = ARBITRATION_THRESHOLD.max(shared.tax.min_confidence);
-    let first = validate::finalize(&shared.tax, &answered.raw.labels);
-    let top = |v: &validate::Validated| v.labels.first().and_then(|l| l.confidence).unwrap_or(0.0);
-    if !first.abstained && !first.labels.is_empty() && top(&first) >= threshold {
+    if !needs_arbitration(&shared.tax, &answered.raw) {
         return;
     }
-    let temperature = ARBITRATION_TEMPERATURE.max(shared.temperature + 0.3);
+    let first = validate::finalize(&shared.tax, &answered.raw.labels);
+    // Anthropic accepts temperatures up to 1 only; OpenAI up to 2.
+    let temperature =
+        ARBITRATION_TEMPERATURE.max(shared.temperature + 0.3).min(MAX_ARBITRATION_TEMPERATURE);
     let again = Request { temperature, ..req.clone() };
     let second = match ask(shared, s, &again, out).await {
         Ok(a) => a.raw,
@@ -364,6 +441,12 @@ mod tests {
         let r = b.reserve(300).unwrap(); // 400 + 400 <= 1000
         b.settle(r, Some(400));
         assert!(b.reserve(300).is_none(), "800 + 400 > 1000");
+        // Another process spent meanwhile: the store's total is what counts.
+        let mut b = Budget::new(1000, 0);
+        let r = b.reserve(100).unwrap();
+        b.settle(r, Some(100));
+        b.stored(100, 950);
+        assert!(b.reserve(10).is_none(), "950 recorded + 100 expected > 1000");
         let mut unlimited = Budget::new(0, 5_000_000);
         assert!(unlimited.reserve(10).is_some());
     }

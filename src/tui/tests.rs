@@ -639,7 +639,13 @@ fn worker_lists_and_compares_the_demo_runs() {
         panic!("compared")
     };
     assert!(lines[2].contains("0 common items, 60 only in A, 20 only in B"), "{lines:?}");
-    assert!(lines[0].contains("F1"), "{lines:?}");
+    assert!(lines[0].contains("no gold items both runs answered"), "{lines:?}");
+    let Action::RunsCompared { lines } =
+        worker::compare_runs(&ctx, "demo-keywords", "demo-keywords")
+    else {
+        panic!("compared")
+    };
+    assert!(lines[0].contains("F1") && lines[0].contains("gold items both answered"), "{lines:?}");
 }
 
 #[test]

@@ -140,13 +140,13 @@ pub(super) fn compare_runs(ctx: &Context, a: &str, b: &str) -> Action {
     };
     let f1 = |g: &Option<crate::suggest::runs::GoldScore>| match g {
         Some(g) => format!(
-            "micro F1 {} · macro F1 {} · exact {} over {} gold items",
+            "micro F1 {} · macro F1 {} · exact {} over the {} gold items both answered",
             fmt(g.micro_f1),
             fmt(g.macro_f1),
             fmt(g.exact_match),
             g.items
         ),
-        None => "no gold items".to_string(),
+        None => "no gold items both runs answered".to_string(),
     };
     let mut lines = vec![
         format!("A {}  ({})", c.a.name.as_deref().unwrap_or(&c.a.id), f1(&c.gold_a)),
