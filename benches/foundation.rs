@@ -71,6 +71,7 @@ pub fn child(args: &[&str]) {
             format: Format::Auto,
             taxonomy: None,
             label_column: None,
+            annotator: None,
         };
         let s = import_file(&mut ctx, Path::new(file), &opts).expect("import");
         assert_eq!(s.imported + s.unchanged + s.updated, N, "{s:?}");

@@ -305,7 +305,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Status { json }) => cmd_status(&Context::open(ws_arg.as_deref(), &ov)?, json),
         Some(Command::Import { file, dataset, format, taxonomy, label_column, json }) => {
             let mut ctx = Context::open(ws_arg.as_deref(), &ov)?;
-            let opts = ImportOptions { dataset, format, taxonomy, label_column };
+            let annotator = ov.annotator.clone();
+            let opts = ImportOptions { dataset, format, taxonomy, label_column, annotator };
             cmd_import(&mut ctx, &file, &opts, json)
         }
         Some(Command::Suggest(args)) => {

@@ -58,6 +58,7 @@ pub fn prepare(dir: &Path, ov: &Overrides) -> Result<Context> {
             format: Format::Auto,
             taxonomy: None,
             label_column: None,
+            annotator: None,
         };
         let s = import_file(&mut ctx, &dir.join(file), &opts)?;
         for e in &s.errors {

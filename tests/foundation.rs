@@ -75,7 +75,7 @@ fn imports_every_shared_chat_variant_without_errors() {
     assert_eq!(st["datasets"]["chats1"]["kind"], "conversation");
     // --taxonomy is remembered in sift.toml for the dataset.
     let toml = std::fs::read_to_string(dir.path().join("sift.toml")).unwrap();
-    assert!(toml.contains("[datasets.chats1]"), "{toml}");
+    assert!(toml.contains("[datasets.\"chats1\"]"), "{toml}");
     // Tool calls survive the trip into the store.
     let store = sift::store::Store::open(&dir.path().join(".sift/store.db")).unwrap();
     let rows = store.queue_rows(&sift::store::QueueFilter {
@@ -161,6 +161,43 @@ fn malformed_records_are_reported_and_the_rest_imports() {
         .unwrap();
     let s = import_json(dir.path(), &f, "mixed", &[]);
     assert_eq!(s["updated"], 1, "{s}");
+}
+
+#[test]
+fn duplicate_keys_are_refused_and_dotted_dataset_names_keep_the_workspace_usable() {
+    let dir = workspace();
+    let f = dir.path().join("dup.jsonl");
+    std::fs::write(
+        &f,
+        concat!(
+            "{\"id\": \"1\", \"title\": \"Crash on start\", \"body\": \"boom\", \"labels\": \"bug\"}\n",
+            "{\"id\": \"1\", \"title\": \"Another issue\", \"body\": \"other\"}\n",
+            "{\"id\": \"2\", \"title\": \"Docs typo\", \"body\": \"teh\"}\n",
+        ),
+    )
+    .unwrap();
+    // A configured annotator (the user's own config) must not be credited with file labels.
+    let config = dir.path().join(".config/sift");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "annotator = \"alice\"\n").unwrap();
+    let file = f.to_str().unwrap();
+    let args = ["import", file, "--dataset", "issues.v2", "--taxonomy", "issues", "--json"];
+    let s: serde_json::Value = serde_json::from_str(&ok(&sift(dir.path(), &args))).unwrap();
+    assert_eq!((s["imported"].as_u64(), s["skipped"].as_u64()), (Some(2), Some(1)), "{s}");
+    let errors = s["errors"].to_string();
+    assert!(errors.contains("dup.jsonl:2") && errors.contains("duplicate key"), "{errors}");
+    assert!(errors.contains("first at") && errors.contains("dup.jsonl:1"), "{errors}");
+    // The first record keeps its content (the second did not replace it).
+    let store = sift::store::Store::open(&dir.path().join(".sift/store.db")).unwrap();
+    assert_eq!(store.item("issues.v2:1").unwrap().unwrap().title, "Crash on start");
+    drop(store);
+    // The dotted name was written to sift.toml so that the workspace still opens.
+    let st = status(dir.path());
+    assert_eq!(st["datasets"]["issues.v2"]["items"], 2, "{st}");
+    let toml = std::fs::read_to_string(dir.path().join("sift.toml")).unwrap();
+    assert!(toml.contains("[datasets.\"issues.v2\"]"), "{toml}");
+    // File labels belong to "import", not to the annotator configured for this workspace.
+    assert_eq!(st["annotators"], serde_json::json!({"import": 1}), "{st}");
 }
 
 #[test]

@@ -19,7 +19,8 @@ use crate::workspace::valid_annotator;
 const BATCH: usize = 2000;
 /// Record errors listed in full; beyond this only counted.
 const MAX_LISTED_ERRORS: usize = 200;
-/// Annotator of file labels when no --annotator is given.
+/// Annotator of file labels when no --annotator is given. A configured annotator ID is not
+/// used: labels from a file are not that person's decisions.
 pub const IMPORT_ANNOTATOR: &str = "import";
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct ImportOptions {
     pub format: Format,
     pub taxonomy: Option<String>,
     pub label_column: Option<String>,
+    /// `--annotator` as given on this command line, for the file's labels.
+    pub annotator: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -60,7 +63,7 @@ pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Resu
         None => ctx.ws.settings.taxonomy_for(&opts.dataset).to_string(),
     };
     let taxonomy = ctx.labels.get(&tax_name)?.clone();
-    let annotator = ctx.annotator().unwrap_or(IMPORT_ANNOTATOR).to_string();
+    let annotator = opts.annotator.as_deref().unwrap_or(IMPORT_ANNOTATOR).to_string();
     if !valid_annotator(&annotator) {
         bail!("annotator ID {annotator:?} is not usable (letters, digits, '-', '_', '.')");
     }
@@ -78,6 +81,9 @@ pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Resu
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
     let mut labels: Vec<(String, String, Vec<String>)> = Vec::new(); // key, location, labels
     let mut counts = UpsertCounts::default();
+    // Where each key was first seen: a second record with the same key would silently
+    // replace the first (and take over its labels).
+    let mut seen: HashMap<String, String> = HashMap::new();
     let mut errors = 0usize;
     let mut note_error = |summary: &mut ImportSummary, msg: String| {
         errors += 1;
@@ -88,6 +94,16 @@ pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Resu
     let result = files::read_file::<Stop, _>(path, &read, |rec| {
         match rec {
             Ok(Parsed { item, labels: l, location }) => {
+                if let Some(first) = seen.get(&item.key) {
+                    summary.skipped += 1;
+                    let msg = format!(
+                        "{location}: duplicate key {:?} (first at {first}); skipped",
+                        item.key
+                    );
+                    note_error(&mut summary, msg);
+                    return Ok(());
+                }
+                seen.insert(item.key.clone(), location.clone());
                 if !l.is_empty() {
                     labels.push((item.key.clone(), location, l));
                 }
@@ -211,7 +227,10 @@ pub(crate) fn remember_taxonomy(ctx: &mut Context, dataset: &str, taxonomy: &str
     if !text.ends_with('\n') {
         text.push('\n');
     }
-    text.push_str(&format!("\n[datasets.{dataset}]\ntaxonomy = \"{taxonomy}\"\n"));
+    // Quoted: a name like `sft.v2` would otherwise be read as a nested table.
+    let key = toml::Value::from(dataset).to_string();
+    let value = toml::Value::from(taxonomy).to_string();
+    text.push_str(&format!("\n[datasets.{key}]\ntaxonomy = {value}\n"));
     std::fs::write(&path, text).with_context(|| format!("{}", path.display()))?;
     ctx.ws.settings.datasets.entry(dataset.to_string()).or_default().taxonomy =
         Some(taxonomy.to_string());
