@@ -435,10 +435,12 @@ fn cmd_status(ctx: &Context, json: bool) -> Result<ExitCode> {
     writeln!(out, "workspace  {}", ctx.ws.root.display())?;
     writeln!(out, "items      {}", s.items)?;
     for (name, d) in &s.datasets {
+        let name = crate::text::one_line(name);
         writeln!(out, "  {name:<20} {:>8} {:<12} taxonomy {}", d.items, d.kind, d.taxonomy)?;
     }
     writeln!(out, "annotations {}", s.annotations)?;
     for (who, n) in &s.annotators {
+        let who = crate::text::one_line(who);
         writeln!(out, "  {who:<20} {n:>8}")?;
     }
     writeln!(out, "runs       {}  ({} suggestions)", s.runs, s.suggestions)?;

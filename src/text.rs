@@ -48,6 +48,13 @@ fn is_plain(c: char) -> bool {
     !(c.is_control() || is_bidi_control(c)) || c == '\n'
 }
 
+/// True when `s` holds anything that could drive a terminal or reorder text: controls
+/// (newlines and tabs included) and bidi overrides. For identifiers and label names, which
+/// have no business holding any.
+pub fn has_control(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() || is_bidi_control(c))
+}
+
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
 }

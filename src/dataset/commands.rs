@@ -368,7 +368,7 @@ fn agreement_row(name: &str, r: &AgreementReport) -> String {
 /// The text form of `sift stats`: agreement tables with Landis & Koch bands, Cohen's kappa per
 /// pair, and the annotator table.
 pub fn stats_text(s: &AgreementStats, annotators: &[AnnotatorStats]) -> String {
-    let mut t = format!("{} items, annotators: {}\n", s.items, s.annotators.join(", "));
+    let mut t = format!("{} items, annotators: {}\n", s.items, one_line(&s.annotators.join(", ")));
     let header = format!(
         "  {:<20} {:>6} {:>8} {:>8} {:>8} {:<16} {}\n",
         "", "items", "agree%", "fleiss", "alpha", "alpha 95% CI", "band (alpha)"
@@ -383,6 +383,7 @@ pub fn stats_text(s: &AgreementStats, annotators: &[AnnotatorStats]) -> String {
     for (dim, r) in &s.dimensions {
         for (pair, k) in &r.cohen_kappa {
             let b = k.map_or("-", |k| band(k).name());
+            let pair = one_line(pair);
             t.push_str(&format!("  {:<20} {:<24} {:>8} {}\n", one_line(dim), pair, f3(*k), b));
         }
     }

@@ -4,6 +4,8 @@ use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use crate::model::Annotation;
 use crate::store::{LogOffset, Store, StoreError};
 use crate::workspace::{Workspace, valid_annotator};
@@ -101,6 +103,13 @@ pub fn replay(ws: &Workspace, store: &mut Store) -> Result<ReplayReport, LogErro
     let mut report = ReplayReport::default();
     let dir = ws.annotations_dir();
     for (dataset, file) in log_files(&dir)? {
+        if !valid_dataset(&dataset) {
+            // Debug quoting escapes any control characters in the name.
+            report.errors.push(format!(
+                "annotations/{dataset:?}: not a usable dataset name; its logs are not read"
+            ));
+            continue;
+        }
         report.files += 1;
         replay_file(ws, store, &dataset, &file, &mut report)?;
     }
@@ -150,18 +159,22 @@ fn replay_file(
     // Retry when another process replayed the same file between our read and our write.
     for _ in 0..5 {
         let from = store.log_offset(&key)?.unwrap_or_default();
-        let len = std::fs::metadata(file)
-            .map_err(|source| LogError::Io { path: file.into(), source })?
-            .len();
-        if len < from.offset {
-            // The file shrank: it was rewritten (e.g. by git). Replay it from the start.
-            store.forget_log(&key)?;
-            continue;
-        }
-        if len == from.offset {
+        let meta =
+            std::fs::metadata(file).map_err(|source| LogError::Io { path: file.into(), source })?;
+        let (len, mtime_ns) = (meta.len(), settled_mtime_ns(&meta));
+        if len == from.offset && mtime_ns != 0 && mtime_ns == from.mtime_ns {
             return Ok(());
         }
-        let chunk = read_from(file, from, &key)?;
+        // A shorter file, or one whose replayed part changed, was rewritten (an edit, a
+        // rebase, a merge): replay it from the start.
+        let chunk = match (len >= from.offset).then(|| read_from(file, from, &key, mtime_ns)) {
+            Some(Ok(Some(chunk))) => chunk,
+            Some(Err(e)) => return Err(e),
+            Some(Ok(None)) | None => {
+                store.forget_log(&key)?;
+                continue;
+            }
+        };
         if store.replay_annotations(&key, dataset, from, &chunk.records, chunk.to)? {
             report.records += chunk.records.len();
             report.errors.extend(chunk.errors);
@@ -174,6 +187,19 @@ fn replay_file(
     Ok(())
 }
 
+/// The file's modification time, or 0 while it is too recent to trust: file systems
+/// stamp times in coarse ticks, so a rewrite within the same tick as the last replay would
+/// look untouched (git's "racy" files). A 0 never matches, so such a file is re-checked.
+fn settled_mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    let since_epoch = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).ok();
+    let Some(modified) = meta.modified().ok().and_then(since_epoch) else { return 0 };
+    let now = since_epoch(std::time::SystemTime::now()).unwrap_or_default();
+    if now.saturating_sub(modified) < std::time::Duration::from_secs(2) {
+        return 0;
+    }
+    modified.as_nanos() as i64
+}
+
 struct Chunk {
     records: Vec<Annotation>,
     errors: Vec<String>,
@@ -181,12 +207,30 @@ struct Chunk {
     to: LogOffset,
 }
 
-fn read_from(file: &Path, from: LogOffset, key: &str) -> Result<Chunk, LogError> {
+/// Read the complete lines after `from`, or None when the part already replayed is no
+/// longer what was replayed. One pass: the replayed part is hashed, then the new lines.
+fn read_from(
+    file: &Path,
+    from: LogOffset,
+    key: &str,
+    mtime_ns: i64,
+) -> Result<Option<Chunk>, LogError> {
     let err = |source| LogError::Io { path: file.to_path_buf(), source };
-    let mut f = std::fs::File::open(file).map_err(err)?;
-    f.seek(SeekFrom::Start(from.offset)).map_err(err)?;
+    let f = std::fs::File::open(file).map_err(err)?;
     let mut reader = BufReader::new(f);
-    let mut chunk = Chunk { records: Vec::new(), errors: Vec::new(), torn: None, to: from };
+    let mut hasher = Sha256::new();
+    let copied = std::io::copy(&mut (&mut reader).take(from.offset), &mut hasher).map_err(err)?;
+    // An older store has no fingerprint: its replayed part is taken as it is.
+    let known = from.prefix_sha.is_none_or(|sha| hasher.clone().finalize()[..] == sha[..]);
+    if copied != from.offset || !known {
+        return Ok(None);
+    }
+    let mut chunk = Chunk {
+        records: Vec::new(),
+        errors: Vec::new(),
+        torn: None,
+        to: LogOffset { mtime_ns, ..from },
+    };
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -202,6 +246,7 @@ fn read_from(file: &Path, from: LogOffset, key: &str) -> Result<Chunk, LogError>
             ));
             break;
         }
+        hasher.update(&buf);
         chunk.to.offset += n as u64;
         chunk.to.lines = line_no;
         match parse_line(&buf) {
@@ -210,7 +255,8 @@ fn read_from(file: &Path, from: LogOffset, key: &str) -> Result<Chunk, LogError>
             Err(reason) => chunk.errors.push(format!("{key}:{line_no}: {reason}")),
         }
     }
-    Ok(chunk)
+    chunk.to.prefix_sha = Some(hasher.finalize().into());
+    Ok(Some(chunk))
 }
 
 /// Parse one log line; blank lines are allowed.
@@ -225,6 +271,20 @@ pub fn parse_line(buf: &[u8]) -> Result<Option<Annotation>, String> {
     }
     if a.annotator.trim().is_empty() {
         return Err("empty \"annotator\"".into());
+    }
+    // Logs arrive through git from anyone: what is printed later must be plain text.
+    if !valid_annotator(&a.annotator) {
+        // Debug quoting escapes any control characters in the name.
+        return Err(format!(
+            "annotator {:?} is not a usable ID (letters, digits, '-', '_', '.')",
+            a.annotator
+        ));
+    }
+    if crate::text::has_control(&a.item) {
+        return Err("control characters in \"item\"".into());
+    }
+    if a.labels.iter().any(|l| crate::text::has_control(l)) {
+        return Err("control characters in a label".into());
     }
     Ok(Some(a))
 }
@@ -346,5 +406,62 @@ mod tests {
         let recs = store.annotation_records(Some("d")).unwrap();
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0].annotation.item, "d:9");
+    }
+
+    #[test]
+    fn edits_that_keep_or_grow_the_length_are_replayed_from_scratch() {
+        let (_d, ws) = ws();
+        let mut store = Store::open(&ws.store_path()).unwrap();
+        let path = append(&ws, "d", &ann("d:1", "alice", "ux")).unwrap();
+        append(&ws, "d", &ann("d:2", "alice", "ux")).unwrap();
+        replay(&ws, &mut store).unwrap();
+        let labels = |store: &Store| -> Vec<Vec<String>> {
+            let recs = store.annotation_records(Some("d")).unwrap();
+            recs.into_iter().map(|r| r.annotation.labels).collect()
+        };
+        // Same length: "ux" becomes "qa" on the first line.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("[\"ux\"]", "[\"qa\"]", 1)).unwrap();
+        let r = replay(&ws, &mut store).unwrap();
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(labels(&store), [["qa"], ["ux"]]);
+        // Longer: the first line changes and grows; nothing is read from a stale offset.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("[\"qa\"]", "[\"bug\",\"perf\"]", 1)).unwrap();
+        let r = replay(&ws, &mut store).unwrap();
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(labels(&store), [vec!["bug", "perf"], vec!["ux"]]);
+        // Unchanged: nothing is recorded twice.
+        replay(&ws, &mut store).unwrap();
+        assert_eq!(labels(&store).len(), 2);
+    }
+
+    #[test]
+    fn hostile_annotator_names_labels_and_folders_are_refused() {
+        let (_d, ws) = ws();
+        let mut store = Store::open(&ws.store_path()).unwrap();
+        let dir = ws.annotations_dir().join("d");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("bob.jsonl"),
+            concat!(
+                "{\"item\":\"d:1\",\"annotator\":\"bob\\u001b]0;pwn\\u0007\",\"labels\":[\"x\"]}\n",
+                "{\"item\":\"d:1\",\"annotator\":\"bob\",\"labels\":[\"x\\u001b[2J\"]}\n",
+                "{\"item\":\"d:1\",\"annotator\":\"bob\",\"labels\":[\"x\"]}\n",
+            ),
+        )
+        .unwrap();
+        let evil = ws.annotations_dir().join("e\u{1b}[2J");
+        std::fs::create_dir_all(&evil).unwrap();
+        std::fs::write(
+            evil.join("bob.jsonl"),
+            "{\"item\":\"d:1\",\"annotator\":\"bob\",\"labels\":[]}\n",
+        )
+        .unwrap();
+        let r = replay(&ws, &mut store).unwrap();
+        assert_eq!(r.records, 1, "{:?}", r.errors);
+        assert_eq!(r.errors.len(), 3, "{:?}", r.errors);
+        assert!(r.errors.iter().all(|e| !e.contains('\u{1b}')), "{:?}", r.errors);
+        assert!(r.errors[2].contains("dataset name"), "{:?}", r.errors);
     }
 }

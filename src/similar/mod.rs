@@ -364,7 +364,11 @@ pub fn cmd_similar(
         )?;
         writeln!(out, "    keywords: {}", s.shared_keywords.join(", "))?;
         if !s.shared_labels.is_empty() {
-            writeln!(out, "    shared labels: {}", s.shared_labels.join(", "))?;
+            writeln!(
+                out,
+                "    shared labels: {}",
+                crate::text::one_line(&s.shared_labels.join(", "))
+            )?;
         }
         let source = match s.label_source {
             LabelSource::Gold => "gold",
@@ -372,7 +376,11 @@ pub fn cmd_similar(
             LabelSource::None => "",
         };
         if !s.labels.is_empty() {
-            writeln!(out, "    labels ({source}): {}", s.labels.join(", "))?;
+            writeln!(
+                out,
+                "    labels ({source}): {}",
+                crate::text::one_line(&s.labels.join(", "))
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

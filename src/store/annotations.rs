@@ -10,6 +10,22 @@ use crate::model::{Annotation, Mode, SuggestionRef};
 pub struct LogOffset {
     pub offset: u64,
     pub lines: u64,
+    /// SHA-256 of the file's first `offset` bytes (None: not known, from an older store).
+    pub prefix_sha: Option<[u8; 32]>,
+    /// The file's modification time when it was read (nanoseconds since the epoch).
+    pub mtime_ns: i64,
+}
+
+const OFFSET_COLUMNS: &str = "offset, lines, prefix_sha, mtime_ns";
+
+fn offset_row(r: &rusqlite::Row) -> rusqlite::Result<LogOffset> {
+    let sha: Option<Vec<u8>> = r.get(2)?;
+    Ok(LogOffset {
+        offset: r.get::<_, i64>(0)? as u64,
+        lines: r.get::<_, i64>(1)? as u64,
+        prefix_sha: sha.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()),
+        mtime_ns: r.get(3)?,
+    })
 }
 
 /// An annotation as stored, with its dataset.
@@ -41,13 +57,9 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| sql_err(&path, e))?;
+        let sql = format!("SELECT {OFFSET_COLUMNS} FROM log_offsets WHERE path = ?1");
         let current: LogOffset = tx
-            .query_row("SELECT offset, lines FROM log_offsets WHERE path = ?1", [log], |r| {
-                Ok(LogOffset {
-                    offset: r.get::<_, i64>(0)? as u64,
-                    lines: r.get::<_, i64>(1)? as u64,
-                })
-            })
+            .query_row(&sql, [log], offset_row)
             .optional()
             .map_err(|e| sql_err(&path, e))?
             .unwrap_or_default();
@@ -82,9 +94,17 @@ impl Store {
                 .map_err(|e| sql_err(&path, e))?;
             }
             tx.execute(
-                "INSERT INTO log_offsets(path, offset, lines) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(path) DO UPDATE SET offset = excluded.offset, lines = excluded.lines",
-                params![log, to.offset as i64, to.lines as i64],
+                "INSERT INTO log_offsets(path, offset, lines, prefix_sha, mtime_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(path) DO UPDATE SET offset = excluded.offset, lines = excluded.lines,
+                    prefix_sha = excluded.prefix_sha, mtime_ns = excluded.mtime_ns",
+                params![
+                    log,
+                    to.offset as i64,
+                    to.lines as i64,
+                    to.prefix_sha.map(|h| h.to_vec()),
+                    to.mtime_ns
+                ],
             )
             .map_err(|e| sql_err(&path, e))?;
         }
@@ -94,15 +114,8 @@ impl Store {
 
     /// Where replay of a log file stopped last time.
     pub fn log_offset(&self, log: &str) -> Result<Option<LogOffset>> {
-        self.conn
-            .query_row("SELECT offset, lines FROM log_offsets WHERE path = ?1", [log], |r| {
-                Ok(LogOffset {
-                    offset: r.get::<_, i64>(0)? as u64,
-                    lines: r.get::<_, i64>(1)? as u64,
-                })
-            })
-            .optional()
-            .map_err(|e| self.err(e))
+        let sql = format!("SELECT {OFFSET_COLUMNS} FROM log_offsets WHERE path = ?1");
+        self.conn.query_row(&sql, [log], offset_row).optional().map_err(|e| self.err(e))
     }
 
     /// Forget a log file's records (it was rewritten or truncated) so it can be replayed anew.
@@ -228,7 +241,7 @@ mod tests {
         let mut s = Store::open_in_memory().unwrap();
         let recs =
             vec![ann("x", "a", &["bug"]), ann("x", "a", &["question"]), ann("x", "b", &["bug"])];
-        let to = LogOffset { offset: 99, lines: 3 };
+        let to = LogOffset { offset: 99, lines: 3, ..Default::default() };
         assert!(
             s.replay_annotations("annotations/d/a.jsonl", "d", LogOffset::default(), &recs, to)
                 .unwrap()
@@ -245,7 +258,7 @@ mod tests {
         assert_eq!(a.annotation.mode, Mode::Blind);
         assert_eq!(
             s.log_offset("annotations/d/a.jsonl").unwrap(),
-            Some(LogOffset { offset: 99, lines: 3 })
+            Some(LogOffset { offset: 99, lines: 3, ..Default::default() })
         );
         s.forget_log("annotations/d/a.jsonl").unwrap();
         assert!(s.latest_answers(None).unwrap().is_empty());

@@ -249,7 +249,7 @@ mod tests {
             ann("x", "a", &["ux"], Mode::Adjudication),
             ann("x", "a", &["question"], Mode::Blind),
         ];
-        let to = LogOffset { offset: 1, lines: 3 };
+        let to = LogOffset { offset: 1, lines: 3, ..Default::default() };
         s.replay_annotations("l", "d", LogOffset::default(), &recs, to).unwrap();
         let got = s.current_answers(Some("d")).unwrap();
         assert_eq!(got.len(), 2);

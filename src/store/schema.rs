@@ -207,6 +207,12 @@ CREATE INDEX items_queue ON items(dataset, id, key, kind, title, repo);
 ALTER TABLE suggestions ADD COLUMN provider TEXT NOT NULL DEFAULT '';
 ALTER TABLE suggestions ADD COLUMN model TEXT NOT NULL DEFAULT '';
 "#,
+    // 5: a fingerprint of the replayed part of each annotation log, and the file's
+    // modification time then, so edits that keep or grow the file's length are noticed.
+    r#"
+ALTER TABLE log_offsets ADD COLUMN prefix_sha BLOB;
+ALTER TABLE log_offsets ADD COLUMN mtime_ns INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The schema version this build writes.
