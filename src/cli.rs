@@ -374,8 +374,9 @@ fn cmd_import(
             summary.label_records
         );
     }
+    // A file read only partway is a failure even though its first records were imported.
     let anything = summary.imported + summary.updated + summary.unchanged > 0;
-    Ok(if anything { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if anything && summary.complete { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 #[derive(serde::Serialize)]

@@ -212,6 +212,17 @@ fn nothing_importable_exits_non_zero_with_the_reason() {
     let missing = sift(dir.path(), &["import", "/nonexistent/x.jsonl", "--dataset", "bad"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/x.jsonl"));
+    // A file cut off partway: its first records are kept, but the import is not a success.
+    let cut = dir.path().join("cut.json");
+    std::fs::write(
+        &cut,
+        r#"[{"id":"a","title":"x","body":"y"}, {"id":"b","title":"z","body":"y"}, {"id""#,
+    )
+    .unwrap();
+    let out = sift(dir.path(), &["import", cut.to_str().unwrap(), "--dataset", "cut", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((s["imported"].as_u64(), s["complete"].as_bool()), (Some(2), Some(false)), "{s}");
     let usage = sift(dir.path(), &["import", "x", "--dataset", "d", "--format", "yaml"]);
     assert_eq!(usage.status.code(), Some(2), "bad usage exits 2");
 }

@@ -43,6 +43,9 @@ pub struct ImportSummary {
     pub skipped: usize,
     pub label_records: usize,
     pub errors: Vec<String>,
+    /// False when reading stopped partway (a cut-off file, an unreadable byte stream): the
+    /// records before the break are imported, the rest of the file is not.
+    pub complete: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +145,7 @@ pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Resu
     if opts.taxonomy.is_some() {
         remember_taxonomy(ctx, &opts.dataset, &tax_name)?;
     }
+    summary.complete = fatal.is_none();
     if let Some(f) = fatal {
         // Records before the break are saved; say so with the cause.
         summary.errors.push(format!("{f} (records before this point were imported)"));

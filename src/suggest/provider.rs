@@ -157,6 +157,19 @@ pub fn build(
     }
 }
 
+/// A URL without its user name and password (`https://u:secret@proxy` is a way to pass a
+/// proxy's key): for run records and error messages.
+pub(crate) fn strip_userinfo(u: &str) -> String {
+    match reqwest::Url::parse(u) {
+        Ok(mut url) => {
+            let _ = url.set_password(None);
+            let _ = url.set_username("");
+            url.to_string()
+        }
+        Err(_) => "(unparsable URL)".into(),
+    }
+}
+
 /// POST a JSON body and return the JSON answer, reading at most MAX_BODY_BYTES.
 pub(crate) async fn post_json(
     client: &reqwest::Client,
@@ -167,16 +180,19 @@ pub(crate) async fn post_json(
     key: Option<&Secret>,
     timeout: Duration,
 ) -> Result<Value, ProviderError> {
+    // Errors name the URL without credentials; reqwest's own errors drop theirs.
+    let shown = strip_userinfo(url);
     let transport = |e: reqwest::Error| {
+        let e = e.without_url();
         if e.is_timeout() {
             ProviderError::Timeout {
                 provider: provider.into(),
-                url: url.into(),
+                url: shown.clone(),
                 secs: timeout.as_secs(),
             }
         } else {
             let message = redact(&error_chain(&e), key);
-            ProviderError::Transport { provider: provider.into(), url: url.into(), message }
+            ProviderError::Transport { provider: provider.into(), url: shown.clone(), message }
         }
     };
     let mut rb = client.post(url).json(body);
@@ -201,7 +217,7 @@ pub(crate) async fn post_json(
     {
         return Err(ProviderError::TooLarge {
             provider: provider.into(),
-            url: url.into(),
+            url: shown.clone(),
             limit: MAX_BODY_BYTES,
         });
     }
@@ -210,7 +226,7 @@ pub(crate) async fn post_json(
         if bytes.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(ProviderError::TooLarge {
                 provider: provider.into(),
-                url: url.into(),
+                url: shown.clone(),
                 limit: MAX_BODY_BYTES,
             });
         }
@@ -220,7 +236,7 @@ pub(crate) async fn post_json(
         let message = redact(&error_message(&bytes), key);
         return Err(ProviderError::Status {
             provider: provider.into(),
-            url: url.into(),
+            url: shown.clone(),
             status,
             retry_after,
             message,
@@ -356,5 +372,20 @@ mod tests {
             }
             .retryable()
         );
+    }
+
+    #[tokio::test]
+    async fn errors_never_show_credentials_in_the_url() {
+        // Nothing listens on port 1 of localhost: the connection is refused at once.
+        let url = "http://proxy-user:pw-SECRET@127.0.0.1:1/v1/chat/completions";
+        let client = http_client("openai", Duration::from_secs(5)).unwrap();
+        let body = serde_json::json!({});
+        let e = post_json(&client, "openai", url, &[], &body, None, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        let text = format!("{e} {e:?}");
+        assert!(matches!(e, ProviderError::Transport { .. }), "{text}");
+        assert!(!text.contains("pw-SECRET") && !text.contains("proxy-user"), "{text}");
+        assert!(text.contains("127.0.0.1:1"), "the URL is still named: {text}");
     }
 }

@@ -121,7 +121,7 @@ impl RunOptions {
     fn snapshot(&self) -> Value {
         let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Some(u) = &self.base_url {
-            v["base_url"] = json!(strip_userinfo(u));
+            v["base_url"] = json!(provider::strip_userinfo(u));
         }
         v["timeout_secs"] = json!(self.timeout.as_secs_f64());
         v["backoff_ms"] = json!(self.backoff.as_millis() as u64);
@@ -131,17 +131,6 @@ impl RunOptions {
             m.remove("keys");
         }
         v
-    }
-}
-
-fn strip_userinfo(u: &str) -> String {
-    match reqwest::Url::parse(u) {
-        Ok(mut url) => {
-            let _ = url.set_password(None);
-            let _ = url.set_username("");
-            url.to_string()
-        }
-        Err(_) => "(unparsable URL)".into(),
     }
 }
 
