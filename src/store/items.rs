@@ -286,6 +286,30 @@ enum Upsert {
     Unchanged,
 }
 
+/// Same content, but the facts around it may have moved on (an issue closed, a corrected
+/// date or URL): update those without touching the content. Writes nothing when they match.
+fn update_facts(tx: &Transaction, id: i64, item: &Item) -> rusqlite::Result<Upsert> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE items SET repo=?2, number=?3, state=?4, author=?5, url=?6, created_at=?7,
+                updated_at=?8
+             WHERE id=?1 AND (repo IS NOT ?2 OR number IS NOT ?3 OR state IS NOT ?4
+                OR author IS NOT ?5 OR url IS NOT ?6 OR created_at IS NOT ?7
+                OR updated_at IS NOT ?8)",
+        )?
+        .execute(params![
+            id,
+            item.repo,
+            item.number,
+            item.state,
+            item.author,
+            item.url,
+            item.created_at,
+            item.updated_at
+        ])?;
+    Ok(if changed > 0 { Upsert::Updated } else { Upsert::Unchanged })
+}
+
 fn upsert_one(tx: &Transaction, item: &Item, hash: &str, now: &str) -> rusqlite::Result<Upsert> {
     let existing: Option<(i64, String)> = tx
         .prepare_cached("SELECT id, content_hash FROM items WHERE key = ?1")?
@@ -295,7 +319,7 @@ fn upsert_one(tx: &Transaction, item: &Item, hash: &str, now: &str) -> rusqlite:
     let meta = (!item.meta.is_null()).then(|| item.meta.to_string());
     let kind = item.kind().as_str();
     let id = match existing {
-        Some((_, ref h)) if h == hash => return Ok(Upsert::Unchanged),
+        Some((id, ref h)) if h == hash => return update_facts(tx, id, item),
         Some((id, _)) => {
             tx.prepare_cached(
                 "UPDATE items SET dataset=?2, kind=?3, title=?4, body=?5, repo=?6, number=?7,
@@ -421,6 +445,30 @@ mod tests {
         assert_eq!(got.turns[0].content, "hello again");
         assert_eq!(got.turns[1].tool_calls[0].name, "f");
         assert_eq!(s.item_count(None).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_closed_issue_with_the_same_text_is_updated() {
+        let mut s = Store::open_in_memory().unwrap();
+        let open = Item {
+            key: "github:o/r#5".into(),
+            dataset: "o-r".into(),
+            title: "Crash".into(),
+            state: Some("open".into()),
+            updated_at: Some("2026-11-01T00:00:00Z".into()),
+            ..Default::default()
+        };
+        s.upsert_items(std::slice::from_ref(&open), "t").unwrap();
+        let closed = Item {
+            state: Some("closed".into()),
+            updated_at: Some("2026-11-02T00:00:00Z".into()),
+            ..open.clone()
+        };
+        let c = s.upsert_items(std::slice::from_ref(&closed), "t").unwrap();
+        assert_eq!(c, UpsertCounts { inserted: 0, updated: 1, unchanged: 0 });
+        assert_eq!(s.item("github:o/r#5").unwrap().unwrap().state.as_deref(), Some("closed"));
+        let c = s.upsert_items(&[closed], "t").unwrap();
+        assert_eq!(c.unchanged, 1, "the same facts again change nothing");
     }
 
     #[test]
