@@ -514,6 +514,13 @@ pub fn cmd_export(ctx: &Context, args: ExportArgs) -> Result<ExitCode> {
             summary.splits.get("val").unwrap_or(&0),
             summary.splits.get("test").unwrap_or(&0)
         )?;
+        if summary.duplicates > 0 {
+            writeln!(
+                crate::stdout(),
+                "{} items repeat another item's text; each is in its original's split",
+                summary.duplicates
+            )?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -136,6 +136,9 @@ pub enum ExportFormat {
 pub struct ExportSummary {
     pub items: usize,
     pub splits: BTreeMap<String, usize>,
+    /// Items whose text repeats another exported item's: each copy went to its original's
+    /// split, so no text is in two splits.
+    pub duplicates: usize,
     pub files: Vec<String>,
 }
 
@@ -164,20 +167,30 @@ pub fn export(
         move |source| ExportError::Io { path: path.clone(), source }
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
-    let pairs: Vec<(String, Vec<String>)> =
-        input.gold.iter().map(|(k, g)| (k.clone(), g.labels.clone())).collect();
+    let mut items: HashMap<String, Item> = HashMap::new();
+    for key in input.gold.keys() {
+        let item =
+            store.item(key)?.unwrap_or_else(|| Item { key: key.clone(), ..Default::default() });
+        items.insert(key.clone(), item);
+    }
+    let original = originals(input.gold, &items);
+    let pairs: Vec<(String, Vec<String>)> = input
+        .gold
+        .iter()
+        .filter(|(k, _)| original.get(k.as_str()).is_some_and(|o| o == k))
+        .map(|(k, g)| (k.clone(), g.labels.clone()))
+        .collect();
     let splits = assign_splits(&pairs, ratios, seed);
     let notes = rationale_notes(input.records);
     let mut records: Vec<ExportRecord> = Vec::with_capacity(input.gold.len());
-    let mut items: HashMap<String, Item> = HashMap::new();
     for (key, g) in input.gold {
-        let item =
-            store.item(key)?.unwrap_or_else(|| Item { key: key.clone(), ..Default::default() });
-        let split = SPLITS[splits.get(key).copied().unwrap_or(0)].to_string();
-        records.push(export_record(&item, g, split, notes.get(key.as_str()).cloned()));
-        items.insert(key.clone(), item);
+        let Some(item) = items.get(key) else { continue };
+        let of = original.get(key.as_str()).copied().unwrap_or(key);
+        let split = SPLITS[splits.get(of).copied().unwrap_or(0)].to_string();
+        records.push(export_record(item, g, split, notes.get(key.as_str()).cloned()));
     }
-    let mut summary = ExportSummary { items: records.len(), ..Default::default() };
+    let duplicates = original.iter().filter(|(k, o)| **k != o.as_str()).count();
+    let mut summary = ExportSummary { items: records.len(), duplicates, ..Default::default() };
     for name in SPLITS {
         let part: Vec<&ExportRecord> = records.iter().filter(|r| r.split == *name).collect();
         summary.splits.insert(name.to_string(), part.len());
@@ -198,6 +211,24 @@ pub fn export(
     write_review(&review, input, &items)?;
     summary.files.push(review.display().to_string());
     Ok(summary)
+}
+
+/// For each exported key, the first key (in key order) with the same text, whitespace and
+/// case aside: the same conversation imported twice, or an issue both pulled and imported,
+/// must not land in two splits. Items without text are their own originals.
+fn originals<'a>(
+    gold: &'a BTreeMap<String, Gold>,
+    items: &HashMap<String, Item>,
+) -> HashMap<&'a str, &'a String> {
+    let mut first: HashMap<String, &String> = HashMap::new();
+    let mut out = HashMap::new();
+    for key in gold.keys() {
+        let text = items.get(key).map(Item::full_text).unwrap_or_default();
+        let norm = text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        let of = if norm.is_empty() { key } else { *first.entry(norm).or_insert(key) };
+        out.insert(key.as_str(), of);
+    }
+    out
 }
 
 /// The note that explains an item's gold: the latest adjudication note, else the latest
@@ -429,6 +460,41 @@ mod tests {
                 assert!((got - share * n).abs() <= 1.0, "{label} split {s}: {got} of {n}");
             }
         }
+    }
+
+    #[test]
+    fn copies_of_the_same_text_share_their_originals_split() {
+        let gold = |labels: &[&str]| Gold {
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            source: crate::dataset::gold::GoldSource::Unanimous,
+            annotators: vec!["a".into()],
+        };
+        let item = |key: &str, title: &str| Item {
+            key: key.into(),
+            title: title.into(),
+            body: "Steps:\n1. open".into(),
+            ..Default::default()
+        };
+        let golds: BTreeMap<String, Gold> =
+            ["a", "b", "c", "d", "e"].iter().map(|k| (k.to_string(), gold(&["bug"]))).collect();
+        let items: HashMap<String, Item> = [
+            item("a", "Crash on start"),
+            item("b", "crash  ON start"),
+            item("c", "Other issue"),
+            Item { key: "d".into(), ..Default::default() },
+            Item { key: "e".into(), ..Default::default() },
+        ]
+        .into_iter()
+        .map(|i| (i.key.clone(), i))
+        .collect();
+        let o = originals(&golds, &items);
+        assert_eq!(o["b"], "a", "same text, whitespace and case aside");
+        assert_eq!((o["a"].as_str(), o["c"].as_str()), ("a", "c"));
+        assert_eq!(
+            (o["d"].as_str(), o["e"].as_str()),
+            ("d", "e"),
+            "items without text stand alone"
+        );
     }
 
     #[test]
