@@ -181,7 +181,7 @@ pub fn export(
         .map(|(k, g)| (k.clone(), g.labels.clone()))
         .collect();
     let splits = assign_splits(&pairs, ratios, seed);
-    let notes = rationale_notes(input.records);
+    let notes = rationale_notes(input.records, input.gold);
     let mut records: Vec<ExportRecord> = Vec::with_capacity(input.gold.len());
     for (key, g) in input.gold {
         let Some(item) = items.get(key) else { continue };
@@ -232,8 +232,12 @@ fn originals<'a>(
 }
 
 /// The note that explains an item's gold: the latest adjudication note, else the latest
-/// non-empty note of any answer.
-fn rationale_notes(records: &[AnswerRow]) -> HashMap<&str, String> {
+/// non-empty note of an answer that gave the gold labels (a note on an answer that was
+/// later replaced explains something else).
+fn rationale_notes<'a>(
+    records: &'a [AnswerRow],
+    gold: &BTreeMap<String, Gold>,
+) -> HashMap<&'a str, String> {
     let mut adjudicated: HashMap<&str, String> = HashMap::new();
     let mut other: HashMap<&str, String> = HashMap::new();
     for r in records {
@@ -241,8 +245,11 @@ fn rationale_notes(records: &[AnswerRow]) -> HashMap<&str, String> {
         if a.note.trim().is_empty() {
             continue;
         }
-        let target = if a.mode == Mode::Adjudication { &mut adjudicated } else { &mut other };
-        target.insert(a.item.as_str(), a.note.clone());
+        if a.mode == Mode::Adjudication {
+            adjudicated.insert(a.item.as_str(), a.note.clone());
+        } else if gold.get(&a.item).is_some_and(|g| label_set(&g.labels) == label_set(&a.labels)) {
+            other.insert(a.item.as_str(), a.note.clone());
+        }
     }
     for (k, v) in adjudicated {
         other.insert(k, v);
@@ -495,6 +502,46 @@ mod tests {
             ("d", "e"),
             "items without text stand alone"
         );
+    }
+
+    #[test]
+    fn the_rationale_comes_from_an_answer_that_gave_the_gold() {
+        let row = |labels: &[&str], note: &str, mode: Mode| AnswerRow {
+            id: 0,
+            dataset: "d".into(),
+            annotation: crate::model::Annotation {
+                item: "d:1".into(),
+                annotator: "alice".into(),
+                labels: labels.iter().map(|l| l.to_string()).collect(),
+                at: String::new(),
+                mode,
+                note: note.into(),
+                duration_ms: None,
+                suggestion: None,
+                week: None,
+                retracted: false,
+            },
+        };
+        let gold: BTreeMap<String, Gold> = [(
+            "d:1".to_string(),
+            Gold {
+                labels: vec!["question".into()],
+                source: crate::dataset::gold::GoldSource::Unanimous,
+                annotators: vec!["alice".into()],
+            },
+        )]
+        .into();
+        // "crash" explained an answer alice later replaced with [question], without a note.
+        let records = [row(&["bug"], "crash", Mode::Blind), row(&["question"], "", Mode::Blind)];
+        assert!(rationale_notes(&records, &gold).is_empty());
+        let records =
+            [row(&["bug"], "crash", Mode::Blind), row(&["question"], "asks how", Mode::Blind)];
+        assert_eq!(rationale_notes(&records, &gold)["d:1"], "asks how");
+        let records = [
+            row(&["question"], "asks how", Mode::Blind),
+            row(&["question"], "settled", Mode::Adjudication),
+        ];
+        assert_eq!(rationale_notes(&records, &gold)["d:1"], "settled");
     }
 
     #[test]
