@@ -180,6 +180,20 @@ fn import_validates_everything_first_and_imports_nothing_on_error() {
     let exported = ok(&ws, &["annotations", "export", "--dataset", "x"]);
     assert_eq!(exported.lines().count(), 2);
 
+    // Re-importing an export adds nothing: the records are already there.
+    let again = ws.join("again.jsonl");
+    std::fs::write(&again, &exported).unwrap();
+    let path = again.to_str().unwrap();
+    let r = json(&ws, &["annotations", "import", path, "--dataset", "x", "--json"]);
+    assert_eq!((r["records"].as_u64(), r["already_present"].as_u64()), (Some(0), Some(2)), "{r}");
+    assert_eq!(ok(&ws, &["annotations", "export", "--dataset", "x"]).lines().count(), 2);
+    // Records of x's items are refused under another dataset, whole file.
+    let out = sift(&ws, &["annotations", "import", path, "--dataset", "y"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"x:1\" is in dataset `x`"), "{err}");
+    assert!(!ws.join("annotations/y").exists(), "nothing imported");
+
     // annotate validates too, and needs an annotator.
     let out = sift(&ws, &["annotate", "x:1", "--labels", "bug"]);
     assert_eq!(out.status.code(), Some(1));

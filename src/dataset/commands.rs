@@ -1,6 +1,6 @@
 //! Command bodies for annotate, annotations import/export, stats, eval, export and sample.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -121,6 +121,9 @@ pub struct ImportReport {
     pub records: usize,
     pub annotators: BTreeMap<String, usize>,
     pub new_items: usize,
+    /// Records the workspace already holds (same item, annotator, time, labels and mode):
+    /// not appended again, so re-importing an older export cannot bring back old answers.
+    pub already_present: usize,
 }
 
 /// Read and validate a whole annotations file; nothing is written unless every line is good.
@@ -173,6 +176,12 @@ pub fn read_annotation_file(
     Ok(if errors.is_empty() { Ok(records) } else { Err(errors) })
 }
 
+/// What makes two records the same decision.
+fn identity(a: &Annotation) -> String {
+    let labels = crate::dataset::gold::label_set(&a.labels).join("\u{1f}");
+    [a.item.as_str(), &a.annotator, &a.at, &labels, a.mode.as_str()].join("\u{1e}")
+}
+
 /// `sift annotations import FILE --dataset D`.
 pub fn annotations_import(
     ctx: &mut Context,
@@ -201,10 +210,40 @@ pub fn annotations_import(
             );
         }
     };
+    let known = ctx.store.item_datasets()?;
+    // Records live beside their item's dataset; filing them elsewhere would hide them from
+    // that dataset's stats and exports.
+    let elsewhere: Vec<String> = records
+        .iter()
+        .filter_map(|r| known.get(&r.item).filter(|d| *d != dataset).map(|d| (r, d)))
+        .map(|(r, d)| {
+            format!("{}: item {:?} is in dataset `{d}`", file.display(), one_line(&r.item))
+        })
+        .collect();
+    if !elsewhere.is_empty() {
+        for e in &elsewhere {
+            eprintln!("{e}");
+        }
+        bail!(
+            "{}: {} record(s) are for items of another dataset; import those with that --dataset; \
+             nothing was imported",
+            file.display(),
+            elsewhere.len()
+        );
+    }
     if taxonomy.is_some() {
         crate::sources::import::remember_taxonomy(ctx, dataset, &tax_name)?;
     }
-    let known = ctx.store.item_datasets()?;
+    let present: HashSet<String> = ctx
+        .store
+        .annotation_records(Some(dataset))?
+        .iter()
+        .map(|r| identity(&r.annotation))
+        .collect();
+    let before = records.len();
+    let records: Vec<Annotation> =
+        records.into_iter().filter(|r| !present.contains(&identity(r))).collect();
+    let already_present = before - records.len();
     let new: BTreeSet<String> =
         records.iter().filter(|r| !known.contains_key(&r.item)).map(|r| r.item.clone()).collect();
     let new: Vec<String> = new.into_iter().collect();
@@ -221,17 +260,19 @@ pub fn annotations_import(
         records: by.values().map(Vec::len).sum(),
         annotators: by.iter().map(|(k, v)| (k.clone(), v.len())).collect(),
         new_items: new.len(),
+        already_present,
     };
     if json {
         print_json(&report)?;
     } else {
         writeln!(
             crate::stdout(),
-            "{}: {} records from {} annotator(s) into dataset `{dataset}`; {} new items",
+            "{}: {} records from {} annotator(s) into dataset `{dataset}`; {} new items; {} already present",
             file.display(),
             report.records,
             report.annotators.len(),
-            report.new_items
+            report.new_items,
+            report.already_present
         )?;
     }
     Ok(ExitCode::SUCCESS)
