@@ -658,7 +658,7 @@ async fn apply_push_adds_gold_labels_once_and_revert_removes_only_what_it_added(
     assert_eq!(mutations(&reqs), 2, "#3 is off, #4's label is deprecated");
     let body: Value = reqs
         .iter()
-        .find(|r| r.url.path() == "/repos/o/r/issues/2/labels")
+        .find(|r| r.method.as_str() == "POST" && r.url.path() == "/repos/o/r/issues/2/labels")
         .unwrap()
         .body_json()
         .unwrap();
@@ -675,12 +675,17 @@ async fn apply_push_adds_gold_labels_once_and_revert_removes_only_what_it_added(
     // A human removes `bug` from #1; revert then removes only `needs info` from #2
     // (URL-encoded), and never the `bug` a human set on #2.
     fake.state.lock().unwrap().labels.insert(1, vec!["wontfix".into()]);
+    let n = server.received_requests().await.unwrap().len();
     let o = sift(ws.path(), &["push", "--revert", &push_id, "--api-url", &server.uri(), "--json"])
         .await;
     ok(&o);
     let reqs = server.received_requests().await.unwrap();
     assert_github_headers(&reqs);
-    assert_eq!(count(&reqs, "GET", "/repos/o/r/issues/1/labels"), 1, "presence is checked first");
+    assert_eq!(
+        count(&reqs[n..], "GET", "/repos/o/r/issues/1/labels"),
+        1,
+        "presence is checked first"
+    );
     assert_eq!(count(&reqs, "DELETE", "/repos/o/r/issues/2/labels/needs%20info"), 1);
     assert_eq!(reqs.iter().filter(|r| r.method.as_str() == "DELETE").count(), 1);
     assert_eq!(fake.labels_of(1), vec!["wontfix"]);
@@ -690,6 +695,42 @@ async fn apply_push_adds_gold_labels_once_and_revert_removes_only_what_it_added(
     let o = sift(ws.path(), &["push", "--revert", &push_id, "--api-url", &server.uri()]).await;
     ok(&o);
     assert_eq!(mutations(&server.received_requests().await.unwrap()[n..]), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_a_human_added_after_the_pull_is_neither_sent_nor_reverted() {
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    // The pull saw #1 without labels; a human has added `bug` since.
+    seed_issues(ws.path(), &[(1, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug", "enhancement"])]);
+    fake.state.lock().unwrap().labels.insert(1, vec!["bug".into()]);
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
+    )
+    .await;
+    ok(&o);
+    let push_id = stdout_json(&o)["report"]["push_id"].as_str().unwrap().to_string();
+    let reqs = server.received_requests().await.unwrap();
+    let post = reqs.iter().find(|r| r.method.as_str() == "POST").unwrap();
+    assert_eq!(post.body_json::<Value>().unwrap(), json!({"labels": ["enhancement"]}));
+    let pushed: Vec<String> = store(ws.path())
+        .pushed_labels("o/r", Some(&push_id))
+        .unwrap()
+        .into_iter()
+        .map(|l| l.label)
+        .collect();
+    assert_eq!(pushed, vec!["enhancement"], "the human's label is not recorded as sift's");
+
+    let n = reqs.len();
+    let o = sift(ws.path(), &["push", "--revert", &push_id, "--api-url", &server.uri()]).await;
+    ok(&o);
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(count(&reqs[n..], "DELETE", "/repos/o/r/issues/1/labels/bug"), 0);
+    assert_eq!(count(&reqs[n..], "DELETE", "/repos/o/r/issues/1/labels/enhancement"), 1);
+    assert_eq!(fake.labels_of(1), vec!["bug"], "the human's bug label stays");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -244,12 +244,12 @@ pub async fn run_push(
             })?;
         let result = run_op(store, client, &repo, push_id, op, &payload, login).await;
         let (outcome, error) = match result {
-            Ok((outcome, response)) => {
-                store.set_op_state(push_id, op.seq, "done", Some(&response), &now_rfc3339())?;
-                record_effects(store, &repo, push_id, op, &payload)?;
+            Ok(d) => {
+                store.set_op_state(push_id, op.seq, "done", Some(&d.response), &now_rfc3339())?;
+                record_effects(store, &repo, push_id, op, &payload, &d.labels)?;
                 report.done += 1;
-                report.already += usize::from(outcome == "already");
-                (outcome, None)
+                report.already += usize::from(d.outcome == "already");
+                (d.outcome, None)
             }
             Err(GithubError::Http { status, message, method, url })
                 if (400..500).contains(&status) && status != 429 =>
@@ -280,18 +280,21 @@ pub async fn run_push(
     Ok(report)
 }
 
-/// Store what a finished op changed: labels sift added, labels it removed.
+/// Store what a finished op changed: the labels sift itself added (`labels`: only those that
+/// were missing when it sent them, so a revert never takes back a label a human set), or the
+/// labels it removed.
 fn record_effects(
     store: &Store,
     repo: &RepoSlug,
     push_id: &str,
     op: &PushOpRow,
     p: &OpPayload,
+    labels: &[String],
 ) -> Result<()> {
     let now = now_rfc3339();
     match op.op.as_str() {
         "add_labels" => {
-            for l in &p.labels {
+            for l in labels {
                 store.record_pushed_label(&repo.full(), p.number, l, push_id, &now)?;
             }
         }
@@ -320,8 +323,27 @@ fn has(labels: &[String], name: &str) -> bool {
     labels.iter().any(|l| l.eq_ignore_ascii_case(name))
 }
 
-/// Send one op (or, when journaled as sent, check GitHub first). Returns the outcome and the
-/// response to journal.
+/// A finished op: its outcome, the response to journal, and the labels it added or removed.
+struct OpDone {
+    outcome: &'static str,
+    response: String,
+    /// add_labels: the labels sift added; remove_label: the labels now gone.
+    labels: Vec<String>,
+}
+
+impl OpDone {
+    fn new(outcome: &'static str, response: serde_json::Value) -> Self {
+        OpDone { outcome, response: response.to_string(), labels: Vec::new() }
+    }
+}
+
+/// The labels an interrupted add_labels op was sending, as journaled with its `sent` state.
+fn journaled_sending(op: &PushOpRow) -> Option<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_str(op.response.as_deref()?).ok()?;
+    serde_json::from_value(v.get("sending")?.clone()).ok()
+}
+
+/// Send one op (or, when journaled as sent, check GitHub first).
 async fn run_op(
     store: &Store,
     client: &mut Client,
@@ -330,43 +352,46 @@ async fn run_op(
     op: &PushOpRow,
     p: &OpPayload,
     login: &mut Option<String>,
-) -> Result<(&'static str, String)> {
+) -> Result<OpDone> {
     let resumed = op.state == "sent";
     let now = now_rfc3339();
     match op.op.as_str() {
         "add_labels" => {
-            let mut to_add = p.labels.clone();
-            if resumed {
-                let current = issue_labels(client, repo, p.number).await?;
-                to_add.retain(|l| !has(&current, l));
-                if to_add.is_empty() {
-                    return Ok(("already", "{\"already\":true}".into()));
-                }
+            // The plan was made from the last pull; a human may have added some of the labels
+            // since. Only the labels missing now are sent and recorded as sift's.
+            let current = issue_labels(client, repo, p.number).await?;
+            let sending: Vec<String> = match journaled_sending(op) {
+                // Interrupted after the journal said what was being sent: whichever of those
+                // labels are on GitHub now got there through that request.
+                Some(s) if resumed => s,
+                // A journal of an older sift, which did not say; every label counts as sent.
+                None if resumed => p.labels.clone(),
+                _ => p.labels.iter().filter(|l| !has(&current, l)).cloned().collect(),
+            };
+            let to_add: Vec<String> =
+                sending.iter().filter(|l| !has(&current, l)).cloned().collect();
+            if to_add.is_empty() {
+                let mut d = OpDone::new(
+                    "already",
+                    serde_json::json!({ "already": true, "added": sending }),
+                );
+                d.labels = sending;
+                return Ok(d);
             }
-            store.set_op_state(push_id, op.seq, "sent", None, &now)?;
+            let journal = serde_json::json!({ "sending": sending }).to_string();
+            store.set_op_state(push_id, op.seq, "sent", Some(&journal), &now)?;
             let url = client.url(&format!("{}/issues/{}/labels", repo.path(), p.number));
             let body = serde_json::json!({ "labels": to_add });
             client.mutate(Method::POST, &url, Some(&body)).await?;
-            Ok(("done", serde_json::json!({ "added": to_add }).to_string()))
+            let mut d = OpDone::new("done", serde_json::json!({ "added": sending }));
+            d.labels = sending;
+            Ok(d)
         }
         "comment" => {
-            if resumed {
-                let me = ensure_login(client, login).await?;
-                let url = client.url(&format!(
-                    "{}/issues/{}/comments?per_page=100",
-                    repo.path(),
-                    p.number
-                ));
-                let comments: Vec<serde_json::Value> = client.get_all(&url).await?;
-                let found = comments.iter().find_map(|c| {
-                    let author = c.pointer("/user/login")?.as_str()?;
-                    let block = audit::parse(c.get("body")?.as_str()?)?;
-                    (author.eq_ignore_ascii_case(&me) && block.run == push_id)
-                        .then(|| c.get("id")?.as_i64())?
-                });
-                if let Some(id) = found {
-                    return Ok(("already", serde_json::json!({ "comment_id": id }).to_string()));
-                }
+            if resumed
+                && let Some(id) = find_own_comment(client, repo, p.number, push_id, login).await?
+            {
+                return Ok(OpDone::new("already", serde_json::json!({ "comment_id": id })));
             }
             store.set_op_state(push_id, op.seq, "sent", None, &now)?;
             post_comment(client, repo, p).await
@@ -377,7 +402,7 @@ async fn run_op(
             let url = client.url(&format!("{}/issues/comments/{id}", repo.path()));
             let body = serde_json::json!({ "body": p.body.clone().unwrap_or_default() });
             match client.mutate(Method::PATCH, &url, Some(&body)).await {
-                Ok(_) => Ok(("done", serde_json::json!({ "comment_id": id }).to_string())),
+                Ok(_) => Ok(OpDone::new("done", serde_json::json!({ "comment_id": id }))),
                 // The old comment was deleted: post a new one.
                 Err(GithubError::Http { status: 404, .. }) => post_comment(client, repo, p).await,
                 Err(e) => Err(e),
@@ -403,7 +428,10 @@ async fn run_op(
                 }
             }
             let outcome = if removed.is_empty() { "already" } else { "done" };
-            Ok((outcome, serde_json::json!({ "removed": removed }).to_string()))
+            // Gone either way: every label of the op is marked removed.
+            let mut d = OpDone::new(outcome, serde_json::json!({ "removed": removed }));
+            d.labels = p.labels.clone();
+            Ok(d)
         }
         other => Err(GithubError::Body {
             url: format!("journal {push_id}#{}", op.seq),
@@ -412,17 +440,32 @@ async fn run_op(
     }
 }
 
-async fn post_comment(
+/// sift's comment of push `push_id` on an issue, if GitHub has one: found by the push id in
+/// the hidden block of a comment the authenticated user wrote.
+async fn find_own_comment(
     client: &mut Client,
     repo: &RepoSlug,
-    p: &OpPayload,
-) -> Result<(&'static str, String)> {
+    number: i64,
+    push_id: &str,
+    login: &mut Option<String>,
+) -> Result<Option<i64>> {
+    let me = ensure_login(client, login).await?;
+    let url = client.url(&format!("{}/issues/{number}/comments?per_page=100", repo.path()));
+    let comments: Vec<serde_json::Value> = client.get_all(&url).await?;
+    Ok(comments.iter().find_map(|c| {
+        let author = c.pointer("/user/login")?.as_str()?;
+        let block = audit::parse(c.get("body")?.as_str()?)?;
+        (author.eq_ignore_ascii_case(&me) && block.run == push_id).then(|| c.get("id")?.as_i64())?
+    }))
+}
+
+async fn post_comment(client: &mut Client, repo: &RepoSlug, p: &OpPayload) -> Result<OpDone> {
     let url = client.url(&format!("{}/issues/{}/comments", repo.path(), p.number));
     let body = serde_json::json!({ "body": p.body.clone().unwrap_or_default() });
     let resp = client.mutate(Method::POST, &url, Some(&body)).await?;
     let id =
         resp.json::<serde_json::Value>().ok().and_then(|v| v.get("id").and_then(|x| x.as_i64()));
-    Ok(("done", serde_json::json!({ "comment_id": id }).to_string()))
+    Ok(OpDone::new("done", serde_json::json!({ "comment_id": id })))
 }
 
 /// Finish every interrupted push of a repository, oldest first.

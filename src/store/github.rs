@@ -253,7 +253,8 @@ impl Store {
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// Move an op to a new state ('sent' before the request, 'done'/'failed' after it).
+    /// Move an op to a new state ('sent' before the request, 'done'/'failed' after it). A
+    /// response given with 'sent' records what is being sent, for a resume to check.
     pub fn set_op_state(
         &self,
         push_id: &str,
@@ -264,7 +265,8 @@ impl Store {
     ) -> Result<()> {
         let sql = match state {
             "sent" => {
-                "UPDATE push_ops SET state = ?3, sent_at = ?5 WHERE push_id = ?1 AND seq = ?2"
+                "UPDATE push_ops SET state = ?3, response = coalesce(?4, response), sent_at = ?5
+                 WHERE push_id = ?1 AND seq = ?2"
             }
             _ => {
                 "UPDATE push_ops SET state = ?3, response = coalesce(?4, response), done_at = ?5
@@ -359,7 +361,8 @@ mod tests {
         s.create_push("p1", "o/r", "apply", "[]", "t0").unwrap();
         s.add_push_ops("p1", &[("github:o/r#1".into(), "add_labels".into(), "{}".into())]).unwrap();
         assert_eq!(s.push_ops("p1").unwrap()[0].state, "pending");
-        s.set_op_state("p1", 0, "sent", None, "t1").unwrap();
+        s.set_op_state("p1", 0, "sent", Some("sending"), "t1").unwrap();
+        assert_eq!(s.push_ops("p1").unwrap()[0].response.as_deref(), Some("sending"));
         s.set_op_state("p1", 0, "done", Some("ok"), "t2").unwrap();
         let op = &s.push_ops("p1").unwrap()[0];
         assert_eq!((op.state.as_str(), op.response.as_deref()), ("done", Some("ok")));
