@@ -837,6 +837,101 @@ async fn push_resumes_after_a_crash_without_duplicates() {
     assert!(store(ws.path()).unfinished_pushes("o/r").unwrap().is_empty());
 }
 
+/// Journal an interrupted apply push of o/r adding `labels` to each issue (ops pending).
+fn seed_unfinished(ws: &Path, id: &str, issues: &[(i64, &[&str])]) {
+    let mut s = store(ws);
+    s.create_push(id, "o/r", "apply", "{}", "2026-01-01T00:00:00Z").unwrap();
+    let ops: Vec<(String, String, String)> = issues
+        .iter()
+        .map(|(n, labels)| {
+            (
+                format!("github:o/r#{n}"),
+                "add_labels".to_string(),
+                json!({"number": n, "labels": labels}).to_string(),
+            )
+        })
+        .collect();
+    s.add_push_ops(id, &ops).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_pushes_are_shown_first_honour_label_off_and_can_be_abandoned() {
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[]), (2, &[]), (3, &[])], &[]);
+    seed_unfinished(ws.path(), "p-old", &[(1, &["bug"]), (2, &["bug"])]);
+    // `/label off` on #2 since p-old was planned.
+    store(ws.path()).set_issue_flags("github:o/r#2", true, false).unwrap();
+
+    // The dry run lists the unfinished push and what it would (not) send.
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--dry-run", "--api-url", &server.uri()],
+    )
+    .await;
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("unfinished push p-old (apply"), "{text}");
+    assert!(text.contains("o/r#1 + bug\n"), "{text}");
+    assert!(text.contains("o/r#2 + bug (skipped: `/label off` on this issue)"), "{text}");
+    assert!(text.contains("sift push --abandon p-old"), "{text}");
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--dry-run", "--json", "--api-url", &server.uri()],
+    )
+    .await;
+    ok(&o);
+    let j = stdout_json(&o);
+    assert_eq!(j["plan"]["unfinished"][0]["id"], "p-old");
+    assert_eq!(j["plan"]["unfinished"][0]["ops"].as_array().unwrap().len(), 2);
+    assert!(j["plan"]["unfinished"][0]["ops"][1]["skip"].as_str().unwrap().contains("label off"));
+    assert!(server.received_requests().await.unwrap().is_empty(), "--dry-run sent a request");
+
+    // A comment push does not send an apply push's leftovers: it stops before any request.
+    let o = sift(ws.path(), &["push", OWNER_REPO, "--api-url", &server.uri()]).await;
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--mode apply") && err.contains("--abandon p-old"), "{err}");
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    // An apply push resumes p-old: #1 gets its label, #2 is skipped and says why.
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
+    )
+    .await;
+    ok(&o);
+    let j = stdout_json(&o);
+    assert_eq!(j["resumed"][0]["push_id"], "p-old");
+    assert_eq!(j["resumed"][0]["done"], 1);
+    assert_eq!(j["resumed"][0]["skipped"], 1);
+    assert!(j["resumed"][0]["skips"][0].as_str().unwrap().contains("o/r#2"));
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(count(&reqs, "POST", "/repos/o/r/issues/1/labels"), 1);
+    assert_eq!(mutations(&reqs), 1, "#2 is under /label off");
+    assert_eq!(store(ws.path()).push_ops("p-old").unwrap()[1].state, "skipped");
+
+    // --abandon drops an unfinished push without a request; a later push does not send it.
+    seed_unfinished(ws.path(), "p-drop", &[(3, &["bug"])]);
+    let n = reqs.len();
+    let o = sift(ws.path(), &["push", "--abandon", "p-drop", "--json"]).await;
+    ok(&o);
+    let j = stdout_json(&o);
+    assert_eq!(j["abandoned"]["push_id"], "p-drop");
+    assert_eq!(j["abandoned"]["dropped"], 1);
+    assert_eq!(store(ws.path()).push_record("p-drop").unwrap().unwrap().status, "abandoned");
+    let o =
+        sift(ws.path(), &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri()]).await;
+    ok(&o);
+    assert_eq!(mutations(&server.received_requests().await.unwrap()[n..]), 0);
+    assert!(fake.labels_of(3).is_empty());
+    // A finished push cannot be abandoned.
+    let o = sift(ws.path(), &["push", "--abandon", "p-drop"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not unfinished"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comment_mode_recognises_only_its_own_block() {
     let fake = Fake::new("", 100);

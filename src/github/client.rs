@@ -49,6 +49,8 @@ pub enum GithubError {
         "no GitHub token: run `sift auth set github`, set GITHUB_TOKEN, or log in with `gh auth login`"
     )]
     NoToken,
+    #[error("push {push}: {reason}")]
+    Journal { push: String, reason: String },
     #[error("octocrab: {0}")]
     Octocrab(String),
     #[error(transparent)]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{self, CommentData};
 use super::client::{Client, GithubError, RepoSlug, Result, encode_segment};
-use super::plan::{PushMode, PushPlan, comment_data};
+use super::plan::{PendingOp, PendingPush, PushMode, PushPlan, comment_data};
 use crate::model::now_rfc3339;
 use crate::store::{PushOpRow, Store};
 
@@ -25,6 +25,9 @@ pub struct PushProgress {
     pub outcome: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why an op was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What a push (or revert, or resume) did.
@@ -38,6 +41,9 @@ pub struct PushReport {
     pub failed: usize,
     /// Ops found already applied on GitHub when resuming.
     pub already: usize,
+    /// Ops not sent, each listed in `skips` with the reason.
+    pub skipped: usize,
+    pub skips: Vec<String>,
     pub errors: Vec<String>,
     /// Interrupted pushes finished first.
     pub resumed: Vec<String>,
@@ -59,6 +65,13 @@ pub struct OpPayload {
     /// For remove_label: the push that added the label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_push: Option<String>,
+}
+
+/// Why an op of an unfinished push is not sent (the plan's words for the same thing).
+pub const OFF_REASON: &str = "`/label off` on this issue";
+
+fn skip_line(op: &PushOpRow, reason: &str) -> String {
+    format!("{} {}: {reason}", op.item_key, op.op)
 }
 
 /// A fresh push id: time plus randomness, sortable.
@@ -232,9 +245,16 @@ pub async fn run_push(
     };
     let total = ops.len();
     for (i, op) in ops.iter().enumerate() {
-        if op.state == "done" || op.state == "failed" {
-            report.done += usize::from(op.state == "done");
-            report.failed += usize::from(op.state == "failed");
+        match op.state.as_str() {
+            "done" => report.done += 1,
+            "failed" => report.failed += 1,
+            "skipped" => {
+                report.skipped += 1;
+                report.skips.push(skip_line(op, op.response.as_deref().unwrap_or("")));
+            }
+            _ => {}
+        }
+        if matches!(op.state.as_str(), "done" | "failed" | "skipped") {
             continue;
         }
         let payload: OpPayload =
@@ -242,14 +262,30 @@ pub async fn run_push(
                 url: format!("journal {push_id}#{}", op.seq),
                 reason: e.to_string(),
             })?;
-        let result = run_op(store, client, &repo, push_id, op, &payload, login).await;
-        let (outcome, error) = match result {
+        // `/label off` given since the push was planned: what was never sent is not sent now;
+        // an op interrupted while sending is only checked. A revert still runs: it takes back
+        // only what sift itself added.
+        let off = op.op != "remove_label"
+            && store.issue_flags(&op.item_key)?.is_some_and(|(sift_off, _)| sift_off);
+        let result = if off && op.state != "sent" {
+            Ok(OpDone::new("skipped", serde_json::json!({ "skipped": OFF_REASON })))
+        } else {
+            run_op(store, client, &repo, push_id, op, &payload, login, off).await
+        };
+        let (outcome, error, note) = match result {
+            Ok(d) if d.outcome == "skipped" => {
+                store.set_op_state(push_id, op.seq, "skipped", Some(OFF_REASON), &now_rfc3339())?;
+                record_effects(store, &repo, push_id, op, &payload, &d.labels)?;
+                report.skipped += 1;
+                report.skips.push(skip_line(op, OFF_REASON));
+                (d.outcome, None, Some(OFF_REASON.to_string()))
+            }
             Ok(d) => {
                 store.set_op_state(push_id, op.seq, "done", Some(&d.response), &now_rfc3339())?;
                 record_effects(store, &repo, push_id, op, &payload, &d.labels)?;
                 report.done += 1;
                 report.already += usize::from(d.outcome == "already");
-                (d.outcome, None)
+                (d.outcome, None, None)
             }
             Err(GithubError::Http { status, message, method, url })
                 if (400..500).contains(&status) && status != 429 =>
@@ -258,7 +294,7 @@ pub async fn run_push(
                 store.set_op_state(push_id, op.seq, "failed", Some(&msg), &now_rfc3339())?;
                 report.failed += 1;
                 report.errors.push(msg.clone());
-                ("failed", Some(msg))
+                ("failed", Some(msg), None)
             }
             Err(e) => {
                 report.requests = client.requests - requests_before;
@@ -273,6 +309,7 @@ pub async fn run_push(
             op: op.op.clone(),
             outcome: outcome.to_string(),
             error,
+            note,
         });
     }
     store.finish_push(push_id, "done", &now_rfc3339())?;
@@ -343,7 +380,9 @@ fn journaled_sending(op: &PushOpRow) -> Option<Vec<String>> {
     serde_json::from_value(v.get("sending")?.clone()).ok()
 }
 
-/// Send one op (or, when journaled as sent, check GitHub first).
+/// Send one op (or, when journaled as sent, check GitHub first). With `check_only` (an op
+/// interrupted while sending, on an issue now under `/label off`) nothing is sent: what reached
+/// GitHub is recorded, the rest comes back as "skipped".
 async fn run_op(
     store: &Store,
     client: &mut Client,
@@ -352,6 +391,7 @@ async fn run_op(
     op: &PushOpRow,
     p: &OpPayload,
     login: &mut Option<String>,
+    check_only: bool,
 ) -> Result<OpDone> {
     let resumed = op.state == "sent";
     let now = now_rfc3339();
@@ -370,6 +410,11 @@ async fn run_op(
             };
             let to_add: Vec<String> =
                 sending.iter().filter(|l| !has(&current, l)).cloned().collect();
+            if check_only && !to_add.is_empty() {
+                let mut d = OpDone::new("skipped", serde_json::json!({ "skipped": OFF_REASON }));
+                d.labels = sending.into_iter().filter(|l| !to_add.contains(l)).collect();
+                return Ok(d);
+            }
             if to_add.is_empty() {
                 let mut d = OpDone::new(
                     "already",
@@ -393,10 +438,17 @@ async fn run_op(
             {
                 return Ok(OpDone::new("already", serde_json::json!({ "comment_id": id })));
             }
+            if check_only {
+                return Ok(OpDone::new("skipped", serde_json::json!({ "skipped": OFF_REASON })));
+            }
             store.set_op_state(push_id, op.seq, "sent", None, &now)?;
             post_comment(client, repo, p).await
         }
         "update_comment" => {
+            // An edit may or may not have landed; either way the issue is not touched again.
+            if check_only {
+                return Ok(OpDone::new("skipped", serde_json::json!({ "skipped": OFF_REASON })));
+            }
             let Some(id) = p.comment_id else { return post_comment(client, repo, p).await };
             store.set_op_state(push_id, op.seq, "sent", None, &now)?;
             let url = client.url(&format!("{}/issues/comments/{id}", repo.path()));
@@ -466,6 +518,97 @@ async fn post_comment(client: &mut Client, repo: &RepoSlug, p: &OpPayload) -> Re
     let id =
         resp.json::<serde_json::Value>().ok().and_then(|v| v.get("id").and_then(|x| x.as_i64()));
     Ok(OpDone::new("done", serde_json::json!({ "comment_id": id })))
+}
+
+/// The interrupted pushes of a repository and the ops each has left, oldest first, with the
+/// ops that will not be sent (issues now under `/label off`) marked: what `--dry-run` shows.
+pub fn pending_pushes(store: &Store, repo: &str) -> Result<Vec<PendingPush>> {
+    let mut out = Vec::new();
+    for push in store.unfinished_pushes(repo)? {
+        let mut ops = Vec::new();
+        for op in store.push_ops(&push.id)? {
+            if !matches!(op.state.as_str(), "pending" | "sent") {
+                continue;
+            }
+            let payload: OpPayload =
+                serde_json::from_str(&op.payload).map_err(|e| GithubError::Body {
+                    url: format!("journal {}#{}", push.id, op.seq),
+                    reason: e.to_string(),
+                })?;
+            let labels = match &payload.data {
+                Some(d) if payload.labels.is_empty() => {
+                    d.labels.iter().map(|l| l.name.clone()).collect()
+                }
+                _ => payload.labels.clone(),
+            };
+            let off = op.op != "remove_label"
+                && store.issue_flags(&op.item_key)?.is_some_and(|(sift_off, _)| sift_off);
+            ops.push(PendingOp {
+                key: op.item_key.clone(),
+                number: payload.number,
+                op: op.op.clone(),
+                state: op.state.clone(),
+                labels,
+                skip: off.then(|| OFF_REASON.to_string()),
+            });
+        }
+        // A push that stopped after its last op sends nothing more; resuming only closes it.
+        if !ops.is_empty() {
+            out.push(PendingPush {
+                id: push.id,
+                mode: push.mode,
+                started_at: push.started_at,
+                ops,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// What `sift push --abandon` dropped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AbandonReport {
+    pub push_id: String,
+    pub repo: String,
+    pub mode: String,
+    /// Ops that will never be sent.
+    pub dropped: usize,
+    /// Of those, ops that were being sent when the push was interrupted: they may have
+    /// reached GitHub, and sift no longer tracks them (item key and op).
+    pub maybe_sent: Vec<String>,
+}
+
+/// Drop an interrupted push: its unsent ops are closed in the journal and never sent. Nothing
+/// goes to GitHub.
+pub fn abandon(store: &mut Store, push_id: &str) -> Result<AbandonReport> {
+    let Some(push) = store.push_record(push_id)? else {
+        return Err(GithubError::Journal {
+            push: push_id.to_string(),
+            reason: "no such push in the store".into(),
+        });
+    };
+    if push.status != "running" {
+        return Err(GithubError::Journal {
+            push: push_id.to_string(),
+            reason: format!("it is not unfinished (status {}); nothing to abandon", push.status),
+        });
+    }
+    let ops = store.push_ops(push_id)?;
+    let open: Vec<&PushOpRow> =
+        ops.iter().filter(|o| matches!(o.state.as_str(), "pending" | "sent")).collect();
+    let maybe_sent = open
+        .iter()
+        .filter(|o| o.state == "sent")
+        .map(|o| format!("{} {}", o.item_key, o.op))
+        .collect();
+    store.abandon_push(push_id, &now_rfc3339())?;
+    Ok(AbandonReport {
+        push_id: push_id.to_string(),
+        repo: push.repo,
+        mode: push.mode,
+        dropped: open.len(),
+        maybe_sent,
+    })
 }
 
 /// Finish every interrupted push of a repository, oldest first.
