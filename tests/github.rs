@@ -279,6 +279,20 @@ async fn serve(fake: &Fake) -> MockServer {
     server
 }
 
+/// GitHub acting on a request and then failing to say so: the fake applies it, the client gets
+/// `status` (a 502 from a proxy after the comment was created, say).
+struct ActsThenFails {
+    fake: Fake,
+    status: u16,
+}
+
+impl Respond for ActsThenFails {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let _ = self.fake.respond(req);
+        ResponseTemplate::new(self.status).set_body_json(json!({"message": "Server Error"}))
+    }
+}
+
 // ---- the workspace and the binary --------------------------------------------------------------
 
 fn workspace(mutation_interval_ms: u64) -> tempfile::TempDir {
@@ -1202,4 +1216,71 @@ async fn a_comment_sent_before_a_crash_is_found_not_posted_twice() {
         "a pasted block is not ours"
     );
     assert_eq!(mutations(&reqs), 1, "the fresh plan found both recommendations already posted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_post_without_a_clear_answer_is_looked_for_not_repeated() {
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    // The first POST creates the comment, then answers 502.
+    Mock::given(method("POST"))
+        .and(path("/repos/o/r/issues/1/comments"))
+        .respond_with(ActsThenFails { fake: fake.clone(), status: 502 })
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug"])]);
+    let o = sift(ws.path(), &["push", OWNER_REPO, "--api-url", &server.uri(), "--json"]).await;
+    ok(&o);
+    let j = stdout_json(&o);
+    assert_eq!(j["report"]["done"], 1);
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(count(&reqs, "POST", "/repos/o/r/issues/1/comments"), 1, "posted twice");
+    assert_eq!(count(&reqs, "GET", "/repos/o/r/issues/1/comments"), 1, "looked for it");
+    assert_eq!(fake.state.lock().unwrap().comments[&1].len(), 1);
+    let push_id = j["report"]["push_id"].as_str().unwrap();
+    let op = &store(ws.path()).push_ops(push_id).unwrap()[0];
+    assert_eq!(op.state, "done");
+    assert!(op.response.as_deref().unwrap().contains("9001"), "{:?}", op.response);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_of_a_deleted_comment_finds_the_replacement_it_already_posted() {
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[])], &[]);
+    let data = r#"{"labels":[{"name":"bug"}],"source":"gold","sift":"0.1.0"}"#;
+    let body = format!(
+        "<!-- sift:start version=1 run=p-u -->\nx\n<!-- sift:data {data} -->\n<!-- sift:end -->"
+    );
+    // Push p-u edited comment 555, which a human had deleted (404); its fallback post landed
+    // (comment 9100), and sift was interrupted before it journaled that.
+    fake.state
+        .lock()
+        .unwrap()
+        .comments
+        .insert(1, vec![comment(9100, "sift-bot", "NONE", &body, "2026-01-09T00:00:00Z")]);
+    {
+        let mut s = store(ws.path());
+        s.create_push("p-u", "o/r", "comment", "{}", "2026-01-01T00:00:00Z").unwrap();
+        let payload = json!({"number": 1, "body": body, "comment_id": 555,
+                             "data": serde_json::from_str::<Value>(data).unwrap()});
+        s.add_push_ops(
+            "p-u",
+            &[("github:o/r#1".into(), "update_comment".into(), payload.to_string())],
+        )
+        .unwrap();
+        s.set_op_state("p-u", 0, "sent", None, "t").unwrap();
+    }
+    let o = sift(ws.path(), &["push", OWNER_REPO, "--api-url", &server.uri(), "--json"]).await;
+    ok(&o);
+    assert_eq!(stdout_json(&o)["resumed"][0]["done"], 1);
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(count(&reqs, "PATCH", "/repos/o/r/issues/comments/555"), 1);
+    assert_eq!(count(&reqs, "POST", "/repos/o/r/issues/1/comments"), 0, "posted twice");
+    assert_eq!(fake.state.lock().unwrap().comments[&1].len(), 1);
 }

@@ -442,21 +442,31 @@ async fn run_op(
                 return Ok(OpDone::new("skipped", serde_json::json!({ "skipped": OFF_REASON })));
             }
             store.set_op_state(push_id, op.seq, "sent", None, &now)?;
-            post_comment(client, repo, p).await
+            post_comment(client, repo, p, push_id, login).await
         }
         "update_comment" => {
             // An edit may or may not have landed; either way the issue is not touched again.
             if check_only {
                 return Ok(OpDone::new("skipped", serde_json::json!({ "skipped": OFF_REASON })));
             }
-            let Some(id) = p.comment_id else { return post_comment(client, repo, p).await };
             store.set_op_state(push_id, op.seq, "sent", None, &now)?;
+            let Some(id) = p.comment_id else {
+                return post_comment(client, repo, p, push_id, login).await;
+            };
             let url = client.url(&format!("{}/issues/comments/{id}", repo.path()));
             let body = serde_json::json!({ "body": p.body.clone().unwrap_or_default() });
             match client.mutate(Method::PATCH, &url, Some(&body)).await {
                 Ok(_) => Ok(OpDone::new("done", serde_json::json!({ "comment_id": id }))),
-                // The old comment was deleted: post a new one.
-                Err(GithubError::Http { status: 404, .. }) => post_comment(client, repo, p).await,
+                // The old comment was deleted: post a new one, unless an earlier attempt of
+                // this op (interrupted before the journal heard of it) already did.
+                Err(GithubError::Http { status: 404, .. }) => {
+                    match find_own_comment(client, repo, p.number, push_id, login).await? {
+                        Some(found) => {
+                            Ok(OpDone::new("already", serde_json::json!({ "comment_id": found })))
+                        }
+                        None => post_comment(client, repo, p, push_id, login).await,
+                    }
+                }
                 Err(e) => Err(e),
             }
         }
@@ -511,13 +521,39 @@ async fn find_own_comment(
     }))
 }
 
-async fn post_comment(client: &mut Client, repo: &RepoSlug, p: &OpPayload) -> Result<OpDone> {
+/// Post the comment of an op. A POST that failed without a clear answer (timeout, broken
+/// connection, 5xx) may still have created the comment, so before each new attempt the issue's
+/// comments are searched for this push's block; after the last attempt the error stops the
+/// push, and resuming searches again.
+async fn post_comment(
+    client: &mut Client,
+    repo: &RepoSlug,
+    p: &OpPayload,
+    push_id: &str,
+    login: &mut Option<String>,
+) -> Result<OpDone> {
     let url = client.url(&format!("{}/issues/{}/comments", repo.path(), p.number));
     let body = serde_json::json!({ "body": p.body.clone().unwrap_or_default() });
-    let resp = client.mutate(Method::POST, &url, Some(&body)).await?;
-    let id =
-        resp.json::<serde_json::Value>().ok().and_then(|v| v.get("id").and_then(|x| x.as_i64()));
-    Ok(OpDone::new("done", serde_json::json!({ "comment_id": id })))
+    let mut attempt = 0;
+    loop {
+        match client.create(&url, &body).await {
+            Ok(resp) => {
+                let id = resp
+                    .json::<serde_json::Value>()
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(|x| x.as_i64()));
+                return Ok(OpDone::new("done", serde_json::json!({ "comment_id": id })));
+            }
+            Err(GithubError::Ambiguous { .. }) if attempt + 1 < client.pacing.attempts => {
+                client.retry_pause(&url, attempt).await?;
+                if let Some(id) = find_own_comment(client, repo, p.number, push_id, login).await? {
+                    return Ok(OpDone::new("done", serde_json::json!({ "comment_id": id })));
+                }
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The interrupted pushes of a repository and the ops each has left, oldest first, with the
