@@ -1284,3 +1284,42 @@ async fn an_edit_of_a_deleted_comment_finds_the_replacement_it_already_posted() 
     assert_eq!(count(&reqs, "POST", "/repos/o/r/issues/1/comments"), 0, "posted twice");
     assert_eq!(fake.state.lock().unwrap().comments[&1].len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_does_not_go_to_an_api_host_only_the_workspace_names() {
+    let fake = Fake::new("", 100).with_issues(vec![issue(1, "2026-01-01T00:00:00Z", &[], 0, "a")]);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    // A change to the shared sift.toml points the API at another host.
+    let toml = ws.path().join("sift.toml");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("repos = []", &format!("repos = []\napi_url = \"{}\"", server.uri()));
+    std::fs::write(&toml, text).unwrap();
+    for args in [&["pull", OWNER_REPO][..], &["push", OWNER_REPO], &["labels", "sync", OWNER_REPO]]
+    {
+        let o = sift(ws.path(), args).await;
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("sift.toml") && err.contains("github.api_url"), "{err}");
+        assert!(err.contains("SIFT_GITHUB_API_URL") && err.contains("--api-url"), "{err}");
+        assert!(!err.contains(TOKEN));
+    }
+    assert!(server.received_requests().await.unwrap().is_empty(), "the host got a request");
+
+    // The user allows the host in their own config: the workspace's setting is used.
+    let cfg = ws.path().join(".cfg/sift");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(cfg.join("config.toml"), format!("[github]\napi_url = \"{}\"\n", server.uri()))
+        .unwrap();
+    let o = sift(ws.path(), &["pull", OWNER_REPO, "--json"]).await;
+    ok(&o);
+    assert_eq!(stdout_json(&o)["issues"], 1);
+    // Or through the environment.
+    std::fs::remove_file(cfg.join("config.toml")).unwrap();
+    let mut c = sift_cmd(ws.path(), &["pull", OWNER_REPO, "--json"]);
+    c.env("SIFT_GITHUB_API_URL", server.uri());
+    let o = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
+    ok(&o);
+    assert_github_headers(&server.received_requests().await.unwrap());
+}

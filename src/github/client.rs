@@ -45,6 +45,14 @@ pub enum GithubError {
         "bad API URL {0:?}: give an http(s) URL such as https://api.github.com or https://host/api/v3"
     )]
     BadApiUrl(String),
+    #[error(
+        "{}: github.api_url = {url:?} would receive your GitHub token, and sift.toml is shared \
+         through git, so it may not choose where the token goes; if you trust that host, set \
+         api_url = {url:?} under [github] in your own config ({user_config}), or set \
+         SIFT_GITHUB_API_URL, or pass --api-url",
+        file.display()
+    )]
+    UntrustedApiUrl { file: std::path::PathBuf, url: String, user_config: String },
     #[error("bad repository {0:?}: give OWNER/REPO")]
     BadRepo(String),
     #[error(

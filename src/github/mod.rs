@@ -105,11 +105,27 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// A client for the workspace's (or --api-url's) API with the GitHub token.
+/// A client for the settings' (or --api-url's) API with the GitHub token. An API host that
+/// only the workspace sift.toml names is refused before the token is even looked up.
 fn client_for(ctx: &Context, api_url: Option<&str>) -> Result<Client> {
+    let gs = &ctx.ws.settings.github;
+    let api = match (api_url, &gs.untrusted_api_url) {
+        (Some(cli), _) => cli,
+        (None, Some(file)) => {
+            let user_config = crate::workspace::user_config_path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "config.toml".into());
+            return Err(GithubError::UntrustedApiUrl {
+                file: file.clone(),
+                url: gs.api_url.clone(),
+                user_config,
+            }
+            .into());
+        }
+        (None, None) => &gs.api_url,
+    };
     let token = secrets::lookup(Service::Github).ok_or(GithubError::NoToken)?;
-    let api = api_url.unwrap_or(&ctx.ws.settings.github.api_url);
-    Ok(Client::new(api, token, Pacing::from_settings(&ctx.ws.settings.github))?)
+    Ok(Client::new(api, token, Pacing::from_settings(gs))?)
 }
 
 /// Wait for `fut`, or stop at Ctrl-C (the push journal keeps what was sent).
