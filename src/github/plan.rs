@@ -275,7 +275,8 @@ fn labels_to_add(
     let mut room = tax.max_labels.saturating_sub(present_tax.len());
     let mut add: Vec<String> = Vec::new();
     for l in labels {
-        if present_lower.contains(&l.name.to_ascii_lowercase()) {
+        // Present under its own name or under an alias a human used (`defect` for `bug`).
+        if present_lower.contains(&l.name.to_ascii_lowercase()) || present_tax.contains(&l.name) {
             continue;
         }
         if let Some(dim) = tax.dimension_of(&l.name).filter(|d| d.select == Select::One) {
@@ -494,6 +495,19 @@ mod tests {
             plan_push(&inputs(&t, &issues, &gold, &no_sugg, &pushed, &none, None, PushMode::Apply));
         assert!(p.entries.iter().all(|e| e.number != 1));
         assert!(render_plan(&p).contains("+ bug"));
+    }
+
+    #[test]
+    fn a_label_present_under_an_alias_is_not_added_again() {
+        let t = tax();
+        let issues = [issue(1, &["Defect"], false)];
+        let gold: HashMap<String, Vec<String>> =
+            [("github:o/r#1".to_string(), vec!["bug".to_string(), "question".into()])].into();
+        let none: HashMap<String, CommentData> = HashMap::new();
+        let no_sugg: HashMap<String, Vec<LabelScore>> = HashMap::new();
+        let p = plan_push(&inputs(&t, &issues, &gold, &no_sugg, &[], &none, None, PushMode::Apply));
+        assert_eq!(p.entries.len(), 1);
+        assert_eq!(p.entries[0].add, vec!["question"]);
     }
 
     #[test]
