@@ -1323,3 +1323,108 @@ async fn the_token_does_not_go_to_an_api_host_only_the_workspace_names() {
     ok(&o);
     assert_github_headers(&server.received_requests().await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_stops_the_push_with_the_rest_recorded_as_not_attempted() {
+    let msg = |m: &str| json!({"message": m, "documentation_url": "https://docs.github.com/rest"});
+    // (a) A bad token: GitHub answers 401 to everything. One request, not one per issue.
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(401).set_body_json(msg("Bad credentials")))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[]), (2, &[]), (3, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug"]), (2, &["bug"]), (3, &["bug"])]);
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    let j = stdout_json(&o);
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    assert_eq!(j["report"]["failed"], 1);
+    assert_eq!(j["report"]["skipped"], 2, "what was not attempted is recorded");
+    assert!(j["report"]["stopped"].as_str().unwrap().contains("401"));
+    assert!(j["report"]["skips"][0].as_str().unwrap().contains("not attempted"));
+    let s = store(ws.path());
+    let id = j["report"]["push_id"].as_str().unwrap();
+    assert_eq!(s.push_record(id).unwrap().unwrap().status, "stopped");
+    assert!(s.unfinished_pushes("o/r").unwrap().is_empty());
+    drop(s);
+
+    // (b) A token without write access: the first mutation's 403 stops the push.
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(msg("Resource not accessible by personal access token")),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[]), (2, &[]), (3, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug"]), (2, &["bug"]), (3, &["bug"])]);
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(mutations(&server.received_requests().await.unwrap()), 1);
+    assert_eq!(stdout_json(&o)["report"]["skipped"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_in_resumed_pushes_and_reverts_exit_1() {
+    let msg = |m: &str| json!({"message": m, "documentation_url": "https://docs.github.com/rest"});
+    // (a) A failure in a resumed push fails the command, though the new plan is empty.
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    Mock::given(method("POST"))
+        .and(path("/repos/o/r/issues/1/labels"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(msg("Validation Failed")))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[])], &[]);
+    seed_unfinished(ws.path(), "p-old", &[(1, &["bug"])]);
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    let j = stdout_json(&o);
+    assert_eq!(j["resumed"][0]["failed"], 1);
+    assert!(j["report"].is_null());
+
+    // (b) A revert with a failed op fails the command.
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug"])]);
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
+    )
+    .await;
+    ok(&o);
+    let push_id = stdout_json(&o)["report"]["push_id"].as_str().unwrap().to_string();
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(410).set_body_json(msg("Issues are disabled")))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let o = sift(ws.path(), &["push", "--revert", &push_id, "--api-url", &server.uri(), "--json"])
+        .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout_json(&o)["report"]["failed"], 1);
+}

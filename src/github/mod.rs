@@ -268,7 +268,7 @@ pub fn push_repo(
     req: &PushRequest,
     on_plan: &mut dyn FnMut(&PushPlan),
     progress: &mut dyn FnMut(&PushProgress),
-) -> Result<(PushPlan, Vec<push::PushReport>, Option<push::PushReport>)> {
+) -> Result<(Option<PushPlan>, Vec<push::PushReport>, Option<push::PushReport>)> {
     let repo = req.repo;
     // A push of one mode must not send another mode's leftovers: comments wanted, labels
     // added. The user finishes or drops them explicitly.
@@ -299,6 +299,10 @@ pub fn push_repo(
         &mut login,
         progress,
     )))??;
+    if resumed.iter().any(|r| r.stopped.is_some()) {
+        // GitHub refused the token: nothing more is planned or sent.
+        return Ok((None, resumed, None));
+    }
     let known = match req.mode {
         PushMode::Comment => {
             rt.block_on(push::known_comments(&ctx.store, &mut client, &mut login, &repo.full()))?
@@ -318,7 +322,7 @@ pub fn push_repo(
         )))??),
         None => None,
     };
-    Ok((plan, resumed, report))
+    Ok((Some(plan), resumed, report))
 }
 
 /// The plan `sift push --dry-run` shows, for the TUI: nothing is sent.
@@ -378,10 +382,14 @@ pub fn cmd_push(ctx: &mut Context, args: PushArgs) -> Result<ExitCode> {
         api_url: args.api_url.as_deref(),
     };
     let (plan, resumed, report) = push_repo(ctx, &rt, &opts, &mut show_plan, &mut progress_line)?;
-    let failed = report.as_ref().is_some_and(|r| r.failed > 0);
+    // A failure in a resumed push is a failure of this command too.
+    let failed = resumed.iter().chain(&report).any(|r| r.failed > 0);
+    let code = if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS };
     if args.json {
-        print_plan(&plan, true, false, resumed, report)?;
-        return Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+        let doc =
+            PushJson { plan: plan.as_ref(), dry_run: false, resumed, report, abandoned: None };
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(code);
     }
     for r in &resumed {
         outln!("{}", report_line("resumed push", r));
@@ -389,10 +397,10 @@ pub fn cmd_push(ctx: &mut Context, args: PushArgs) -> Result<ExitCode> {
     if let Some(r) = &report {
         outln!("{}", report_line("push", r));
         outln!("undo with: sift push --revert {}", r.push_id.as_deref().unwrap_or("-"));
-    } else {
+    } else if plan.is_some() {
         outln!("nothing to push");
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(code)
 }
 
 fn print_plan(
@@ -430,6 +438,12 @@ fn report_line(what: &str, r: &PushReport) -> String {
     }
     for s in &r.skips {
         line.push_str(&format!("\n  skipped {}", crate::text::one_line(s)));
+    }
+    if let Some(s) = &r.stopped {
+        line.push_str(&format!(
+            "\n  stopped: {}; check the token (`sift auth status`) and push again",
+            crate::text::one_line(s)
+        ));
     }
     line
 }
@@ -506,6 +520,7 @@ fn cmd_revert(
         &mut login,
         &mut progress,
     )))??;
+    let failed = report.failed > 0;
     if json {
         let doc = PushJson {
             plan: None,
@@ -522,8 +537,11 @@ fn cmd_revert(
             report.already,
             report.failed
         );
+        if let Some(s) = &report.stopped {
+            outln!("stopped: {}; check the token (`sift auth status`)", crate::text::one_line(s));
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 #[derive(Serialize)]

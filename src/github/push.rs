@@ -45,6 +45,10 @@ pub struct PushReport {
     pub skipped: usize,
     pub skips: Vec<String>,
     pub errors: Vec<String>,
+    /// Why the push stopped before its end (GitHub refused the token), when it did; the ops
+    /// after that point are in `skips` as not attempted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     /// Interrupted pushes finished first.
     pub resumed: Vec<String>,
     pub requests: u64,
@@ -69,6 +73,13 @@ pub struct OpPayload {
 
 /// Why an op of an unfinished push is not sent (the plan's words for the same thing).
 pub const OFF_REASON: &str = "`/label off` on this issue";
+
+/// Whether GitHub refused the token itself (bad or expired: 401; lacking permission: 403),
+/// rather than one issue. Rate-limit 403s never get here: the client waits them out or gives
+/// up with its own error. A locked issue refuses comments with a 403 of its own.
+fn token_refused(status: u16, message: &str) -> bool {
+    status == 401 || (status == 403 && !message.to_ascii_lowercase().contains("locked"))
+}
 
 fn skip_line(op: &PushOpRow, reason: &str) -> String {
     format!("{} {}: {reason}", op.item_key, op.op)
@@ -218,8 +229,9 @@ pub fn journal_revert(store: &mut Store, push_id: &str) -> Result<Option<(String
 }
 
 /// Run (or resume) the journaled ops of a push, serially. Client-side errors of one op (404,
-/// 422) mark it failed and the push goes on; rate limits that outlast the wait and transport
-/// errors stop the push, which stays resumable.
+/// 422) mark it failed and the push goes on; a refused token (401, permission 403) fails the op
+/// and closes the push with the rest not attempted; rate limits that outlast the wait and
+/// transport errors stop the push, which stays resumable.
 pub async fn run_push(
     store: &mut Store,
     client: &mut Client,
@@ -270,7 +282,7 @@ pub async fn run_push(
         let result = if off && op.state != "sent" {
             Ok(OpDone::new("skipped", serde_json::json!({ "skipped": OFF_REASON })))
         } else {
-            run_op(store, client, &repo, push_id, op, &payload, login, off).await
+            run_op(store, client, &repo, op, &payload, login, off).await
         };
         let (outcome, error, note) = match result {
             Ok(d) if d.outcome == "skipped" => {
@@ -286,6 +298,49 @@ pub async fn run_push(
                 report.done += 1;
                 report.already += usize::from(d.outcome == "already");
                 (d.outcome, None, None)
+            }
+            Err(GithubError::Http { status, message, method, url })
+                if token_refused(status, &message) =>
+            {
+                let msg = format!("{method} {url}: {status} {message}");
+                store.set_op_state(push_id, op.seq, "failed", Some(&msg), &now_rfc3339())?;
+                report.failed += 1;
+                report.errors.push(msg.clone());
+                progress(&PushProgress {
+                    push_id: push_id.to_string(),
+                    done: i + 1,
+                    total,
+                    key: op.item_key.clone(),
+                    op: op.op.clone(),
+                    outcome: "failed".into(),
+                    error: Some(msg.clone()),
+                    note: None,
+                });
+                // Every later request would be refused the same way: none is sent. The push is
+                // closed, so the next push plans the issues afresh instead of resuming this.
+                let reason = format!("not attempted: the push stopped at {status} {message}");
+                for later in &ops[i + 1..] {
+                    if matches!(later.state.as_str(), "pending" | "sent") {
+                        store.set_op_state(
+                            push_id,
+                            later.seq,
+                            "skipped",
+                            Some(&reason),
+                            &now_rfc3339(),
+                        )?;
+                    }
+                    if matches!(later.state.as_str(), "pending" | "sent" | "skipped") {
+                        report.skipped += 1;
+                        report.skips.push(skip_line(later, &reason));
+                    } else {
+                        report.done += usize::from(later.state == "done");
+                        report.failed += usize::from(later.state == "failed");
+                    }
+                }
+                report.stopped = Some(msg);
+                store.finish_push(push_id, "stopped", &now_rfc3339())?;
+                report.requests = client.requests - requests_before;
+                return Ok(report);
             }
             Err(GithubError::Http { status, message, method, url })
                 if (400..500).contains(&status) && status != 429 =>
@@ -387,12 +442,12 @@ async fn run_op(
     store: &Store,
     client: &mut Client,
     repo: &RepoSlug,
-    push_id: &str,
     op: &PushOpRow,
     p: &OpPayload,
     login: &mut Option<String>,
     check_only: bool,
 ) -> Result<OpDone> {
+    let push_id = op.push_id.as_str();
     let resumed = op.state == "sent";
     let now = now_rfc3339();
     match op.op.as_str() {
