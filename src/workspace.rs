@@ -105,6 +105,9 @@ impl Default for SuggestSettings {
     }
 }
 
+/// GitHub's public API, the one host a workspace file may name without the user's say-so.
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GithubSettings {
@@ -112,14 +115,21 @@ pub struct GithubSettings {
     pub repos: Vec<String>,
     /// Pause between mutations (GitHub asks for at least a second).
     pub mutation_interval_ms: u64,
+    /// The workspace sift.toml, when `api_url` comes from it and names a host other than
+    /// api.github.com that neither the user config nor SIFT_GITHUB_API_URL names: sift.toml
+    /// is shared through git, and a change to it must not choose where the GitHub token goes.
+    /// Set by the layering, never read from a file.
+    #[serde(skip)]
+    pub untrusted_api_url: Option<PathBuf>,
 }
 
 impl Default for GithubSettings {
     fn default() -> Self {
         GithubSettings {
-            api_url: "https://api.github.com".into(),
+            api_url: DEFAULT_GITHUB_API_URL.into(),
             repos: Vec::new(),
             mutation_interval_ms: 1000,
+            untrusted_api_url: None,
         }
     }
 }
@@ -359,7 +369,29 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<toml::Table> {
     if !suggest.is_empty() {
         t.insert("suggest".into(), toml::Value::Table(suggest));
     }
+    if let Some(v) = env.get("SIFT_GITHUB_API_URL").filter(|v| !v.is_empty()) {
+        let mut github = toml::Table::new();
+        github.insert("api_url".into(), toml::Value::String(v.clone()));
+        t.insert("github".into(), toml::Value::Table(github));
+    }
     Ok(t)
+}
+
+fn github_api_url(layer: &toml::Table) -> Option<&str> {
+    layer.get("github")?.get("api_url")?.as_str()
+}
+
+/// Scheme, host and port: where a token sent to this URL ends up, and whether in clear text.
+fn origin(url: &str) -> Option<(String, String, u16)> {
+    let u = reqwest::Url::parse(url.trim()).ok()?;
+    Some((u.scheme().to_string(), u.host_str()?.to_ascii_lowercase(), u.port_or_known_default()?))
+}
+
+/// Whether a workspace file may name `url` as the GitHub API: api.github.com, or the origin
+/// the user's own config names.
+fn workspace_api_url_allowed(url: &str, user: Option<&str>) -> bool {
+    let Some(o) = origin(url) else { return false };
+    origin(DEFAULT_GITHUB_API_URL).as_ref() == Some(&o) || user.and_then(origin) == Some(o)
 }
 
 /// Layer the settings: defaults < user config < workspace < environment < command line.
@@ -372,16 +404,29 @@ pub fn load_settings(
     let mut merged = toml::Table::try_from(Settings::default()).map_err(|e| {
         WorkspaceError::Settings { path: PathBuf::from("<defaults>"), message: e.to_string() }
     })?;
+    let mut user_api = None;
     if let Some(user) = user_config.and_then(|p| read_layer(p).transpose()) {
-        merge(&mut merged, user?);
+        let user = user?;
+        user_api = github_api_url(&user).map(str::to_string);
+        merge(&mut merged, user);
     }
     let ws = root.join(SETTINGS_FILE);
+    let mut ws_api = None;
     if let Some(t) = read_layer(&ws)? {
+        ws_api = github_api_url(&t).map(str::to_string);
         merge(&mut merged, t);
     }
-    merge(&mut merged, env_layer(env)?);
+    let env_t = env_layer(env)?;
+    let env_sets_api = github_api_url(&env_t).is_some();
+    merge(&mut merged, env_t);
     let mut settings = Settings::deserialize(toml::Value::Table(merged))
         .map_err(|e| WorkspaceError::Settings { path: ws.clone(), message: e.to_string() })?;
+    if let Some(url) = ws_api
+        && !env_sets_api
+        && !workspace_api_url_allowed(&url, user_api.as_deref())
+    {
+        settings.github.untrusted_api_url = Some(ws.clone());
+    }
     if let Some(a) = &overrides.annotator {
         settings.annotator = Some(a.clone());
     }
@@ -447,6 +492,48 @@ mod tests {
         assert_eq!(s.suggest.concurrency, 6);
         assert_eq!(s.suggest.provider, "openai");
         assert_eq!(s.suggest.daily_token_budget, 200_000);
+    }
+
+    #[test]
+    fn a_workspace_api_url_needs_the_users_consent() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("user.toml");
+        let load = |ws_api: &str, user_api: Option<&str>, env_api: Option<&str>| {
+            std::fs::write(
+                dir.path().join("sift.toml"),
+                format!("[github]\napi_url = \"{ws_api}\"\n"),
+            )
+            .unwrap();
+            match user_api {
+                Some(u) => std::fs::write(&user, format!("[github]\napi_url = \"{u}\"\n")).unwrap(),
+                None => std::fs::write(&user, "").unwrap(),
+            }
+            let mut env = BTreeMap::new();
+            if let Some(e) = env_api {
+                env.insert("SIFT_GITHUB_API_URL".to_string(), e.to_string());
+            }
+            load_settings(dir.path(), Some(&user), &env, &Overrides::default()).unwrap().github
+        };
+        let g = load("https://evil.example", None, None);
+        assert_eq!(g.untrusted_api_url, Some(dir.path().join("sift.toml")));
+        assert!(load("https://api.github.com/", None, None).untrusted_api_url.is_none());
+        // The user's own config names the host (another path on it is fine).
+        let g = load("https://ghe.corp/api/v3", Some("https://GHE.corp/api/v3/"), None);
+        assert!(g.untrusted_api_url.is_none());
+        // ... but not the same host over plain http, nor another port.
+        assert!(
+            load("http://ghe.corp/api/v3", Some("https://ghe.corp"), None)
+                .untrusted_api_url
+                .is_some()
+        );
+        assert!(
+            load("https://ghe.corp:8443", Some("https://ghe.corp"), None)
+                .untrusted_api_url
+                .is_some()
+        );
+        // The environment wins over the workspace: its value is the one used.
+        let g = load("https://evil.example", None, Some("https://ghe.corp"));
+        assert_eq!((g.api_url.as_str(), g.untrusted_api_url), ("https://ghe.corp", None));
     }
 
     #[test]

@@ -279,6 +279,20 @@ async fn serve(fake: &Fake) -> MockServer {
     server
 }
 
+/// GitHub acting on a request and then failing to say so: the fake applies it, the client gets
+/// `status` (a 502 from a proxy after the comment was created, say).
+struct ActsThenFails {
+    fake: Fake,
+    status: u16,
+}
+
+impl Respond for ActsThenFails {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let _ = self.fake.respond(req);
+        ResponseTemplate::new(self.status).set_body_json(json!({"message": "Server Error"}))
+    }
+}
+
 // ---- the workspace and the binary --------------------------------------------------------------
 
 fn workspace(mutation_interval_ms: u64) -> tempfile::TempDir {
@@ -658,7 +672,7 @@ async fn apply_push_adds_gold_labels_once_and_revert_removes_only_what_it_added(
     assert_eq!(mutations(&reqs), 2, "#3 is off, #4's label is deprecated");
     let body: Value = reqs
         .iter()
-        .find(|r| r.url.path() == "/repos/o/r/issues/2/labels")
+        .find(|r| r.method.as_str() == "POST" && r.url.path() == "/repos/o/r/issues/2/labels")
         .unwrap()
         .body_json()
         .unwrap();
@@ -675,12 +689,17 @@ async fn apply_push_adds_gold_labels_once_and_revert_removes_only_what_it_added(
     // A human removes `bug` from #1; revert then removes only `needs info` from #2
     // (URL-encoded), and never the `bug` a human set on #2.
     fake.state.lock().unwrap().labels.insert(1, vec!["wontfix".into()]);
+    let n = server.received_requests().await.unwrap().len();
     let o = sift(ws.path(), &["push", "--revert", &push_id, "--api-url", &server.uri(), "--json"])
         .await;
     ok(&o);
     let reqs = server.received_requests().await.unwrap();
     assert_github_headers(&reqs);
-    assert_eq!(count(&reqs, "GET", "/repos/o/r/issues/1/labels"), 1, "presence is checked first");
+    assert_eq!(
+        count(&reqs[n..], "GET", "/repos/o/r/issues/1/labels"),
+        1,
+        "presence is checked first"
+    );
     assert_eq!(count(&reqs, "DELETE", "/repos/o/r/issues/2/labels/needs%20info"), 1);
     assert_eq!(reqs.iter().filter(|r| r.method.as_str() == "DELETE").count(), 1);
     assert_eq!(fake.labels_of(1), vec!["wontfix"]);
@@ -690,6 +709,42 @@ async fn apply_push_adds_gold_labels_once_and_revert_removes_only_what_it_added(
     let o = sift(ws.path(), &["push", "--revert", &push_id, "--api-url", &server.uri()]).await;
     ok(&o);
     assert_eq!(mutations(&server.received_requests().await.unwrap()[n..]), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_a_human_added_after_the_pull_is_neither_sent_nor_reverted() {
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    // The pull saw #1 without labels; a human has added `bug` since.
+    seed_issues(ws.path(), &[(1, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug", "enhancement"])]);
+    fake.state.lock().unwrap().labels.insert(1, vec!["bug".into()]);
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
+    )
+    .await;
+    ok(&o);
+    let push_id = stdout_json(&o)["report"]["push_id"].as_str().unwrap().to_string();
+    let reqs = server.received_requests().await.unwrap();
+    let post = reqs.iter().find(|r| r.method.as_str() == "POST").unwrap();
+    assert_eq!(post.body_json::<Value>().unwrap(), json!({"labels": ["enhancement"]}));
+    let pushed: Vec<String> = store(ws.path())
+        .pushed_labels("o/r", Some(&push_id))
+        .unwrap()
+        .into_iter()
+        .map(|l| l.label)
+        .collect();
+    assert_eq!(pushed, vec!["enhancement"], "the human's label is not recorded as sift's");
+
+    let n = reqs.len();
+    let o = sift(ws.path(), &["push", "--revert", &push_id, "--api-url", &server.uri()]).await;
+    ok(&o);
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(count(&reqs[n..], "DELETE", "/repos/o/r/issues/1/labels/bug"), 0);
+    assert_eq!(count(&reqs[n..], "DELETE", "/repos/o/r/issues/1/labels/enhancement"), 1);
+    assert_eq!(fake.labels_of(1), vec!["bug"], "the human's bug label stays");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -794,6 +849,101 @@ async fn push_resumes_after_a_crash_without_duplicates() {
         assert_eq!(fake.labels_of(n), vec!["bug"]);
     }
     assert!(store(ws.path()).unfinished_pushes("o/r").unwrap().is_empty());
+}
+
+/// Journal an interrupted apply push of o/r adding `labels` to each issue (ops pending).
+fn seed_unfinished(ws: &Path, id: &str, issues: &[(i64, &[&str])]) {
+    let mut s = store(ws);
+    s.create_push(id, "o/r", "apply", "{}", "2026-01-01T00:00:00Z").unwrap();
+    let ops: Vec<(String, String, String)> = issues
+        .iter()
+        .map(|(n, labels)| {
+            (
+                format!("github:o/r#{n}"),
+                "add_labels".to_string(),
+                json!({"number": n, "labels": labels}).to_string(),
+            )
+        })
+        .collect();
+    s.add_push_ops(id, &ops).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_pushes_are_shown_first_honour_label_off_and_can_be_abandoned() {
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[]), (2, &[]), (3, &[])], &[]);
+    seed_unfinished(ws.path(), "p-old", &[(1, &["bug"]), (2, &["bug"])]);
+    // `/label off` on #2 since p-old was planned.
+    store(ws.path()).set_issue_flags("github:o/r#2", true, false).unwrap();
+
+    // The dry run lists the unfinished push and what it would (not) send.
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--dry-run", "--api-url", &server.uri()],
+    )
+    .await;
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("unfinished push p-old (apply"), "{text}");
+    assert!(text.contains("o/r#1 + bug\n"), "{text}");
+    assert!(text.contains("o/r#2 + bug (skipped: `/label off` on this issue)"), "{text}");
+    assert!(text.contains("sift push --abandon p-old"), "{text}");
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--dry-run", "--json", "--api-url", &server.uri()],
+    )
+    .await;
+    ok(&o);
+    let j = stdout_json(&o);
+    assert_eq!(j["plan"]["unfinished"][0]["id"], "p-old");
+    assert_eq!(j["plan"]["unfinished"][0]["ops"].as_array().unwrap().len(), 2);
+    assert!(j["plan"]["unfinished"][0]["ops"][1]["skip"].as_str().unwrap().contains("label off"));
+    assert!(server.received_requests().await.unwrap().is_empty(), "--dry-run sent a request");
+
+    // A comment push does not send an apply push's leftovers: it stops before any request.
+    let o = sift(ws.path(), &["push", OWNER_REPO, "--api-url", &server.uri()]).await;
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--mode apply") && err.contains("--abandon p-old"), "{err}");
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    // An apply push resumes p-old: #1 gets its label, #2 is skipped and says why.
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
+    )
+    .await;
+    ok(&o);
+    let j = stdout_json(&o);
+    assert_eq!(j["resumed"][0]["push_id"], "p-old");
+    assert_eq!(j["resumed"][0]["done"], 1);
+    assert_eq!(j["resumed"][0]["skipped"], 1);
+    assert!(j["resumed"][0]["skips"][0].as_str().unwrap().contains("o/r#2"));
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(count(&reqs, "POST", "/repos/o/r/issues/1/labels"), 1);
+    assert_eq!(mutations(&reqs), 1, "#2 is under /label off");
+    assert_eq!(store(ws.path()).push_ops("p-old").unwrap()[1].state, "skipped");
+
+    // --abandon drops an unfinished push without a request; a later push does not send it.
+    seed_unfinished(ws.path(), "p-drop", &[(3, &["bug"])]);
+    let n = reqs.len();
+    let o = sift(ws.path(), &["push", "--abandon", "p-drop", "--json"]).await;
+    ok(&o);
+    let j = stdout_json(&o);
+    assert_eq!(j["abandoned"]["push_id"], "p-drop");
+    assert_eq!(j["abandoned"]["dropped"], 1);
+    assert_eq!(store(ws.path()).push_record("p-drop").unwrap().unwrap().status, "abandoned");
+    let o =
+        sift(ws.path(), &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri()]).await;
+    ok(&o);
+    assert_eq!(mutations(&server.received_requests().await.unwrap()[n..]), 0);
+    assert!(fake.labels_of(3).is_empty());
+    // A finished push cannot be abandoned.
+    let o = sift(ws.path(), &["push", "--abandon", "p-drop"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not unfinished"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1066,4 +1216,215 @@ async fn a_comment_sent_before_a_crash_is_found_not_posted_twice() {
         "a pasted block is not ours"
     );
     assert_eq!(mutations(&reqs), 1, "the fresh plan found both recommendations already posted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_post_without_a_clear_answer_is_looked_for_not_repeated() {
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    // The first POST creates the comment, then answers 502.
+    Mock::given(method("POST"))
+        .and(path("/repos/o/r/issues/1/comments"))
+        .respond_with(ActsThenFails { fake: fake.clone(), status: 502 })
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug"])]);
+    let o = sift(ws.path(), &["push", OWNER_REPO, "--api-url", &server.uri(), "--json"]).await;
+    ok(&o);
+    let j = stdout_json(&o);
+    assert_eq!(j["report"]["done"], 1);
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(count(&reqs, "POST", "/repos/o/r/issues/1/comments"), 1, "posted twice");
+    assert_eq!(count(&reqs, "GET", "/repos/o/r/issues/1/comments"), 1, "looked for it");
+    assert_eq!(fake.state.lock().unwrap().comments[&1].len(), 1);
+    let push_id = j["report"]["push_id"].as_str().unwrap();
+    let op = &store(ws.path()).push_ops(push_id).unwrap()[0];
+    assert_eq!(op.state, "done");
+    assert!(op.response.as_deref().unwrap().contains("9001"), "{:?}", op.response);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_of_a_deleted_comment_finds_the_replacement_it_already_posted() {
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[])], &[]);
+    let data = r#"{"labels":[{"name":"bug"}],"source":"gold","sift":"0.1.0"}"#;
+    let body = format!(
+        "<!-- sift:start version=1 run=p-u -->\nx\n<!-- sift:data {data} -->\n<!-- sift:end -->"
+    );
+    // Push p-u edited comment 555, which a human had deleted (404); its fallback post landed
+    // (comment 9100), and sift was interrupted before it journaled that.
+    fake.state
+        .lock()
+        .unwrap()
+        .comments
+        .insert(1, vec![comment(9100, "sift-bot", "NONE", &body, "2026-01-09T00:00:00Z")]);
+    {
+        let mut s = store(ws.path());
+        s.create_push("p-u", "o/r", "comment", "{}", "2026-01-01T00:00:00Z").unwrap();
+        let payload = json!({"number": 1, "body": body, "comment_id": 555,
+                             "data": serde_json::from_str::<Value>(data).unwrap()});
+        s.add_push_ops(
+            "p-u",
+            &[("github:o/r#1".into(), "update_comment".into(), payload.to_string())],
+        )
+        .unwrap();
+        s.set_op_state("p-u", 0, "sent", None, "t").unwrap();
+    }
+    let o = sift(ws.path(), &["push", OWNER_REPO, "--api-url", &server.uri(), "--json"]).await;
+    ok(&o);
+    assert_eq!(stdout_json(&o)["resumed"][0]["done"], 1);
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(count(&reqs, "PATCH", "/repos/o/r/issues/comments/555"), 1);
+    assert_eq!(count(&reqs, "POST", "/repos/o/r/issues/1/comments"), 0, "posted twice");
+    assert_eq!(fake.state.lock().unwrap().comments[&1].len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_does_not_go_to_an_api_host_only_the_workspace_names() {
+    let fake = Fake::new("", 100).with_issues(vec![issue(1, "2026-01-01T00:00:00Z", &[], 0, "a")]);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    // A change to the shared sift.toml points the API at another host.
+    let toml = ws.path().join("sift.toml");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("repos = []", &format!("repos = []\napi_url = \"{}\"", server.uri()));
+    std::fs::write(&toml, text).unwrap();
+    for args in [&["pull", OWNER_REPO][..], &["push", OWNER_REPO], &["labels", "sync", OWNER_REPO]]
+    {
+        let o = sift(ws.path(), args).await;
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("sift.toml") && err.contains("github.api_url"), "{err}");
+        assert!(err.contains("SIFT_GITHUB_API_URL") && err.contains("--api-url"), "{err}");
+        assert!(!err.contains(TOKEN));
+    }
+    assert!(server.received_requests().await.unwrap().is_empty(), "the host got a request");
+
+    // The user allows the host in their own config: the workspace's setting is used.
+    let cfg = ws.path().join(".cfg/sift");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(cfg.join("config.toml"), format!("[github]\napi_url = \"{}\"\n", server.uri()))
+        .unwrap();
+    let o = sift(ws.path(), &["pull", OWNER_REPO, "--json"]).await;
+    ok(&o);
+    assert_eq!(stdout_json(&o)["issues"], 1);
+    // Or through the environment.
+    std::fs::remove_file(cfg.join("config.toml")).unwrap();
+    let mut c = sift_cmd(ws.path(), &["pull", OWNER_REPO, "--json"]);
+    c.env("SIFT_GITHUB_API_URL", server.uri());
+    let o = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
+    ok(&o);
+    assert_github_headers(&server.received_requests().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_stops_the_push_with_the_rest_recorded_as_not_attempted() {
+    let msg = |m: &str| json!({"message": m, "documentation_url": "https://docs.github.com/rest"});
+    // (a) A bad token: GitHub answers 401 to everything. One request, not one per issue.
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(401).set_body_json(msg("Bad credentials")))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[]), (2, &[]), (3, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug"]), (2, &["bug"]), (3, &["bug"])]);
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    let j = stdout_json(&o);
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    assert_eq!(j["report"]["failed"], 1);
+    assert_eq!(j["report"]["skipped"], 2, "what was not attempted is recorded");
+    assert!(j["report"]["stopped"].as_str().unwrap().contains("401"));
+    assert!(j["report"]["skips"][0].as_str().unwrap().contains("not attempted"));
+    let s = store(ws.path());
+    let id = j["report"]["push_id"].as_str().unwrap();
+    assert_eq!(s.push_record(id).unwrap().unwrap().status, "stopped");
+    assert!(s.unfinished_pushes("o/r").unwrap().is_empty());
+    drop(s);
+
+    // (b) A token without write access: the first mutation's 403 stops the push.
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(msg("Resource not accessible by personal access token")),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[]), (2, &[]), (3, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug"]), (2, &["bug"]), (3, &["bug"])]);
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(mutations(&server.received_requests().await.unwrap()), 1);
+    assert_eq!(stdout_json(&o)["report"]["skipped"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_in_resumed_pushes_and_reverts_exit_1() {
+    let msg = |m: &str| json!({"message": m, "documentation_url": "https://docs.github.com/rest"});
+    // (a) A failure in a resumed push fails the command, though the new plan is empty.
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    Mock::given(method("POST"))
+        .and(path("/repos/o/r/issues/1/labels"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(msg("Validation Failed")))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[])], &[]);
+    seed_unfinished(ws.path(), "p-old", &[(1, &["bug"])]);
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    let j = stdout_json(&o);
+    assert_eq!(j["resumed"][0]["failed"], 1);
+    assert!(j["report"].is_null());
+
+    // (b) A revert with a failed op fails the command.
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug"])]);
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
+    )
+    .await;
+    ok(&o);
+    let push_id = stdout_json(&o)["report"]["push_id"].as_str().unwrap().to_string();
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(410).set_body_json(msg("Issues are disabled")))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let o = sift(ws.path(), &["push", "--revert", &push_id, "--api-url", &server.uri(), "--json"])
+        .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout_json(&o)["report"]["failed"], 1);
 }

@@ -37,18 +37,30 @@ pub enum GithubError {
     GaveUp { url: String, attempts: u32, last: String },
     #[error("{url}: {source}")]
     Transport { url: String, source: reqwest::Error },
+    #[error("{method} {url}: {reason}; GitHub may or may not have acted on it")]
+    Ambiguous { method: String, url: String, reason: String },
     #[error("{url}: unexpected response body: {reason}")]
     Body { url: String, reason: String },
     #[error(
         "bad API URL {0:?}: give an http(s) URL such as https://api.github.com or https://host/api/v3"
     )]
     BadApiUrl(String),
+    #[error(
+        "{}: github.api_url = {url:?} would receive your GitHub token, and sift.toml is shared \
+         through git, so it may not choose where the token goes; if you trust that host, set \
+         api_url = {url:?} under [github] in your own config ({user_config}), or set \
+         SIFT_GITHUB_API_URL, or pass --api-url",
+        file.display()
+    )]
+    UntrustedApiUrl { file: std::path::PathBuf, url: String, user_config: String },
     #[error("bad repository {0:?}: give OWNER/REPO")]
     BadRepo(String),
     #[error(
         "no GitHub token: run `sift auth set github`, set GITHUB_TOKEN, or log in with `gh auth login`"
     )]
     NoToken,
+    #[error("push {push}: {reason}")]
+    Journal { push: String, reason: String },
     #[error("octocrab: {0}")]
     Octocrab(String),
     #[error(transparent)]
@@ -192,6 +204,19 @@ impl RepoSlug {
     }
 }
 
+/// Which failures `send` retries by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Rate limits, server errors and network errors: for reads, and for mutations that do
+    /// no harm when repeated (adding a label twice, editing a comment to the same text).
+    Always,
+    /// Only failures after which GitHub cannot have acted: rate limits (GitHub refused) and
+    /// connections that never opened. A timeout, a broken connection or a 5xx after the
+    /// request went out comes back as `GithubError::Ambiguous`: a POST that creates something
+    /// (a comment) must not be repeated blindly, or it lands twice.
+    Unambiguous,
+}
+
 /// The client. Mutations go through `mutate`, which keeps them serial and spaced.
 pub struct Client {
     http: reqwest::Client,
@@ -282,15 +307,36 @@ impl Client {
         url: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Response> {
+        self.mutate_with(method, url, body, Retry::Always).await
+    }
+
+    /// A POST that creates something each time it lands (a comment): retried only where GitHub
+    /// cannot have acted; see `Retry::Unambiguous`.
+    pub async fn create(&mut self, url: &str, body: &serde_json::Value) -> Result<Response> {
+        self.mutate_with(Method::POST, url, Some(body), Retry::Unambiguous).await
+    }
+
+    async fn mutate_with(
+        &mut self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        retry: Retry,
+    ) -> Result<Response> {
         if let Some(last) = self.last_mutation {
             let since = last.elapsed();
             if since < self.pacing.mutation_interval {
                 tokio::time::sleep(self.pacing.mutation_interval - since).await;
             }
         }
-        let result = self.send(method, url, body, None).await;
+        let result = self.send_with(method, url, body, None, retry).await;
         self.last_mutation = Some(Instant::now());
         result
+    }
+
+    /// The pause before the next attempt after a server or network error (`attempt` from 0).
+    pub async fn retry_pause(&self, url: &str, attempt: u32) -> Result<()> {
+        self.wait(url, self.backoff(self.pacing.retry_base, attempt)).await
     }
 
     fn headers(&self, etag: Option<&str>) -> HeaderMap {
@@ -315,6 +361,22 @@ impl Client {
         body: Option<&serde_json::Value>,
         etag: Option<&str>,
     ) -> Result<Response> {
+        self.send_with(method, url, body, etag, Retry::Always).await
+    }
+
+    async fn send_with(
+        &mut self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+        etag: Option<&str>,
+        retry: Retry,
+    ) -> Result<Response> {
+        let ambiguous = |reason: String| GithubError::Ambiguous {
+            method: method.to_string(),
+            url: url.to_string(),
+            reason,
+        };
         let parsed = self.check_url(url)?;
         let mut last = String::new();
         for attempt in 0..self.pacing.attempts.max(1) {
@@ -327,6 +389,11 @@ impl Client {
             let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) if e.is_timeout() || e.is_connect() || e.is_request() => {
+                    // A connection that never opened carried nothing; after that, the request
+                    // may have reached GitHub.
+                    if retry == Retry::Unambiguous && !e.is_connect() {
+                        return Err(ambiguous(crate::text::one_line(&e.to_string())));
+                    }
                     last = e.to_string();
                     self.wait(url, self.backoff(self.pacing.retry_base, attempt)).await?;
                     continue;
@@ -358,6 +425,9 @@ impl Client {
             }
             if status.is_server_error() {
                 last = format!("{status}: {}", error_message(&response.body));
+                if retry == Retry::Unambiguous {
+                    return Err(ambiguous(format!("GitHub answered {last}")));
+                }
                 self.wait(url, self.backoff(self.pacing.retry_base, attempt)).await?;
                 continue;
             }
@@ -483,6 +553,45 @@ mod tests {
     fn segments_are_encoded() {
         assert_eq!(encode_segment("good first issue"), "good%20first%20issue");
         assert_eq!(encode_segment("a/b:c"), "a%2Fb%3Ac");
+    }
+
+    /// A server that reads each request and hangs up without answering; counts connections.
+    async fn hang_up_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                drop(sock);
+            }
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    #[tokio::test]
+    async fn a_create_is_not_repeated_after_the_connection_breaks() {
+        let (base, seen) = hang_up_server().await;
+        let pacing = Pacing {
+            retry_base: Duration::from_millis(1),
+            mutation_interval: Duration::ZERO,
+            attempts: 3,
+            ..Pacing::default()
+        };
+        let token = Secret::new("t".into(), crate::secrets::Source::Env("GITHUB_TOKEN"));
+        let mut c = Client::new(&base, token, pacing).unwrap();
+        let url = c.url("/repos/o/r/issues/1/comments");
+        let e = c.create(&url, &serde_json::json!({"body": "x"})).await.unwrap_err();
+        assert!(matches!(e, GithubError::Ambiguous { .. }), "{e}");
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // An ordinary mutation (safe to repeat) is retried.
+        let e = c.mutate(Method::PATCH, &url, None).await.unwrap_err();
+        assert!(matches!(e, GithubError::GaveUp { attempts: 3, .. }), "{e}");
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 4);
     }
 
     #[test]

@@ -18,9 +18,11 @@ use serde::Serialize;
 
 pub use auth::{AuthCommand, cmd_auth};
 pub use client::{Client, GithubError, Pacing, RepoSlug};
-pub use plan::{PlanEntry, PlanInputs, PushMode, PushPlan, plan_push, render_plan};
+pub use plan::{
+    PendingPush, PlanEntry, PlanInputs, PushMode, PushPlan, plan_push, render_pending, render_plan,
+};
 pub use pull::{IssueState, PullOptions, PullSummary, pull};
-pub use push::{PushProgress, PushReport, journal_plan, run_push};
+pub use push::{AbandonReport, PushProgress, PushReport, journal_plan, run_push};
 
 use crate::cli::Context;
 use crate::model::LabelScore;
@@ -46,7 +48,7 @@ pub struct PullArgs {
 #[derive(Debug, clap::Args)]
 pub struct PushArgs {
     /// The repository, OWNER/REPO.
-    #[arg(required_unless_present = "revert")]
+    #[arg(required_unless_present_any = ["revert", "abandon"])]
     pub repo: Option<String>,
     /// comment: post one recommendation comment per issue; apply: add the labels.
     #[arg(long, value_enum, default_value = "comment")]
@@ -60,6 +62,10 @@ pub struct PushArgs {
     /// Remove the labels push PUSH_ID added, where they are still present.
     #[arg(long, value_name = "PUSH_ID", conflicts_with_all = ["threshold", "dry_run"])]
     pub revert: Option<String>,
+    /// Drop the unfinished push PUSH_ID (see --dry-run): what it has not sent is never sent.
+    /// Recorded in the journal; nothing goes to GitHub.
+    #[arg(long, value_name = "PUSH_ID", conflicts_with_all = ["threshold", "dry_run", "revert"])]
+    pub abandon: Option<String>,
     /// GitHub API base URL (GitHub Enterprise: https://HOST/api/v3).
     #[arg(long, value_name = "URL")]
     pub api_url: Option<String>,
@@ -99,11 +105,27 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// A client for the workspace's (or --api-url's) API with the GitHub token.
+/// A client for the settings' (or --api-url's) API with the GitHub token. An API host that
+/// only the workspace sift.toml names is refused before the token is even looked up.
 fn client_for(ctx: &Context, api_url: Option<&str>) -> Result<Client> {
+    let gs = &ctx.ws.settings.github;
+    let api = match (api_url, &gs.untrusted_api_url) {
+        (Some(cli), _) => cli,
+        (None, Some(file)) => {
+            let user_config = crate::workspace::user_config_path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "config.toml".into());
+            return Err(GithubError::UntrustedApiUrl {
+                file: file.clone(),
+                url: gs.api_url.clone(),
+                user_config,
+            }
+            .into());
+        }
+        (None, None) => &gs.api_url,
+    };
     let token = secrets::lookup(Service::Github).ok_or(GithubError::NoToken)?;
-    let api = api_url.unwrap_or(&ctx.ws.settings.github.api_url);
-    Ok(Client::new(api, token, Pacing::from_settings(&ctx.ws.settings.github))?)
+    Ok(Client::new(api, token, Pacing::from_settings(gs))?)
 }
 
 /// Wait for `fut`, or stop at Ctrl-C (the push journal keeps what was sent).
@@ -174,6 +196,8 @@ struct PushJson<'a> {
     dry_run: bool,
     resumed: Vec<PushReport>,
     report: Option<PushReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    abandoned: Option<AbandonReport>,
 }
 
 /// Everything from the store the planner needs for a repo.
@@ -213,13 +237,17 @@ pub fn plan_for_repo(
         pushed: &pushed,
         last_comments,
     };
-    Ok(plan_push(&inputs))
+    let mut plan = plan_push(&inputs);
+    plan.unfinished = push::pending_pushes(&ctx.store, &repo.full())?;
+    Ok(plan)
 }
 
 fn progress_line(p: &PushProgress) {
     let err =
         p.error.as_deref().map(|e| format!(": {}", crate::text::one_line(e))).unwrap_or_default();
-    eprintln!("[{}/{}] {} {} {}{err}", p.done, p.total, p.op, p.key, p.outcome);
+    let note =
+        p.note.as_deref().map(|n| format!(" ({})", crate::text::one_line(n))).unwrap_or_default();
+    eprintln!("[{}/{}] {} {} {}{note}{err}", p.done, p.total, p.op, p.key, p.outcome);
 }
 
 /// What to push where.
@@ -231,15 +259,37 @@ pub struct PushRequest<'a> {
 }
 
 /// One repository's push, shared by `sift push` and the TUI's push view: finish interrupted
-/// pushes, plan (shown through `on_plan` before anything is sent), journal, send with progress.
+/// pushes (those `--dry-run` lists; an interrupted push of the other mode stops everything
+/// before a request), plan (shown through `on_plan` before anything is sent), journal, send
+/// with progress.
 pub fn push_repo(
     ctx: &mut Context,
     rt: &tokio::runtime::Runtime,
     req: &PushRequest,
     on_plan: &mut dyn FnMut(&PushPlan),
     progress: &mut dyn FnMut(&PushProgress),
-) -> Result<(PushPlan, Vec<push::PushReport>, Option<push::PushReport>)> {
+) -> Result<(Option<PushPlan>, Vec<push::PushReport>, Option<push::PushReport>)> {
     let repo = req.repo;
+    // A push of one mode must not send another mode's leftovers: comments wanted, labels
+    // added. The user finishes or drops them explicitly.
+    if let Some(p) = push::pending_pushes(&ctx.store, &repo.full())?
+        .into_iter()
+        .find(|p| !p.resumed_by(req.mode))
+    {
+        bail!(
+            "push {} ({}) of {} did not finish and has {} op(s) left, which a {} push does not \
+             send: finish it with `sift push {} --mode {}`, or drop it with `sift push --abandon {}` \
+             (`--dry-run` lists them)",
+            p.id,
+            p.mode,
+            repo.full(),
+            p.ops.len(),
+            req.mode.as_str(),
+            repo.full(),
+            p.mode,
+            p.id
+        );
+    }
     let mut client = client_for(ctx, req.api_url)?;
     let mut login = None;
     let resumed = rt.block_on(until_ctrl_c(push::resume_unfinished(
@@ -249,6 +299,10 @@ pub fn push_repo(
         &mut login,
         progress,
     )))??;
+    if resumed.iter().any(|r| r.stopped.is_some()) {
+        // GitHub refused the token: nothing more is planned or sent.
+        return Ok((None, resumed, None));
+    }
     let known = match req.mode {
         PushMode::Comment => {
             rt.block_on(push::known_comments(&ctx.store, &mut client, &mut login, &repo.full()))?
@@ -268,7 +322,7 @@ pub fn push_repo(
         )))??),
         None => None,
     };
-    Ok((plan, resumed, report))
+    Ok((Some(plan), resumed, report))
 }
 
 /// The plan `sift push --dry-run` shows, for the TUI: nothing is sent.
@@ -292,10 +346,15 @@ pub fn cmd_push(ctx: &mut Context, args: PushArgs) -> Result<ExitCode> {
         bail!("--threshold {t}: give a confidence between 0 and 1");
     }
     let rt = runtime()?;
+    if let Some(id) = &args.abandon {
+        return cmd_abandon(ctx, id, args.repo.as_deref(), args.json);
+    }
     if let Some(id) = &args.revert {
         return cmd_revert(ctx, &rt, id, args.api_url.as_deref(), args.json);
     }
-    let Some(repo) = args.repo.as_deref() else { bail!("give OWNER/REPO or --revert PUSH_ID") };
+    let Some(repo) = args.repo.as_deref() else {
+        bail!("give OWNER/REPO, --revert PUSH_ID or --abandon PUSH_ID")
+    };
     let repo = RepoSlug::parse(repo)?;
     if args.dry_run {
         let plan = dry_plan(ctx, &repo, args.mode, args.threshold)?;
@@ -303,6 +362,11 @@ pub fn cmd_push(ctx: &mut Context, args: PushArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let json = args.json;
+    if !json {
+        // Shown for the record before they are sent, like the plan.
+        let pending = push::pending_pushes(&ctx.store, &repo.full())?;
+        out!("{}", render_pending(&repo.full(), args.mode, &pending));
+    }
     let mut show_plan = |plan: &PushPlan| {
         if !json {
             // The plan is shown for the record before sending; if nobody reads stdout any more
@@ -318,26 +382,25 @@ pub fn cmd_push(ctx: &mut Context, args: PushArgs) -> Result<ExitCode> {
         api_url: args.api_url.as_deref(),
     };
     let (plan, resumed, report) = push_repo(ctx, &rt, &opts, &mut show_plan, &mut progress_line)?;
-    let failed = report.as_ref().is_some_and(|r| r.failed > 0);
+    // A failure in a resumed push is a failure of this command too.
+    let failed = resumed.iter().chain(&report).any(|r| r.failed > 0);
+    let code = if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS };
     if args.json {
-        print_plan(&plan, true, false, resumed, report)?;
-    } else if let Some(r) = &report {
-        outln!(
-            "push {}: {} done, {} failed{}",
-            r.push_id.as_deref().unwrap_or("-"),
-            r.done,
-            r.failed,
-            if r.already > 0 {
-                format!(", {} already on GitHub", r.already)
-            } else {
-                String::new()
-            }
-        );
+        let doc =
+            PushJson { plan: plan.as_ref(), dry_run: false, resumed, report, abandoned: None };
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(code);
+    }
+    for r in &resumed {
+        outln!("{}", report_line("resumed push", r));
+    }
+    if let Some(r) = &report {
+        outln!("{}", report_line("push", r));
         outln!("undo with: sift push --revert {}", r.push_id.as_deref().unwrap_or("-"));
-    } else {
+    } else if plan.is_some() {
         outln!("nothing to push");
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(code)
 }
 
 fn print_plan(
@@ -348,7 +411,7 @@ fn print_plan(
     report: Option<PushReport>,
 ) -> Result<()> {
     if json {
-        let doc = PushJson { plan: Some(plan), dry_run, resumed, report };
+        let doc = PushJson { plan: Some(plan), dry_run, resumed, report, abandoned: None };
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         out!("{}", render_plan(plan));
@@ -357,6 +420,72 @@ fn print_plan(
         }
     }
     Ok(())
+}
+
+/// One line for a finished (or resumed) push.
+fn report_line(what: &str, r: &PushReport) -> String {
+    let mut line = format!(
+        "{what} {}: {} done, {} failed",
+        r.push_id.as_deref().unwrap_or("-"),
+        r.done,
+        r.failed
+    );
+    if r.already > 0 {
+        line.push_str(&format!(", {} already on GitHub", r.already));
+    }
+    if r.skipped > 0 {
+        line.push_str(&format!(", {} skipped", r.skipped));
+    }
+    for s in &r.skips {
+        line.push_str(&format!("\n  skipped {}", crate::text::one_line(s)));
+    }
+    if let Some(s) = &r.stopped {
+        line.push_str(&format!(
+            "\n  stopped: {}; check the token (`sift auth status`) and push again",
+            crate::text::one_line(s)
+        ));
+    }
+    line
+}
+
+fn cmd_abandon(
+    ctx: &mut Context,
+    push_id: &str,
+    repo: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    if let (Some(repo), Some(push)) = (repo, ctx.store.push_record(push_id)?) {
+        let repo = RepoSlug::parse(repo)?;
+        if push.repo != repo.full() {
+            bail!("push {push_id} is a push of {}, not of {}", push.repo, repo.full());
+        }
+    }
+    let r = push::abandon(&mut ctx.store, push_id)?;
+    for m in &r.maybe_sent {
+        eprintln!(
+            "warning: {} was being sent when push {push_id} stopped; it may have reached GitHub, \
+             and sift no longer tracks it",
+            crate::text::one_line(m)
+        );
+    }
+    if json {
+        let doc = PushJson {
+            plan: None,
+            dry_run: false,
+            resumed: Vec::new(),
+            report: None,
+            abandoned: Some(r),
+        };
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        outln!(
+            "push {} of {} abandoned: {} op(s) will not be sent; nothing was sent to GitHub",
+            r.push_id,
+            r.repo,
+            r.dropped
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cmd_revert(
@@ -371,7 +500,13 @@ fn cmd_revert(
     let mut progress = progress_line;
     let Some((id, _repo)) = push::journal_revert(&mut ctx.store, push_id)? else {
         if json {
-            let doc = PushJson { plan: None, dry_run: false, resumed: Vec::new(), report: None };
+            let doc = PushJson {
+                plan: None,
+                dry_run: false,
+                resumed: Vec::new(),
+                report: None,
+                abandoned: None,
+            };
             outln!("{}", serde_json::to_string_pretty(&doc)?);
         } else {
             outln!("push {push_id} added no labels that are still recorded; nothing to revert");
@@ -385,9 +520,15 @@ fn cmd_revert(
         &mut login,
         &mut progress,
     )))??;
+    let failed = report.failed > 0;
     if json {
-        let doc =
-            PushJson { plan: None, dry_run: false, resumed: Vec::new(), report: Some(report) };
+        let doc = PushJson {
+            plan: None,
+            dry_run: false,
+            resumed: Vec::new(),
+            report: Some(report),
+            abandoned: None,
+        };
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         outln!(
@@ -396,8 +537,11 @@ fn cmd_revert(
             report.already,
             report.failed
         );
+        if let Some(s) = &report.stopped {
+            outln!("stopped: {}; check the token (`sift auth status`)", crate::text::one_line(s));
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 #[derive(Serialize)]

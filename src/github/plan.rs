@@ -71,6 +71,41 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// One op an unfinished push has not finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingOp {
+    pub key: String,
+    pub number: i64,
+    /// add_labels, comment, update_comment, remove_label
+    pub op: String,
+    /// pending (never sent) or sent (interrupted while sending: checked on GitHub first).
+    pub state: String,
+    /// The labels it adds, recommends or removes.
+    pub labels: Vec<String>,
+    /// Why it will not be sent, when it will not (`/label off` since the push was planned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
+}
+
+/// A push (or revert) that was interrupted: the next push of its repository in its mode sends
+/// the rest first, unless it is dropped with `sift push --abandon ID`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingPush {
+    pub id: String,
+    /// apply, comment or revert
+    pub mode: String,
+    pub started_at: String,
+    pub ops: Vec<PendingOp>,
+}
+
+impl PendingPush {
+    /// Whether a push in `mode` resumes it: pushes of the same mode, and reverts (they only
+    /// take back what sift added) with either.
+    pub fn resumed_by(&self, mode: PushMode) -> bool {
+        self.mode == mode.as_str() || self.mode == "revert"
+    }
+}
+
 /// The plan of one push.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PushPlan {
@@ -81,6 +116,10 @@ pub struct PushPlan {
     pub skipped: Vec<Skipped>,
     /// Issues with a recommendation that is already on GitHub.
     pub up_to_date: usize,
+    /// Interrupted pushes of the repository, sent before this plan (not part of it: the
+    /// planner leaves this empty, the caller fills it from the journal).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unfinished: Vec<PendingPush>,
 }
 
 impl PushPlan {
@@ -157,6 +196,7 @@ pub fn plan_push(inputs: &PlanInputs) -> PushPlan {
         entries: Vec::new(),
         skipped: Vec::new(),
         up_to_date: 0,
+        unfinished: Vec::new(),
     };
     for issue in inputs.issues {
         let Some((source, labels, mut notes)) = recommendation(tax, &issue.key, inputs) else {
@@ -235,7 +275,8 @@ fn labels_to_add(
     let mut room = tax.max_labels.saturating_sub(present_tax.len());
     let mut add: Vec<String> = Vec::new();
     for l in labels {
-        if present_lower.contains(&l.name.to_ascii_lowercase()) {
+        // Present under its own name or under an alias a human used (`defect` for `bug`).
+        if present_lower.contains(&l.name.to_ascii_lowercase()) || present_tax.contains(&l.name) {
             continue;
         }
         if let Some(dim) = tax.dimension_of(&l.name).filter(|d| d.select == Select::One) {
@@ -261,10 +302,61 @@ fn labels_to_add(
     add
 }
 
-/// The plan as a diff, one issue per block (labels through the terminal sanitizer).
-pub fn render_plan(plan: &PushPlan) -> String {
+/// Interrupted pushes and what is left of them, as the plan shows them before its own diff.
+pub fn render_pending(repo: &str, mode: PushMode, pending: &[PendingPush]) -> String {
     use std::fmt::Write;
     let mut s = String::new();
+    let clean = crate::text::one_line;
+    for p in pending {
+        let _ = writeln!(
+            s,
+            "unfinished push {} ({}, started {}): {} op(s) left",
+            clean(&p.id),
+            clean(&p.mode),
+            clean(&p.started_at),
+            p.ops.len()
+        );
+        for o in &p.ops {
+            let labels: Vec<String> = o.labels.iter().map(|l| clean(l)).collect();
+            let what = match o.op.as_str() {
+                "add_labels" => format!("+ {}", labels.join(", ")),
+                "remove_label" => format!("- {}", labels.join(", ")),
+                _ => format!("{}: {}", clean(&o.op), labels.join(", ")),
+            };
+            let note = match (&o.skip, o.state.as_str()) {
+                (Some(why), "sent") => {
+                    format!(
+                        " (interrupted while sending: checked on GitHub, not sent again: {})",
+                        clean(why)
+                    )
+                }
+                (Some(why), _) => format!(" (skipped: {})", clean(why)),
+                (None, "sent") => " (interrupted while sending: checked on GitHub first)".into(),
+                (None, _) => String::new(),
+            };
+            let _ = writeln!(s, "  {}#{} {what}{note}", repo, o.number);
+        }
+        if p.resumed_by(mode) {
+            let _ = writeln!(s, "  sent first by `sift push {repo} --mode {}`", mode.as_str());
+        } else {
+            let _ = writeln!(
+                s,
+                "  ! a {} push does not send these: finish them with `sift push {repo} --mode {}`",
+                mode.as_str(),
+                clean(&p.mode)
+            );
+        }
+        let _ =
+            writeln!(s, "  or drop them, sending nothing: sift push --abandon {}", clean(&p.id));
+    }
+    s
+}
+
+/// The plan as a diff, one issue per block (labels through the terminal sanitizer), after the
+/// interrupted pushes that go first.
+pub fn render_plan(plan: &PushPlan) -> String {
+    use std::fmt::Write;
+    let mut s = render_pending(&plan.repo, plan.mode, &plan.unfinished);
     let clean = crate::text::one_line;
     for e in &plan.entries {
         let _ = writeln!(s, "{}#{} ({})", plan.repo, e.number, e.source);
@@ -300,6 +392,14 @@ pub fn render_plan(plan: &PushPlan) -> String {
         plan.up_to_date,
         plan.skipped.len()
     );
+    let left: usize = plan.unfinished.iter().map(|p| p.ops.len()).sum();
+    if left > 0 {
+        let _ = writeln!(
+            s,
+            "and {left} op(s) of {} unfinished push(es), listed above",
+            plan.unfinished.len()
+        );
+    }
     s
 }
 
@@ -395,6 +495,19 @@ mod tests {
             plan_push(&inputs(&t, &issues, &gold, &no_sugg, &pushed, &none, None, PushMode::Apply));
         assert!(p.entries.iter().all(|e| e.number != 1));
         assert!(render_plan(&p).contains("+ bug"));
+    }
+
+    #[test]
+    fn a_label_present_under_an_alias_is_not_added_again() {
+        let t = tax();
+        let issues = [issue(1, &["Defect"], false)];
+        let gold: HashMap<String, Vec<String>> =
+            [("github:o/r#1".to_string(), vec!["bug".to_string(), "question".into()])].into();
+        let none: HashMap<String, CommentData> = HashMap::new();
+        let no_sugg: HashMap<String, Vec<LabelScore>> = HashMap::new();
+        let p = plan_push(&inputs(&t, &issues, &gold, &no_sugg, &[], &none, None, PushMode::Apply));
+        assert_eq!(p.entries.len(), 1);
+        assert_eq!(p.entries[0].add, vec!["question"]);
     }
 
     #[test]

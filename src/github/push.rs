@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{self, CommentData};
 use super::client::{Client, GithubError, RepoSlug, Result, encode_segment};
-use super::plan::{PushMode, PushPlan, comment_data};
+use super::plan::{PendingOp, PendingPush, PushMode, PushPlan, comment_data};
 use crate::model::now_rfc3339;
 use crate::store::{PushOpRow, Store};
 
@@ -25,6 +25,9 @@ pub struct PushProgress {
     pub outcome: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why an op was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What a push (or revert, or resume) did.
@@ -38,7 +41,14 @@ pub struct PushReport {
     pub failed: usize,
     /// Ops found already applied on GitHub when resuming.
     pub already: usize,
+    /// Ops not sent, each listed in `skips` with the reason.
+    pub skipped: usize,
+    pub skips: Vec<String>,
     pub errors: Vec<String>,
+    /// Why the push stopped before its end (GitHub refused the token), when it did; the ops
+    /// after that point are in `skips` as not attempted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     /// Interrupted pushes finished first.
     pub resumed: Vec<String>,
     pub requests: u64,
@@ -59,6 +69,20 @@ pub struct OpPayload {
     /// For remove_label: the push that added the label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_push: Option<String>,
+}
+
+/// Why an op of an unfinished push is not sent (the plan's words for the same thing).
+pub const OFF_REASON: &str = "`/label off` on this issue";
+
+/// Whether GitHub refused the token itself (bad or expired: 401; lacking permission: 403),
+/// rather than one issue. Rate-limit 403s never get here: the client waits them out or gives
+/// up with its own error. A locked issue refuses comments with a 403 of its own.
+fn token_refused(status: u16, message: &str) -> bool {
+    status == 401 || (status == 403 && !message.to_ascii_lowercase().contains("locked"))
+}
+
+fn skip_line(op: &PushOpRow, reason: &str) -> String {
+    format!("{} {}: {reason}", op.item_key, op.op)
 }
 
 /// A fresh push id: time plus randomness, sortable.
@@ -205,8 +229,9 @@ pub fn journal_revert(store: &mut Store, push_id: &str) -> Result<Option<(String
 }
 
 /// Run (or resume) the journaled ops of a push, serially. Client-side errors of one op (404,
-/// 422) mark it failed and the push goes on; rate limits that outlast the wait and transport
-/// errors stop the push, which stays resumable.
+/// 422) mark it failed and the push goes on; a refused token (401, permission 403) fails the op
+/// and closes the push with the rest not attempted; rate limits that outlast the wait and
+/// transport errors stop the push, which stays resumable.
 pub async fn run_push(
     store: &mut Store,
     client: &mut Client,
@@ -232,9 +257,16 @@ pub async fn run_push(
     };
     let total = ops.len();
     for (i, op) in ops.iter().enumerate() {
-        if op.state == "done" || op.state == "failed" {
-            report.done += usize::from(op.state == "done");
-            report.failed += usize::from(op.state == "failed");
+        match op.state.as_str() {
+            "done" => report.done += 1,
+            "failed" => report.failed += 1,
+            "skipped" => {
+                report.skipped += 1;
+                report.skips.push(skip_line(op, op.response.as_deref().unwrap_or("")));
+            }
+            _ => {}
+        }
+        if matches!(op.state.as_str(), "done" | "failed" | "skipped") {
             continue;
         }
         let payload: OpPayload =
@@ -242,14 +274,73 @@ pub async fn run_push(
                 url: format!("journal {push_id}#{}", op.seq),
                 reason: e.to_string(),
             })?;
-        let result = run_op(store, client, &repo, push_id, op, &payload, login).await;
-        let (outcome, error) = match result {
-            Ok((outcome, response)) => {
-                store.set_op_state(push_id, op.seq, "done", Some(&response), &now_rfc3339())?;
-                record_effects(store, &repo, push_id, op, &payload)?;
+        // `/label off` given since the push was planned: what was never sent is not sent now;
+        // an op interrupted while sending is only checked. A revert still runs: it takes back
+        // only what sift itself added.
+        let off = op.op != "remove_label"
+            && store.issue_flags(&op.item_key)?.is_some_and(|(sift_off, _)| sift_off);
+        let result = if off && op.state != "sent" {
+            Ok(OpDone::new("skipped", serde_json::json!({ "skipped": OFF_REASON })))
+        } else {
+            run_op(store, client, &repo, op, &payload, login, off).await
+        };
+        let (outcome, error, note) = match result {
+            Ok(d) if d.outcome == "skipped" => {
+                store.set_op_state(push_id, op.seq, "skipped", Some(OFF_REASON), &now_rfc3339())?;
+                record_effects(store, &repo, push_id, op, &payload, &d.labels)?;
+                report.skipped += 1;
+                report.skips.push(skip_line(op, OFF_REASON));
+                (d.outcome, None, Some(OFF_REASON.to_string()))
+            }
+            Ok(d) => {
+                store.set_op_state(push_id, op.seq, "done", Some(&d.response), &now_rfc3339())?;
+                record_effects(store, &repo, push_id, op, &payload, &d.labels)?;
                 report.done += 1;
-                report.already += usize::from(outcome == "already");
-                (outcome, None)
+                report.already += usize::from(d.outcome == "already");
+                (d.outcome, None, None)
+            }
+            Err(GithubError::Http { status, message, method, url })
+                if token_refused(status, &message) =>
+            {
+                let msg = format!("{method} {url}: {status} {message}");
+                store.set_op_state(push_id, op.seq, "failed", Some(&msg), &now_rfc3339())?;
+                report.failed += 1;
+                report.errors.push(msg.clone());
+                progress(&PushProgress {
+                    push_id: push_id.to_string(),
+                    done: i + 1,
+                    total,
+                    key: op.item_key.clone(),
+                    op: op.op.clone(),
+                    outcome: "failed".into(),
+                    error: Some(msg.clone()),
+                    note: None,
+                });
+                // Every later request would be refused the same way: none is sent. The push is
+                // closed, so the next push plans the issues afresh instead of resuming this.
+                let reason = format!("not attempted: the push stopped at {status} {message}");
+                for later in &ops[i + 1..] {
+                    if matches!(later.state.as_str(), "pending" | "sent") {
+                        store.set_op_state(
+                            push_id,
+                            later.seq,
+                            "skipped",
+                            Some(&reason),
+                            &now_rfc3339(),
+                        )?;
+                    }
+                    if matches!(later.state.as_str(), "pending" | "sent" | "skipped") {
+                        report.skipped += 1;
+                        report.skips.push(skip_line(later, &reason));
+                    } else {
+                        report.done += usize::from(later.state == "done");
+                        report.failed += usize::from(later.state == "failed");
+                    }
+                }
+                report.stopped = Some(msg);
+                store.finish_push(push_id, "stopped", &now_rfc3339())?;
+                report.requests = client.requests - requests_before;
+                return Ok(report);
             }
             Err(GithubError::Http { status, message, method, url })
                 if (400..500).contains(&status) && status != 429 =>
@@ -258,7 +349,7 @@ pub async fn run_push(
                 store.set_op_state(push_id, op.seq, "failed", Some(&msg), &now_rfc3339())?;
                 report.failed += 1;
                 report.errors.push(msg.clone());
-                ("failed", Some(msg))
+                ("failed", Some(msg), None)
             }
             Err(e) => {
                 report.requests = client.requests - requests_before;
@@ -273,6 +364,7 @@ pub async fn run_push(
             op: op.op.clone(),
             outcome: outcome.to_string(),
             error,
+            note,
         });
     }
     store.finish_push(push_id, "done", &now_rfc3339())?;
@@ -280,18 +372,21 @@ pub async fn run_push(
     Ok(report)
 }
 
-/// Store what a finished op changed: labels sift added, labels it removed.
+/// Store what a finished op changed: the labels sift itself added (`labels`: only those that
+/// were missing when it sent them, so a revert never takes back a label a human set), or the
+/// labels it removed.
 fn record_effects(
     store: &Store,
     repo: &RepoSlug,
     push_id: &str,
     op: &PushOpRow,
     p: &OpPayload,
+    labels: &[String],
 ) -> Result<()> {
     let now = now_rfc3339();
     match op.op.as_str() {
         "add_labels" => {
-            for l in &p.labels {
+            for l in labels {
                 store.record_pushed_label(&repo.full(), p.number, l, push_id, &now)?;
             }
         }
@@ -320,66 +415,113 @@ fn has(labels: &[String], name: &str) -> bool {
     labels.iter().any(|l| l.eq_ignore_ascii_case(name))
 }
 
-/// Send one op (or, when journaled as sent, check GitHub first). Returns the outcome and the
-/// response to journal.
+/// A finished op: its outcome, the response to journal, and the labels it added or removed.
+struct OpDone {
+    outcome: &'static str,
+    response: String,
+    /// add_labels: the labels sift added; remove_label: the labels now gone.
+    labels: Vec<String>,
+}
+
+impl OpDone {
+    fn new(outcome: &'static str, response: serde_json::Value) -> Self {
+        OpDone { outcome, response: response.to_string(), labels: Vec::new() }
+    }
+}
+
+/// The labels an interrupted add_labels op was sending, as journaled with its `sent` state.
+fn journaled_sending(op: &PushOpRow) -> Option<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_str(op.response.as_deref()?).ok()?;
+    serde_json::from_value(v.get("sending")?.clone()).ok()
+}
+
+/// Send one op (or, when journaled as sent, check GitHub first). With `check_only` (an op
+/// interrupted while sending, on an issue now under `/label off`) nothing is sent: what reached
+/// GitHub is recorded, the rest comes back as "skipped".
 async fn run_op(
     store: &Store,
     client: &mut Client,
     repo: &RepoSlug,
-    push_id: &str,
     op: &PushOpRow,
     p: &OpPayload,
     login: &mut Option<String>,
-) -> Result<(&'static str, String)> {
+    check_only: bool,
+) -> Result<OpDone> {
+    let push_id = op.push_id.as_str();
     let resumed = op.state == "sent";
     let now = now_rfc3339();
     match op.op.as_str() {
         "add_labels" => {
-            let mut to_add = p.labels.clone();
-            if resumed {
-                let current = issue_labels(client, repo, p.number).await?;
-                to_add.retain(|l| !has(&current, l));
-                if to_add.is_empty() {
-                    return Ok(("already", "{\"already\":true}".into()));
-                }
+            // The plan was made from the last pull; a human may have added some of the labels
+            // since. Only the labels missing now are sent and recorded as sift's.
+            let current = issue_labels(client, repo, p.number).await?;
+            let sending: Vec<String> = match journaled_sending(op) {
+                // Interrupted after the journal said what was being sent: whichever of those
+                // labels are on GitHub now got there through that request.
+                Some(s) if resumed => s,
+                // A journal of an older sift, which did not say; every label counts as sent.
+                None if resumed => p.labels.clone(),
+                _ => p.labels.iter().filter(|l| !has(&current, l)).cloned().collect(),
+            };
+            let to_add: Vec<String> =
+                sending.iter().filter(|l| !has(&current, l)).cloned().collect();
+            if check_only && !to_add.is_empty() {
+                let mut d = OpDone::new("skipped", serde_json::json!({ "skipped": OFF_REASON }));
+                d.labels = sending.into_iter().filter(|l| !to_add.contains(l)).collect();
+                return Ok(d);
             }
-            store.set_op_state(push_id, op.seq, "sent", None, &now)?;
+            if to_add.is_empty() {
+                let mut d = OpDone::new(
+                    "already",
+                    serde_json::json!({ "already": true, "added": sending }),
+                );
+                d.labels = sending;
+                return Ok(d);
+            }
+            let journal = serde_json::json!({ "sending": sending }).to_string();
+            store.set_op_state(push_id, op.seq, "sent", Some(&journal), &now)?;
             let url = client.url(&format!("{}/issues/{}/labels", repo.path(), p.number));
             let body = serde_json::json!({ "labels": to_add });
             client.mutate(Method::POST, &url, Some(&body)).await?;
-            Ok(("done", serde_json::json!({ "added": to_add }).to_string()))
+            let mut d = OpDone::new("done", serde_json::json!({ "added": sending }));
+            d.labels = sending;
+            Ok(d)
         }
         "comment" => {
-            if resumed {
-                let me = ensure_login(client, login).await?;
-                let url = client.url(&format!(
-                    "{}/issues/{}/comments?per_page=100",
-                    repo.path(),
-                    p.number
-                ));
-                let comments: Vec<serde_json::Value> = client.get_all(&url).await?;
-                let found = comments.iter().find_map(|c| {
-                    let author = c.pointer("/user/login")?.as_str()?;
-                    let block = audit::parse(c.get("body")?.as_str()?)?;
-                    (author.eq_ignore_ascii_case(&me) && block.run == push_id)
-                        .then(|| c.get("id")?.as_i64())?
-                });
-                if let Some(id) = found {
-                    return Ok(("already", serde_json::json!({ "comment_id": id }).to_string()));
-                }
+            if resumed
+                && let Some(id) = find_own_comment(client, repo, p.number, push_id, login).await?
+            {
+                return Ok(OpDone::new("already", serde_json::json!({ "comment_id": id })));
+            }
+            if check_only {
+                return Ok(OpDone::new("skipped", serde_json::json!({ "skipped": OFF_REASON })));
             }
             store.set_op_state(push_id, op.seq, "sent", None, &now)?;
-            post_comment(client, repo, p).await
+            post_comment(client, repo, p, push_id, login).await
         }
         "update_comment" => {
-            let Some(id) = p.comment_id else { return post_comment(client, repo, p).await };
+            // An edit may or may not have landed; either way the issue is not touched again.
+            if check_only {
+                return Ok(OpDone::new("skipped", serde_json::json!({ "skipped": OFF_REASON })));
+            }
             store.set_op_state(push_id, op.seq, "sent", None, &now)?;
+            let Some(id) = p.comment_id else {
+                return post_comment(client, repo, p, push_id, login).await;
+            };
             let url = client.url(&format!("{}/issues/comments/{id}", repo.path()));
             let body = serde_json::json!({ "body": p.body.clone().unwrap_or_default() });
             match client.mutate(Method::PATCH, &url, Some(&body)).await {
-                Ok(_) => Ok(("done", serde_json::json!({ "comment_id": id }).to_string())),
-                // The old comment was deleted: post a new one.
-                Err(GithubError::Http { status: 404, .. }) => post_comment(client, repo, p).await,
+                Ok(_) => Ok(OpDone::new("done", serde_json::json!({ "comment_id": id }))),
+                // The old comment was deleted: post a new one, unless an earlier attempt of
+                // this op (interrupted before the journal heard of it) already did.
+                Err(GithubError::Http { status: 404, .. }) => {
+                    match find_own_comment(client, repo, p.number, push_id, login).await? {
+                        Some(found) => {
+                            Ok(OpDone::new("already", serde_json::json!({ "comment_id": found })))
+                        }
+                        None => post_comment(client, repo, p, push_id, login).await,
+                    }
+                }
                 Err(e) => Err(e),
             }
         }
@@ -403,7 +545,10 @@ async fn run_op(
                 }
             }
             let outcome = if removed.is_empty() { "already" } else { "done" };
-            Ok((outcome, serde_json::json!({ "removed": removed }).to_string()))
+            // Gone either way: every label of the op is marked removed.
+            let mut d = OpDone::new(outcome, serde_json::json!({ "removed": removed }));
+            d.labels = p.labels.clone();
+            Ok(d)
         }
         other => Err(GithubError::Body {
             url: format!("journal {push_id}#{}", op.seq),
@@ -412,17 +557,149 @@ async fn run_op(
     }
 }
 
+/// sift's comment of push `push_id` on an issue, if GitHub has one: found by the push id in
+/// the hidden block of a comment the authenticated user wrote.
+async fn find_own_comment(
+    client: &mut Client,
+    repo: &RepoSlug,
+    number: i64,
+    push_id: &str,
+    login: &mut Option<String>,
+) -> Result<Option<i64>> {
+    let me = ensure_login(client, login).await?;
+    let url = client.url(&format!("{}/issues/{number}/comments?per_page=100", repo.path()));
+    let comments: Vec<serde_json::Value> = client.get_all(&url).await?;
+    Ok(comments.iter().find_map(|c| {
+        let author = c.pointer("/user/login")?.as_str()?;
+        let block = audit::parse(c.get("body")?.as_str()?)?;
+        (author.eq_ignore_ascii_case(&me) && block.run == push_id).then(|| c.get("id")?.as_i64())?
+    }))
+}
+
+/// Post the comment of an op. A POST that failed without a clear answer (timeout, broken
+/// connection, 5xx) may still have created the comment, so before each new attempt the issue's
+/// comments are searched for this push's block; after the last attempt the error stops the
+/// push, and resuming searches again.
 async fn post_comment(
     client: &mut Client,
     repo: &RepoSlug,
     p: &OpPayload,
-) -> Result<(&'static str, String)> {
+    push_id: &str,
+    login: &mut Option<String>,
+) -> Result<OpDone> {
     let url = client.url(&format!("{}/issues/{}/comments", repo.path(), p.number));
     let body = serde_json::json!({ "body": p.body.clone().unwrap_or_default() });
-    let resp = client.mutate(Method::POST, &url, Some(&body)).await?;
-    let id =
-        resp.json::<serde_json::Value>().ok().and_then(|v| v.get("id").and_then(|x| x.as_i64()));
-    Ok(("done", serde_json::json!({ "comment_id": id }).to_string()))
+    let mut attempt = 0;
+    loop {
+        match client.create(&url, &body).await {
+            Ok(resp) => {
+                let id = resp
+                    .json::<serde_json::Value>()
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(|x| x.as_i64()));
+                return Ok(OpDone::new("done", serde_json::json!({ "comment_id": id })));
+            }
+            Err(GithubError::Ambiguous { .. }) if attempt + 1 < client.pacing.attempts => {
+                client.retry_pause(&url, attempt).await?;
+                if let Some(id) = find_own_comment(client, repo, p.number, push_id, login).await? {
+                    return Ok(OpDone::new("done", serde_json::json!({ "comment_id": id })));
+                }
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The interrupted pushes of a repository and the ops each has left, oldest first, with the
+/// ops that will not be sent (issues now under `/label off`) marked: what `--dry-run` shows.
+pub fn pending_pushes(store: &Store, repo: &str) -> Result<Vec<PendingPush>> {
+    let mut out = Vec::new();
+    for push in store.unfinished_pushes(repo)? {
+        let mut ops = Vec::new();
+        for op in store.push_ops(&push.id)? {
+            if !matches!(op.state.as_str(), "pending" | "sent") {
+                continue;
+            }
+            let payload: OpPayload =
+                serde_json::from_str(&op.payload).map_err(|e| GithubError::Body {
+                    url: format!("journal {}#{}", push.id, op.seq),
+                    reason: e.to_string(),
+                })?;
+            let labels = match &payload.data {
+                Some(d) if payload.labels.is_empty() => {
+                    d.labels.iter().map(|l| l.name.clone()).collect()
+                }
+                _ => payload.labels.clone(),
+            };
+            let off = op.op != "remove_label"
+                && store.issue_flags(&op.item_key)?.is_some_and(|(sift_off, _)| sift_off);
+            ops.push(PendingOp {
+                key: op.item_key.clone(),
+                number: payload.number,
+                op: op.op.clone(),
+                state: op.state.clone(),
+                labels,
+                skip: off.then(|| OFF_REASON.to_string()),
+            });
+        }
+        // A push that stopped after its last op sends nothing more; resuming only closes it.
+        if !ops.is_empty() {
+            out.push(PendingPush {
+                id: push.id,
+                mode: push.mode,
+                started_at: push.started_at,
+                ops,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// What `sift push --abandon` dropped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AbandonReport {
+    pub push_id: String,
+    pub repo: String,
+    pub mode: String,
+    /// Ops that will never be sent.
+    pub dropped: usize,
+    /// Of those, ops that were being sent when the push was interrupted: they may have
+    /// reached GitHub, and sift no longer tracks them (item key and op).
+    pub maybe_sent: Vec<String>,
+}
+
+/// Drop an interrupted push: its unsent ops are closed in the journal and never sent. Nothing
+/// goes to GitHub.
+pub fn abandon(store: &mut Store, push_id: &str) -> Result<AbandonReport> {
+    let Some(push) = store.push_record(push_id)? else {
+        return Err(GithubError::Journal {
+            push: push_id.to_string(),
+            reason: "no such push in the store".into(),
+        });
+    };
+    if push.status != "running" {
+        return Err(GithubError::Journal {
+            push: push_id.to_string(),
+            reason: format!("it is not unfinished (status {}); nothing to abandon", push.status),
+        });
+    }
+    let ops = store.push_ops(push_id)?;
+    let open: Vec<&PushOpRow> =
+        ops.iter().filter(|o| matches!(o.state.as_str(), "pending" | "sent")).collect();
+    let maybe_sent = open
+        .iter()
+        .filter(|o| o.state == "sent")
+        .map(|o| format!("{} {}", o.item_key, o.op))
+        .collect();
+    store.abandon_push(push_id, &now_rfc3339())?;
+    Ok(AbandonReport {
+        push_id: push_id.to_string(),
+        repo: push.repo,
+        mode: push.mode,
+        dropped: open.len(),
+        maybe_sent,
+    })
 }
 
 /// Finish every interrupted push of a repository, oldest first.

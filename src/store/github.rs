@@ -212,17 +212,37 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Pushes of a repository that did not finish (crash, Ctrl-C, error), oldest first.
+    /// Pushes of a repository that did not finish (crash, Ctrl-C, error), oldest first: status
+    /// running. (done: finished; stopped: the token was refused; abandoned: dropped by hand.)
     pub fn unfinished_pushes(&self, repo: &str) -> Result<Vec<PushRow>> {
         let mut st = self
             .conn
             .prepare(&format!(
-                "SELECT {PUSH_COLUMNS} FROM pushes WHERE repo = ?1 AND status != 'done'
+                "SELECT {PUSH_COLUMNS} FROM pushes WHERE repo = ?1 AND status = 'running'
                  ORDER BY started_at, id"
             ))
             .map_err(|e| self.err(e))?;
         let rows = st.query_map([repo], push_row).map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Drop an unfinished push: its pending and sent ops become 'abandoned' and the push is
+    /// closed, in one transaction.
+    pub fn abandon_push(&mut self, id: &str, now: &str) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| super::sql_err(&path, e))?;
+        tx.execute(
+            "UPDATE push_ops SET state = 'abandoned', done_at = ?2
+             WHERE push_id = ?1 AND state IN ('pending', 'sent')",
+            params![id, now],
+        )
+        .map_err(|e| super::sql_err(&path, e))?;
+        tx.execute(
+            "UPDATE pushes SET status = 'abandoned', finished_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )
+        .map_err(|e| super::sql_err(&path, e))?;
+        tx.commit().map_err(|e| super::sql_err(&path, e))
     }
 
     /// Journal the operations of a push (state pending) in one transaction.
@@ -253,7 +273,8 @@ impl Store {
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// Move an op to a new state ('sent' before the request, 'done'/'failed' after it).
+    /// Move an op to a new state ('sent' before the request, 'done'/'failed' after it). A
+    /// response given with 'sent' records what is being sent, for a resume to check.
     pub fn set_op_state(
         &self,
         push_id: &str,
@@ -264,7 +285,8 @@ impl Store {
     ) -> Result<()> {
         let sql = match state {
             "sent" => {
-                "UPDATE push_ops SET state = ?3, sent_at = ?5 WHERE push_id = ?1 AND seq = ?2"
+                "UPDATE push_ops SET state = ?3, response = coalesce(?4, response), sent_at = ?5
+                 WHERE push_id = ?1 AND seq = ?2"
             }
             _ => {
                 "UPDATE push_ops SET state = ?3, response = coalesce(?4, response), done_at = ?5
@@ -359,7 +381,8 @@ mod tests {
         s.create_push("p1", "o/r", "apply", "[]", "t0").unwrap();
         s.add_push_ops("p1", &[("github:o/r#1".into(), "add_labels".into(), "{}".into())]).unwrap();
         assert_eq!(s.push_ops("p1").unwrap()[0].state, "pending");
-        s.set_op_state("p1", 0, "sent", None, "t1").unwrap();
+        s.set_op_state("p1", 0, "sent", Some("sending"), "t1").unwrap();
+        assert_eq!(s.push_ops("p1").unwrap()[0].response.as_deref(), Some("sending"));
         s.set_op_state("p1", 0, "done", Some("ok"), "t2").unwrap();
         let op = &s.push_ops("p1").unwrap()[0];
         assert_eq!((op.state.as_str(), op.response.as_deref()), ("done", Some("ok")));
@@ -370,5 +393,20 @@ mod tests {
         assert_eq!(s.pushed_labels("o/r", None).unwrap().len(), 1);
         s.mark_label_removed("o/r", 1, "bug", "p1", "t").unwrap();
         assert!(s.pushed_labels("o/r", Some("p1")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_abandoned_push_is_not_unfinished() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.create_push("p1", "o/r", "apply", "[]", "t0").unwrap();
+        let op = |n: i64| (format!("github:o/r#{n}"), "add_labels".to_string(), "{}".to_string());
+        s.add_push_ops("p1", &[op(1), op(2), op(3)]).unwrap();
+        s.set_op_state("p1", 0, "done", None, "t1").unwrap();
+        s.set_op_state("p1", 1, "sent", None, "t1").unwrap();
+        s.abandon_push("p1", "t2").unwrap();
+        assert!(s.unfinished_pushes("o/r").unwrap().is_empty());
+        assert_eq!(s.push_record("p1").unwrap().unwrap().status, "abandoned");
+        let states: Vec<String> = s.push_ops("p1").unwrap().into_iter().map(|o| o.state).collect();
+        assert_eq!(states, ["done", "abandoned", "abandoned"]);
     }
 }

@@ -214,7 +214,12 @@ fn push(ctx: &mut Context, repo: &str, apply: bool, out: &UnboundedSender<Msg>) 
             let line = format!("[{}/{}] {} {} {}{err}", p.done, p.total, p.op, p.key, p.outcome);
             let _ = out.send(Msg::Action(Action::PushProgress { line }));
         };
-        let (_, _, report) = crate::github::push_repo(ctx, &rt, &req, &mut |_| {}, &mut progress)?;
+        let (_, resumed, report) =
+            crate::github::push_repo(ctx, &rt, &req, &mut |_| {}, &mut progress)?;
+        // A resumed push that GitHub stopped (refused token) leaves no new push to report.
+        if let Some(stop) = resumed.iter().find_map(|r| r.stopped.as_deref()) {
+            return Ok(format!("push stopped: {}", crate::text::one_line(stop)));
+        }
         Ok(match report {
             Some(r) => format!(
                 "push {}: {} done, {} failed — undo with `sift push --revert {}`",
