@@ -84,6 +84,11 @@ pub struct SuggestSettings {
     pub few_shot: usize,
     pub arbitration: bool,
     pub temperature: f64,
+    /// The workspace sift.toml, when `base_url` comes from it and neither the user config
+    /// nor SIFT_BASE_URL names the same origin: API keys are not sent there (sift.toml is
+    /// shared through git). Set by the layering, never read from a file.
+    #[serde(skip)]
+    pub untrusted_base_url: Option<PathBuf>,
 }
 
 impl Default for SuggestSettings {
@@ -101,6 +106,7 @@ impl Default for SuggestSettings {
             few_shot: 3,
             arbitration: false,
             temperature: 0.0,
+            untrusted_base_url: None,
         }
     }
 }
@@ -381,6 +387,16 @@ fn github_api_url(layer: &toml::Table) -> Option<&str> {
     layer.get("github")?.get("api_url")?.as_str()
 }
 
+fn suggest_base_url(layer: &toml::Table) -> Option<&str> {
+    layer.get("suggest")?.get("base_url")?.as_str()
+}
+
+/// Whether `url`, named by the shared workspace file, is a place the user agreed to send
+/// keys to: the same origin their own config names.
+fn same_origin(url: &str, user: Option<&str>) -> bool {
+    origin(url).is_some_and(|o| user.and_then(origin) == Some(o))
+}
+
 /// Scheme, host and port: where a token sent to this URL ends up, and whether in clear text.
 fn origin(url: &str) -> Option<(String, String, u16)> {
     let u = reqwest::Url::parse(url.trim()).ok()?;
@@ -404,20 +420,23 @@ pub fn load_settings(
     let mut merged = toml::Table::try_from(Settings::default()).map_err(|e| {
         WorkspaceError::Settings { path: PathBuf::from("<defaults>"), message: e.to_string() }
     })?;
-    let mut user_api = None;
+    let (mut user_api, mut user_base) = (None, None);
     if let Some(user) = user_config.and_then(|p| read_layer(p).transpose()) {
         let user = user?;
         user_api = github_api_url(&user).map(str::to_string);
+        user_base = suggest_base_url(&user).map(str::to_string);
         merge(&mut merged, user);
     }
     let ws = root.join(SETTINGS_FILE);
-    let mut ws_api = None;
+    let (mut ws_api, mut ws_base) = (None, None);
     if let Some(t) = read_layer(&ws)? {
         ws_api = github_api_url(&t).map(str::to_string);
+        ws_base = suggest_base_url(&t).map(str::to_string);
         merge(&mut merged, t);
     }
     let env_t = env_layer(env)?;
     let env_sets_api = github_api_url(&env_t).is_some();
+    let env_sets_base = suggest_base_url(&env_t).is_some();
     merge(&mut merged, env_t);
     let mut settings = Settings::deserialize(toml::Value::Table(merged))
         .map_err(|e| WorkspaceError::Settings { path: ws.clone(), message: e.to_string() })?;
@@ -426,6 +445,12 @@ pub fn load_settings(
         && !workspace_api_url_allowed(&url, user_api.as_deref())
     {
         settings.github.untrusted_api_url = Some(ws.clone());
+    }
+    if let Some(url) = ws_base
+        && !env_sets_base
+        && !same_origin(&url, user_base.as_deref())
+    {
+        settings.suggest.untrusted_base_url = Some(ws.clone());
     }
     if let Some(a) = &overrides.annotator {
         settings.annotator = Some(a.clone());

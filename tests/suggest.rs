@@ -933,6 +933,48 @@ async fn arbitration_reasks_low_confidence_items_and_records_both_answers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn keys_are_not_sent_to_a_base_url_only_the_shared_workspace_file_names() {
+    let dir = workspace(&[]);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(openai_answer(
+            r#"{"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r"}"#,
+        ))
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let toml = ws(&dir).join("sift.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let text = text.replace("fallback = []", &format!("fallback = []\nbase_url = {uri:?}"));
+    std::fs::write(&toml, text).unwrap();
+    let args = ["suggest", "--provider", "openai", "--dataset", "demo", "--limit", "1", "--json"];
+    let out = sift(&dir, &args).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = json_of(&out);
+    assert!(r["warnings"].to_string().contains("not sent"), "{r}");
+    let auth = |req: &wiremock::Request| req.headers.get("authorization").is_some();
+    let seen = server.received_requests().await.unwrap();
+    assert_eq!(seen.len(), 1, "a keyless request still goes out");
+    assert!(!auth(&seen[0]), "no key to a host only sift.toml names");
+    // Anthropic needs its key: it is not configured there at all.
+    let args = ["suggest", "--provider", "anthropic", "--dataset", "demo", "--limit", "1"];
+    let out = sift(&dir, &args).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not sent"));
+    assert_eq!(requests(&server).await, 1);
+    // The user names the same origin in their own config: the key goes.
+    let config = dir.path().join("config/sift");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), format!("[suggest]\nbase_url = {uri:?}\n")).unwrap();
+    let args = ["suggest", "--provider", "openai", "--dataset", "demo", "--limit", "2", "--json"];
+    let out = sift(&dir, &args).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let seen = server.received_requests().await.unwrap();
+    assert!(seen.len() > 1 && auth(seen.last().unwrap()), "allowed by the user");
+    assert_no_key(&dir, &[&out]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_failing_provider_is_probed_again_and_fallback_answers_stay_attributed() {
     let dir = workspace(&["keywords"]);
     let server = MockServer::start().await;

@@ -129,7 +129,11 @@ pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
         opts.provider = p.clone();
     }
     opts.model = a.model.clone().or(opts.model);
-    opts.base_url = a.base_url.clone().or(opts.base_url);
+    if a.base_url.is_some() {
+        // Given on the command line: the user's own choice.
+        opts.base_url = a.base_url.clone();
+        opts.untrusted_base_url = None;
+    }
     opts.limit = a.limit;
     opts.concurrency = a.concurrency.unwrap_or(opts.concurrency).max(1);
     opts.dataset = a.dataset.clone();

@@ -116,6 +116,8 @@ pub trait Suggester: Send + Sync {
 pub struct ProviderConfig {
     pub model: Option<String>,
     pub base_url: Option<String>,
+    /// False when `base_url` is named only by the shared workspace file: no key goes there.
+    pub send_key: bool,
     pub timeout: Duration,
     /// Folder of trained local models (.sift/models).
     pub models_dir: PathBuf,
@@ -133,13 +135,17 @@ pub fn build(
     let not = |message: String| ProviderError::NotConfigured { provider: name.into(), message };
     match name {
         "anthropic" => {
+            if !cfg.send_key {
+                return Err(not(untrusted_base_url(cfg)));
+            }
             let key = secrets::lookup(Service::Anthropic).ok_or_else(|| {
                 not("no API key (set ANTHROPIC_API_KEY or run `sift auth anthropic`)".into())
             })?;
             Ok(Arc::new(super::anthropic::Anthropic::new(cfg, key)?))
         }
         "openai" => {
-            let key = secrets::lookup(Service::Openai);
+            // Keyless servers (Ollama, llama.cpp) still work at an untrusted base URL.
+            let key = secrets::lookup(Service::Openai).filter(|_| cfg.send_key);
             // Local OpenAI-compatible servers (Ollama, llama.cpp, vLLM) need no key.
             if key.is_none() && cfg.base_url.is_none() {
                 return Err(not(
@@ -155,6 +161,15 @@ pub fn build(
             message: format!("unknown provider; use one of {}", PROVIDERS.join(", ")),
         }),
     }
+}
+
+/// Why no key is sent to the configured base URL.
+pub fn untrusted_base_url(cfg: &ProviderConfig) -> String {
+    format!(
+        "the API key is not sent to {}: only the workspace sift.toml names it (suggest.base_url); \
+         allow it with base_url in your own config, SIFT_BASE_URL or --base-url",
+        cfg.base_url.as_deref().map(strip_userinfo).unwrap_or_default()
+    )
 }
 
 /// A URL without its user name and password (`https://u:secret@proxy` is a way to pass a

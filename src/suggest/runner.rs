@@ -54,6 +54,10 @@ pub struct RunOptions {
     pub fallback: Vec<String>,
     pub model: Option<String>,
     pub base_url: Option<String>,
+    /// Set when `base_url` comes only from the shared workspace sift.toml (the file named):
+    /// API keys are not sent there.
+    #[serde(skip)]
+    pub untrusted_base_url: Option<PathBuf>,
     pub dataset: Option<String>,
     /// Only these items (the TUI's focused item or queue).
     pub keys: Option<Vec<String>>,
@@ -98,6 +102,7 @@ impl RunOptions {
             fallback: s.fallback.clone(),
             model: s.model.clone(),
             base_url: s.base_url.clone(),
+            untrusted_base_url: s.untrusted_base_url.clone(),
             dataset: None,
             keys: None,
             limit: None,
@@ -658,6 +663,7 @@ fn build_chain(
     let cfg = ProviderConfig {
         model: opts.model.clone(),
         base_url: opts.base_url.clone(),
+        send_key: opts.untrusted_base_url.is_none(),
         timeout: opts.timeout,
         models_dir: ws.models_dir(),
     };
@@ -668,7 +674,11 @@ fn build_chain(
             provider::PROVIDERS.join(", ")
         )));
     }
-    let fallback_cfg = ProviderConfig { model: None, base_url: None, ..cfg.clone() };
+    if opts.untrusted_base_url.is_some() && opts.provider == "openai" {
+        warnings.push(provider::untrusted_base_url(&cfg));
+    }
+    let fallback_cfg =
+        ProviderConfig { model: None, base_url: None, send_key: true, ..cfg.clone() };
     let mut chain: Vec<Arc<dyn Suggester>> = Vec::new();
     let mut reasons = Vec::new();
     match provider::build(&opts.provider, &cfg, tax) {
