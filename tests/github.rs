@@ -748,6 +748,27 @@ async fn a_label_a_human_added_after_the_pull_is_neither_sent_nor_reverted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_a_human_added_under_an_alias_after_the_pull_is_not_added_again() {
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    // The pull saw #1 without labels; a human has added `Defect` (an alias of bug) since.
+    seed_issues(ws.path(), &[(1, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug"])]);
+    fake.state.lock().unwrap().labels.insert(1, vec!["Defect".into()]);
+    let o = sift(
+        ws.path(),
+        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
+    )
+    .await;
+    ok(&o);
+    let reqs = server.received_requests().await.unwrap();
+    assert!(reqs.iter().all(|r| r.method.as_str() != "POST"), "bug is not added on top");
+    assert_eq!(fake.labels_of(1), vec!["Defect"]);
+    assert_eq!(stdout_json(&o)["report"]["already"], 1, "{}", stdout_json(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_resumes_after_a_crash_without_duplicates() {
     // (a) The journal says an op was sent but not confirmed; GitHub already has the label.
     let fake = Fake::new("", 100);

@@ -187,6 +187,10 @@ fn import_validates_everything_first_and_imports_nothing_on_error() {
     let r = json(&ws, &["annotations", "import", path, "--dataset", "x", "--json"]);
     assert_eq!((r["records"].as_u64(), r["already_present"].as_u64()), (Some(0), Some(2)), "{r}");
     assert_eq!(ok(&ws, &["annotations", "export", "--dataset", "x"]).lines().count(), 2);
+    // The same goes for a file without times, imported twice.
+    let r =
+        json(&ws, &["annotations", "import", file.to_str().unwrap(), "--dataset", "x", "--json"]);
+    assert_eq!((r["records"].as_u64(), r["already_present"].as_u64()), (Some(0), Some(2)), "{r}");
     // Records of x's items are refused under another dataset, whole file.
     let out = sift(&ws, &["annotations", "import", path, "--dataset", "y"]);
     assert_eq!(out.status.code(), Some(1));

@@ -127,6 +127,7 @@ pub struct ImportReport {
 }
 
 /// Read and validate a whole annotations file; nothing is written unless every line is good.
+/// Records without `at` keep it empty (the caller stamps them once it has compared them).
 pub fn read_annotation_file(
     file: &Path,
     taxonomy: &Taxonomy,
@@ -134,7 +135,6 @@ pub fn read_annotation_file(
     let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut records = Vec::new();
     let mut errors = Vec::new();
-    let now = now_rfc3339();
     for (i, line) in text.split(|&b| b == b'\n').enumerate() {
         let at = format!("{}:{}", file.display(), i + 1);
         let record = match log::parse_line(line) {
@@ -153,9 +153,6 @@ pub fn read_annotation_file(
             .is_some_and(|v| v.get("mode").is_some());
         if !names_mode {
             record.mode = Mode::Import;
-        }
-        if record.at.is_empty() {
-            record.at = now.clone();
         }
         if !crate::workspace::valid_annotator(&record.annotator) {
             errors.push(format!(
@@ -176,10 +173,11 @@ pub fn read_annotation_file(
     Ok(if errors.is_empty() { Ok(records) } else { Err(errors) })
 }
 
-/// What makes two records the same decision.
-fn identity(a: &Annotation) -> String {
+/// What makes two records the same decision (with or without its time).
+fn identity(a: &Annotation, timed: bool) -> String {
     let labels = crate::dataset::gold::label_set(&a.labels).join("\u{1f}");
-    [a.item.as_str(), &a.annotator, &a.at, &labels, a.mode.as_str()].join("\u{1e}")
+    let at = if timed { a.at.as_str() } else { "" };
+    [a.item.as_str(), &a.annotator, at, &labels, a.mode.as_str()].join("\u{1e}")
 }
 
 /// `sift annotations import FILE --dataset D`.
@@ -234,15 +232,25 @@ pub fn annotations_import(
     if taxonomy.is_some() {
         crate::sources::import::remember_taxonomy(ctx, dataset, &tax_name)?;
     }
-    let present: HashSet<String> = ctx
-        .store
-        .annotation_records(Some(dataset))?
-        .iter()
-        .map(|r| identity(&r.annotation))
-        .collect();
+    let held = ctx.store.annotation_records(Some(dataset))?;
+    let present: HashSet<String> = held.iter().map(|r| identity(&r.annotation, true)).collect();
+    // A record without a time matches the same decision made at any time.
+    let untimed: HashSet<String> = held.iter().map(|r| identity(&r.annotation, false)).collect();
     let before = records.len();
-    let records: Vec<Annotation> =
-        records.into_iter().filter(|r| !present.contains(&identity(r))).collect();
+    let now = now_rfc3339();
+    let records: Vec<Annotation> = records
+        .into_iter()
+        .filter(|r| match r.at.is_empty() {
+            true => !untimed.contains(&identity(r, false)),
+            false => !present.contains(&identity(r, true)),
+        })
+        .map(|mut r| {
+            if r.at.is_empty() {
+                r.at = now.clone();
+            }
+            r
+        })
+        .collect();
     let already_present = before - records.len();
     let new: BTreeSet<String> =
         records.iter().filter(|r| !known.contains_key(&r.item)).map(|r| r.item.clone()).collect();

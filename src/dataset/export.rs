@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::dataset::gold::{Gold, label_set};
 use crate::dataset::stats::AgreementStats;
-use crate::model::{Item, ItemKind, Mode, Turn};
+use crate::model::{Annotation, Item, ItemKind, Mode, Turn};
 use crate::store::{AnswerRow, Store, StoreError, TimedSuggestion};
 
 #[derive(Debug, thiserror::Error)]
@@ -231,30 +231,42 @@ fn originals<'a>(
     out
 }
 
-/// The note that explains an item's gold: the latest adjudication note, else the latest
-/// non-empty note of an answer that gave the gold labels (a note on an answer that was
-/// later replaced explains something else).
+/// The note that explains an item's gold: the latest adjudication's note, else the note of
+/// the newest current answer (each annotator's latest) that gave the gold labels. A note on an
+/// answer that was later replaced explains something else.
 fn rationale_notes<'a>(
     records: &'a [AnswerRow],
     gold: &BTreeMap<String, Gold>,
 ) -> HashMap<&'a str, String> {
-    let mut adjudicated: HashMap<&str, String> = HashMap::new();
-    let mut other: HashMap<&str, String> = HashMap::new();
-    for r in records {
+    // Records come oldest first: later inserts replace earlier ones.
+    let mut adjudication: HashMap<&str, &Annotation> = HashMap::new();
+    let mut current: HashMap<(&str, &str), (usize, &Annotation)> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
         let a = &r.annotation;
-        if a.note.trim().is_empty() {
-            continue;
-        }
         if a.mode == Mode::Adjudication {
-            adjudicated.insert(a.item.as_str(), a.note.clone());
-        } else if gold.get(&a.item).is_some_and(|g| label_set(&g.labels) == label_set(&a.labels)) {
-            other.insert(a.item.as_str(), a.note.clone());
+            adjudication.insert(a.item.as_str(), a);
+        } else {
+            current.insert((a.item.as_str(), a.annotator.as_str()), (i, a));
         }
     }
-    for (k, v) in adjudicated {
-        other.insert(k, v);
+    let mut newest: HashMap<&str, (usize, String)> = HashMap::new();
+    for (i, a) in current.into_values() {
+        let gives_gold =
+            gold.get(&a.item).is_some_and(|g| label_set(&g.labels) == label_set(&a.labels));
+        if gives_gold && !a.note.trim().is_empty() {
+            let slot = newest.entry(a.item.as_str()).or_insert((i, a.note.clone()));
+            if i > slot.0 {
+                *slot = (i, a.note.clone());
+            }
+        }
     }
-    other
+    let mut out: HashMap<&str, String> = newest.into_iter().map(|(k, (_, n))| (k, n)).collect();
+    for (k, a) in adjudication {
+        if !a.note.trim().is_empty() {
+            out.insert(k, a.note.clone());
+        }
+    }
+    out
 }
 
 fn export_record(item: &Item, g: &Gold, split: String, rationale: Option<String>) -> ExportRecord {
@@ -542,6 +554,13 @@ mod tests {
             row(&["question"], "settled", Mode::Adjudication),
         ];
         assert_eq!(rationale_notes(&records, &gold)["d:1"], "settled");
+        // [question] "x", then [bug], then [question] without a note: "x" was replaced.
+        let records = [
+            row(&["question"], "x", Mode::Blind),
+            row(&["bug"], "", Mode::Blind),
+            row(&["question"], "", Mode::Blind),
+        ];
+        assert!(rationale_notes(&records, &gold).is_empty());
     }
 
     #[test]

@@ -423,7 +423,7 @@ fn print_plan(
 }
 
 /// One line for a finished (or resumed) push.
-fn report_line(what: &str, r: &PushReport) -> String {
+pub(crate) fn report_line(what: &str, r: &PushReport) -> String {
     let mut line = format!(
         "{what} {}: {} done, {} failed",
         r.push_id.as_deref().unwrap_or("-"),

@@ -2,7 +2,7 @@
 //! answers, or from suggestions at or above an explicit threshold), capped by max_labels, inside
 //! the taxonomy, never touching labels a human set, skipping issues under `/label off`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,11 @@ pub struct PlanEntry {
     /// Why some recommended labels are not added.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Per label to add: the names whose presence on the issue, when the push is sent, means
+    /// it must not be added (its aliases, the other labels of a pick-one dimension). Humans
+    /// may have labelled the issue since the pull.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub blocked_by: BTreeMap<String, Vec<String>>,
 }
 
 /// An issue left alone, and why.
@@ -227,6 +232,7 @@ pub fn plan_push(inputs: &PlanInputs) -> PushPlan {
                     labels,
                     add: Vec::new(),
                     notes,
+                    blocked_by: BTreeMap::new(),
                 }
             }
             PushMode::Apply => {
@@ -242,6 +248,7 @@ pub fn plan_push(inputs: &PlanInputs) -> PushPlan {
                     number: issue.number,
                     source,
                     labels,
+                    blocked_by: add.iter().map(|l| (l.clone(), blockers(tax, l))).collect(),
                     add,
                     notes,
                 }
@@ -250,6 +257,20 @@ pub fn plan_push(inputs: &PlanInputs) -> PushPlan {
         plan.entries.push(entry);
     }
     plan
+}
+
+/// Names that stand for `label` on an issue, or rule it out: its aliases, and in a pick-one
+/// dimension every other label and their aliases.
+fn blockers(tax: &Taxonomy, label: &str) -> Vec<String> {
+    let mut out: Vec<String> =
+        tax.label(label).map(|(_, def)| def.aliases.clone()).unwrap_or_default();
+    if let Some(dim) = tax.dimension_of(label).filter(|d| d.select == Select::One) {
+        for other in dim.labels.iter().filter(|o| o.name != label) {
+            out.push(other.name.clone());
+            out.extend(other.aliases.iter().cloned());
+        }
+    }
+    out
 }
 
 /// What the hidden block of a comment says for a recommendation.

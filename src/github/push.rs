@@ -2,7 +2,7 @@
 //! after it is sent, serial and spaced; resuming an interrupted push without duplicates (an op
 //! journaled as sent is first checked against GitHub); reverting the labels a push added.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,10 @@ pub struct OpPayload {
     /// For remove_label: the push that added the label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_push: Option<String>,
+    /// For add_labels: names that, on the issue now, mean a label is not added (see
+    /// `PlanEntry::blocked_by`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub blocked_by: BTreeMap<String, Vec<String>>,
 }
 
 /// Why an op of an unfinished push is not sent (the plan's words for the same thing).
@@ -157,7 +161,12 @@ pub fn journal_plan(
         let (op, payload) = match plan.mode {
             PushMode::Apply => (
                 "add_labels",
-                OpPayload { number: e.number, labels: e.add.clone(), ..Default::default() },
+                OpPayload {
+                    number: e.number,
+                    labels: e.add.clone(),
+                    blocked_by: e.blocked_by.clone(),
+                    ..Default::default()
+                },
             ),
             PushMode::Comment => {
                 let data = comment_data(&e.source, &e.labels);
@@ -415,6 +424,13 @@ fn has(labels: &[String], name: &str) -> bool {
     labels.iter().any(|l| l.eq_ignore_ascii_case(name))
 }
 
+/// Whether the issue's labels already say `label` (under its name or an alias) or rule it
+/// out (another label of its pick-one dimension).
+fn stands(current: &[String], label: &str, p: &OpPayload) -> bool {
+    has(current, label)
+        || p.blocked_by.get(label).is_some_and(|b| b.iter().any(|x| has(current, x)))
+}
+
 /// A finished op: its outcome, the response to journal, and the labels it added or removed.
 struct OpDone {
     outcome: &'static str,
@@ -461,7 +477,7 @@ async fn run_op(
                 Some(s) if resumed => s,
                 // A journal of an older sift, which did not say; every label counts as sent.
                 None if resumed => p.labels.clone(),
-                _ => p.labels.iter().filter(|l| !has(&current, l)).cloned().collect(),
+                _ => p.labels.iter().filter(|l| !stands(&current, l, p)).cloned().collect(),
             };
             let to_add: Vec<String> =
                 sending.iter().filter(|l| !has(&current, l)).cloned().collect();
@@ -712,7 +728,13 @@ pub async fn resume_unfinished(
 ) -> Result<Vec<PushReport>> {
     let mut out = Vec::new();
     for p in store.unfinished_pushes(repo)? {
-        out.push(run_push(store, client, &p.id, login, progress).await?);
+        let report = run_push(store, client, &p.id, login, progress).await?;
+        // A refused token refuses every push alike: the others stay unfinished, unsent.
+        let stopped = report.stopped.is_some();
+        out.push(report);
+        if stopped {
+            break;
+        }
     }
     Ok(out)
 }

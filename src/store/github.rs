@@ -198,7 +198,9 @@ impl Store {
     pub fn finish_push(&self, id: &str, status: &str, now: &str) -> Result<()> {
         self.conn
             .execute(
-                "UPDATE pushes SET status = ?2, finished_at = ?3 WHERE id = ?1",
+                // A push dropped by hand (maybe from another process) stays abandoned.
+                "UPDATE pushes SET status = ?2, finished_at = ?3
+                 WHERE id = ?1 AND status != 'abandoned'",
                 params![id, status, now],
             )
             .map(|_| ())
@@ -230,7 +232,19 @@ impl Store {
     /// closed, in one transaction.
     pub fn abandon_push(&mut self, id: &str, now: &str) -> Result<()> {
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|e| super::sql_err(&path, e))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| super::sql_err(&path, e))?;
+        // Only an unfinished push: one that finished meanwhile keeps its record.
+        let running: bool = tx
+            .query_row("SELECT status = 'running' FROM pushes WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(|e| super::sql_err(&path, e))?
+            .unwrap_or(false);
+        if !running {
+            return Ok(());
+        }
         tx.execute(
             "UPDATE push_ops SET state = 'abandoned', done_at = ?2
              WHERE push_id = ?1 AND state IN ('pending', 'sent')",

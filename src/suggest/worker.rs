@@ -20,9 +20,6 @@ pub const ARBITRATION_THRESHOLD: f64 = 0.65;
 /// Temperature of the arbitration re-ask (at least; higher if the run's own is higher).
 pub const ARBITRATION_TEMPERATURE: f64 = 0.3;
 
-/// Highest arbitration temperature: the largest every provider accepts.
-const MAX_ARBITRATION_TEMPERATURE: f64 = 1.0;
-
 /// After this many items in a row on which the primary provider failed, it is skipped and
 /// the fallback chain answers directly (the provider is down; stop hammering it).
 const BREAKER_LIMIT: u32 = 5;
@@ -387,8 +384,17 @@ async fn arbitrate(
     }
     let first = validate::finalize(&shared.tax, &answered.raw.labels);
     // Anthropic accepts temperatures up to 1 only; OpenAI up to 2.
-    let temperature =
-        ARBITRATION_TEMPERATURE.max(shared.temperature + 0.3).min(MAX_ARBITRATION_TEMPERATURE);
+    let max = if s.provider() == "anthropic" { 1.0 } else { 2.0 };
+    let temperature = ARBITRATION_TEMPERATURE.max(shared.temperature + 0.3).min(max);
+    if temperature <= shared.temperature {
+        out.arbitration = Some(json!({
+            "temperature": shared.temperature,
+            "second": null,
+            "kept": "first",
+            "skipped": "the run's temperature is already the provider's highest",
+        }));
+        return;
+    }
     let again = Request { temperature, ..req.clone() };
     let second = match ask(shared, s, &again, out).await {
         Ok(a) => a.raw,

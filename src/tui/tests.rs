@@ -626,6 +626,33 @@ fn runs_view_lists_and_compares_two_runs() {
 }
 
 #[test]
+fn push_summary_reports_resumed_failures_skips_and_a_refused_token() {
+    use crate::github::push::PushReport;
+    assert_eq!(worker::push_summary(&[], None), "nothing to push");
+    let resumed = PushReport {
+        push_id: Some("p-old".into()),
+        failed: 1,
+        skipped: 1,
+        skips: vec!["o/r#7: `/label off` on this issue".into()],
+        ..Default::default()
+    };
+    let line = worker::push_summary(std::slice::from_ref(&resumed), None);
+    assert!(line.contains("resumed push p-old: 0 done, 1 failed"), "{line}");
+    assert!(line.contains("skipped o/r#7") && !line.contains('\n'), "{line}");
+    let stopped = PushReport {
+        push_id: Some("p-new".into()),
+        done: 1,
+        stopped: Some("HTTP 401".into()),
+        ..Default::default()
+    };
+    let line = worker::push_summary(&[], Some(&stopped));
+    assert!(line.contains("stopped: HTTP 401") && !line.contains("undo"), "{line}");
+    let done = PushReport { push_id: Some("p-2".into()), done: 2, ..Default::default() };
+    let line = worker::push_summary(&[], Some(&done));
+    assert!(line.contains("2 done") && line.contains("--revert p-2"), "{line}");
+}
+
+#[test]
 fn worker_lists_and_compares_the_demo_runs() {
     let dir = tempfile::tempdir().unwrap();
     let ov = crate::workspace::Overrides { annotator: Some("t".into()), theme: None };

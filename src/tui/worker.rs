@@ -209,6 +209,7 @@ fn push(ctx: &mut Context, repo: &str, apply: bool, out: &UnboundedSender<Msg>) 
             let err = p
                 .error
                 .as_deref()
+                .or(p.note.as_deref())
                 .map(|e| format!(": {}", crate::text::one_line(e)))
                 .unwrap_or_default();
             let line = format!("[{}/{}] {} {} {}{err}", p.done, p.total, p.op, p.key, p.outcome);
@@ -216,20 +217,7 @@ fn push(ctx: &mut Context, repo: &str, apply: bool, out: &UnboundedSender<Msg>) 
         };
         let (_, resumed, report) =
             crate::github::push_repo(ctx, &rt, &req, &mut |_| {}, &mut progress)?;
-        // A resumed push that GitHub stopped (refused token) leaves no new push to report.
-        if let Some(stop) = resumed.iter().find_map(|r| r.stopped.as_deref()) {
-            return Ok(format!("push stopped: {}", crate::text::one_line(stop)));
-        }
-        Ok(match report {
-            Some(r) => format!(
-                "push {}: {} done, {} failed — undo with `sift push --revert {}`",
-                r.push_id.as_deref().unwrap_or("-"),
-                r.done,
-                r.failed,
-                r.push_id.as_deref().unwrap_or("-")
-            ),
-            None => "nothing to push".to_string(),
-        })
+        Ok(push_summary(&resumed, report.as_ref()))
     };
     match run() {
         Ok(summary) => Action::PushDone { summary },
@@ -237,6 +225,28 @@ fn push(ctx: &mut Context, repo: &str, apply: bool, out: &UnboundedSender<Msg>) 
             summary: format!("push failed: {}", crate::text::one_line(&format!("{e:#}"))),
         },
     }
+}
+
+/// One status line in the words of `sift push`: resumed pushes first (their failures, skips
+/// and a refused token included), then the new one.
+pub(crate) fn push_summary(
+    resumed: &[crate::github::push::PushReport],
+    report: Option<&crate::github::push::PushReport>,
+) -> String {
+    let mut parts: Vec<String> =
+        resumed.iter().map(|r| crate::github::report_line("resumed push", r)).collect();
+    if let Some(r) = report {
+        let mut line = crate::github::report_line("push", r);
+        if r.stopped.is_none() && r.done > 0 {
+            let id = r.push_id.as_deref().unwrap_or("-");
+            line.push_str(&format!(" — undo with `sift push --revert {id}`"));
+        }
+        parts.push(line);
+    }
+    if parts.is_empty() {
+        return "nothing to push".to_string();
+    }
+    parts.join("; ").replace("\n  ", "; ")
 }
 
 /// The sample reports of the recent weeks, for the sample view.
