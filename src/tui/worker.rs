@@ -188,7 +188,8 @@ fn plan_push(ctx: &Context, repo: &str, apply: bool) -> Action {
         Ok(p) => Action::PushPlanned {
             repo: repo.to_string(),
             text: crate::text::sanitize(&crate::github::render_plan(&p)),
-            entries: p.entries.len(),
+            // Unfinished pushes are sent first by the same key: they count as work to send.
+            entries: p.entries.len() + p.unfinished.iter().map(|u| u.ops.len()).sum::<usize>(),
         },
         Err(e) => Action::Failed { error: format!("plan for {repo}: {e:#}") },
     }
