@@ -191,7 +191,13 @@ pub async fn run_suggestions(
     // Polled once now so a Ctrl-C handler is in place before the (possibly long) job
     // preparation: an interrupt there leaves an interrupted run, not a killed process.
     let mut stop = std::pin::pin!(stop);
-    let _ = futures::FutureExt::now_or_never(stop.as_mut());
+    let early = futures::FutureExt::now_or_never(stop.as_mut()).is_some();
+    // A finished future must not be polled again: one that is already done stops at once.
+    let stop = async move {
+        if !early {
+            stop.await;
+        }
+    };
     let rows = store.queue_rows(&QueueFilter {
         dataset: opts.dataset.clone(),
         keys: opts.keys.clone(),
