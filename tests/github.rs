@@ -328,6 +328,11 @@ async fn sift(ws: &Path, args: &[&str]) -> Output {
     tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap()
 }
 
+/// `sift push OWNER_REPO --mode apply --json` against the fake.
+async fn push_apply(ws: &Path, server: &MockServer) -> Output {
+    sift(ws, &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"]).await
+}
+
 fn stdout_json(o: &Output) -> Value {
     let text = String::from_utf8_lossy(&o.stdout);
     serde_json::from_str(&text).unwrap_or_else(|e| {
@@ -656,11 +661,7 @@ async fn apply_push_adds_gold_labels_once_and_revert_removes_only_what_it_added(
     assert!(text.contains("`made-up` is not in taxonomy"), "{text}");
     assert!(server.received_requests().await.unwrap().is_empty(), "--dry-run sent a request");
 
-    let o = sift(
-        ws.path(),
-        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
-    )
-    .await;
+    let o = push_apply(ws.path(), &server).await;
     ok(&o);
     let j = stdout_json(&o);
     let push_id = j["report"]["push_id"].as_str().unwrap().to_string();
@@ -720,11 +721,7 @@ async fn a_label_a_human_added_after_the_pull_is_neither_sent_nor_reverted() {
     seed_issues(ws.path(), &[(1, &[])], &[]);
     seed_gold(ws.path(), &[(1, &["bug", "enhancement"])]);
     fake.state.lock().unwrap().labels.insert(1, vec!["bug".into()]);
-    let o = sift(
-        ws.path(),
-        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
-    )
-    .await;
+    let o = push_apply(ws.path(), &server).await;
     ok(&o);
     let push_id = stdout_json(&o)["report"]["push_id"].as_str().unwrap().to_string();
     let reqs = server.received_requests().await.unwrap();
@@ -756,11 +753,7 @@ async fn a_label_a_human_added_under_an_alias_after_the_pull_is_not_added_again(
     seed_issues(ws.path(), &[(1, &[])], &[]);
     seed_gold(ws.path(), &[(1, &["bug"])]);
     fake.state.lock().unwrap().labels.insert(1, vec!["Defect".into()]);
-    let o = sift(
-        ws.path(),
-        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
-    )
-    .await;
+    let o = push_apply(ws.path(), &server).await;
     ok(&o);
     let reqs = server.received_requests().await.unwrap();
     assert!(reqs.iter().all(|r| r.method.as_str() != "POST"), "bug is not added on top");
@@ -798,11 +791,7 @@ async fn push_resumes_after_a_crash_without_duplicates() {
         .unwrap();
         s.set_op_state("p-crash", 0, "sent", None, "2026-01-01T00:00:01Z").unwrap();
     }
-    let o = sift(
-        ws.path(),
-        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
-    )
-    .await;
+    let o = push_apply(ws.path(), &server).await;
     ok(&o);
     let j = stdout_json(&o);
     assert_eq!(j["resumed"][0]["push_id"], "p-crash");
@@ -931,11 +920,7 @@ async fn unfinished_pushes_are_shown_first_honour_label_off_and_can_be_abandoned
     assert!(server.received_requests().await.unwrap().is_empty());
 
     // An apply push resumes p-old: #1 gets its label, #2 is skipped and says why.
-    let o = sift(
-        ws.path(),
-        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
-    )
-    .await;
+    let o = push_apply(ws.path(), &server).await;
     ok(&o);
     let j = stdout_json(&o);
     assert_eq!(j["resumed"][0]["push_id"], "p-old");
@@ -1040,11 +1025,7 @@ async fn a_422_fails_one_op_and_the_push_goes_on() {
     let ws = workspace(0);
     seed_issues(ws.path(), &[(1, &[]), (2, &[])], &[]);
     seed_gold(ws.path(), &[(1, &["bug"]), (2, &["bug"])]);
-    let o = sift(
-        ws.path(),
-        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
-    )
-    .await;
+    let o = push_apply(ws.path(), &server).await;
     assert_eq!(o.status.code(), Some(1));
     let j = stdout_json(&o);
     assert_eq!(j["report"]["failed"], 1);
@@ -1359,11 +1340,7 @@ async fn a_refused_token_stops_the_push_with_the_rest_recorded_as_not_attempted(
     let ws = workspace(0);
     seed_issues(ws.path(), &[(1, &[]), (2, &[]), (3, &[])], &[]);
     seed_gold(ws.path(), &[(1, &["bug"]), (2, &["bug"]), (3, &["bug"])]);
-    let o = sift(
-        ws.path(),
-        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
-    )
-    .await;
+    let o = push_apply(ws.path(), &server).await;
     assert_eq!(o.status.code(), Some(1));
     let j = stdout_json(&o);
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
@@ -1391,11 +1368,7 @@ async fn a_refused_token_stops_the_push_with_the_rest_recorded_as_not_attempted(
     let ws = workspace(0);
     seed_issues(ws.path(), &[(1, &[]), (2, &[]), (3, &[])], &[]);
     seed_gold(ws.path(), &[(1, &["bug"]), (2, &["bug"]), (3, &["bug"])]);
-    let o = sift(
-        ws.path(),
-        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
-    )
-    .await;
+    let o = push_apply(ws.path(), &server).await;
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(mutations(&server.received_requests().await.unwrap()), 1);
     assert_eq!(stdout_json(&o)["report"]["skipped"], 2);
@@ -1416,11 +1389,7 @@ async fn failures_in_resumed_pushes_and_reverts_exit_1() {
     let ws = workspace(0);
     seed_issues(ws.path(), &[(1, &[])], &[]);
     seed_unfinished(ws.path(), "p-old", &[(1, &["bug"])]);
-    let o = sift(
-        ws.path(),
-        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
-    )
-    .await;
+    let o = push_apply(ws.path(), &server).await;
     assert_eq!(o.status.code(), Some(1));
     let j = stdout_json(&o);
     assert_eq!(j["resumed"][0]["failed"], 1);
@@ -1432,11 +1401,7 @@ async fn failures_in_resumed_pushes_and_reverts_exit_1() {
     let ws = workspace(0);
     seed_issues(ws.path(), &[(1, &[])], &[]);
     seed_gold(ws.path(), &[(1, &["bug"])]);
-    let o = sift(
-        ws.path(),
-        &["push", OWNER_REPO, "--mode", "apply", "--api-url", &server.uri(), "--json"],
-    )
-    .await;
+    let o = push_apply(ws.path(), &server).await;
     ok(&o);
     let push_id = stdout_json(&o)["report"]["push_id"].as_str().unwrap().to_string();
     Mock::given(method("DELETE"))

@@ -117,6 +117,18 @@ fn openai_answer(content: &str) -> ResponseTemplate {
     }))
 }
 
+/// A fake OpenAI server that answers every request with `bug` at 0.9.
+async fn openai_answering_bug() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(openai_answer(
+            r#"{"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r"}"#,
+        ))
+        .mount(&server)
+        .await;
+    server
+}
+
 async fn requests(server: &MockServer) -> usize {
     server.received_requests().await.unwrap_or_default().len()
 }
@@ -935,13 +947,7 @@ async fn arbitration_reasks_low_confidence_items_and_records_both_answers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_are_not_sent_to_a_base_url_only_the_shared_workspace_file_names() {
     let dir = workspace(&[]);
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(openai_answer(
-            r#"{"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r"}"#,
-        ))
-        .mount(&server)
-        .await;
+    let server = openai_answering_bug().await;
     let uri = server.uri();
     let toml = ws(&dir).join("sift.toml");
     let text = std::fs::read_to_string(&toml).unwrap();
@@ -1051,13 +1057,7 @@ async fn a_failing_provider_is_probed_again_and_fallback_answers_stay_attributed
 async fn few_shot_examples_reach_the_prompt_the_bundle_and_the_cache_key() {
     use sift::suggest::{FewShot, RunOptions, run_suggestions};
     let dir = workspace(&[]);
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(openai_answer(
-            r#"{"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r"}"#,
-        ))
-        .mount(&server)
-        .await;
+    let server = openai_answering_bug().await;
     let w = sift::workspace::Workspace::open(&ws(&dir), None, &Overrides::default()).unwrap();
     let labels = sift::taxonomy::LabelsFile::load(&w.labels_path()).unwrap();
     let mut st = Store::open(&w.store_path()).unwrap();

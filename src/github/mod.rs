@@ -190,7 +190,7 @@ pub fn cmd_pull(ctx: &mut Context, args: PullArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct PushJson<'a> {
     plan: Option<&'a PushPlan>,
     dry_run: bool,
@@ -469,13 +469,7 @@ fn cmd_abandon(
         );
     }
     if json {
-        let doc = PushJson {
-            plan: None,
-            dry_run: false,
-            resumed: Vec::new(),
-            report: None,
-            abandoned: Some(r),
-        };
+        let doc = PushJson { abandoned: Some(r), ..Default::default() };
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         outln!(
@@ -500,13 +494,7 @@ fn cmd_revert(
     let mut progress = progress_line;
     let Some((id, _repo)) = push::journal_revert(&mut ctx.store, push_id)? else {
         if json {
-            let doc = PushJson {
-                plan: None,
-                dry_run: false,
-                resumed: Vec::new(),
-                report: None,
-                abandoned: None,
-            };
+            let doc = PushJson::default();
             outln!("{}", serde_json::to_string_pretty(&doc)?);
         } else {
             outln!("push {push_id} added no labels that are still recorded; nothing to revert");
@@ -522,13 +510,7 @@ fn cmd_revert(
     )))??;
     let failed = report.failed > 0;
     if json {
-        let doc = PushJson {
-            plan: None,
-            dry_run: false,
-            resumed: Vec::new(),
-            report: Some(report),
-            abandoned: None,
-        };
+        let doc = PushJson { report: Some(report), ..Default::default() };
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         outln!(

@@ -133,6 +133,11 @@ impl PushPlan {
         self.entries.len()
     }
 
+    /// Ops of unfinished pushes, sent first.
+    pub fn unfinished_ops(&self) -> usize {
+        self.unfinished.iter().map(|p| p.ops.len()).sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -413,7 +418,7 @@ pub fn render_plan(plan: &PushPlan) -> String {
         plan.up_to_date,
         plan.skipped.len()
     );
-    let left: usize = plan.unfinished.iter().map(|p| p.ops.len()).sum();
+    let left = plan.unfinished_ops();
     if left > 0 {
         let _ = writeln!(
             s,

@@ -293,6 +293,8 @@ pub async fn run_push(
         } else {
             run_op(store, client, &repo, op, &payload, login, off).await
         };
+        // A refused token (401, permission 403): set when this op failed that way.
+        let mut refused = None;
         let (outcome, error, note) = match result {
             Ok(d) if d.outcome == "skipped" => {
                 store.set_op_state(push_id, op.seq, "skipped", Some(OFF_REASON), &now_rfc3339())?;
@@ -309,55 +311,16 @@ pub async fn run_push(
                 (d.outcome, None, None)
             }
             Err(GithubError::Http { status, message, method, url })
-                if token_refused(status, &message) =>
-            {
-                let msg = format!("{method} {url}: {status} {message}");
-                store.set_op_state(push_id, op.seq, "failed", Some(&msg), &now_rfc3339())?;
-                report.failed += 1;
-                report.errors.push(msg.clone());
-                progress(&PushProgress {
-                    push_id: push_id.to_string(),
-                    done: i + 1,
-                    total,
-                    key: op.item_key.clone(),
-                    op: op.op.clone(),
-                    outcome: "failed".into(),
-                    error: Some(msg.clone()),
-                    note: None,
-                });
-                // Every later request would be refused the same way: none is sent. The push is
-                // closed, so the next push plans the issues afresh instead of resuming this.
-                let reason = format!("not attempted: the push stopped at {status} {message}");
-                for later in &ops[i + 1..] {
-                    if matches!(later.state.as_str(), "pending" | "sent") {
-                        store.set_op_state(
-                            push_id,
-                            later.seq,
-                            "skipped",
-                            Some(&reason),
-                            &now_rfc3339(),
-                        )?;
-                    }
-                    if matches!(later.state.as_str(), "pending" | "sent" | "skipped") {
-                        report.skipped += 1;
-                        report.skips.push(skip_line(later, &reason));
-                    } else {
-                        report.done += usize::from(later.state == "done");
-                        report.failed += usize::from(later.state == "failed");
-                    }
-                }
-                report.stopped = Some(msg);
-                store.finish_push(push_id, "stopped", &now_rfc3339())?;
-                report.requests = client.requests - requests_before;
-                return Ok(report);
-            }
-            Err(GithubError::Http { status, message, method, url })
                 if (400..500).contains(&status) && status != 429 =>
             {
                 let msg = format!("{method} {url}: {status} {message}");
                 store.set_op_state(push_id, op.seq, "failed", Some(&msg), &now_rfc3339())?;
                 report.failed += 1;
                 report.errors.push(msg.clone());
+                if token_refused(status, &message) {
+                    let reason = format!("not attempted: the push stopped at {status} {message}");
+                    refused = Some((reason, msg.clone()));
+                }
                 ("failed", Some(msg), None)
             }
             Err(e) => {
@@ -375,10 +338,43 @@ pub async fn run_push(
             error,
             note,
         });
+        if let Some((reason, msg)) = refused {
+            // Every later request would be refused the same way: none is sent. The push is
+            // closed, so the next push plans the issues afresh instead of resuming this.
+            not_attempted(store, push_id, &ops[i + 1..], &reason, &mut report)?;
+            report.stopped = Some(msg);
+            store.finish_push(push_id, "stopped", &now_rfc3339())?;
+            report.requests = client.requests - requests_before;
+            return Ok(report);
+        }
     }
     store.finish_push(push_id, "done", &now_rfc3339())?;
     report.requests = client.requests - requests_before;
     Ok(report)
+}
+
+/// Journal the ops after a refused token as not attempted, and count every later op in the
+/// report by its state.
+fn not_attempted(
+    store: &Store,
+    push_id: &str,
+    later: &[PushOpRow],
+    reason: &str,
+    report: &mut PushReport,
+) -> Result<()> {
+    for op in later {
+        if matches!(op.state.as_str(), "pending" | "sent") {
+            store.set_op_state(push_id, op.seq, "skipped", Some(reason), &now_rfc3339())?;
+        }
+        if matches!(op.state.as_str(), "pending" | "sent" | "skipped") {
+            report.skipped += 1;
+            report.skips.push(skip_line(op, reason));
+        } else {
+            report.done += usize::from(op.state == "done");
+            report.failed += usize::from(op.state == "failed");
+        }
+    }
+    Ok(())
 }
 
 /// Store what a finished op changed: the labels sift itself added (`labels`: only those that

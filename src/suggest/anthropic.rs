@@ -102,6 +102,10 @@ impl Suggester for Anthropic {
         true
     }
 
+    fn max_temperature(&self) -> f64 {
+        1.0
+    }
+
     fn suggest<'a>(&'a self, req: &'a Request) -> BoxFuture<'a, Result<Answer, ProviderError>> {
         Box::pin(async move {
             let headers = [

@@ -107,6 +107,10 @@ pub trait Suggester: Send + Sync {
     fn model(&self) -> &str;
     /// True for network providers: retries, the token budget and the cache apply.
     fn remote(&self) -> bool;
+    /// The highest sampling temperature the API accepts (OpenAI's 2 unless a provider says).
+    fn max_temperature(&self) -> f64 {
+        2.0
+    }
     /// Ask for labels for one item.
     fn suggest<'a>(&'a self, req: &'a Request) -> BoxFuture<'a, Result<Answer, ProviderError>>;
 }

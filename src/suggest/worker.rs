@@ -279,14 +279,14 @@ pub fn backoff(base: Duration, attempt: u32, retry_after: Option<Duration>) -> D
 }
 
 /// One item: the chain in order until one answers, then arbitration if asked for.
-pub(super) async fn work(shared: Arc<Shared>, job: Job) -> Outcome {
+pub(super) async fn work(shared: Arc<Shared>, mut job: Job) -> Outcome {
     let mut out = Outcome::new(&job);
     if shared.halt.load(Ordering::SeqCst) {
         out.halted = true;
         return out;
     }
     let started = Instant::now();
-    if let Some(raw) = job.cached.clone() {
+    if let Some(raw) = job.cached.take() {
         rearbitrate(&shared, &job, raw, &mut out).await;
         out.latency_ms = started.elapsed().as_millis() as u64;
         return out;
@@ -360,9 +360,11 @@ async fn rearbitrate(shared: &Shared, job: &Job, raw: RawAnswer, out: &mut Outco
 /// True when arbitration would re-ask this answer: it abstains, is empty, or its top label
 /// is below the arbitration threshold.
 pub(super) fn needs_arbitration(tax: &Taxonomy, raw: &RawAnswer) -> bool {
-    let threshold = ARBITRATION_THRESHOLD.max(tax.min_confidence);
-    let v = validate::finalize(tax, &raw.labels);
-    v.abstained || top(&v) < threshold
+    needs_reask(tax, &validate::finalize(tax, &raw.labels))
+}
+
+fn needs_reask(tax: &Taxonomy, v: &validate::Validated) -> bool {
+    v.abstained || top(v) < ARBITRATION_THRESHOLD.max(tax.min_confidence)
 }
 
 // Judged as validation judges it, so a name-only answer is neither abstained nor re-asked.
@@ -379,13 +381,12 @@ async fn arbitrate(
     answered: &mut Answered,
     out: &mut Outcome,
 ) {
-    if !needs_arbitration(&shared.tax, &answered.raw) {
+    let first = validate::finalize(&shared.tax, &answered.raw.labels);
+    if !needs_reask(&shared.tax, &first) {
         return;
     }
-    let first = validate::finalize(&shared.tax, &answered.raw.labels);
-    // Anthropic accepts temperatures up to 1 only; OpenAI up to 2.
-    let max = if s.provider() == "anthropic" { 1.0 } else { 2.0 };
-    let temperature = ARBITRATION_TEMPERATURE.max(shared.temperature + 0.3).min(max);
+    let temperature =
+        ARBITRATION_TEMPERATURE.max(shared.temperature + 0.3).min(s.max_temperature());
     if temperature <= shared.temperature {
         out.arbitration = Some(json!({
             "temperature": shared.temperature,

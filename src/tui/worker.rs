@@ -189,7 +189,7 @@ fn plan_push(ctx: &Context, repo: &str, apply: bool) -> Action {
             repo: repo.to_string(),
             text: crate::text::sanitize(&crate::github::render_plan(&p)),
             // Unfinished pushes are sent first by the same key: they count as work to send.
-            entries: p.entries.len() + p.unfinished.iter().map(|u| u.ops.len()).sum::<usize>(),
+            entries: p.entries.len() + p.unfinished_ops(),
         },
         Err(e) => Action::Failed { error: format!("plan for {repo}: {e:#}") },
     }
