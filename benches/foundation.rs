@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use sift::cli::Context;
+use sift::app::Context;
 use sift::sources::files::Format;
 use sift::sources::import::{ImportOptions, import_file};
 use sift::store::Store;

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sift::dataset::{log, stats};
+use sift::dataset::stats;
 use sift::model::{Annotation, Mode};
 use sift::store::Store;
 use sift::taxonomy::{LabelsFile, Taxonomy};
+use sift::workspace::log;
 use sift::workspace::{Overrides, Workspace};
 
 const ITEMS: usize = 100_000;

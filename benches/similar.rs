@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use sift::model::Item;
-use sift::similar::keywords::LabelMatcher;
 use sift::store::Store;
 use sift::synth;
+use sift::text::keywords::LabelMatcher;
 
 fn n() -> usize {
     std::env::var("SIMILAR_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use sift::cli::Context;
+use sift::app::Context;
 use sift::store::Store;
 use sift::tui::action::Action;
 use sift::tui::keymap::Keymap;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 
-use crate::cli::Context;
+use crate::app::Context;
 use crate::sources::files::Format;
 use crate::sources::import::{ImportOptions, import_file};
 use crate::workspace::{Overrides, STATE_DIR};
@@ -71,8 +71,20 @@ pub fn prepare(dir: &Path, ov: &Overrides) -> Result<Context> {
     Ok(ctx)
 }
 
+/// Options of `sift demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Where to put the demo workspace (default: a new temporary folder).
+    #[arg(long)]
+    pub path: Option<PathBuf>,
+    /// Print a summary instead of opening the review screen.
+    #[arg(long)]
+    pub no_tui: bool,
+}
+
 /// `sift demo [--path DIR]`.
-pub fn run(path: Option<PathBuf>, no_tui: bool, ov: &Overrides) -> Result<ExitCode> {
+pub fn run(args: DemoArgs, ov: &Overrides) -> Result<ExitCode> {
+    let DemoArgs { path, no_tui } = args;
     let dir = match path {
         Some(p) => {
             std::fs::create_dir_all(&p).with_context(|| p.display().to_string())?;
@@ -87,7 +99,7 @@ pub fn run(path: Option<PathBuf>, no_tui: bool, ov: &Overrides) -> Result<ExitCo
         print_summary(&ctx)?;
         return Ok(ExitCode::SUCCESS);
     }
-    open_review(ctx)
+    crate::tui::run(ctx, crate::tui::Options::default())
 }
 
 fn print_summary(ctx: &Context) -> Result<()> {
@@ -100,9 +112,4 @@ fn print_summary(ctx: &Context) -> Result<()> {
         outln!("{who:<12} {n:>4} annotation records");
     }
     Ok(())
-}
-
-/// Open the review screen on a workspace.
-pub fn open_review(ctx: Context) -> Result<ExitCode> {
-    crate::tui::run(ctx, crate::tui::Options::default())
 }

@@ -60,6 +60,7 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+pub mod app;
 pub mod cli;
 pub mod dataset;
 pub mod demo;

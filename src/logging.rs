@@ -1,10 +1,9 @@
 //! Tracing to a file (stdout belongs to the TUI and to --json output).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::Cli;
 use crate::workspace::{STATE_DIR, Workspace};
 
 /// Keeps the log file open for the life of the program.
@@ -12,8 +11,9 @@ pub struct LogGuard;
 
 /// Log to `<workspace>/.sift/logs/sift.log` when inside a workspace, else to the user cache
 /// folder. Level from SIFT_LOG (default info). Failing to log never stops sift.
-pub fn init(cli: &Cli) -> Option<LogGuard> {
-    let dir = log_dir(cli)?;
+/// `workspace` is the `--workspace` given on the command line, if any.
+pub fn init(workspace: Option<&Path>) -> Option<LogGuard> {
+    let dir = log_dir(workspace)?;
     std::fs::create_dir_all(&dir).ok()?;
     let file =
         std::fs::OpenOptions::new().create(true).append(true).open(dir.join("sift.log")).ok()?;
@@ -27,9 +27,9 @@ pub fn init(cli: &Cli) -> Option<LogGuard> {
     Some(LogGuard)
 }
 
-fn log_dir(cli: &Cli) -> Option<PathBuf> {
+fn log_dir(workspace: Option<&Path>) -> Option<PathBuf> {
     let cwd = std::env::current_dir().ok()?;
-    match Workspace::discover(&cwd, cli.workspace.as_deref()) {
+    match Workspace::discover(&cwd, workspace) {
         Ok(root) => Some(root.join(STATE_DIR).join("logs")),
         Err(_) => {
             directories::ProjectDirs::from("", "", "sift").map(|d| d.cache_dir().join("logs"))

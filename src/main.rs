@@ -6,7 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = sift::cli::Cli::parse();
-    let _guard = sift::logging::init(&cli);
+    let _guard = sift::logging::init(cli.workspace.as_deref());
     match sift::cli::run(cli) {
         Ok(code) => code,
         Err(e) if sift::is_broken_pipe(&e) => ExitCode::SUCCESS,

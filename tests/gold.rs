@@ -217,10 +217,10 @@ fn import_validates_everything_first_and_imports_nothing_on_error() {
 
 fn gold_of(ws: &Path, dataset: &str) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
     let store = Store::open(&ws.join(".sift/store.db")).unwrap();
-    let items = sift::dataset::gold::group(&store.current_answers(Some(dataset)).unwrap());
+    let items = sift::metrics::gold::group(&store.current_answers(Some(dataset)).unwrap());
     let gold =
-        sift::dataset::gold::gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect();
-    let queue = sift::dataset::gold::disagreements(&items).iter().map(|i| i.item.clone()).collect();
+        sift::metrics::gold::gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect();
+    let queue = sift::metrics::gold::disagreements(&items).iter().map(|i| i.item.clone()).collect();
     (gold, queue)
 }
 

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use sift::model::{Item, LabelScore, Run, Suggestion};
-use sift::similar::keywords::LabelMatcher;
 use sift::similar::{self, SimilarItem};
 use sift::store::Store;
+use sift::text::keywords::LabelMatcher;
 
 fn issue(key: &str, title: &str, body: &str) -> Item {
     Item {

@@ -10,8 +10,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::dataset::gold::{Gold, label_set};
 use crate::dataset::stats::AgreementStats;
+use crate::metrics::gold::{Gold, label_set};
 use crate::model::{Annotation, Item, ItemKind, Mode, Turn};
 use crate::store::{AnswerRow, Store, StoreError, TimedSuggestion};
 
@@ -485,7 +485,7 @@ mod tests {
     fn copies_of_the_same_text_share_their_originals_split() {
         let gold = |labels: &[&str]| Gold {
             labels: labels.iter().map(|l| l.to_string()).collect(),
-            source: crate::dataset::gold::GoldSource::Unanimous,
+            source: crate::metrics::gold::GoldSource::Unanimous,
             annotators: vec!["a".into()],
         };
         let item = |key: &str, title: &str| Item {
@@ -538,7 +538,7 @@ mod tests {
             "d:1".to_string(),
             Gold {
                 labels: vec!["question".into()],
-                source: crate::dataset::gold::GoldSource::Unanimous,
+                source: crate::metrics::gold::GoldSource::Unanimous,
                 annotators: vec!["alice".into()],
             },
         )]

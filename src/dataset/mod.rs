@@ -3,7 +3,5 @@
 
 pub mod commands;
 pub mod export;
-pub mod gold;
-pub mod log;
 pub mod sample;
 pub mod stats;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::dataset::gold::label_set;
+use crate::metrics::gold::label_set;
 use crate::metrics::sampling::{self, IsoWeek, WeekError};
 use crate::model::Mode;
 use crate::store::{AnswerRow, Store, StoreError, TimedPushedLabel, TimedSuggestion};

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::dataset::gold::{Gold, label_set};
 use crate::metrics::agreement::{self, AgreementReport, Table};
 use crate::metrics::evaluation::{self, EvalItem, EvalReport};
+use crate::metrics::gold::{Gold, label_set};
 use crate::model::{Mode, Suggestion};
 use crate::store::{AnswerRow, LabelAnswer, Store, StoreError};
 use crate::taxonomy::Taxonomy;

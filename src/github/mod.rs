@@ -24,7 +24,7 @@ pub use plan::{
 pub use pull::{IssueState, PullOptions, PullSummary, pull};
 pub use push::{AbandonReport, PushProgress, PushReport, journal_plan, run_push};
 
-use crate::cli::Context;
+use crate::app::Context;
 use crate::model::LabelScore;
 use crate::secrets::{self, Service};
 
@@ -214,7 +214,7 @@ pub fn plan_for_repo(
     if issues.is_empty() {
         bail!("no issues of {} in the store: run `sift pull {}` first", repo.full(), repo.full());
     }
-    let gold = crate::dataset::gold::gold_labels_from_store(&ctx.store, None)?;
+    let gold = crate::metrics::gold::gold_labels_from_store(&ctx.store, None)?;
     let mut suggestions: HashMap<String, Vec<LabelScore>> = HashMap::new();
     if threshold.is_some() {
         for i in &issues {

@@ -12,18 +12,16 @@
 //! FTS5 syntax in titles and bodies (quotes, NEAR, `title:`, `*`, `^`, AND/OR/NOT, parentheses)
 //! is plain text to sift.
 
-pub mod keywords;
-
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::cli::Context;
+use crate::app::Context;
 use crate::model::Item;
-use crate::store::{AnswerRow, IndexReport, KeywordHit, Store, StoreError};
-use keywords::{LabelMatcher, LabelPhrases};
+use crate::store::{AnswerRow, IndexReport, KeywordHit, Store, StoreError, fts_quote};
+use crate::text::keywords::{self, LabelMatcher, LabelPhrases};
 
 /// Candidates gathered before re-ranking (at least four per result asked for).
 const POOL: usize = 20;
@@ -77,11 +75,6 @@ pub struct SimilarItem {
     pub label_source: LabelSource,
 }
 
-/// Quote a term as an FTS5 string: whatever it holds is then text, never query syntax.
-pub fn fts_quote(term: &str) -> String {
-    format!("\"{}\"", term.replace('"', "\"\""))
-}
-
 /// An FTS5 query matching any of the terms, or None when no term has searchable text.
 pub fn fts_query(terms: &[String]) -> Option<String> {
     let parts: Vec<String> = terms
@@ -106,10 +99,10 @@ pub fn jaccard(a: &[String], b: &[String]) -> (f64, Vec<String>) {
     (shared.len() as f64 / union as f64, shared)
 }
 
-/// Gold labels of one item from its records (the shared rule in `dataset::gold`).
+/// Gold labels of one item from its records (the shared rule in `metrics::gold`).
 pub fn gold(records: &[AnswerRow]) -> Option<Vec<String>> {
-    crate::dataset::gold::item_answers(records)
-        .and_then(|i| crate::dataset::gold::gold(&i))
+    crate::metrics::gold::item_answers(records)
+        .and_then(|i| crate::metrics::gold::gold(&i))
         .map(|g| g.labels)
 }
 
@@ -317,13 +310,20 @@ fn round(x: f64, places: i32) -> f64 {
     (x * f).round() / f
 }
 
+/// Options of `sift similar`.
+#[derive(Debug, clap::Args)]
+pub struct SimilarArgs {
+    /// Item key, e.g. github:OWNER/REPO#12 or DATASET:ID.
+    pub item: String,
+    #[arg(long, default_value_t = 5)]
+    pub limit: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `sift similar ITEM [--limit N] [--json]`.
-pub fn cmd_similar(
-    ctx: &mut Context,
-    key: &str,
-    limit: usize,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+pub fn cmd_similar(ctx: &mut Context, args: &SimilarArgs) -> anyhow::Result<ExitCode> {
+    let (key, limit, json) = (args.item.as_str(), args.limit, args.json);
     let report = refresh_index(ctx)?;
     if report.indexed > 0 {
         eprintln!("indexed {} items for similarity", report.indexed);

@@ -8,11 +8,11 @@ use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
 use super::files::{self, Format, ImportError, Parsed, ReadOptions};
-use crate::cli::Context;
-use crate::dataset::log::{self, valid_dataset};
+use crate::app::Context;
 use crate::model::{Annotation, Item, Mode, now_rfc3339};
 use crate::store::UpsertCounts;
 use crate::taxonomy::Taxonomy;
+use crate::workspace::log::{self, valid_dataset};
 use crate::workspace::valid_annotator;
 
 /// Items written per transaction: big enough to amortise commits, small enough to bound memory.

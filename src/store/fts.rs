@@ -16,7 +16,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::{Result, Store, sql_err};
-use crate::similar::keywords::{self, LabelMatcher};
+use crate::text::keywords::{self, LabelMatcher};
 
 /// What a refresh did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -217,7 +217,7 @@ impl Store {
     /// Up to `limit` items of the keyword index matching an FTS5 query, without the item keyed
     /// `exclude`: by BM25 when `ranked`, else in store order (cheap when the query matches a
     /// large part of the store). The query must be built from quoted terms (see
-    /// `crate::similar::fts_query`).
+    /// `similar::fts_query`).
     pub fn keyword_search(
         &self,
         fts_query: &str,
@@ -269,7 +269,7 @@ impl Store {
     /// no positions, so phrases and NEAR would be refused anyway).
     pub fn text_search(&self, text: &str, limit: usize) -> Result<Vec<(String, f64)>> {
         let lower = text.to_lowercase();
-        let words: Vec<String> = keywords::terms(&lower).map(crate::similar::fts_quote).collect();
+        let words: Vec<String> = keywords::terms(&lower).map(fts_quote).collect();
         if words.is_empty() {
             return Ok(Vec::new());
         }
@@ -470,6 +470,11 @@ fn doc_freqs(tx: &Transaction, words: &[String]) -> rusqlite::Result<Vec<u64>> {
                 .map(|d| d.unwrap_or(0).max(0) as u64)
         })
         .collect()
+}
+
+/// Quote a term as an FTS5 string: whatever it holds is then text, never query syntax.
+pub fn fts_quote(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
 }
 
 #[cfg(test)]

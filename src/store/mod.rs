@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use annotations::{AnswerRow, LogOffset};
-pub use fts::{IndexReport, KeywordHit};
+pub use fts::{IndexReport, KeywordHit, fts_quote};
 pub use github::{IssueRow, PushOpRow, PushRow, PushedLabel};
 pub use gold::{LabelAnswer, TimedPushedLabel, TimedSuggestion};
 pub use items::{DatasetCount, ItemStatus, QueueFilter, QueueRow, UpsertCounts};

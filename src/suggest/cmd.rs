@@ -11,7 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::prompt::NoExamples;
 use super::runner::{self, RunOptions, RunReport};
 use super::runs;
-use crate::cli::Context;
+use crate::app::Context;
 use crate::model::RunState;
 use crate::text::one_line;
 

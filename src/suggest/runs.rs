@@ -250,15 +250,15 @@ fn gold_score(
     })
 }
 
-/// Gold labels of the workspace (crate::dataset::gold: the adjudicated answer if any, else
+/// Gold labels of the workspace (crate::metrics::gold: the adjudicated answer if any, else
 /// the unanimous answer, else none).
 pub fn gold_labels(
     _ws: &Workspace,
     store: &Store,
 ) -> Result<HashMap<String, Vec<String>>, RunsError> {
     let answers = store.current_answers(None)?;
-    let items = crate::dataset::gold::group(&answers);
-    Ok(crate::dataset::gold::gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect())
+    let items = crate::metrics::gold::group(&answers);
+    Ok(crate::metrics::gold::gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect())
 }
 
 /// One exported record.

@@ -32,11 +32,39 @@ use self::state::{BandAccuracy, Effect, Entry, Overlay, State, View};
 use self::stats::StatsView;
 use self::theme::Theme;
 use self::worker::{Job, Msg};
-use crate::cli::Context;
+use crate::app::Context;
 use crate::model::LabelScore;
 use crate::store::{QueueFilter, Store};
 use crate::taxonomy::LabelsFile;
 use crate::workspace::Workspace;
+
+/// Options of `sift review`.
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    /// Only items of this dataset.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Start in blind mode: suggestions hidden until each item is saved.
+    #[arg(long)]
+    pub blind: bool,
+}
+
+/// `sift review [--dataset D] [--blind]` (and `sift` alone, with the defaults).
+pub fn review(ctx: Context, args: ReviewArgs) -> Result<std::process::ExitCode> {
+    run(ctx, Options { dataset: args.dataset, blind: args.blind, ..Default::default() })
+}
+
+/// `sift sample --review`: the week's sample as a blind review queue.
+pub fn review_sample(
+    ctx: Context,
+    args: &crate::dataset::commands::sample::SampleArgs,
+) -> Result<std::process::ExitCode> {
+    let (week, keys) = crate::dataset::commands::sample::draw_for_review(&ctx, args)?;
+    run(
+        ctx,
+        Options { keys: Some(keys), sample_week: Some(week.to_string()), ..Default::default() },
+    )
+}
 
 /// How the review screen opens.
 #[derive(Debug, Clone, Default)]
@@ -62,7 +90,7 @@ pub fn load_state(
     let rows = store.queue_rows(&filter)?;
     let pushed = store.pushed_keys()?;
     // One read of everyone's current answers serves "mine", disputes and gold.
-    let items = crate::dataset::gold::group(&store.current_answers(opts.dataset.as_deref())?);
+    let items = crate::metrics::gold::group(&store.current_answers(opts.dataset.as_deref())?);
     let (mine, disputed) = answer_status(&items, annotator);
     let mut taxonomies = HashMap::new();
     for r in &rows {
@@ -99,7 +127,7 @@ type Answers = HashMap<String, Vec<String>>;
 
 /// This annotator's answers, and the items whose annotators disagree without adjudication.
 fn answer_status(
-    items: &[crate::dataset::gold::ItemAnswers],
+    items: &[crate::metrics::gold::ItemAnswers],
     me: &str,
 ) -> (Answers, HashSet<String>) {
     let mine = items
@@ -107,7 +135,7 @@ fn answer_status(
         .filter_map(|i| i.answers.get(me).map(|labels| (i.item.clone(), labels.clone())))
         .collect();
     let disputed =
-        crate::dataset::gold::disagreements(items).into_iter().map(|i| i.item.clone()).collect();
+        crate::metrics::gold::disagreements(items).into_iter().map(|i| i.item.clone()).collect();
     (mine, disputed)
 }
 
@@ -115,9 +143,9 @@ fn answer_status(
 /// part of the queue's status that needs every suggestion, computed after the first frame.
 pub fn suggestion_status(store: &Store, dataset: Option<&str>) -> Result<(Answers, BandAccuracy)> {
     let suggested = store.latest_suggested_labels()?;
-    let items = crate::dataset::gold::group(&store.current_answers(dataset)?);
+    let items = crate::metrics::gold::group(&store.current_answers(dataset)?);
     let gold: HashMap<String, Vec<String>> =
-        crate::dataset::gold::gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect();
+        crate::metrics::gold::gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect();
     let bands = band_accuracy(&gold, &suggested);
     let names =
         suggested.into_iter().map(|(k, v)| (k, v.into_iter().map(|l| l.name).collect())).collect();

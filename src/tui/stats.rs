@@ -76,7 +76,7 @@ impl StatsView {
         let mut annotators: Vec<String> = records.iter().map(|r| r.1.clone()).collect();
         annotators.sort();
         annotators.dedup();
-        let gold = crate::dataset::gold::gold_labels_from_store(store, Some(dataset))?;
+        let gold = crate::metrics::gold::gold_labels_from_store(store, Some(dataset))?;
         let mut view = StatsView { dataset: dataset.to_string(), annotators, ..Default::default() };
         view.agreement = agreement_rows(store, tax, dataset)?;
         view.distribution = distribution(tax, &gold);

@@ -8,12 +8,12 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::action::Action;
 use super::state::Effect;
 use super::stats::StatsView;
-use crate::cli::Context;
-use crate::dataset::log;
+use crate::app::Context;
 use crate::model::{Comment, Item, Turn};
 use crate::store::{Store, SuggestionRow};
 use crate::text::sanitize;
 use crate::workspace::Workspace;
+use crate::workspace::log;
 
 /// What the worker sends back.
 #[derive(Debug)]

@@ -2,6 +2,8 @@
 //!
 //! Precedence: built-in defaults < user config < workspace sift.toml < environment < command line.
 
+pub mod log;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,7 @@
 //! Untrusted-text hygiene: strips terminal control and escape sequences before display.
+//! Keyword extraction lives in [`keywords`].
+
+pub mod keywords;
 
 /// Remove everything that could drive a terminal: C0 controls (except newline and tab),
 /// DEL, C1 controls, and whole ESC/CSI/OSC/DCS/APC/PM/SOS sequences including their

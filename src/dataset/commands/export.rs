@@ -1,0 +1,114 @@
+//! `sift export`: gold items as train/val/test files, or a run's suggestions as JSONL.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+use super::{answers_in, print_json, scope};
+use crate::app::Context;
+use crate::dataset::export::{self, ExportFormat, ExportInput, SplitRatios};
+use crate::dataset::stats;
+use crate::metrics::gold;
+
+/// Options of `sift export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The split dataset into a folder (`dataset`), or a run's suggestions into a JSONL
+    /// file (`suggestions`, with --run).
+    #[arg(long, value_enum, default_value = "dataset")]
+    pub what: ExportWhat,
+    /// The run to export with `--what suggestions`.
+    #[arg(long, required_if_eq("what", "suggestions"))]
+    pub run: Option<String>,
+    /// A folder for `--what dataset`, a file for `--what suggestions`.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: ExportFormat,
+    #[arg(long, default_value = "80/10/10")]
+    pub split: String,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `sift export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportWhat {
+    Dataset,
+    Suggestions,
+}
+
+/// `sift export`.
+pub fn run(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
+    match args.what {
+        ExportWhat::Suggestions => suggestions(ctx, args),
+        ExportWhat::Dataset => dataset(ctx, args),
+    }
+}
+
+/// `sift export --what suggestions --run RUN --out FILE`.
+fn suggestions(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
+    let (Some(run), out) = (&args.run, &args.out) else {
+        bail!("--what suggestions needs --run RUN")
+    };
+    let n = crate::suggest::runs::export_suggestions(&ctx.store, run, out)?;
+    if args.json {
+        print_json(&serde_json::json!({ "run": run, "out": out, "suggestions": n }))?;
+    } else {
+        outln!("{n} suggestions of run {run} written to {}", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sift export --out DIR`.
+fn dataset(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
+    let ratios = SplitRatios::parse(&args.split)?;
+    let (datasets, taxonomy) = scope(ctx, args.dataset.as_deref())?;
+    let answers = answers_in(ctx, &datasets)?;
+    let gold = gold::gold_map(&gold::group(&answers));
+    if gold.is_empty() {
+        bail!("no item has gold labels yet (answers that agree, or an adjudication)");
+    }
+    let mut records = Vec::new();
+    for d in &datasets {
+        records.extend(ctx.store.annotation_records(Some(d))?);
+    }
+    let suggestions = ctx.store.latest_suggestions()?;
+    let agreement = stats::agreement_stats(&answers, &taxonomy, None, false);
+    let input = ExportInput {
+        gold: &gold,
+        records: &records,
+        suggestions: &suggestions,
+        agreement: &agreement,
+        datasets: &datasets,
+        taxonomy: &taxonomy.name,
+    };
+    let summary = export::export(&ctx.store, &input, &args.out, args.format, ratios, args.seed)?;
+    if args.json {
+        print_json(&summary)?;
+    } else {
+        writeln!(
+            crate::stdout(),
+            "{} items -> {} (train {}, val {}, test {})",
+            summary.items,
+            args.out.display(),
+            summary.splits.get("train").unwrap_or(&0),
+            summary.splits.get("val").unwrap_or(&0),
+            summary.splits.get("test").unwrap_or(&0)
+        )?;
+        if summary.duplicates > 0 {
+            writeln!(
+                crate::stdout(),
+                "{} items repeat another item's text; each is in its original's split",
+                summary.duplicates
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

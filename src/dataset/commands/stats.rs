@@ -1,0 +1,116 @@
+//! `sift stats`: agreement between annotators per dimension and per label.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::{answers_in, comma_list, f3, print_json, scope};
+use crate::app::Context;
+use crate::dataset::stats::{self, AgreementStats, AnnotatorStats};
+use crate::metrics::agreement::{AgreementReport, band};
+use crate::metrics::gold;
+use crate::text::one_line;
+
+/// Options of `sift stats`.
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Only these annotators (comma-separated; default: everyone).
+    #[arg(long, value_name = "A,B")]
+    pub annotators: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the bootstrap interval of alpha (faster).
+    #[arg(long)]
+    pub no_ci: bool,
+}
+
+/// `sift stats`.
+pub fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitCode> {
+    let StatsArgs { dataset, annotators, json, no_ci } = args;
+    let (json, no_ci) = (*json, *no_ci);
+    let (datasets, taxonomy) = scope(ctx, dataset.as_deref())?;
+    let selected = annotators.as_deref().map(comma_list);
+    let s = stats::agreement_stats_from_store(
+        &ctx.store,
+        &datasets,
+        &taxonomy,
+        selected.as_deref(),
+        !no_ci,
+    )?;
+    if json {
+        print_json(&s)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut records = Vec::new();
+    for d in &datasets {
+        records.extend(ctx.store.annotation_records(Some(d))?);
+    }
+    let items = gold::group(&answers_in(ctx, &datasets)?);
+    let gold_count = gold::gold_map(&items).len();
+    let queue = gold::disagreements(&items).len();
+    let mut out = crate::stdout();
+    write!(out, "{}", stats_text(&s, &stats::annotator_stats(&records)))?;
+    writeln!(out, "gold: {gold_count} items; disagreements awaiting adjudication: {queue}")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn agreement_row(name: &str, r: &AgreementReport) -> String {
+    let ci = r.alpha_ci95.map_or_else(String::new, |[lo, hi]| format!("[{lo:.3}, {hi:.3}]"));
+    let strength = r.krippendorff_alpha.map_or("-", |a| band(a).name());
+    format!(
+        "  {:<20} {:>6} {:>8} {:>8} {:>8} {:<16} {}\n",
+        one_line(name),
+        r.items,
+        f3(r.percent_agreement),
+        f3(r.fleiss_kappa),
+        f3(r.krippendorff_alpha),
+        ci,
+        strength
+    )
+}
+
+/// The text form of `sift stats`: agreement tables with Landis & Koch bands, Cohen's kappa per
+/// pair, and the annotator table.
+pub fn stats_text(s: &AgreementStats, annotators: &[AnnotatorStats]) -> String {
+    let mut t = format!("{} items, annotators: {}\n", s.items, one_line(&s.annotators.join(", ")));
+    let header = format!(
+        "  {:<20} {:>6} {:>8} {:>8} {:>8} {:<16} {}\n",
+        "", "items", "agree%", "fleiss", "alpha", "alpha 95% CI", "band (alpha)"
+    );
+    for (title, map) in [("dimensions", &s.dimensions), ("labels", &s.labels)] {
+        t.push_str(&format!("\n{title}\n{header}"));
+        for (name, r) in map {
+            t.push_str(&agreement_row(name, r));
+        }
+    }
+    t.push_str("\nCohen's kappa per pair (dimensions)\n");
+    for (dim, r) in &s.dimensions {
+        for (pair, k) in &r.cohen_kappa {
+            let b = k.map_or("-", |k| band(k).name());
+            let pair = one_line(pair);
+            t.push_str(&format!("  {:<20} {:<24} {:>8} {}\n", one_line(dim), pair, f3(*k), b));
+        }
+    }
+    t.push_str(
+        "\nannotators              records  items/h  median s  accepted (blind)  accepted (assisted)\n",
+    );
+    for a in annotators {
+        let acc = |x: &stats::Acceptance| match x.rate {
+            Some(r) => format!("{:.0}% of {}", r * 100.0, x.with_suggestion),
+            None => "-".to_string(),
+        };
+        t.push_str(&format!(
+            "  {:<20} {:>8} {:>8} {:>9} {:>17} {:>20}\n",
+            one_line(&a.annotator),
+            a.records,
+            a.items_per_hour.map_or_else(|| "-".into(), |v| format!("{v:.1}")),
+            a.median_seconds.map_or_else(|| "-".into(), |v| format!("{v:.1}")),
+            acc(&a.blind),
+            acc(&a.assisted)
+        ));
+    }
+    t
+}

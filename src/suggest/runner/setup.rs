@@ -1,0 +1,178 @@
+//! Starting a run: the taxonomy, the provider chain, the run record, and the warnings and
+//! progress bar shown before the first item.
+
+use super::*;
+
+/// A warning when the chain's local model was trained on other gold labels than the
+/// workspace has now (its name carries the start of its data fingerprint).
+pub(super) fn stale_local_model(
+    ws: &Workspace,
+    labels: &LabelsFile,
+    store: &Store,
+    opts: &RunOptions,
+    chain: &[Arc<dyn Suggester>],
+) -> Option<String> {
+    let local = chain.iter().find(|p| p.provider() == "local")?;
+    let trained = local.model().strip_prefix("local:")?;
+    let gold =
+        super::super::train::gold_examples(ws, labels, store, opts.dataset.as_deref()).ok()?;
+    let now = super::super::local::data_fingerprint(&gold.examples);
+    (!now.starts_with(trained)).then(|| {
+        "the local model was trained on other gold labels than the workspace has now; \
+         run `sift train` to refresh it"
+            .to_string()
+    })
+}
+
+pub(super) fn today() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%d").to_string()
+}
+
+/// The warning due once 80% of the daily budget is used.
+pub(super) fn budget_warning(used: u64, limit: u64) -> Option<String> {
+    (limit > 0 && used * 5 >= limit * 4)
+        .then(|| format!("{used} of today's {limit}-token budget used ({}%)", used * 100 / limit))
+}
+
+pub(super) fn progress_bar(show: bool, n: usize) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(n as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{bar:30}] {pos}/{len} items  {per_sec}  ETA {eta}  {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// The taxonomy of the items in scope; refuses a mix.
+pub(super) fn pick_taxonomy<'a>(
+    ws: &Workspace,
+    labels: &'a LabelsFile,
+    rows: &[crate::store::QueueRow],
+    dataset: Option<&str>,
+) -> Result<&'a Taxonomy, RunError> {
+    let mut names: Vec<&str> = rows.iter().map(|r| ws.settings.taxonomy_for(&r.dataset)).collect();
+    names.sort();
+    names.dedup();
+    let name = match (names.as_slice(), dataset) {
+        (_, Some(d)) => ws.settings.taxonomy_for(d),
+        ([], None) => ws.settings.taxonomy.as_str(),
+        ([one], None) => one,
+        (many, None) => {
+            return Err(RunError::Usage(format!(
+                "the items use several taxonomies ({}); pass --dataset D",
+                many.join(", ")
+            )));
+        }
+    };
+    Ok(labels.get(name)?)
+}
+
+/// The primary provider then the configured fallbacks. An unconfigured primary is replaced
+/// by the first configured fallback (with a warning).
+pub(super) fn build_chain(
+    ws: &Workspace,
+    opts: &RunOptions,
+    tax: &Taxonomy,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Arc<dyn Suggester>>, RunError> {
+    let cfg = ProviderConfig {
+        model: opts.model.clone(),
+        base_url: opts.base_url.clone(),
+        send_key: opts.untrusted_base_url.is_none(),
+        timeout: opts.timeout,
+        models_dir: ws.models_dir(),
+    };
+    if !provider::PROVIDERS.contains(&opts.provider.as_str()) {
+        return Err(RunError::Usage(format!(
+            "unknown provider `{}`; use one of {}",
+            opts.provider,
+            provider::PROVIDERS.join(", ")
+        )));
+    }
+    if opts.untrusted_base_url.is_some() && opts.provider == "openai" {
+        warnings.push(provider::untrusted_base_url(&cfg));
+    }
+    let fallback_cfg =
+        ProviderConfig { model: None, base_url: None, send_key: true, ..cfg.clone() };
+    let mut chain: Vec<Arc<dyn Suggester>> = Vec::new();
+    let mut reasons = Vec::new();
+    match provider::build(&opts.provider, &cfg, tax) {
+        Ok(p) => chain.push(p),
+        Err(e) => reasons.push(e.to_string()),
+    }
+    for name in opts.fallback.iter().filter(|n| **n != opts.provider) {
+        match provider::build(name, &fallback_cfg, tax) {
+            Ok(p) => chain.push(p),
+            Err(e) => reasons.push(e.to_string()),
+        }
+    }
+    if chain.is_empty() {
+        return Err(RunError::NoProvider(reasons.join("; ")));
+    }
+    if chain[0].provider() != opts.provider {
+        warnings.push(format!("{}; using {} instead", reasons[0], chain[0].provider()));
+    }
+    Ok(chain)
+}
+
+/// Resume the named run if it exists (same provider, model and prompt), else start one.
+pub(super) fn open_run(
+    store: &Store,
+    opts: &RunOptions,
+    tax: &Taxonomy,
+    primary: &dyn Suggester,
+    bundle: &PromptBundle,
+) -> Result<Run, RunError> {
+    let prompt_hash = bundle.hash();
+    if let Some(name) = &opts.name
+        && let Some(mut run) = store.run(name)?
+    {
+        let same = run.provider == primary.provider()
+            && run.model == primary.model()
+            && run.prompt_hash == prompt_hash;
+        if !same {
+            return Err(RunError::NameTaken {
+                name: name.clone(),
+                what: format!(
+                    "provider {} model {} prompt {}",
+                    run.provider,
+                    run.model,
+                    &run.prompt_hash[..run.prompt_hash.len().min(12)]
+                ),
+            });
+        }
+        run.status = "running".into();
+        run.finished_at = None;
+        store.save_run(&run)?;
+        return Ok(run);
+    }
+    let started_at = now_rfc3339();
+    let nonce: u64 = rand::rng().random();
+    let run = Run {
+        id: format!("r-{}", &sha256_hex(&format!("{started_at}{nonce}"))[..12]),
+        name: opts.name.clone(),
+        provider: primary.provider().into(),
+        model: primary.model().into(),
+        prompt_version: opts.prompt_version.clone(),
+        prompt_hash,
+        taxonomy: tax.name.clone(),
+        taxonomy_hash: tax.hash(),
+        config: opts.snapshot(),
+        dataset_fingerprint: String::new(),
+        started_at,
+        finished_at: None,
+        status: "running".into(),
+        state: RunState::Experimental,
+        bundle: bundle.canonical(),
+        ..Default::default()
+    };
+    store.save_run(&run)?;
+    Ok(run)
+}

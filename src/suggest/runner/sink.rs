@@ -1,0 +1,190 @@
+//! Where a run's outcomes go: the store (suggestions, cache, budget, run), the monitor log,
+//! the report, and the terminal.
+
+use super::*;
+
+/// Where outcomes go: the store (suggestions, cache, budget, run), the monitor log, the
+/// report, and the terminal.
+pub(super) struct Sink {
+    pub(super) run: Run,
+    pub(super) report: RunReport,
+    pub(super) log: MonitorLog,
+    pub(super) writer: Writer,
+    pub(super) day: String,
+    pub(super) used_at_start: u64,
+    /// Today's token budget, shared with the in-flight requests.
+    pub(super) budget: Arc<Mutex<Budget>>,
+    pub(super) warned_budget: bool,
+    pub(super) progress: bool,
+    pub(super) on_item: Option<OnItem>,
+    pub(super) handled: usize,
+    pub(super) bar: indicatif::ProgressBar,
+}
+
+impl Sink {
+    pub(super) fn open(
+        ws: &Workspace,
+        store: &Store,
+        opts: &RunOptions,
+        run: Run,
+        tax: Arc<Taxonomy>,
+        warnings: Vec<String>,
+    ) -> Result<Self, RunError> {
+        let log_path = ws.logs_dir().join(format!("suggest-{}.jsonl", run.id));
+        let day = today();
+        let used_at_start = store.budget_used(&day)?;
+        let report = RunReport {
+            run: run.clone(),
+            planned: 0,
+            suggested: 0,
+            cached: 0,
+            abstained: 0,
+            failed: 0,
+            skipped: 0,
+            not_asked: 0,
+            providers: BTreeMap::new(),
+            retries: 0,
+            dropped_labels: 0,
+            budget_used: used_at_start,
+            budget_limit: opts.daily_budget,
+            monitor_log: log_path.clone(),
+            warnings,
+            items: Vec::new(),
+        };
+        Ok(Sink {
+            writer: Writer { batch: Vec::new(), tax, run_id: run.id.clone() },
+            run,
+            report,
+            log: MonitorLog::open(&log_path)?,
+            day,
+            used_at_start,
+            budget: Arc::new(Mutex::new(Budget::new(opts.daily_budget, used_at_start))),
+            warned_budget: false,
+            progress: opts.progress,
+            on_item: opts.on_item.clone(),
+            handled: 0,
+            bar: indicatif::ProgressBar::hidden(),
+        })
+    }
+
+    /// Print the warnings gathered so far (provider substitutions, budget at 80%).
+    pub(super) fn warn_at_start(&mut self, show: bool) {
+        if let Some(w) = budget_warning(self.used_at_start, self.report.budget_limit) {
+            self.warned_budget = true;
+            self.report.warnings.push(w);
+        }
+        if show {
+            for w in &self.report.warnings {
+                eprintln!("warning: {}", crate::text::one_line(w));
+            }
+        }
+    }
+
+    pub(super) fn warn(&mut self, msg: String) {
+        if self.progress {
+            self.bar.suspend(|| eprintln!("warning: {}", crate::text::one_line(&msg)));
+        }
+        self.report.warnings.push(msg);
+    }
+
+    /// A finished item: its answer is stored, or, when it was never asked (budget, stop),
+    /// only what it spent is counted.
+    pub(super) fn settle(&mut self, store: &mut Store, out: Outcome) -> Result<(), RunError> {
+        if out.over_budget || out.halted {
+            self.report.not_asked += 1;
+            return self.account(store, &out);
+        }
+        self.handle(store, out)?;
+        self.bar.inc(1);
+        Ok(())
+    }
+
+    /// Count an item's tokens against today's budget (a new day starts a new budget) and
+    /// the run.
+    pub(super) fn account(&mut self, store: &mut Store, out: &Outcome) -> Result<(), RunError> {
+        let day = today();
+        if day != self.day {
+            self.day = day;
+            self.warned_budget = false;
+            let total = store.budget_used(&self.day)?;
+            lock(&self.budget).stored(0, total);
+        }
+        let spent = out.tokens_in + out.tokens_out;
+        if spent > 0 {
+            let total = store.budget_add(&self.day, spent)?;
+            lock(&self.budget).stored(spent, total);
+            if !self.warned_budget
+                && let Some(w) = budget_warning(total, self.report.budget_limit)
+            {
+                self.warned_budget = true;
+                self.warn(w);
+            }
+        }
+        self.run.tokens_in += out.tokens_in as i64;
+        self.run.tokens_out += out.tokens_out as i64;
+        Ok(())
+    }
+
+    pub(super) fn handle(&mut self, store: &mut Store, out: Outcome) -> Result<(), RunError> {
+        self.account(store, &out)?;
+        self.writer.handle(store, &mut self.report, &mut self.log, out)?;
+        if let Some(f) = &self.on_item
+            && let Some(last) = self.report.items.last()
+        {
+            // Stored before the callback runs (batches are flushed first), so the TUI
+            // can read the suggestion back from its own connection.
+            self.writer.flush(store)?;
+            (f.0)(last);
+        }
+        self.handled += 1;
+        // Keep the stored run's token counts current, so a crash loses little.
+        if self.handled.is_multiple_of(BATCH) {
+            self.run.cost_usd =
+                estimate_cost(&self.run.model, self.run.tokens_in, self.run.tokens_out);
+            store.save_run(&self.run)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn finish(mut self, store: &mut Store, status: &str) -> Result<RunReport, RunError> {
+        self.warn_fallbacks();
+        self.writer.flush(store)?;
+        self.log.flush()?;
+        let all_failed = self.report.suggested == 0 && self.report.failed > 0;
+        self.run.status = if status == "done" && all_failed { "failed" } else { status }.into();
+        self.run.finished_at = Some(now_rfc3339());
+        self.run.cost_usd = estimate_cost(&self.run.model, self.run.tokens_in, self.run.tokens_out);
+        store.save_run(&self.run)?;
+        self.report.budget_used = store.budget_used(&self.day)?;
+        self.report.run = self.run;
+        Ok(self.report)
+    }
+}
+
+impl Sink {
+    /// Answers from fallbacks are kept but are not the run's model's: say how many, and
+    /// how to have the run's own provider answer them.
+    pub(super) fn warn_fallbacks(&mut self) {
+        let fallbacks: Vec<String> = self
+            .report
+            .providers
+            .iter()
+            .filter(|(p, _)| **p != self.run.provider)
+            .map(|(p, n)| format!("{p} {n}"))
+            .collect();
+        if fallbacks.is_empty() {
+            return;
+        }
+        let resume = match &self.run.name {
+            Some(name) => {
+                format!("re-run with --name {name} to ask {} for them", self.run.provider)
+            }
+            None => "name the run (--name) to be able to re-ask them".to_string(),
+        };
+        self.warn(format!(
+            "{} could not answer some items; fallbacks did ({}), recorded as theirs; {resume}",
+            self.run.provider,
+            fallbacks.join(", ")
+        ));
+    }
+}

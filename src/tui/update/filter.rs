@@ -1,0 +1,55 @@
+//! The queue filter line: `status:`, `label:`, `dataset:`, `repo:` and free words.
+
+use super::*;
+
+/// Parse a filter line: `status:new label:bug dataset:demo repo:o/r free words`.
+pub fn parse_filter(text: &str) -> Filter {
+    let mut f = Filter::default();
+    for word in text.split_whitespace() {
+        match word.split_once(':') {
+            Some(("status", v)) => f.status = Some(v.to_lowercase()),
+            Some(("label", v)) => f.label = Some(v.to_string()),
+            Some(("dataset", v)) => f.dataset = Some(v.to_string()),
+            Some(("repo", v)) => f.repo = Some(v.to_string()),
+            _ => f.text.push(word.to_lowercase()),
+        }
+    }
+    f
+}
+
+/// Whether an entry passes a filter.
+pub fn matches(f: &Filter, e: &Entry) -> bool {
+    let status_ok = match f.status.as_deref() {
+        None => true,
+        Some("new") => e.mine.is_none() && !e.suggested,
+        Some("suggested") => e.suggested,
+        Some("mine" | "annotated" | "done") => e.mine.is_some(),
+        Some("todo" | "open") => e.mine.is_none(),
+        Some("disputed") => e.disputed,
+        Some("pushed") => e.pushed,
+        Some(_) => false,
+    };
+    let label_ok = f.label.as_ref().is_none_or(|l| {
+        e.mine.as_ref().is_some_and(|m| m.contains(l)) || e.suggested_labels.contains(l)
+    });
+    let title = e.title.to_lowercase();
+    status_ok
+        && label_ok
+        && f.dataset.as_ref().is_none_or(|d| &e.dataset == d)
+        && f.repo.as_ref().is_none_or(|r| e.repo.as_ref() == Some(r))
+        && f.text
+            .iter()
+            .all(|w| title.contains(w.as_str()) || e.key.to_lowercase().contains(w.as_str()))
+}
+
+pub(super) fn apply_filter(s: &mut State, text: String) -> Vec<Effect> {
+    let current_key = s.current().map(|e| e.key.clone());
+    s.filter = parse_filter(&text);
+    s.filter_text = text;
+    s.visible = (0..s.queue.len()).filter(|&i| matches(&s.filter, &s.queue[i])).collect();
+    s.cursor =
+        current_key.and_then(|k| s.visible.iter().position(|&i| s.queue[i].key == k)).unwrap_or(0);
+    let n = s.visible.len();
+    s.message = Some((format!("{n} items match"), Severity::Info));
+    focus(s)
+}

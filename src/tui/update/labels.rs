@@ -1,0 +1,207 @@
+//! Labeling: toggling, accepting suggestions, saving, and undo.
+
+use super::*;
+
+/// Labels of the focused dimension.
+pub(super) fn dim_labels(s: &State) -> Vec<String> {
+    s.taxonomy()
+        .and_then(|t| t.dimensions.get(s.dim))
+        .map(|d| d.labels.iter().filter(|l| !l.deprecated).map(|l| l.name.clone()).collect())
+        .unwrap_or_default()
+}
+
+pub(super) fn toggle_nth(s: &mut State, n: usize) -> Vec<Effect> {
+    let Some(tax) = s.taxonomy().cloned() else { return vec![] };
+    let Some(dim) = tax.dimensions.get(s.dim) else { return vec![] };
+    let names: Vec<&str> =
+        dim.labels.iter().filter(|l| !l.deprecated).map(|l| l.name.as_str()).collect();
+    let Some(name) = n.checked_sub(1).and_then(|i| names.get(i)).map(|n| n.to_string()) else {
+        return vec![];
+    };
+    s.label_cursor = n - 1;
+    if s.draft.labels.contains(&name) {
+        s.draft.labels.remove(&name);
+    } else {
+        if dim.select == Select::One {
+            for other in &names {
+                s.draft.labels.remove(*other);
+            }
+        }
+        s.draft.labels.insert(name);
+    }
+    vec![]
+}
+
+pub(super) fn accept(s: &mut State) -> Vec<Effect> {
+    if !s.suggestions_visible() {
+        info(s, "blind mode: suggestions are hidden until this item is saved");
+        return vec![];
+    }
+    let Some(tax) = s.taxonomy().cloned() else { return vec![] };
+    let Some(sugg) = s.loaded_current().and_then(|l| l.suggestion.clone()) else {
+        info(s, "no suggestion for this item");
+        return vec![];
+    };
+    // Stored suggestions are already validated; filter again in case the threshold changed.
+    let mut accepted: Vec<(String, f64)> = sugg
+        .suggestion
+        .labels
+        .iter()
+        .filter(|l| tax.label(&l.name).is_some())
+        .map(|l| (l.name.clone(), l.confidence.unwrap_or(1.0)))
+        .filter(|(_, c)| *c >= tax.min_confidence)
+        .collect();
+    accepted.sort_by(|a, b| b.1.total_cmp(&a.1));
+    accepted.truncate(tax.max_labels);
+    if accepted.is_empty() {
+        info(s, &format!("no suggestion reaches {:.2}", tax.min_confidence));
+        return vec![];
+    }
+    for (name, _) in &accepted {
+        if let Some(dim) = tax.dimension_of(name).filter(|d| d.select == Select::One) {
+            for l in &dim.labels {
+                s.draft.labels.remove(&l.name);
+            }
+        }
+        s.draft.labels.insert(name.clone());
+    }
+    info(
+        s,
+        &format!(
+            "accepted {}",
+            accepted.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    );
+    vec![]
+}
+
+pub(super) fn ordered_labels(s: &State) -> Vec<String> {
+    match s.taxonomy() {
+        Some(t) => t.label_names().into_iter().filter(|n| s.draft.labels.contains(n)).collect(),
+        None => s.draft.labels.iter().cloned().collect(),
+    }
+}
+
+pub(super) fn save_next(s: &mut State) -> Vec<Effect> {
+    let Some(entry) = s.current().cloned() else { return vec![] };
+    let labels = ordered_labels(s);
+    if labels.is_empty() {
+        // An accidental Enter must not record "no labels" as an answer.
+        info(s, "pick at least one label first (s skips the item)");
+        return vec![];
+    }
+    if let Some(Err(why)) = s.taxonomy().map(|t| t.check_answer(&labels)) {
+        s.message = Some((format!("not saved: {why}"), Severity::Error));
+        return vec![];
+    }
+    let suggestion = (s.suggestions_visible() && !s.saved_keys.contains(&entry.key))
+        .then(|| s.loaded_current().and_then(|l| l.suggestion.as_ref()))
+        .flatten()
+        .map(|r| SuggestionRef {
+            run: r.suggestion.run.clone(),
+            labels: r.suggestion.labels.clone(),
+        });
+    let mode = if s.view == View::Adjudicate {
+        Mode::Adjudication
+    } else if s.sample_week.is_some() {
+        Mode::Sample
+    } else if s.blind {
+        Mode::Blind
+    } else {
+        Mode::Assisted
+    };
+    let annotation = Annotation {
+        item: entry.key.clone(),
+        annotator: s.annotator.clone(),
+        labels: labels.clone(),
+        at: s.now_rfc3339.clone(),
+        mode,
+        note: s.note.lines().join("\n").trim().to_string(),
+        duration_ms: Some(s.now_ms.saturating_sub(s.draft.started_ms)),
+        suggestion,
+        week: s.sample_week.clone(),
+        retracted: false,
+    };
+    let req = next_req(s);
+    s.pending_saves.insert(req, entry.key.clone());
+    s.undo_stack.push(SaveRecord {
+        key: entry.key.clone(),
+        dataset: entry.dataset.clone(),
+        previous: entry.mine.clone(),
+        labels,
+    });
+    if let Some(e) = s.current_mut() {
+        e.saving = true;
+    }
+    s.message = Some((format!("saving {}…", entry.key), Severity::Info));
+    let mut fx = vec![Effect::Save {
+        req,
+        dataset: entry.dataset,
+        annotation: Box::new(annotation),
+        undo: false,
+    }];
+    if s.cursor + 1 < s.visible.len() {
+        s.cursor += 1;
+        fx.extend(focus(s));
+    }
+    fx
+}
+
+pub(super) fn saved(s: &mut State, req: u64, key: &str, labels: Vec<String>) {
+    s.pending_saves.remove(&req);
+    let adjudicated = s.view == View::Adjudicate;
+    if let Some(e) = s.entry_mut(key) {
+        e.saving = false;
+        if adjudicated {
+            e.disputed = false;
+        } else {
+            e.mine = Some(labels);
+        }
+    }
+    s.saved_this_session += 1;
+    s.saved_keys.insert(key.to_string());
+    s.message = Some((format!("saved {key} ✓"), Severity::Ok));
+}
+
+pub(super) fn undo(s: &mut State) -> Vec<Effect> {
+    let Some(rec) = s.undo_stack.pop() else {
+        info(s, "nothing to undo");
+        return vec![];
+    };
+    let annotation = Annotation {
+        item: rec.key.clone(),
+        annotator: s.annotator.clone(),
+        labels: rec.previous.clone().unwrap_or_default(),
+        at: s.now_rfc3339.clone(),
+        mode: if s.sample_week.is_some() {
+            Mode::Sample
+        } else if s.blind {
+            Mode::Blind
+        } else {
+            Mode::Assisted
+        },
+        note: "undo".into(),
+        duration_ms: None,
+        suggestion: None,
+        week: s.sample_week.clone(),
+        retracted: rec.previous.is_none(),
+    };
+    let req = next_req(s);
+    s.pending_saves.insert(req, rec.key.clone());
+    if let Some(e) = s.entry_mut(&rec.key) {
+        e.saving = true;
+    }
+    // Go back to the item so it can be labeled again.
+    let mut fx = vec![Effect::Save {
+        req,
+        dataset: rec.dataset,
+        annotation: Box::new(annotation),
+        undo: true,
+    }];
+    if let Some(pos) = s.visible.iter().position(|&i| s.queue[i].key == rec.key) {
+        s.cursor = pos;
+        fx.extend(focus(s));
+        s.draft.labels = rec.labels.into_iter().collect();
+    }
+    fx
+}

@@ -1,0 +1,108 @@
+//! The other views' actions: adjudication picks, similar items, the push plan, run compare.
+
+use super::*;
+
+/// Adjudication by one key: the Nth annotator's answer becomes the draft and is saved.
+pub(super) fn pick(s: &mut State, n: usize) -> Vec<Effect> {
+    if s.view != View::Adjudicate {
+        return vec![];
+    }
+    let answer =
+        s.loaded_current().and_then(|l| n.checked_sub(1).and_then(|i| l.answers.get(i))).cloned();
+    let Some((who, labels)) = answer else {
+        info(s, "no such answer");
+        return vec![];
+    };
+    s.draft.labels = labels.into_iter().collect();
+    s.note = ratatui_textarea::TextArea::from([format!("picked {who}'s answer")]);
+    save_next(s)
+}
+
+/// Jump to the selected similar item, clearing the filter if it hides it.
+pub(super) fn open_similar(s: &mut State) -> Vec<Effect> {
+    let Some(target) =
+        s.loaded_current().and_then(|l| l.similar.get(s.similar_cursor)).map(|x| x.key.clone())
+    else {
+        info(s, "no similar items for this one");
+        return vec![];
+    };
+    let mut fx = Vec::new();
+    if !s.visible.iter().any(|&i| s.queue[i].key == target) {
+        fx.extend(apply_filter(s, String::new()));
+    }
+    match s.visible.iter().position(|&i| s.queue[i].key == target) {
+        Some(pos) => {
+            s.cursor = pos;
+            fx.extend(focus(s));
+            info(s, &format!("opened similar item {target}"));
+        }
+        None => info(s, &format!("{target} is not in this queue")),
+    }
+    fx
+}
+
+/// Open the push view on the repositories whose issues are in the queue.
+pub(super) fn open_push(s: &mut State) -> Vec<Effect> {
+    let mut repos: Vec<String> = s
+        .queue
+        .iter()
+        .filter(|e| e.key.starts_with("github:"))
+        .filter_map(|e| e.repo.clone())
+        .collect();
+    repos.sort();
+    repos.dedup();
+    s.view = View::Push;
+    s.push.repos = repos;
+    s.push.cursor = s.push.cursor.min(s.push.repos.len().saturating_sub(1));
+    s.push.armed = false;
+    plan_selected(s)
+}
+
+pub(super) fn plan_selected(s: &mut State) -> Vec<Effect> {
+    s.push.plan = None;
+    match s.push.repos.get(s.push.cursor) {
+        Some(repo) => vec![Effect::PlanPush { repo: repo.clone(), apply: s.push.apply }],
+        None => vec![],
+    }
+}
+
+/// Sending takes two presses: the first says what would be sent, the second sends it.
+pub(super) fn push_send(s: &mut State) -> Vec<Effect> {
+    if s.push.running {
+        return vec![];
+    }
+    let Some((repo, _, entries)) = s.push.plan.clone() else {
+        info(s, "no plan yet");
+        return vec![];
+    };
+    if entries == 0 {
+        info(s, "nothing to push");
+        return vec![];
+    }
+    if !s.push.armed {
+        s.push.armed = true;
+        let what = if s.push.apply { "add labels to" } else { "comment on" };
+        info(s, &format!("press P again to {what} {entries} issue(s) of {repo} on GitHub"));
+        return vec![];
+    }
+    s.push.armed = false;
+    s.push.running = true;
+    s.push.log.clear();
+    vec![Effect::Push { repo, apply: s.push.apply }]
+}
+
+/// The first press marks run A; the second, on another run, compares A with it.
+pub(super) fn compare_mark(s: &mut State) -> Vec<Effect> {
+    let Some((id, _)) = s.runs.rows.get(s.runs.cursor).cloned() else { return vec![] };
+    match s.runs.marked.take() {
+        Some(a) if a != id => {
+            s.runs.comparison = vec![format!("comparing {a} with {id}…")];
+            vec![Effect::CompareRuns { a, b: id }]
+        }
+        _ => {
+            info(s, &format!("run {id} is A; move to another run and press c again"));
+            s.runs.marked = Some(id);
+            vec![]
+        }
+    }
+}
