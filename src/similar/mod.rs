@@ -166,7 +166,8 @@ fn candidates(
     let quoted: Vec<String> = order.iter().map(|(_, t)| fts_quote(t)).collect();
     // All keywords, then the rarer half, then any: three steps bound the cost of a query whose
     // strict steps match nothing (each step scans its keywords' posting lists once).
-    let mut sizes = vec![quoted.len(), quoted.len().div_ceil(2).max(2)];
+    // With one keyword there is no AND step at all: the OR step is the whole query.
+    let mut sizes = vec![quoted.len(), quoted.len().div_ceil(2).max(2).min(quoted.len())];
     sizes.dedup();
     // A step is ranked when its matches are bounded by the budget: an AND step by its rarest
     // keyword, the OR step by the sum.

@@ -279,6 +279,22 @@ pub fn backoff(base: Duration, attempt: u32, retry_after: Option<Duration>) -> D
 }
 
 /// One item: the chain in order until one answers, then arbitration if asked for.
+/// [`work`], with a panic turned into a failed outcome for its item: the run records the
+/// failure and goes on instead of losing the item without a word.
+pub(super) async fn guarded_work(shared: Arc<Shared>, job: Job) -> Outcome {
+    use futures::FutureExt as _;
+    let mut failed = Outcome::new(&job);
+    match std::panic::AssertUnwindSafe(work(shared, job)).catch_unwind().await {
+        Ok(out) => out,
+        Err(payload) => {
+            let why = crate::panic_message(&*payload);
+            tracing::error!(item = %failed.key, "suggest worker panicked: {why}");
+            failed.error = Some(format!("internal error: {why}"));
+            failed
+        }
+    }
+}
+
 pub(super) async fn work(shared: Arc<Shared>, mut job: Job) -> Outcome {
     let mut out = Outcome::new(&job);
     if shared.halt.load(Ordering::SeqCst) {

@@ -61,10 +61,13 @@ pub enum Action {
         answers: Vec<(String, Vec<String>)>,
         similar: Vec<crate::similar::SimilarItem>,
     },
+    /// The record is in the annotations log. `behind` says why the store does not have it
+    /// yet (it is replayed from the log at the next start).
     Saved {
         req: ReqId,
         key: String,
         labels: Vec<String>,
+        behind: Option<String>,
     },
     SaveFailed {
         req: ReqId,
@@ -75,6 +78,7 @@ pub enum Action {
         req: ReqId,
         key: String,
         labels: Option<Vec<String>>,
+        behind: Option<String>,
     },
     Failed {
         error: String,

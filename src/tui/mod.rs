@@ -371,6 +371,7 @@ pub fn run(ctx: Context, opts: Options) -> Result<std::process::ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // ratatui's init installs a panic hook that restores the terminal before the message prints.
     let mut terminal = ratatui::try_init().context("cannot open the terminal")?;
+    keep_terminal_on_worker_panics();
     let size = terminal.size().map(|s| (s.width, s.height)).unwrap_or((80, 24));
     app.state.size = size;
     let result = rt.block_on(async {
@@ -383,6 +384,21 @@ pub fn run(ctx: Context, opts: Options) -> Result<std::process::ExitCode> {
     drop(app);
     let _ = worker.join();
     result.map(|_| std::process::ExitCode::SUCCESS)
+}
+
+/// Only a panic of this (the UI) thread restores the terminal and prints. A worker's panic is
+/// caught where it happens and reported on screen; restoring the terminal for it would leave
+/// the screen in cooked mode, where `q` no longer reaches sift.
+fn keep_terminal_on_worker_panics() {
+    let ui = std::thread::current().id();
+    let restore_and_print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() == ui {
+            restore_and_print(info);
+        } else {
+            tracing::error!("{info}");
+        }
+    }));
 }
 
 /// The annotator ID, asking once on first run and remembering it in the user config.

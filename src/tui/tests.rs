@@ -255,7 +255,10 @@ fn blind_save_hides_the_suggestion_and_records_blind() {
     let a = saves(&fx)[0];
     assert_eq!(a.mode, Mode::Blind);
     assert!(a.suggestion.is_none());
-    update(&mut s, Action::Saved { req: 1, key: "d:1".into(), labels: vec!["question".into()] });
+    update(
+        &mut s,
+        Action::Saved { req: 1, key: "d:1".into(), labels: vec!["question".into()], behind: None },
+    );
     update(&mut s, Action::MoveUp);
     assert!(s.suggestions_visible(), "revealed once saved");
     update(&mut s, Action::ToggleBlind);
@@ -279,7 +282,10 @@ fn saved_failed_and_undo() {
     update(&mut s, Action::Toggle(1));
     let fx = update(&mut s, Action::SaveNext);
     let Effect::Save { req, .. } = fx[0] else { panic!("save first") };
-    update(&mut s, Action::Saved { req, key: "d:1".into(), labels: vec!["bug".into()] });
+    update(
+        &mut s,
+        Action::Saved { req, key: "d:1".into(), labels: vec!["bug".into()], behind: None },
+    );
     assert_eq!(s.queue[0].mine.as_deref(), Some(["bug".to_string()].as_slice()));
     assert_eq!(s.saved_this_session, 1);
     let fx = update(&mut s, Action::Undo);
@@ -287,7 +293,7 @@ fn saved_failed_and_undo() {
     assert!(a.retracted && a.labels.is_empty(), "no earlier answer: the undo retracts");
     assert_eq!(s.cursor, 0, "undo goes back to the item");
     assert!(s.draft.labels.contains("bug"), "with its labels ready to change");
-    update(&mut s, Action::Undone { req: 9, key: "d:1".into(), labels: None });
+    update(&mut s, Action::Undone { req: 9, key: "d:1".into(), labels: None, behind: None });
     assert_eq!(s.queue[0].mine, None);
     assert!(saves(&update(&mut s, Action::Undo)).is_empty(), "nothing left to undo");
     // A failed save is shown and leaves the item unsaved.
@@ -418,7 +424,10 @@ fn adjudication_picks_an_answer_with_one_key() {
     assert_eq!(a.labels, ["bug", "ux"], "bob's answer, in taxonomy order");
     assert!(a.note.contains("bob"));
     let Effect::Save { req, .. } = fx[0] else { panic!("save") };
-    update(&mut s, Action::Saved { req, key: "d:1".into(), labels: a.labels.clone() });
+    update(
+        &mut s,
+        Action::Saved { req, key: "d:1".into(), labels: a.labels.clone(), behind: None },
+    );
     assert!(!s.queue[0].disputed && s.queue[0].mine.is_none(), "resolved, not my own answer");
     // Editing instead of picking: toggle and Enter, still recorded as adjudication.
     s.cursor = 1;
@@ -951,4 +960,155 @@ fn sample_queue_opens_blind_and_records_the_week() {
     assert_eq!(recs[0]["item"], "demo:150");
     assert_eq!(recs[0]["mode"], "sample");
     assert_eq!(recs[0]["week"], "2026-W46");
+}
+
+/// Text shapes that have broken terminal tools: empty, one word, punctuation only, CJK, RTL,
+/// emoji (with joiners and flags), control characters and escapes, and arbitrary strings.
+fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(String::new()),
+        "[a-z]{1,12}",
+        "[!-/:-@\\[-`{-~ ]{1,40}",
+        "[\u{4e00}-\u{9fff}\u{3040}-\u{30ff} ]{1,60}",
+        "[\u{0590}-\u{05ff}\u{0600}-\u{06ff}\u{200e}\u{200f}\u{202e} ]{1,60}",
+        proptest::collection::vec(
+            prop_oneof![
+                Just("👩‍👩‍👧".to_string()),
+                Just("🇯🇵".to_string()),
+                Just("e\u{301}".to_string()),
+                Just("\u{fe0f}".to_string()),
+                Just("\u{1b}[2J".to_string()),
+                Just("\u{1b}]0;t\u{7}".to_string()),
+                Just("\r\n\t\u{0}\u{7f}\u{9b}".to_string()),
+                "\\PC{0,8}",
+            ],
+            0..40
+        )
+        .prop_map(|parts| parts.concat()),
+        any::<String>(),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_text_renders_without_panic_or_control_characters(
+        title in hostile_text(),
+        body in hostile_text(),
+        w in 20u16..160,
+        h in 6u16..50,
+    ) {
+        let mut item = issue();
+        item.title = title.clone();
+        item.body = body.clone();
+        let s = loaded_state(item, "d");
+        let t = render(&s, "default", w, h);
+        for cell in &t.backend().buffer().content {
+            proptest::prop_assert!(!cell.symbol().chars().any(|c| c.is_control()));
+        }
+        let chat = Item {
+            key: "c:1".into(),
+            dataset: "c".into(),
+            kind: Some(ItemKind::Conversation),
+            title,
+            turns: vec![
+                Turn { role: "user".into(), content: body.clone(), ..Default::default() },
+                Turn { role: "assistant".into(), content: body, ..Default::default() },
+            ],
+            ..Default::default()
+        };
+        let s = loaded_state(chat, "c");
+        let t = render(&s, "default", w, h);
+        for cell in &t.backend().buffer().content {
+            proptest::prop_assert!(!cell.symbol().chars().any(|c| c.is_control()));
+        }
+    }
+}
+
+fn demo_ctx() -> (tempfile::TempDir, crate::app::Context) {
+    let dir = tempfile::tempdir().unwrap();
+    let ov = crate::workspace::Overrides { annotator: Some("tester".into()), theme: None };
+    let ctx = crate::demo::prepare(dir.path(), &ov).unwrap();
+    (dir, ctx)
+}
+
+fn save_effect(req: u64, key: &str, labels: &[&str]) -> Effect {
+    Effect::Save {
+        req,
+        dataset: "demo".into(),
+        annotation: Box::new(crate::model::Annotation {
+            item: key.into(),
+            annotator: "tester".into(),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            at: "2026-11-22T10:00:00Z".into(),
+            mode: Mode::Assisted,
+            note: String::new(),
+            duration_ms: None,
+            suggestion: None,
+            week: None,
+            retracted: false,
+        }),
+        undo: false,
+    }
+}
+
+#[test]
+fn a_store_that_refuses_the_write_is_reported_as_behind_the_log_not_as_unsaved() {
+    let (dir, mut ctx) = demo_ctx();
+    // The store refuses new annotations the way a full disk does.
+    let conn = rusqlite::Connection::open(ctx.ws.store_path()).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER full BEFORE INSERT ON annotations \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )
+    .unwrap();
+    let action = worker::run_effect(&ctx.ws, &mut ctx.store, save_effect(7, "demo:101", &["bug"]));
+    let Some(Action::Saved { req: 7, behind: Some(why), .. }) = &action else {
+        panic!("expected a save behind the store, got {action:?}")
+    };
+    assert!(why.contains("database or disk is full") && why.contains("replays"), "{why}");
+    assert_eq!(records(dir.path()).len(), 1, "the record is in the log");
+    let mut s = state();
+    update(&mut s, action.unwrap());
+    let (msg, _) = s.message.clone().unwrap();
+    assert!(msg.starts_with("saved demo:101 in ") && !msg.contains("NOT saved"), "{msg}");
+    // Once the store takes writes again, opening the workspace replays the record.
+    conn.execute_batch("DROP TRIGGER full").unwrap();
+    let ov = crate::workspace::Overrides { annotator: Some("tester".into()), theme: None };
+    let again = crate::app::Context::open(Some(dir.path()), &ov).unwrap();
+    let mine = again.store.item_annotations("demo:101").unwrap();
+    assert!(mine.iter().any(|r| r.annotation.annotator == "tester"), "{mine:?}");
+}
+
+#[test]
+fn a_log_that_cannot_be_written_is_not_saved_and_keeps_no_torn_line() {
+    let (dir, mut ctx) = demo_ctx();
+    let log = dir.path().join("annotations/demo/tester.jsonl");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    // Every write to /dev/full fails with ENOSPC, as on a full disk.
+    std::os::unix::fs::symlink("/dev/full", &log).unwrap();
+    let action = worker::run_effect(&ctx.ws, &mut ctx.store, save_effect(3, "demo:101", &["bug"]));
+    let Some(Action::SaveFailed { req: 3, error, .. }) = &action else {
+        panic!("expected a failed save, got {action:?}")
+    };
+    assert!(error.contains("nothing was added"), "{error}");
+}
+
+#[test]
+fn a_panicking_job_is_reported_and_a_panicking_save_is_not_saved() {
+    let panics = |_job: worker::Job| -> Option<worker::Msg> { panic!("boom in the index") };
+    let msg = worker::guarded(worker::Job::Effect(save_effect(5, "demo:1", &["bug"])), panics);
+    let Some(worker::Msg::Action(Action::SaveFailed { req: 5, key, error })) = msg else {
+        panic!("expected SaveFailed")
+    };
+    assert_eq!(key, "demo:1");
+    assert!(error.contains("boom in the index"), "{error}");
+    let load = Effect::LoadItem { req: 1, key: "demo:2".into() };
+    let msg = worker::guarded(worker::Job::Effect(load), panics);
+    let Some(worker::Msg::Action(Action::Failed { error })) = msg else {
+        panic!("expected Failed")
+    };
+    assert!(error.contains("internal error") && error.contains("boom"), "{error}");
 }

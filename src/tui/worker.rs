@@ -40,39 +40,55 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel::<Job>();
     let handle = std::thread::spawn(move || {
         for job in rx {
-            let msg = match job {
-                Job::Effect(Effect::PlanPush { repo, apply }) => {
-                    Msg::Action(plan_push(&ctx, &repo, apply))
-                }
-                Job::Effect(Effect::Suggest { keys }) => Msg::Action(suggest(&ctx, keys, &out)),
-                Job::Effect(Effect::ListRuns) => Msg::Action(list_runs(&ctx)),
-                Job::Effect(Effect::CompareRuns { a, b }) => {
-                    Msg::Action(compare_runs(&ctx, &a, &b))
-                }
-                Job::Effect(Effect::Push { repo, apply }) => {
-                    Msg::Action(push(&mut ctx, &repo, apply, &out))
-                }
-                Job::Effect(e) => match run_effect(&ctx.ws, &mut ctx.store, e) {
-                    Some(a) => Msg::Action(a),
-                    None => continue,
-                },
-                Job::Stats { dataset } => stats(&ctx.ws, &ctx.store, &ctx.labels, &dataset),
-                Job::Sample => sample(&ctx.ws, &ctx.store),
-                Job::SuggestionStatus { dataset } => {
-                    match super::suggestion_status(&ctx.store, dataset.as_deref()) {
-                        Ok((labels, bands)) => {
-                            Msg::Action(Action::SuggestionStatus { labels, bands })
-                        }
-                        Err(e) => Msg::Action(Action::Failed { error: format!("{e:#}") }),
-                    }
-                }
-            };
+            let Some(msg) = guarded(job, |job| run_job(&mut ctx, job, &out)) else { continue };
             if out.send(msg).is_err() {
                 break;
             }
         }
     });
     (tx, handle)
+}
+
+/// Run a job; a panic in it becomes a message on screen instead of a dead worker. A save
+/// that panicked is reported as not saved (its record reached the log only if `save` said so).
+pub(super) fn guarded(job: Job, run: impl FnOnce(Job) -> Option<Msg>) -> Option<Msg> {
+    let save = match &job {
+        Job::Effect(Effect::Save { req, annotation, .. }) => Some((*req, annotation.item.clone())),
+        _ => None,
+    };
+    let payload = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(job))) {
+        Ok(msg) => return msg,
+        Err(p) => p,
+    };
+    let why = crate::text::one_line(&crate::panic_message(&*payload));
+    tracing::error!("review worker: a job panicked: {why}");
+    Some(Msg::Action(match save {
+        Some((req, key)) => {
+            Action::SaveFailed { req, key, error: format!("internal error: {why}") }
+        }
+        None => Action::Failed { error: format!("internal error in the worker: {why}") },
+    }))
+}
+
+/// One job's work; `None` when it has nothing to report.
+fn run_job(ctx: &mut Context, job: Job, out: &UnboundedSender<Msg>) -> Option<Msg> {
+    let msg = match job {
+        Job::Effect(Effect::PlanPush { repo, apply }) => Msg::Action(plan_push(ctx, &repo, apply)),
+        Job::Effect(Effect::Suggest { keys }) => Msg::Action(suggest(ctx, keys, out)),
+        Job::Effect(Effect::ListRuns) => Msg::Action(list_runs(ctx)),
+        Job::Effect(Effect::CompareRuns { a, b }) => Msg::Action(compare_runs(ctx, &a, &b)),
+        Job::Effect(Effect::Push { repo, apply }) => Msg::Action(push(ctx, &repo, apply, out)),
+        Job::Effect(e) => Msg::Action(run_effect(&ctx.ws, &mut ctx.store, e)?),
+        Job::Stats { dataset } => stats(&ctx.ws, &ctx.store, &ctx.labels, &dataset),
+        Job::Sample => sample(&ctx.ws, &ctx.store),
+        Job::SuggestionStatus { dataset } => {
+            match super::suggestion_status(&ctx.store, dataset.as_deref()) {
+                Ok((labels, bands)) => Msg::Action(Action::SuggestionStatus { labels, bands }),
+                Err(e) => Msg::Action(Action::Failed { error: format!("{e:#}") }),
+            }
+        }
+    };
+    Some(msg)
 }
 
 /// Suggestions for items, through the same runner as `sift suggest` (cache, budget, retries,
@@ -293,19 +309,7 @@ pub fn run_effect(ws: &Workspace, store: &mut Store, effect: Effect) -> Option<A
     match effect {
         Effect::LoadItem { req, key } => Some(load(store, req, key)),
         Effect::Save { req, dataset, annotation, undo } => {
-            let key = annotation.item.clone();
-            let labels = annotation.labels.clone();
-            let retracted = annotation.retracted;
-            // Durable in the log (flushed) and committed in the store before we report it.
-            let result =
-                log::append(ws, &dataset, &annotation).and_then(|_| log::replay(ws, store));
-            Some(match (result, undo) {
-                (Ok(_), false) => Action::Saved { req, key, labels },
-                (Ok(_), true) => {
-                    Action::Undone { req, key, labels: (!retracted).then_some(labels) }
-                }
-                (Err(e), _) => Action::SaveFailed { req, key, error: e.to_string() },
-            })
+            Some(save(ws, store, req, &dataset, *annotation, undo))
         }
         Effect::Quit
         | Effect::PlanPush { .. }
@@ -313,6 +317,48 @@ pub fn run_effect(ws: &Workspace, store: &mut Store, effect: Effect) -> Option<A
         | Effect::Suggest { .. }
         | Effect::ListRuns
         | Effect::CompareRuns { .. } => None,
+    }
+}
+
+/// Append the record to the log (flushed), then replay it into the store. Once the record is
+/// in the log it is saved, whatever the store does next: a store that cannot take it (a full
+/// disk, say) is reported as behind, and the next start replays the log into it.
+fn save(
+    ws: &Workspace,
+    store: &mut Store,
+    req: u64,
+    dataset: &str,
+    annotation: crate::model::Annotation,
+    undo: bool,
+) -> Action {
+    let key = annotation.item.clone();
+    let labels = annotation.labels.clone();
+    let retracted = annotation.retracted;
+    let log = match log::append(ws, dataset, &annotation) {
+        Ok(path) => path,
+        Err(e) => {
+            let error = format!("{e} (nothing was added to the annotations log)");
+            return Action::SaveFailed { req, key, error };
+        }
+    };
+    let replayed =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| log::replay(ws, store)));
+    let behind = match replayed {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(p) => Some(format!("internal error: {}", crate::panic_message(&*p))),
+    }
+    .map(|why| {
+        format!(
+            "in {} but not yet in the store ({}); sift replays it when it next opens",
+            log.display(),
+            crate::text::one_line(&why)
+        )
+    });
+    if undo {
+        Action::Undone { req, key, labels: (!retracted).then_some(labels), behind }
+    } else {
+        Action::Saved { req, key, labels, behind }
     }
 }
 

@@ -74,9 +74,15 @@ pub fn append_many(
     }
     let mut f = OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(err)?;
     repair_torn_tail(&mut f).map_err(err)?;
+    let before = f.metadata().map_err(err)?.len();
     // One write of whole lines: O_APPEND keeps concurrent appenders from interleaving.
-    f.write_all(buf.as_bytes()).map_err(err)?;
-    f.sync_data().map_err(err)?;
+    if let Err(e) = f.write_all(buf.as_bytes()).and_then(|_| f.sync_data()) {
+        // A record only partly written (a full disk) is cut off again, so that "not saved"
+        // is the whole truth and the log keeps no torn line. Only this annotator's own
+        // processes append to this file, so nothing else's record is cut.
+        let _ = f.set_len(before);
+        return Err(err(e));
+    }
     Ok(path)
 }
 

@@ -19,7 +19,7 @@ use super::parse::RawAnswer;
 use super::prompt::{ExampleSource, NoExamples, PromptBundle};
 use super::provider::{self, ProviderConfig, Request, Suggester};
 use super::validate;
-use super::worker::{Budget, Job, Outcome, Shared, lock, needs_arbitration, work};
+use super::worker::{Budget, Job, Outcome, Shared, guarded_work, lock, needs_arbitration};
 use crate::model::{Run, RunState, Suggestion, now_rfc3339, sha256_hex};
 use crate::store::{CachedAnswer, QueueFilter, Store, StoreError};
 use crate::taxonomy::{LabelsFile, Taxonomy};
@@ -373,7 +373,7 @@ async fn drive(
     loop {
         while set.len() < opts.concurrency.max(1) && !shared.halt.load(Ordering::SeqCst) {
             let Some(job) = pending.next() else { break };
-            set.spawn(work(shared.clone(), job));
+            set.spawn(guarded_work(shared.clone(), job));
         }
         let next = tokio::select! {
             biased;

@@ -187,8 +187,11 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.message = Some((summary, Severity::Info));
             vec![]
         }
-        Action::Saved { req, key, labels } => {
+        Action::Saved { req, key, labels, behind } => {
             saved(s, req, &key, labels);
+            if let Some(why) = behind {
+                s.message = Some((format!("saved {key} {why}"), Severity::Error));
+            }
             vec![]
         }
         Action::SaveFailed { req, key, error } => {
@@ -202,14 +205,17 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.message = Some((format!("NOT saved {key}: {error}"), Severity::Error));
             vec![]
         }
-        Action::Undone { req, key, labels } => {
+        Action::Undone { req, key, labels, behind } => {
             s.pending_saves.remove(&req);
             if let Some(e) = s.entry_mut(&key) {
                 e.saving = false;
                 e.mine = labels;
             }
             s.saved_keys.remove(&key);
-            s.message = Some((format!("undone: {key}"), Severity::Ok));
+            s.message = Some(match behind {
+                None => (format!("undone: {key}"), Severity::Ok),
+                Some(why) => (format!("undone: {key}, {why}"), Severity::Error),
+            });
             vec![]
         }
         Action::Failed { error } => {

@@ -1,0 +1,191 @@
+//! Property tests: arbitrary outside text (empty, one word, punctuation only, CJK, RTL, emoji,
+//! control characters, huge) through every path that takes it — import, keyword extraction,
+//! the similarity index, `similar`, few-shot examples, the prompt and answer parsing — never
+//! panics. Rendering is covered in the TUI's own tests.
+// Test helpers panic on setup failure by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use sift::app::Context;
+use sift::model::Item;
+use sift::sources::files::Format;
+use sift::sources::import::{ImportOptions, import_file};
+use sift::suggest::prompt::{ExampleSource, PromptBundle, SimilarGold};
+use sift::workspace::{Overrides, Workspace};
+
+fn hostile_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        "[a-z]{1,12}",
+        "[!-/:-@\\[-`{-~ ]{1,40}",
+        "[\u{4e00}-\u{9fff}\u{3040}-\u{30ff} ]{1,60}",
+        "[\u{0590}-\u{05ff}\u{0600}-\u{06ff}\u{200e}\u{200f}\u{202e} ]{1,60}",
+        proptest::collection::vec(
+            prop_oneof![
+                Just("👩‍👩‍👧".to_string()),
+                Just("🇯🇵".to_string()),
+                Just("e\u{301}".to_string()),
+                Just("\u{1b}[2J".to_string()),
+                Just("\r\n\t\u{0}\u{7f}\u{9b}".to_string()),
+                Just("\"quoted\" NEAR(a b) title:x * ^ AND OR NOT (".to_string()),
+                "\\PC{0,8}",
+            ],
+            0..40
+        )
+        .prop_map(|parts| parts.concat()),
+        any::<String>(),
+    ]
+}
+
+fn open(ws: &Path) -> Context {
+    let ov = Overrides { annotator: Some("prop".into()), theme: None };
+    Context::open(Some(ws), &ov).unwrap()
+}
+
+/// Import the texts as issues and one conversation, index them, and ask every question sift
+/// asks of outside text.
+fn exercise(texts: &[String]) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    Workspace::init(ws, "prop").unwrap();
+    let mut lines = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        let title = t.chars().take(200).collect::<String>();
+        // Half the items carry a label, so few-shot examples have gold to choose from.
+        let labels = if i % 2 == 0 { vec!["bug"] } else { vec![] };
+        let record =
+            serde_json::json!({"id": i.to_string(), "title": title, "body": t, "labels": labels});
+        lines.push(record.to_string());
+    }
+    let convo = serde_json::json!({"id": "chat", "conversations": texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| serde_json::json!({"from": if i % 2 == 0 { "human" } else { "gpt" }, "value": t}))
+        .collect::<Vec<_>>()});
+    let file = ws.join("items.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let chats = ws.join("chats.jsonl");
+    std::fs::write(&chats, convo.to_string() + "\n").unwrap();
+    let mut ctx = open(ws);
+    for (path, dataset) in [(&file, "d"), (&chats, "c")] {
+        let opts = ImportOptions {
+            dataset: dataset.into(),
+            format: Format::Auto,
+            taxonomy: None,
+            label_column: None,
+            annotator: None,
+        };
+        import_file(&mut ctx, path, &opts).unwrap();
+    }
+    sift::similar::refresh_index(&mut ctx).unwrap();
+    let tax = ctx.labels.get("issues").unwrap().clone();
+    let bundle = PromptBundle::new(&tax, "v1", Vec::new());
+    let examples = SimilarGold::open(&ctx.ws).unwrap();
+    let mut keys: Vec<String> = (0..texts.len()).map(|i| format!("d:{i}")).collect();
+    keys.push("c:chat".into());
+    for key in &keys {
+        let Some(item) = ctx.store.item(key).unwrap() else { continue };
+        sift::similar::similar(&ctx.store, key, 5).unwrap();
+        let _ = examples.examples(&item, 3);
+        let msg = bundle.user_message(&item);
+        assert!(!msg.is_empty());
+    }
+    // The command too, on every stored item (an item refused at import is not asked about).
+    for key in keys {
+        if ctx.store.item(&key).unwrap().is_some() {
+            let args = sift::similar::SimilarArgs { item: key, limit: 5, json: true };
+            sift::similar::cmd_similar(&mut ctx, &args).unwrap();
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn any_text_survives_import_index_similar_and_prompt(
+        texts in proptest::collection::vec(hostile_text(), 1..6)
+    ) {
+        exercise(&texts);
+    }
+
+    #[test]
+    fn keyword_extraction_takes_any_text(title in hostile_text(), rest in hostile_text()) {
+        let c = sift::text::keywords::candidates(&title, &rest, None);
+        let terms = c.borrowed();
+        let kw = sift::text::keywords::select(&c.labels, &terms, 3, &mut |_| 1);
+        prop_assert!(kw.iter().all(|k| !k.is_empty()));
+    }
+
+    #[test]
+    fn answer_parsing_takes_any_text(text in hostile_text()) {
+        let _ = sift::suggest::parse::parse_answer(&text);
+        let wrapped = format!("{{\"labels\":[{{\"name\":{},\"confidence\":0.5}}]}}",
+            serde_json::to_string(&text).unwrap());
+        let _ = sift::suggest::parse::parse_answer(&wrapped);
+    }
+
+    #[test]
+    fn any_bytes_as_a_file_are_refused_or_imported(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        Workspace::init(ws, "prop").unwrap();
+        let mut ctx = open(ws);
+        for name in ["x.jsonl", "x.csv"] {
+            let file = ws.join(name);
+            std::fs::write(&file, &bytes).unwrap();
+            let opts = ImportOptions {
+                dataset: "d".into(),
+                format: Format::Auto,
+                taxonomy: None,
+                label_column: None,
+                annotator: None,
+            };
+            let _ = import_file(&mut ctx, &file, &opts);
+        }
+    }
+}
+
+/// Two items whose only keyword is the same word: the similarity query has one term.
+#[test]
+fn one_keyword_items_find_each_other() {
+    exercise(&["zebra".into(), "zebra zebra".into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    Workspace::init(ws, "one").unwrap();
+    let file = ws.join("one.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\":\"1\",\"title\":\"zebra\",\"body\":\"zebra\"}\n\
+         {\"id\":\"2\",\"title\":\"zebra\",\"body\":\"zebra zebra\"}\n",
+    )
+    .unwrap();
+    let mut ctx = open(ws);
+    let opts = ImportOptions {
+        dataset: "one".into(),
+        format: Format::Auto,
+        taxonomy: None,
+        label_column: None,
+        annotator: None,
+    };
+    import_file(&mut ctx, &file, &opts).unwrap();
+    sift::similar::refresh_index(&mut ctx).unwrap();
+    let found = sift::similar::similar(&ctx.store, "one:1", 5).unwrap();
+    let keys: Vec<&str> = found.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["one:2"]);
+}
+
+/// One record of a megabyte: imported, indexed and prompted without trouble.
+#[test]
+fn a_one_megabyte_item_goes_through() {
+    let word = "overflow 漢字 🇯🇵 ";
+    let big: String = word.repeat(1_000_000 / word.len());
+    exercise(&[big, "overflow".into()]);
+}
+
+#[test]
+fn item_default_is_harmless() {
+    let _ = Item::default().full_text();
+}
