@@ -84,18 +84,16 @@ impl Store {
             docs: 0,
         };
         if !pending.is_empty() || !removed.is_empty() || rescore {
-            let path = self.path.clone();
-            let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
-            apply(&tx, &pending, &removed, labels).map_err(|e| sql_err(&path, e))?;
+            self.apply(&pending, &removed, labels)?;
             if rescore {
-                tx.execute(
-                    "INSERT INTO meta(key, value) VALUES (?1, ?2)
-                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    params![KEYWORDS_SCORED_AT, items.to_string()],
-                )
-                .map_err(|e| sql_err(&path, e))?;
+                self.conn
+                    .execute(
+                        "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        params![KEYWORDS_SCORED_AT, items.to_string()],
+                    )
+                    .map_err(|e| self.err(e))?;
             }
-            tx.commit().map_err(|e| sql_err(&path, e))?;
             tracing::info!(indexed = pending.len(), removed = removed.len(), "similarity index");
         }
         report.docs = self.indexed_docs()?;
@@ -302,28 +300,80 @@ impl Store {
     }
 }
 
-/// Write one refresh: removals, FTS rows of changed text, then keywords against the updated
-/// document frequencies.
-fn apply(
-    tx: &Transaction,
-    pending: &[Pending],
-    removed: &[i64],
-    labels: &LabelMatcher,
-) -> rusqlite::Result<()> {
-    // Change in items per keyword, written once at the end.
+/// Items written per transaction of a refresh: short enough that a save from another process
+/// (which waits for the write lock) never waits long, even while a million items are indexed.
+const WRITE_CHUNK: usize = 2000;
+
+/// Labels hash of an item whose text is indexed but whose keywords are not chosen yet: a
+/// refresh stopped between its two passes finishes such items next time.
+const KEYWORDS_PENDING: &str = "keywords-pending";
+
+/// The terms of every pending item, interned, carried from the text pass to the keyword pass.
+#[derive(Default)]
+struct Found {
+    vocab: HashMap<String, u32>,
+    words: Vec<String>,
+    items: Vec<Interned>,
+}
+
+impl Store {
+    /// Write one refresh in short transactions: removals and the FTS rows of changed text
+    /// first, then keywords against the document frequencies of the whole updated index
+    /// (tf-idf against a half-written index would pick worse terms).
+    fn apply(&mut self, pending: &[Pending], removed: &[i64], labels: &LabelMatcher) -> Result<()> {
+        let path = self.path.clone();
+        let e = |e| sql_err(&path, e);
+        let mut found = Found::default();
+        let tx = self.conn.transaction().map_err(e)?;
+        remove(&tx, removed).map_err(e)?;
+        tx.commit().map_err(e)?;
+        for chunk in pending.chunks(WRITE_CHUNK) {
+            let tx = self.conn.transaction().map_err(e)?;
+            index_texts(&tx, chunk, labels, &mut found).map_err(e)?;
+            tx.commit().map_err(e)?;
+        }
+        let tx = self.conn.transaction().map_err(e)?;
+        let df = doc_freqs(&tx, &found.words).map_err(e)?;
+        let docs: i64 = tx.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).map_err(e)?;
+        drop(tx);
+        let now = crate::model::now_rfc3339();
+        let mut terms = found.items.into_iter();
+        for chunk in pending.chunks(WRITE_CHUNK) {
+            let tx = self.conn.transaction().map_err(e)?;
+            let scored = chunk.iter().zip(terms.by_ref());
+            let lookup = |t: &str| found.vocab.get(t).map(|i| df[*i as usize]).unwrap_or(0);
+            write_keywords(&tx, scored, &found.words, docs.max(0) as u64, &lookup, &now)
+                .map_err(e)?;
+            tx.commit().map_err(e)?;
+        }
+        Ok(())
+    }
+}
+
+/// Drop the rows of items that left the store.
+fn remove(tx: &Transaction, removed: &[i64]) -> rusqlite::Result<()> {
     let mut df_delta: HashMap<String, i64> = HashMap::new();
     for id in removed {
         forget_keywords(tx, *id, &mut df_delta)?;
         delete_rows(tx, *id, true)?;
         tx.prepare_cached("DELETE FROM item_index WHERE item_id = ?1")?.execute([id])?;
     }
-    let mut vocab: HashMap<String, u32> = HashMap::new();
-    let mut words: Vec<String> = Vec::new();
-    let mut found: Vec<Interned> = Vec::with_capacity(pending.len());
+    write_df(tx, df_delta)
+}
+
+/// The text pass over one chunk: old keywords out, FTS rows of changed text rewritten, the
+/// item marked as waiting for keywords, and its candidate terms kept for the keyword pass.
+fn index_texts(
+    tx: &Transaction,
+    chunk: &[Pending],
+    labels: &LabelMatcher,
+    found: &mut Found,
+) -> rusqlite::Result<()> {
+    let mut df_delta: HashMap<String, i64> = HashMap::new();
     let mut texts: HashMap<i64, (String, String)> = HashMap::new();
-    for (n, p) in pending.iter().enumerate() {
+    for (n, p) in chunk.iter().enumerate() {
         if n % TEXT_CHUNK == 0 {
-            let ids: Vec<i64> = pending[n..].iter().take(TEXT_CHUNK).map(|p| p.id).collect();
+            let ids: Vec<i64> = chunk[n..].iter().take(TEXT_CHUNK).map(|p| p.id).collect();
             texts = load_texts(tx, &ids)?;
         }
         let (title, rest) = texts.remove(&p.id).unwrap_or_default();
@@ -335,44 +385,71 @@ fn apply(
             tx.prepare_cached("INSERT INTO item_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
                 .execute(params![p.id, title, rest])?;
         }
+        upsert_index(tx, p.id, &p.hash, KEYWORDS_PENDING, "[]", "")?;
         let c = keywords::candidates(&title, &rest, labels.for_dataset(&p.dataset));
         let terms = c
             .terms
             .into_iter()
             .map(|(t, n)| {
-                let next = words.len() as u32;
-                let id = *vocab.entry(t).or_insert_with_key(|t| {
-                    words.push(t.clone());
+                let next = found.words.len() as u32;
+                let id = *found.vocab.entry(t).or_insert_with_key(|t| {
+                    found.words.push(t.clone());
                     next
                 });
                 (id, n)
             })
             .collect();
-        found.push(Interned { terms, labels: c.labels });
+        found.items.push(Interned { terms, labels: c.labels });
     }
-    let df = doc_freqs(tx, &words)?;
-    let docs: i64 = tx.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?;
-    let now = crate::model::now_rfc3339();
-    for (p, f) in pending.iter().zip(found) {
+    write_df(tx, df_delta)
+}
+
+/// The keyword pass over one chunk: choose and store each item's keywords.
+fn write_keywords<'a>(
+    tx: &Transaction,
+    scored: impl Iterator<Item = (&'a Pending, Interned)>,
+    words: &[String],
+    docs: u64,
+    lookup: &dyn Fn(&str) -> u64,
+    now: &str,
+) -> rusqlite::Result<()> {
+    let mut df_delta: HashMap<String, i64> = HashMap::new();
+    for (p, f) in scored {
         let terms: Vec<(&str, u32)> =
             f.terms.iter().map(|(t, n)| (words[*t as usize].as_str(), *n)).collect();
-        let mut lookup = |t: &str| vocab.get(t).map(|i| df[*i as usize]).unwrap_or(0);
-        let kw = keywords::select(&f.labels, &terms, docs.max(0) as u64, &mut lookup);
+        let kw = keywords::select(&f.labels, &terms, docs, &mut |t| lookup(t));
         for k in &kw {
             *df_delta.entry(k.clone()).or_insert(0) += 1;
         }
         let json = serde_json::to_string(&kw).unwrap_or_else(|_| "[]".into());
         tx.prepare_cached("INSERT INTO item_keywords_fts(rowid, keywords) VALUES (?1, ?2)")?
             .execute(params![p.id, kw.join("\n")])?;
-        tx.prepare_cached(
-            "INSERT INTO item_index(item_id, content_hash, labels_hash, keywords, indexed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(item_id) DO UPDATE SET content_hash = excluded.content_hash,
-                labels_hash = excluded.labels_hash, keywords = excluded.keywords,
-                indexed_at = excluded.indexed_at",
-        )?
-        .execute(params![p.id, p.hash, p.labels_hash, json, now])?;
+        upsert_index(tx, p.id, &p.hash, &p.labels_hash, &json, now)?;
     }
+    write_df(tx, df_delta)
+}
+
+fn upsert_index(
+    tx: &Transaction,
+    id: i64,
+    hash: &str,
+    labels_hash: &str,
+    keywords: &str,
+    now: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO item_index(item_id, content_hash, labels_hash, keywords, indexed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(item_id) DO UPDATE SET content_hash = excluded.content_hash,
+            labels_hash = excluded.labels_hash, keywords = excluded.keywords,
+            indexed_at = excluded.indexed_at",
+    )?
+    .execute(params![id, hash, labels_hash, keywords, now])?;
+    Ok(())
+}
+
+/// Add per-keyword changes in item counts to `keyword_df`.
+fn write_df(tx: &Transaction, df_delta: HashMap<String, i64>) -> rusqlite::Result<()> {
     for (term, delta) in df_delta.into_iter().filter(|(_, d)| *d != 0) {
         tx.prepare_cached(
             "INSERT INTO keyword_df(term, docs) VALUES (?1, ?2)
@@ -569,5 +646,46 @@ mod tests {
         assert_eq!(s.doc_freqs(&["unicode"]).unwrap(), [0]);
         let hits = s.text_search("parser", 10).unwrap();
         assert!(hits.is_empty(), "{hits:?}");
+    }
+
+    #[test]
+    fn a_large_refresh_commits_in_short_transactions() {
+        let mut s = Store::open_in_memory().unwrap();
+        let items: Vec<Item> = (0..4500)
+            .map(|i| {
+                item(&format!("d:{i}"), &format!("report {i}"), &format!("word{} text", i % 97))
+            })
+            .collect();
+        s.upsert_items(&items, "t").unwrap();
+        let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = commits.clone();
+        let _ = s.conn.commit_hook(Some(move || {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            false
+        }));
+        assert_eq!(s.refresh_index(&LabelMatcher::new()).unwrap().indexed, 4500);
+        // Removals, three text chunks, three keyword chunks (and the scoring record): no
+        // transaction holds the write lock for more than 2,000 items.
+        assert!(commits.load(std::sync::atomic::Ordering::SeqCst) >= 7);
+    }
+
+    #[test]
+    fn a_refresh_stopped_between_its_passes_is_finished_next_time() {
+        let mut s = Store::open_in_memory().unwrap();
+        let m = LabelMatcher::new();
+        s.upsert_items(&parser_reports(), "t").unwrap();
+        s.refresh_index(&m).unwrap();
+        let want = s.indexed_keywords("d:p3").unwrap().unwrap().1;
+        // The state the text pass leaves: text indexed, keywords not chosen yet.
+        s.conn
+            .execute_batch(
+                "UPDATE item_index SET labels_hash = 'keywords-pending', keywords = '[]'
+                   WHERE item_id = (SELECT id FROM items WHERE key = 'd:p3');
+                 DELETE FROM item_keywords_fts WHERE rowid = (SELECT id FROM items WHERE key = 'd:p3');",
+            )
+            .unwrap();
+        let r = s.refresh_index(&m).unwrap();
+        assert_eq!((r.indexed, r.docs), (1, 10));
+        assert_eq!(s.indexed_keywords("d:p3").unwrap().unwrap().1, want);
     }
 }

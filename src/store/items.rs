@@ -251,6 +251,37 @@ impl Store {
         Ok(out)
     }
 
+    /// Queue rows of items added after item `after` (ids grow with every new item).
+    pub fn queue_rows_after(&self, dataset: Option<&str>, after: i64) -> Result<Vec<QueueRow>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, key, dataset, kind, title, repo FROM items
+                 WHERE id > ?2 AND (?1 IS NULL OR dataset = ?1) ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![dataset, after], |r| {
+                Ok(QueueRow {
+                    id: r.get(0)?,
+                    key: r.get(1)?,
+                    dataset: r.get(2)?,
+                    kind: ItemKind::parse(&r.get::<_, String>(3)?).unwrap_or(ItemKind::Issue),
+                    title: r.get(4)?,
+                    repo: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The highest item id (0 for an empty store).
+    pub fn max_item_id(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT coalesce(max(id), 0) FROM items", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     /// Keys of GitHub items that carry a label sift pushed (and did not take back).
     pub fn pushed_keys(&self) -> Result<std::collections::HashSet<String>> {
         let mut st = self

@@ -134,6 +134,12 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// SQLite's `data_version`: it changes when another connection commits, not on this one's
+    /// own commits, so a reader can tell cheaply whether to look again.
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
     /// Size of the database file (and its WAL) in bytes.
     pub fn size_bytes(&self) -> u64 {
         let wal = PathBuf::from(format!("{}-wal", self.path.display()));

@@ -68,6 +68,8 @@ pub enum Action {
         key: String,
         labels: Vec<String>,
         behind: Option<String>,
+        /// Whether the item's annotators now disagree (None when the store could not say).
+        disputed: Option<bool>,
     },
     SaveFailed {
         req: ReqId,
@@ -83,6 +85,8 @@ pub enum Action {
     Failed {
         error: String,
     },
+    /// Another process changed the store: the queue's status as it is now.
+    StoreChanged(Box<super::refresh::StoreStatus>),
     /// Every item's latest suggested labels, and the measured accuracy per confidence band.
     SuggestionStatus {
         labels: std::collections::HashMap<String, Vec<String>>,

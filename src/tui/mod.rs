@@ -6,6 +6,7 @@ pub mod adjudicate;
 pub mod help;
 pub mod keymap;
 pub mod push;
+pub mod refresh;
 pub mod review;
 pub mod runs;
 pub mod sample;
@@ -227,6 +228,11 @@ impl App {
     pub fn dispatch(&mut self, action: Action) {
         self.tick_clock();
         let opened_stats = action == Action::ViewStats;
+        if action == Action::Tick {
+            let dataset = self.dataset.clone();
+            let annotator = self.state.annotator.clone();
+            let _ = self.jobs.send(Job::Refresh { dataset, annotator });
+        }
         if action == Action::ViewSample {
             self.sample = None;
             let _ = self.jobs.send(Job::Sample);
@@ -365,7 +371,7 @@ pub fn run(ctx: Context, opts: Options) -> Result<std::process::ExitCode> {
     let theme = Theme::load(&ctx.ws.settings.theme, themes_dir.as_deref(), theme::no_color_env())?;
     let state = load_state(&ctx.ws, &ctx.store, &ctx.labels, &annotator, &opts)?;
     let (tx, mut rx) = unbounded_channel();
-    let (jobs, worker) = worker::spawn(ctx, tx.clone());
+    let (jobs, worker) = worker::spawn(ctx, tx.clone(), opts.keys.is_some());
     let mut app = App::new(state, keymap, theme, jobs);
     app.dataset = opts.dataset.clone();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

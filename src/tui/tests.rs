@@ -257,7 +257,13 @@ fn blind_save_hides_the_suggestion_and_records_blind() {
     assert!(a.suggestion.is_none());
     update(
         &mut s,
-        Action::Saved { req: 1, key: "d:1".into(), labels: vec!["question".into()], behind: None },
+        Action::Saved {
+            req: 1,
+            key: "d:1".into(),
+            labels: vec!["question".into()],
+            behind: None,
+            disputed: None,
+        },
     );
     update(&mut s, Action::MoveUp);
     assert!(s.suggestions_visible(), "revealed once saved");
@@ -284,7 +290,13 @@ fn saved_failed_and_undo() {
     let Effect::Save { req, .. } = fx[0] else { panic!("save first") };
     update(
         &mut s,
-        Action::Saved { req, key: "d:1".into(), labels: vec!["bug".into()], behind: None },
+        Action::Saved {
+            req,
+            key: "d:1".into(),
+            labels: vec!["bug".into()],
+            behind: None,
+            disputed: None,
+        },
     );
     assert_eq!(s.queue[0].mine.as_deref(), Some(["bug".to_string()].as_slice()));
     assert_eq!(s.saved_this_session, 1);
@@ -426,7 +438,13 @@ fn adjudication_picks_an_answer_with_one_key() {
     let Effect::Save { req, .. } = fx[0] else { panic!("save") };
     update(
         &mut s,
-        Action::Saved { req, key: "d:1".into(), labels: a.labels.clone(), behind: None },
+        Action::Saved {
+            req,
+            key: "d:1".into(),
+            labels: a.labels.clone(),
+            behind: None,
+            disputed: None,
+        },
     );
     assert!(!s.queue[0].disputed && s.queue[0].mine.is_none(), "resolved, not my own answer");
     // Editing instead of picking: toggle and Enter, still recorded as adjudication.
@@ -848,7 +866,7 @@ fn drive(keys: Vec<Event>, opts: Options) -> tempfile::TempDir {
     let ctx = crate::demo::prepare(dir.path(), &ov).unwrap();
     let state = load_state(&ctx.ws, &ctx.store, &ctx.labels, "tester", &opts).unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (jobs, handle) = worker::spawn(ctx, tx.clone());
+    let (jobs, handle) = worker::spawn(ctx, tx.clone(), opts.keys.is_some());
     let keymap = Keymap::load(&Default::default()).unwrap();
     let mut app = App::new(state, keymap, Theme::load("default", None, true).unwrap(), jobs);
     app.state.size = (160, 50);
@@ -1111,4 +1129,79 @@ fn a_panicking_job_is_reported_and_a_panicking_save_is_not_saved() {
         panic!("expected Failed")
     };
     assert!(error.contains("internal error") && error.contains("boom"), "{error}");
+}
+
+#[test]
+fn a_new_disagreement_joins_the_adjudication_queue_in_the_same_session() {
+    let (_dir, mut ctx) = demo_ctx();
+    let opts = Options { dataset: Some("demo".into()), ..Default::default() };
+    let mut s = load_state(&ctx.ws, &ctx.store, &ctx.labels, "tester", &opts).unwrap();
+    let before = s.queue.iter().filter(|e| e.disputed).count();
+    // alice said bug for demo:101; tester says documentation.
+    let action =
+        worker::run_effect(&ctx.ws, &mut ctx.store, save_effect(1, "demo:101", &["documentation"]));
+    let Some(a @ Action::Saved { disputed: Some(true), .. }) = action else {
+        panic!("the save should report a dispute: {action:?}")
+    };
+    update(&mut s, a);
+    update(&mut s, Action::ViewAdjudicate);
+    let shown: Vec<&str> = s.visible.iter().map(|&i| s.queue[i].key.as_str()).collect();
+    assert!(shown.contains(&"demo:101"), "{shown:?}");
+    assert_eq!(shown.len(), before + 1);
+}
+
+#[test]
+fn the_queue_follows_what_other_processes_write() {
+    let (dir, ctx) = demo_ctx();
+    let opts = Options { dataset: Some("demo".into()), ..Default::default() };
+    let mut s = load_state(&ctx.ws, &ctx.store, &ctx.labels, "tester", &opts).unwrap();
+    let mut ctx = ctx;
+    let mut follow = super::refresh::Follow::start(&ctx.store, false);
+    assert_eq!(
+        super::refresh::changed(&mut ctx, &mut follow, Some("demo"), "tester").unwrap(),
+        None
+    );
+    // Another process: this annotator's `sift annotate` and an import of two more items.
+    let ov = crate::workspace::Overrides { annotator: Some("tester".into()), theme: None };
+    let mut other = crate::app::Context::open(Some(dir.path()), &ov).unwrap();
+    let args = crate::dataset::commands::annotate::AnnotateArgs {
+        item: "demo:105".into(),
+        labels: "bug".into(),
+        note: None,
+        mode: "assisted".into(),
+        week: None,
+        dataset: None,
+        duration_ms: None,
+    };
+    crate::dataset::commands::annotate::annotate(&mut other, args).unwrap();
+    let file = dir.path().join("more.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\":\"901\",\"title\":\"New crash\",\"body\":\"x\"}\n\
+         {\"id\":\"902\",\"title\":\"New idea\",\"body\":\"y\"}\n",
+    )
+    .unwrap();
+    let import = crate::sources::import::ImportOptions {
+        dataset: "demo".into(),
+        format: crate::sources::files::Format::Auto,
+        taxonomy: None,
+        label_column: None,
+        annotator: None,
+    };
+    crate::sources::import::import_file(&mut other, &file, &import).unwrap();
+    let n = s.queue.len();
+    let status = super::refresh::changed(&mut ctx, &mut follow, Some("demo"), "tester")
+        .unwrap()
+        .expect("another connection committed");
+    update(&mut s, Action::StoreChanged(Box::new(status)));
+    let e = s.queue.iter().find(|e| e.key == "demo:105").unwrap();
+    assert_eq!(e.mine.as_deref(), Some(["bug".to_string()].as_slice()));
+    assert_eq!(s.queue.len(), n + 2);
+    assert_eq!(s.visible.len(), n + 2, "new items pass the empty filter");
+    assert!(s.queue.iter().any(|e| e.key == "demo:902" && e.title == "New idea"));
+    // Nothing new: nothing read.
+    assert_eq!(
+        super::refresh::changed(&mut ctx, &mut follow, Some("demo"), "tester").unwrap(),
+        None
+    );
 }

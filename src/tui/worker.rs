@@ -27,20 +27,33 @@ pub enum Msg {
 /// Jobs for the worker.
 pub enum Job {
     Effect(Effect),
-    Stats { dataset: String },
+    Stats {
+        dataset: String,
+    },
     Sample,
-    SuggestionStatus { dataset: Option<String> },
+    SuggestionStatus {
+        dataset: Option<String>,
+    },
+    /// Look whether another process changed the store (see `refresh`).
+    Refresh {
+        dataset: Option<String>,
+        annotator: String,
+    },
 }
 
-/// Start the worker; it stops when the job channel closes.
+/// Start the worker; it stops when the job channel closes. With `fixed_queue` (a given list
+/// of items, such as the weekly sample) items added to the store later do not join the queue.
 pub fn spawn(
     mut ctx: Context,
     out: UnboundedSender<Msg>,
+    fixed_queue: bool,
 ) -> (mpsc::Sender<Job>, std::thread::JoinHandle<()>) {
+    let mut follow = super::refresh::Follow::start(&ctx.store, fixed_queue);
     let (tx, rx) = mpsc::channel::<Job>();
     let handle = std::thread::spawn(move || {
         for job in rx {
-            let Some(msg) = guarded(job, |job| run_job(&mut ctx, job, &out)) else { continue };
+            let run = |job| run_job(&mut ctx, &mut follow, job, &out);
+            let Some(msg) = guarded(job, run) else { continue };
             if out.send(msg).is_err() {
                 break;
             }
@@ -71,8 +84,19 @@ pub(super) fn guarded(job: Job, run: impl FnOnce(Job) -> Option<Msg>) -> Option<
 }
 
 /// One job's work; `None` when it has nothing to report.
-fn run_job(ctx: &mut Context, job: Job, out: &UnboundedSender<Msg>) -> Option<Msg> {
+fn run_job(
+    ctx: &mut Context,
+    follow: &mut super::refresh::Follow,
+    job: Job,
+    out: &UnboundedSender<Msg>,
+) -> Option<Msg> {
     let msg = match job {
+        Job::Refresh { dataset, annotator } => {
+            match super::refresh::changed(ctx, follow, dataset.as_deref(), &annotator) {
+                Ok(status) => Msg::Action(Action::StoreChanged(Box::new(status?))),
+                Err(e) => Msg::Action(Action::Failed { error: format!("{e:#}") }),
+            }
+        }
         Job::Effect(Effect::PlanPush { repo, apply }) => Msg::Action(plan_push(ctx, &repo, apply)),
         Job::Effect(Effect::Suggest { keys }) => Msg::Action(suggest(ctx, keys, out)),
         Job::Effect(Effect::ListRuns) => Msg::Action(list_runs(ctx)),
@@ -356,10 +380,15 @@ fn save(
         )
     });
     if undo {
-        Action::Undone { req, key, labels: (!retracted).then_some(labels), behind }
-    } else {
-        Action::Saved { req, key, labels, behind }
+        return Action::Undone { req, key, labels: (!retracted).then_some(labels), behind };
     }
+    // Whether this answer leaves the item in dispute, so the adjudication queue stays true.
+    let disputed = store
+        .item_annotations(&key)
+        .ok()
+        .and_then(|rows| crate::metrics::gold::item_answers(&rows))
+        .map(|i| crate::metrics::gold::is_disagreement(&i));
+    Action::Saved { req, key, labels, behind, disputed }
 }
 
 fn load(store: &Store, req: u64, key: String) -> Action {

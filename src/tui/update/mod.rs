@@ -187,8 +187,11 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.message = Some((summary, Severity::Info));
             vec![]
         }
-        Action::Saved { req, key, labels, behind } => {
+        Action::Saved { req, key, labels, behind, disputed } => {
             saved(s, req, &key, labels);
+            if let (Some(d), Some(e)) = (disputed, s.entry_mut(&key)) {
+                e.disputed = d;
+            }
             if let Some(why) = behind {
                 s.message = Some((format!("saved {key} {why}"), Severity::Error));
             }
@@ -222,6 +225,7 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.message = Some((error, Severity::Error));
             vec![]
         }
+        Action::StoreChanged(status) => store_changed(s, *status),
     }
 }
 

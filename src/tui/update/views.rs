@@ -1,6 +1,34 @@
 //! The other views' actions: adjudication picks, similar items, the push plan, run compare.
 
 use super::*;
+use crate::tui::refresh::StoreStatus;
+
+/// Another process changed the store: statuses follow it, except for items whose save is
+/// still on its way (their answer is the one on screen); new items join the queue.
+pub(super) fn store_changed(s: &mut State, mut st: StoreStatus) -> Vec<Effect> {
+    for e in s.queue.iter_mut().filter(|e| !e.saving) {
+        e.mine = st.mine.remove(&e.key);
+        e.disputed = st.disputed.contains(&e.key);
+        e.pushed = st.pushed.contains(&e.key);
+        if let Some(labels) = st.suggested.remove(&e.key) {
+            e.suggested = true;
+            e.suggested_labels = labels;
+        }
+    }
+    for (dataset, t) in st.taxonomies {
+        s.taxonomies.entry(dataset).or_insert(t);
+    }
+    // Rows on screen stay where they are (as after a save); new items that pass the filter
+    // are added at the end.
+    let known: std::collections::HashSet<String> = s.queue.iter().map(|e| e.key.clone()).collect();
+    for e in st.new_entries.into_iter().filter(|e| !known.contains(&e.key)) {
+        if matches(&s.filter, &e) {
+            s.visible.push(s.queue.len());
+        }
+        s.queue.push(e);
+    }
+    vec![]
+}
 
 /// Adjudication by one key: the Nth annotator's answer becomes the draft and is saved.
 pub(super) fn pick(s: &mut State, n: usize) -> Vec<Effect> {
