@@ -1218,3 +1218,61 @@ async fn label_auto_asks_for_a_fresh_answer_past_the_cache() {
     assert!(run("third").await.status.success());
     assert_eq!(requests(&server).await, 3);
 }
+
+/// A named run is worked by one process: a second one started meanwhile (a resume or a new run
+/// with the same name) stops with a clear message and sends nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_process_on_the_same_run_is_refused() {
+    let dir = workspace(&[]);
+    let server = MockServer::start().await;
+    // Slow answers keep the first process busy until it is stopped.
+    Mock::given(method("POST"))
+        .respond_with(
+            openai_answer(r#"{"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r"}"#)
+                .set_delay(Duration::from_secs(30)),
+        )
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let args = [
+        "suggest",
+        "--provider",
+        "openai",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo",
+        "--name",
+        "same",
+        "--concurrency",
+        "1",
+        "--json",
+    ];
+    let mut c = command(&dir, &args);
+    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut first = c.spawn().unwrap();
+    // A request on the wire means the first process holds the run.
+    let t = Instant::now();
+    while requests(&server).await < 1 && t.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(requests(&server).await, 1);
+    let second = sift(&dir, &args).await;
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains("run `same` is being worked by another sift process"), "{err}");
+    assert!(err.contains(&format!("pid {}", first.id())), "{err}");
+    assert_eq!(requests(&server).await, 1, "the second process sent nothing");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // Killed: the lock went with the process, and the run resumes.
+    Mock::given(method("POST"))
+        .respond_with(openai_answer(
+            r#"{"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r"}"#,
+        ))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let third = sift(&dir, &[&args[..], &["--limit", "2"]].concat()).await;
+    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
+}

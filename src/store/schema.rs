@@ -213,6 +213,18 @@ ALTER TABLE suggestions ADD COLUMN model TEXT NOT NULL DEFAULT '';
 ALTER TABLE log_offsets ADD COLUMN prefix_sha BLOB;
 ALTER TABLE log_offsets ADD COLUMN mtime_ns INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 6: tokens reserved for requests in flight, by every process, so that two runs at once
+    // cannot both pass the daily budget: a request is sent only once its reservation fits.
+    r#"
+CREATE TABLE budget_reservations (
+    id         INTEGER PRIMARY KEY,
+    day        TEXT NOT NULL,
+    tokens     INTEGER NOT NULL,
+    owner      TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX budget_reservations_day ON budget_reservations(day, created_at);
+"#,
 ];
 
 /// The schema version this build writes.

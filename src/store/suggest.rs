@@ -38,6 +38,79 @@ impl Store {
         self.budget_used(day)
     }
 
+    /// Reserve `tokens` of `day`'s budget for one request, unless the day's spending plus every
+    /// live reservation (of any process) would pass `limit` (0: no limit). Reservations made
+    /// before `stale_before` belong to requests that cannot still be running (a killed
+    /// process) and are dropped. Returns the reservation's id.
+    pub fn budget_reserve(
+        &mut self,
+        day: &str,
+        tokens: u64,
+        limit: u64,
+        owner: &str,
+        now: &str,
+        stale_before: &str,
+    ) -> Result<Option<i64>> {
+        let path = self.path.clone();
+        let e = |e| super::sql_err(&path, e);
+        // IMMEDIATE: the check and the insert are one step for every process.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e)?;
+        tx.execute("DELETE FROM budget_reservations WHERE created_at < ?1", [stale_before])
+            .map_err(e)?;
+        let (spent, held): (i64, i64) = tx
+            .query_row(
+                "SELECT (SELECT coalesce(sum(tokens), 0) FROM token_budget WHERE day = ?1),
+                        (SELECT coalesce(sum(tokens), 0) FROM budget_reservations WHERE day = ?1)",
+                [day],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(e)?;
+        let want = i64::try_from(tokens).unwrap_or(i64::MAX);
+        if limit > 0 && spent.max(0) as u64 + held.max(0) as u64 + tokens > limit {
+            return Ok(None);
+        }
+        tx.execute(
+            "INSERT INTO budget_reservations(day, tokens, owner, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![day, want, owner, now],
+        )
+        .map_err(e)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(e)?;
+        Ok(Some(id))
+    }
+
+    /// Record what requests really spent on `day` and drop their reservations, in one step;
+    /// returns the day's new total.
+    pub fn budget_settle(&mut self, day: &str, tokens: u64, reservations: &[i64]) -> Result<u64> {
+        let path = self.path.clone();
+        let e = |e| super::sql_err(&path, e);
+        let tx = self.conn.transaction().map_err(e)?;
+        for id in reservations {
+            tx.execute("DELETE FROM budget_reservations WHERE id = ?1", [id]).map_err(e)?;
+        }
+        if tokens > 0 {
+            tx.execute(
+                "INSERT INTO token_budget(day, tokens) VALUES (?1, ?2)
+                 ON CONFLICT(day) DO UPDATE SET tokens = tokens + excluded.tokens",
+                params![day, i64::try_from(tokens).unwrap_or(i64::MAX)],
+            )
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        self.budget_used(day)
+    }
+
+    /// Drop every reservation `owner` still holds (its run has ended).
+    pub fn budget_release(&self, owner: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM budget_reservations WHERE owner = ?1", [owner])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// The cached answer for an item's content under a prompt and model.
     pub fn cache_get(
         &self,
@@ -138,5 +211,31 @@ mod tests {
         assert_eq!(s.cache_get("c", "p", "m").unwrap(), Some(a));
         assert!(s.cache_get("c", "p", "other").unwrap().is_none());
         assert_eq!(s.cache_len().unwrap(), 1);
+    }
+
+    #[test]
+    fn budget_reservations_count_across_connections_until_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let mut a = Store::open(&path).unwrap();
+        let mut b = Store::open(&path).unwrap();
+        let (day, now, old) = ("2026-11-22", "2026-11-22T10:00:00Z", "2026-11-22T09:30:00Z");
+        a.budget_add(day, 500).unwrap();
+        let r1 = a.budget_reserve(day, 300, 1000, "a", now, old).unwrap().unwrap();
+        // 500 spent + 300 held by the other process + 300 > 1000.
+        assert_eq!(b.budget_reserve(day, 300, 1000, "b", now, old).unwrap(), None);
+        assert!(b.budget_reserve(day, 200, 1000, "b", now, old).unwrap().is_some());
+        // The answer cost 250: recorded, and the reservation gone.
+        assert_eq!(a.budget_settle(day, 250, &[r1]).unwrap(), 750);
+        assert_eq!(b.budget_reserve(day, 60, 1000, "b", now, old).unwrap(), None, "750 + 200 + 60");
+        b.budget_release("b").unwrap();
+        assert!(b.budget_reserve(day, 60, 1000, "b", now, old).unwrap().is_some());
+        // A killed process's reservation expires.
+        let later = "2026-11-22T11:00:00Z";
+        assert!(
+            a.budget_reserve(day, 240, 1000, "a", later, "2026-11-22T10:30:00Z").unwrap().is_some()
+        );
+        // Without a limit every reservation fits.
+        assert!(a.budget_reserve(day, 1 << 40, 0, "a", later, old).unwrap().is_some());
     }
 }

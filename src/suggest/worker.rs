@@ -41,26 +41,74 @@ pub(super) struct Budget {
     reserved: u64,
     answered: u64,
     spent: u64,
+    /// Reservations in the store, seen by every sift process (None: this process only).
+    ledger: Option<Ledger>,
 }
+
+/// The store's budget ledger, through a connection of the budget's own.
+pub(super) struct Ledger {
+    pub(super) store: crate::store::Store,
+    /// Names this run's reservations, so that they are dropped when it ends.
+    pub(super) owner: String,
+}
+
+/// A request's reserved tokens, and its row in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Reservation {
+    tokens: u64,
+    id: Option<i64>,
+}
+
+/// A reservation older than this belongs to a request that cannot still be running (its
+/// process was killed): every retry and timeout together end well within it.
+const STALE_RESERVATION: jiff::SignedDuration = jiff::SignedDuration::from_mins(30);
 
 impl Budget {
     pub(super) fn new(limit: u64, recorded: u64) -> Self {
-        Budget { limit, recorded, unrecorded: 0, reserved: 0, answered: 0, spent: 0 }
+        let (unrecorded, reserved, answered, spent) = (0, 0, 0, 0);
+        Budget { limit, recorded, unrecorded, reserved, answered, spent, ledger: None }
+    }
+
+    /// Reserve through the store, so that other processes' requests count too.
+    pub(super) fn with_ledger(mut self, ledger: Ledger) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
     /// Reserve the expected cost of one request, or None when it would pass the limit.
     /// The expectation is this run's average so far, else `first_guess`.
-    fn reserve(&mut self, first_guess: u64) -> Option<u64> {
+    fn reserve(&mut self, first_guess: u64) -> Option<Reservation> {
         let est = self.spent.checked_div(self.answered).unwrap_or(first_guess);
-        let committed = self.recorded + self.unrecorded + self.reserved;
-        if self.limit > 0 && committed + est > self.limit {
-            return None;
-        }
+        let id = match self.reserve_in_ledger(est) {
+            Ok(Some(id)) => Some(id),
+            Ok(None) => return None,
+            Err(()) => {
+                let committed = self.recorded + self.unrecorded + self.reserved;
+                if self.limit > 0 && committed + est > self.limit {
+                    return None;
+                }
+                None
+            }
+        };
         self.reserved += est;
-        Some(est)
+        Some(Reservation { tokens: est, id })
     }
 
-    fn settle(&mut self, reserved: u64, actual: Option<u64>) {
+    /// `Ok(Some(id))` reserved, `Ok(None)` over the limit, `Err` no ledger to ask (or it
+    /// failed, said in the log): the in-memory count decides.
+    fn reserve_in_ledger(&mut self, est: u64) -> Result<Option<i64>, ()> {
+        let Some(l) = &mut self.ledger else { return Err(()) };
+        let now = jiff::Timestamp::now();
+        let stale = (now - STALE_RESERVATION).round(jiff::Unit::Second).map_err(|_| ())?;
+        let day = now.strftime("%Y-%m-%d").to_string();
+        let now = crate::model::now_rfc3339();
+        l.store
+            .budget_reserve(&day, est, self.limit, &l.owner, &now, &stale.to_string())
+            .map_err(|e| tracing::warn!("budget ledger: {e}"))
+    }
+
+    fn settle(&mut self, r: Reservation, actual: Option<u64>) {
+        let reserved = r.tokens;
         self.reserved = self.reserved.saturating_sub(reserved);
         if let Some(a) = actual {
             self.unrecorded += a;
@@ -146,6 +194,8 @@ pub(super) struct Outcome {
     pub(super) over_budget: bool,
     pub(super) halted: bool,
     pub(super) arbitration: Option<Value>,
+    /// Ledger rows of this item's requests, dropped when their spending is recorded.
+    pub(super) reservations: Vec<i64>,
 }
 
 impl Outcome {
@@ -166,6 +216,7 @@ impl Outcome {
             over_budget: false,
             halted: false,
             arbitration: None,
+            reservations: Vec::new(),
         }
     }
 
@@ -197,6 +248,7 @@ impl Outcome {
             over_budget: false,
             halted: false,
             arbitration: None,
+            reservations: Vec::new(),
         }
     }
 }
@@ -227,13 +279,14 @@ async fn ask(
                 None => return Err(AskError::OverBudget),
             }
         } else {
-            0
+            Reservation { tokens: 0, id: None }
         };
         let result = s.suggest(req).await;
         match result {
             Ok(a) => {
                 if s.remote() {
                     lock(&shared.budget).settle(reserved, Some(a.tokens_in + a.tokens_out));
+                    out.reservations.extend(reserved.id);
                 }
                 out.tokens_in += a.tokens_in;
                 out.tokens_out += a.tokens_out;
@@ -243,6 +296,7 @@ async fn ask(
                 // An unusable answer was still billed: it counts like any other.
                 let usage = e.usage().filter(|_| s.remote());
                 lock(&shared.budget).settle(reserved, usage.map(|(i, o)| i + o));
+                out.reservations.extend(reserved.id);
                 if let Some((i, o)) = usage {
                     out.tokens_in += i;
                     out.tokens_out += o;

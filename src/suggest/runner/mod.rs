@@ -19,7 +19,7 @@ use super::parse::RawAnswer;
 use super::prompt::{ExampleSource, NoExamples, PromptBundle};
 use super::provider::{self, ProviderConfig, Request, Suggester};
 use super::validate;
-use super::worker::{Budget, Job, Outcome, Shared, guarded_work, lock, needs_arbitration};
+use super::worker::{Budget, Job, Ledger, Outcome, Shared, guarded_work, lock, needs_arbitration};
 use crate::model::{Run, RunState, Suggestion, now_rfc3339, sha256_hex};
 use crate::store::{CachedAnswer, QueueFilter, Store, StoreError};
 use crate::taxonomy::{LabelsFile, Taxonomy};
@@ -51,6 +51,11 @@ pub enum RunError {
     NoProvider(String),
     #[error("run `{name}` exists with {what}; pick another --name to start a new run")]
     NameTaken { name: String, what: String },
+    #[error(
+        "run `{name}` is being worked by another sift process{holder}; wait for it to end (or \
+         stop it), then run the same command again to resume"
+    )]
+    Busy { name: String, holder: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -230,6 +235,12 @@ pub async fn run_suggestions(
     if few_shot > 0 && policy != "none" {
         bundle.example_policy = format!("{policy}; up to {few_shot} per item");
     }
+    // One process works a named run at a time (two would ask every item twice); the lock
+    // goes with the process, however it ends.
+    let _lock = match &opts.name {
+        Some(name) => Some(lock_run(ws, name)?),
+        None => None,
+    };
     let run = open_run(store, opts, &tax, chain[0].as_ref(), &bundle)?;
     // --limit picks the first N items of the scope, so re-running the same command after
     // an interruption finishes the same items.

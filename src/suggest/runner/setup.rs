@@ -24,6 +24,40 @@ pub(super) fn stale_local_model(
     })
 }
 
+/// Held while this process works a named run; the OS releases it when the process ends.
+pub(super) struct RunLock {
+    _file: std::fs::File,
+}
+
+/// Take the named run's lock, or say which process holds it.
+pub(super) fn lock_run(ws: &Workspace, name: &str) -> Result<RunLock, RunError> {
+    let dir = ws.state_dir().join("locks");
+    let path = dir.join(format!("run-{}.lock", &sha256_hex(name)[..16]));
+    let io = |source| RunError::Io { path: path.clone(), source };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(io)?;
+            write!(file, "{}", std::process::id()).map_err(io)?;
+            Ok(RunLock { _file: file })
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            let pid = pid.trim();
+            let holder = if pid.is_empty() { String::new() } else { format!(" (pid {pid})") };
+            Err(RunError::Busy { name: name.to_string(), holder })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
 pub(super) fn today() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%d").to_string()
 }

@@ -31,6 +31,7 @@ impl Sink {
         warnings: Vec<String>,
     ) -> Result<Self, RunError> {
         let log_path = ws.logs_dir().join(format!("suggest-{}.jsonl", run.id));
+        let ledger = Ledger { store: Store::open(&ws.store_path())?, owner: ledger_owner(&run) };
         let day = today();
         let used_at_start = store.budget_used(&day)?;
         let report = RunReport {
@@ -58,7 +59,9 @@ impl Sink {
             log: MonitorLog::open(&log_path)?,
             day,
             used_at_start,
-            budget: Arc::new(Mutex::new(Budget::new(opts.daily_budget, used_at_start))),
+            budget: Arc::new(Mutex::new(
+                Budget::new(opts.daily_budget, used_at_start).with_ledger(ledger),
+            )),
             warned_budget: false,
             progress: opts.progress,
             on_item: opts.on_item.clone(),
@@ -110,8 +113,8 @@ impl Sink {
             lock(&self.budget).stored(0, total);
         }
         let spent = out.tokens_in + out.tokens_out;
-        if spent > 0 {
-            let total = store.budget_add(&self.day, spent)?;
+        if spent > 0 || !out.reservations.is_empty() {
+            let total = store.budget_settle(&self.day, spent, &out.reservations)?;
             lock(&self.budget).stored(spent, total);
             if !self.warned_budget
                 && let Some(w) = budget_warning(total, self.report.budget_limit)
@@ -156,9 +159,16 @@ impl Sink {
         self.run.cost_usd = estimate_cost(&self.run.model, self.run.tokens_in, self.run.tokens_out);
         store.save_run(&self.run)?;
         self.report.budget_used = store.budget_used(&self.day)?;
+        // Requests cut off by a stop still hold reservations: the run has ended, drop them.
+        store.budget_release(&ledger_owner(&self.run))?;
         self.report.run = self.run;
         Ok(self.report)
     }
+}
+
+/// Names this process's reservations for a run in the budget ledger.
+pub(super) fn ledger_owner(run: &Run) -> String {
+    format!("{}/{}", run.id, std::process::id())
 }
 
 impl Sink {
