@@ -1276,3 +1276,105 @@ async fn a_second_process_on_the_same_run_is_refused() {
     let third = sift(&dir, &[&args[..], &["--limit", "2"]].concat()).await;
     assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
 }
+
+/// Counts requests as they arrive, answering `bug` at once.
+struct Counting(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl wiremock::Respond for Counting {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        openai_answer(r#"{"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r"}"#)
+    }
+}
+
+/// The first request goes out before later items are prepared: few-shot examples (a
+/// similarity query per item) are chosen as slots free up, not all before the first request.
+#[tokio::test(flavor = "multi_thread")]
+async fn items_are_prepared_as_requests_go_out() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = workspace(&[]);
+    let server = MockServer::start().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    Mock::given(method("POST")).respond_with(Counting(sent.clone())).mount(&server).await;
+    let w = sift::workspace::Workspace::open(&ws(&dir), None, &Overrides::default()).unwrap();
+    let labels = sift::taxonomy::LabelsFile::load(&w.labels_path()).unwrap();
+    let mut opts = sift::suggest::runner::RunOptions::from_settings(&w.settings.suggest);
+    opts.provider = "openai".into();
+    opts.fallback = vec![];
+    opts.base_url = Some(server.uri());
+    opts.dataset = Some("demo".into());
+    opts.limit = Some(4);
+    opts.concurrency = 1;
+    opts.few_shot = 2;
+    opts.name = Some("lazy".into());
+    // When each item's examples were asked for, how many requests had gone out.
+    let seen: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let (seen2, sent2) = (seen.clone(), sent.clone());
+    let examples = move |_: &sift::model::Item, _: usize| -> Vec<sift::suggest::prompt::FewShot> {
+        seen2.lock().unwrap().push(sent2.load(Ordering::SeqCst));
+        Vec::new()
+    };
+    let report = tokio::task::spawn_blocking(move || {
+        let mut store = Store::open(&w.store_path()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(sift::suggest::runner::run_suggestions(
+            &w,
+            &labels,
+            &mut store,
+            &opts,
+            &examples,
+            std::future::pending(),
+        ))
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.suggested, 4);
+    assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3]);
+    // The run records the fingerprint of its items, and `runs show` says the same.
+    let fp = report.run.dataset_fingerprint.clone();
+    assert_eq!(fp.len(), 64);
+    assert_eq!(store(&dir).run("lazy").unwrap().unwrap().dataset_fingerprint, fp);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resumed_run_keeps_its_fingerprint_and_a_whole_monitor_log() {
+    let dir = workspace(&[]);
+    let server = openai_answering_bug().await;
+    let uri = server.uri();
+    let args = |limit: &'static str| {
+        vec![
+            "suggest".to_string(),
+            "--provider".into(),
+            "openai".into(),
+            "--base-url".into(),
+            uri.clone(),
+            "--dataset".into(),
+            "demo".into(),
+            "--name".into(),
+            "again".into(),
+            "--limit".into(),
+            limit.into(),
+            "--json".into(),
+        ]
+    };
+    let a: Vec<String> = args("3");
+    let first = sift(&dir, &a.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let fp = json_of(&first)["run"]["dataset_fingerprint"].as_str().unwrap().to_string();
+    assert_eq!(fp.len(), 64);
+    let id = run_id(&first);
+    // A kill -9 mid-line leaves a fragment; the resume must not append onto it.
+    let log = ws(&dir).join(format!(".sift/logs/suggest-{id}.jsonl"));
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"item\":\"demo:1").unwrap();
+    drop(f);
+    let b: Vec<String> = args("6");
+    let second = sift(&dir, &b.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert_eq!(json_of(&second)["run"]["dataset_fingerprint"].as_str(), Some(fp.as_str()));
+    let shown = command(&dir, &["runs", "show", "again", "--json"]).output().unwrap();
+    assert_eq!(json_of(&shown)["dataset_fingerprint"].as_str(), Some(fp.as_str()));
+    let lines = monitor_lines(&dir, &id);
+    assert_eq!(lines.len(), 6, "every line whole: {lines:?}");
+}

@@ -253,9 +253,21 @@ pub async fn run_suggestions(
     let mut sink = Sink::open(ws, store, opts, run, tax.clone(), warnings)?;
     sink.report.planned = todo.len();
     sink.report.skipped = scope.len() - todo.len();
+    if sink.run.dataset_fingerprint.is_empty() {
+        sink.run.dataset_fingerprint = scope_fingerprint(store, scope)?;
+        store.save_run(&sink.run)?;
+    }
     let source: &dyn ExampleSource = if few_shot > 0 { examples } else { &NoExamples };
-    let (jobs, fresh) =
-        prepare_jobs(store, &mut sink, opts, &bundle, chain[0].as_ref(), source, &todo)?;
+    let fresh = wanted_fresh(store, &todo)?;
+    let primary = chain[0].clone();
+    let jobs = Jobs {
+        todo: todo.iter(),
+        opts,
+        bundle: &bundle,
+        primary: primary.as_ref(),
+        examples: source,
+        fresh: &fresh,
+    };
     sink.warn_at_start(opts.progress);
     let shared = Arc::new(Shared {
         chain,
@@ -301,27 +313,47 @@ fn answered_fresh(store: &Store, run: &str, fresh: &HashSet<String>) -> Result<(
     Ok(())
 }
 
-/// Turn items into jobs; items with a cached answer are answered on the spot.
-fn prepare_jobs(
-    store: &mut Store,
-    sink: &mut Sink,
-    opts: &RunOptions,
-    bundle: &PromptBundle,
-    primary: &dyn Suggester,
-    examples: &dyn ExampleSource,
-    todo: &[String],
-) -> Result<(Vec<Job>, HashSet<String>), RunError> {
-    // `/label auto` on an issue asks for a fresh suggestion: no cached answer for it.
-    let fresh = wanted_fresh(store, todo)?;
-    let mut jobs = Vec::new();
-    let mut hashes = Vec::new();
-    for key in todo {
-        let Some(item) = store.item(key)? else { continue };
+/// Items turned into jobs as slots free up, so the first request goes out at once: a job
+/// reads its item and, with few-shot examples, runs a similarity query (that took 3.5-5 s
+/// for a few hundred items when every job was prepared before the first request).
+struct Jobs<'a> {
+    todo: std::slice::Iter<'a, String>,
+    opts: &'a RunOptions,
+    bundle: &'a PromptBundle,
+    primary: &'a dyn Suggester,
+    examples: &'a dyn ExampleSource,
+    /// `/label auto` on an issue asks for a fresh suggestion: no cached answer for it.
+    fresh: &'a HashSet<String>,
+}
+
+impl Jobs<'_> {
+    /// The next item that needs a request; items with a usable cached answer are answered
+    /// on the spot.
+    fn next(&mut self, store: &mut Store, sink: &mut Sink) -> Result<Option<Job>, RunError> {
+        while let Some(key) = self.todo.next() {
+            if let Some(job) = self.prepare(store, sink, key)? {
+                return Ok(Some(job));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Items not turned into jobs yet.
+    fn remaining(&self) -> usize {
+        self.todo.len()
+    }
+
+    fn prepare(
+        &self,
+        store: &mut Store,
+        sink: &mut Sink,
+        key: &str,
+    ) -> Result<Option<Job>, RunError> {
+        let Some(item) = store.item(key)? else { return Ok(None) };
         let content_hash = item.content_hash();
-        hashes.push(content_hash.clone());
-        let shots =
-            if opts.few_shot > 0 { examples.examples(&item, opts.few_shot) } else { vec![] };
-        let item_bundle = bundle.with_examples(shots);
+        let few_shot = self.opts.few_shot;
+        let shots = if few_shot > 0 { self.examples.examples(&item, few_shot) } else { vec![] };
+        let item_bundle = self.bundle.with_examples(shots);
         // Examples are part of what the model sees, so they are part of the cache key.
         let prompt_hash = if item_bundle.examples.is_empty() {
             sink.run.prompt_hash.clone()
@@ -330,20 +362,20 @@ fn prepare_jobs(
         };
         let titles: Vec<String> = item_bundle.examples.iter().map(|e| e.title.clone()).collect();
         let mut cached = None;
-        if primary.remote()
-            && !fresh.contains(key)
-            && let Some(c) = store.cache_get(&content_hash, &prompt_hash, primary.model())?
+        if self.primary.remote()
+            && !self.fresh.contains(key)
+            && let Some(c) = store.cache_get(&content_hash, &prompt_hash, self.primary.model())?
             && let Ok(raw) = serde_json::from_str::<RawAnswer>(&c.answer)
         {
             // With arbitration on, a low-confidence cached answer still gets its re-ask.
-            if !(opts.arbitration && needs_arbitration(&sink.writer.tax, &raw)) {
-                sink.handle(store, Outcome::cached(key, raw, primary, titles))?;
-                continue;
+            if !(self.opts.arbitration && needs_arbitration(&sink.writer.tax, &raw)) {
+                sink.handle(store, Outcome::cached(key, raw, self.primary, titles))?;
+                return Ok(None);
             }
             cached = Some(raw);
         }
-        jobs.push(Job {
-            key: key.clone(),
+        Ok(Some(Job {
+            key: key.to_string(),
             content_hash,
             prompt_hash,
             examples: titles,
@@ -351,18 +383,29 @@ fn prepare_jobs(
                 system: item_bundle.system_with_taxonomy(),
                 user: item_bundle.user_message(&item),
                 item: Arc::new(item),
-                schema: bundle.schema.clone(),
-                temperature: opts.temperature,
+                schema: self.bundle.schema.clone(),
+                temperature: self.opts.temperature,
             },
             cached,
-        });
+        }))
     }
-    if sink.run.dataset_fingerprint.is_empty() {
-        hashes.sort();
-        sink.run.dataset_fingerprint = sha256_hex(&hashes.concat());
-        store.save_run(&sink.run)?;
+}
+
+/// The fingerprint of the items a run covers: every item of its scope, done or not, so a
+/// resume records the same one as the start.
+fn scope_fingerprint(store: &Store, scope: &[crate::store::QueueRow]) -> Result<String, RunError> {
+    let mut by_dataset: BTreeMap<&str, std::collections::HashMap<String, String>> = BTreeMap::new();
+    let mut hashes = Vec::with_capacity(scope.len());
+    for r in scope {
+        if !by_dataset.contains_key(r.dataset.as_str()) {
+            by_dataset.insert(&r.dataset, store.content_hashes(&r.dataset)?);
+        }
+        if let Some(h) = by_dataset.get(r.dataset.as_str()).and_then(|m| m.get(&r.key)) {
+            hashes.push(h.clone());
+        }
     }
-    Ok((jobs, fresh))
+    hashes.sort();
+    Ok(sha256_hex(&hashes.concat()))
 }
 
 /// Keep up to `concurrency` jobs in flight until all are done, the budget is spent, or
@@ -372,18 +415,17 @@ async fn drive(
     sink: &mut Sink,
     opts: &RunOptions,
     shared: Arc<Shared>,
-    jobs: Vec<Job>,
+    mut pending: Jobs<'_>,
     stop: impl Future<Output = ()>,
 ) -> Result<&'static str, RunError> {
-    sink.bar = progress_bar(opts.progress, jobs.len());
+    sink.bar = progress_bar(opts.progress, pending.remaining());
     let mut status = "done";
-    let mut pending = jobs.into_iter();
     // A JoinSet aborts whatever is still in flight when it is dropped (Ctrl-C).
     let mut set: JoinSet<Outcome> = JoinSet::new();
     tokio::pin!(stop);
     loop {
         while set.len() < opts.concurrency.max(1) && !shared.halt.load(Ordering::SeqCst) {
-            let Some(job) = pending.next() else { break };
+            let Some(job) = pending.next(store, sink)? else { break };
             set.spawn(guarded_work(shared.clone(), job));
         }
         let next = tokio::select! {
@@ -416,7 +458,7 @@ async fn drive(
         }
     }
     set.abort_all();
-    sink.report.not_asked += pending.len() + set.len();
+    sink.report.not_asked += pending.remaining() + set.len();
     sink.bar.finish_and_clear();
     Ok(status)
 }

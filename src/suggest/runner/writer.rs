@@ -115,9 +115,11 @@ impl Writer {
 }
 
 /// The per-item JSONL monitor log under .sift/logs/.
+/// The per-item monitor log. Each line goes out in one write, so a killed process leaves
+/// whole lines; a fragment left by an older build is cut off when the log is opened again.
 pub(super) struct MonitorLog {
     pub(super) path: PathBuf,
-    pub(super) out: std::io::BufWriter<std::fs::File>,
+    pub(super) out: std::fs::File,
 }
 
 impl MonitorLog {
@@ -126,15 +128,46 @@ impl MonitorLog {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
-        Ok(MonitorLog { path: path.clone(), out: std::io::BufWriter::new(f) })
+        let opts = std::fs::OpenOptions::new().create(true).read(true).append(true).clone();
+        let out = opts.open(path).map_err(io)?;
+        cut_torn_tail(&out).map_err(io)?;
+        Ok(MonitorLog { path: path.clone(), out })
     }
 
     pub(super) fn write(&mut self, v: &Value) -> Result<(), RunError> {
-        writeln!(self.out, "{v}").map_err(|source| RunError::Io { path: self.path.clone(), source })
+        let line = format!("{v}\n");
+        self.out
+            .write_all(line.as_bytes())
+            .map_err(|source| RunError::Io { path: self.path.clone(), source })
     }
 
     pub(super) fn flush(&mut self) -> Result<(), RunError> {
         self.out.flush().map_err(|source| RunError::Io { path: self.path.clone(), source })
     }
+}
+
+/// Drop an unfinished last line (a process killed mid-write): it is not a record.
+fn cut_torn_tail(f: &std::fs::File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = f.metadata()?.len();
+    let mut keep = len;
+    let mut r = f;
+    let mut buf = [0u8; 4096];
+    while keep > 0 {
+        let start = keep.saturating_sub(buf.len() as u64);
+        r.seek(SeekFrom::Start(start))?;
+        let chunk = &mut buf[..(keep - start) as usize];
+        r.read_exact(chunk)?;
+        match chunk.iter().rposition(|&b| b == b'\n') {
+            Some(i) => {
+                keep = start + i as u64 + 1;
+                break;
+            }
+            None => keep = start,
+        }
+    }
+    if keep < len {
+        f.set_len(keep)?;
+    }
+    Ok(())
 }
