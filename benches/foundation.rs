@@ -72,6 +72,7 @@ pub fn child(args: &[&str]) {
             taxonomy: None,
             label_column: None,
             annotator: None,
+            mixed_kinds: false,
         };
         let s = import_file(&mut ctx, Path::new(file), &opts).expect("import");
         assert_eq!(s.imported + s.unchanged + s.updated, N, "{s:?}");

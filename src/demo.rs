@@ -59,6 +59,7 @@ pub fn prepare(dir: &Path, ov: &Overrides) -> Result<Context> {
             taxonomy: None,
             label_column: None,
             annotator: None,
+            mixed_kinds: false,
         };
         let s = import_file(&mut ctx, &dir.join(file), &opts)?;
         for e in &s.errors {

@@ -76,6 +76,7 @@ fn exercise(texts: &[String]) {
             taxonomy: None,
             label_column: None,
             annotator: None,
+            mixed_kinds: false,
         };
         import_file(&mut ctx, path, &opts).unwrap();
     }
@@ -142,6 +143,7 @@ proptest! {
                 taxonomy: None,
                 label_column: None,
                 annotator: None,
+                mixed_kinds: false,
             };
             let _ = import_file(&mut ctx, &file, &opts);
         }
@@ -169,6 +171,7 @@ fn one_keyword_items_find_each_other() {
         taxonomy: None,
         label_column: None,
         annotator: None,
+        mixed_kinds: false,
     };
     import_file(&mut ctx, &file, &opts).unwrap();
     sift::similar::refresh_index(&mut ctx).unwrap();

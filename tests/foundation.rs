@@ -319,3 +319,77 @@ fn a_closed_stdout_ends_output_quietly() {
         assert!(!stderr.contains("panicked") && !stderr.contains("error"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_file_of_another_kind_is_refused_and_changes_nothing() {
+    let dir = workspace();
+    let ws = dir.path();
+    let chats = ws.join("chats.jsonl");
+    std::fs::write(
+        &chats,
+        "{\"id\":\"1\",\"conversations\":[{\"from\":\"human\",\"value\":\"hi\"},{\"from\":\"gpt\",\"value\":\"hello\"}]}\n",
+    )
+    .unwrap();
+    import_json(ws, &chats, "glaive", &["--taxonomy", "sft"]);
+    let issues = ws.join("issues.csv");
+    std::fs::write(&issues, "id,title,body\n11,Crash,It crashes\n12,Slow,It is slow\n").unwrap();
+    let out = sift(ws, &["import", issues.to_str().unwrap(), "--dataset", "glaive"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("dataset `glaive` holds conversations and this record is an issue")
+            && err.contains("issues.csv:2")
+            && err.contains("another --dataset"),
+        "{err}"
+    );
+    let s = status(ws);
+    assert_eq!(s["datasets"]["glaive"]["items"], 1);
+    assert_eq!(s["datasets"]["glaive"]["kind"], "conversation", "not overwritten: {s}");
+    // Asked for explicitly, both kinds live in one dataset.
+    import_json(ws, &issues, "glaive", &["--mixed-kinds"]);
+    assert_eq!(status(ws)["datasets"]["glaive"]["kind"], "mixed");
+}
+
+/// A killed `import --taxonomy` leaves the dataset under its taxonomy: it is recorded before
+/// the first item commits.
+#[test]
+fn the_taxonomy_is_recorded_before_the_first_item() {
+    let dir = workspace();
+    let ws = dir.path();
+    let file = ws.join("big.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+    sift::synth::write_conversations(&mut f, 30_000, 3, sift::synth::Layout::Jsonl).unwrap();
+    drop(f);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sift"))
+        .arg("--workspace")
+        .arg(ws)
+        .args(["import", file.to_str().unwrap(), "--dataset", "chats", "--taxonomy", "sft"])
+        .env("HOME", ws)
+        .env("XDG_CONFIG_HOME", ws.join(".config"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let store = ws.join(".sift/store.db");
+    // Kill it as soon as items are in the store (or let it finish, on a very fast machine).
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        let n = sift::store::Store::open(&store).ok().and_then(|s| s.item_count(None).ok());
+        if n.unwrap_or(0) > 0 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let toml = std::fs::read_to_string(ws.join("sift.toml")).unwrap();
+    assert!(toml.contains("[datasets.\"chats\"]\ntaxonomy = \"sft\""), "{toml}");
+    let first = sift::store::Store::open(&store).unwrap().queue_rows(&Default::default()).unwrap();
+    let key = &first[0].key;
+    let out = sift(ws, &["--annotator", "a", "annotate", key, "--labels", "bug"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an issue label on an SFT item is refused");
+    assert!(err.contains("unknown label `bug` (taxonomy `sft`"), "{err}");
+}

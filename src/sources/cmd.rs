@@ -23,6 +23,9 @@ pub struct ImportArgs {
     /// Column or field holding labels (recorded as annotations of --annotator, mode import).
     #[arg(long, value_name = "COL")]
     pub label_column: Option<String>,
+    /// Allow records of another kind (issues, conversations) than the dataset already holds.
+    #[arg(long)]
+    pub mixed_kinds: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -30,8 +33,9 @@ pub struct ImportArgs {
 /// `sift import`. `cli_annotator` is `--annotator` as given on this command line: the file's
 /// labels belong to it (or to `import`), never to a configured annotator.
 pub fn run(ctx: &mut Context, args: ImportArgs, cli_annotator: Option<String>) -> Result<ExitCode> {
-    let ImportArgs { file, dataset, format, taxonomy, label_column, json } = args;
-    let opts = ImportOptions { dataset, format, taxonomy, label_column, annotator: cli_annotator };
+    let ImportArgs { file, dataset, format, taxonomy, label_column, mixed_kinds, json } = args;
+    let annotator = cli_annotator;
+    let opts = ImportOptions { dataset, format, taxonomy, label_column, annotator, mixed_kinds };
     let summary = import_file(ctx, &file, &opts)?;
     crate::similar::refresh_index(ctx).context("updating the similarity index")?;
     for e in &summary.errors {

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::files::{self, Format, ImportError, Parsed, ReadOptions};
 use crate::app::Context;
-use crate::model::{Annotation, Item, Mode, now_rfc3339};
+use crate::model::{Annotation, Item, ItemKind, Mode, now_rfc3339};
 use crate::store::UpsertCounts;
 use crate::taxonomy::Taxonomy;
 use crate::workspace::log::{self, valid_dataset};
@@ -31,6 +31,8 @@ pub struct ImportOptions {
     pub label_column: Option<String>,
     /// `--annotator` as given on this command line, for the file's labels.
     pub annotator: Option<String>,
+    /// Allow records of another kind (issues, conversations) than the dataset already holds.
+    pub mixed_kinds: bool,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -54,6 +56,18 @@ enum Stop {
     Read(#[from] ImportError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(
+        "{location}: dataset `{dataset}` holds {held}s and this record is {an} {kind}; import \
+         the file under another --dataset name (or pass --mixed-kinds to keep both kinds in one \
+         dataset, where records with the same key replace each other)"
+    )]
+    OtherKind {
+        location: String,
+        dataset: String,
+        held: &'static str,
+        an: &'static str,
+        kind: &'static str,
+    },
 }
 
 /// Import one file into `opts.dataset`.
@@ -66,6 +80,12 @@ pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Resu
         None => ctx.ws.settings.taxonomy_for(&opts.dataset).to_string(),
     };
     let taxonomy = ctx.labels.get(&tax_name)?.clone();
+    // Recorded before the first item commits: a dataset is never in the store under a
+    // taxonomy other than the one it was imported with, even if the import is killed.
+    if opts.taxonomy.is_some() {
+        remember_taxonomy(ctx, &opts.dataset, &tax_name)?;
+    }
+    let held = if opts.mixed_kinds { None } else { ctx.store.dataset_kind(&opts.dataset)? };
     let annotator = opts.annotator.as_deref().unwrap_or(IMPORT_ANNOTATOR).to_string();
     if !valid_annotator(&annotator) {
         bail!("annotator ID {annotator:?} is not usable (letters, digits, '-', '_', '.')");
@@ -97,6 +117,16 @@ pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Resu
     let result = files::read_file::<Stop, _>(path, &read, |rec| {
         match rec {
             Ok(Parsed { item, labels: l, location }) => {
+                let kind = item.kind.unwrap_or(ItemKind::Issue);
+                if let Some(held) = held.filter(|h| *h != kind) {
+                    return Err(Stop::OtherKind {
+                        location,
+                        dataset: opts.dataset.clone(),
+                        held: held.as_str(),
+                        an: if kind == ItemKind::Issue { "an" } else { "a" },
+                        kind: kind.as_str(),
+                    });
+                }
                 if let Some(first) = seen.get(&item.key) {
                     summary.skipped += 1;
                     let msg = format!(
@@ -127,6 +157,12 @@ pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Resu
         counts.add(ctx.store.upsert_items(&batch, &now)?);
     }
     let fatal = result.err();
+    // A file of another kind than the dataset: refused whole, nothing written.
+    if let Some(e @ Stop::OtherKind { .. }) = &fatal
+        && counts.inserted + counts.updated + counts.unchanged == 0
+    {
+        bail!("{e}");
+    }
     summary.imported = counts.inserted;
     summary.updated = counts.updated;
     summary.unchanged = counts.unchanged;
@@ -141,9 +177,6 @@ pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Resu
     summary.label_records = records.len();
     if errors > summary.errors.len() {
         summary.errors.push(format!("... and {} more bad records", errors - summary.errors.len()));
-    }
-    if opts.taxonomy.is_some() {
-        remember_taxonomy(ctx, &opts.dataset, &tax_name)?;
     }
     summary.complete = fatal.is_none();
     if let Some(f) = fatal {

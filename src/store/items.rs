@@ -275,6 +275,17 @@ impl Store {
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// The kind of the items a dataset holds (the first one's), or None for a new dataset.
+    pub fn dataset_kind(&self, dataset: &str) -> Result<Option<ItemKind>> {
+        self.conn
+            .query_row("SELECT kind FROM items WHERE dataset = ?1 LIMIT 1", [dataset], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map(|k| k.and_then(|k| ItemKind::parse(&k)))
+            .map_err(|e| self.err(e))
+    }
+
     /// The highest item id (0 for an empty store).
     pub fn max_item_id(&self) -> Result<i64> {
         self.conn

@@ -30,7 +30,7 @@ pub struct SuggestArgs {
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// Requests in flight at once (default 8).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub concurrency: Option<usize>,
     #[arg(long, value_name = "D")]
     pub dataset: Option<String>,
@@ -38,7 +38,7 @@ pub struct SuggestArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Per-request timeout in seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
     /// Retries on 429, 5xx and timeouts (default 3).
     #[arg(long, value_name = "N")]
@@ -57,6 +57,15 @@ pub struct SuggestArgs {
     pub arbitration: bool,
     #[arg(long)]
     pub json: bool,
+}
+
+/// A count that must be at least 1.
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `sift train` options.

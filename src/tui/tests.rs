@@ -1187,6 +1187,7 @@ fn the_queue_follows_what_other_processes_write() {
         taxonomy: None,
         label_column: None,
         annotator: None,
+        mixed_kinds: false,
     };
     crate::sources::import::import_file(&mut other, &file, &import).unwrap();
     let n = s.queue.len();

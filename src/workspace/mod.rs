@@ -423,8 +423,10 @@ pub fn load_settings(
         WorkspaceError::Settings { path: PathBuf::from("<defaults>"), message: e.to_string() }
     })?;
     let (mut user_api, mut user_base) = (None, None);
-    if let Some(user) = user_config.and_then(|p| read_layer(p).transpose()) {
+    if let Some((user, path)) = user_config.and_then(|p| read_layer(p).transpose().map(|t| (t, p)))
+    {
         let user = user?;
+        check_layer(&user, path)?;
         user_api = github_api_url(&user).map(str::to_string);
         user_base = suggest_base_url(&user).map(str::to_string);
         merge(&mut merged, user);
@@ -432,11 +434,13 @@ pub fn load_settings(
     let ws = root.join(SETTINGS_FILE);
     let (mut ws_api, mut ws_base) = (None, None);
     if let Some(t) = read_layer(&ws)? {
+        check_layer(&t, &ws)?;
         ws_api = github_api_url(&t).map(str::to_string);
         ws_base = suggest_base_url(&t).map(str::to_string);
         merge(&mut merged, t);
     }
     let env_t = env_layer(env)?;
+    check_layer(&env_t, Path::new("the environment"))?;
     let env_sets_api = github_api_url(&env_t).is_some();
     let env_sets_base = suggest_base_url(&env_t).is_some();
     merge(&mut merged, env_t);
@@ -461,6 +465,36 @@ pub fn load_settings(
         settings.theme = t.clone();
     }
     Ok(settings)
+}
+
+/// Numbers that parse but make no sense: refused with the field and the file that set it.
+fn check_layer(t: &toml::Table, path: &Path) -> Result<()> {
+    let get = |table: &str, key: &str| t.get(table).and_then(|v| v.get(key)).cloned();
+    let int = |table, key| get(table, key).and_then(|v| v.as_integer());
+    let float = |table, key| {
+        get(table, key).and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)))
+    };
+    let mut problems = Vec::new();
+    for (table, key) in
+        [("suggest", "concurrency"), ("suggest", "timeout_secs"), ("sample", "size")]
+    {
+        if let Some(v) = int(table, key).filter(|v| *v < 1) {
+            problems.push(format!("{table}.{key} = {v}: must be at least 1"));
+        }
+    }
+    if let Some(v) = float("sample", "target_accuracy").filter(|v| !(*v > 0.0 && *v <= 1.0)) {
+        problems
+            .push(format!("sample.target_accuracy = {v}: must be a share above 0 and at most 1"));
+    }
+    if let Some(v) = float("suggest", "temperature").filter(|v| !(0.0..=2.0).contains(v)) {
+        problems.push(format!("suggest.temperature = {v}: must be between 0 and 2"));
+    }
+    match problems.is_empty() {
+        true => Ok(()),
+        false => {
+            Err(WorkspaceError::Settings { path: path.to_path_buf(), message: problems.join("; ") })
+        }
+    }
 }
 
 /// An annotator ID must be usable as a file name and in JSON without surprises.
@@ -519,6 +553,31 @@ mod tests {
         assert_eq!(s.suggest.concurrency, 6);
         assert_eq!(s.suggest.provider, "openai");
         assert_eq!(s.suggest.daily_token_budget, 200_000);
+    }
+
+    #[test]
+    fn numbers_that_make_no_sense_are_refused_with_field_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = BTreeMap::new();
+        let o = Overrides::default();
+        for (text, field) in [
+            ("[suggest]\nconcurrency = 0\n", "suggest.concurrency = 0: must be at least 1"),
+            ("[sample]\nsize = 0\n", "sample.size = 0: must be at least 1"),
+            ("[sample]\ntarget_accuracy = 5\n", "sample.target_accuracy = 5: must be a share"),
+            ("[suggest]\ntimeout_secs = 0\n", "suggest.timeout_secs = 0"),
+            ("[suggest]\ntemperature = -1.0\n", "suggest.temperature = -1: must be between"),
+        ] {
+            std::fs::write(dir.path().join("sift.toml"), text).unwrap();
+            let e = load_settings(dir.path(), None, &env, &o).unwrap_err().to_string();
+            assert!(e.contains("sift.toml: ") && e.contains(field), "{text}: {e}");
+        }
+        let user = dir.path().join("user.toml");
+        std::fs::write(&user, "[sample]\nsize = 0\n").unwrap();
+        std::fs::write(dir.path().join("sift.toml"), "").unwrap();
+        let e = load_settings(dir.path(), Some(&user), &env, &o).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: sample.size = 0", user.display())), "{e}");
+        std::fs::write(&user, "[sample]\nsize = 5\ntarget_accuracy = 0.9\n").unwrap();
+        assert_eq!(load_settings(dir.path(), Some(&user), &env, &o).unwrap().sample.size, 5);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub struct SampleArgs {
     #[arg(long)]
     pub week: Option<String>,
     /// Sample size (default: sample.size in sift.toml).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::suggest::cmd::at_least_one)]
     pub size: Option<usize>,
     #[arg(long, value_name = "OWNER/REPO")]
     pub repo: Option<String>,

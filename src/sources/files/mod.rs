@@ -761,6 +761,29 @@ mod tests {
     }
 
     #[test]
+    fn an_unterminated_quote_is_reported_with_its_row() {
+        let text = "id,title,body\n1,First,\"body with an open quote\n2,Second,plain body\n\
+                    3,Third,another body\n";
+        let out = read("issues.csv", text);
+        assert!(out.items.is_empty(), "the swallowed rows are not one title: {:?}", out.items);
+        let [e] = &out.errors[..] else { panic!("{:?}", out.errors) };
+        assert!(e.starts_with("issues.csv:2: a quoted field here runs on over 2 lines"), "{e}");
+        // The same in a title: the rows after it become one title, then the quote that opens
+        // the next title's field closes it.
+        let text = "id,title,body\n1,\"Broken title,b1\n2,Second,b2\n3,\"Third\",b3\n4,Fourth,b4\n";
+        let out = read("t.csv", text);
+        assert!(
+            out.errors.iter().any(|e| e.starts_with("t.csv:2: a quoted field")),
+            "{:?}",
+            out.errors
+        );
+        assert!(out.items.iter().all(|p| !p.item.title.contains('\n')), "{:?}", out.items);
+        // Multi-line text with a comma or two stays a normal field.
+        let ok = "id,title,body\n1,T,\"line one, with a comma\nline two, and, more\"\n";
+        assert_eq!(read("ok.csv", ok).items.len(), 1);
+    }
+
+    #[test]
     fn explicit_format_forces_the_shape() {
         let chat = r#"{"conversations": [{"from": "human", "value": "hi"}]}"#;
         let out = read_as("c.jsonl", chat, Format::Alpaca);

@@ -38,12 +38,45 @@ pub(super) fn read_csv<E: From<ImportError>>(
         }
         position += 1;
         let (value, line) = match read {
-            Ok(_) => (Ok(row_object(&headers, &row)), row.position().map_or(0, |p| p.line())),
+            Ok(_) => {
+                let line = row.position().map_or(0, |p| p.line());
+                match swallowed_rows(&row, delimiter, headers.len()) {
+                    Some(n) => (Err(unterminated(n)), line),
+                    None => (Ok(row_object(&headers, &row)), line),
+                }
+            }
             Err(e) if e.is_io_error() => return Err(csv_fatal(ctx, e)),
             Err(e) => (Err(csv_reason(&e)), e.position().map_or(0, |p| p.line())),
         };
         ctx.deliver(value, position, format!("{}:{line}", ctx.name))?;
     }
+}
+
+/// Lines inside one field that look like rows of their own: what an unterminated quote does,
+/// reading the rows after it into one field. A line looks like a row when it has as many
+/// delimiters as a row has between its fields and, where the rows start with a number (an
+/// id), starts with a number too. Without ids, one such line could be prose with commas, so
+/// two are needed.
+fn swallowed_rows(row: &csv::StringRecord, delimiter: u8, columns: usize) -> Option<usize> {
+    let needed = columns.saturating_sub(1).max(1);
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let ids = row.get(0).is_some_and(|f| numeric(f.trim()));
+    let row_like = |line: &&str| {
+        let delimiters = line.bytes().filter(|&b| b == delimiter).count();
+        let first = line.split(char::from(delimiter)).next().unwrap_or("").trim();
+        delimiters >= needed && (!ids || numeric(first))
+    };
+    let n = row.iter().map(|f| f.lines().skip(1).filter(row_like).count()).max().unwrap_or(0);
+    let enough = if ids { 1 } else { 2 };
+    (n >= enough).then_some(n)
+}
+
+fn unterminated(n: usize) -> String {
+    let rows = if n == 1 { "line that looks" } else { "lines that look" };
+    format!(
+        "a quoted field here runs on over {n} {rows} like rows of their own: is a quote \
+         unterminated? This row and those lines were skipped; fix the quote and import again"
+    )
 }
 
 pub(super) fn csv_fatal<E: From<ImportError>>(ctx: &Ctx<'_, E>, e: csv::Error) -> E {
