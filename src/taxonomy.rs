@@ -453,6 +453,28 @@ impl Taxonomy {
         Ok(())
     }
 
+    /// An answer's labels (names or aliases) as canonical names, or what is wrong with them:
+    /// the one rule for `sift annotate`, annotation imports and the replay of every log.
+    pub fn answer_labels(&self, raw: &[String]) -> Result<Vec<String>, String> {
+        let (found, unknown) = self.canonicalize(raw.iter().map(String::as_str));
+        if !unknown.is_empty() {
+            // Plain text only: labels come from files anyone can edit.
+            let shown: Vec<String> = unknown
+                .iter()
+                .map(|u| format!("`{}`", u.chars().filter(|c| !c.is_control()).collect::<String>()))
+                .collect();
+            return Err(format!(
+                "unknown label{} {} (taxonomy `{}` has: {})",
+                if unknown.len() == 1 { "" } else { "s" },
+                shown.join(", "),
+                self.name,
+                self.label_names().join(", ")
+            ));
+        }
+        self.check_answer(&found)?;
+        Ok(found)
+    }
+
     /// SHA-256 of the taxonomy's canonical JSON form: changes whenever anything in it does.
     pub fn hash(&self) -> String {
         let json = serde_json::to_string(self).unwrap_or_default();

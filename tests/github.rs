@@ -633,17 +633,23 @@ async fn apply_push_adds_gold_labels_once_and_revert_removes_only_what_it_added(
     let server = serve(&fake).await;
     let ws = workspace(0);
     seed_issues(ws.path(), &[(1, &["wontfix"]), (2, &["bug"]), (3, &[]), (4, &[])], &[]);
-    // #1 gold has a label outside the taxonomy; #2 already has bug (set by a human);
-    // #3 gold has 4 labels; #4 has a deprecated one.
+    // #1 gold has a label outside the taxonomy (refused when the log is read, so the earlier
+    // answer stands); #2 already has bug (set by a human); #3 gold has 4 labels; #4 has a
+    // deprecated one.
     seed_gold(
         ws.path(),
         &[
-            (1, &["bug", "made-up"]),
+            (1, &["bug"]),
             (2, &["bug", "needs info"]),
             (3, &["bug", "enhancement", "needs info"]),
             (4, &["old"]),
         ],
     );
+    let log = ws.path().join("annotations/o-r/ann1.jsonl");
+    let made_up = json!({"item": "github:o/r#1", "annotator": "ann1", "labels": ["bug", "made-up"],
+                         "at": "2026-01-03T00:00:00Z", "mode": "assisted"});
+    let text = std::fs::read_to_string(&log).unwrap() + &format!("{made_up}\n");
+    std::fs::write(&log, text).unwrap();
     {
         // `/label off` on #3: left alone.
         let s = store(ws.path());
@@ -658,7 +664,9 @@ async fn apply_push_adds_gold_labels_once_and_revert_removes_only_what_it_added(
     let text = String::from_utf8_lossy(&dry.stdout);
     assert!(text.contains("o/r#1") && text.contains("+ bug"), "{text}");
     assert!(text.contains("+ needs info"));
-    assert!(text.contains("`made-up` is not in taxonomy"), "{text}");
+    let err = String::from_utf8_lossy(&dry.stderr);
+    assert!(err.contains("ann1.jsonl:5: unknown label `made-up`"), "{err}");
+    assert!(!text.contains("made-up"), "{text}");
     assert!(server.received_requests().await.unwrap().is_empty(), "--dry-run sent a request");
 
     let o = push_apply(ws.path(), &server).await;

@@ -544,3 +544,43 @@ fn sample_report_scores_answers_and_flags_drift() {
     let text = ok(&ws, &["sample", "report", "--week", "2026-W41"]);
     assert!(text.contains("2026-W41"));
 }
+
+/// Logs arrive through git from anyone: replay checks each record as `annotations import`
+/// does, reports the rejects by file and line, and keeps records for items not imported yet
+/// pending (counted by status, left out of gold and exports until the items arrive).
+#[test]
+fn replay_validates_records_and_keeps_unknown_items_pending() {
+    let (_t, ws) = workspace();
+    let items = ws.join("items.jsonl");
+    std::fs::write(&items, "{\"id\":\"1\",\"title\":\"Crash\",\"body\":\"b\"}\n").unwrap();
+    ok(&ws, &["import", items.to_str().unwrap(), "--dataset", "d"]);
+    let dir = ws.join("annotations/d");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_lines(
+        &dir.join("alice.jsonl"),
+        &[
+            rec("d:1", "alice", &["defect"]),
+            rec("d:1", "bob", &["question"]),
+            rec("d:1", "alice", &["not-a-label"]),
+            rec("d:2", "alice", &["ux"]),
+        ],
+    );
+    let out = sift(&ws, &["status", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("annotations/d/alice.jsonl:2: a record by \"bob\" in \"alice\"'s log"),
+        "{err}"
+    );
+    assert!(err.contains("annotations/d/alice.jsonl:3: unknown label `not-a-label`"), "{err}");
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["annotators"], serde_json::json!({"alice": 2}), "{s}");
+    assert_eq!(s["pending_annotations"], 1);
+    // The alias became the label's name; the pending item is not gold yet.
+    let (gold, _) = gold_of(&ws, "d");
+    assert_eq!(gold, BTreeMap::from([("d:1".to_string(), vec!["bug".to_string()])]));
+    // Once the item is imported, its record counts.
+    std::fs::write(&items, "{\"id\":\"2\",\"title\":\"Ugly\",\"body\":\"b\"}\n").unwrap();
+    ok(&ws, &["import", items.to_str().unwrap(), "--dataset", "d"]);
+    assert_eq!(json(&ws, &["status", "--json"])["pending_annotations"], 0);
+    assert_eq!(gold_of(&ws, "d").0.get("d:2"), Some(&vec!["ux".to_string()]));
+}

@@ -27,6 +27,8 @@ struct StatusJson {
     items: i64,
     datasets: BTreeMap<String, StatusDataset>,
     annotations: i64,
+    /// Records for items not in the store yet (counted once the items are imported).
+    pending_annotations: i64,
     annotators: BTreeMap<String, i64>,
     runs: i64,
     suggestions: i64,
@@ -53,6 +55,7 @@ fn status(ctx: &Context) -> Result<StatusJson> {
         items: ctx.store.item_count(None)?,
         datasets,
         annotations: annotators.values().sum(),
+        pending_annotations: ctx.store.pending_annotations()?,
         annotators,
         runs,
         suggestions,
@@ -76,6 +79,13 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> Result<ExitCode> {
         writeln!(out, "  {name:<20} {:>8} {:<12} taxonomy {}", d.items, d.kind, d.taxonomy)?;
     }
     writeln!(out, "annotations {}", s.annotations)?;
+    if s.pending_annotations > 0 {
+        writeln!(
+            out,
+            "  pending {:>13}  records for items not in the store yet (import or pull them)",
+            s.pending_annotations
+        )?;
+    }
     for (who, n) in &s.annotators {
         let who = crate::text::one_line(who);
         writeln!(out, "  {who:<20} {n:>8}")?;

@@ -158,6 +158,18 @@ impl Store {
     }
 
     /// Number of annotation records per annotator.
+    /// Records for items the store does not hold (a teammate's import not run here yet):
+    /// kept, and counted in gold, statistics and exports once the item arrives.
+    pub fn pending_annotations(&self) -> Result<i64> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM annotations WHERE item_key NOT IN (SELECT key FROM items)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
     pub fn annotation_counts(&self) -> Result<Vec<(String, i64)>> {
         let mut st = self
             .conn

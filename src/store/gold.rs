@@ -49,7 +49,7 @@ impl Store {
                        WHERE ?1 IS NULL OR dataset = ?1
                        GROUP BY item_key, annotator, mode = 'adjudication') m
                    ON a.id = m.mid
-                 WHERE a.retracted = 0
+                 WHERE a.retracted = 0 AND a.item_key IN (SELECT key FROM items)
                  ORDER BY a.item_key, a.annotator",
             )
             .map_err(|e| self.err(e))?;
@@ -90,7 +90,8 @@ impl Store {
                 "SELECT dataset, item_key, annotator, labels,
                         CASE WHEN retracted THEN 'retracted' ELSE mode END
                  FROM annotations
-                 WHERE ?1 IS NULL OR dataset = ?1 ORDER BY id",
+                 WHERE (?1 IS NULL OR dataset = ?1) AND item_key IN (SELECT key FROM items)
+                 ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
         let mut rows = st.query(params![dataset]).map_err(|e| self.err(e))?;
@@ -244,6 +245,8 @@ mod tests {
     #[test]
     fn current_answers_keep_adjudications_apart() {
         let mut s = Store::open_in_memory().unwrap();
+        let x = crate::model::Item { key: "x".into(), dataset: "d".into(), ..Default::default() };
+        s.upsert_items(&[x], "t").unwrap();
         let recs = vec![
             ann("x", "a", &["bug"], Mode::Blind),
             ann("x", "a", &["ux"], Mode::Adjudication),

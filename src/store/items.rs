@@ -275,15 +275,24 @@ impl Store {
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// The kind of the items a dataset holds (the first one's), or None for a new dataset.
+    /// The one kind of item a dataset holds; None for a new dataset or one holding both.
     pub fn dataset_kind(&self, dataset: &str) -> Result<Option<ItemKind>> {
-        self.conn
-            .query_row("SELECT kind FROM items WHERE dataset = ?1 LIMIT 1", [dataset], |r| {
-                r.get::<_, String>(0)
-            })
+        let first: Option<String> = self
+            .conn
+            .query_row("SELECT kind FROM items WHERE dataset = ?1 LIMIT 1", [dataset], |r| r.get(0))
             .optional()
-            .map(|k| k.and_then(|k| ItemKind::parse(&k)))
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        let Some(first) = first else { return Ok(None) };
+        let other: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM items WHERE dataset = ?1 AND kind != ?2 LIMIT 1",
+                [dataset, first.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(if other.is_some() { None } else { ItemKind::parse(&first) })
     }
 
     /// The highest item id (0 for an empty store).

@@ -20,6 +20,10 @@ pub enum LogError {
     BadAnnotator(String),
     #[error("dataset name {0:?} is not usable as a folder name")]
     BadDataset(String),
+    /// The taxonomy records are checked against cannot be read: nothing is replayed (the
+    /// records stay in their logs) until it can.
+    #[error("checking annotation records: {0}")]
+    Taxonomy(String),
 }
 
 /// What a replay saw.
@@ -107,6 +111,7 @@ fn repair_torn_tail(f: &mut std::fs::File) -> std::io::Result<()> {
 /// last replay stopped.
 pub fn replay(ws: &Workspace, store: &mut Store) -> Result<ReplayReport, LogError> {
     let mut report = ReplayReport::default();
+    let mut rules = Rules { ws, labels: None };
     let dir = ws.annotations_dir();
     for (dataset, file) in log_files(&dir)? {
         if !valid_dataset(&dataset) {
@@ -117,7 +122,7 @@ pub fn replay(ws: &Workspace, store: &mut Store) -> Result<ReplayReport, LogErro
             continue;
         }
         report.files += 1;
-        replay_file(ws, store, &dataset, &file, &mut report)?;
+        replay_file(ws, store, &dataset, &file, &mut rules, &mut report)?;
     }
     Ok(report)
 }
@@ -154,13 +159,58 @@ fn log_key(ws: &Workspace, file: &Path) -> String {
     file.strip_prefix(&ws.root).unwrap_or(file).to_string_lossy().replace('\\', "/")
 }
 
+/// What a replayed record must satisfy, as `sift annotate` and `annotations import` do: it
+/// is the annotator's whose log holds it, and its labels are in its dataset's taxonomy
+/// (aliases become names). labels.yml is read only when some log has new lines.
+struct Rules<'a> {
+    ws: &'a Workspace,
+    labels: Option<crate::taxonomy::LabelsFile>,
+}
+
+impl Rules<'_> {
+    fn taxonomy(&mut self, dataset: &str) -> Result<&crate::taxonomy::Taxonomy, LogError> {
+        if self.labels.is_none() {
+            let path = self.ws.labels_path();
+            let loaded = crate::taxonomy::LabelsFile::load(&path)
+                .map_err(|e| LogError::Taxonomy(e.to_string()))?;
+            self.labels = Some(loaded);
+        }
+        let name = self.ws.settings.taxonomy_for(dataset);
+        match &self.labels {
+            Some(l) => l.get(name).map_err(|e| LogError::Taxonomy(e.to_string())),
+            None => Err(LogError::Taxonomy("labels.yml was not read".into())),
+        }
+    }
+
+    fn check(
+        &mut self,
+        dataset: &str,
+        owner: &str,
+        mut a: Annotation,
+    ) -> Result<Result<Annotation, String>, LogError> {
+        if a.annotator != owner {
+            return Ok(Err(format!(
+                "a record by {:?} in {owner:?}'s log; each log holds its own annotator's records",
+                a.annotator
+            )));
+        }
+        match self.taxonomy(dataset)?.answer_labels(&a.labels) {
+            Ok(labels) => a.labels = labels,
+            Err(e) => return Ok(Err(e)),
+        }
+        Ok(Ok(a))
+    }
+}
+
 fn replay_file(
     ws: &Workspace,
     store: &mut Store,
     dataset: &str,
     file: &Path,
+    rules: &mut Rules,
     report: &mut ReplayReport,
 ) -> Result<(), LogError> {
+    let owner = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let key = log_key(ws, file);
     // Retry when another process replayed the same file between our read and our write.
     for _ in 0..5 {
@@ -174,15 +224,26 @@ fn replay_file(
         // A shorter file, or one whose replayed part changed, was rewritten (an edit, a
         // rebase, a merge): replay it from the start.
         let chunk = match (len >= from.offset).then(|| read_from(file, from, &key, mtime_ns)) {
-            Some(Ok(Some(chunk))) => chunk,
+            Some(Ok(Some(mut chunk))) => {
+                let mut kept = Vec::with_capacity(chunk.records.len());
+                for (line, a) in std::mem::take(&mut chunk.records) {
+                    match rules.check(dataset, &owner, a)? {
+                        Ok(a) => kept.push((line, a)),
+                        Err(why) => chunk.errors.push(format!("{key}:{line}: {why}; not counted")),
+                    }
+                }
+                chunk.records = kept;
+                chunk
+            }
             Some(Err(e)) => return Err(e),
             Some(Ok(None)) | None => {
                 store.forget_log(&key)?;
                 continue;
             }
         };
-        if store.replay_annotations(&key, dataset, from, &chunk.records, chunk.to)? {
-            report.records += chunk.records.len();
+        let records: Vec<Annotation> = chunk.records.into_iter().map(|(_, a)| a).collect();
+        if store.replay_annotations(&key, dataset, from, &records, chunk.to)? {
+            report.records += records.len();
             report.errors.extend(chunk.errors);
             if let Some(t) = chunk.torn {
                 report.torn.push(t);
@@ -207,7 +268,8 @@ fn settled_mtime_ns(meta: &std::fs::Metadata) -> i64 {
 }
 
 struct Chunk {
-    records: Vec<Annotation>,
+    /// Records with their line numbers.
+    records: Vec<(u64, Annotation)>,
     errors: Vec<String>,
     torn: Option<String>,
     to: LogOffset,
@@ -256,7 +318,7 @@ fn read_from(
         chunk.to.offset += n as u64;
         chunk.to.lines = line_no;
         match parse_line(&buf) {
-            Ok(Some(a)) => chunk.records.push(a),
+            Ok(Some(a)) => chunk.records.push((line_no, a)),
             Ok(None) => {}
             Err(reason) => chunk.errors.push(format!("{key}:{line_no}: {reason}")),
         }
@@ -425,18 +487,19 @@ mod tests {
             let recs = store.annotation_records(Some("d")).unwrap();
             recs.into_iter().map(|r| r.annotation.labels).collect()
         };
-        // Same length: "ux" becomes "qa" on the first line.
+        // Same length: "ux" becomes "ci" on the first line.
         let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, text.replacen("[\"ux\"]", "[\"qa\"]", 1)).unwrap();
+        std::fs::write(&path, text.replacen("[\"ux\"]", "[\"ci\"]", 1)).unwrap();
         let r = replay(&ws, &mut store).unwrap();
         assert!(r.errors.is_empty(), "{:?}", r.errors);
-        assert_eq!(labels(&store), [["qa"], ["ux"]]);
+        assert_eq!(labels(&store), [["ci"], ["ux"]]);
         // Longer: the first line changes and grows; nothing is read from a stale offset.
         let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, text.replacen("[\"qa\"]", "[\"bug\",\"perf\"]", 1)).unwrap();
+        std::fs::write(&path, text.replacen("[\"ci\"]", "[\"bug\",\"perf\"]", 1)).unwrap();
         let r = replay(&ws, &mut store).unwrap();
         assert!(r.errors.is_empty(), "{:?}", r.errors);
-        assert_eq!(labels(&store), [vec!["bug", "perf"], vec!["ux"]]);
+        // The alias is stored as the label's name.
+        assert_eq!(labels(&store), [vec!["bug", "performance"], vec!["ux"]]);
         // Unchanged: nothing is recorded twice.
         replay(&ws, &mut store).unwrap();
         assert_eq!(labels(&store).len(), 2);
@@ -453,7 +516,7 @@ mod tests {
             concat!(
                 "{\"item\":\"d:1\",\"annotator\":\"bob\\u001b]0;pwn\\u0007\",\"labels\":[\"x\"]}\n",
                 "{\"item\":\"d:1\",\"annotator\":\"bob\",\"labels\":[\"x\\u001b[2J\"]}\n",
-                "{\"item\":\"d:1\",\"annotator\":\"bob\",\"labels\":[\"x\"]}\n",
+                "{\"item\":\"d:1\",\"annotator\":\"bob\",\"labels\":[\"bug\"]}\n",
             ),
         )
         .unwrap();

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 
-use super::{check_labels, comma_list, print_json};
+use super::{comma_list, print_json};
 use crate::app::{Context, require_annotator};
 use crate::metrics::sampling::IsoWeek;
 use crate::model::{Annotation, Mode, now_rfc3339};
@@ -96,7 +96,8 @@ pub fn annotate(ctx: &mut Context, args: AnnotateArgs) -> Result<ExitCode> {
         ),
     };
     let taxonomy = ctx.labels.get(ctx.ws.settings.taxonomy_for(&dataset))?.clone();
-    let labels = check_labels(&taxonomy, &comma_list(&args.labels))
+    let labels = taxonomy
+        .answer_labels(&comma_list(&args.labels))
         .map_err(|e| anyhow::anyhow!("{}: {e}", one_line(&args.item)))?;
     let now = now_rfc3339();
     ctx.store.ensure_bare_item(&args.item, &dataset, &now)?;
@@ -174,7 +175,7 @@ pub fn read_annotation_file(
             ));
             continue;
         }
-        match check_labels(taxonomy, &record.labels) {
+        match taxonomy.answer_labels(&record.labels) {
             Ok(labels) => record.labels = labels,
             Err(e) => {
                 errors.push(format!("{at}: {e}"));

@@ -16,7 +16,6 @@ use anyhow::{Result, bail};
 use crate::app::Context;
 use crate::metrics::gold::{self, Gold};
 use crate::taxonomy::Taxonomy;
-use crate::text::one_line;
 
 /// Print one JSON document on stdout; a closed pipe is an error, not a panic.
 fn print_json(v: &impl serde::Serialize) -> Result<()> {
@@ -29,22 +28,6 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
 /// Split a comma-separated list, dropping blanks.
 pub fn comma_list(text: &str) -> Vec<String> {
     text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
-}
-
-/// Canonical labels for an answer, or a message naming what is wrong.
-fn check_labels(taxonomy: &Taxonomy, raw: &[String]) -> std::result::Result<Vec<String>, String> {
-    let (found, unknown) = taxonomy.canonicalize(raw.iter().map(String::as_str));
-    if !unknown.is_empty() {
-        return Err(format!(
-            "unknown label{} {} (taxonomy `{}` has: {})",
-            if unknown.len() == 1 { "" } else { "s" },
-            unknown.iter().map(|u| format!("`{}`", one_line(u))).collect::<Vec<_>>().join(", "),
-            taxonomy.name,
-            taxonomy.label_names().join(", ")
-        ));
-    }
-    taxonomy.check_answer(&found)?;
-    Ok(found)
 }
 
 /// The datasets a command covers and their (shared) taxonomy.

@@ -770,16 +770,19 @@ mod tests {
         assert!(e.starts_with("issues.csv:2: a quoted field here runs on over 2 lines"), "{e}");
         // The same in a title: the rows after it become one title, then the quote that opens
         // the next title's field closes it.
-        let text = "id,title,body\n1,\"Broken title,b1\n2,Second,b2\n3,\"Third\",b3\n4,Fourth,b4\n";
+        let text = "repo,title,body\no/r,First,b0\no/r,\"Broken title,b1\no/r,Second,b2\no/r,\"Third\",b3\n\
+                    o/r,Fourth,b4\n";
         let out = read("t.csv", text);
         assert!(
-            out.errors.iter().any(|e| e.starts_with("t.csv:2: a quoted field")),
+            out.errors.iter().any(|e| e.starts_with("t.csv:3: a quoted field")),
             "{:?}",
             out.errors
         );
         assert!(out.items.iter().all(|p| !p.item.title.contains('\n')), "{:?}", out.items);
         // Multi-line text with a comma or two stays a normal field.
-        let ok = "id,title,body\n1,T,\"line one, with a comma\nline two, and, more\"\n";
+        let ok = "id,title,body\n1,T,\"line one, with a comma\nline two, and, more\n2. a, b\"\n";
+        assert_eq!(read("ok.csv", ok).items.len(), 1);
+        let ok = "repo,title,body\no/r,T,\"a, b, c\nx/y, z, w\"\n";
         assert_eq!(read("ok.csv", ok).items.len(), 1);
     }
 

@@ -1,5 +1,7 @@
 //! CSV and TSV files with a header row: each row becomes a JSON object of its columns.
 
+use std::collections::HashSet;
+
 use super::*;
 
 /// `Some(delimiter)` when the file is to be read as CSV/TSV.
@@ -31,6 +33,7 @@ pub(super) fn read_csv<E: From<ImportError>>(
     check_label_column(&headers, ctx)?;
     let mut row = csv::StringRecord::new();
     let mut position = 0;
+    let mut firsts: HashSet<String> = HashSet::new();
     loop {
         let read = reader.read_record(&mut row);
         if matches!(read, Ok(false)) {
@@ -40,7 +43,12 @@ pub(super) fn read_csv<E: From<ImportError>>(
         let (value, line) = match read {
             Ok(_) => {
                 let line = row.position().map_or(0, |p| p.line());
-                match swallowed_rows(&row, delimiter, headers.len()) {
+                if firsts.len() < MAX_FIRSTS
+                    && let Some(first) = row.get(0).map(str::trim).filter(|f| !f.is_empty())
+                {
+                    firsts.insert(first.to_string());
+                }
+                match swallowed_rows(&row, delimiter, headers.len(), &firsts) {
                     Some(n) => (Err(unterminated(n)), line),
                     None => (Ok(row_object(&headers, &row)), line),
                 }
@@ -54,28 +62,39 @@ pub(super) fn read_csv<E: From<ImportError>>(
 
 /// Lines inside one field that look like rows of their own: what an unterminated quote does,
 /// reading the rows after it into one field. A line looks like a row when it has as many
-/// delimiters as a row has between its fields and, where the rows start with a number (an
-/// id), starts with a number too. Without ids, one such line could be prose with commas, so
-/// two are needed.
-fn swallowed_rows(row: &csv::StringRecord, delimiter: u8, columns: usize) -> Option<usize> {
+/// delimiters as a row has between its fields and starts as rows do: with a number where
+/// rows start with a number (an id), else with a first-column value some row had (a
+/// repository, a state). Prose, lists and code inside a text field do not.
+fn swallowed_rows(
+    row: &csv::StringRecord,
+    delimiter: u8,
+    columns: usize,
+    firsts: &HashSet<String>,
+) -> Option<usize> {
     let needed = columns.saturating_sub(1).max(1);
     let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let ids = row.get(0).is_some_and(|f| numeric(f.trim()));
     let row_like = |line: &&str| {
         let delimiters = line.bytes().filter(|&b| b == delimiter).count();
         let first = line.split(char::from(delimiter)).next().unwrap_or("").trim();
-        delimiters >= needed && (!ids || numeric(first))
+        delimiters >= needed && if ids { numeric(first) } else { firsts.contains(first) }
     };
     let n = row.iter().map(|f| f.lines().skip(1).filter(row_like).count()).max().unwrap_or(0);
-    let enough = if ids { 1 } else { 2 };
-    (n >= enough).then_some(n)
+    (n > 0).then_some(n)
 }
 
+/// First-column values remembered for [`swallowed_rows`]; enough to know a column's values.
+const MAX_FIRSTS: usize = 10_000;
+
 fn unterminated(n: usize) -> String {
-    let rows = if n == 1 { "line that looks" } else { "lines that look" };
+    let rows = if n == 1 {
+        "1 line that looks like a row of its own".to_string()
+    } else {
+        format!("{n} lines that look like rows of their own")
+    };
     format!(
-        "a quoted field here runs on over {n} {rows} like rows of their own: is a quote \
-         unterminated? This row and those lines were skipped; fix the quote and import again"
+        "a quoted field here runs on over {rows}: is a quote unterminated? This row and \
+         those lines were skipped; fix the quote and import again"
     )
 }
 
