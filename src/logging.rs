@@ -20,11 +20,27 @@ pub fn init(workspace: Option<&Path>) -> Option<LogGuard> {
     let filter = EnvFilter::try_from_env("SIFT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::sync::Mutex::new(file))
+        .with_writer(std::sync::Mutex::new(Scrubbed(file)))
         .with_ansi(false)
         .try_init()
         .ok()?;
     Some(LogGuard)
+}
+
+/// The log file, with every known secret value scrubbed from what is written to it.
+struct Scrubbed(std::fs::File);
+
+impl std::io::Write for Scrubbed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // One formatted event arrives in one write, so a secret is never split across two.
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(crate::secrets::scrub(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 fn log_dir(workspace: Option<&Path>) -> Option<PathBuf> {

@@ -12,7 +12,8 @@ fn main() -> ExitCode {
         Err(e) if sift::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // Errors are built to be read: the chain says what, where, and what to do.
-            eprintln!("error: {}", sift::text::sanitize(&format!("{e:#}")));
+            let text = format!("{e:#}");
+            eprintln!("error: {}", sift::text::sanitize(&sift::secrets::scrub(&text)));
             ExitCode::FAILURE
         }
     }

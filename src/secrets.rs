@@ -7,6 +7,41 @@ use std::sync::Arc;
 /// Keyring service name under which sift keeps its secrets.
 const KEYRING_SERVICE: &str = "sift";
 
+/// Every secret value this process has read. A server may echo a token back in an error
+/// ("Bad credentials Bearer ghp_..."); whatever sift prints, logs or stores goes through
+/// [`scrub`], which knows them all.
+static KNOWN: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Shorter values are not scrubbed: they would match ordinary words.
+const MIN_SCRUBBED_LEN: usize = 6;
+
+/// Remember a secret value so that [`scrub`] removes it.
+pub fn remember(value: &str) {
+    let value = value.trim();
+    if value.len() < MIN_SCRUBBED_LEN {
+        return;
+    }
+    // A poisoned lock only means another thread panicked while holding it; the list is
+    // still a list of strings.
+    let mut known = KNOWN.write().unwrap_or_else(|p| p.into_inner());
+    if !known.iter().any(|k| k == value) {
+        known.push(value.to_string());
+    }
+}
+
+/// `text` with every known secret value replaced by `<redacted>`.
+pub fn scrub(text: &str) -> std::borrow::Cow<'_, str> {
+    let known = KNOWN.read().unwrap_or_else(|p| p.into_inner());
+    if !known.iter().any(|k| text.contains(k.as_str())) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = text.to_string();
+    for k in known.iter() {
+        out = out.replace(k.as_str(), "<redacted>");
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// What a secret is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -67,6 +102,7 @@ pub struct Secret {
 
 impl Secret {
     pub fn new(value: String, source: Source) -> Self {
+        remember(&value);
         Secret { value, source }
     }
 
@@ -221,6 +257,18 @@ pub fn clear(service: Service) -> Result<bool, SecretError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_secret_read_is_scrubbed_from_text() {
+        let s = Secret::new("tok-scrub-test-77".into(), Source::Env("GITHUB_TOKEN"));
+        let text = "401: Bad credentials Bearer tok-scrub-test-77 (tok-scrub-test-77)";
+        assert_eq!(scrub(text), "401: Bad credentials Bearer <redacted> (<redacted>)");
+        assert!(matches!(scrub("nothing secret here"), std::borrow::Cow::Borrowed(_)));
+        // Very short values would match ordinary words: they are not taken.
+        remember("abc");
+        assert_eq!(scrub("abc"), "abc");
+        drop(s);
+    }
 
     #[test]
     fn secrets_never_print() {

@@ -1422,3 +1422,58 @@ async fn failures_in_resumed_pushes_and_reverts_exit_1() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stdout_json(&o)["report"]["failed"], 1);
 }
+
+/// Every file under `dir` (store, WAL, logs, journals), as bytes.
+fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// A server that echoes the Authorization header in its error (as some proxies and GitHub
+/// Enterprise versions do) never gets the token into sift's output, logs or store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_echoed_by_the_server_is_scrubbed_everywhere() {
+    let fake = Fake::new("", 100).with_issues(vec![issue(1, "2026-01-01T00:00:00Z", &[], 0, "a")]);
+    let server = serve(&fake).await;
+    let echo = json!({"message": format!("Bad credentials Bearer {TOKEN}"),
+                      "documentation_url": "https://docs.github.com/rest"});
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(401).set_body_json(echo))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[]), (2, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug"]), (2, &["bug"])]);
+    let uri = server.uri();
+    let outputs = [
+        sift(ws.path(), &["pull", OWNER_REPO, "--api-url", &uri]).await,
+        push_apply(ws.path(), &server).await,
+        sift(ws.path(), &["push", OWNER_REPO, "--mode", "apply", "--api-url", &uri]).await,
+        sift(ws.path(), &["labels", "sync", OWNER_REPO, "--apply", "--api-url", &uri]).await,
+    ];
+    for o in &outputs {
+        assert!(!o.status.success());
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(!text.contains(TOKEN), "token printed: {text}");
+        assert!(text.contains("Bad credentials Bearer <redacted>"), "{text}");
+    }
+    let files = files_under(&ws.path().join(".sift"));
+    assert!(files.iter().any(|(p, _)| p.ends_with("sift.log")), "the log is checked");
+    for (p, bytes) in files {
+        let hit = bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes());
+        assert!(!hit, "token in {}", p.display());
+    }
+}

@@ -504,9 +504,13 @@ impl Client {
 fn octocrab_message(e: &octocrab::Error) -> String {
     match e {
         octocrab::Error::GitHub { source, .. } => {
-            format!("GET /user: GitHub answered {}: {}", source.status_code, source.message)
+            let message = crate::secrets::scrub(&source.message).into_owned();
+            format!("GET /user: GitHub answered {}: {message}", source.status_code)
         }
-        other => format!("GET /user: {}", crate::text::one_line(&other.to_string())),
+        other => {
+            let text = crate::secrets::scrub(&other.to_string()).into_owned();
+            format!("GET /user: {}", crate::text::one_line(&text))
+        }
     }
 }
 
@@ -527,7 +531,7 @@ fn error_message(body: &[u8]) -> String {
             Some(format!("{m}{errors}"))
         })
         .unwrap_or_else(|| text.chars().take(200).collect());
-    crate::text::one_line(&msg)
+    crate::text::one_line(&crate::secrets::scrub(&msg))
 }
 
 #[cfg(test)]

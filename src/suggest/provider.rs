@@ -297,10 +297,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Never let a key through, even if a server echoes it back.
 pub(crate) fn redact(text: &str, key: Option<&Secret>) -> String {
-    match key {
+    let text = match key {
         Some(k) if !k.expose().is_empty() => text.replace(k.expose(), "<redacted>"),
         _ => text.to_string(),
-    }
+    };
+    crate::secrets::scrub(&text).into_owned()
 }
 
 /// The HTTP client of a remote provider; failing to build one leaves it not configured.
