@@ -742,6 +742,15 @@ async fn a_label_a_human_added_after_the_pull_is_neither_sent_nor_reverted() {
         .map(|l| l.label)
         .collect();
     assert_eq!(pushed, vec!["enhancement"], "the human's label is not recorded as sift's");
+    // Pushing again: nothing new, so no push record and no request (the push read what the
+    // human added; it used to plan `bug` again and report it 'already on GitHub' each time).
+    let pushes = |ws: &Path| store(ws).unfinished_pushes("o/r").unwrap().len();
+    let n = reqs.len();
+    let o = push_apply(ws.path(), &server).await;
+    ok(&o);
+    assert!(stdout_json(&o)["report"].is_null(), "{}", stdout_json(&o));
+    assert_eq!(server.received_requests().await.unwrap().len(), n, "no request");
+    assert_eq!(pushes(ws.path()), 0);
 
     let n = reqs.len();
     let o = sift(ws.path(), &["push", "--revert", &push_id, "--api-url", &server.uri()]).await;

@@ -177,6 +177,16 @@ impl Store {
         Ok(out)
     }
 
+    /// What GitHub says an issue's labels are now (read by a push before it adds any), so
+    /// the next plan knows what a human added since the last pull.
+    pub fn set_source_labels(&self, key: &str, labels: &[String]) -> Result<()> {
+        let json = serde_json::to_string(labels).unwrap_or_else(|_| "[]".into());
+        self.conn
+            .execute("UPDATE items SET source_labels = ?2 WHERE key = ?1", params![key, json])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     pub fn create_push(
         &self,
         id: &str,

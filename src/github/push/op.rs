@@ -67,6 +67,9 @@ pub(super) async fn run_op(
             // The plan was made from the last pull; a human may have added some of the labels
             // since. Only the labels missing now are sent and recorded as sift's.
             let current = issue_labels(client, repo, p.number).await?;
+            // The next plan starts from what GitHub has now, not from the last pull: a label
+            // a human added meanwhile is not planned (and a push made) again and again.
+            store.set_source_labels(&op.item_key, &current)?;
             let sending: Vec<String> = match journaled_sending(op) {
                 // Interrupted after the journal said what was being sent: whichever of those
                 // labels are on GitHub now got there through that request.
@@ -95,6 +98,8 @@ pub(super) async fn run_op(
             let url = client.url(&format!("{}/issues/{}/labels", repo.path(), p.number));
             let body = serde_json::json!({ "labels": to_add });
             client.mutate(Method::POST, &url, Some(&body)).await?;
+            let now_on_github: Vec<String> = current.iter().chain(&to_add).cloned().collect();
+            store.set_source_labels(&op.item_key, &now_on_github)?;
             let mut d = OpDone::new("done", serde_json::json!({ "added": sending }));
             d.labels = sending;
             Ok(d)
@@ -156,6 +161,9 @@ pub(super) async fn run_op(
                     Err(e) => return Err(e),
                 }
             }
+            let left: Vec<String> =
+                current.iter().filter(|c| !removed.iter().any(|r| r == *c)).cloned().collect();
+            store.set_source_labels(&op.item_key, &left)?;
             let outcome = if removed.is_empty() { "already" } else { "done" };
             // Gone either way: every label of the op is marked removed.
             let mut d = OpDone::new(outcome, serde_json::json!({ "removed": removed }));
