@@ -57,7 +57,7 @@ pub enum LabelSource {
 }
 
 /// One similar item, with why it matched.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct SimilarItem {
     pub key: String,
     /// Untrusted: display through `crate::text::one_line`.

@@ -82,5 +82,5 @@ fn icons() -> Vec<(&'static str, &'static str)> {
         Entry { pushed: true, ..base.clone() },
         Entry { saving: true, ..base },
     ];
-    variants.iter().map(status_icon).collect()
+    variants.iter().map(|e| status_icon(e, false)).collect()
 }

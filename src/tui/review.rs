@@ -65,7 +65,7 @@ pub(super) fn draw_queue(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
         .take(h)
         .map(|(pos, &i)| {
             let e = &s.queue[i];
-            let (icon, _) = status_icon(e);
+            let (icon, _) = status_icon(e, s.hides_answers_of(e));
             let key = short_key(&e.key);
             let text = truncate_width(&format!("{key} {}", e.title), width.saturating_sub(3));
             let style = if pos == s.cursor { t.selection() } else { t.base() };
@@ -109,7 +109,7 @@ pub(super) fn draw_item(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let title = format!(" {} ", truncate_width(&entry.key, area.width.saturating_sub(4) as usize));
     let block = pane_block(title, focused, cx);
     let lines = match s.loaded.get(&entry.key) {
-        Some(Loaded { item, .. }) => item_lines(item, cx),
+        Some(Loaded { item, .. }) => item_lines(item, s.suggestions_visible(), cx),
         None => vec![Line::from(Span::styled("loading…", cx.theme.muted()))],
     };
     let p =
@@ -118,7 +118,7 @@ pub(super) fn draw_item(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
 }
 
 /// The lines of an item (its text was sanitized when it was loaded).
-pub fn item_lines<'a>(item: &'a Item, cx: &Ctx) -> Vec<Line<'a>> {
+pub fn item_lines<'a>(item: &'a Item, show_labels: bool, cx: &Ctx) -> Vec<Line<'a>> {
     let t = cx.theme;
     let mut lines = vec![Line::from(Span::styled(
         item.title.as_str(),
@@ -134,7 +134,8 @@ pub fn item_lines<'a>(item: &'a Item, cx: &Ctx) -> Vec<Line<'a>> {
     if !meta.is_empty() {
         lines.push(Line::from(Span::styled(meta.join(" · "), t.muted())));
     }
-    if !item.source_labels.is_empty() {
+    // Labels people set on GitHub are others' answers: hidden in blind review until saved.
+    if !item.source_labels.is_empty() && show_labels {
         lines.push(Line::from(Span::styled(
             format!("labels at source: {}", item.source_labels.join(", ")),
             t.muted(),
@@ -246,17 +247,23 @@ fn draw_suggestion(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
 fn similar_lines<'a>(s: &'a State, cx: &Ctx, lines: &mut Vec<Line<'a>>) {
     let Some(l) = s.loaded_current().filter(|l| !l.similar.is_empty()) else { return };
     let t = cx.theme;
-    lines.push(Line::from(Span::styled("similar (o opens):", t.fg("accent"))));
+    // The neighbours' labels are other people's answers: not shown in blind review.
+    let show = s.suggestions_visible();
+    let head = if show { "similar (o opens):" } else { "similar (o opens; labels hidden):" };
+    lines.push(Line::from(Span::styled(head, t.fg("accent"))));
     for (i, x) in l.similar.iter().enumerate() {
         let selected = s.pane == Pane::Suggestion && i == s.similar_cursor;
         let style = if selected { t.selection() } else { t.base() };
-        let labels = if x.labels.is_empty() { "–".to_string() } else { x.labels.join(",") };
-        lines.push(Line::from(vec![
+        let mut spans = vec![
             Span::styled(format!("{:>3.0}% ", x.overlap * 100.0), t.muted()),
             Span::styled(format!("{} ", short_key(&x.key)), style),
-            Span::styled(format!("[{labels}] "), t.fg("checked")),
-            Span::styled(x.title.as_str(), t.muted()),
-        ]));
+        ];
+        if show {
+            let labels = if x.labels.is_empty() { "–".to_string() } else { x.labels.join(",") };
+            spans.push(Span::styled(format!("[{labels}] "), t.fg("checked")));
+        }
+        spans.push(Span::styled(x.title.as_str(), t.muted()));
+        lines.push(Line::from(spans));
     }
 }
 

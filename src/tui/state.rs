@@ -91,13 +91,14 @@ pub struct Entry {
     pub saving: bool,
 }
 
-/// The status icon of an entry, most specific first.
-pub fn status_icon(e: &Entry) -> (&'static str, &'static str) {
+/// The status icon of an entry, most specific first. With `blind`, nothing that tells of
+/// other people's answers is shown (a dispute, a push of gold labels).
+pub fn status_icon(e: &Entry, blind: bool) -> (&'static str, &'static str) {
     if e.saving {
         ("…", "saving")
-    } else if e.pushed {
+    } else if e.pushed && !blind {
         ("↑", "pushed")
-    } else if e.disputed {
+    } else if e.disputed && !blind {
         ("!", "disputed")
     } else if e.mine.is_some() {
         ("●", "annotated by me")
@@ -310,6 +311,17 @@ impl State {
     }
 
     /// Whether suggestions may be shown for the focused item.
+    /// Blind review (blind mode or the weekly sample): no label information from suggestions
+    /// or other people is shown for an item until it is saved.
+    pub fn hides_answers(&self) -> bool {
+        self.view != View::Adjudicate && (self.blind || self.sample_week.is_some())
+    }
+
+    /// Whether `e`'s labels from others may be shown now.
+    pub fn hides_answers_of(&self, e: &Entry) -> bool {
+        self.hides_answers() && !self.saved_keys.contains(&e.key)
+    }
+
     pub fn suggestions_visible(&self) -> bool {
         let revealed = self.current().is_some_and(|e| self.saved_keys.contains(&e.key));
         // An adjudicator weighs every answer, the suggestion included.

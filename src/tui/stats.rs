@@ -1,7 +1,7 @@
 //! The stats screen: agreement by Landis & Koch band, per-label F1 bars, the reliability
 //! diagram, the label distribution and per-annotator throughput and acceptance.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -14,7 +14,7 @@ use super::ui::Ctx;
 use crate::metrics::agreement::{self, SetRecord};
 use crate::metrics::evaluation::{self, EvalItem};
 use crate::model::Mode;
-use crate::store::{AnswerRow, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::taxonomy::{Select, Taxonomy};
 
 /// One agreement row.
@@ -27,18 +27,6 @@ pub struct AgreementRow {
     pub alpha: Option<f64>,
 }
 
-/// Throughput and acceptance of one annotator.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct AnnotatorRow {
-    pub annotator: String,
-    pub records: usize,
-    pub items_per_hour: Option<f64>,
-    pub median_seconds: Option<f64>,
-    /// Share of records equal to the item's suggestion: (blind, assisted).
-    pub accepted_blind: Option<f64>,
-    pub accepted_assisted: Option<f64>,
-}
-
 /// Everything the stats screen shows, computed off the UI path.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StatsView {
@@ -49,13 +37,8 @@ pub struct StatsView {
     pub reliability: Vec<(f64, Option<f64>, u64)>,
     pub ece: Option<f64>,
     pub distribution: Vec<(String, usize)>,
-    pub people: Vec<AnnotatorRow>,
-}
-
-fn sorted(v: &[String]) -> Vec<&String> {
-    let mut s: Vec<&String> = v.iter().collect();
-    s.sort();
-    s
+    /// Throughput and acceptance per annotator: the same figures as `sift stats`.
+    pub people: Vec<crate::dataset::stats::AnnotatorStats>,
 }
 
 impl StatsView {
@@ -81,7 +64,8 @@ impl StatsView {
         view.agreement = agreement_rows(store, tax, dataset)?;
         view.distribution = distribution(tax, &gold);
         fill_accuracy(&mut view, store, tax, &gold)?;
-        view.people = people(store, dataset)?;
+        let records = store.annotation_records(Some(dataset))?;
+        view.people = crate::dataset::stats::annotator_stats(&records);
         Ok(view)
     }
 }
@@ -158,64 +142,6 @@ fn fill_accuracy(
     view.reliability = report.reliability.iter().map(|b| (b.lower, b.accuracy, b.count)).collect();
     view.ece = report.ece;
     Ok(())
-}
-
-fn people(store: &Store, dataset: &str) -> Result<Vec<AnnotatorRow>, StoreError> {
-    let records = store.annotation_records(Some(dataset))?;
-    let mut by: BTreeMap<String, Vec<&AnswerRow>> = BTreeMap::new();
-    for r in &records {
-        if matches!(r.annotation.mode, Mode::Import | Mode::Adjudication) || r.annotation.retracted
-        {
-            continue;
-        }
-        by.entry(r.annotation.annotator.clone()).or_default().push(r);
-    }
-    let mut out = Vec::new();
-    for (who, rows) in by {
-        let mut secs: Vec<f64> = rows
-            .iter()
-            .filter_map(|r| r.annotation.duration_ms)
-            .map(|d| d as f64 / 1000.0)
-            .collect();
-        secs.sort_by(f64::total_cmp);
-        let median = (!secs.is_empty()).then(|| secs[secs.len() / 2]);
-        let total_hours: f64 = secs.iter().sum::<f64>() / 3600.0;
-        let mut row = AnnotatorRow {
-            annotator: who,
-            records: rows.len(),
-            items_per_hour: (total_hours > 0.0).then(|| rows.len() as f64 / total_hours),
-            median_seconds: median,
-            ..Default::default()
-        };
-        row.accepted_blind = acceptance(store, &rows, true)?;
-        row.accepted_assisted = acceptance(store, &rows, false)?;
-        out.push(row);
-    }
-    Ok(out)
-}
-
-/// How often the answer equals the item's suggestion, among blind or assisted records. Blind
-/// records are compared with the suggestion the annotator did not see: the gap between the two
-/// shares is the anchoring effect. (`dataset::stats::annotator_stats` counts only records that
-/// carry a suggestion, which blind records never do, so it cannot show this.)
-fn acceptance(store: &Store, rows: &[&AnswerRow], blind: bool) -> Result<Option<f64>, StoreError> {
-    let mut n = 0usize;
-    let mut same = 0usize;
-    for r in rows.iter().filter(|r| (r.annotation.mode == Mode::Blind) == blind) {
-        let sugg = match &r.annotation.suggestion {
-            Some(s) => Some(s.labels.iter().map(|l| l.name.clone()).collect::<Vec<_>>()),
-            None => store
-                .latest_suggestion(&r.annotation.item)?
-                .map(|s| s.suggestion.labels.into_iter().map(|l| l.name).collect()),
-        };
-        if let Some(sg) = sugg {
-            n += 1;
-            if sorted(&sg) == sorted(&r.annotation.labels) {
-                same += 1;
-            }
-        }
-    }
-    Ok((n > 0).then(|| same as f64 / n as f64))
 }
 
 // ---- drawing ----------------------------------------------------------------------------------
@@ -384,8 +310,8 @@ fn draw_people(f: &mut Frame, area: Rect, v: &StatsView, cx: &Ctx) {
             p.records,
             p.items_per_hour.map(|x| format!("{x:.0}")).unwrap_or_else(|| "–".into()),
             p.median_seconds.map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into()),
-            pct(p.accepted_blind),
-            pct(p.accepted_assisted),
+            pct(p.blind.rate),
+            pct(p.assisted.rate),
         )));
     }
     f.render_widget(

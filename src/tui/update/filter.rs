@@ -18,19 +18,21 @@ pub fn parse_filter(text: &str) -> Filter {
 }
 
 /// Whether an entry passes a filter.
-pub fn matches(f: &Filter, e: &Entry) -> bool {
+/// Whether `e` passes the filter. With `blind`, `label:` looks at this annotator's own labels
+/// only (matching suggested labels would show them), and `status:disputed` matches nothing.
+pub fn matches(f: &Filter, e: &Entry, blind: bool) -> bool {
     let status_ok = match f.status.as_deref() {
         None => true,
         Some("new") => e.mine.is_none() && !e.suggested,
         Some("suggested") => e.suggested,
         Some("mine" | "annotated" | "done") => e.mine.is_some(),
         Some("todo" | "open") => e.mine.is_none(),
-        Some("disputed") => e.disputed,
+        Some("disputed") => e.disputed && !blind,
         Some("pushed") => e.pushed,
         Some(_) => false,
     };
     let label_ok = f.label.as_ref().is_none_or(|l| {
-        e.mine.as_ref().is_some_and(|m| m.contains(l)) || e.suggested_labels.contains(l)
+        e.mine.as_ref().is_some_and(|m| m.contains(l)) || (!blind && e.suggested_labels.contains(l))
     });
     let title = e.title.to_lowercase();
     status_ok
@@ -46,7 +48,9 @@ pub(super) fn apply_filter(s: &mut State, text: String) -> Vec<Effect> {
     let current_key = s.current().map(|e| e.key.clone());
     s.filter = parse_filter(&text);
     s.filter_text = text;
-    s.visible = (0..s.queue.len()).filter(|&i| matches(&s.filter, &s.queue[i])).collect();
+    s.visible = (0..s.queue.len())
+        .filter(|&i| matches(&s.filter, &s.queue[i], s.hides_answers()))
+        .collect();
     s.cursor =
         current_key.and_then(|k| s.visible.iter().position(|&i| s.queue[i].key == k)).unwrap_or(0);
     let n = s.visible.len();

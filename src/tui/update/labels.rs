@@ -94,7 +94,10 @@ pub(super) fn save_next(s: &mut State) -> Vec<Effect> {
         s.message = Some((format!("not saved: {why}"), Severity::Error));
         return vec![];
     }
-    let suggestion = (s.suggestions_visible() && !s.saved_keys.contains(&entry.key))
+    // The suggestion the item had is recorded whether or not it was shown (the mode says
+    // which), as `sift annotate` does: blind answers are how suggestions are scored without
+    // anchoring. A second answer in one session was made after the reveal: none then.
+    let suggestion = (!s.saved_keys.contains(&entry.key))
         .then(|| s.loaded_current().and_then(|l| l.suggestion.as_ref()))
         .flatten()
         .map(|r| SuggestionRef {

@@ -22,7 +22,7 @@ pub(super) fn store_changed(s: &mut State, mut st: StoreStatus) -> Vec<Effect> {
     // are added at the end.
     let known: std::collections::HashSet<String> = s.queue.iter().map(|e| e.key.clone()).collect();
     for e in st.new_entries.into_iter().filter(|e| !known.contains(&e.key)) {
-        if matches(&s.filter, &e) {
+        if matches(&s.filter, &e, s.hides_answers()) {
             s.visible.push(s.queue.len());
         }
         s.queue.push(e);
