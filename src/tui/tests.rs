@@ -13,7 +13,7 @@ use super::keymap::Keymap;
 use super::state::{Effect, Entry, Loaded, Overlay, Pane, State, View};
 use super::theme::Theme;
 use super::update::{parse_filter, update};
-use super::{App, Options, load_state, run_loop, worker};
+use super::{App, Options, load_state, worker};
 use crate::model::{Item, ItemKind, LabelScore, Mode, Suggestion, ToolCall, Turn};
 use crate::store::SuggestionRow;
 use crate::taxonomy::{DEFAULT_LABELS_YML, LabelsFile, Taxonomy};
