@@ -214,10 +214,11 @@ impl<'t> CodedAnswers<'t> {
     /// One table: `category` maps an answer's bits to a category code, `name` names a code;
     /// categories are sorted by name, units by item key and columns by annotator, as
     /// `Table::from_triples` orders them.
+    /// An answer whose category is None did not rate this unit (missing data).
     fn table(
         &self,
         layout: &Layout,
-        category: &dyn Fn(u128) -> u128,
+        category: &dyn Fn(u128) -> Option<u128>,
         name: &dyn Fn(u128) -> String,
     ) -> Table {
         // Few distinct categories per table: a short list beats hashing every cell.
@@ -227,7 +228,7 @@ impl<'t> CodedAnswers<'t> {
         };
         for answers in &self.answers {
             for &(_, bits) in answers {
-                let code = category(bits);
+                let Some(code) = category(bits) else { continue };
                 if lookup(&codes, code).is_none() {
                     codes.push((code, 0));
                 }
@@ -245,7 +246,8 @@ impl<'t> CodedAnswers<'t> {
         for (item, answers) in self.answers.iter().enumerate() {
             let mut row = vec![None; width];
             for &(a, bits) in answers {
-                row[layout.annotator_rank[a as usize] as usize] = lookup(&codes, category(bits));
+                row[layout.annotator_rank[a as usize] as usize] =
+                    category(bits).and_then(|c| lookup(&codes, c));
             }
             rows[layout.item_rank[item] as usize] = row;
         }
@@ -269,25 +271,36 @@ impl<'t> CodedAnswers<'t> {
             picked.sort_unstable();
             if picked.is_empty() { agreement::EMPTY_SET.to_string() } else { picked.join("+") }
         };
-        let table = |category: &dyn Fn(u128) -> u128, name: &dyn Fn(u128) -> String| {
+        let table = |category: &dyn Fn(u128) -> Option<u128>, name: &dyn Fn(u128) -> String| {
             self.table(&layout, category, name)
         };
-        // One job per dimension (mask over its labels) and per label (presence of its bit).
-        let jobs: Vec<(bool, &str, u128)> = self
+        let dim_mask = |d: &crate::taxonomy::Dimension| {
+            d.labels.iter().fold(0u128, |m, l| m | bit_of(&l.name))
+        };
+        // With several dimensions, an answer that gives no label in a dimension did not answer
+        // it: missing data, not a rating of "none" (saving 2 of 9 SFT dimensions used to make
+        // the other 7 read as disagreement). With one dimension, an empty answer is a rating:
+        // "no label applies".
+        let several = self.taxonomy.dimensions.len() > 1;
+        let answered = |bits: u128, dim: u128| !several || bits & dim != 0;
+        // One job per dimension (mask over its labels) and per label (presence of its bit),
+        // each with the mask of the dimension it belongs to.
+        let jobs: Vec<(bool, &str, u128, u128)> = self
             .taxonomy
             .dimensions
             .iter()
-            .map(|d| {
-                let mask = d.labels.iter().fold(0u128, |m, l| m | bit_of(&l.name));
-                (true, d.name.as_str(), mask)
-            })
-            .chain(names.iter().map(|n| (false, n.as_str(), bit_of(n))))
+            .map(|d| (true, d.name.as_str(), dim_mask(d), dim_mask(d)))
+            .chain(self.taxonomy.dimensions.iter().flat_map(|d| {
+                let dim = dim_mask(d);
+                d.labels.iter().map(move |l| (false, l.name.as_str(), bit_of(&l.name), dim))
+            }))
             .collect();
-        let run = |&(is_dimension, name, mask): &(bool, &str, u128)| {
+        let run = |&(is_dimension, name, mask, dim): &(bool, &str, u128, u128)| {
             let t = if is_dimension {
-                table(&|b| b & mask, &set_name)
+                table(&|b| answered(b, dim).then_some(b & mask), &set_name)
             } else {
-                presence_table(table(&|b| u128::from(b & mask != 0), &|c| {
+                let present = |b: u128| answered(b, dim).then_some(u128::from(b & mask != 0));
+                presence_table(table(&present, &|c| {
                     if c == 1 { agreement::PRESENT } else { agreement::ABSENT }.to_string()
                 }))
             };
@@ -543,21 +556,64 @@ mod tests {
             rows.iter().map(|a| (a.item.clone(), a.annotator.clone(), a.labels.clone())).collect();
         for d in &tax.dimensions {
             let names: Vec<String> = d.labels.iter().map(|l| l.name.clone()).collect();
-            let t = agreement::set_table(&records, Some(&names));
+            // With two dimensions, an answer without a label of this one did not answer it.
+            let answered: Vec<agreement::SetRecord> =
+                records.iter().filter(|r| r.2.iter().any(|l| names.contains(l))).cloned().collect();
+            assert!(answered.len() < records.len(), "the test needs unanswered dimensions");
+            let t = agreement::set_table(&answered, Some(&names));
             assert_eq!(
                 fast.dimensions[&d.name],
                 agreement::report(&t, true, BOOTSTRAP_SEED),
                 "{}",
                 d.name
             );
-        }
-        let names = tax.label_names();
-        for (name, t) in names.iter().zip(agreement::label_presence_tables(&records, &names)) {
-            assert_eq!(fast.labels[name], agreement::report(&t, true, BOOTSTRAP_SEED), "{name}");
+            for (name, t) in names.iter().zip(agreement::label_presence_tables(&answered, &names)) {
+                let want = agreement::report(&t, true, BOOTSTRAP_SEED);
+                assert_eq!(fast.labels[name], want, "{name}");
+            }
         }
         assert_eq!(fast.items, 40);
         let only = agreement_stats(&rows, tax, Some(&["u".to_string(), "v".to_string()]), false);
         assert_eq!(only.annotators, ["u", "v"]);
+    }
+
+    /// Saving 2 of a taxonomy's dimensions leaves the others unanswered: missing data, not a
+    /// disagreement (they used to read -1.000).
+    #[test]
+    fn unanswered_dimensions_are_missing_not_disagreement() {
+        let yml = "taxonomies:\n  t:\n    dimensions:\n      - name: d\n        select: one\n        labels: [a, b]\n      - name: e\n        select: one\n        labels: [xx, yy]\n";
+        let file = crate::taxonomy::LabelsFile::parse(yml, std::path::Path::new("l.yml")).unwrap();
+        let tax = file.get("t").unwrap();
+        let mut rows = Vec::new();
+        for (id, (item, who, labels)) in [
+            ("1", "u", vec!["a"]),
+            ("1", "v", vec!["a"]),
+            ("2", "u", vec!["b"]),
+            ("2", "v", vec!["b"]),
+            ("3", "u", vec!["a", "xx"]),
+            ("3", "v", vec!["b"]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            rows.push(LabelAnswer {
+                item: item.into(),
+                dataset: "d".into(),
+                annotator: who.into(),
+                labels: labels.into_iter().map(String::from).collect(),
+                mode: Mode::Blind,
+                id: id as i64,
+            });
+        }
+        let s = agreement_stats(&rows, tax, None, false);
+        let e = &s.dimensions["e"];
+        assert_eq!((e.items, e.pairable_items), (1, 0), "only u answered e, on item 3");
+        assert_eq!(e.krippendorff_alpha, None);
+        assert_eq!(e.percent_agreement, None);
+        assert_eq!(s.labels["xx"].pairable_items, 0);
+        let d = &s.dimensions["d"];
+        assert_eq!((d.items, d.pairable_items, d.fleiss_items), (3, 3, 3));
+        assert!((d.percent_agreement.unwrap() - 2.0 / 3.0).abs() < 1e-9);
     }
 
     #[test]

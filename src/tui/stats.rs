@@ -21,6 +21,7 @@ use crate::taxonomy::{Select, Taxonomy};
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgreementRow {
     pub name: String,
+    /// Items answered by two or more annotators: what agreement and alpha are computed over.
     pub items: usize,
     pub percent: Option<f64>,
     pub kappa: Option<f64>,
@@ -85,7 +86,7 @@ fn agreement_rows(
     )?;
     let row = |name: String, r: &agreement::AgreementReport| AgreementRow {
         name,
-        items: r.items,
+        items: r.pairable_items,
         percent: r.percent_agreement,
         kappa: r.fleiss_kappa,
         alpha: r.krippendorff_alpha,
@@ -186,7 +187,7 @@ fn draw_agreement(f: &mut Frame, area: Rect, v: &StatsView, s: &State, cx: &Ctx)
             t.muted(),
         )),
         Line::from(Span::styled(
-            format!("{:<24}{:>6} {:>7} {:>7} {:>7}  band", "", "items", "agree", "kappa", "alpha"),
+            format!("{:<24}{:>6} {:>7} {:>7} {:>7}  band", "", "paired", "agree", "kappa", "alpha"),
             t.fg("title"),
         )),
     ];
@@ -206,7 +207,7 @@ fn draw_agreement(f: &mut Frame, area: Rect, v: &StatsView, s: &State, cx: &Ctx)
                 format!(
                     "{:>6} {:>7} {:>7} {:>7}  ",
                     r.items,
-                    fmt(r.percent),
+                    r.percent.map_or_else(|| "–".into(), |p| format!("{:.0}%", p * 100.0)),
                     fmt(r.kappa),
                     fmt(r.alpha)
                 ),

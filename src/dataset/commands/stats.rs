@@ -60,12 +60,15 @@ pub fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitCode> {
 fn agreement_row(name: &str, r: &AgreementReport) -> String {
     let ci = r.alpha_ci95.map_or_else(String::new, |[lo, hi]| format!("[{lo:.3}, {hi:.3}]"));
     let strength = r.krippendorff_alpha.map_or("-", |a| band(a).name());
+    let percent = r.percent_agreement.map_or_else(|| "-".into(), |p| format!("{:.1}%", p * 100.0));
     format!(
-        "  {:<20} {:>6} {:>8} {:>8} {:>8} {:<16} {}\n",
+        "  {:<20} {:>6} {:>6} {:>7} {:>8} {:>6} {:>8} {:<16} {}\n",
         one_line(name),
         r.items,
-        f3(r.percent_agreement),
+        r.pairable_items,
+        percent,
         f3(r.fleiss_kappa),
+        r.fleiss_items,
         f3(r.krippendorff_alpha),
         ci,
         strength
@@ -77,8 +80,13 @@ fn agreement_row(name: &str, r: &AgreementReport) -> String {
 pub fn stats_text(s: &AgreementStats, annotators: &[AnnotatorStats]) -> String {
     let mut t = format!("{} items, annotators: {}\n", s.items, one_line(&s.annotators.join(", ")));
     let header = format!(
-        "  {:<20} {:>6} {:>8} {:>8} {:>8} {:<16} {}\n",
-        "", "items", "agree%", "fleiss", "alpha", "alpha 95% CI", "band (alpha)"
+        "  {:<20} {:>6} {:>6} {:>7} {:>8} {:>6} {:>8} {:<16} {}\n",
+        "", "items", "paired", "agree%", "fleiss", "all", "alpha", "alpha 95% CI", "band (alpha)"
+    );
+    t.push_str(
+        "(items: answered by anyone; paired: by two or more, what agree% and alpha use; all: by \
+         every annotator, what Fleiss' kappa uses. An unanswered dimension is missing, not a \
+         disagreement.)\n",
     );
     for (title, map) in [("dimensions", &s.dimensions), ("labels", &s.labels)] {
         t.push_str(&format!("\n{title}\n{header}"));

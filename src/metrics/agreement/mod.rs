@@ -295,6 +295,11 @@ pub fn band(kappa: f64) -> Band {
 pub struct AgreementReport {
     /// Units with at least one rating.
     pub items: usize,
+    /// Units with two or more ratings: what percent agreement and alpha are computed over.
+    pub pairable_items: usize,
+    /// Units rated by every annotator: what Fleiss' kappa is computed over (it needs the same
+    /// number of ratings per unit).
+    pub fleiss_items: usize,
     pub percent_agreement: Option<f64>,
     /// Cohen's kappa for every pair of annotators, keyed "a|b" with the names sorted.
     pub cohen_kappa: BTreeMap<String, Option<f64>>,
@@ -328,6 +333,8 @@ pub fn report(table: &Table, with_ci: bool, seed: u64) -> AgreementReport {
     };
     AgreementReport {
         items,
+        pairable_items: percent.units as usize,
+        fleiss_items: fleiss.units as usize,
         percent_agreement: percent.value(),
         cohen_kappa: pair_keys(&table.annotators, &pairs)
             .zip(cohen.iter().map(CohenSums::kappa))
@@ -697,7 +704,7 @@ mod tests {
         let json = serde_json::to_string(&report(&table, false, 0)).unwrap();
         assert_eq!(
             json,
-            r#"{"items":3,"percent_agreement":1.0,"cohen_kappa":{"amy|bob":1.0},"fleiss_kappa":1.0,"krippendorff_alpha":1.0,"alpha_ci95":null}"#
+            r#"{"items":3,"pairable_items":2,"fleiss_items":2,"percent_agreement":1.0,"cohen_kappa":{"amy|bob":1.0},"fleiss_kappa":1.0,"krippendorff_alpha":1.0,"alpha_ci95":null}"#
         );
         let with_ci = report(&realistic(300, 2), true, 1);
         let value = serde_json::to_value(&with_ci).unwrap();
@@ -725,7 +732,7 @@ mod tests {
         let json = serde_json::to_string(&report(&table, true, 0)).unwrap();
         assert_eq!(
             json,
-            r#"{"items":1,"percent_agreement":1.0,"cohen_kappa":{"amy|bob":null},"fleiss_kappa":null,"krippendorff_alpha":null,"alpha_ci95":null}"#
+            r#"{"items":1,"pairable_items":1,"fleiss_items":1,"percent_agreement":1.0,"cohen_kappa":{"amy|bob":null},"fleiss_kappa":null,"krippendorff_alpha":null,"alpha_ci95":null}"#
         );
     }
 }
