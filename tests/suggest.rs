@@ -1378,3 +1378,44 @@ async fn a_resumed_run_keeps_its_fingerprint_and_a_whole_monitor_log() {
     let lines = monitor_lines(&dir, &id);
     assert_eq!(lines.len(), 6, "every line whole: {lines:?}");
 }
+
+/// A model trained on every dataset is not stale for a run over one of them, nor for a run
+/// whose primary is another provider; `sift eval` leaves the model's training items out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_model_is_not_called_stale_and_eval_leaves_its_training_items_out() {
+    let dir = workspace(&["local", "keywords"]);
+    // A second dataset of the same taxonomy, with gold labels: `sift train` covers both.
+    let more = dir.path().join("more.jsonl");
+    std::fs::write(
+        &more,
+        "{\"id\":\"1\",\"title\":\"Crash on start\",\"body\":\"it crashes\",\"labels\":[\"bug\"]}\n",
+    )
+    .unwrap();
+    let out = sift(&dir, &["import", more.to_str().unwrap(), "--dataset", "more"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sift(&dir, &["train", "--json"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let trained = json_of(&out)["examples"].as_u64().unwrap();
+    for provider in ["local", "keywords"] {
+        let args =
+            ["suggest", "--provider", provider, "--dataset", "demo", "--limit", "2", "--json"];
+        let r = json_of(&sift(&dir, &args).await);
+        let warnings = r["warnings"].as_array().unwrap();
+        assert!(
+            warnings.iter().all(|w| !w.as_str().unwrap().contains("trained on other gold")),
+            "{provider}: {warnings:?}"
+        );
+    }
+    let out = sift(&dir, &["suggest", "--provider", "local", "--dataset", "demo", "--json"]).await;
+    let run = run_id(&out);
+    let eval = json_of(&sift(&dir, &["eval", "--run", &run, "--dataset", "demo", "--json"]).await);
+    assert_eq!(eval["left_out_trained"].as_u64(), Some(trained - 1), "{eval}");
+    assert_eq!(eval["items"].as_u64(), Some(0), "every demo gold item was trained on: {eval}");
+    let text = sift(&dir, &["eval", "--run", &run, "--dataset", "demo"]).await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(&format!("{} gold items left out", trained - 1)), "{text}");
+    let args = ["eval", "--run", &run, "--dataset", "demo", "--include-trained", "--json"];
+    let all = json_of(&sift(&dir, &args).await);
+    assert_eq!(all["items"].as_u64(), Some(trained - 1));
+    assert_eq!(all["left_out_trained"].as_u64(), Some(0));
+}

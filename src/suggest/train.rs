@@ -62,6 +62,51 @@ pub fn dimensions(tax: &Taxonomy) -> Vec<local::Dimension> {
         .collect()
 }
 
+/// What a model was trained on, saved beside it (`<taxonomy>.model.json`): `sift eval`
+/// leaves these items out (a model scored on its own training data looks far better than it
+/// is), and the stale-model check rebuilds the same scope.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct TrainingSet {
+    pub fingerprint: String,
+    pub taxonomy: String,
+    /// The `--dataset` it was trained on (None: every dataset of the taxonomy).
+    pub dataset: Option<String>,
+    pub items: Vec<String>,
+}
+
+impl TrainingSet {
+    fn path(model: &std::path::Path) -> PathBuf {
+        let mut p = model.as_os_str().to_owned();
+        p.push(".json");
+        PathBuf::from(p)
+    }
+
+    fn save(&self, model: &std::path::Path) -> Result<(), TrainError> {
+        let path = Self::path(model);
+        let text = serde_json::to_string(self).unwrap_or_default();
+        std::fs::write(&path, text).map_err(|source| TrainError::Io { path, source })
+    }
+
+    /// The training set of the model at `model`, if it was saved with one.
+    pub fn of_model(model: &std::path::Path) -> Option<Self> {
+        let text = std::fs::read_to_string(Self::path(model)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// The training set of the local model named `local:<fingerprint start>`, found among the
+    /// workspace's models.
+    pub fn of_model_name(ws: &Workspace, name: &str) -> Option<Self> {
+        let start = name.strip_prefix("local:")?;
+        let dir = std::fs::read_dir(ws.models_dir()).ok()?;
+        dir.flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| {
+                serde_json::from_str::<Self>(&std::fs::read_to_string(e.path()).ok()?).ok()
+            })
+            .find(|s| !start.is_empty() && s.fingerprint.starts_with(start))
+    }
+}
+
 /// Where the model of a taxonomy lives.
 pub fn model_path(ws: &Workspace, taxonomy: &str) -> PathBuf {
     ws.models_dir().join(format!("{taxonomy}.model"))
@@ -72,6 +117,8 @@ pub struct GoldSet<'a> {
     pub taxonomy: &'a Taxonomy,
     /// `(item text, canonical labels)`, in item key order.
     pub examples: Vec<(String, Vec<String>)>,
+    /// The examples' item keys, in the same order.
+    pub keys: Vec<String>,
     /// Gold labels outside the taxonomy, dropped.
     pub unknown: usize,
 }
@@ -89,6 +136,7 @@ pub fn gold_examples<'a>(
     let mut keys: Vec<&String> = gold.keys().collect();
     keys.sort();
     let mut examples = Vec::new();
+    let mut in_set = Vec::new();
     let mut unknown = 0;
     for key in keys {
         let Some(item) = store.item(key)? else { continue };
@@ -102,8 +150,9 @@ pub fn gold_examples<'a>(
         let (names, bad) = tax.canonicalize(gold[key].iter().map(String::as_str));
         unknown += bad.len();
         examples.push((item.full_text(), names));
+        in_set.push(key.clone());
     }
-    Ok(GoldSet { taxonomy: tax, examples, unknown })
+    Ok(GoldSet { taxonomy: tax, examples, keys: in_set, unknown })
 }
 
 /// Train and save the local model.
@@ -114,7 +163,8 @@ pub fn train(
     dataset: Option<&str>,
     cv_folds: Option<usize>,
 ) -> Result<TrainReport, TrainError> {
-    let GoldSet { taxonomy: tax, examples, unknown } = gold_examples(ws, labels, store, dataset)?;
+    let GoldSet { taxonomy: tax, examples, keys, unknown } =
+        gold_examples(ws, labels, store, dataset)?;
     if examples.is_empty() {
         return Err(TrainError::NoGold(tax.name.clone()));
     }
@@ -134,6 +184,13 @@ pub fn train(
     let dir = ws.models_dir();
     std::fs::create_dir_all(&dir).map_err(|source| TrainError::Io { path: dir, source })?;
     model.save(&path)?;
+    let set = TrainingSet {
+        fingerprint: model.fingerprint().to_string(),
+        taxonomy: tax.name.clone(),
+        dataset: dataset.map(str::to_string),
+        items: keys,
+    };
+    set.save(&path)?;
     let mut counts = BTreeMap::new();
     for (_, l) in &examples {
         for n in l {

@@ -17,8 +17,31 @@ pub struct EvalArgs {
     pub run: String,
     #[arg(long)]
     pub dataset: Option<String>,
+    /// Also score items the run's local model was trained on (left out by default: a model
+    /// scored on its own training data looks far better than it is).
+    #[arg(long)]
+    pub include_trained: bool,
     #[arg(long)]
     pub json: bool,
+}
+
+/// Items the local models that answered in this run were trained on (from the training sets
+/// `sift train` saves beside each model).
+fn trained_items(
+    ctx: &Context,
+    run: &crate::model::Run,
+    suggestions: &[crate::model::Suggestion],
+) -> Vec<String> {
+    let mut models: Vec<&str> = vec![run.model.as_str()];
+    models.extend(suggestions.iter().map(|s| s.model.as_str()).filter(|m| !m.is_empty()));
+    models.sort_unstable();
+    models.dedup();
+    models
+        .into_iter()
+        .filter(|m| m.starts_with("local:"))
+        .filter_map(|m| crate::suggest::train::TrainingSet::of_model_name(&ctx.ws, m))
+        .flat_map(|set| set.items)
+        .collect()
 }
 
 /// `sift eval --run RUN`.
@@ -28,13 +51,21 @@ pub fn run(ctx: &Context, args: &EvalArgs) -> Result<ExitCode> {
         bail!("no run named {:?} (see `sift runs list`)", one_line(run))
     };
     let (datasets, taxonomy) = scope(ctx, dataset)?;
-    let gold = gold_in(ctx, &datasets)?;
+    let mut gold = gold_in(ctx, &datasets)?;
     let suggestions = ctx.store.run_suggestions(&r.id)?;
+    let trained =
+        if args.include_trained { Vec::new() } else { trained_items(ctx, &r, &suggestions) };
+    let before = gold.len();
+    for key in &trained {
+        gold.remove(key);
+    }
+    let left_out = before - gold.len();
     let report = stats::evaluate_run(&gold, &suggestions, &taxonomy);
     if json {
         let mut v = serde_json::to_value(&report)?;
         if let Some(o) = v.as_object_mut() {
             o.insert("run".into(), r.id.clone().into());
+            o.insert("left_out_trained".into(), left_out.into());
         }
         print_json(&v)?;
         return Ok(ExitCode::SUCCESS);
@@ -45,6 +76,13 @@ pub fn run(ctx: &Context, args: &EvalArgs) -> Result<ExitCode> {
         "run {} ({} / {}): {} gold items scored",
         r.id, r.provider, r.model, report.items
     )?;
+    if left_out > 0 {
+        writeln!(
+            out,
+            "{left_out} gold items left out: the run's local model was trained on them \
+             (--include-trained scores them too)"
+        )?;
+    }
     writeln!(
         out,
         "micro P/R/F1 {} {} {}   macro P/R/F1 {} {} {}   exact match {}   ECE {}",

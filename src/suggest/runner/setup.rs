@@ -14,8 +14,14 @@ pub(super) fn stale_local_model(
 ) -> Option<String> {
     let local = chain.iter().find(|p| p.provider() == "local")?;
     let trained = local.model().strip_prefix("local:")?;
-    let gold =
-        super::super::train::gold_examples(ws, labels, store, opts.dataset.as_deref()).ok()?;
+    // The gold of the scope the model was trained on (its saved training set says which),
+    // not of this run's --dataset: another scope is other data, not newer data.
+    let set = super::super::train::TrainingSet::of_model_name(ws, local.model());
+    let scope = match &set {
+        Some(s) => s.dataset.as_deref(),
+        None => opts.dataset.as_deref(),
+    };
+    let gold = super::super::train::gold_examples(ws, labels, store, scope).ok()?;
     let now = super::super::local::data_fingerprint(&gold.examples);
     (!now.starts_with(trained)).then(|| {
         "the local model was trained on other gold labels than the workspace has now; \
