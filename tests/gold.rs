@@ -469,6 +469,9 @@ fn weekly_sample_is_deterministic_stratified_and_honest_about_small_populations(
     assert_eq!(a["population"], 60);
     let items: Vec<String> = serde_json::from_value(a["items"].clone()).unwrap();
     assert_eq!(items.len(), 20);
+    // Listed (and reviewed) in reading order: #9 before #10, not as text.
+    let numbers: Vec<usize> = items.iter().map(|k| k[11..].parse().unwrap()).collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{items:?}");
     assert_eq!(a, json(&ws, &["sample", "--week", "2026-W41", "--json"]));
     let b = json(&ws, &["sample", "--week", "2026-W40", "--json"]);
     assert_ne!(a["items"], b["items"]);
@@ -583,4 +586,29 @@ fn replay_validates_records_and_keeps_unknown_items_pending() {
     ok(&ws, &["import", items.to_str().unwrap(), "--dataset", "d"]);
     assert_eq!(json(&ws, &["status", "--json"])["pending_annotations"], 0);
     assert_eq!(gold_of(&ws, "d").0.get("d:2"), Some(&vec!["ux".to_string()]));
+}
+
+/// A mistyped dataset name is an error that lists the datasets, not a table of zeros.
+#[test]
+fn an_unknown_dataset_is_an_error_listing_the_datasets() {
+    let (_t, ws) = workspace();
+    let items = ws.join("items.jsonl");
+    std::fs::write(&items, "{\"id\":\"1\",\"title\":\"Crash\",\"body\":\"b\"}\n").unwrap();
+    ok(&ws, &["import", items.to_str().unwrap(), "--dataset", "nlbse"]);
+    let out_dir = ws.join("out");
+    let out = out_dir.to_str().unwrap();
+    for args in [
+        vec!["stats", "--dataset", "nlbs"],
+        vec!["eval", "--run", "r", "--dataset", "nlbs"],
+        vec!["sample", "--dataset", "nlbs"],
+        vec!["sample", "report", "--dataset", "nlbs"],
+        vec!["export", "--out", out, "--dataset", "nlbs"],
+        vec!["--annotator", "a", "review", "--dataset", "nlbs"],
+        vec!["suggest", "--dataset", "nlbs"],
+    ] {
+        let o = sift(&ws, &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("no dataset `nlbs` (datasets: nlbse)"), "{args:?}: {err}");
+    }
 }

@@ -37,6 +37,28 @@ impl Context {
         Ok(Context { ws, store, labels })
     }
 
+    /// Refuse a dataset name the workspace does not know (a typo would otherwise print
+    /// zeros), listing the ones it has: datasets with items or annotations, and those
+    /// sift.toml configures.
+    pub fn require_dataset(&self, name: &str) -> Result<()> {
+        let mut known: Vec<String> =
+            self.store.dataset_counts()?.into_iter().map(|d| d.dataset).collect();
+        known.extend(self.store.annotated_datasets()?);
+        known.extend(self.ws.settings.datasets.keys().cloned());
+        known.sort();
+        known.dedup();
+        if known.iter().any(|k| k == name) {
+            return Ok(());
+        }
+        let name = crate::text::one_line(name);
+        match known.is_empty() {
+            true => bail!(
+                "no dataset `{name}`: the workspace has none yet (sift import FILE --dataset NAME)"
+            ),
+            false => bail!("no dataset `{name}` (datasets: {})", known.join(", ")),
+        }
+    }
+
     /// The annotator for records: --annotator, then settings.
     pub fn annotator(&self) -> Option<&str> {
         self.ws.settings.annotator.as_deref()

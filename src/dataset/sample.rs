@@ -132,7 +132,9 @@ impl Sample {
 /// Draw the sample for `week` from its activity.
 pub fn draw(activity: &WeekActivity, week: IsoWeek, size: usize, workspace_id: &str) -> Sample {
     let population = activity.population();
-    let items = sampling::draw_sample(&population, size, &seed_text(workspace_id, week));
+    let mut items = sampling::draw_sample(&population, size, &seed_text(workspace_id, week));
+    // Listed and reviewed in reading order: demo:2 before demo:10.
+    items.sort_by(|a, b| crate::text::natural_cmp(a, b));
     Sample { week: week.to_string(), population: population.len(), items }
 }
 

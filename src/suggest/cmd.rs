@@ -145,6 +145,9 @@ pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
     }
     opts.limit = a.limit;
     opts.concurrency = a.concurrency.unwrap_or(opts.concurrency).max(1);
+    if let Some(d) = &a.dataset {
+        ctx.require_dataset(d)?;
+    }
     opts.dataset = a.dataset.clone();
     opts.name = a.name.clone();
     if let Some(t) = a.timeout {

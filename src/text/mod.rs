@@ -3,6 +3,32 @@
 
 pub mod keywords;
 
+/// Order item keys as people read them: runs of digits compare as numbers, so `d:2` comes
+/// before `d:10` (text order puts `d:10` first).
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a, b);
+    loop {
+        let (Some(cx), Some(cy)) = (x.chars().next(), y.chars().next()) else {
+            return x.len().cmp(&y.len()).then_with(|| a.cmp(b));
+        };
+        if cx.is_ascii_digit() && cy.is_ascii_digit() {
+            let nx = x.find(|c: char| !c.is_ascii_digit()).unwrap_or(x.len());
+            let ny = y.find(|c: char| !c.is_ascii_digit()).unwrap_or(y.len());
+            let (dx, dy) = (x[..nx].trim_start_matches('0'), y[..ny].trim_start_matches('0'));
+            let by_value = dx.len().cmp(&dy.len()).then_with(|| dx.cmp(dy));
+            if by_value.is_ne() {
+                return by_value;
+            }
+            (x, y) = (&x[nx..], &y[ny..]);
+        } else {
+            if cx != cy {
+                return cx.cmp(&cy);
+            }
+            (x, y) = (&x[cx.len_utf8()..], &y[cy.len_utf8()..]);
+        }
+    }
+}
+
 /// Remove everything that could drive a terminal: C0 controls (except newline and tab),
 /// DEL, C1 controls, and whole ESC/CSI/OSC/DCS/APC/PM/SOS sequences including their
 /// payloads, so an issue title cannot retitle the window, recolour or clear the screen.
@@ -174,6 +200,17 @@ mod tests {
     fn truncates_by_width() {
         assert_eq!(truncate_width("漢字漢字", 5), "漢字…");
         assert_eq!(truncate_width("abc", 3), "abc");
+    }
+
+    #[test]
+    fn keys_sort_as_people_read_them() {
+        let mut keys =
+            vec!["d:10", "d:2", "d:1", "e:1", "d:02x", "d:2a", "github:o/r#100", "github:o/r#9"];
+        keys.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            keys,
+            ["d:1", "d:2", "d:2a", "d:02x", "d:10", "e:1", "github:o/r#9", "github:o/r#100"]
+        );
     }
 
     proptest! {

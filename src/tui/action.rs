@@ -60,6 +60,7 @@ pub enum Action {
         suggestion: Option<Box<SuggestionRow>>,
         answers: Vec<(String, Vec<String>)>,
         similar: Vec<crate::similar::SimilarItem>,
+        notes: std::collections::BTreeMap<String, String>,
     },
     /// The record is in the annotations log. `behind` says why the store does not have it
     /// yet (it is replayed from the log at the next start).

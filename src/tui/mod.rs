@@ -52,6 +52,9 @@ pub struct ReviewArgs {
 
 /// `sift review [--dataset D] [--blind]` (and `sift` alone, with the defaults).
 pub fn review(ctx: Context, args: ReviewArgs) -> Result<std::process::ExitCode> {
+    if let Some(d) = &args.dataset {
+        ctx.require_dataset(d)?;
+    }
     run(ctx, Options { dataset: args.dataset, blind: args.blind, ..Default::default() })
 }
 

@@ -118,6 +118,8 @@ pub struct Loaded {
     pub answers: Vec<(String, Vec<String>)>,
     /// The most similar items ("what did we decide last time?"), titles sanitized.
     pub similar: Vec<crate::similar::SimilarItem>,
+    /// The note of each annotator's current answer (undo restores it with the answer).
+    pub notes: std::collections::BTreeMap<String, String>,
 }
 
 /// The answer being edited for the focused item.
@@ -134,8 +136,12 @@ pub struct Draft {
 pub struct SaveRecord {
     pub key: String,
     pub dataset: String,
+    /// The answer this save replaced, with its note (undo records it again).
     pub previous: Option<Vec<String>>,
+    pub previous_note: String,
     pub labels: Vec<String>,
+    /// The note saved with `labels`, back in the editor after an undo.
+    pub note: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -100,6 +100,7 @@ fn state() -> State {
                 labels: vec!["bug".into()],
                 label_source: crate::similar::LabelSource::Gold,
             }],
+            notes: Default::default(),
         },
     );
     s
@@ -328,14 +329,19 @@ fn saved_failed_and_undo() {
 fn undo_restores_an_earlier_answer() {
     let mut s = state();
     s.queue[0].mine = Some(vec!["question".into()]);
+    // The earlier answer had a note; the new one gets another.
+    s.loaded.get_mut("d:1").unwrap().notes.insert("ann".into(), "asked in chat".into());
     super::update::focus(&mut s);
     update(&mut s, Action::Toggle(4));
     update(&mut s, Action::Toggle(1));
+    s.note = ratatui_textarea::TextArea::from(["crash on save".to_string()]);
     update(&mut s, Action::SaveNext);
     let fx = update(&mut s, Action::Undo);
     let a = saves(&fx)[0];
     assert_eq!(a.labels, ["question"]);
+    assert_eq!(a.note, "asked in chat", "the earlier answer comes back with its note");
     assert!(!a.retracted);
+    assert_eq!(s.note.lines().join("\n"), "crash on save", "the undone note is back to edit");
 }
 
 #[test]
@@ -405,6 +411,7 @@ fn stale_loads_are_dropped() {
             suggestion: None,
             answers: vec![],
             similar: vec![],
+            notes: Default::default(),
         },
     );
     assert!(!s.loaded.contains_key("d:2"), "an older request's answer is ignored");
@@ -417,6 +424,7 @@ fn stale_loads_are_dropped() {
             suggestion: None,
             answers: vec![],
             similar: vec![],
+            notes: Default::default(),
         },
     );
     assert!(s.loaded.contains_key("d:2"));
@@ -742,6 +750,7 @@ fn loaded_state(item: Item, dataset: &str) -> State {
             suggestion: Some(sugg),
             answers: vec![],
             similar: vec![],
+            notes: Default::default(),
         },
     );
     s

@@ -400,7 +400,7 @@ fn load(store: &Store, req: u64, key: String) -> Action {
         Ok(s) => s.map(clean_suggestion).map(Box::new),
         Err(e) => return Action::Failed { error: e.to_string() },
     };
-    let answers = match store.item_annotations(&key) {
+    let (answers, notes) = match store.item_annotations(&key) {
         Ok(rows) => current_answers(rows),
         Err(e) => return Action::Failed { error: e.to_string() },
     };
@@ -414,19 +414,31 @@ fn load(store: &Store, req: u64, key: String) -> Action {
             s
         })
         .collect();
-    Action::ItemLoaded { req, key, item: Box::new(item), suggestion, answers, similar }
+    Action::ItemLoaded { req, key, item: Box::new(item), suggestion, answers, similar, notes }
 }
 
 /// Each annotator's latest answer from an item's records, adjudications and retractions aside.
-fn current_answers(rows: Vec<crate::store::AnswerRow>) -> Vec<(String, Vec<String>)> {
-    let mut latest: std::collections::BTreeMap<String, Option<Vec<String>>> = Default::default();
+/// Answers and notes of an item, by annotator.
+type CurrentAnswers = (Vec<(String, Vec<String>)>, std::collections::BTreeMap<String, String>);
+
+fn current_answers(rows: Vec<crate::store::AnswerRow>) -> CurrentAnswers {
+    let mut latest: std::collections::BTreeMap<String, Option<(Vec<String>, String)>> =
+        Default::default();
     for r in rows.into_iter().filter(|r| r.annotation.mode != crate::model::Mode::Adjudication) {
         let a = r.annotation;
-        let labels =
-            (!a.retracted).then(|| a.labels.iter().map(|l| crate::text::one_line(l)).collect());
-        latest.insert(crate::text::one_line(&a.annotator), labels);
+        let labels = a.labels.iter().map(|l| crate::text::one_line(l)).collect();
+        latest
+            .insert(crate::text::one_line(&a.annotator), (!a.retracted).then(|| (labels, a.note)));
     }
-    latest.into_iter().filter_map(|(who, l)| l.map(|l| (who, l))).collect()
+    let mut answers = Vec::new();
+    let mut notes = std::collections::BTreeMap::new();
+    for (who, answer) in latest {
+        if let Some((labels, note)) = answer {
+            notes.insert(who.clone(), note);
+            answers.push((who, labels));
+        }
+    }
+    (answers, notes)
 }
 
 /// Untrusted text is made safe once, here, so every render is cheap and clean.

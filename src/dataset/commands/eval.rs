@@ -47,10 +47,10 @@ fn trained_items(
 /// `sift eval --run RUN`.
 pub fn run(ctx: &Context, args: &EvalArgs) -> Result<ExitCode> {
     let (run, dataset, json) = (args.run.as_str(), args.dataset.as_deref(), args.json);
+    let (datasets, taxonomy) = scope(ctx, dataset)?;
     let Some(r) = ctx.store.run(run)? else {
         bail!("no run named {:?} (see `sift runs list`)", one_line(run))
     };
-    let (datasets, taxonomy) = scope(ctx, dataset)?;
     let mut gold = gold_in(ctx, &datasets)?;
     let suggestions = ctx.store.run_suggestions(&r.id)?;
     let trained =

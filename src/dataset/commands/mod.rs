@@ -33,7 +33,10 @@ pub fn comma_list(text: &str) -> Vec<String> {
 /// The datasets a command covers and their (shared) taxonomy.
 pub fn scope(ctx: &Context, dataset: Option<&str>) -> Result<(Vec<String>, Taxonomy)> {
     let datasets = match dataset {
-        Some(d) => vec![d.to_string()],
+        Some(d) => {
+            ctx.require_dataset(d)?;
+            vec![d.to_string()]
+        }
         None => ctx.store.annotated_datasets()?,
     };
     let mut datasets = datasets;

@@ -58,9 +58,15 @@ pub enum SampleCommand {
 pub fn run(ctx: &Context, args: SampleArgs) -> Result<ExitCode> {
     match args.action {
         Some(SampleCommand::Report { week, weeks, repo, dataset, json }) => {
+            if let Some(d) = &dataset {
+                ctx.require_dataset(d)?;
+            }
             cmd_sample_report(ctx, week.as_deref(), weeks, Scope { dataset, repo }, json)
         }
         None => {
+            if let Some(d) = &args.dataset {
+                ctx.require_dataset(d)?;
+            }
             let scope = Scope { dataset: args.dataset, repo: args.repo };
             cmd_sample(ctx, args.week.as_deref(), args.size, scope, args.json)
         }
@@ -76,6 +82,9 @@ fn week_or_last(week: Option<&str>) -> Result<IsoWeek> {
 
 /// The week and items of `sift sample --review`: the week's sample, for a blind review queue.
 pub fn draw_for_review(ctx: &Context, args: &SampleArgs) -> Result<(IsoWeek, Vec<String>)> {
+    if let Some(d) = &args.dataset {
+        ctx.require_dataset(d)?;
+    }
     let week = week_or_last(args.week.as_deref())?;
     let size = args.size.unwrap_or(ctx.ws.settings.sample.size);
     let scope = Scope { dataset: args.dataset.clone(), repo: args.repo.clone() };

@@ -125,13 +125,20 @@ pub(super) fn save_next(s: &mut State) -> Vec<Effect> {
         week: s.sample_week.clone(),
         retracted: false,
     };
+    let previous_note = match (&entry.mine, s.loaded_current()) {
+        (Some(_), Some(l)) => l.notes.get(&s.annotator).cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let note = annotation.note.clone();
     let req = next_req(s);
     s.pending_saves.insert(req, entry.key.clone());
     s.undo_stack.push(SaveRecord {
         key: entry.key.clone(),
         dataset: entry.dataset.clone(),
         previous: entry.mine.clone(),
+        previous_note,
         labels,
+        note,
     });
     if let Some(e) = s.current_mut() {
         e.saving = true;
@@ -183,7 +190,8 @@ pub(super) fn undo(s: &mut State) -> Vec<Effect> {
         } else {
             Mode::Assisted
         },
-        note: "undo".into(),
+        // The earlier answer comes back whole, its note included.
+        note: rec.previous_note.clone(),
         duration_ms: None,
         suggestion: None,
         week: s.sample_week.clone(),
@@ -205,6 +213,8 @@ pub(super) fn undo(s: &mut State) -> Vec<Effect> {
         s.cursor = pos;
         fx.extend(focus(s));
         s.draft.labels = rec.labels.into_iter().collect();
+        // The undone answer's note is back in the editor, ready to change with its labels.
+        s.note = ratatui_textarea::TextArea::from(rec.note.lines().map(str::to_string));
     }
     fx
 }

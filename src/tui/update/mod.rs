@@ -151,8 +151,15 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             }
             apply_filter(s, String::new())
         }
-        Action::ItemLoaded { req, key, item, suggestion, answers, similar } => {
-            item_loaded(s, req, key, *item, suggestion.map(|b| *b), answers, similar)
+        Action::ItemLoaded { req, key, item, suggestion, answers, similar, notes } => {
+            let item = (*item).map(|item| Loaded {
+                item,
+                suggestion: suggestion.map(|b| *b),
+                answers,
+                similar,
+                notes,
+            });
+            item_loaded(s, req, key, item)
         }
         Action::OpenSimilar => open_similar(s),
         Action::SuggestItem => match s.current() {

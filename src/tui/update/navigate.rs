@@ -177,10 +177,7 @@ pub(super) fn item_loaded(
     s: &mut State,
     req: u64,
     key: String,
-    item: Option<crate::model::Item>,
-    suggestion: Option<crate::store::SuggestionRow>,
-    answers: Vec<(String, Vec<String>)>,
-    similar: Vec<crate::similar::SimilarItem>,
+    item: Option<Loaded>,
 ) -> Vec<Effect> {
     // Only the answer to the latest request for this key counts.
     if s.loading.get(&key) != Some(&req) {
@@ -188,8 +185,8 @@ pub(super) fn item_loaded(
     }
     s.loading.remove(&key);
     match item {
-        Some(item) => {
-            s.loaded.insert(key, Loaded { item, suggestion, answers, similar });
+        Some(loaded) => {
+            s.loaded.insert(key, loaded);
         }
         None => s.message = Some((format!("{key} is no longer in the store"), Severity::Error)),
     }
