@@ -427,8 +427,10 @@ fn current_answers(rows: Vec<crate::store::AnswerRow>) -> CurrentAnswers {
     for r in rows.into_iter().filter(|r| r.annotation.mode != crate::model::Mode::Adjudication) {
         let a = r.annotation;
         let labels = a.labels.iter().map(|l| crate::text::one_line(l)).collect();
-        latest
-            .insert(crate::text::one_line(&a.annotator), (!a.retracted).then(|| (labels, a.note)));
+        latest.insert(
+            crate::text::one_line(&a.annotator),
+            (!a.retracted).then_some((labels, a.note)),
+        );
     }
     let mut answers = Vec::new();
     let mut notes = std::collections::BTreeMap::new();
