@@ -604,11 +604,14 @@ fn an_unknown_dataset_is_an_error_listing_the_datasets() {
         vec!["sample", "report", "--dataset", "nlbs"],
         vec!["export", "--out", out, "--dataset", "nlbs"],
         vec!["--annotator", "a", "review", "--dataset", "nlbs"],
-        vec!["suggest", "--dataset", "nlbs"],
     ] {
         let o = sift(&ws, &args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains("no dataset `nlbs` (datasets: nlbse)"), "{args:?}: {err}");
     }
+    // sift suggest exits 2 on usage errors, this one included.
+    let o = sift(&ws, &["suggest", "--dataset", "nlbs"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no dataset `nlbs` (datasets: nlbse)"));
 }

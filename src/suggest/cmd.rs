@@ -145,8 +145,10 @@ pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
     }
     opts.limit = a.limit;
     opts.concurrency = a.concurrency.unwrap_or(opts.concurrency).max(1);
-    if let Some(d) = &a.dataset {
-        ctx.require_dataset(d)?;
+    // Like every usage error of `sift suggest`, exit 2.
+    if let Some(Err(e)) = a.dataset.as_deref().map(|d| ctx.require_dataset(d)) {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(2));
     }
     opts.dataset = a.dataset.clone();
     opts.name = a.name.clone();
