@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::app::{self, Context};
+use crate::app;
 use crate::dataset::commands::{annotate, eval, export, sample, stats};
 use crate::workspace::Overrides;
-use crate::{demo, github, similar, sources, suggest, tui};
+use crate::{demo, github, rebuild, similar, sources, suggest, tui};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +44,8 @@ pub enum Command {
     Review(tui::ReviewArgs),
     /// Report items, annotations, runs and the store.
     Status(app::status::StatusArgs),
+    /// Rebuild the store from the workspace: sources, annotations, runs and pushes.
+    Rebuild(rebuild::RebuildArgs),
     /// Import items from a file (ShareGPT, OpenAI messages, Alpaca, issue CSV/JSONL).
     Import(sources::cmd::ImportArgs),
     /// Ask a provider for label suggestions (a resumable, versioned run).
@@ -92,7 +94,8 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let ov = Overrides { annotator: cli.annotator.clone(), theme: cli.theme.clone() };
     let ws = cli.workspace.as_deref();
-    let open = || Context::open(ws, &ov);
+    // A missing store is rebuilt from the workspace's files, a corrupt one moved aside first.
+    let open = || rebuild::open(ws, &ov);
     let Some(command) = cli.command else {
         return tui::run(open()?, tui::Options::default());
     };
@@ -100,6 +103,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(args) => app::init::run(args),
         Command::Demo(args) => demo::run(args, &ov),
         Command::Auth { command } => github::cmd_auth(command),
+        Command::Rebuild(args) => rebuild::run(ws, &ov, &args),
         Command::Review(args) => tui::review(open()?, args),
         Command::Status(args) => app::status::run(&open()?, &args),
         Command::Import(args) => sources::cmd::run(&mut open()?, args, ov.annotator.clone()),

@@ -78,6 +78,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod net;
+pub mod rebuild;
 pub mod secrets;
 pub mod similar;
 pub mod sources;

@@ -393,3 +393,60 @@ fn the_taxonomy_is_recorded_before_the_first_item() {
     assert!(!out.status.success(), "an issue label on an SFT item is refused");
     assert!(err.contains("unknown label `bug` (taxonomy `sft`"), "{err}");
 }
+
+/// The store is a cache: deleted, it comes back from the workspace's files (sources,
+/// annotations, runs) on the next command; damaged, it is moved aside first; `sift rebuild`
+/// names what it could not fetch again.
+#[test]
+fn a_lost_or_damaged_store_is_rebuilt_from_the_workspace() {
+    let dir = workspace();
+    let ws = dir.path();
+    let file = ws.join("issues.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\":\"1\",\"title\":\"Crash on save\",\"body\":\"it crashes\",\"labels\":[\"bug\"]}\n\
+         {\"id\":\"2\",\"title\":\"Add dark mode\",\"body\":\"please\",\"labels\":[\"enhancement\"]}\n",
+    )
+    .unwrap();
+    import_json(ws, &file, "d", &[]);
+    ok(&sift(ws, &["suggest", "--provider", "keywords", "--dataset", "d", "--name", "kw"]));
+    let before = status(ws);
+    let store = ws.join(".sift/store.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
+    }
+    let out = sift(ws, &["status", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "rebuilt: 2 items from 1 sources, 2 annotation records, 1 runs (2 suggestions)"
+        ),
+        "{err}"
+    );
+    let after: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    for field in ["items", "annotations", "runs", "suggestions", "datasets", "annotators"] {
+        assert_eq!(after[field], before[field], "{field}");
+    }
+    let s = sift::store::Store::open(&store).unwrap();
+    let item = s.item("d:1").unwrap().unwrap();
+    assert_eq!(item.title, "Crash on save", "the text is back, not an empty shell");
+    assert!(s.item_source("d:1").unwrap().unwrap().starts_with("issues.jsonl#"));
+    assert_eq!(s.run("kw").unwrap().unwrap().dataset_fingerprint.len(), 64);
+    drop(s);
+    // Damaged: moved aside with a message, then rebuilt.
+    std::fs::write(&store, "not a database at all, just text").unwrap();
+    let out = sift(ws, &["status", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is damaged") && err.contains("store.db.corrupt-"), "{err}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&ok(&out)).unwrap()["items"], 2);
+    // A source that is gone is named, and the command says it failed.
+    std::fs::remove_file(&file).unwrap();
+    let out = sift(ws, &["rebuild", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["items"], 0);
+    assert!(r["unreachable"][0].as_str().unwrap().contains("issues.jsonl"), "{r}");
+    assert!(r["moved_aside"].as_str().unwrap().contains("before-rebuild"));
+    // Answers for items that did not come back wait as pending, counted by status.
+    assert_eq!(status(ws)["pending_annotations"], 2);
+}

@@ -1486,3 +1486,30 @@ async fn a_token_echoed_by_the_server_is_scrubbed_everywhere() {
         assert!(!hit, "token in {}", p.display());
     }
 }
+
+/// A lost store takes no push history with it: the issues come back from the recorded pull,
+/// the push from its journal in pushes/, and `push --revert` still finds what it added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_can_be_reverted_after_the_store_is_lost() {
+    let fake = Fake::new("", 100).with_issues(vec![issue(1, "2026-01-01T00:00:00Z", &[], 0, "a")]);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    let uri = server.uri();
+    ok(&sift(ws.path(), &["pull", OWNER_REPO, "--api-url", &uri]).await);
+    seed_gold(ws.path(), &[(1, &["bug"])]);
+    let o = push_apply(ws.path(), &server).await;
+    ok(&o);
+    let push_id = stdout_json(&o)["report"]["push_id"].as_str().unwrap().to_string();
+    assert_eq!(fake.labels_of(1), vec!["bug"]);
+    assert!(ws.path().join(format!("pushes/{push_id}.jsonl")).is_file());
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(ws.path().join(format!(".sift/store.db{suffix}")));
+    }
+    let o = sift(ws.path(), &["push", "--revert", &push_id, "--api-url", &uri, "--json"]).await;
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rebuilt: 1 items from 1 sources") && err.contains("1 pushes"), "{err}");
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(count(&reqs, "DELETE", "/repos/o/r/issues/1/labels/bug"), 1);
+    assert!(fake.labels_of(1).is_empty());
+}

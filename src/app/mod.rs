@@ -29,7 +29,7 @@ impl Context {
         let root = Workspace::discover(&cwd, cli_ws)?;
         let ws = Workspace::open(&root, user_config_path().as_deref(), overrides)?;
         let labels = LabelsFile::load(&ws.labels_path())?;
-        let mut store = Store::open(&ws.store_path())?;
+        let mut store = ws.open_store()?;
         let report = log::replay(&ws, &mut store)?;
         for e in report.errors.iter().chain(&report.torn) {
             eprintln!("warning: {}", crate::text::one_line(e));

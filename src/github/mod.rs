@@ -136,17 +136,21 @@ async fn until_ctrl_c<T>(fut: impl std::future::Future<Output = T>) -> Result<T>
     }
 }
 
-pub fn cmd_pull(ctx: &mut Context, args: PullArgs) -> Result<ExitCode> {
-    let repo = RepoSlug::parse(&args.repo)?;
-    let since =
-        args.since.as_deref().map(pull::normalize_since).transpose().map_err(anyhow::Error::msg)?;
-    let opts = PullOptions {
-        dataset: pull::dataset_for(&ctx.ws.settings, &repo),
-        repo,
-        state: args.state,
-        since,
-    };
-    let mut client = client_for(ctx, args.api_url.as_deref())?;
+/// Pull a repository's issues into the store and record it in `sources/<dataset>.jsonl`
+/// (with `record`; a rebuild replays a recorded pull without recording it again).
+pub fn pull_repo(
+    ctx: &mut Context,
+    repo: &str,
+    state: IssueState,
+    since: Option<&str>,
+    api_url: Option<&str>,
+    record: bool,
+) -> Result<PullSummary> {
+    let repo = RepoSlug::parse(repo)?;
+    let since = since.map(pull::normalize_since).transpose().map_err(anyhow::Error::msg)?;
+    let dataset = pull::dataset_for(&ctx.ws.settings, &repo);
+    let opts = PullOptions { dataset: dataset.clone(), repo, state, since };
+    let mut client = client_for(ctx, api_url)?;
     let rt = runtime()?;
     let summary = rt.block_on(until_ctrl_c(pull::pull(&mut ctx.store, &mut client, &opts)))?;
     let summary = summary.map_err(|e| {
@@ -157,10 +161,26 @@ pub fn cmd_pull(ctx: &mut Context, args: PullArgs) -> Result<ExitCode> {
             None => e,
         }
     })?;
+    if record {
+        let source = crate::workspace::sources::Source::Github {
+            repo: opts.repo.full(),
+            api_url: api_url.map(str::to_string),
+            state: state.as_str().to_string(),
+            at: crate::model::now_rfc3339(),
+        };
+        crate::workspace::sources::record(&ctx.ws, &dataset, &source)
+            .context("recording the pull in sources/")?;
+    }
     // Keep the similarity index in step; an unchanged pull writes nothing, here too.
     if summary.inserted + summary.updated > 0 {
         crate::similar::refresh_index(ctx).context("updating the similarity index")?;
     }
+    Ok(summary)
+}
+
+pub fn cmd_pull(ctx: &mut Context, args: PullArgs) -> Result<ExitCode> {
+    let since = args.since.as_deref();
+    let summary = pull_repo(ctx, &args.repo, args.state, since, args.api_url.as_deref(), true)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

@@ -48,6 +48,8 @@ pub struct ImportSummary {
     /// False when reading stopped partway (a cut-off file, an unreadable byte stream): the
     /// records before the break are imported, the rest of the file is not.
     pub complete: bool,
+    /// SHA-256 of the file as read.
+    pub sha256: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +72,40 @@ enum Stop {
     },
 }
 
-/// Import one file into `opts.dataset`.
+/// Import one file into `opts.dataset`, and record it in `sources/<dataset>.jsonl`.
 pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Result<ImportSummary> {
+    import_from(ctx, path, opts, true)
+}
+
+/// A reader that hashes what passes through it: the file's SHA-256 comes from the one read.
+struct Hashing<R> {
+    inner: R,
+    hash: sha2::Sha256,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.hash, &buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<R: std::io::Read> Hashing<R> {
+    /// The SHA-256 of the whole input (what the parser left unread included).
+    fn finish(mut self) -> std::io::Result<String> {
+        std::io::copy(&mut self, &mut std::io::sink())?;
+        Ok(crate::model::hex(&sha2::Digest::finalize(self.hash)))
+    }
+}
+
+/// [`import_file`]; `record` false when the import replays a recorded source (a rebuild).
+pub fn import_from(
+    ctx: &mut Context,
+    path: &Path,
+    opts: &ImportOptions,
+    record: bool,
+) -> Result<ImportSummary> {
     if !valid_dataset(&opts.dataset) {
         bail!("dataset name {:?} must use letters, digits, '-', '_' or '.'", opts.dataset);
     }
@@ -114,7 +148,11 @@ pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Resu
             summary.errors.push(msg);
         }
     };
-    let result = files::read_file::<Stop, _>(path, &read, |rec| {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path)
+        .map_err(|source| ImportError::Io { path: name.clone(), source })?;
+    let mut input = Hashing { inner: file, hash: <sha2::Sha256 as sha2::Digest>::new() };
+    let result = files::read_reader::<_, Stop, _>(&mut input, &name, &read, |rec| {
         match rec {
             Ok(Parsed { item, labels: l, location }) => {
                 let kind = item.kind.unwrap_or(ItemKind::Issue);
@@ -157,6 +195,8 @@ pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Resu
         counts.add(ctx.store.upsert_items(&batch, &now)?);
     }
     let fatal = result.err();
+    let sha256 = input.finish().with_context(|| format!("reading {name}"))?;
+    summary.sha256 = sha256.clone();
     // A file of another kind than the dataset: refused whole, nothing written.
     if let Some(e @ Stop::OtherKind { .. }) = &fatal
         && counts.inserted + counts.updated + counts.unchanged == 0
@@ -179,6 +219,9 @@ pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Resu
         summary.errors.push(format!("... and {} more bad records", errors - summary.errors.len()));
     }
     summary.complete = fatal.is_none();
+    if counts.inserted + counts.updated + counts.unchanged > 0 {
+        remember_source(ctx, path, opts, &sha256, seen.into_keys().collect(), record)?;
+    }
     if let Some(f) = fatal {
         // Records before the break are saved; say so with the cause.
         summary.errors.push(format!("{f} (records before this point were imported)"));
@@ -186,6 +229,36 @@ pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Resu
     tracing::info!(file = %summary.file, imported = summary.imported, updated = summary.updated,
         unchanged = summary.unchanged, skipped = summary.skipped, "import");
     Ok(summary)
+}
+
+/// Record the file on its items and (with `journal`) in `sources/<dataset>.jsonl`, for
+/// `sift rebuild`.
+fn remember_source(
+    ctx: &mut Context,
+    path: &Path,
+    opts: &ImportOptions,
+    sha256: &str,
+    keys: Vec<String>,
+    journal: bool,
+) -> Result<()> {
+    use crate::workspace::sources::{self, Source};
+    let recorded = sources::recorded_path(&ctx.ws, path);
+    ctx.store.set_items_source(&keys, &format!("{recorded}#{sha256}"))?;
+    if !journal {
+        return Ok(());
+    }
+    let source = Source::File {
+        path: recorded,
+        sha256: sha256.to_string(),
+        format: opts.format.to_string(),
+        taxonomy: opts.taxonomy.clone(),
+        label_column: opts.label_column.clone(),
+        annotator: opts.annotator.clone(),
+        mixed_kinds: opts.mixed_kinds,
+        at: now_rfc3339(),
+    };
+    let dir = ctx.ws.root.join(sources::SOURCES_DIR);
+    sources::record(&ctx.ws, &opts.dataset, &source).with_context(|| format!("{}", dir.display()))
 }
 
 /// Validate file labels against the taxonomy and build import records for the ones that

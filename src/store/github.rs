@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::journal::PushEvent;
 use super::{Result, Store};
 
 /// A GitHub issue as the push planner sees it.
@@ -201,8 +202,9 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
                 params![id, repo, mode, now, plan],
             )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        let (repo, mode, plan, at) = (repo.into(), mode.into(), plan.into(), now.into());
+        self.journal_push(id, &PushEvent::Create { repo, mode, plan, at })
     }
 
     pub fn finish_push(&self, id: &str, status: &str, now: &str) -> Result<()> {
@@ -213,8 +215,8 @@ impl Store {
                  WHERE id = ?1 AND status != 'abandoned'",
                 params![id, status, now],
             )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        self.journal_push(id, &PushEvent::Finish { status: status.into(), at: now.into() })
     }
 
     pub fn push_record(&self, id: &str) -> Result<Option<PushRow>> {
@@ -266,7 +268,8 @@ impl Store {
             params![id, now],
         )
         .map_err(|e| super::sql_err(&path, e))?;
-        tx.commit().map_err(|e| super::sql_err(&path, e))
+        tx.commit().map_err(|e| super::sql_err(&path, e))?;
+        self.journal_push(id, &PushEvent::Abandon { at: now.into() })
     }
 
     /// Journal the operations of a push (state pending) in one transaction.
@@ -285,7 +288,8 @@ impl Store {
                     .map_err(|e| super::sql_err(&path, e))?;
             }
         }
-        tx.commit().map_err(|e| super::sql_err(&path, e))
+        tx.commit().map_err(|e| super::sql_err(&path, e))?;
+        self.journal_push(push_id, &PushEvent::Ops { ops: ops.to_vec() })
     }
 
     pub fn push_ops(&self, push_id: &str) -> Result<Vec<PushOpRow>> {
@@ -319,8 +323,9 @@ impl Store {
         };
         self.conn
             .execute(sql, params![push_id, seq, state, response, now])
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        let (state, response, at) = (state.into(), response.map(str::to_string), now.into());
+        self.journal_push(push_id, &PushEvent::OpState { seq, state, response, at })
     }
 
     /// The latest finished comment operation per issue of a repo: (item key, op payload, response).
@@ -354,8 +359,9 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![repo, number, label, push_id, now],
             )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        let (repo, label, at) = (repo.into(), label.into(), now.into());
+        self.journal_push(push_id, &PushEvent::PushedLabel { repo, number, label, at })
     }
 
     pub fn mark_label_removed(
@@ -372,8 +378,9 @@ impl Store {
                  WHERE repo = ?1 AND number = ?2 AND label = ?3 AND push_id = ?4",
                 params![repo, number, label, push_id, now],
             )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        let (repo, label, at) = (repo.into(), label.into(), now.into());
+        self.journal_push(push_id, &PushEvent::LabelRemoved { repo, number, label, at })
     }
 
     /// Labels sift added to issues of a repo and has not removed (optionally of one push).

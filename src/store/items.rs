@@ -295,6 +295,29 @@ impl Store {
         Ok(if other.is_some() { None } else { ItemKind::parse(&first) })
     }
 
+    /// Record where items came from (`path#sha256` of the file they were imported from).
+    pub fn set_items_source(&mut self, keys: &[String], source: &str) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
+        for chunk in keys.chunks(5000) {
+            let json = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
+            tx.execute(
+                "UPDATE items SET source = ?1 WHERE key IN (SELECT value FROM json_each(?2))",
+                params![source, json],
+            )
+            .map_err(|e| sql_err(&path, e))?;
+        }
+        tx.commit().map_err(|e| sql_err(&path, e))
+    }
+
+    /// Where an item came from, as recorded by its import ("" for older stores and pulls).
+    pub fn item_source(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT source FROM items WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// The highest item id (0 for an empty store).
     pub fn max_item_id(&self) -> Result<i64> {
         self.conn

@@ -5,6 +5,7 @@ mod fts;
 mod github;
 mod gold;
 mod items;
+pub mod journal;
 mod runs;
 mod schema;
 mod suggest;
@@ -43,6 +44,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The workspace whose `runs/` and `pushes/` journals this store writes (None: none).
+    journal: Option<PathBuf>,
 }
 
 impl Store {
@@ -53,7 +56,7 @@ impl Store {
                 .map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
         }
         let conn = Connection::open(path).map_err(|e| sql_err(path, e))?;
-        let mut store = Store { conn, path: path.to_path_buf() };
+        let mut store = Store { conn, path: path.to_path_buf(), journal: None };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -63,7 +66,7 @@ impl Store {
     pub fn open_in_memory() -> Result<Self> {
         let path = PathBuf::from(":memory:");
         let conn = Connection::open_in_memory().map_err(|e| sql_err(&path, e))?;
-        let mut store = Store { conn, path };
+        let mut store = Store { conn, path, journal: None };
         store.configure()?;
         store.migrate()?;
         Ok(store)

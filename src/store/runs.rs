@@ -2,6 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::journal::RunEvent;
 use super::{Result, Store, sql_err};
 use crate::model::{LabelScore, Run, RunState, Suggestion};
 
@@ -101,8 +102,8 @@ impl Store {
                     run.bundle
                 ],
             )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        self.journal_run(&run.id, &RunEvent::Run { run: Box::new(run.clone()) })
     }
 
     /// All runs, newest first.
@@ -147,7 +148,15 @@ impl Store {
                 .map_err(|e| sql_err(&path, e))?;
             }
         }
-        tx.commit().map_err(|e| sql_err(&path, e))
+        tx.commit().map_err(|e| sql_err(&path, e))?;
+        let mut by_run: std::collections::BTreeMap<&str, Vec<Suggestion>> = Default::default();
+        for s in suggestions {
+            by_run.entry(s.run.as_str()).or_default().push(s.clone());
+        }
+        for (run, suggestions) in by_run {
+            self.journal_run(run, &RunEvent::Suggestions { suggestions })?;
+        }
+        Ok(())
     }
 
     /// The newest suggestion for an item (from any run that is not archived).

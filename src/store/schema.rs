@@ -225,6 +225,11 @@ CREATE TABLE budget_reservations (
 );
 CREATE INDEX budget_reservations_day ON budget_reservations(day, created_at);
 "#,
+    // 7: where an item came from (a file path with its SHA-256; GitHub items have their repo),
+    // so a rebuilt store can say what it could not fetch again.
+    r#"
+ALTER TABLE items ADD COLUMN source TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// The schema version this build writes.

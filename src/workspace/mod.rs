@@ -3,6 +3,7 @@
 //! Precedence: built-in defaults < user config < workspace sift.toml < environment < command line.
 
 pub mod log;
+pub mod sources;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -254,6 +255,13 @@ impl Workspace {
     }
     pub fn store_path(&self) -> PathBuf {
         self.state_dir().join("store.db")
+    }
+
+    /// Open the workspace's store, writing run and push journals into the workspace.
+    pub fn open_store(&self) -> std::result::Result<crate::store::Store, crate::store::StoreError> {
+        let mut store = crate::store::Store::open(&self.store_path())?;
+        store.set_journal_root(Some(self.root.clone()));
+        Ok(store)
     }
     pub fn models_dir(&self) -> PathBuf {
         self.state_dir().join("models")

@@ -516,7 +516,7 @@ pub fn suggest_keys_blocking(
                 .enable_all()
                 .build()
                 .map_err(|source| RunError::Io { path: ws.store_path(), source })?;
-            let mut store = Store::open(&ws.store_path())?;
+            let mut store = ws.open_store()?;
             let mut run = |o: &RunOptions| {
                 rt.block_on(run_suggestions(
                     ws,
