@@ -296,18 +296,18 @@ impl Store {
     }
 
     /// Record where items came from (`path#sha256` of the file they were imported from).
+    /// Each chunk commits on its own: a million keys never hold the write lock for long.
     pub fn set_items_source(&mut self, keys: &[String], source: &str) -> Result<()> {
-        let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
         for chunk in keys.chunks(5000) {
             let json = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
-            tx.execute(
-                "UPDATE items SET source = ?1 WHERE key IN (SELECT value FROM json_each(?2))",
-                params![source, json],
-            )
-            .map_err(|e| sql_err(&path, e))?;
+            self.conn
+                .execute(
+                    "UPDATE items SET source = ?1 WHERE key IN (SELECT value FROM json_each(?2))",
+                    params![source, json],
+                )
+                .map_err(|e| self.err(e))?;
         }
-        tx.commit().map_err(|e| sql_err(&path, e))
+        Ok(())
     }
 
     /// Where an item came from, as recorded by its import ("" for older stores and pulls).
