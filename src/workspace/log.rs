@@ -221,34 +221,37 @@ fn replay_file(
         if len == from.offset && mtime_ns != 0 && mtime_ns == from.mtime_ns {
             return Ok(());
         }
-        // A shorter file, or one whose replayed part changed, was rewritten (an edit, a
-        // rebase, a merge): replay it from the start.
-        let chunk = match (len >= from.offset).then(|| read_from(file, from, &key, mtime_ns)) {
-            Some(Ok(Some(mut chunk))) => {
-                let mut kept = Vec::with_capacity(chunk.records.len());
-                for (line, a) in std::mem::take(&mut chunk.records) {
-                    match rules.check(dataset, &owner, a)? {
-                        Ok(a) => kept.push((line, a)),
-                        Err(why) => chunk.errors.push(format!("{key}:{line}: {why}; not counted")),
-                    }
+        // Each chunk is checked and committed in its own transaction, from where the last
+        // one ended: a log of a million new lines never holds the write lock for long.
+        let mut at = from;
+        let mut apply = |mut chunk: Chunk| -> Result<bool, LogError> {
+            let mut records = Vec::with_capacity(chunk.records.len());
+            for (line, a) in std::mem::take(&mut chunk.records) {
+                match rules.check(dataset, &owner, a)? {
+                    Ok(a) => records.push(a),
+                    Err(why) => chunk.errors.push(format!("{key}:{line}: {why}; not counted")),
                 }
-                chunk.records = kept;
-                chunk
             }
-            Some(Err(e)) => return Err(e),
-            Some(Ok(None)) | None => {
-                store.forget_log(&key)?;
-                continue;
+            if !store.replay_annotations(&key, dataset, at, &records, chunk.to)? {
+                return Ok(false);
             }
-        };
-        let records: Vec<Annotation> = chunk.records.into_iter().map(|(_, a)| a).collect();
-        if store.replay_annotations(&key, dataset, from, &records, chunk.to)? {
+            at = chunk.to;
             report.records += records.len();
             report.errors.extend(chunk.errors);
-            if let Some(t) = chunk.torn {
-                report.torn.push(t);
-            }
-            return Ok(());
+            report.torn.extend(chunk.torn);
+            Ok(true)
+        };
+        // A shorter file, or one whose replayed part changed, was rewritten (an edit, a
+        // rebase, a merge): replay it from the start.
+        let read = if len >= from.offset {
+            read_from(file, from, &key, mtime_ns, &mut apply)?
+        } else {
+            Outcome::Rewritten
+        };
+        match read {
+            Outcome::Done => return Ok(()),
+            Outcome::Rewritten => store.forget_log(&key)?,
+            Outcome::Conflict => {}
         }
     }
     Ok(())
@@ -275,14 +278,29 @@ struct Chunk {
     to: LogOffset,
 }
 
-/// Read the complete lines after `from`, or None when the part already replayed is no
-/// longer what was replayed. One pass: the replayed part is hashed, then the new lines.
+/// New records applied in one transaction at most.
+const REPLAY_CHUNK: usize = 5000;
+
+/// How reading a log ended.
+enum Outcome {
+    Done,
+    /// The part already replayed is no longer what was replayed.
+    Rewritten,
+    /// Another process replayed part of it meanwhile: read again from the stored offset.
+    Conflict,
+}
+
+/// Read the complete lines after `from` and hand them to `apply` in chunks of at most
+/// [`REPLAY_CHUNK`] records (the last one also when empty, to record the file's state). One
+/// pass: the replayed part is hashed, then the new lines; each chunk's offset carries the
+/// fingerprint of everything up to it.
 fn read_from(
     file: &Path,
     from: LogOffset,
     key: &str,
     mtime_ns: i64,
-) -> Result<Option<Chunk>, LogError> {
+    apply: &mut dyn FnMut(Chunk) -> Result<bool, LogError>,
+) -> Result<Outcome, LogError> {
     let err = |source| LogError::Io { path: file.to_path_buf(), source };
     let f = std::fs::File::open(file).map_err(err)?;
     let mut reader = BufReader::new(f);
@@ -291,14 +309,10 @@ fn read_from(
     // An older store has no fingerprint: its replayed part is taken as it is.
     let known = from.prefix_sha.is_none_or(|sha| hasher.clone().finalize()[..] == sha[..]);
     if copied != from.offset || !known {
-        return Ok(None);
+        return Ok(Outcome::Rewritten);
     }
-    let mut chunk = Chunk {
-        records: Vec::new(),
-        errors: Vec::new(),
-        torn: None,
-        to: LogOffset { mtime_ns, ..from },
-    };
+    let fresh = |to: LogOffset| Chunk { records: Vec::new(), errors: Vec::new(), torn: None, to };
+    let mut chunk = fresh(LogOffset { mtime_ns, ..from });
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -322,9 +336,16 @@ fn read_from(
             Ok(None) => {}
             Err(reason) => chunk.errors.push(format!("{key}:{line_no}: {reason}")),
         }
+        if chunk.records.len() >= REPLAY_CHUNK {
+            chunk.to.prefix_sha = Some(hasher.clone().finalize().into());
+            let next = fresh(chunk.to);
+            if !apply(std::mem::replace(&mut chunk, next))? {
+                return Ok(Outcome::Conflict);
+            }
+        }
     }
     chunk.to.prefix_sha = Some(hasher.finalize().into());
-    Ok(Some(chunk))
+    Ok(if apply(chunk)? { Outcome::Done } else { Outcome::Conflict })
 }
 
 /// Parse one log line; blank lines are allowed.
@@ -532,5 +553,31 @@ mod tests {
         assert_eq!(r.errors.len(), 3, "{:?}", r.errors);
         assert!(r.errors.iter().all(|e| !e.contains('\u{1b}')), "{:?}", r.errors);
         assert!(r.errors[2].contains("dataset name"), "{:?}", r.errors);
+    }
+
+    /// A log of many new lines is replayed in chunks, each from where the last ended, with
+    /// nothing lost or counted twice and the fingerprint of the whole replayed part kept.
+    #[test]
+    fn a_long_log_replays_in_chunks_exactly_once() {
+        let (_d, ws) = ws();
+        let mut store = Store::open(&ws.store_path()).unwrap();
+        let n = REPLAY_CHUNK * 2 + 7;
+        let records: Vec<Annotation> =
+            (0..n).map(|i| ann(&format!("d:{i}"), "alice", "bug")).collect();
+        let path = append_many(&ws, "d", "alice", &records).unwrap();
+        let r = replay(&ws, &mut store).unwrap();
+        assert_eq!(r.records, n);
+        assert_eq!(store.annotation_records(Some("d")).unwrap().len(), n);
+        let at = store.log_offset(&log_key(&ws, &path)).unwrap().unwrap();
+        assert_eq!((at.lines, at.offset), (n as u64, std::fs::metadata(&path).unwrap().len()));
+        append(&ws, "d", &ann("d:new", "alice", "ux")).unwrap();
+        assert_eq!(replay(&ws, &mut store).unwrap().records, 1, "only the new line");
+        // An edit inside the replayed part is still noticed: replayed from scratch.
+        let text = std::fs::read_to_string(&path).unwrap().replacen("d:0\"", "d:x\"", 1);
+        std::fs::write(&path, text).unwrap();
+        replay(&ws, &mut store).unwrap();
+        let recs = store.annotation_records(Some("d")).unwrap();
+        assert_eq!(recs.len(), n + 1);
+        assert!(recs.iter().any(|r| r.annotation.item == "d:x"));
     }
 }
