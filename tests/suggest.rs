@@ -143,9 +143,9 @@ async fn anthropic_answers_are_validated_stored_and_cached() {
     let server = MockServer::start().await;
     let input = json!({
         "labels": [
-            {"name": "crash", "confidence": 1.7},
+            {"name": "crash", "confidence": 0.95},
             {"name": "wontfix", "confidence": 0.9},
-            {"name": "performance", "confidence": -0.2}
+            {"name": "performance", "confidence": 1.7}
         ],
         "rationale": "it crashes"
     });
@@ -190,10 +190,10 @@ async fn anthropic_answers_are_validated_stored_and_cached() {
     let sugg = s.run_suggestions(&run.id).unwrap();
     assert_eq!(sugg.len(), 3);
     for x in &sugg {
-        // crash -> bug, clamped to 1; performance clamped to 0 then below min_confidence.
+        // crash -> bug; performance's 1.7 is no confidence: counted as 0, below min_confidence.
         assert_eq!(x.labels.len(), 1, "{x:?}");
         assert_eq!(x.labels[0].name, "bug");
-        assert_eq!(x.labels[0].confidence, Some(1.0));
+        assert_eq!(x.labels[0].confidence, Some(0.95));
         assert_eq!(x.dropped, ["wontfix"]);
     }
     let lines = monitor_lines(&dir, &run.id);
@@ -203,7 +203,7 @@ async fn anthropic_answers_are_validated_stored_and_cached() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|i| i.as_str().unwrap().contains("clamped"))
+            .any(|i| i.as_str().unwrap().contains("1.7 of \"performance\" is outside 0..1"))
     );
     assert_eq!(lines[0]["tokens_in"], 500);
     drop(s);
@@ -1418,4 +1418,296 @@ async fn a_fresh_model_is_not_called_stale_and_eval_leaves_its_training_items_ou
     let all = json_of(&sift(&dir, &args).await);
     assert_eq!(all["items"].as_u64(), Some(trained - 1));
     assert_eq!(all["left_out_trained"].as_u64(), Some(0));
+}
+
+// ---- servers people really run (llama.cpp, LiteLLM, vLLM, Ollama) -------------------------
+
+/// llama-cpp-python's answer to a JSON-schema response format it does not take.
+fn refuses_json_schema() -> ResponseTemplate {
+    ResponseTemplate::new(500).set_body_json(json!({"error": {
+        "message": "[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), \
+                    'msg': \"Input should be 'text' or 'json_object'\"}]",
+        "type": "internal_server_error"}}))
+}
+
+fn set_in_suggest(dir: &tempfile::TempDir, line: &str) {
+    let toml = ws(dir).join("sift.toml");
+    let text =
+        std::fs::read_to_string(&toml).unwrap().replace("[suggest]", &format!("[suggest]\n{line}"));
+    std::fs::write(&toml, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_refuses_json_schema_is_asked_with_json_object_and_says_why() {
+    let dir = workspace(&[]);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"response_format": {"type": "json_schema"}})))
+        .respond_with(refuses_json_schema())
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"response_format": {"type": "json_object"}})))
+        .respond_with(openai_answer(
+            r#"{"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r"}"#,
+        ))
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let args = [
+        "suggest",
+        "--provider",
+        "openai",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo",
+        "--limit",
+        "5",
+        "--name",
+        "nego",
+        "--json",
+    ];
+    let out = sift(&dir, &args).await;
+    let r = json_of(&out);
+    assert_eq!(r["suggested"], 5, "{r}");
+    assert_eq!(r["run"]["config"]["response_format_used"], "json_object");
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 6, "one refusal, then every item answered once");
+    let sent: Value = reqs[1].body_json().unwrap();
+    assert!(sent["messages"][0]["content"].as_str().unwrap().contains("JSON schema"));
+    assert!(sent["max_tokens"].as_u64().unwrap() >= 512, "an output limit is set");
+    let schema = &reqs[0].body_json::<Value>().unwrap()["response_format"]["json_schema"]["schema"];
+    let conf = &schema["properties"]["labels"]["items"]["properties"]["confidence"];
+    assert_eq!((conf["minimum"].as_f64(), conf["maximum"].as_f64()), (Some(0.0), Some(1.0)));
+    assert!(r["warnings"].to_string().contains("answers were asked as json_object"), "{r}");
+
+    // Forced to json_schema: the refusal is not retried, and what the server said is shown.
+    set_in_suggest(&dir, "response_format = \"json_schema\"");
+    let before = server.received_requests().await.unwrap().len();
+    let args = [
+        "suggest",
+        "--provider",
+        "openai",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo",
+        "--limit",
+        "2",
+        "--name",
+        "forced",
+        "--model",
+        "other-model",
+        "--json",
+    ];
+    let out = sift(&dir, &args).await;
+    let r = json_of(&out);
+    assert_eq!(r["failed"], 2, "{r}");
+    assert_eq!(server.received_requests().await.unwrap().len() - before, 2, "no retries");
+    assert_eq!(r["errors_by_kind"]["http_500"], 2);
+    assert!(r["first_errors"]["http_500"].as_str().unwrap().contains("Input should be"), "{r}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Input should be 'text' or 'json_object'")
+    );
+    let log = monitor_lines(&dir, &run_id(&out));
+    assert!(log[0]["error_messages"][0].as_str().unwrap().contains("Input should be"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_cut_off_at_the_limit_is_asked_once_more_then_recorded_as_truncated() {
+    let dir = workspace(&[]);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "x", "object": "chat.completion", "model": "m",
+            "choices": [{"index": 0, "finish_reason": "length",
+                         "message": {"role": "assistant", "content": "{\"labels\": [{\"name\": \"bu"}}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 512, "total_tokens": 612}})))
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let args = [
+        "suggest",
+        "--provider",
+        "openai",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo",
+        "--limit",
+        "1",
+        "--json",
+    ];
+    let r = json_of(&sift(&dir, &args).await);
+    assert_eq!(r["failed"], 1);
+    assert_eq!(r["errors_by_kind"]["truncated"], 1, "{r}");
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 2, "once more with a higher limit, then no retries");
+    let limits: Vec<u64> = reqs
+        .iter()
+        .map(|q| q.body_json::<Value>().unwrap()["max_tokens"].as_u64().unwrap())
+        .collect();
+    assert_eq!(limits[1], limits[0] * 2);
+    // Both cut-off answers were billed.
+    assert_eq!(r["run"]["tokens_out"], 1024);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrency_adapts_to_a_server_that_queues() {
+    let dir = workspace(&[]);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            openai_answer(r#"{"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r"}"#)
+                .set_delay(Duration::from_secs(5)),
+        )
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    // A loopback server starts at one request at a time.
+    let args = [
+        "suggest",
+        "--provider",
+        "openai",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo",
+        "--limit",
+        "1",
+        "--json",
+    ];
+    let r = json_of(&sift(&dir, &args).await);
+    assert_eq!(r["suggested"], 1);
+    assert_eq!(r["concurrency_start"], 1, "{r}");
+    // Timeouts halve the concurrency given (4 -> 2 -> 1).
+    let args = [
+        "suggest",
+        "--provider",
+        "openai",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo",
+        "--limit",
+        "4",
+        "--concurrency",
+        "4",
+        "--timeout",
+        "1",
+        "--retries",
+        "0",
+        "--json",
+    ];
+    let r = json_of(&sift(&dir, &args).await);
+    assert_eq!(r["concurrency"], 1, "{r}");
+    assert!(r["warnings"].to_string().contains("concurrency lowered to"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resume_with_other_settings_is_recorded_and_said() {
+    let dir = workspace(&[]);
+    let server = openai_answering_bug().await;
+    let uri = server.uri();
+    let first = [
+        "suggest",
+        "--provider",
+        "openai",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo",
+        "--limit",
+        "1",
+        "--name",
+        "again",
+        "--json",
+    ];
+    json_of(&sift(&dir, &first).await);
+    let second = [
+        "suggest",
+        "--provider",
+        "openai",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo",
+        "--limit",
+        "2",
+        "--name",
+        "again",
+        "--timeout",
+        "30",
+        "--concurrency",
+        "2",
+        "--json",
+    ];
+    let r = json_of(&sift(&dir, &second).await);
+    let w = r["warnings"].to_string();
+    assert!(w.contains("resuming run with other settings") && w.contains("timeout_secs 30"), "{w}");
+    let run = store(&dir).run("again").unwrap().unwrap();
+    let resumes = run.config["resumes"].as_array().unwrap();
+    assert_eq!(resumes.len(), 1);
+    assert_eq!(resumes[0]["concurrency"], 2);
+    // Suggestions export in reading order.
+    let out = dir.path().join("s.jsonl");
+    let o = sift(
+        &dir,
+        &["export", "--what", "suggestions", "--run", "again", "--out", out.to_str().unwrap()],
+    )
+    .await;
+    assert!(o.status.success());
+    let items: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["item"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = items.clone();
+    sorted.sort_by(|a, b| sift::text::natural_cmp(a, b));
+    assert_eq!(items, sorted);
+}
+
+/// A re-asked answer with confidences outside 0..1 does not replace a sound first answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn arbitration_keeps_the_answer_with_fewer_validation_issues() {
+    let dir = workspace(&[]);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"temperature": 0.0})))
+        .respond_with(anthropic_answer(
+            json!({"labels": [{"name": "bug", "confidence": 0.55}], "rationale": "unsure"}),
+            100,
+            10,
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"temperature": 0.3})))
+        .respond_with(anthropic_answer(
+            json!({"labels": [{"name": "question", "confidence": 3.0}], "rationale": "sure!"}),
+            100,
+            10,
+        ))
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let args = [
+        "suggest",
+        "--provider",
+        "anthropic",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo",
+        "--limit",
+        "1",
+        "--arbitration",
+        "--json",
+    ];
+    let out = sift(&dir, &args).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(requests(&server).await, 2);
+    let line = &monitor_lines(&dir, &run_id(&out))[0];
+    assert_eq!(line["arbitration"]["kept"], "first", "{line}");
 }

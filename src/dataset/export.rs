@@ -292,6 +292,9 @@ fn export_record(item: &Item, g: &Gold, split: String, rationale: Option<String>
 fn write_jsonl(path: &Path, records: &[&ExportRecord]) -> Result<(), ExportError> {
     let err = |source| ExportError::Io { path: path.to_path_buf(), source };
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(err)?);
+    let mut records = records.to_vec();
+    // In reading order: d:2 before d:10.
+    records.sort_by(|a, b| crate::text::natural_cmp(&a.id, &b.id));
     for r in records {
         let line = serde_json::to_string(r).map_err(|e| err(std::io::Error::other(e)))?;
         writeln!(f, "{line}").map_err(err)?;

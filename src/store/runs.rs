@@ -77,7 +77,7 @@ impl Store {
                     tokens_in, tokens_out, cost_usd, state, bundle)
                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)
                  ON CONFLICT(id) DO UPDATE SET name=excluded.name, finished_at=excluded.finished_at,
-                    dataset_fingerprint=excluded.dataset_fingerprint,
+                    dataset_fingerprint=excluded.dataset_fingerprint, config=excluded.config,
                     status=excluded.status, tokens_in=excluded.tokens_in,
                     tokens_out=excluded.tokens_out, cost_usd=excluded.cost_usd,
                     state=excluded.state",

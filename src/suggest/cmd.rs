@@ -145,6 +145,7 @@ pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
     }
     opts.limit = a.limit;
     opts.concurrency = a.concurrency.unwrap_or(opts.concurrency).max(1);
+    opts.concurrency_given = a.concurrency.is_some();
     // Like every usage error of `sift suggest`, exit 2.
     if let Some(Err(e)) = a.dataset.as_deref().map(|d| ctx.require_dataset(d)) {
         eprintln!("error: {e}");

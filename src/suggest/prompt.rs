@@ -243,7 +243,7 @@ pub fn answer_schema(tax: &Taxonomy) -> Value {
                     "type": "object",
                     "properties": {
                         "name": {"type": "string", "enum": names},
-                        "confidence": {"type": "number"}
+                        "confidence": {"type": "number", "minimum": 0, "maximum": 1}
                     },
                     "required": ["name", "confidence"],
                     "additionalProperties": false

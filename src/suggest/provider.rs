@@ -56,6 +56,10 @@ pub enum ProviderError {
     /// answer reported it cost (input, output tokens), so the budget still counts it.
     #[error("{provider}: unusable answer: {message}")]
     BadAnswer { provider: String, message: String, usage: Option<(u64, u64)> },
+    /// The answer hit the output token limit (`finish_reason: length`), even after one
+    /// retry with a higher limit: the cut-off JSON is not an answer.
+    #[error("{provider}: the answer was cut off at {limit} output tokens")]
+    Truncated { provider: String, limit: u64, usage: Option<(u64, u64)> },
     #[error("{provider} is not configured: {message}")]
     NotConfigured { provider: String, message: String },
 }
@@ -64,7 +68,10 @@ impl ProviderError {
     /// Rate limits, server errors and timeouts are worth another try; the rest are not.
     pub fn retryable(&self) -> bool {
         match self {
-            ProviderError::Status { status, .. } => *status == 429 || *status >= 500,
+            // A 5xx that says the request itself is invalid fails the same way every time.
+            ProviderError::Status { status, message, .. } => {
+                *status == 429 || (*status >= 500 && !request_invalid(message))
+            }
             ProviderError::Timeout { .. } | ProviderError::Transport { .. } => true,
             _ => false,
         }
@@ -81,7 +88,9 @@ impl ProviderError {
     /// Tokens an unusable answer still cost (input, output), when the answer said.
     pub fn usage(&self) -> Option<(u64, u64)> {
         match self {
-            ProviderError::BadAnswer { usage, .. } => *usage,
+            ProviderError::BadAnswer { usage, .. } | ProviderError::Truncated { usage, .. } => {
+                *usage
+            }
             _ => None,
         }
     }
@@ -94,9 +103,26 @@ impl ProviderError {
             ProviderError::Transport { .. } => "transport".into(),
             ProviderError::TooLarge { .. } => "too_large".into(),
             ProviderError::BadAnswer { .. } => "bad_answer".into(),
+            ProviderError::Truncated { .. } => "truncated".into(),
             ProviderError::NotConfigured { .. } => "not_configured".into(),
         }
     }
+}
+
+/// An error message that blames the request, not the server's state (llama.cpp's server
+/// answers 500 for a request shape it does not take): sending it again cannot help.
+pub fn request_invalid(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "input should be",
+        "invalid",
+        "unsupported",
+        "not supported",
+        "validation error",
+        "unknown field",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
 }
 
 /// A source of label suggestions. Object-safe: the runner holds `Arc<dyn Suggester>`.
@@ -113,6 +139,11 @@ pub trait Suggester: Send + Sync {
     }
     /// Ask for labels for one item.
     fn suggest<'a>(&'a self, req: &'a Request) -> BoxFuture<'a, Result<Answer, ProviderError>>;
+    /// What the provider settled on while answering (an OpenAI-compatible server's response
+    /// format), for the run's record.
+    fn negotiated(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What building a provider needs besides its name.
@@ -125,6 +156,8 @@ pub struct ProviderConfig {
     pub timeout: Duration,
     /// Folder of trained local models (.sift/models).
     pub models_dir: PathBuf,
+    /// `auto` (negotiate), `json_schema`, `json_object` or `text` (OpenAI-compatible servers).
+    pub response_format: String,
 }
 
 /// Provider names sift knows.

@@ -274,7 +274,9 @@ pub struct ExportRecord {
 /// Write a run's suggestions as JSONL (one record per item, item order); returns the count.
 pub fn export_suggestions(store: &Store, run: &str, out: &Path) -> Result<usize, RunsError> {
     let r = find(store, run)?;
-    let suggestions = store.run_suggestions(&r.id)?;
+    let mut suggestions = store.run_suggestions(&r.id)?;
+    // In reading order: d:2 before d:10.
+    suggestions.sort_by(|a, b| crate::text::natural_cmp(&a.item, &b.item));
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }

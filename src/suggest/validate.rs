@@ -1,5 +1,5 @@
 //! Validation of provider answers against the taxonomy: aliases mapped, unknown labels
-//! dropped and counted (so are deprecated ones), confidences clamped, one label per
+//! dropped and counted (so are deprecated ones), confidences outside 0..1 distrusted, one label per
 //! single-select dimension, at most max_labels, abstention below min_confidence.
 
 use crate::model::LabelScore;
@@ -67,15 +67,18 @@ pub fn score(l: &LabelScore) -> f64 {
     l.confidence.unwrap_or(1.0)
 }
 
+/// A confidence outside 0..1 (a model answering 1.25, 2000 or 3.5) says nothing about how
+/// sure the model is: it is a validation issue and counts as 0, never as certainty.
 fn clamp(c: f64, name: &str, issues: &mut Vec<String>) -> f64 {
     if c.is_nan() {
         issues.push(format!("confidence of {name:?} is not a number; treated as 0"));
         return 0.0;
     }
     if !(0.0..=1.0).contains(&c) {
-        issues.push(format!("clamped confidence {c} of {name:?} to [0, 1]"));
+        issues.push(format!("confidence {c} of {name:?} is outside 0..1; treated as 0"));
+        return 0.0;
     }
-    c.clamp(0.0, 1.0)
+    c
 }
 
 fn max_conf(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -133,7 +136,7 @@ mod tests {
     }
 
     #[test]
-    fn maps_aliases_drops_unknown_clamps_and_caps() {
+    fn maps_aliases_drops_unknown_distrusts_out_of_range_and_caps() {
         let t = tax("issues");
         let v = finalize(
             &t,
@@ -143,15 +146,20 @@ mod tests {
                 ls("docs", 0.8),
                 ls("perf", 0.7),
                 ls("ux", 0.65),
+                ls("question", 0.62),
             ],
         );
         let names: Vec<_> = v.labels.iter().map(|l| l.name.as_str()).collect();
-        assert_eq!(names, ["bug", "documentation", "performance"]);
-        assert_eq!(v.labels[0].confidence, Some(1.0));
+        // 1.7 is no confidence at all: bug counts as 0, not as certain.
+        assert_eq!(names, ["documentation", "performance", "ux"]);
         assert_eq!(v.dropped, ["wontfix"]);
         assert!(!v.abstained);
-        assert!(v.issues.iter().any(|i| i.contains("clamped")));
+        assert!(v.issues.iter().any(|i| i.contains("1.7 of \"crash\" is outside 0..1")));
         assert!(v.issues.iter().any(|i| i.contains("capped")));
+        // Every label out of range: an abstention, not a certain answer.
+        let v = finalize(&t, &[ls("bug", 2000.0), ls("ux", 3.5), ls("question", -1.0)]);
+        assert!(v.labels.is_empty() && v.abstained, "{v:?}");
+        assert_eq!(v.issues.len(), 3);
     }
 
     #[test]

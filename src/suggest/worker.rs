@@ -186,6 +186,8 @@ pub(super) struct Outcome {
     pub(super) answer: Option<Answered>,
     pub(super) error: Option<String>,
     pub(super) attempt_errors: Vec<String>,
+    /// What each failed attempt's server said (scrubbed of secrets), beside its kind.
+    pub(super) attempt_messages: Vec<String>,
     pub(super) retries: u32,
     pub(super) latency_ms: u64,
     pub(super) tokens_in: u64,
@@ -208,6 +210,7 @@ impl Outcome {
             answer: None,
             error: None,
             attempt_errors: Vec::new(),
+            attempt_messages: Vec::new(),
             retries: 0,
             latency_ms: 0,
             tokens_in: 0,
@@ -240,6 +243,7 @@ impl Outcome {
             }),
             error: None,
             attempt_errors: Vec::new(),
+            attempt_messages: Vec::new(),
             retries: 0,
             latency_ms: 0,
             tokens_in: 0,
@@ -302,6 +306,7 @@ async fn ask(
                     out.tokens_out += o;
                 }
                 out.attempt_errors.push(e.kind());
+                out.attempt_messages.push(crate::text::one_line(&e.to_string()));
                 if e.retryable() && attempt < shared.retries {
                     out.retries += 1;
                     tokio::time::sleep(backoff(shared.backoff, attempt, e.retry_after())).await;
@@ -476,7 +481,13 @@ async fn arbitrate(
         }
     };
     let v2 = validate::finalize(&shared.tax, &second.labels);
-    let keep_second = top(&v2) > top(&first);
+    // The answer with fewer validation issues wins (a re-ask that answers 1-5 instead of
+    // 0..1 does not replace a sound one); between equally sound answers, the more confident.
+    let keep_second = match v2.issues.len().cmp(&first.issues.len()) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Greater => false,
+        std::cmp::Ordering::Equal => top(&v2) > top(&first),
+    };
     out.arbitration = Some(json!({
         "temperature": temperature,
         "first": answered.raw,

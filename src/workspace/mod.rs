@@ -87,6 +87,9 @@ pub struct SuggestSettings {
     pub few_shot: usize,
     pub arbitration: bool,
     pub temperature: f64,
+    /// How OpenAI-compatible servers are asked for JSON: `auto` tries json_schema, then
+    /// json_object, then plain text as a server refuses each; or one of them, forced.
+    pub response_format: String,
     /// The workspace sift.toml, when `base_url` comes from it and neither the user config
     /// nor SIFT_BASE_URL names the same origin: API keys are not sent there (sift.toml is
     /// shared through git). Set by the layering, never read from a file.
@@ -109,6 +112,7 @@ impl Default for SuggestSettings {
             few_shot: 3,
             arbitration: false,
             temperature: 0.0,
+            response_format: "auto".into(),
             untrusted_base_url: None,
         }
     }
@@ -475,6 +479,9 @@ pub fn load_settings(
     Ok(settings)
 }
 
+/// The values of `suggest.response_format`.
+pub const RESPONSE_FORMATS: &[&str] = &["auto", "json_schema", "json_object", "text"];
+
 /// Numbers that parse but make no sense: refused with the field and the file that set it.
 fn check_layer(t: &toml::Table, path: &Path) -> Result<()> {
     let get = |table: &str, key: &str| t.get(table).and_then(|v| v.get(key)).cloned();
@@ -493,6 +500,15 @@ fn check_layer(t: &toml::Table, path: &Path) -> Result<()> {
     if let Some(v) = float("sample", "target_accuracy").filter(|v| !(*v > 0.0 && *v <= 1.0)) {
         problems
             .push(format!("sample.target_accuracy = {v}: must be a share above 0 and at most 1"));
+    }
+    let format = get("suggest", "response_format");
+    if let Some(v) = format.as_ref().and_then(|v| v.as_str())
+        && !RESPONSE_FORMATS.contains(&v)
+    {
+        problems.push(format!(
+            "suggest.response_format = {v:?}: must be one of {}",
+            RESPONSE_FORMATS.join(", ")
+        ));
     }
     if let Some(v) = float("suggest", "temperature").filter(|v| !(0.0..=2.0).contains(v)) {
         problems.push(format!("suggest.temperature = {v}: must be between 0 and 2"));

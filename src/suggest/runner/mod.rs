@@ -87,6 +87,12 @@ pub struct RunOptions {
     pub temperature: f64,
     pub few_shot: usize,
     pub prompt_version: String,
+    /// How an OpenAI-compatible server is asked for JSON: auto (negotiated), json_schema,
+    /// json_object or text.
+    pub response_format: String,
+    /// `--concurrency` was given: a loopback server is not started at 1.
+    #[serde(skip)]
+    pub concurrency_given: bool,
     /// Skip items the resumed run already answered; false re-asks them (TUI requests).
     #[serde(skip)]
     pub skip_done: bool,
@@ -128,6 +134,8 @@ impl RunOptions {
             arbitration: s.arbitration,
             temperature: s.temperature,
             few_shot: s.few_shot,
+            response_format: s.response_format.clone(),
+            concurrency_given: false,
             prompt_version: s.prompt_version.clone(),
             skip_done: true,
             progress: false,
@@ -186,6 +194,14 @@ pub struct RunReport {
     pub budget_limit: u64,
     pub monitor_log: PathBuf,
     pub warnings: Vec<String>,
+    /// Failed attempts by kind (http_500, timeout, truncated, ...), and what the server said
+    /// the first time each kind happened.
+    pub errors_by_kind: BTreeMap<String, usize>,
+    pub first_errors: BTreeMap<String, String>,
+    /// Concurrency at the start (1 for a server on this machine unless --concurrency was
+    /// given) and at the end of the run, after adapting to timeouts and rate limits.
+    pub concurrency_start: usize,
+    pub concurrency: usize,
     /// Per-item results (for the TUI; not in --json output).
     #[serde(skip)]
     pub items: Vec<ItemResult>,
@@ -241,7 +257,7 @@ pub async fn run_suggestions(
         Some(name) => Some(lock_run(ws, name)?),
         None => None,
     };
-    let run = open_run(store, opts, &tax, chain[0].as_ref(), &bundle)?;
+    let run = open_run(store, opts, &tax, chain[0].as_ref(), &bundle, &mut warnings)?;
     // --limit picks the first N items of the scope, so re-running the same command after
     // an interruption finishes the same items.
     let scope = &rows[..opts.limit.unwrap_or(rows.len()).min(rows.len())];
@@ -282,6 +298,13 @@ pub async fn run_suggestions(
         halt: AtomicBool::new(false),
     });
     let status = drive(store, &mut sink, opts, shared, jobs, stop).await?;
+    if let Some(format) = primary.negotiated() {
+        sink.warn(format!(
+            "the server does not take a JSON-schema response format: answers were asked as \
+             {format} (recorded in the run)"
+        ));
+        sink.run.config["response_format_used"] = json!(format);
+    }
     let run_id = sink.run.id.clone();
     // The sink writes the last suggestions when it finishes; only then are they answered.
     let report = sink.finish(store, status)?;
@@ -420,11 +443,13 @@ async fn drive(
 ) -> Result<&'static str, RunError> {
     sink.bar = progress_bar(opts.progress, pending.remaining());
     let mut status = "done";
+    let mut flow = Flow::new(opts);
+    sink.report.concurrency_start = flow.limit;
     // A JoinSet aborts whatever is still in flight when it is dropped (Ctrl-C).
     let mut set: JoinSet<Outcome> = JoinSet::new();
     tokio::pin!(stop);
     loop {
-        while set.len() < opts.concurrency.max(1) && !shared.halt.load(Ordering::SeqCst) {
+        while set.len() < flow.limit && !shared.halt.load(Ordering::SeqCst) {
             let Some(job) = pending.next(store, sink)? else { break };
             set.spawn(guarded_work(shared.clone(), job));
         }
@@ -439,6 +464,11 @@ async fn drive(
         };
         let Some(joined) = next else { break };
         let Ok(out) = joined else { continue };
+        if let Some(lowered) = flow.observe(&out, opts.timeout) {
+            sink.warn(format!(
+                "the server is slow or limiting requests: concurrency lowered to {lowered}"
+            ));
+        }
         if out.over_budget && status == "done" {
             status = "budget_exhausted";
             sink.warn(format!(
@@ -459,8 +489,64 @@ async fn drive(
     }
     set.abort_all();
     sink.report.not_asked += pending.remaining() + set.len();
+    sink.report.concurrency = flow.limit;
     sink.bar.finish_and_clear();
     Ok(status)
+}
+
+/// Requests in flight, adapted to the server (AIMD): halved when requests time out or are
+/// turned away (429, 503), raised by one after a round of quick answers, never above the
+/// configured concurrency. A server on this machine (llama.cpp, Ollama) usually has one
+/// slot: it starts at 1 unless `--concurrency` was given, so the timeout measures the
+/// answer, not the queue in front of it.
+struct Flow {
+    limit: usize,
+    max: usize,
+    fast: usize,
+}
+
+impl Flow {
+    fn new(opts: &RunOptions) -> Self {
+        let max = opts.concurrency.max(1);
+        let local = opts.base_url.as_deref().is_some_and(is_loopback);
+        let limit = if local && !opts.concurrency_given { 1 } else { max };
+        Flow { limit, max, fast: 0 }
+    }
+
+    /// Adapt to one finished item; returns the new limit when it was lowered.
+    fn observe(&mut self, out: &Outcome, timeout: Duration) -> Option<usize> {
+        let congested = out
+            .attempt_errors
+            .iter()
+            .any(|k| matches!(k.as_str(), "timeout" | "http_429" | "http_503"));
+        if congested {
+            self.fast = 0;
+            let lowered = (self.limit / 2).max(1);
+            let changed = lowered < self.limit;
+            self.limit = lowered;
+            return changed.then_some(lowered);
+        }
+        let quick = out.answer.is_some()
+            && !out.cached
+            && u128::from(out.latency_ms) * 4 < timeout.as_millis();
+        if quick {
+            self.fast += 1;
+            if self.fast >= self.limit && self.limit < self.max {
+                self.limit += 1;
+                self.fast = 0;
+            }
+        }
+        None
+    }
+}
+
+/// A base URL on this machine.
+fn is_loopback(url: &str) -> bool {
+    let Ok(u) = reqwest::Url::parse(url) else { return false };
+    let Some(host) = u.host_str() else { return false };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Estimated cost in US dollars from list prices per million tokens (input, output) of

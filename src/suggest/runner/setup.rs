@@ -30,6 +30,36 @@ pub(super) fn stale_local_model(
     })
 }
 
+/// Settings a resume may change without making another run; each resume's are recorded.
+const RESUME_SETTINGS: [&str; 5] =
+    ["base_url", "timeout_secs", "concurrency", "retries", "response_format"];
+
+/// Record what this resume uses in the run's config (`resumes`), and say which settings
+/// differ from the ones the run started with.
+fn record_resume(run: &mut Run, opts: &RunOptions, warnings: &mut Vec<String>) {
+    let now = opts.snapshot();
+    let mut used = serde_json::Map::new();
+    used.insert("at".into(), json!(now_rfc3339()));
+    let mut changed = Vec::new();
+    for key in RESUME_SETTINGS {
+        let value = now.get(key).cloned().unwrap_or(Value::Null);
+        if run.config.get(key).is_some_and(|before| *before != value) {
+            changed.push(format!("{key} {} (started with {})", value, run.config[key]));
+        }
+        used.insert(key.into(), value);
+    }
+    if !changed.is_empty() {
+        warnings.push(format!("resuming run with other settings: {}", changed.join(", ")));
+    }
+    let Some(config) = run.config.as_object_mut() else { return };
+    match config.get_mut("resumes").and_then(Value::as_array_mut) {
+        Some(list) => list.push(Value::Object(used)),
+        None => {
+            config.insert("resumes".into(), json!([used]));
+        }
+    }
+}
+
 /// Held while this process works a named run; the OS releases it when the process ends.
 pub(super) struct RunLock {
     _file: std::fs::File,
@@ -128,6 +158,7 @@ pub(super) fn build_chain(
         send_key: opts.untrusted_base_url.is_none(),
         timeout: opts.timeout,
         models_dir: ws.models_dir(),
+        response_format: opts.response_format.clone(),
     };
     if !provider::PROVIDERS.contains(&opts.provider.as_str()) {
         return Err(RunError::Usage(format!(
@@ -169,6 +200,7 @@ pub(super) fn open_run(
     tax: &Taxonomy,
     primary: &dyn Suggester,
     bundle: &PromptBundle,
+    warnings: &mut Vec<String>,
 ) -> Result<Run, RunError> {
     let prompt_hash = bundle.hash();
     if let Some(name) = &opts.name
@@ -190,6 +222,7 @@ pub(super) fn open_run(
         }
         run.status = "running".into();
         run.finished_at = None;
+        record_resume(&mut run, opts, warnings);
         store.save_run(&run)?;
         return Ok(run);
     }

@@ -50,6 +50,10 @@ impl Sink {
             budget_limit: opts.daily_budget,
             monitor_log: log_path.clone(),
             warnings,
+            errors_by_kind: BTreeMap::new(),
+            first_errors: BTreeMap::new(),
+            concurrency_start: opts.concurrency,
+            concurrency: opts.concurrency,
             items: Vec::new(),
         };
         Ok(Sink {
@@ -79,6 +83,19 @@ impl Sink {
         if show {
             for w in &self.report.warnings {
                 eprintln!("warning: {}", crate::text::one_line(w));
+            }
+        }
+    }
+
+    /// Count failed attempts by kind, and say what the server said the first time each kind
+    /// happened (a run that falls back on every item used to hide the cause).
+    fn note_errors(&mut self, out: &Outcome) {
+        for (kind, message) in out.attempt_errors.iter().zip(&out.attempt_messages) {
+            *self.report.errors_by_kind.entry(kind.clone()).or_insert(0) += 1;
+            if !self.report.first_errors.contains_key(kind) {
+                self.report.first_errors.insert(kind.clone(), message.clone());
+                tracing::warn!(kind = %kind, "{message}");
+                self.warn(format!("{kind}: {message}"));
             }
         }
     }
@@ -130,6 +147,7 @@ impl Sink {
 
     pub(super) fn handle(&mut self, store: &mut Store, out: Outcome) -> Result<(), RunError> {
         self.account(store, &out)?;
+        self.note_errors(&out);
         self.writer.handle(store, &mut self.report, &mut self.log, out)?;
         if let Some(f) = &self.on_item
             && let Some(last) = self.report.items.last()

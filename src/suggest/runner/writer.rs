@@ -28,6 +28,7 @@ impl Writer {
             "tokens_out": out.tokens_out,
             "retries": out.retries,
             "errors": out.attempt_errors,
+            "error_messages": out.attempt_messages,
             "examples": out.examples,
         });
         let Some(a) = out.answer else {
