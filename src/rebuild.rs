@@ -20,6 +20,9 @@ use crate::workspace::{Overrides, Workspace, log};
 /// Options of `sift rebuild`.
 #[derive(Debug, clap::Args)]
 pub struct RebuildArgs {
+    /// Rebuild even when the store holds runs, pushes or items the workspace's files do not.
+    #[arg(long)]
+    pub force: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -51,55 +54,142 @@ pub fn has_journals(ws: &Workspace) -> bool {
 }
 
 /// Open the workspace as `Context::open` does; a missing store is rebuilt from the workspace's
-/// files, and a corrupt one is first moved aside, each with a message on stderr.
+/// files, and a damaged one is first moved aside, each with a message on stderr. A rebuild
+/// fills a new store beside the old and moves it into place only when complete, under a lock,
+/// so no process ever opens a half-rebuilt store.
 pub fn open(workspace: Option<&Path>, ov: &Overrides) -> Result<Context> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let root = Workspace::discover(&cwd, workspace)?;
     let store = root.join(crate::workspace::STATE_DIR).join("store.db");
-    let mut moved = None;
-    let mut missing = !store.exists();
-    let mut ctx = match Context::open(Some(&root), ov) {
-        Ok(ctx) => ctx,
-        Err(e) if is_corrupt(&e) => {
-            let aside = move_aside(&store, "corrupt")?;
-            eprintln!(
-                "warning: the store {} is damaged ({}); moved it to {} and rebuilding",
-                store.display(),
-                crate::text::one_line(&format!("{e:#}")),
-                aside.display()
-            );
-            moved = Some(aside);
-            missing = true;
-            Context::open(Some(&root), ov)?
+    if store.exists() {
+        match Context::open(Some(&root), ov) {
+            Ok(ctx) => return Ok(ctx),
+            Err(e) if is_corrupt(&e) => {}
+            Err(e) => return Err(e),
         }
-        Err(e) => return Err(e),
-    };
-    if missing && has_journals(&ctx.ws) {
+    }
+    let _lock = RebuildLock::take(&root)?;
+    // Another process may have rebuilt it while this one waited for the lock.
+    let mut moved = None;
+    if store.exists() {
+        match Context::open(Some(&root), ov) {
+            Ok(ctx) => return Ok(ctx),
+            Err(e) if is_corrupt(&e) => {
+                let aside = move_aside(&store, "corrupt")?;
+                eprintln!(
+                    "warning: the store {} is damaged ({}); moved it to {} and rebuilding",
+                    store.display(),
+                    crate::text::one_line(&format!("{e:#}")),
+                    aside.display()
+                );
+                moved = Some(aside);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let probe = Workspace::open(&root, crate::workspace::user_config_path().as_deref(), ov)?;
+    if has_journals(&probe) {
         eprintln!(
             "note: no store yet; rebuilding it from the workspace's sources, runs and pushes"
         );
-        let mut report = restore(&mut ctx)?;
+        let mut report = rebuild_into_place(&root, ov, &store)?;
         report.moved_aside = moved;
         print_summary(&report, true)?;
     }
-    Ok(ctx)
+    Context::open(Some(&root), ov)
 }
 
-/// `sift rebuild`: move the store aside and restore everything from the workspace's files.
+/// `sift rebuild [--force]`: restore everything from the workspace's files into a new store,
+/// then put it in place of the old one (kept beside it).
 pub fn run(workspace: Option<&Path>, ov: &Overrides, args: &RebuildArgs) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let root = Workspace::discover(&cwd, workspace)?;
     let store = root.join(crate::workspace::STATE_DIR).join("store.db");
-    let moved = if store.exists() { Some(move_aside(&store, "before-rebuild")?) } else { None };
-    let mut ctx = Context::open(Some(&root), ov)?;
-    let mut report = restore(&mut ctx)?;
-    report.moved_aside = moved;
+    let _lock = RebuildLock::take(&root)?;
+    if store.exists() && !args.force {
+        refuse_losses(&root, ov)?;
+    }
+    let report = rebuild_into_place(&root, ov, &store)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_summary(&report, false)?;
     }
     Ok(if report.unreachable.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Fill a new store beside `store`, then move the old one aside (if any) and the new one in.
+fn rebuild_into_place(root: &Path, ov: &Overrides, store: &Path) -> Result<RebuildReport> {
+    let fresh = PathBuf::from(format!("{}.rebuilding", store.display()));
+    remove_store_files(&fresh)?;
+    let mut ctx = Context::open_with_store(Some(root), ov, Some(&fresh))?;
+    let mut report = restore(&mut ctx)?;
+    // Closing the connection checkpoints its WAL into the file.
+    drop(ctx);
+    if store.exists() {
+        report.moved_aside = Some(move_aside(store, "before-rebuild")?);
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", fresh.display()));
+        if from.exists() {
+            let to = PathBuf::from(format!("{}{suffix}", store.display()));
+            std::fs::rename(&from, &to)
+                .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+        }
+    }
+    Ok(report)
+}
+
+fn remove_store_files(path: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", path.display()));
+        if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuse a rebuild that would drop what the workspace's files do not hold: runs and pushes
+/// made before sift journaled them, items imported before it recorded sources.
+fn refuse_losses(root: &Path, ov: &Overrides) -> Result<()> {
+    let ctx = Context::open(Some(root), ov)?;
+    let journaled =
+        |dir: &str, id: &str| ctx.ws.root.join(dir).join(format!("{id}.jsonl")).is_file();
+    let runs = ctx.store.runs()?.iter().filter(|r| !journaled(journal::RUNS_DIR, &r.id)).count();
+    let pushes =
+        ctx.store.push_ids()?.iter().filter(|p| !journaled(journal::PUSHES_DIR, p)).count();
+    let items = ctx.store.items_without_source()?;
+    if runs + pushes + items > 0 {
+        anyhow::bail!(
+            "the store holds {runs} run(s) and {pushes} push(es) made before sift wrote them to \
+             runs/ and pushes/, and {items} item(s) imported before it recorded sources/: a \
+             rebuild would lose them. `sift rebuild --force` rebuilds anyway (the old store is \
+             kept beside the new one)"
+        );
+    }
+    Ok(())
+}
+
+/// Held while a process rebuilds the store; others wait for it.
+struct RebuildLock {
+    _file: std::fs::File,
+}
+
+impl RebuildLock {
+    fn take(root: &Path) -> Result<Self> {
+        let dir = root.join(crate::workspace::STATE_DIR);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("rebuild.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        file.lock().with_context(|| format!("locking {}", path.display()))?;
+        Ok(RebuildLock { _file: file })
+    }
 }
 
 fn print_summary(r: &RebuildReport, to_stderr: bool) -> Result<()> {
@@ -201,6 +291,16 @@ fn restore_source(ctx: &mut Context, dataset: &str, source: &Source) -> Result<(
             mixed_kinds,
             ..
         } => {
+            // sources/ arrives through git from anyone: only files inside the workspace are
+            // read back by themselves, never a path that leads out of it.
+            let p = Path::new(path);
+            let inside =
+                !p.is_absolute() && !p.components().any(|c| c == std::path::Component::ParentDir);
+            anyhow::ensure!(
+                inside,
+                "{} is outside the workspace; import it again with `sift import` if you trust it",
+                crate::text::one_line(path)
+            );
             let file = sources::resolve(&ctx.ws, path);
             anyhow::ensure!(file.is_file(), "{} is not there any more", file.display());
             let opts = ImportOptions {
@@ -220,7 +320,19 @@ fn restore_source(ctx: &mut Context, dataset: &str, source: &Source) -> Result<(
                 "all" => crate::github::IssueState::All,
                 _ => crate::github::IssueState::Open,
             };
-            let s = crate::github::pull_repo(ctx, repo, state, None, api_url.as_deref(), false)?;
+            // The API URL a shared file names is not where the token goes: the pull uses the
+            // user's own settings (their config, SIFT_GITHUB_API_URL), and a recorded host
+            // they do not name is left to them.
+            let configured = ctx.ws.settings.github.api_url.trim_end_matches('/').to_string();
+            if let Some(url) = api_url.as_deref().filter(|u| u.trim_end_matches('/') != configured)
+            {
+                anyhow::bail!(
+                    "it was pulled from {}, not the configured API ({configured}); pull it \
+                     again with `sift pull {repo} --api-url URL` if you trust that host",
+                    crate::text::one_line(url)
+                );
+            }
+            let s = crate::github::pull_repo(ctx, repo, state, None, None, false)?;
             Ok((s.issues, false))
         }
     }
@@ -245,12 +357,16 @@ fn restore_runs(ctx: &mut Context, r: &mut RebuildReport) -> Result<()> {
         r.errors.extend(bad);
         r.runs += 1;
         for e in events {
-            match e {
-                RunEvent::Run { run } => ctx.store.save_run(&run)?,
+            // One bad line (a run whose header line was torn) costs that line, not the rebuild.
+            let applied = match e {
+                RunEvent::Run { run } => ctx.store.save_run(&run),
                 RunEvent::Suggestions { suggestions } => {
                     r.suggestions += suggestions.len();
-                    ctx.store.save_suggestions(&suggestions)?;
+                    ctx.store.save_suggestions(&suggestions)
                 }
+            };
+            if let Err(err) = applied {
+                r.errors.push(format!("{}: {err}", file.display()));
             }
         }
     }
@@ -265,7 +381,9 @@ fn restore_pushes(ctx: &mut Context, r: &mut RebuildReport) -> Result<()> {
         r.errors.extend(bad);
         r.pushes += 1;
         for e in events {
-            apply_push_event(&mut ctx.store, &id, e)?;
+            if let Err(err) = apply_push_event(&mut ctx.store, &id, e) {
+                r.errors.push(format!("{}: {err:#}", file.display()));
+            }
         }
     }
     Ok(())

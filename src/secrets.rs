@@ -26,6 +26,8 @@ pub fn remember(value: &str) {
     let mut known = KNOWN.write().unwrap_or_else(|p| p.into_inner());
     if !known.iter().any(|k| k == value) {
         known.push(value.to_string());
+        // Longest first: a secret that contains another is replaced whole.
+        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
     }
 }
 

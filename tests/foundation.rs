@@ -439,9 +439,26 @@ fn a_lost_or_damaged_store_is_rebuilt_from_the_workspace() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is damaged") && err.contains("store.db.corrupt-"), "{err}");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&ok(&out)).unwrap()["items"], 2);
+    // History the workspace's files do not hold (a run made by a store opened outside a
+    // workspace, as older sift versions did) is not dropped without --force.
+    let s = sift::store::Store::open(&store).unwrap();
+    let old = sift::model::Run {
+        id: "r-old".into(),
+        provider: "keywords".into(),
+        started_at: "2026-01-01T00:00:00Z".into(),
+        status: "done".into(),
+        ..Default::default()
+    };
+    s.save_run(&old).unwrap();
+    drop(s);
+    let out = sift(ws, &["rebuild"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("1 run(s)") && err.contains("--force"), "{err}");
+    assert!(sift::store::Store::open(&store).unwrap().run("r-old").unwrap().is_some());
     // A source that is gone is named, and the command says it failed.
     std::fs::remove_file(&file).unwrap();
-    let out = sift(ws, &["rebuild", "--json"]);
+    let out = sift(ws, &["rebuild", "--force", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["items"], 0);

@@ -1505,7 +1505,19 @@ async fn a_push_can_be_reverted_after_the_store_is_lost() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(ws.path().join(format!(".sift/store.db{suffix}")));
     }
-    let o = sift(ws.path(), &["push", "--revert", &push_id, "--api-url", &uri, "--json"]).await;
+    // The recorded API host is not trusted because a shared file names it...
+    let n = server.received_requests().await.unwrap().len();
+    let o = sift(ws.path(), &["status"]).await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("NOT restored: GitHub repository o/r: it was pulled from"), "{err}");
+    assert_eq!(server.received_requests().await.unwrap().len(), n, "no request, no token sent");
+    // ...but once the user names it themselves.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(ws.path().join(format!(".sift/store.db{suffix}")));
+    }
+    let mut c = sift_cmd(ws.path(), &["push", "--revert", &push_id, "--api-url", &uri, "--json"]);
+    c.env("SIFT_GITHUB_API_URL", &uri);
+    let o = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
     ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("rebuilt: 1 items from 1 sources") && err.contains("1 pushes"), "{err}");

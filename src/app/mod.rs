@@ -25,11 +25,28 @@ pub struct Context {
 impl Context {
     /// Open the workspace, its taxonomy and store, and replay new annotation records.
     pub fn open(cli_ws: Option<&Path>, overrides: &Overrides) -> Result<Self> {
+        Self::open_with_store(cli_ws, overrides, None)
+    }
+
+    /// [`Context::open`] on a store at `store` instead of the workspace's own (a rebuild fills
+    /// a new store beside it, then moves it into place).
+    pub fn open_with_store(
+        cli_ws: Option<&Path>,
+        overrides: &Overrides,
+        store: Option<&Path>,
+    ) -> Result<Self> {
         let cwd = std::env::current_dir().context("cannot read the current folder")?;
         let root = Workspace::discover(&cwd, cli_ws)?;
         let ws = Workspace::open(&root, user_config_path().as_deref(), overrides)?;
         let labels = LabelsFile::load(&ws.labels_path())?;
-        let mut store = ws.open_store()?;
+        let mut store = match store {
+            Some(path) => {
+                let mut s = Store::open(path)?;
+                s.set_journal_root(Some(ws.root.clone()));
+                s
+            }
+            None => ws.open_store()?,
+        };
         let report = log::replay(&ws, &mut store)?;
         for e in report.errors.iter().chain(&report.torn) {
             eprintln!("warning: {}", crate::text::one_line(e));

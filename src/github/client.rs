@@ -530,7 +530,7 @@ fn error_message(body: &[u8]) -> String {
             let errors = v.get("errors").map(|e| format!(" ({e})")).unwrap_or_default();
             Some(format!("{m}{errors}"))
         })
-        .unwrap_or_else(|| text.chars().take(200).collect());
+        .unwrap_or_else(|| crate::secrets::scrub(&text).chars().take(200).collect());
     crate::text::one_line(&crate::secrets::scrub(&msg))
 }
 

@@ -54,10 +54,6 @@ struct Pending {
     dataset: String,
     hash: String,
     labels_hash: String,
-    /// Already in the index (its rows must be deleted before re-inserting).
-    existed: bool,
-    /// Text changed: the FTS row must be rewritten, not only the keywords.
-    text_changed: bool,
     /// Neither text nor taxonomy changed: only the keywords are re-scored.
     rescore_only: bool,
 }
@@ -145,8 +141,6 @@ impl Store {
                 dataset,
                 hash,
                 labels_hash: want,
-                existed: old_hash.is_some(),
-                text_changed,
                 rescore_only: unchanged,
             });
         }
@@ -377,11 +371,15 @@ fn index_texts(
             texts = load_texts(tx, &ids)?;
         }
         let (title, rest) = texts.remove(&p.id).unwrap_or_default();
-        if p.existed {
+        // What the index holds now, read in this transaction: another refresh (another
+        // process) may have indexed the item since the work was planned.
+        let now = indexed(tx, p.id)?;
+        let text_done = now.as_ref().is_some_and(|(hash, _)| *hash == p.hash);
+        if now.is_some() {
             forget_keywords(tx, p.id, &mut df_delta)?;
-            delete_rows(tx, p.id, p.text_changed)?;
+            delete_rows(tx, p.id, !text_done)?;
         }
-        if p.text_changed || !p.existed {
+        if !text_done {
             tx.prepare_cached("INSERT INTO item_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
                 .execute(params![p.id, title, rest])?;
         }
@@ -415,6 +413,12 @@ fn write_keywords<'a>(
 ) -> rusqlite::Result<()> {
     let mut df_delta: HashMap<String, i64> = HashMap::new();
     for (p, f) in scored {
+        // Another refresh finished this item meanwhile (or changed it): its keywords stand.
+        let pending = indexed(tx, p.id)?
+            .is_some_and(|(hash, labels)| hash == p.hash && labels == KEYWORDS_PENDING);
+        if !pending {
+            continue;
+        }
         let terms: Vec<(&str, u32)> =
             f.terms.iter().map(|(t, n)| (words[*t as usize].as_str(), *n)).collect();
         let kw = keywords::select(&f.labels, &terms, docs, &mut |t| lookup(t));
@@ -427,6 +431,13 @@ fn write_keywords<'a>(
         upsert_index(tx, p.id, &p.hash, &p.labels_hash, &json, now)?;
     }
     write_df(tx, df_delta)
+}
+
+/// An item's indexed content hash and labels hash, if it is in the index.
+fn indexed(tx: &Transaction, id: i64) -> rusqlite::Result<Option<(String, String)>> {
+    tx.prepare_cached("SELECT content_hash, labels_hash FROM item_index WHERE item_id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
 }
 
 fn upsert_index(

@@ -219,6 +219,14 @@ impl Store {
         self.journal_push(id, &PushEvent::Finish { status: status.into(), at: now.into() })
     }
 
+    /// Every push id (for the rebuild's check that each has a journal).
+    pub fn push_ids(&self) -> Result<Vec<String>> {
+        let mut st =
+            self.conn.prepare("SELECT id FROM pushes ORDER BY id").map_err(|e| self.err(e))?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     pub fn push_record(&self, id: &str) -> Result<Option<PushRow>> {
         self.conn
             .query_row(&format!("SELECT {PUSH_COLUMNS} FROM pushes WHERE id = ?1"), [id], push_row)

@@ -310,6 +310,17 @@ impl Store {
         Ok(())
     }
 
+    /// Items with no recorded source: imported before sift recorded sources (GitHub items
+    /// come from their repository).
+    pub fn items_without_source(&self) -> Result<usize> {
+        self.conn
+            .query_row("SELECT count(*) FROM items WHERE source = '' AND repo IS NULL", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as usize)
+            .map_err(|e| self.err(e))
+    }
+
     /// Where an item came from, as recorded by its import ("" for older stores and pulls).
     pub fn item_source(&self, key: &str) -> Result<Option<String>> {
         self.conn

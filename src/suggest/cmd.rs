@@ -347,7 +347,7 @@ fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {
         c.a.provider,
         one_line(&c.a.model),
         one_line(&c.a.prompt_version),
-        &c.a.prompt_hash[..c.a.prompt_hash.len().min(12)]
+        crate::text::prefix(&c.a.prompt_hash, 12)
     )?;
     writeln!(
         out,
@@ -356,7 +356,7 @@ fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {
         c.b.provider,
         one_line(&c.b.model),
         one_line(&c.b.prompt_version),
-        &c.b.prompt_hash[..c.b.prompt_hash.len().min(12)]
+        crate::text::prefix(&c.b.prompt_hash, 12)
     )?;
     writeln!(
         out,
@@ -445,11 +445,7 @@ pub fn train(ctx: &Context, a: &TrainArgs) -> Result<ExitCode> {
         if let Some(cv) = &r.cross_validation {
             print_cross_validation(cv)?;
         }
-        outln!(
-            "saved {} (data {})",
-            r.path.display(),
-            &r.fingerprint[..r.fingerprint.len().min(12)]
-        );
+        outln!("saved {} (data {})", r.path.display(), crate::text::prefix(&r.fingerprint, 12));
         outln!("use it: sift suggest --provider local");
     }
     Ok(ExitCode::SUCCESS)

@@ -246,6 +246,15 @@ impl Suggester for OpenAi {
                     Ok(v) => v,
                     // Not a failure of this item: the same request in a weaker format.
                     Err(e) if refuses_format(&e) && self.lower(format) => continue,
+                    // The cut-off answer before this failed retry was billed: say so with it.
+                    Err(e) if billed != (0, 0) => {
+                        tracing::warn!("the longer retry of a cut-off answer failed: {e}");
+                        return Err(ProviderError::Truncated {
+                            provider: "openai".into(),
+                            limit: limit / 2,
+                            usage: Some(billed),
+                        });
+                    }
                     Err(e) => return Err(e),
                 };
                 if truncated(&v) {

@@ -170,6 +170,15 @@ pub fn build(
     tax: &Taxonomy,
 ) -> Result<Arc<dyn Suggester>, ProviderError> {
     let not = |message: String| ProviderError::NotConfigured { provider: name.into(), message };
+    // A password in the base URL (a proxy's key) is a secret like any other.
+    if let Some(pw) = cfg
+        .base_url
+        .as_deref()
+        .and_then(|u| reqwest::Url::parse(u).ok())
+        .and_then(|u| u.password().map(str::to_string))
+    {
+        secrets::remember(&pw);
+    }
     match name {
         "anthropic" => {
             if !cfg.send_key {
@@ -312,7 +321,9 @@ fn error_message(bytes: &[u8]) -> String {
             .and_then(Value::as_str)
             .map(str::to_string)
     });
-    let msg = crate::text::one_line(&from_json.unwrap_or_else(|| text.into_owned()));
+    // Scrubbed before it is cut short: a key cut in half would no longer be recognised.
+    let whole = from_json.unwrap_or_else(|| text.into_owned());
+    let msg = crate::text::one_line(&crate::secrets::scrub(&whole));
     let short: String = msg.chars().take(300).collect();
     if short.is_empty() { "(empty body)".into() } else { short }
 }

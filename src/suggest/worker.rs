@@ -75,10 +75,11 @@ impl Budget {
         self
     }
 
-    /// Reserve the expected cost of one request, or None when it would pass the limit.
-    /// The expectation is this run's average so far, else `first_guess`.
-    fn reserve(&mut self, first_guess: u64) -> Option<Reservation> {
-        let est = self.spent.checked_div(self.answered).unwrap_or(first_guess);
+    /// Reserve what one request may cost, or None when it would pass the limit: the most it
+    /// can cost (`worst`: its input and the output limit), or this run's average if higher.
+    /// Reserving the worst case means requests in flight together never pass the limit.
+    fn reserve(&mut self, worst: u64) -> Option<Reservation> {
+        let est = self.spent.checked_div(self.answered).unwrap_or(0).max(worst);
         let id = match self.reserve_in_ledger(est) {
             Ok(Some(id)) => Some(id),
             Ok(None) => return None,
@@ -276,8 +277,9 @@ async fn ask(
             return Err(AskError::Halted);
         }
         let reserved = if s.remote() {
-            let guess =
-                provider::estimate_tokens(&req.system) + provider::estimate_tokens(&req.user) + 200;
+            let guess = provider::estimate_tokens(&req.system)
+                + provider::estimate_tokens(&req.user)
+                + super::openai::max_tokens(req);
             match lock(&shared.budget).reserve(guess) {
                 Some(r) => r,
                 None => return Err(AskError::OverBudget),

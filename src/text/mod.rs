@@ -3,6 +3,12 @@
 
 pub mod keywords;
 
+/// The first `n` characters of `s`, never cutting a character in two (for hashes and ids read
+/// from files anyone can edit).
+pub fn prefix(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
+}
+
 /// Order item keys as people read them: runs of digits compare as numbers, so `d:2` comes
 /// before `d:10` (text order puts `d:10` first).
 pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {

@@ -45,7 +45,7 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::File { path, sha256, .. } => {
-                format!("file {path} (sha256 {})", &sha256[..sha256.len().min(12)])
+                format!("file {path} (sha256 {})", crate::text::prefix(sha256, 12))
             }
             Source::Github { repo, .. } => format!("GitHub repository {repo}"),
         }

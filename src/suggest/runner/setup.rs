@@ -216,7 +216,7 @@ pub(super) fn open_run(
                     "provider {} model {} prompt {}",
                     run.provider,
                     run.model,
-                    &run.prompt_hash[..run.prompt_hash.len().min(12)]
+                    crate::text::prefix(&run.prompt_hash, 12)
                 ),
             });
         }
