@@ -1718,3 +1718,50 @@ async fn arbitration_keeps_the_answer_with_fewer_validation_issues() {
     let line = &monitor_lines(&dir, &run_id(&out))[0];
     assert_eq!(line["arbitration"]["kept"], "first", "{line}");
 }
+
+/// Matches a JSON body that has `key` at its top level.
+struct HasKey(&'static str);
+
+impl wiremock::Match for HasKey {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        request.body_json::<Value>().is_ok_and(|v| v.get(self.0).is_some())
+    }
+}
+
+/// Newer OpenAI models refuse `max_tokens` and take `max_completion_tokens`: learned once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_that_wants_max_completion_tokens_gets_it() {
+    let dir = workspace(&[]);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(HasKey("max_tokens"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "message": "Unsupported parameter: 'max_tokens' is not supported with this model. \
+                        Use 'max_completion_tokens' instead.",
+            "type": "invalid_request_error", "param": "max_tokens"}})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(HasKey("max_completion_tokens"))
+        .respond_with(openai_answer(
+            r#"{"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r"}"#,
+        ))
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let args = [
+        "suggest",
+        "--provider",
+        "openai",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo",
+        "--limit",
+        "3",
+        "--json",
+    ];
+    let r = json_of(&sift(&dir, &args).await);
+    assert_eq!(r["providers"]["openai"], 3, "{r}");
+    assert_eq!(requests(&server).await, 4, "one refusal, then each item once");
+}

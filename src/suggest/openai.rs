@@ -62,6 +62,9 @@ struct Negotiation {
     negotiable: bool,
     /// A server refused a stronger format during this run.
     lowered: bool,
+    /// The output limit's parameter: `max_tokens`, or `max_completion_tokens` for models
+    /// that refuse the older name.
+    limit_param: &'static str,
 }
 
 pub struct OpenAi {
@@ -85,6 +88,7 @@ impl OpenAi {
             format: forced.unwrap_or(ResponseFormat::JsonSchema),
             negotiable: forced.is_none(),
             lowered: false,
+            limit_param: "max_tokens",
         };
         Ok(OpenAi {
             client,
@@ -192,6 +196,12 @@ fn refuses_format(e: &ProviderError) -> bool {
         && ["response_format", "json_schema", "json_object"].iter().any(|p| m.contains(p))
 }
 
+/// OpenAI's 400 for a model that takes `max_completion_tokens` instead of `max_tokens`.
+fn wants_completion_limit(e: &ProviderError) -> bool {
+    matches!(e, ProviderError::Status { status: 400, message, .. }
+        if message.contains("max_completion_tokens"))
+}
+
 pub fn read_response(v: &Value, req: &Request) -> Result<Answer, String> {
     let msg = v.pointer("/choices/0/message").ok_or("no `choices[0].message` in the response")?;
     if let Some(r) = msg.get("refusal").and_then(Value::as_str).filter(|r| !r.is_empty()) {
@@ -241,9 +251,22 @@ impl Suggester for OpenAi {
             // A cut-off answer was billed: the retry's error carries both costs.
             let mut billed = (0, 0);
             loop {
-                let format = self.negotiation().format;
-                let v = match self.post(&body(&self.model, req, format, limit)).await {
+                let Negotiation { format, limit_param, .. } = self.negotiation();
+                let mut sent = body(&self.model, req, format, limit);
+                if limit_param != "max_tokens"
+                    && let Some(o) = sent.as_object_mut()
+                {
+                    o.remove("max_tokens");
+                    o.insert(limit_param.into(), json!(limit));
+                }
+                let v = match self.post(&sent).await {
                     Ok(v) => v,
+                    // Newer OpenAI models take the output limit under another name.
+                    Err(e) if limit_param == "max_tokens" && wants_completion_limit(&e) => {
+                        self.negotiation.lock().unwrap_or_else(|p| p.into_inner()).limit_param =
+                            "max_completion_tokens";
+                        continue;
+                    }
                     // Not a failure of this item: the same request in a weaker format.
                     Err(e) if refuses_format(&e) && self.lower(format) => continue,
                     // The cut-off answer before this failed retry was billed: say so with it.

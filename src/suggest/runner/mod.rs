@@ -503,6 +503,9 @@ struct Flow {
     limit: usize,
     max: usize,
     fast: usize,
+    /// Items finished since the last cut: requests that were already in flight when the
+    /// limit was halved report the same congestion, and must not halve it again.
+    since_cut: usize,
 }
 
 impl Flow {
@@ -510,7 +513,7 @@ impl Flow {
         let max = opts.concurrency.max(1);
         let local = opts.base_url.as_deref().is_some_and(is_loopback);
         let limit = if local && !opts.concurrency_given { 1 } else { max };
-        Flow { limit, max, fast: 0 }
+        Flow { limit, max, fast: 0, since_cut: usize::MAX }
     }
 
     /// Adapt to one finished item; returns the new limit when it was lowered.
@@ -519,11 +522,16 @@ impl Flow {
             .attempt_errors
             .iter()
             .any(|k| matches!(k.as_str(), "timeout" | "http_429" | "http_503"));
+        self.since_cut = self.since_cut.saturating_add(1);
         if congested {
             self.fast = 0;
+            if self.since_cut < self.limit {
+                return None;
+            }
             let lowered = (self.limit / 2).max(1);
             let changed = lowered < self.limit;
             self.limit = lowered;
+            self.since_cut = 0;
             return changed.then_some(lowered);
         }
         let quick = out.answer.is_some()
