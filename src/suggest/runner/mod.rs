@@ -495,8 +495,9 @@ async fn drive(
 }
 
 /// Requests in flight, adapted to the server (AIMD): halved when requests time out or are
-/// turned away (429, 503), raised by one after a round of quick answers, never above the
-/// configured concurrency. A server on this machine (llama.cpp, Ollama) usually has one
+/// turned away (429, 503), lowered by one when answers take far longer than the quickest so
+/// far (the server is queuing them), raised by one after a round of quick answers, never
+/// above the configured concurrency. A server on this machine (llama.cpp, Ollama) usually has one
 /// slot: it starts at 1 unless `--concurrency` was given, so the timeout measures the
 /// answer, not the queue in front of it.
 struct Flow {
@@ -506,6 +507,8 @@ struct Flow {
     /// Items finished since the last cut: requests that were already in flight when the
     /// limit was halved report the same congestion, and must not halve it again.
     since_cut: usize,
+    /// The quickest answer so far, in ms: what an answer takes when it does not queue.
+    best_ms: Option<u64>,
 }
 
 impl Flow {
@@ -513,7 +516,7 @@ impl Flow {
         let max = opts.concurrency.max(1);
         let local = opts.base_url.as_deref().is_some_and(is_loopback);
         let limit = if local && !opts.concurrency_given { 1 } else { max };
-        Flow { limit, max, fast: 0, since_cut: usize::MAX }
+        Flow { limit, max, fast: 0, since_cut: usize::MAX, best_ms: None }
     }
 
     /// Adapt to one finished item; returns the new limit when it was lowered.
@@ -534,9 +537,21 @@ impl Flow {
             self.since_cut = 0;
             return changed.then_some(lowered);
         }
-        let quick = out.answer.is_some()
-            && !out.cached
-            && u128::from(out.latency_ms) * 4 < timeout.as_millis();
+        if out.answer.is_none() || out.cached {
+            return None;
+        }
+        let ms = out.latency_ms.max(1);
+        let best = *self.best_ms.get_or_insert(ms);
+        self.best_ms = Some(best.min(ms));
+        // Nearly twice the quickest answer with more than one in flight: they wait for each other
+        // (a one-slot server), and more in flight would only make the timeout measure a queue.
+        if self.limit > 1 && ms * 5 > best * 9 && self.since_cut >= self.limit {
+            self.limit -= 1;
+            self.fast = 0;
+            self.since_cut = 0;
+            return None;
+        }
+        let quick = ms * 3 <= best * 4 && u128::from(ms) * 4 < timeout.as_millis();
         if quick {
             self.fast += 1;
             if self.fast >= self.limit && self.limit < self.max {
@@ -634,6 +649,89 @@ pub fn suggest_keys_blocking(
             .join()
             .unwrap_or_else(|_| Err(RunError::Usage("the suggestion worker panicked".into())))
     })
+}
+
+#[cfg(test)]
+mod flow_tests {
+    use super::*;
+
+    fn opts(base: &str, concurrency: usize, given: bool) -> RunOptions {
+        let mut o = RunOptions::from_settings(&SuggestSettings::default());
+        o.base_url = Some(base.into());
+        o.concurrency = concurrency;
+        o.concurrency_given = given;
+        o
+    }
+
+    fn outcome(latency_ms: u64, errors: &[&str]) -> Outcome {
+        let mut o = Outcome::cached("k", RawAnswer::default(), &Fake, Vec::new());
+        o.cached = false;
+        o.latency_ms = latency_ms;
+        o.attempt_errors = errors.iter().map(|e| e.to_string()).collect();
+        if !errors.is_empty() {
+            o.answer = None;
+        }
+        o
+    }
+
+    struct Fake;
+    impl Suggester for Fake {
+        fn provider(&self) -> &str {
+            "openai"
+        }
+        fn model(&self) -> &str {
+            "m"
+        }
+        fn remote(&self) -> bool {
+            true
+        }
+        fn suggest<'a>(
+            &'a self,
+            _: &'a Request,
+        ) -> futures::future::BoxFuture<'a, Result<provider::Answer, provider::ProviderError>>
+        {
+            Box::pin(async {
+                Err(provider::ProviderError::NotConfigured {
+                    provider: "f".into(),
+                    message: "m".into(),
+                })
+            })
+        }
+    }
+
+    const T: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_loopback_server_starts_at_one_and_a_queue_keeps_it_low() {
+        let mut f = Flow::new(&opts("http://127.0.0.1:8011/v1", 8, false));
+        assert_eq!(f.limit, 1);
+        assert_eq!(Flow::new(&opts("http://127.0.0.1:8011/v1", 8, true)).limit, 8);
+        assert_eq!(Flow::new(&opts("https://api.example.com/v1", 8, false)).limit, 8);
+        assert_eq!(Flow::new(&opts("http://[::1]:8011", 8, false)).limit, 1);
+        // One slot: two in flight take twice as long, so it settles back to one.
+        f.observe(&outcome(1000, &[]), T);
+        assert_eq!(f.limit, 2, "a quick answer raises it");
+        f.observe(&outcome(2000, &[]), T);
+        f.observe(&outcome(2000, &[]), T);
+        assert_eq!(f.limit, 1, "answers twice as slow mean a queue");
+    }
+
+    #[test]
+    fn timeouts_halve_once_per_round_and_quick_answers_raise_it() {
+        let mut f = Flow::new(&opts("https://api.example.com/v1", 8, true));
+        // Eight requests in flight time out together: one halving for the round, not three.
+        assert_eq!(f.observe(&outcome(60_000, &["timeout"]), T), Some(4));
+        for _ in 0..3 {
+            assert_eq!(f.observe(&outcome(60_000, &["timeout"]), T), None);
+        }
+        assert_eq!(f.limit, 4);
+        assert_eq!(f.observe(&outcome(60_000, &["http_429"]), T), Some(2));
+        for _ in 0..4 {
+            f.observe(&outcome(500, &[]), T);
+        }
+        assert!(f.limit > 2, "quick answers raise it again: {}", f.limit);
+        assert!(f.limit <= 8);
+    }
 }
 
 #[cfg(test)]
