@@ -229,16 +229,7 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map(params![filter.dataset, filter.repo], |r| {
-                Ok(QueueRow {
-                    id: r.get(0)?,
-                    key: r.get(1)?,
-                    dataset: r.get(2)?,
-                    kind: ItemKind::parse(&r.get::<_, String>(3)?).unwrap_or(ItemKind::Issue),
-                    title: r.get(4)?,
-                    repo: r.get(5)?,
-                })
-            })
+            .query_map(params![filter.dataset, filter.repo], queue_row)
             .map_err(|e| self.err(e))?;
         let mut out: Vec<QueueRow> =
             rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))?;
@@ -260,18 +251,7 @@ impl Store {
                  WHERE id > ?2 AND (?1 IS NULL OR dataset = ?1) ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![dataset, after], |r| {
-                Ok(QueueRow {
-                    id: r.get(0)?,
-                    key: r.get(1)?,
-                    dataset: r.get(2)?,
-                    kind: ItemKind::parse(&r.get::<_, String>(3)?).unwrap_or(ItemKind::Issue),
-                    title: r.get(4)?,
-                    repo: r.get(5)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = st.query_map(params![dataset, after], queue_row).map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
@@ -363,6 +343,18 @@ impl Store {
             st.query_map([dataset], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
+}
+
+/// A queue row from `SELECT id, key, dataset, kind, title, repo`.
+fn queue_row(r: &rusqlite::Row) -> rusqlite::Result<QueueRow> {
+    Ok(QueueRow {
+        id: r.get(0)?,
+        key: r.get(1)?,
+        dataset: r.get(2)?,
+        kind: ItemKind::parse(&r.get::<_, String>(3)?).unwrap_or(ItemKind::Issue),
+        title: r.get(4)?,
+        repo: r.get(5)?,
+    })
 }
 
 enum Upsert {

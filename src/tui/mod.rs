@@ -106,18 +106,10 @@ pub fn load_state(
     let queue = rows
         .into_iter()
         // Suggestion status arrives from the worker right after the first frame.
-        .map(|r| Entry {
-            suggested: false,
-            suggested_labels: Vec::new(),
-            mine: mine.get(&r.key).cloned(),
-            disputed: disputed.contains(&r.key),
-            pushed: pushed.contains(&r.key),
-            saving: false,
-            title: crate::text::one_line(&r.title),
-            key: r.key,
-            dataset: r.dataset,
-            kind: r.kind,
-            repo: r.repo,
+        .map(|r| {
+            let (mine, disputed) = (mine.get(&r.key).cloned(), disputed.contains(&r.key));
+            let pushed = pushed.contains(&r.key);
+            Entry::from_row(r, mine, disputed, pushed, None)
         })
         .collect();
     let mut s = State::new(annotator.to_string(), taxonomies, queue);

@@ -74,19 +74,11 @@ pub fn changed(
                 let t = ctx.labels.get(ctx.ws.settings.taxonomy_for(&r.dataset))?;
                 status.taxonomies.insert(r.dataset.clone(), t.clone());
             }
-            status.new_entries.push(Entry {
-                suggested: status.suggested.contains_key(&r.key),
-                suggested_labels: status.suggested.get(&r.key).cloned().unwrap_or_default(),
-                mine: status.mine.get(&r.key).cloned(),
-                disputed: status.disputed.contains(&r.key),
-                pushed: status.pushed.contains(&r.key),
-                saving: false,
-                title: crate::text::one_line(&r.title),
-                key: r.key,
-                dataset: r.dataset,
-                kind: r.kind,
-                repo: r.repo,
-            });
+            let mine = status.mine.get(&r.key).cloned();
+            let (disputed, pushed) =
+                (status.disputed.contains(&r.key), status.pushed.contains(&r.key));
+            let suggested = status.suggested.get(&r.key).cloned();
+            status.new_entries.push(Entry::from_row(r, mine, disputed, pushed, suggested));
         }
     }
     Ok(Some(status))

@@ -91,6 +91,31 @@ pub struct Entry {
     pub saving: bool,
 }
 
+impl Entry {
+    /// A queue entry for a stored item, with what the store says of it.
+    pub fn from_row(
+        r: crate::store::QueueRow,
+        mine: Option<Vec<String>>,
+        disputed: bool,
+        pushed: bool,
+        suggested: Option<Vec<String>>,
+    ) -> Self {
+        Entry {
+            suggested: suggested.is_some(),
+            suggested_labels: suggested.unwrap_or_default(),
+            mine,
+            disputed,
+            pushed,
+            saving: false,
+            title: crate::text::one_line(&r.title),
+            key: r.key,
+            dataset: r.dataset,
+            kind: r.kind,
+            repo: r.repo,
+        }
+    }
+}
+
 /// The status icon of an entry, most specific first. With `blind`, nothing that tells of
 /// other people's answers is shown (a dispute, a push of gold labels).
 pub fn status_icon(e: &Entry, blind: bool) -> (&'static str, &'static str) {
