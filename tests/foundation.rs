@@ -431,7 +431,10 @@ fn a_lost_or_damaged_store_is_rebuilt_from_the_workspace() {
     let item = s.item("d:1").unwrap().unwrap();
     assert_eq!(item.title, "Crash on save", "the text is back, not an empty shell");
     assert!(s.item_source("d:1").unwrap().unwrap().starts_with("issues.jsonl#"));
-    assert_eq!(s.run("kw").unwrap().unwrap().dataset_fingerprint.len(), 64);
+    let kw = s.run("kw").unwrap().unwrap();
+    assert_eq!(kw.dataset_fingerprint.len(), 64);
+    assert!(kw.bundle.contains("## taxonomy"), "the prompt bundle comes back too");
+    assert_eq!(kw.status, "done");
     drop(s);
     // Damaged: moved aside with a message, then rebuilt.
     std::fs::write(&store, "not a database at all, just text").unwrap();

@@ -71,8 +71,19 @@ impl Store {
 
     pub(super) fn journal_run(&self, run_id: &str, event: &RunEvent) -> Result<()> {
         let Some(root) = &self.journal else { return Ok(()) };
-        let line = serde_json::to_string(event).unwrap_or_default();
-        append(&root.join(RUNS_DIR).join(file_name(run_id)), &line)
+        let path = root.join(RUNS_DIR).join(file_name(run_id));
+        // The prompt bundle never changes within a run: only its first record carries it (a
+        // run is saved every few dozen items, and runs/ travels through git). Replay keeps
+        // the bundle it has when a later record brings none.
+        let line = match event {
+            RunEvent::Run { run } if path.exists() && !run.bundle.is_empty() => {
+                let mut lean = run.clone();
+                lean.bundle.clear();
+                serde_json::to_string(&RunEvent::Run { run: lean })
+            }
+            _ => serde_json::to_string(event),
+        };
+        append(&path, &line.unwrap_or_default())
     }
 
     pub(super) fn journal_push(&self, push_id: &str, event: &PushEvent) -> Result<()> {
