@@ -196,6 +196,11 @@ impl Store {
         plan: &str,
         now: &str,
     ) -> Result<()> {
+        // Journaled first: the workspace file never misses what the store has.
+        {
+            let (repo, mode, plan, at) = (repo.into(), mode.into(), plan.into(), now.into());
+            self.journal_push(id, &PushEvent::Create { repo, mode, plan, at })?;
+        }
         self.conn
             .execute(
                 "INSERT INTO pushes(id, repo, mode, started_at, status, plan)
@@ -203,11 +208,12 @@ impl Store {
                 params![id, repo, mode, now, plan],
             )
             .map_err(|e| self.err(e))?;
-        let (repo, mode, plan, at) = (repo.into(), mode.into(), plan.into(), now.into());
-        self.journal_push(id, &PushEvent::Create { repo, mode, plan, at })
+        Ok(())
     }
 
     pub fn finish_push(&self, id: &str, status: &str, now: &str) -> Result<()> {
+        // Journaled first: the workspace file never misses what the store has.
+        self.journal_push(id, &PushEvent::Finish { status: status.into(), at: now.into() })?;
         self.conn
             .execute(
                 // A push dropped by hand (maybe from another process) stays abandoned.
@@ -216,7 +222,7 @@ impl Store {
                 params![id, status, now],
             )
             .map_err(|e| self.err(e))?;
-        self.journal_push(id, &PushEvent::Finish { status: status.into(), at: now.into() })
+        Ok(())
     }
 
     /// Every push id (for the rebuild's check that each has a journal).
@@ -329,11 +335,15 @@ impl Store {
                  WHERE push_id = ?1 AND seq = ?2"
             }
         };
+        // Journaled first: the workspace file never misses what the store has.
+        {
+            let (state, response, at) = (state.into(), response.map(str::to_string), now.into());
+            self.journal_push(push_id, &PushEvent::OpState { seq, state, response, at })?;
+        }
         self.conn
             .execute(sql, params![push_id, seq, state, response, now])
             .map_err(|e| self.err(e))?;
-        let (state, response, at) = (state.into(), response.map(str::to_string), now.into());
-        self.journal_push(push_id, &PushEvent::OpState { seq, state, response, at })
+        Ok(())
     }
 
     /// The latest finished comment operation per issue of a repo: (item key, op payload, response).
@@ -361,6 +371,11 @@ impl Store {
         push_id: &str,
         now: &str,
     ) -> Result<()> {
+        // Journaled first: the workspace file never misses what the store has.
+        {
+            let (repo, label, at) = (repo.into(), label.into(), now.into());
+            self.journal_push(push_id, &PushEvent::PushedLabel { repo, number, label, at })?;
+        }
         self.conn
             .execute(
                 "INSERT OR IGNORE INTO pushed_labels(repo, number, label, push_id, added_at)
@@ -368,8 +383,7 @@ impl Store {
                 params![repo, number, label, push_id, now],
             )
             .map_err(|e| self.err(e))?;
-        let (repo, label, at) = (repo.into(), label.into(), now.into());
-        self.journal_push(push_id, &PushEvent::PushedLabel { repo, number, label, at })
+        Ok(())
     }
 
     pub fn mark_label_removed(
@@ -380,6 +394,11 @@ impl Store {
         push_id: &str,
         now: &str,
     ) -> Result<()> {
+        // Journaled first: the workspace file never misses what the store has.
+        {
+            let (repo, label, at) = (repo.into(), label.into(), now.into());
+            self.journal_push(push_id, &PushEvent::LabelRemoved { repo, number, label, at })?;
+        }
         self.conn
             .execute(
                 "UPDATE pushed_labels SET removed_at = ?5
@@ -387,8 +406,7 @@ impl Store {
                 params![repo, number, label, push_id, now],
             )
             .map_err(|e| self.err(e))?;
-        let (repo, label, at) = (repo.into(), label.into(), now.into());
-        self.journal_push(push_id, &PushEvent::LabelRemoved { repo, number, label, at })
+        Ok(())
     }
 
     /// Labels sift added to issues of a repo and has not removed (optionally of one push).

@@ -70,6 +70,8 @@ fn state_str(s: RunState) -> &'static str {
 impl Store {
     /// Insert or replace a run's record (status, tokens and end time change as it goes).
     pub fn save_run(&self, run: &Run) -> Result<()> {
+        // Journaled first: the workspace file never misses what the store has.
+        self.journal_run(&run.id, &RunEvent::Run { run: Box::new(run.clone()) })?;
         self.conn
             .execute(
                 "INSERT INTO runs(id, name, provider, model, prompt_version, prompt_hash, taxonomy,
@@ -103,7 +105,7 @@ impl Store {
                 ],
             )
             .map_err(|e| self.err(e))?;
-        self.journal_run(&run.id, &RunEvent::Run { run: Box::new(run.clone()) })
+        Ok(())
     }
 
     /// All runs, newest first.
@@ -122,6 +124,14 @@ impl Store {
 
     /// Store suggestions of a run in one transaction (replacing earlier ones for the same items).
     pub fn save_suggestions(&mut self, suggestions: &[Suggestion]) -> Result<()> {
+        // Journaled first: the workspace file never misses what the store has.
+        let mut by_run: std::collections::BTreeMap<&str, Vec<Suggestion>> = Default::default();
+        for s in suggestions {
+            by_run.entry(s.run.as_str()).or_default().push(s.clone());
+        }
+        for (run, suggestions) in by_run {
+            self.journal_run(run, &RunEvent::Suggestions { suggestions })?;
+        }
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
         {
@@ -148,15 +158,7 @@ impl Store {
                 .map_err(|e| sql_err(&path, e))?;
             }
         }
-        tx.commit().map_err(|e| sql_err(&path, e))?;
-        let mut by_run: std::collections::BTreeMap<&str, Vec<Suggestion>> = Default::default();
-        for s in suggestions {
-            by_run.entry(s.run.as_str()).or_default().push(s.clone());
-        }
-        for (run, suggestions) in by_run {
-            self.journal_run(run, &RunEvent::Suggestions { suggestions })?;
-        }
-        Ok(())
+        tx.commit().map_err(|e| sql_err(&path, e))
     }
 
     /// The newest suggestion for an item (from any run that is not archived).
