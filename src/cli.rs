@@ -88,6 +88,35 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Draw the weekly accuracy sample (or report on it with `sample report`).
     Sample(sample::SampleArgs),
+    /// Print a shell completion script (e.g. `sift completions bash > ~/.local/share/bash-completion/completions/sift`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `sift man | man -l -`.
+    Man,
+}
+
+/// `sift completions SHELL`: the script for the whole command tree, on stdout.
+fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "sift", &mut out);
+    std::io::Write::write_all(&mut crate::stdout(), &out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sift man`: the manual page of sift and its commands, in roff, on stdout.
+fn man_page() -> Result<ExitCode> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let title = format!("sift-{}", sub.get_name());
+        clap_mangen::Man::new(sub.clone()).title(title).render(&mut out)?;
+    }
+    std::io::Write::write_all(&mut crate::stdout(), &out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Run the parsed command line.
@@ -103,6 +132,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(args) => app::init::run(args),
         Command::Demo(args) => demo::run(args, &ov),
         Command::Auth { command } => github::cmd_auth(command),
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man_page(),
         Command::Rebuild(args) => rebuild::run(ws, &ov, &args),
         Command::Review(args) => tui::review(open()?, args),
         Command::Status(args) => app::status::run(&open()?, &args),

@@ -100,7 +100,10 @@ pub fn run(args: DemoArgs, ov: &Overrides) -> Result<ExitCode> {
         print_summary(&ctx)?;
         return Ok(ExitCode::SUCCESS);
     }
-    crate::tui::run(ctx, crate::tui::Options::default())
+    let code = crate::tui::run(ctx, crate::tui::Options::default())?;
+    // The workspace is kept: say how to come back to it.
+    eprintln!("to open the demo again: sift --workspace {}", dir.display());
+    Ok(code)
 }
 
 fn print_summary(ctx: &Context) -> Result<()> {

@@ -470,3 +470,45 @@ fn a_lost_or_damaged_store_is_rebuilt_from_the_workspace() {
     // Answers for items that did not come back wait as pending, counted by status.
     assert_eq!(status(ws)["pending_annotations"], 2);
 }
+
+/// Shell completions and the manual page cover the whole command tree.
+#[test]
+fn completions_and_the_manual_page_cover_every_command() {
+    let dir = workspace();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = ok(&sift(dir.path(), &["completions", shell]));
+        assert!(script.contains("sift") && script.contains("rebuild"), "{shell}");
+    }
+    let bash = ok(&sift(dir.path(), &["completions", "bash"]));
+    let file = dir.path().join("sift.bash");
+    std::fs::write(&file, bash).unwrap();
+    let syntax = Command::new("bash").arg("-n").arg(&file).status().unwrap();
+    assert!(syntax.success(), "the bash script parses");
+    let man = ok(&sift(dir.path(), &["man"]));
+    assert!(man.contains(".TH sift 1"));
+    for page in ["sift-import", "sift-rebuild", "sift-suggest", "sift-push"] {
+        assert!(man.contains(&format!(".TH {page}")), "{page}");
+    }
+    assert!(!sift(dir.path(), &["completions", "tcsh"]).status.success());
+}
+
+/// Messages point the way: no workspace mentions the demo; a bare id names its keys.
+#[test]
+fn errors_point_to_what_was_meant() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sift"))
+        .arg("status")
+        .current_dir(empty.path())
+        .env("HOME", empty.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: ") && err.contains("sift demo"), "{err}");
+    let dir = workspace();
+    let file = dir.path().join("i.jsonl");
+    std::fs::write(&file, "{\"id\":\"7\",\"title\":\"Crash\",\"body\":\"b\"}\n").unwrap();
+    import_json(dir.path(), &file, "d", &[]);
+    let out = sift(dir.path(), &["similar", "7"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean d:7?"), "{err}");
+}

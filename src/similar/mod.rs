@@ -36,8 +36,8 @@ const LABEL_BOOST: f64 = 0.25;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimilarError {
-    #[error("no item {0:?} in the store (see `sift status`)")]
-    NotFound(String),
+    #[error("no item {0:?} in the store{1} (see `sift status`)")]
+    NotFound(String, String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -126,7 +126,15 @@ fn item_keywords(store: &Store, key: &str) -> Result<Vec<String>> {
     if let Some((_, kw)) = store.indexed_keywords(key)? {
         return Ok(kw);
     }
-    let item = store.item(key)?.ok_or_else(|| SimilarError::NotFound(key.to_string()))?;
+    let Some(item) = store.item(key)? else {
+        // `sift similar 1` means an item of some dataset: name the keys it could be.
+        let like = if key.contains(':') { Vec::new() } else { store.keys_with_id(key)? };
+        let hint = match like.as_slice() {
+            [] => String::new(),
+            keys => format!("; did you mean {}?", keys.join(" or ")),
+        };
+        return Err(SimilarError::NotFound(key.to_string(), crate::text::one_line(&hint)));
+    };
     text_keywords(store, &item.title, &rest_text(&item))
 }
 

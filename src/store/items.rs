@@ -309,6 +309,16 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Keys `DATASET:id` of items whose id part is `id` (at most five).
+    pub fn keys_with_id(&self, id: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT key FROM items WHERE key = dataset || ':' || ?1 ORDER BY key LIMIT 5")
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([id], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// The highest item id (0 for an empty store).
     pub fn max_item_id(&self) -> Result<i64> {
         self.conn

@@ -418,7 +418,10 @@ fn annotator_or_prompt(ctx: &Context) -> Result<String> {
     );
     let mut out = std::io::stderr();
     loop {
-        write!(out, "Your annotator ID (letters, digits, - _ .): ")?;
+        let kept = crate::workspace::user_config_path()
+            .map(|p| format!("; kept in {}", p.display()))
+            .unwrap_or_default();
+        write!(out, "Your annotator ID (letters, digits, - _ .{kept}): ")?;
         out.flush()?;
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;

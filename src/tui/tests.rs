@@ -1310,3 +1310,14 @@ fn the_stats_screen_and_sift_stats_agree_on_acceptance() {
         "{text}"
     );
 }
+
+#[test]
+fn a_filter_says_how_many_items_match_in_words() {
+    let mut s = state();
+    update(&mut s, Action::Search);
+    for c in "d:2".chars() {
+        update(&mut s, Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    }
+    update(&mut s, Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert_eq!(s.message.clone().unwrap().0, "1 item matches");
+}

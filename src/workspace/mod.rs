@@ -21,7 +21,7 @@ pub const STATE_DIR: &str = ".sift";
 pub enum WorkspaceError {
     #[error(
         "no sift workspace here: no {SETTINGS_FILE} in {start} or any parent folder \
-         (run `sift init`, or pass --workspace DIR)"
+         (run `sift init`, pass --workspace DIR, or try `sift demo`)"
     )]
     NotFound { start: PathBuf },
     #[error("{path}: {message}")]

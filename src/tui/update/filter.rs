@@ -54,6 +54,7 @@ pub(super) fn apply_filter(s: &mut State, text: String) -> Vec<Effect> {
     s.cursor =
         current_key.and_then(|k| s.visible.iter().position(|&i| s.queue[i].key == k)).unwrap_or(0);
     let n = s.visible.len();
-    s.message = Some((format!("{n} items match"), Severity::Info));
+    let what = if n == 1 { "item matches" } else { "items match" };
+    s.message = Some((format!("{n} {what}"), Severity::Info));
     focus(s)
 }
