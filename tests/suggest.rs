@@ -1765,3 +1765,23 @@ async fn a_model_that_wants_max_completion_tokens_gets_it() {
     assert_eq!(r["providers"]["openai"], 3, "{r}");
     assert_eq!(requests(&server).await, 4, "one refusal, then each item once");
 }
+
+/// Two runs over different items are compared on what they share, and the user is told.
+#[tokio::test(flavor = "multi_thread")]
+async fn comparing_runs_over_different_items_says_so() {
+    let dir = workspace(&[]);
+    let base = ["suggest", "--provider", "keywords", "--dataset", "demo"];
+    let a = json_of(
+        &sift(&dir, &[&base[..], &["--limit", "3", "--name", "k3", "--json"]].concat()).await,
+    );
+    let b = json_of(
+        &sift(&dir, &[&base[..], &["--limit", "5", "--name", "k5", "--json"]].concat()).await,
+    );
+    assert_ne!(a["run"]["dataset_fingerprint"], b["run"]["dataset_fingerprint"]);
+    let out = sift(&dir, &["runs", "compare", "k3", "k5"]).await;
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cover different items") && err.contains("only the 3 items"), "{err}");
+    let j = json_of(&sift(&dir, &["runs", "compare", "k3", "k5", "--json"]).await);
+    assert_eq!(j["same_items"], false);
+}

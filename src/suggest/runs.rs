@@ -136,6 +136,9 @@ pub struct Comparison {
     pub gold_a: Option<GoldScore>,
     pub gold_b: Option<GoldScore>,
     pub same_prompt: bool,
+    /// Both runs cover the same items (equal dataset fingerprints); when not, the figures
+    /// compare only the items both answered.
+    pub same_items: bool,
     /// Unified diff of the two prompt bundles (empty when identical).
     pub prompt_diff: String,
 }
@@ -208,6 +211,8 @@ pub fn compare(
         gold_a: gold_score(&sa, &sb, &gold, &universe, tax),
         gold_b: gold_score(&sb, &sa, &gold, &universe, tax),
         same_prompt: ra.prompt_hash == rb.prompt_hash,
+        same_items: !ra.dataset_fingerprint.is_empty()
+            && ra.dataset_fingerprint == rb.dataset_fingerprint,
         prompt_diff,
         a: RunSummary::new(&ra, count(&ra)),
         b: RunSummary::new(&rb, count(&rb)),
