@@ -192,3 +192,30 @@ fn a_one_megabyte_item_goes_through() {
 fn item_default_is_harmless() {
     let _ = Item::default().full_text();
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// sources/, runs/ and pushes/ arrive through git from anyone: any bytes in them are
+    /// reported line by line by a rebuild, never a panic.
+    #[test]
+    fn any_bytes_in_the_workspace_journals_rebuild_without_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        text in hostile_text(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path();
+        Workspace::init(ws, "prop").unwrap();
+        for (folder, file) in [("sources", "d.jsonl"), ("runs", "r-1.jsonl"), ("pushes", "p-1.jsonl")] {
+            std::fs::create_dir_all(ws.join(folder)).unwrap();
+            let mut content = bytes.clone();
+            content.extend_from_slice(b"\n");
+            content.extend_from_slice(text.as_bytes());
+            std::fs::write(ws.join(folder).join(file), content).unwrap();
+        }
+        let ov = Overrides { annotator: Some("prop".into()), theme: None };
+        let mut ctx = Context::open(Some(ws), &ov).unwrap();
+        let report = sift::rebuild::restore(&mut ctx).unwrap();
+        prop_assert_eq!(report.items, 0);
+    }
+}

@@ -98,10 +98,15 @@ impl Store {
 pub fn read_events<T: for<'de> Deserialize<'de>>(
     path: &Path,
 ) -> std::io::Result<(Vec<T>, Vec<String>)> {
-    let text = std::fs::read_to_string(path)?;
+    let bytes = std::fs::read(path)?;
     let mut events = Vec::new();
     let mut errors = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        // A line that is not UTF-8 is one bad line, not a bad file.
+        let Ok(line) = std::str::from_utf8(line) else {
+            errors.push(format!("{}:{}: not UTF-8", path.display(), i + 1));
+            continue;
+        };
         if line.trim().is_empty() {
             continue;
         }

@@ -225,5 +225,19 @@ mod tests {
             let out = sanitize(&s);
             prop_assert!(!out.chars().any(|c| c.is_control() && c != '\n'));
         }
+
+        #[test]
+        fn natural_order_is_a_total_order(a in "\\PC{0,12}", b in "[a-z:0-9#]{0,12}") {
+            prop_assert_eq!(natural_cmp(&a, &b), natural_cmp(&b, &a).reverse());
+            prop_assert_eq!(natural_cmp(&a, &b) == std::cmp::Ordering::Equal, a == b);
+            prop_assert_eq!(natural_cmp(&a, &a), std::cmp::Ordering::Equal);
+        }
+
+        #[test]
+        fn a_prefix_never_cuts_a_character(s in ".*", n in 0usize..20) {
+            let p = prefix(&s, n);
+            prop_assert!(s.starts_with(p));
+            prop_assert_eq!(p.chars().count(), s.chars().count().min(n));
+        }
     }
 }
