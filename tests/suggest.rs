@@ -881,28 +881,28 @@ async fn train_then_suggest_with_the_local_model() {
     }
 }
 
+/// A fake Anthropic server answering `first` at temperature 0 and `second` at the
+/// arbitration's 0.3.
+async fn answering_by_temperature(first: Value, second: Value) -> MockServer {
+    let server = MockServer::start().await;
+    for (temperature, input) in [(0.0, first), (0.3, second)] {
+        Mock::given(method("POST"))
+            .and(body_partial_json(json!({"temperature": temperature})))
+            .respond_with(anthropic_answer(input, 100, 10))
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn arbitration_reasks_low_confidence_items_and_records_both_answers() {
     let dir = workspace(&[]);
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(body_partial_json(json!({"temperature": 0.0})))
-        .respond_with(anthropic_answer(
-            json!({"labels": [{"name": "bug", "confidence": 0.5}], "rationale": "unsure"}),
-            100,
-            10,
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(body_partial_json(json!({"temperature": 0.3})))
-        .respond_with(anthropic_answer(
-            json!({"labels": [{"name": "question", "confidence": 0.85}], "rationale": "asks"}),
-            100,
-            10,
-        ))
-        .mount(&server)
-        .await;
+    let server = answering_by_temperature(
+        json!({"labels": [{"name": "bug", "confidence": 0.5}], "rationale": "unsure"}),
+        json!({"labels": [{"name": "question", "confidence": 0.85}], "rationale": "asks"}),
+    )
+    .await;
     let uri = server.uri();
     let out = sift(
         &dir,
@@ -1679,25 +1679,11 @@ async fn a_resume_with_other_settings_is_recorded_and_said() {
 #[tokio::test(flavor = "multi_thread")]
 async fn arbitration_keeps_the_answer_with_fewer_validation_issues() {
     let dir = workspace(&[]);
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(body_partial_json(json!({"temperature": 0.0})))
-        .respond_with(anthropic_answer(
-            json!({"labels": [{"name": "bug", "confidence": 0.55}], "rationale": "unsure"}),
-            100,
-            10,
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(body_partial_json(json!({"temperature": 0.3})))
-        .respond_with(anthropic_answer(
-            json!({"labels": [{"name": "question", "confidence": 3.0}], "rationale": "sure!"}),
-            100,
-            10,
-        ))
-        .mount(&server)
-        .await;
+    let server = answering_by_temperature(
+        json!({"labels": [{"name": "bug", "confidence": 0.55}], "rationale": "unsure"}),
+        json!({"labels": [{"name": "question", "confidence": 3.0}], "rationale": "sure!"}),
+    )
+    .await;
     let uri = server.uri();
     let args = [
         "suggest",
