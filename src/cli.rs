@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use crate::app;
 use crate::dataset::commands::{annotate, eval, export, sample, stats};
 use crate::workspace::Overrides;
-use crate::{demo, github, rebuild, similar, sources, suggest, tui};
+use crate::{demo, github, rebuild, serve, similar, sources, suggest, tui};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +50,8 @@ pub enum Command {
     Import(sources::cmd::ImportArgs),
     /// Ask a provider for label suggestions (a resumable, versioned run).
     Suggest(suggest::cmd::SuggestArgs),
+    /// Serve predictions over HTTP (POST /predict) for bots and other tools.
+    Serve(serve::ServeArgs),
     /// Train the local model on the workspace's gold labels.
     Train(suggest::cmd::TrainArgs),
     /// Suggestion runs: list, show, compare, export, import, mark.
@@ -144,6 +146,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pull(args) => github::cmd_pull(&mut open()?, args),
         Command::Push(args) => github::cmd_push(&mut open()?, args),
         Command::Labels { command } => github::cmd_labels(&mut open()?, command),
+        Command::Serve(args) => serve::cmd(open()?, &args),
         Command::Similar(args) => similar::cmd_similar(&mut open()?, &args),
         Command::Annotate(args) => annotate::annotate(&mut open()?, args),
         Command::Annotations { action } => annotate::annotations(&mut open()?, action),

@@ -80,6 +80,7 @@ pub mod model;
 pub mod net;
 pub mod rebuild;
 pub mod secrets;
+pub mod serve;
 pub mod similar;
 pub mod sources;
 pub mod store;

@@ -411,6 +411,17 @@ impl Taxonomy {
         self.label(label).map(|(d, _)| d)
     }
 
+    /// The same taxonomy with only the named labels (canonical names), and without the
+    /// dimensions left empty: what a caller that allows only some labels is asked about.
+    pub fn restricted(&self, allowed: &std::collections::BTreeSet<String>) -> Taxonomy {
+        let mut t = self.clone();
+        for d in &mut t.dimensions {
+            d.labels.retain(|l| allowed.contains(&l.name));
+        }
+        t.dimensions.retain(|d| !d.labels.is_empty());
+        t
+    }
+
     /// Whether the taxonomy is a flat label set (one multi-select dimension).
     pub fn is_flat(&self) -> bool {
         self.dimensions.len() == 1 && self.dimensions[0].select == Select::Many

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, StoreError};
-use crate::model::{Run, Suggestion};
+use crate::model::{Item, Run, Suggestion};
 
 /// Folders of the workspace the journals go to.
 pub const RUNS_DIR: &str = "runs";
@@ -20,8 +20,16 @@ pub const PUSHES_DIR: &str = "pushes";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunEvent {
-    Run { run: Box<Run> },
-    Suggestions { suggestions: Vec<Suggestion> },
+    Run {
+        run: Box<Run>,
+    },
+    Suggestions {
+        suggestions: Vec<Suggestion>,
+    },
+    /// Items that exist only through the run (texts sent to `sift serve --record`).
+    Items {
+        items: Vec<Item>,
+    },
 }
 
 /// One line of `pushes/<push>.jsonl`, in the order the store saw them.

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::journal::RunEvent;
 use super::{Result, Store, sql_err};
-use crate::model::{LabelScore, Run, RunState, Suggestion};
+use crate::model::{Item, LabelScore, Run, RunState, Suggestion};
 
 /// A suggestion with the run facts a reviewer needs beside it.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +120,16 @@ impl Store {
     pub fn run(&self, id_or_name: &str) -> Result<Option<Run>> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1 OR name = ?1 LIMIT 1");
         self.conn.query_row(&sql, [id_or_name], run_from_row).optional().map_err(|e| self.err(e))
+    }
+
+    /// Store items that exist only through a run (served texts), journaled with the run so a
+    /// rebuild brings them back before its suggestions.
+    pub fn save_run_items(&mut self, run_id: &str, items: &[Item], now: &str) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.journal_run(run_id, &RunEvent::Items { items: items.to_vec() })?;
+        self.upsert_items(items, now).map(|_| ())
     }
 
     /// Store suggestions of a run in one transaction (replacing earlier ones for the same items).

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 
 use super::parse::{self, RawAnswer};
 use super::prompt::ANSWER_TOOL;
-use super::provider::{Answer, ProviderConfig, ProviderError, Request, Suggester, post_json};
+use super::provider::{
+    Answer, ProviderConfig, ProviderError, Request, Suggester, get_ok, post_json,
+};
 use crate::secrets::Secret;
 
 pub const DEFAULT_BASE: &str = "https://api.anthropic.com";
@@ -104,6 +106,14 @@ impl Suggester for Anthropic {
 
     fn max_temperature(&self) -> f64 {
         1.0
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let url = format!("{}models", self.url.trim_end_matches("messages"));
+            let headers = [("x-api-key", self.key.expose()), ("anthropic-version", API_VERSION)];
+            get_ok(&self.client, "anthropic", &url, &headers, Some(&self.key), self.timeout).await
+        })
     }
 
     fn suggest<'a>(&'a self, req: &'a Request) -> BoxFuture<'a, Result<Answer, ProviderError>> {

@@ -9,6 +9,7 @@ pub mod local;
 pub mod offline;
 pub mod openai;
 pub mod parse;
+pub mod predict;
 pub mod prompt;
 pub mod provider;
 pub mod runner;

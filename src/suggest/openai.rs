@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::parse;
 use super::prompt::ANSWER_TOOL;
 use super::provider::{
-    Answer, ProviderConfig, ProviderError, Request, Suggester, estimate_tokens, post_json,
+    Answer, ProviderConfig, ProviderError, Request, Suggester, estimate_tokens, get_ok, post_json,
 };
 use crate::secrets::Secret;
 
@@ -242,6 +242,16 @@ impl Suggester for OpenAi {
     fn negotiated(&self) -> Option<String> {
         let n = self.negotiation();
         n.lowered.then(|| n.format.as_str().to_string())
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let base = self.url.trim_end_matches("chat/completions");
+            let url = format!("{base}models");
+            let headers: Vec<(&str, &str)> =
+                self.auth.as_deref().map(|a| ("authorization", a)).into_iter().collect();
+            get_ok(&self.client, "openai", &url, &headers, self.key.as_ref(), self.timeout).await
+        })
     }
 
     fn suggest<'a>(&'a self, req: &'a Request) -> BoxFuture<'a, Result<Answer, ProviderError>> {

@@ -144,6 +144,10 @@ pub trait Suggester: Send + Sync {
     fn negotiated(&self) -> Option<String> {
         None
     }
+    /// Whether the provider answers now (readiness checks); offline providers always do.
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// What building a provider needs besides its name.
@@ -308,6 +312,49 @@ pub(crate) async fn post_json(
         provider: provider.into(),
         message: format!("response is not JSON: {e}"),
         usage: None,
+    })
+}
+
+/// GET a URL and succeed on any 2xx answer: a provider's model list, asked to see that it is
+/// reachable and takes the key. The body is not read.
+pub(crate) async fn get_ok(
+    client: &reqwest::Client,
+    provider: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    key: Option<&Secret>,
+    timeout: Duration,
+) -> Result<(), ProviderError> {
+    let shown = strip_userinfo(url);
+    let mut rb = client.get(url).timeout(timeout);
+    for (k, v) in headers {
+        let Ok(mut value) = reqwest::header::HeaderValue::from_str(v) else { continue };
+        value.set_sensitive(true);
+        rb = rb.header(*k, value);
+    }
+    let resp = rb.send().await.map_err(|e| {
+        let e = e.without_url();
+        if e.is_timeout() {
+            ProviderError::Timeout {
+                provider: provider.into(),
+                url: shown.clone(),
+                secs: timeout.as_secs(),
+            }
+        } else {
+            let message = redact(&error_chain(&e), key);
+            ProviderError::Transport { provider: provider.into(), url: shown.clone(), message }
+        }
+    })?;
+    let status = resp.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    Err(ProviderError::Status {
+        provider: provider.into(),
+        url: shown,
+        status,
+        retry_after: retry_after(resp.headers()),
+        message: "the provider's model list did not answer".into(),
     })
 }
 

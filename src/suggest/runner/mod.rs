@@ -33,6 +33,9 @@ use setup::*;
 use sink::*;
 use writer::*;
 
+pub(in crate::suggest) use setup::{build_chain, today};
+pub(in crate::suggest) use writer::MonitorLog;
+
 /// Suggestions are written in batches of this size (and at the end, and on Ctrl-C).
 const BATCH: usize = 32;
 

@@ -94,7 +94,7 @@ pub(super) fn lock_run(ws: &Workspace, name: &str) -> Result<RunLock, RunError> 
     }
 }
 
-pub(super) fn today() -> String {
+pub(in crate::suggest) fn today() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%d").to_string()
 }
 
@@ -146,7 +146,7 @@ pub(super) fn pick_taxonomy<'a>(
 
 /// The primary provider then the configured fallbacks. An unconfigured primary is replaced
 /// by the first configured fallback (with a warning).
-pub(super) fn build_chain(
+pub(in crate::suggest) fn build_chain(
     ws: &Workspace,
     opts: &RunOptions,
     tax: &Taxonomy,

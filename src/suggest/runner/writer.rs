@@ -118,13 +118,13 @@ impl Writer {
 /// The per-item JSONL monitor log under .sift/logs/.
 /// The per-item monitor log. Each line goes out in one write, so a killed process leaves
 /// whole lines; a fragment left by an older build is cut off when the log is opened again.
-pub(super) struct MonitorLog {
+pub(in crate::suggest) struct MonitorLog {
     pub(super) path: PathBuf,
     pub(super) out: std::fs::File,
 }
 
 impl MonitorLog {
-    pub(super) fn open(path: &PathBuf) -> Result<Self, RunError> {
+    pub(in crate::suggest) fn open(path: &PathBuf) -> Result<Self, RunError> {
         let io = |source| RunError::Io { path: path.clone(), source };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
@@ -135,14 +135,14 @@ impl MonitorLog {
         Ok(MonitorLog { path: path.clone(), out })
     }
 
-    pub(super) fn write(&mut self, v: &Value) -> Result<(), RunError> {
+    pub(in crate::suggest) fn write(&mut self, v: &Value) -> Result<(), RunError> {
         let line = format!("{v}\n");
         self.out
             .write_all(line.as_bytes())
             .map_err(|source| RunError::Io { path: self.path.clone(), source })
     }
 
-    pub(super) fn flush(&mut self) -> Result<(), RunError> {
+    pub(in crate::suggest) fn flush(&mut self) -> Result<(), RunError> {
         self.out.flush().map_err(|source| RunError::Io { path: self.path.clone(), source })
     }
 }

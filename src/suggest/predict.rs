@@ -1,0 +1,336 @@
+//! One-off predictions outside runs (`sift serve`): the same provider chain, retries, token
+//! budget, cache, validation and monitor log as `sift suggest`, for an item a caller sends.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Value, json};
+
+use super::parse::RawAnswer;
+use super::prompt::PromptBundle;
+use super::provider::{Request, Suggester};
+use super::runner::{MonitorLog, RunError, RunOptions, build_chain, today};
+use super::validate::{self, Validated};
+use super::worker::{Budget, Job, Ledger, Outcome, Shared, guarded_work, lock, needs_arbitration};
+use crate::model::{Item, ItemKind, LabelScore, now_rfc3339, sha256_hex};
+use crate::store::{CachedAnswer, Store, StoreError};
+use crate::taxonomy::Taxonomy;
+use crate::workspace::Workspace;
+
+/// Rationale text kept per prediction.
+const MAX_RATIONALE_CHARS: usize = 1000;
+
+/// Why a prediction has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictError {
+    /// Every provider of the chain failed; the last one's error.
+    #[error("no provider answered: {0}")]
+    NoAnswer(String, Vec<String>),
+    #[error("today's token budget is spent")]
+    OverBudget,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// What the predictor is: sift's version, the provider and model asked first, the prompt.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Version {
+    pub sift: String,
+    pub provider: String,
+    pub model: String,
+    pub prompt_hash: String,
+    pub taxonomy: String,
+}
+
+/// A validated answer for one item.
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    /// Labels kept by validation, highest confidence first.
+    pub labels: Vec<LabelScore>,
+    pub abstained: bool,
+    pub rationale: String,
+    pub provider: String,
+    pub model: String,
+    pub fallback: bool,
+    pub cached: bool,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    /// Kinds of the failed attempts before the answer (http_500, timeout, ...).
+    pub errors: Vec<String>,
+    /// The hash of the prompt actually asked (a restricted label set is its own prompt).
+    pub prompt_hash: String,
+}
+
+/// Answers items one at a time, from many tasks at once.
+pub struct Predictor {
+    shared: Arc<Shared>,
+    tax: Arc<Taxonomy>,
+    bundle: PromptBundle,
+    prompt_hash: String,
+    prompt_version: String,
+    arbitration: bool,
+    temperature: f64,
+    /// Cache, budget and item lookups. Only remote answers and `{"item"}` requests use it.
+    store: Mutex<Store>,
+    log: Mutex<MonitorLog>,
+    /// Some provider of the chain reads prompts (otherwise none is built per request).
+    needs_prompt: bool,
+    pub warnings: Vec<String>,
+}
+
+impl Predictor {
+    /// The chain of `opts` for taxonomy `tax`, logging to `.sift/logs/serve-<day>.jsonl`.
+    pub fn open(ws: &Workspace, tax: &Taxonomy, opts: &RunOptions) -> Result<Self, RunError> {
+        let mut warnings = Vec::new();
+        let chain = build_chain(ws, opts, tax, &mut warnings)?;
+        let bundle = PromptBundle::new(tax, &opts.prompt_version, Vec::new());
+        let store = ws.open_store()?;
+        let day = today();
+        let used = store.budget_used(&day)?;
+        let owner = format!("serve/{}", std::process::id());
+        let ledger = Ledger { store: Store::open(&ws.store_path())?, owner };
+        let budget = Budget::new(opts.daily_budget, used).with_ledger(ledger);
+        let log = MonitorLog::open(&ws.logs_dir().join(format!("serve-{day}.jsonl")))?;
+        let needs_prompt = chain.iter().any(|s| s.remote());
+        let shared = Arc::new(Shared {
+            chain,
+            tax: Arc::new(tax.clone()),
+            budget: Arc::new(Mutex::new(budget)),
+            retries: opts.retries,
+            backoff: opts.backoff,
+            arbitration: opts.arbitration,
+            temperature: opts.temperature,
+            failures_in_a_row: AtomicU32::new(0),
+            skipped_primary: AtomicU32::new(0),
+            halt: AtomicBool::new(false),
+        });
+        Ok(Predictor {
+            tax: shared.tax.clone(),
+            shared,
+            prompt_hash: bundle.hash(),
+            bundle,
+            prompt_version: opts.prompt_version.clone(),
+            arbitration: opts.arbitration,
+            temperature: opts.temperature,
+            store: Mutex::new(store),
+            log: Mutex::new(log),
+            needs_prompt,
+            warnings,
+        })
+    }
+
+    pub fn taxonomy(&self) -> &Taxonomy {
+        &self.tax
+    }
+
+    fn primary(&self) -> &dyn Suggester {
+        // The chain is never empty: build_chain refuses to return an empty one.
+        self.shared.chain[0].as_ref()
+    }
+
+    pub fn version(&self) -> Version {
+        Version {
+            sift: env!("CARGO_PKG_VERSION").into(),
+            provider: self.primary().provider().into(),
+            model: self.primary().model().into(),
+            prompt_hash: self.prompt_hash.clone(),
+            taxonomy: self.tax.name.clone(),
+        }
+    }
+
+    /// The providers of the chain, in order, and whether each answers a probe now.
+    pub async fn probe(&self) -> Vec<(String, bool, bool, Option<String>)> {
+        let mut out = Vec::new();
+        for s in &self.shared.chain {
+            let r = s.probe().await;
+            let err = r.err().map(|e| crate::text::one_line(&e.to_string()));
+            out.push((s.provider().to_string(), s.remote(), err.is_none(), err));
+        }
+        out
+    }
+
+    /// An item of the store, by key.
+    pub fn item(&self, key: &str) -> Result<Option<Item>, StoreError> {
+        self.store().item(key)
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the store leaves SQLite consistent (transactions roll back).
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Answer one item; `allowed` (canonical names) restricts the labels the provider is
+    /// asked about and may answer.
+    pub async fn predict(
+        &self,
+        item: Item,
+        allowed: Option<&BTreeSet<String>>,
+    ) -> Result<Prediction, PredictError> {
+        let restricted = allowed.map(|a| (self.tax.restricted(a), a));
+        let tax: &Taxonomy = restricted.as_ref().map_or(&self.tax, |(t, _)| t);
+        let owned_bundle;
+        let (bundle, prompt_hash) = match &restricted {
+            Some((t, _)) => {
+                owned_bundle = PromptBundle::new(t, &self.prompt_version, Vec::new());
+                let h = owned_bundle.hash();
+                (&owned_bundle, h)
+            }
+            None => (&self.bundle, self.prompt_hash.clone()),
+        };
+        let content_hash = item.content_hash();
+        let (system, user) = if self.needs_prompt {
+            (bundle.system_with_taxonomy(), bundle.user_message(&item))
+        } else {
+            (String::new(), String::new())
+        };
+        let key = item.key.clone();
+        let mut job = Job {
+            key: key.clone(),
+            content_hash: content_hash.clone(),
+            prompt_hash: prompt_hash.clone(),
+            examples: Vec::new(),
+            request: Request {
+                item: Arc::new(item),
+                system,
+                user,
+                schema: bundle.schema.clone(),
+                temperature: self.temperature,
+            },
+            cached: None,
+        };
+        let out = match self.cached(&job)? {
+            Some(raw) if !(self.arbitration && needs_arbitration(tax, &raw)) => {
+                Outcome::cached(&key, raw, self.primary(), Vec::new())
+            }
+            raw => {
+                job.cached = raw;
+                guarded_work(self.shared.clone(), job).await
+            }
+        };
+        self.settle(tax, out, prompt_hash)
+    }
+
+    /// The primary's cached answer for this item and prompt, when it is remote.
+    fn cached(&self, job: &Job) -> Result<Option<RawAnswer>, StoreError> {
+        let p = self.primary();
+        if !p.remote() {
+            return Ok(None);
+        }
+        let hit = self.store().cache_get(&job.content_hash, &job.prompt_hash, p.model())?;
+        Ok(hit.and_then(|c| serde_json::from_str::<RawAnswer>(&c.answer).ok()))
+    }
+
+    /// Count the tokens, cache the answer, write the monitor line, validate.
+    fn settle(
+        &self,
+        tax: &Taxonomy,
+        out: Outcome,
+        prompt_hash: String,
+    ) -> Result<Prediction, PredictError> {
+        self.account(&out)?;
+        let mut line = json!({
+            "at": now_rfc3339(),
+            "run": "serve",
+            "item": out.key,
+            "cached": out.cached,
+            "latency_ms": out.latency_ms,
+            "tokens_in": out.tokens_in,
+            "tokens_out": out.tokens_out,
+            "retries": out.retries,
+            "errors": out.attempt_errors,
+            "error_messages": out.attempt_messages,
+            "prompt_hash": prompt_hash,
+        });
+        let Some(a) = out.answer else {
+            let why = out.error.clone().unwrap_or_else(|| "no provider answered".into());
+            line["error"] = json!(why);
+            self.log_line(&line);
+            if out.over_budget {
+                return Err(PredictError::OverBudget);
+            }
+            return Err(PredictError::NoAnswer(why, out.attempt_errors));
+        };
+        if let Some(first) = &a.cache {
+            let cached = CachedAnswer {
+                answer: serde_json::to_string(first).unwrap_or_default(),
+                tokens_in: out.tokens_in as i64,
+                tokens_out: out.tokens_out as i64,
+            };
+            let now = now_rfc3339();
+            self.store().cache_put(&out.content_hash, &prompt_hash, &a.model, &cached, &now)?;
+        }
+        let v: Validated = validate::finalize(tax, &a.raw.labels);
+        line["provider"] = json!(a.provider);
+        line["model"] = json!(a.model);
+        line["fallback"] = json!(a.fallback);
+        line["labels"] = json!(v.labels);
+        line["abstained"] = json!(v.abstained);
+        line["dropped"] = json!(v.dropped);
+        line["issues"] = json!(v.issues);
+        if let Some(arb) = &out.arbitration {
+            line["arbitration"] = arb.clone();
+        }
+        self.log_line(&line);
+        let mut rationale: String = a.raw.rationale.chars().take(MAX_RATIONALE_CHARS).collect();
+        if a.fallback {
+            rationale = format!("[fallback: {}] {rationale}", a.provider);
+        }
+        Ok(Prediction {
+            labels: v.labels,
+            abstained: v.abstained,
+            rationale,
+            provider: a.provider,
+            model: a.model,
+            fallback: a.fallback,
+            cached: out.cached,
+            tokens_in: out.tokens_in,
+            tokens_out: out.tokens_out,
+            errors: out.attempt_errors,
+            prompt_hash,
+        })
+    }
+
+    /// Today's budget: what this request spent, and its reservations released.
+    fn account(&self, out: &Outcome) -> Result<(), StoreError> {
+        let spent = out.tokens_in + out.tokens_out;
+        if spent == 0 && out.reservations.is_empty() {
+            return Ok(());
+        }
+        let total = self.store().budget_settle(&today(), spent, &out.reservations)?;
+        lock(&self.shared.budget).stored(spent, total);
+        Ok(())
+    }
+
+    fn log_line(&self, line: &Value) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        // The answer is worth more than its log line: a full disk is said, not fatal.
+        if let Err(e) = log.write(line) {
+            tracing::warn!("monitor log: {e}");
+        }
+    }
+
+    /// Write what the monitor log holds in buffers (on shutdown).
+    pub fn flush(&self) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = log.flush() {
+            tracing::warn!("monitor log: {e}");
+        }
+    }
+}
+
+/// An item for text sent by a caller: keyed by its content, so the same text is the same
+/// item (and hits the cache).
+pub fn item_from_text(dataset: &str, title: &str, body: &str) -> Item {
+    let id = sha256_hex(&format!("{title}\u{0}{body}"));
+    Item {
+        key: format!("{dataset}:{}", &id[..16]),
+        dataset: dataset.into(),
+        kind: Some(ItemKind::Issue),
+        title: title.into(),
+        body: body.into(),
+        ..Default::default()
+    }
+}
