@@ -219,3 +219,43 @@ proptest! {
         prop_assert_eq!(report.items, 0);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// A `/predict` request of any text: checked against the taxonomy, answered by the
+    /// keyword provider, shaped; refusals are one line with no control characters.
+    #[test]
+    fn any_text_is_served_or_refused_in_one_line(
+        title in hostile_text(), body in hostile_text(), label in hostile_text(),
+        odd_label in any::<bool>()
+    ) {
+        use sift::serve::api;
+        let dir = tempfile::tempdir().unwrap();
+        Workspace::init(dir.path(), "prop").unwrap();
+        let ctx = open(dir.path());
+        let tax = ctx.labels.get(&ctx.ws.settings.taxonomy).unwrap().clone();
+        let mut opts = sift::suggest::RunOptions::from_settings(&ctx.ws.settings.suggest);
+        opts.provider = "keywords".into();
+        let predictor = sift::suggest::predict::Predictor::open(&ctx.ws, &tax, &opts).unwrap();
+        // Half the requests name a label of any text (mostly refused), half only known ones.
+        let label = if odd_label { label } else { "bug".to_string() };
+        let req = serde_json::json!({
+            "title": title, "body": body, "allowed_labels": [label.clone(), "bug"],
+            "thresholds": {label.clone(): 0.5}, "top_k": 2,
+        });
+        let parsed: api::PredictRequest = serde_json::from_value(req).unwrap();
+        match api::check(parsed, &tax) {
+            Err(msg) => prop_assert!(!msg.chars().any(char::is_control), "{msg:?}"),
+            Ok(c) => {
+                let item = sift::suggest::predict::item_from_text("serve", &title, &body);
+                let key = item.key.clone();
+                let p = futures::executor::block_on(predictor.predict(item, c.allowed.as_ref()))
+                    .unwrap();
+                let r = api::respond(&p, &c, key, &predictor.version());
+                prop_assert!(r.labels.len() <= 2);
+                prop_assert!(serde_json::to_string(&r).is_ok());
+            }
+        }
+    }
+}

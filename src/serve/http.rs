@@ -150,6 +150,10 @@ async fn predict(State(s): State<Shared>, req: Request) -> Response {
         resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return resp;
     };
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    if declared.and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return too_large();
+    }
     let deadline = tokio::time::Instant::now() + s.request_timeout;
     let bytes = match read_body(req.into_body(), deadline).await {
         Ok(b) => b,
@@ -186,12 +190,16 @@ async fn read_body(body: Body, deadline: tokio::time::Instant) -> Result<Bytes, 
             Err(error(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time"))
         }
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-        )),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
         Ok(Err(e)) => Err(error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
     }
+}
+
+fn too_large() -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
 }
 
 /// Predict for a checked request, and record it when asked to.
