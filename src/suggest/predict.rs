@@ -18,6 +18,9 @@ use crate::store::{CachedAnswer, Store, StoreError};
 use crate::taxonomy::Taxonomy;
 use crate::workspace::Workspace;
 
+/// Most answers kept in memory for read-your-writes (the store has them all).
+const RECENT_MAX: usize = 4096;
+
 /// Rationale text kept per prediction.
 const MAX_RATIONALE_CHARS: usize = 1000;
 
@@ -73,8 +76,14 @@ pub struct Predictor {
     prompt_version: String,
     arbitration: bool,
     temperature: f64,
-    /// Cache, budget and item lookups. Only remote answers and `{"item"}` requests use it.
+    /// Cache and item lookups. Only remote answers and `{"item"}` requests use it.
     store: Mutex<Store>,
+    /// Cache entries and spending go to the store from a thread of their own, so a request
+    /// never waits on a write.
+    keeper: Keeper,
+    /// Answers this process sent to the keeper, so the next request for the same text finds
+    /// them before the write lands. Bounded: emptied when it reaches RECENT_MAX.
+    recent: Mutex<std::collections::HashMap<String, RawAnswer>>,
     log: Mutex<MonitorLog>,
     /// Some provider of the chain reads prompts (otherwise none is built per request).
     needs_prompt: bool,
@@ -91,14 +100,20 @@ impl Predictor {
         let day = today();
         let used = store.budget_used(&day)?;
         let owner = format!("serve/{}", std::process::id());
-        let ledger = Ledger { store: Store::open(&ws.store_path())?, owner };
-        let budget = Budget::new(opts.daily_budget, used).with_ledger(ledger);
+        let mut budget = Budget::new(opts.daily_budget, used);
+        // The ledger makes a limit hold across processes; with no limit there is nothing to
+        // hold, and each request would pay a write for it.
+        if opts.daily_budget > 0 {
+            budget = budget.with_ledger(Ledger { store: Store::open(&ws.store_path())?, owner });
+        }
+        let budget = Arc::new(Mutex::new(budget));
+        let keeper = Keeper::start(ws.open_store()?, budget.clone());
         let log = MonitorLog::open(&ws.logs_dir().join(format!("serve-{day}.jsonl")))?;
         let needs_prompt = chain.iter().any(|s| s.remote());
         let shared = Arc::new(Shared {
             chain,
             tax: Arc::new(tax.clone()),
-            budget: Arc::new(Mutex::new(budget)),
+            budget,
             retries: opts.retries,
             backoff: opts.backoff,
             arbitration: opts.arbitration,
@@ -116,6 +131,8 @@ impl Predictor {
             arbitration: opts.arbitration,
             temperature: opts.temperature,
             store: Mutex::new(store),
+            keeper,
+            recent: Mutex::new(Default::default()),
             log: Mutex::new(log),
             needs_prompt,
             warnings,
@@ -219,6 +236,10 @@ impl Predictor {
         if !p.remote() {
             return Ok(None);
         }
+        let key = recent_key(&job.content_hash, &job.prompt_hash, p.model());
+        if let Some(raw) = self.recent.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(Some(raw.clone()));
+        }
         let hit = self.store().cache_get(&job.content_hash, &job.prompt_hash, p.model())?;
         Ok(hit.and_then(|c| serde_json::from_str::<RawAnswer>(&c.answer).ok()))
     }
@@ -259,8 +280,18 @@ impl Predictor {
                 tokens_in: out.tokens_in as i64,
                 tokens_out: out.tokens_out as i64,
             };
-            let now = now_rfc3339();
-            self.store().cache_put(&out.content_hash, &prompt_hash, &a.model, &cached, &now)?;
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if recent.len() >= RECENT_MAX {
+                recent.clear();
+            }
+            recent.insert(recent_key(&out.content_hash, &prompt_hash, &a.model), first.clone());
+            drop(recent);
+            self.keeper.send(Write::Cache {
+                content_hash: out.content_hash.clone(),
+                prompt_hash: prompt_hash.clone(),
+                model: a.model.clone(),
+                answer: cached,
+            });
         }
         let v: Validated = validate::finalize(tax, &a.raw.labels);
         line["provider"] = json!(a.provider);
@@ -296,11 +327,9 @@ impl Predictor {
     /// Today's budget: what this request spent, and its reservations released.
     fn account(&self, out: &Outcome) -> Result<(), StoreError> {
         let spent = out.tokens_in + out.tokens_out;
-        if spent == 0 && out.reservations.is_empty() {
-            return Ok(());
+        if spent > 0 || !out.reservations.is_empty() {
+            self.keeper.send(Write::Spend { spent, reservations: out.reservations.clone() });
         }
-        let total = self.store().budget_settle(&today(), spent, &out.reservations)?;
-        lock(&self.shared.budget).stored(spent, total);
         Ok(())
     }
 
@@ -312,11 +341,74 @@ impl Predictor {
         }
     }
 
-    /// Write what the monitor log holds in buffers (on shutdown).
+    /// Write what is queued for the store and the monitor log (on shutdown).
     pub fn flush(&self) {
+        self.keeper.finish();
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = log.flush() {
             tracing::warn!("monitor log: {e}");
+        }
+    }
+}
+
+fn recent_key(content_hash: &str, prompt_hash: &str, model: &str) -> String {
+    format!("{content_hash}\u{0}{prompt_hash}\u{0}{model}")
+}
+
+/// A write the keeper thread makes.
+enum Write {
+    Cache { content_hash: String, prompt_hash: String, model: String, answer: CachedAnswer },
+    Spend { spent: u64, reservations: Vec<i64> },
+}
+
+/// The thread that writes cache entries and spending, in the order they come.
+struct Keeper {
+    tx: Mutex<Option<std::sync::mpsc::Sender<Write>>>,
+    worker: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Keeper {
+    fn start(mut store: Store, budget: Arc<Mutex<Budget>>) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Write>();
+        let worker = std::thread::Builder::new()
+            .name("sift-predict-keeper".into())
+            .spawn(move || {
+                for w in rx {
+                    if let Err(e) = keep(&mut store, &budget, w) {
+                        tracing::error!("predictions: writing to the store: {e}");
+                    }
+                }
+            })
+            .map_err(|e| tracing::error!("cannot start the store writer: {e}"))
+            .ok();
+        Keeper { tx: Mutex::new(Some(tx)), worker: Mutex::new(worker) }
+    }
+
+    fn send(&self, w: Write) {
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if tx.is_none_or(|tx| tx.send(w).is_err()) {
+            tracing::warn!("predictions: the store writer has stopped; a write is lost");
+        }
+    }
+
+    fn finish(&self) {
+        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if worker.is_some_and(|w| w.join().is_err()) {
+            tracing::error!("predictions: the store writer panicked");
+        }
+    }
+}
+
+fn keep(store: &mut Store, budget: &Mutex<Budget>, w: Write) -> Result<(), StoreError> {
+    match w {
+        Write::Cache { content_hash, prompt_hash, model, answer } => {
+            store.cache_put(&content_hash, &prompt_hash, &model, &answer, &now_rfc3339())
+        }
+        Write::Spend { spent, reservations } => {
+            let total = store.budget_settle(&today(), spent, &reservations)?;
+            lock(budget).stored(spent, total);
+            Ok(())
         }
     }
 }
