@@ -88,7 +88,6 @@ async fn load(args: &[String]) {
     let mut tasks = Vec::new();
     for _ in 0..clients {
         let (url, rows, next, done) = (url.clone(), rows.clone(), next.clone(), done.clone());
-        let nonce = nonce;
         tasks.push(tokio::spawn(async move {
             // One client, one keep-alive connection.
             let client = sift::net::client(Duration::from_secs(60)).unwrap();

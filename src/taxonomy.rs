@@ -39,6 +39,10 @@ pub struct LabelDef {
     pub aliases: Vec<String>,
     pub examples: Vec<String>,
     pub deprecated: bool,
+    /// The confidence the labeling bot needs to apply this label (over the taxonomy's
+    /// min_confidence). Left out of the hash when unset, so older hashes stay valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,6 +90,7 @@ struct RawLabel {
     aliases: Vec<String>,
     examples: Vec<String>,
     deprecated: bool,
+    threshold: Option<f64>,
 }
 
 /// A label is either a bare string (its name) or a mapping; this keeps serde's own
@@ -135,6 +140,8 @@ struct RawLabelFields {
     examples: Vec<String>,
     #[serde(default)]
     deprecated: bool,
+    #[serde(default)]
+    threshold: Option<f64>,
 }
 
 impl From<RawLabelFields> for RawLabel {
@@ -146,6 +153,7 @@ impl From<RawLabelFields> for RawLabel {
             aliases: f.aliases,
             examples: f.examples,
             deprecated: f.deprecated,
+            threshold: f.threshold,
         }
     }
 }
@@ -350,6 +358,13 @@ fn check_label(
         }
         None => DEFAULT_COLOR.to_string(),
     };
+    if let Some(t) = rl.threshold.filter(|t| !(0.0..=1.0).contains(t)) {
+        return Err(invalid(
+            path,
+            at(&name, 0),
+            format!("{tax}: label `{name}`: threshold {t} is outside [0, 1]"),
+        ));
+    }
     let mut tokens = vec![(name.clone(), format!("label `{name}`"))];
     for a in &rl.aliases {
         tokens.push((a.trim().to_string(), format!("alias `{a}` of `{name}`")));
@@ -374,6 +389,7 @@ fn check_label(
         aliases: rl.aliases,
         examples: rl.examples,
         deprecated: rl.deprecated,
+        threshold: rl.threshold,
     })
 }
 
@@ -409,6 +425,12 @@ impl Taxonomy {
     /// The dimension holding a label.
     pub fn dimension_of(&self, label: &str) -> Option<&Dimension> {
         self.label(label).map(|(d, _)| d)
+    }
+
+    /// The confidence a label needs before the bot applies it: its own `threshold`, else the
+    /// taxonomy's min_confidence.
+    pub fn threshold_for(&self, label: &str) -> f64 {
+        self.label(label).and_then(|(_, d)| d.threshold).unwrap_or(self.min_confidence)
     }
 
     /// The same taxonomy with only the named labels (canonical names), and without the

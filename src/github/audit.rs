@@ -3,6 +3,8 @@
 //!
 //! `<!-- sift:start version=1 run=RUN --> ... <!-- sift:data {json} --> <!-- sift:end -->`
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Comment, LabelScore};
@@ -16,6 +18,30 @@ pub struct CommentData {
     /// "gold" or "suggestion".
     pub source: String,
     pub sift: String,
+    /// What the labeling bot (`sift triage`) decided, when it wrote the comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot: Option<BotAudit>,
+}
+
+/// The audit record of one bot decision (seed 000): who answered, with which prompt, at which
+/// stage and thresholds, and what sift did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct BotAudit {
+    pub stage: String,
+    pub provider: String,
+    pub model: String,
+    pub prompt_hash: String,
+    pub rationale: String,
+    /// The threshold each recommended label was held to.
+    pub thresholds: BTreeMap<String, f64>,
+    /// Every label sift has applied to the issue (what `/label off` takes back).
+    #[serde(default)]
+    pub applied: Vec<String>,
+    /// applied, recommended, abstained or off.
+    pub decision: String,
+    /// Why sift did less than the stage allows (the hourly cap), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A block found in a comment.
@@ -28,6 +54,70 @@ pub struct Block {
 
 /// The full comment body for a recommendation.
 pub fn render(run: &str, data: &CommentData) -> String {
+    let text = match &data.bot {
+        Some(b) => bot_text(data, b),
+        None => plain_text(data),
+    };
+    let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
+    // `<` and `>` only occur inside JSON strings, where \u escapes are equivalent; this keeps a
+    // label name from closing the HTML comment.
+    let json = json.replace('<', "\\u003c").replace('>', "\\u003e");
+    format!(
+        "<!-- sift:start version={BLOCK_VERSION} run={run} -->\n{text}<!-- sift:data {json} -->\n<!-- sift:end -->"
+    )
+}
+
+/// Text of the bot's audit comment: the decision, the labels against their thresholds, the
+/// model's reason, and how to stop sift.
+fn bot_text(data: &CommentData, b: &BotAudit) -> String {
+    let clean = |s: &str| crate::text::one_line(s).replace('`', "'");
+    let mut text = match b.decision.as_str() {
+        "off" => String::from("**sift** is off on this issue (`/label off`)"),
+        "applied" => String::from("**sift** applied labels to this issue"),
+        "abstained" => String::from("**sift** is not confident about any label"),
+        _ => String::from("**sift** recommends these labels"),
+    };
+    text.push_str(&format!(" (stage `{}`):\n\n", clean(&b.stage)));
+    for l in &data.labels {
+        let t = b.thresholds.get(&l.name).copied().unwrap_or(0.0);
+        let c = l.confidence.unwrap_or(1.0);
+        let mark = if b.applied.contains(&l.name) {
+            "applied"
+        } else if c >= t {
+            "reaches its threshold"
+        } else {
+            "below its threshold"
+        };
+        text.push_str(&format!("- `{}` {c:.2} (threshold {t:.2}, {mark})\n", clean(&l.name)));
+    }
+    for l in b.applied.iter().filter(|a| !data.labels.iter().any(|l| &&l.name == a)) {
+        text.push_str(&format!("- `{}` (applied)\n", clean(l)));
+    }
+    if !b.rationale.trim().is_empty() {
+        let why: String = clean(&b.rationale).chars().take(500).collect();
+        text.push_str(&format!("\n> {why}\n"));
+    }
+    if let Some(n) = &b.note {
+        text.push_str(&format!("\n{}\n", clean(n)));
+    }
+    let undo = if b.decision == "off" {
+        "write `/label auto` to turn sift back on".to_string()
+    } else if b.applied.is_empty() {
+        "reply `/label off` to stop sift on this issue".to_string()
+    } else {
+        "reply `/label off` to remove the labels sift applied and stop it here".to_string()
+    };
+    text.push_str(&format!(
+        "\n<sub>sift {} · {} {} · prompt {} · {undo}</sub>\n",
+        clean(&data.sift),
+        clean(&b.provider),
+        clean(&b.model),
+        crate::text::prefix(&b.prompt_hash, 12),
+    ));
+    text
+}
+
+fn plain_text(data: &CommentData) -> String {
     let mut text = String::from("**sift** recommends these labels:\n\n");
     for l in &data.labels {
         match l.confidence {
@@ -44,13 +134,7 @@ pub fn render(run: &str, data: &CommentData) -> String {
         "\n<sub>{why}; sift {} · reply `/label off` to stop sift on this issue</sub>\n",
         data.sift
     ));
-    let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
-    // `<` and `>` only occur inside JSON strings, where \u escapes are equivalent; this keeps a
-    // label name from closing the HTML comment.
-    let json = json.replace('<', "\\u003c").replace('>', "\\u003e");
-    format!(
-        "<!-- sift:start version={BLOCK_VERSION} run={run} -->\n{text}<!-- sift:data {json} -->\n<!-- sift:end -->"
-    )
+    text
 }
 
 /// Parse the last sift block of a comment body.
@@ -97,6 +181,7 @@ mod tests {
             labels: vec![LabelScore { name: "bug<-->".into(), confidence: Some(0.91) }],
             source: "suggestion".into(),
             sift: "0.1.0".into(),
+            bot: None,
         }
     }
 

@@ -107,7 +107,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// A client for the settings' (or --api-url's) API with the GitHub token. An API host that
 /// only the workspace sift.toml names is refused before the token is even looked up.
-fn client_for(ctx: &Context, api_url: Option<&str>) -> Result<Client> {
+pub fn client_for(ctx: &Context, api_url: Option<&str>) -> Result<Client> {
     let gs = &ctx.ws.settings.github;
     let api = match (api_url, &gs.untrusted_api_url) {
         (Some(cli), _) => cli,

@@ -66,6 +66,9 @@ pub struct PlanEntry {
     /// may have labelled the issue since the pull.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub blocked_by: BTreeMap<String, Vec<String>>,
+    /// The labeling bot's audit record, shown in its comment (comment mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<super::audit::BotAudit>,
 }
 
 /// An issue left alone, and why.
@@ -238,6 +241,7 @@ pub fn plan_push(inputs: &PlanInputs) -> PushPlan {
                     add: Vec::new(),
                     notes,
                     blocked_by: BTreeMap::new(),
+                    audit: None,
                 }
             }
             PushMode::Apply => {
@@ -256,6 +260,7 @@ pub fn plan_push(inputs: &PlanInputs) -> PushPlan {
                     blocked_by: add.iter().map(|l| (l.clone(), blockers(tax, l))).collect(),
                     add,
                     notes,
+                    audit: None,
                 }
             }
         };
@@ -266,7 +271,7 @@ pub fn plan_push(inputs: &PlanInputs) -> PushPlan {
 
 /// Names that stand for `label` on an issue, or rule it out: its aliases, and in a pick-one
 /// dimension every other label and their aliases.
-fn blockers(tax: &Taxonomy, label: &str) -> Vec<String> {
+pub fn blockers(tax: &Taxonomy, label: &str) -> Vec<String> {
     let mut out: Vec<String> =
         tax.label(label).map(|(_, def)| def.aliases.clone()).unwrap_or_default();
     if let Some(dim) = tax.dimension_of(label).filter(|d| d.select == Select::One) {
@@ -284,12 +289,13 @@ pub fn comment_data(source: &str, labels: &[LabelScore]) -> CommentData {
         labels: labels.to_vec(),
         source: source.to_string(),
         sift: env!("CARGO_PKG_VERSION").to_string(),
+        bot: None,
     }
 }
 
 /// Labels of a recommendation that are not on the issue yet, keeping the issue's taxonomy
 /// labels within max_labels and one label per single-select dimension.
-fn labels_to_add(
+pub fn labels_to_add(
     tax: &Taxonomy,
     labels: &[LabelScore],
     present: &[String],

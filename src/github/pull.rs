@@ -337,3 +337,76 @@ pub fn explain(e: &GithubError) -> Option<&'static str> {
         _ => None,
     }
 }
+
+/// One issue with its comments, fresh from the API (the bot's view when an event arrives);
+/// None for a pull request.
+pub async fn fetch_issue(
+    client: &mut Client,
+    repo: &RepoSlug,
+    number: i64,
+    dataset: &str,
+) -> Result<Option<Item>> {
+    let url = client.url(&format!("{}/issues/{number}", repo.path()));
+    let issue: IssueJson = client.get(&url, None).await?.json()?;
+    if issue.pull_request.is_some() {
+        return Ok(None);
+    }
+    let comments = fetch_comments(client, repo, number).await?;
+    Ok(Some(to_item(repo, dataset, issue, comments)))
+}
+
+/// Issues of a listing (`state`, newest or oldest first), pull requests left out, stopping at
+/// `max` that `keep` accepts; comments are not fetched.
+pub async fn list_issues(
+    client: &mut Client,
+    repo: &RepoSlug,
+    query: &str,
+    dataset: &str,
+    max: usize,
+    keep: &dyn Fn(&Item) -> bool,
+) -> Result<Vec<Item>> {
+    let mut next = Some(client.url(&format!("{}/issues?{query}&per_page=100", repo.path())));
+    let mut out = Vec::new();
+    while let Some(url) = next.take() {
+        client.check_url(&url)?;
+        let resp = client.get(&url, None).await?;
+        next = resp.next_link();
+        for issue in resp.json::<Vec<IssueJson>>()? {
+            if issue.pull_request.is_some() {
+                continue;
+            }
+            let item = to_item(repo, dataset, issue, Vec::new());
+            if keep(&item) {
+                out.push(item);
+                if out.len() >= max {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Comments made on the repository's issues since `since` (RFC 3339), all pages.
+pub async fn repo_comments_since(
+    client: &mut Client,
+    repo: &RepoSlug,
+    since: &str,
+) -> Result<Vec<Comment>> {
+    let url = client.url(&format!(
+        "{}/issues/comments?since={}&per_page=100",
+        repo.path(),
+        super::client::encode_segment(since)
+    ));
+    let raw: Vec<CommentJson> = client.get_all(&url).await?;
+    Ok(raw
+        .into_iter()
+        .map(|c| Comment {
+            id: Some(c.id),
+            author: c.user.map(|u| u.login).unwrap_or_default(),
+            author_association: c.author_association.unwrap_or_default(),
+            body: c.body.unwrap_or_default(),
+            created_at: c.created_at.unwrap_or_default(),
+        })
+        .collect())
+}

@@ -53,6 +53,8 @@ pub struct Settings {
     pub suggest: SuggestSettings,
     pub github: GithubSettings,
     pub sample: SampleSettings,
+    /// The labeling bot (`sift triage`).
+    pub bot: BotSettings,
     /// Per-view key overrides: view -> key -> action.
     pub keys: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -160,6 +162,37 @@ impl Default for SampleSettings {
     }
 }
 
+/// `[bot]`: how `sift triage` acts on new issues.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BotSettings {
+    /// comment, apply-confident or apply (seed 000's staged rollout).
+    pub stage: String,
+    /// Re-evaluate an issue when it is edited.
+    pub on_edit: bool,
+    /// Applied in the apply stages when no label reaches its threshold; empty for none.
+    pub abstain_label: String,
+    /// Above this many sift comments in the last hour, sift only comments.
+    pub max_actions_per_hour: usize,
+    /// A committed local model file (from `sift train`) the bot answers with, no key needed.
+    pub model: Option<String>,
+}
+
+impl Default for BotSettings {
+    fn default() -> Self {
+        BotSettings {
+            stage: "comment".into(),
+            on_edit: false,
+            abstain_label: "needs-triage".into(),
+            max_actions_per_hour: 30,
+            model: None,
+        }
+    }
+}
+
+/// The bot's stages, most cautious first.
+pub const BOT_STAGES: &[&str] = &["comment", "apply-confident", "apply"];
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -171,6 +204,7 @@ impl Default for Settings {
             suggest: SuggestSettings::default(),
             github: GithubSettings::default(),
             sample: SampleSettings::default(),
+            bot: BotSettings::default(),
             keys: BTreeMap::new(),
         }
     }
@@ -389,6 +423,17 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<toml::Table> {
     if !suggest.is_empty() {
         t.insert("suggest".into(), toml::Value::Table(suggest));
     }
+    if let Some(v) = env.get("SIFT_BOT_STAGE").filter(|v| !v.is_empty()) {
+        if !BOT_STAGES.contains(&v.as_str()) {
+            return Err(WorkspaceError::Env {
+                name: "SIFT_BOT_STAGE".into(),
+                message: format!("{v:?} is not one of {}", BOT_STAGES.join(", ")),
+            });
+        }
+        let mut bot = toml::Table::new();
+        bot.insert("stage".into(), toml::Value::String(v.clone()));
+        t.insert("bot".into(), toml::Value::Table(bot));
+    }
     if let Some(v) = env.get("SIFT_GITHUB_API_URL").filter(|v| !v.is_empty()) {
         let mut github = toml::Table::new();
         github.insert("api_url".into(), toml::Value::String(v.clone()));
@@ -509,6 +554,11 @@ fn check_layer(t: &toml::Table, path: &Path) -> Result<()> {
             "suggest.response_format = {v:?}: must be one of {}",
             RESPONSE_FORMATS.join(", ")
         ));
+    }
+    if let Some(v) = get("bot", "stage").as_ref().and_then(|v| v.as_str())
+        && !BOT_STAGES.contains(&v)
+    {
+        problems.push(format!("bot.stage = {v:?}: must be one of {}", BOT_STAGES.join(", ")));
     }
     if let Some(v) = float("suggest", "temperature").filter(|v| !(0.0..=2.0).contains(v)) {
         problems.push(format!("suggest.temperature = {v}: must be between 0 and 2"));

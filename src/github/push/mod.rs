@@ -175,7 +175,8 @@ pub fn journal_plan(
                 },
             ),
             PushMode::Comment => {
-                let data = comment_data(&e.source, &e.labels);
+                let mut data = comment_data(&e.source, &e.labels);
+                data.bot = e.audit.clone();
                 let body = audit::render(&id, &data);
                 let comment_id = existing.get(&e.key).and_then(|(cid, _)| *cid);
                 let op = if comment_id.is_some() { "update_comment" } else { "comment" };
@@ -241,6 +242,30 @@ pub fn journal_revert(store: &mut Store, push_id: &str) -> Result<Option<(String
     )?;
     store.add_push_ops(&id, &ops)?;
     Ok(Some((id, push.repo)))
+}
+
+/// Journal the removal of `labels` from one issue (the labels sift applied there, taken back
+/// on `/label off`), as a revert push with no push of origin.
+pub fn journal_removals(
+    store: &mut Store,
+    repo: &str,
+    key: &str,
+    number: i64,
+    labels: &[String],
+) -> Result<Option<String>> {
+    if labels.is_empty() {
+        return Ok(None);
+    }
+    let id = new_push_id("r");
+    let payload = OpPayload { number, labels: labels.to_vec(), ..Default::default() };
+    let ops = vec![(
+        key.to_string(),
+        "remove_label".to_string(),
+        serde_json::to_string(&payload).unwrap_or_default(),
+    )];
+    store.create_push(&id, repo, "revert", r#"{"label_off":true}"#, &now_rfc3339())?;
+    store.add_push_ops(&id, &ops)?;
+    Ok(Some(id))
 }
 
 /// Run (or resume) the journaled ops of a push, serially. Client-side errors of one op (404,
