@@ -5,3 +5,4 @@ pub mod commands;
 pub mod export;
 pub mod sample;
 pub mod stats;
+pub mod thresholds;

@@ -21,6 +21,13 @@ pub struct EvalArgs {
     /// scored on its own training data looks far better than it is).
     #[arg(long)]
     pub include_trained: bool,
+    /// Write into labels.yml, per label, the lowest threshold whose suggestions reach
+    /// --min-precision on gold (else the F1-best one), and show the change.
+    #[arg(long)]
+    pub write_thresholds: bool,
+    /// The precision --write-thresholds aims for.
+    #[arg(long, default_value_t = 0.9, value_name = "P", requires = "write_thresholds")]
+    pub min_precision: f64,
     #[arg(long)]
     pub json: bool,
 }
@@ -60,6 +67,9 @@ pub fn run(ctx: &Context, args: &EvalArgs) -> Result<ExitCode> {
         gold.remove(key);
     }
     let left_out = before - gold.len();
+    if args.write_thresholds {
+        return write_thresholds(ctx, &taxonomy, &gold, &suggestions, args.min_precision, json);
+    }
     let report = stats::evaluate_run(&gold, &suggestions, &taxonomy);
     if json {
         let mut v = serde_json::to_value(&report)?;
@@ -112,5 +122,77 @@ pub fn run(ctx: &Context, args: &EvalArgs) -> Result<ExitCode> {
             f3(s.best_threshold)
         )?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sift eval --write-thresholds`: pick, write into labels.yml, show the diff.
+fn write_thresholds(
+    ctx: &Context,
+    tax: &crate::taxonomy::Taxonomy,
+    gold: &std::collections::BTreeMap<String, crate::metrics::gold::Gold>,
+    suggestions: &[crate::model::Suggestion],
+    min_precision: f64,
+    json: bool,
+) -> Result<ExitCode> {
+    use crate::dataset::thresholds;
+    if !(0.0..=1.0).contains(&min_precision) {
+        bail!("--min-precision {min_precision} is outside 0..1");
+    }
+    let gold: std::collections::BTreeMap<String, Vec<String>> =
+        gold.iter().map(|(k, g)| (k.clone(), g.labels.clone())).collect();
+    let picked = thresholds::pick(tax, &gold, suggestions, min_precision);
+    if picked.is_empty() {
+        bail!(
+            "the run has no suggestions on gold items of taxonomy `{}`: nothing to pick from",
+            tax.name
+        );
+    }
+    let path = &ctx.labels.path;
+    let before =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let wanted: std::collections::BTreeMap<String, f64> =
+        picked.iter().map(|(k, p)| (k.clone(), p.threshold)).collect();
+    let after = thresholds::write_into(&before, &tax.name, &wanted)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    // What is written must read back as the same taxonomy with these thresholds.
+    let check = crate::taxonomy::LabelsFile::parse(&after, path)?;
+    let t = check.get(&tax.name)?;
+    if let Some((l, _)) = wanted.iter().find(|(l, v)| (t.threshold_for(l) - **v).abs() > 1e-9) {
+        bail!(
+            "{}: the threshold of `{l}` did not land where sift wrote it; file left as it was",
+            path.display()
+        );
+    }
+    if after != before {
+        std::fs::write(path, &after).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    if json {
+        print_json(
+            &serde_json::json!({"labels_file": path, "min_precision": min_precision, "thresholds": picked, "changed": after != before}),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = crate::stdout();
+    writeln!(out, "thresholds for precision {min_precision} on gold ({} labels):", picked.len())?;
+    for (l, p) in &picked {
+        writeln!(
+            out,
+            "  {:<20} {:>5.2}  precision {:.3} recall {:.3} on {} suggestions{}",
+            one_line(l),
+            p.threshold,
+            p.precision,
+            p.recall,
+            p.predicted,
+            if p.rule == "f1" { "  (precision not reached: F1-best)" } else { "" }
+        )?;
+    }
+    if after == before {
+        writeln!(out, "{} already holds these thresholds", path.display())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let name = path.display().to_string();
+    let diff = similar::TextDiff::from_lines(&before, &after);
+    write!(out, "{}", diff.unified_diff().context_radius(2).header(&name, &name))?;
+    writeln!(out, "written to {name}: review the change in git before committing it")?;
     Ok(ExitCode::SUCCESS)
 }
