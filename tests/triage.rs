@@ -104,6 +104,11 @@ impl Respond for Github {
         let parts: Vec<&str> = rest.split('/').collect();
         let labels: Vec<Value> = st.labels.iter().map(|l| label_json(l)).collect();
         match (req.method.as_str(), parts.as_slice()) {
+            ("GET", ["issues"]) => {
+                let mut issue = st.issue.clone();
+                issue["labels"] = json!(labels);
+                ResponseTemplate::new(200).set_body_json(json!([issue]))
+            }
             ("GET", ["issues", "comments"]) => {
                 let mut all = st.others.clone();
                 all.extend(st.comments.clone());
@@ -504,4 +509,77 @@ async fn github_down_is_retried_once_then_fails_with_one_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("GitHub") && err.contains("502"), "{err}");
     assert!(llm.received_requests().await.unwrap().is_empty());
+}
+
+/// `sift triage` run by hand (not from an event) in the same checkout.
+async fn by_hand(co: &Checkout, gh: &MockServer, llm: &MockServer, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sift"));
+    c.current_dir(co.dir.path().join("repo"))
+        .arg("triage")
+        .args(args)
+        .args(["--provider", "openai", "--base-url", &llm.uri(), "--api-url", &gh.uri()])
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("SIFT_BOT_LOGIN", BOT)
+        .env("RUNNER_TEMP", co.dir.path().join("runner-temp"))
+        .env("OPENAI_API_KEY", KEY)
+        .env("HOME", co.dir.path())
+        .env("XDG_CONFIG_HOME", co.dir.path().join("cfg"))
+        .env_remove("GITHUB_EVENT_PATH")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("SIFT_BOT_STAGE")
+        .env_remove("GH_TOKEN");
+    tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap()
+}
+
+#[tokio::test]
+async fn backtest_replays_every_stage_and_sends_nothing() {
+    let Some(ev) = payload("issues.opened.1") else { return };
+    let co = checkout();
+    let (gh, _) = github(&ev, &["documentation"]).await;
+    let llm = provider(Some(confident())).await;
+    let out =
+        by_hand(&co, &gh, &llm, &["--backtest", "Codertocat/Hello-World", "--last", "5", "--json"])
+            .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["issues"], 1);
+    let stages: Vec<&str> =
+        v["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["comment", "apply-confident", "apply"]);
+    let apply = &v["stages"][2];
+    assert_eq!(
+        (apply["would_apply"].as_u64(), apply["would_abstain"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(apply["labels"]["documentation"]["matches"], 1);
+    assert_eq!(apply["labels"]["documentation"]["precision"], 1.0);
+    // enhancement (0.6) is below its 0.9 threshold: apply-confident would only comment.
+    assert_eq!(v["stages"][1]["would_comment"], 1);
+    assert!(mutations(&sent(&gh).await).is_empty());
+}
+
+#[tokio::test]
+async fn backfill_needs_a_cap_and_triages_open_unlabeled_issues() {
+    let Some(ev) = payload("issues.opened.1") else { return };
+    let co = checkout();
+    let (gh, state) = github(&ev, &[]).await;
+    let llm = provider(Some(confident())).await;
+    let out = by_hand(&co, &gh, &llm, &["--backfill", "Codertocat/Hello-World"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(sent(&gh).await.is_empty());
+    let out = by_hand(
+        &co,
+        &gh,
+        &llm,
+        &["--backfill", "Codertocat/Hello-World", "--max", "5", "--stage", "apply"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(state.st.lock().unwrap().labels, ["documentation"]);
+    assert!(text(&out).contains("1 open issues without labels"), "{}", text(&out));
+    // One issue by hand: already labeled by sift, its comment says the same: nothing sent.
+    let n = mutations(&sent(&gh).await).len();
+    let out = by_hand(&co, &gh, &llm, &["Codertocat/Hello-World#1", "--stage", "apply"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(mutations(&sent(&gh).await).len(), n, "{}", text(&out));
 }
