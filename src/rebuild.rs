@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::app::Context;
 use crate::sources::import::{ImportOptions, import_from};
+use crate::store::LabelOverride;
 use crate::store::journal::{self, PushEvent, RunEvent};
 use crate::store::{Store, StoreError};
 use crate::workspace::sources::{self, Source};
@@ -408,6 +409,10 @@ fn apply_push_event(store: &mut Store, id: &str, e: PushEvent) -> Result<()> {
         }
         PushEvent::LabelRemoved { repo, number, label, at } => {
             store.mark_label_removed(&repo, number, &label, id, &at)?
+        }
+        PushEvent::Override { repo, number, label, kind, applied_at, at } => {
+            let o = LabelOverride { repo, number, label, kind, applied_at, seen_at: at };
+            store.record_override(id, &o)?;
         }
     }
     Ok(())

@@ -1525,3 +1525,51 @@ async fn a_push_can_be_reverted_after_the_store_is_lost() {
     assert_eq!(count(&reqs, "DELETE", "/repos/o/r/issues/1/labels/bug"), 1);
     assert!(fake.labels_of(1).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_notices_humans_overriding_what_sift_applied() {
+    let fake = Fake::new("", 100);
+    let server = serve(&fake).await;
+    let ws = workspace(0);
+    seed_issues(ws.path(), &[(1, &[]), (2, &[])], &[]);
+    seed_gold(ws.path(), &[(1, &["bug"]), (2, &["enhancement"])]);
+    ok(&push_apply(ws.path(), &server).await);
+    assert_eq!(fake.labels_of(1), ["bug"]);
+    // Humans since: `bug` taken off #1; `needs info` added to #2 beside sift's `enhancement`;
+    // a label sift never touched, on an issue it never labeled, is no override.
+    fake.state.lock().unwrap().issues = vec![
+        issue(1, "2026-01-05T00:00:00Z", &[], 0, "alice"),
+        issue(2, "2026-01-05T00:00:00Z", &["enhancement", "needs info"], 0, "alice"),
+        issue(3, "2026-01-05T00:00:00Z", &["bug"], 0, "alice"),
+    ];
+    let pull = |ws: &Path, uri: String| {
+        let ws = ws.to_path_buf();
+        async move { sift(&ws, &["pull", OWNER_REPO, "--api-url", &uri, "--json"]).await }
+    };
+    let o = pull(ws.path(), server.uri()).await;
+    ok(&o);
+    assert_eq!(stdout_json(&o)["overrides"], 2, "{}", String::from_utf8_lossy(&o.stdout));
+    // Seen once: the next pull adds none.
+    let o = pull(ws.path(), server.uri()).await;
+    assert_eq!(stdout_json(&o)["overrides"], 0);
+
+    let week = jiff::Zoned::now().date().iso_week_date();
+    let week = format!("{}-W{:02}", week.year(), week.week());
+    let o = sift(ws.path(), &["sample", "report", "--week", &week, "--json"]).await;
+    ok(&o);
+    let j = stdout_json(&o);
+    let over = &j["weeks"][0]["overrides"];
+    assert_eq!(over["bug"]["applied"], 1, "{j}");
+    assert_eq!(over["bug"]["removed"], 1);
+    assert_eq!(over["bug"]["rate"], 1.0);
+    assert_eq!(over["enhancement"]["removed"], 0);
+    assert_eq!(over["needs info"]["added"], 1);
+    let o = sift(ws.path(), &["sample", "report", "--week", &week]).await;
+    assert!(String::from_utf8_lossy(&o.stdout).contains("overrides on GitHub"));
+
+    // The store is a cache: a rebuild keeps the overrides (journaled with the push).
+    std::fs::remove_file(ws.path().join(".sift/store.db")).unwrap();
+    let o = sift(ws.path(), &["sample", "report", "--week", &week, "--json"]).await;
+    ok(&o);
+    assert_eq!(stdout_json(&o)["weeks"][0]["overrides"]["bug"]["removed"], 1);
+}

@@ -147,6 +147,43 @@ pub struct LabelPrecision {
     pub suggested: u64,
 }
 
+/// How humans overrode one label sift applied during a week (seen by later `sift pull`s).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OverrideRate {
+    /// Times sift applied the label this week.
+    pub applied: u64,
+    /// Of those, removed by a human since.
+    pub removed: u64,
+    /// Times a human added the label to an issue sift labeled this week.
+    pub added: u64,
+    /// `removed / applied`.
+    pub rate: Option<f64>,
+}
+
+/// Override rates per label for one week: `overrides` are those of labels applied in the week.
+pub fn override_rates(
+    activity: &WeekActivity,
+    overrides: &[crate::store::LabelOverride],
+) -> BTreeMap<String, OverrideRate> {
+    let mut out: BTreeMap<String, OverrideRate> = BTreeMap::new();
+    for labels in activity.pushed.values() {
+        for l in labels {
+            out.entry(l.clone()).or_default().applied += 1;
+        }
+    }
+    for o in overrides {
+        let e = out.entry(o.label.clone()).or_default();
+        match o.kind.as_str() {
+            "removed" => e.removed += 1,
+            _ => e.added += 1,
+        }
+    }
+    for e in out.values_mut() {
+        e.rate = (e.applied > 0).then(|| e.removed as f64 / e.applied as f64);
+    }
+    out
+}
+
 /// One week of `sift sample report` (and one point of the sample view's trend).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WeekReport {
@@ -167,6 +204,8 @@ pub struct WeekReport {
     /// This week's suggested-label counts and the baseline's (previous four weeks), for bars.
     #[serde(skip)]
     pub distribution: BTreeMap<String, (u64, u64)>,
+    /// Per label: how often humans overrode what sift applied this week.
+    pub overrides: BTreeMap<String, OverrideRate>,
 }
 
 /// Score one week. `answers` are the week's sample answers (item -> labels); `baseline` the
@@ -229,6 +268,7 @@ pub fn week_report(
             .iter()
             .map(|l| ((*l).clone(), (count(&current, l), count(baseline, l))))
             .collect(),
+        overrides: BTreeMap::new(),
     }
 }
 
@@ -270,6 +310,25 @@ impl<'a> SampleSource<'a> {
             _ => true,
         };
         repo_ok && dataset_ok
+    }
+
+    /// Overrides, in scope, of labels sift applied during `week`.
+    pub fn overrides(
+        &self,
+        week: IsoWeek,
+    ) -> Result<Vec<crate::store::LabelOverride>, SampleError> {
+        let (start, end) = week.bounds()?;
+        let day = jiff::SignedDuration::from_hours(24);
+        let from = start.checked_sub(day).map_err(|_| WeekError::OutOfRange)?.to_string();
+        let to = end.checked_add(day).map_err(|_| WeekError::OutOfRange)?.to_string();
+        let inside = |at: &str| at.parse::<Timestamp>().is_ok_and(|t| t >= start && t < end);
+        Ok(self
+            .store
+            .overrides_between(&from, &to)?
+            .into_iter()
+            .filter(|o| inside(&o.applied_at))
+            .filter(|o| self.in_scope(&format!("github:{}#{}", o.repo, o.number)))
+            .collect())
     }
 
     /// Activity of each week in `weeks` (chronological), read in one pass.
@@ -318,7 +377,9 @@ pub fn report(
         let sample = draw(activity, *week, size, workspace_id);
         let mut answers = sample_answers(records, *week);
         answers.retain(|k, _| source.in_scope(k));
-        out.push(week_report(*week, activity, &sample, &answers, &baseline, target_accuracy));
+        let mut r = week_report(*week, activity, &sample, &answers, &baseline, target_accuracy);
+        r.overrides = override_rates(activity, &source.overrides(*week)?);
+        out.push(r);
     }
     Ok(out)
 }

@@ -54,6 +54,9 @@ pub struct PullSummary {
     pub label_off: usize,
     pub label_auto: usize,
     pub commands_ignored: usize,
+    /// Humans overriding sift, newly seen: labels sift applied that were removed, labels
+    /// added to issues sift labeled.
+    pub overrides: usize,
     pub requests: u64,
 }
 
@@ -248,6 +251,7 @@ async fn pull_round(
             items.push(to_item(&opts.repo, &opts.dataset, issue, comments));
         }
         let now = crate::model::now_rfc3339();
+        summary.overrides += note_overrides(store, &opts.repo, &items, &now)?;
         let counts = store.upsert_items(&items, &now)?;
         summary.inserted += counts.inserted;
         summary.updated += counts.updated;
@@ -270,6 +274,61 @@ async fn pull_round(
         next = page_next;
     }
     Ok(high_water)
+}
+
+/// Record what humans changed on issues sift labeled, comparing each pulled issue with what the
+/// store last saw of it (after sift's own push, which records the labels it left).
+fn note_overrides(store: &Store, repo: &RepoSlug, items: &[Item], now: &str) -> Result<usize> {
+    let applied = store.applied_labels(&repo.full())?;
+    if applied.is_empty() {
+        return Ok(0);
+    }
+    let mut new = 0;
+    for item in items {
+        let Some(number) = item.number else { continue };
+        let mine: Vec<&crate::store::AppliedLabel> =
+            applied.iter().filter(|a| a.number == number).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let before = store.source_labels(&item.key)?;
+        for o in overrides(&mine, before.as_deref(), &item.source_labels) {
+            let (label, kind, push_id, applied_at) = o;
+            let rec = crate::store::LabelOverride {
+                repo: repo.full(),
+                number,
+                label,
+                kind: kind.into(),
+                applied_at,
+                seen_at: now.to_string(),
+            };
+            new += usize::from(store.record_override(&push_id, &rec)?);
+        }
+    }
+    Ok(new)
+}
+
+/// Overrides of one issue: sift's labels missing now (`removed`), and labels new since the
+/// store last saw the issue that are not sift's (`added`). (label, kind, push, applied_at)
+fn overrides(
+    mine: &[&crate::store::AppliedLabel],
+    before: Option<&[String]>,
+    now: &[String],
+) -> Vec<(String, &'static str, String, String)> {
+    let has = |set: &[String], l: &str| set.iter().any(|x| x.eq_ignore_ascii_case(l));
+    let mut out = Vec::new();
+    for a in mine.iter().filter(|a| !has(now, &a.label)) {
+        out.push((a.label.clone(), "removed", a.push_id.clone(), a.added_at.clone()));
+    }
+    if let (Some(before), Some(first)) = (before, mine.first()) {
+        for l in now
+            .iter()
+            .filter(|l| !has(before, l) && !mine.iter().any(|a| a.label.eq_ignore_ascii_case(l)))
+        {
+            out.push((l.clone(), "added", first.push_id.clone(), first.added_at.clone()));
+        }
+    }
+    out
 }
 
 fn max_opt(a: Option<String>, b: Option<String>) -> Option<String> {

@@ -50,6 +50,29 @@ pub struct PushedLabel {
     pub push_id: String,
 }
 
+/// A human overriding sift on GitHub.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LabelOverride {
+    pub repo: String,
+    pub number: i64,
+    pub label: String,
+    /// `removed`: a label sift applied, taken off by a human; `added`: a label a human put on
+    /// an issue sift labeled.
+    pub kind: String,
+    /// When sift applied its label to the issue.
+    pub applied_at: String,
+    pub seen_at: String,
+}
+
+/// A label sift applied and has not taken back, with when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedLabel {
+    pub number: i64,
+    pub label: String,
+    pub push_id: String,
+    pub added_at: String,
+}
+
 fn op_row(r: &rusqlite::Row) -> rusqlite::Result<PushOpRow> {
     Ok(PushOpRow {
         push_id: r.get(0)?,
@@ -407,6 +430,97 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Record an override once (journaled with the push that applied the label); true when new.
+    pub fn record_override(&self, push_id: &str, o: &LabelOverride) -> Result<bool> {
+        let exists: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM label_overrides
+                 WHERE repo = ?1 AND number = ?2 AND label = ?3 AND kind = ?4)",
+                params![o.repo, o.number, o.label, o.kind],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        if exists {
+            return Ok(false);
+        }
+        self.journal_push(
+            push_id,
+            &PushEvent::Override {
+                repo: o.repo.clone(),
+                number: o.number,
+                label: o.label.clone(),
+                kind: o.kind.clone(),
+                applied_at: o.applied_at.clone(),
+                at: o.seen_at.clone(),
+            },
+        )?;
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO label_overrides(repo, number, label, kind, applied_at, seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![o.repo, o.number, o.label, o.kind, o.applied_at, o.seen_at],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    /// Overrides of labels sift applied between `from` and `to` (RFC 3339 text).
+    pub fn overrides_between(&self, from: &str, to: &str) -> Result<Vec<LabelOverride>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT repo, number, label, kind, applied_at, seen_at FROM label_overrides
+                 WHERE applied_at >= ?1 AND applied_at < ?2 ORDER BY applied_at, repo, number",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![from, to], |r| {
+                Ok(LabelOverride {
+                    repo: r.get(0)?,
+                    number: r.get(1)?,
+                    label: r.get(2)?,
+                    kind: r.get(3)?,
+                    applied_at: r.get(4)?,
+                    seen_at: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Labels sift applied to a repo's issues and has not taken back, with when.
+    pub fn applied_labels(&self, repo: &str) -> Result<Vec<AppliedLabel>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT number, label, push_id, added_at FROM pushed_labels
+                 WHERE repo = ?1 AND removed_at IS NULL ORDER BY number, added_at",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([repo], |r| {
+                Ok(AppliedLabel {
+                    number: r.get(0)?,
+                    label: r.get(1)?,
+                    push_id: r.get(2)?,
+                    added_at: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The labels an item carried at its source when last stored.
+    pub fn source_labels(&self, key: &str) -> Result<Option<Vec<String>>> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT source_labels FROM items WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(text.map(|t| serde_json::from_str(&t).unwrap_or_default()))
     }
 
     /// Labels sift added to issues of a repo and has not removed (optionally of one push).

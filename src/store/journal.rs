@@ -36,13 +36,50 @@ pub enum RunEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum PushEvent {
-    Create { repo: String, mode: String, plan: String, at: String },
-    Ops { ops: Vec<(String, String, String)> },
-    OpState { seq: i64, state: String, response: Option<String>, at: String },
-    Finish { status: String, at: String },
-    Abandon { at: String },
-    PushedLabel { repo: String, number: i64, label: String, at: String },
-    LabelRemoved { repo: String, number: i64, label: String, at: String },
+    Create {
+        repo: String,
+        mode: String,
+        plan: String,
+        at: String,
+    },
+    Ops {
+        ops: Vec<(String, String, String)>,
+    },
+    OpState {
+        seq: i64,
+        state: String,
+        response: Option<String>,
+        at: String,
+    },
+    Finish {
+        status: String,
+        at: String,
+    },
+    Abandon {
+        at: String,
+    },
+    PushedLabel {
+        repo: String,
+        number: i64,
+        label: String,
+        at: String,
+    },
+    LabelRemoved {
+        repo: String,
+        number: i64,
+        label: String,
+        at: String,
+    },
+    /// A human overrode sift on GitHub (seen by a pull): `removed` a label of this push, or
+    /// `added` a label to an issue this push labeled.
+    Override {
+        repo: String,
+        number: i64,
+        label: String,
+        kind: String,
+        applied_at: String,
+        at: String,
+    },
 }
 
 /// A journal file name from an id: plain characters only (ids are made by sift, but a file

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use annotations::{AnswerRow, LogOffset};
 pub use fts::{IndexReport, KeywordHit, fts_quote};
-pub use github::{IssueRow, PushOpRow, PushRow, PushedLabel};
+pub use github::{AppliedLabel, IssueRow, LabelOverride, PushOpRow, PushRow, PushedLabel};
 pub use gold::{LabelAnswer, TimedPushedLabel, TimedSuggestion};
 pub use items::{DatasetCount, ItemStatus, QueueFilter, QueueRow, UpsertCounts};
 pub use runs::SuggestionRow;

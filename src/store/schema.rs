@@ -230,6 +230,21 @@ CREATE INDEX budget_reservations_day ON budget_reservations(day, created_at);
     r#"
 ALTER TABLE items ADD COLUMN source TEXT NOT NULL DEFAULT '';
 "#,
+    // 8: humans overriding sift on GitHub, noticed by `sift pull`: a label sift applied that a
+    // human removed, or a label a human added to an issue sift labeled. `applied_at` is when
+    // sift applied its label (the week the override counts against).
+    r#"
+CREATE TABLE label_overrides (
+    repo       TEXT NOT NULL,
+    number     INTEGER NOT NULL,
+    label      TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    seen_at    TEXT NOT NULL,
+    PRIMARY KEY (repo, number, label, kind)
+) WITHOUT ROWID;
+CREATE INDEX label_overrides_applied ON label_overrides(applied_at);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -36,7 +36,41 @@ pub fn draw(f: &mut Frame, area: Rect, cx: &Ctx) {
     draw_head(f, head, last, cx);
     draw_progress(f, gauge, last, cx);
     draw_trend(f, trend, weeks, cx);
-    draw_distribution(f, dist, last, cx);
+    // Overrides sit beside the label bars when sift applied labels that week.
+    if last.overrides.is_empty() {
+        draw_distribution(f, dist, last, cx);
+    } else {
+        let [bars, over] =
+            Layout::horizontal([Constraint::Fill(3), Constraint::Fill(2)]).areas(dist);
+        draw_distribution(f, bars, last, cx);
+        draw_overrides(f, over, last, cx);
+    }
+}
+
+/// Per label: what sift applied this week and how often humans took it off or added to it.
+fn draw_overrides(f: &mut Frame, area: Rect, w: &WeekReport, cx: &Ctx) {
+    let t = cx.theme;
+    let mut lines = vec![Line::from(Span::styled(
+        format!("{:<14}{:>8}{:>8}{:>7}", "label", "applied", "removed", "added"),
+        t.fg("title"),
+    ))];
+    for (label, o) in &w.overrides {
+        let style = if o.rate.is_some_and(|r| r > 0.2) { t.fg("warning") } else { t.base() };
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{:<14}{:>8}{:>5} {:>3}{:>6}",
+                crate::text::truncate_width(label, 13),
+                o.applied,
+                o.removed,
+                pct(o.rate),
+                o.added
+            ),
+            style,
+        )));
+    }
+    let p = Paragraph::new(lines)
+        .block(Block::default().borders(Borders::ALL).title(" overridden on GitHub "));
+    f.render_widget(p, area);
 }
 
 fn pct(x: Option<f64>) -> String {

@@ -505,6 +505,17 @@ fn sample_view_shows_progress_accuracy_trend_and_drift() {
         distribution: [("bug".to_string(), (12, 20)), ("question".to_string(), (8, 4))]
             .into_iter()
             .collect(),
+        overrides: [(
+            "bug".to_string(),
+            crate::dataset::sample::OverrideRate {
+                applied: 10,
+                removed: 2,
+                added: 1,
+                rate: Some(0.2),
+            },
+        )]
+        .into_iter()
+        .collect(),
     };
     let weeks = vec![
         week("2026-W45", Some(0.9), &[]),
@@ -531,6 +542,8 @@ fn sample_view_shows_progress_accuracy_trend_and_drift() {
         "90% – 85%",
         "bug",
         "question",
+        "overridden on GitHub",
+        "20%",
     ] {
         assert!(text.contains(needle), "sample view lacks {needle:?}");
     }

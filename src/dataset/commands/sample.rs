@@ -174,5 +174,27 @@ fn cmd_sample_report(
             r.flags.join(", ")
         )?;
     }
+    let overridden: Vec<_> = reports.iter().filter(|r| !r.overrides.is_empty()).collect();
+    if !overridden.is_empty() {
+        writeln!(
+            out,
+            "\noverrides on GitHub (seen by `sift pull`), by the week sift applied the label:"
+        )?;
+        writeln!(out, "week      label                 applied  removed  rate    added by humans")?;
+        for r in overridden {
+            for (label, o) in &r.overrides {
+                writeln!(
+                    out,
+                    "{:<9} {:<20} {:>8} {:>8}  {:>6}  {:>6}",
+                    r.week,
+                    crate::text::truncate_width(&one_line(label), 20),
+                    o.applied,
+                    o.removed,
+                    f3(o.rate),
+                    o.added
+                )?;
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
