@@ -234,6 +234,18 @@ async fn triage(
     llm: &MockServer,
     stage: &str,
 ) -> Output {
+    triage_env(co, name, event, gh, llm, stage, &[]).await
+}
+
+async fn triage_env(
+    co: &Checkout,
+    name: &str,
+    event: &Value,
+    gh: &MockServer,
+    llm: &MockServer,
+    stage: &str,
+    env: &[(&str, &str)],
+) -> Output {
     let event_path = co.dir.path().join("event.json");
     std::fs::write(&event_path, serde_json::to_string(event).unwrap()).unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_sift"));
@@ -252,7 +264,8 @@ async fn triage(
         .env("HOME", co.dir.path())
         .env("XDG_CONFIG_HOME", co.dir.path().join("cfg"))
         .env_remove("GH_TOKEN")
-        .env_remove("SIFT_LOG");
+        .env_remove("SIFT_LOG")
+        .envs(env.iter().copied());
     let out = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
     let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!o.contains(TOKEN) && !e.contains(TOKEN) && !o.contains(KEY) && !e.contains(KEY));
@@ -582,4 +595,89 @@ async fn backfill_needs_a_cap_and_triages_open_unlabeled_issues() {
     let out = by_hand(&co, &gh, &llm, &["Codertocat/Hello-World#1", "--stage", "apply"]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(mutations(&sent(&gh).await).len(), n, "{}", text(&out));
+}
+
+#[tokio::test]
+async fn edits_are_triaged_only_when_on_edit_is_set() {
+    let Some(ev) = payload("issues.edited.1") else { return };
+    let co = checkout();
+    let (gh, _) = github(&ev, &[]).await;
+    let llm = provider(Some(confident())).await;
+    let out = triage(&co, "issues", &ev, &gh, &llm, "comment").await;
+    assert!(out.status.success() && text(&out).contains("bot.on_edit is off"), "{}", text(&out));
+    assert!(sent(&gh).await.is_empty());
+    let out =
+        triage_env(&co, "issues", &ev, &gh, &llm, "comment", &[("SIFT_BOT_ON_EDIT", "true")]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(mutations(&sent(&gh).await), [format!("POST {ISSUE}/comments")]);
+}
+
+#[tokio::test]
+async fn a_committed_model_answers_without_any_key() {
+    let Some(ev) = payload("issues.opened.1") else { return };
+    let co = checkout();
+    // Train a model in a workspace of its own, then commit only the model file.
+    let trainer = co.dir.path().join("trainer");
+    sift::workspace::Workspace::init(&trainer, "t").unwrap();
+    std::fs::write(trainer.join("labels.yml"), LABELS_YML).unwrap();
+    let toml = trainer.join("sift.toml");
+    let t = std::fs::read_to_string(&toml).unwrap().replacen(
+        "taxonomy = \"issues\"",
+        "taxonomy = \"repo\"",
+        1,
+    );
+    std::fs::write(&toml, t).unwrap();
+    let mut csv = String::from("title,body,label\n");
+    for i in 0..40 {
+        let (title, label) = match i % 2 {
+            0 => (format!("Typo in the README section {i}"), "documentation"),
+            _ => (format!("Crash when saving file {i}"), "bug"),
+        };
+        csv.push_str(&format!("{title},\"words about {title}\",{label}\n"));
+    }
+    std::fs::write(trainer.join("issues.csv"), csv).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sift"))
+            .arg("--workspace")
+            .arg(&trainer)
+            .args(args)
+            .env("SIFT_ANNOTATOR", "maint")
+            .env("HOME", co.dir.path())
+            .env("XDG_CONFIG_HOME", co.dir.path().join("cfg"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    };
+    let csv_path = trainer.join("issues.csv");
+    run(&["import", csv_path.to_str().unwrap(), "--dataset", "d", "--label-column", "label"]);
+    run(&["train"]);
+    std::fs::create_dir_all(co.dir.path().join("repo/models")).unwrap();
+    std::fs::copy(
+        trainer.join(".sift/models/repo.model"),
+        co.dir.path().join("repo/models/bot.model"),
+    )
+    .unwrap();
+
+    let (gh, state) = github(&ev, &[]).await;
+    let event_path = co.dir.path().join("event.json");
+    std::fs::write(&event_path, serde_json::to_string(&ev).unwrap()).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sift"));
+    c.current_dir(co.dir.path().join("repo"))
+        .arg("triage")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", "issues")
+        .env("GITHUB_EVENT_PATH", &event_path)
+        .env("GITHUB_API_URL", gh.uri())
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("RUNNER_TEMP", co.dir.path().join("runner-temp"))
+        .env("SIFT_BOT_MODEL", "models/bot.model")
+        .env("HOME", co.dir.path())
+        .env("XDG_CONFIG_HOME", co.dir.path().join("cfg"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("SIFT_BOT_STAGE");
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let body = comment_body(&state);
+    assert!(body.contains("· local local:"), "{body}");
 }

@@ -479,7 +479,14 @@ fn use_committed_model(ctx: &Context, opts: &mut RunOptions, named: bool) -> Res
     let Some(file) = ctx.ws.settings.bot.model.clone().filter(|m| !m.is_empty()) else {
         return Ok(());
     };
-    let src = ctx.ws.root.join(&file);
+    // Relative to the workspace, or, for the scratch workspace of a checkout without one, to
+    // the checkout (the current folder).
+    let in_ws = ctx.ws.root.join(&file);
+    let src = if in_ws.exists() {
+        in_ws
+    } else {
+        std::env::current_dir().map(|d| d.join(&file)).unwrap_or(in_ws)
+    };
     let tax = &ctx.ws.settings.taxonomy;
     let dir = ctx.ws.models_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

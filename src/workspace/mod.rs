@@ -423,6 +423,7 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<toml::Table> {
     if !suggest.is_empty() {
         t.insert("suggest".into(), toml::Value::Table(suggest));
     }
+    let mut bot = toml::Table::new();
     if let Some(v) = env.get("SIFT_BOT_STAGE").filter(|v| !v.is_empty()) {
         if !BOT_STAGES.contains(&v.as_str()) {
             return Err(WorkspaceError::Env {
@@ -430,8 +431,10 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<toml::Table> {
                 message: format!("{v:?} is not one of {}", BOT_STAGES.join(", ")),
             });
         }
-        let mut bot = toml::Table::new();
         bot.insert("stage".into(), toml::Value::String(v.clone()));
+    }
+    bot_env(env, &mut bot)?;
+    if !bot.is_empty() {
         t.insert("bot".into(), toml::Value::Table(bot));
     }
     if let Some(v) = env.get("SIFT_GITHUB_API_URL").filter(|v| !v.is_empty()) {
@@ -440,6 +443,33 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<toml::Table> {
         t.insert("github".into(), toml::Value::Table(github));
     }
     Ok(t)
+}
+
+/// `SIFT_BOT_ON_EDIT`, `SIFT_BOT_ABSTAIN_LABEL`, `SIFT_BOT_MAX_ACTIONS_PER_HOUR`,
+/// `SIFT_BOT_MODEL`: the bot's settings where Actions runs without a sift.toml.
+fn bot_env(env: &BTreeMap<String, String>, bot: &mut toml::Table) -> Result<()> {
+    let bad = |name: &str, message: String| WorkspaceError::Env { name: name.into(), message };
+    if let Some(v) = env.get("SIFT_BOT_ON_EDIT").filter(|v| !v.is_empty()) {
+        let on = match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => return Err(bad("SIFT_BOT_ON_EDIT", format!("{v:?} is not true or false"))),
+        };
+        bot.insert("on_edit".into(), toml::Value::Boolean(on));
+    }
+    if let Some(v) = env.get("SIFT_BOT_ABSTAIN_LABEL") {
+        bot.insert("abstain_label".into(), toml::Value::String(v.clone()));
+    }
+    if let Some(v) = env.get("SIFT_BOT_MAX_ACTIONS_PER_HOUR").filter(|v| !v.is_empty()) {
+        let n: i64 = v.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            bad("SIFT_BOT_MAX_ACTIONS_PER_HOUR", format!("{v:?} is not a whole number"))
+        })?;
+        bot.insert("max_actions_per_hour".into(), toml::Value::Integer(n));
+    }
+    if let Some(v) = env.get("SIFT_BOT_MODEL").filter(|v| !v.is_empty()) {
+        bot.insert("model".into(), toml::Value::String(v.clone()));
+    }
+    Ok(())
 }
 
 fn github_api_url(layer: &toml::Table) -> Option<&str> {
