@@ -1553,7 +1553,8 @@ async fn a_pull_notices_humans_overriding_what_sift_applied() {
     let o = pull(ws.path(), server.uri()).await;
     assert_eq!(stdout_json(&o)["overrides"], 0);
 
-    let week = jiff::Zoned::now().date().iso_week_date();
+    // The week of the push, in UTC like every stored time.
+    let week = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date().iso_week_date();
     let week = format!("{}-W{:02}", week.year(), week.week());
     let o = sift(ws.path(), &["sample", "report", "--week", &week, "--json"]).await;
     ok(&o);

@@ -475,8 +475,20 @@ async fn sigterm_lets_the_request_in_flight_finish_and_records_it() {
     let url = s.url.clone();
     let in_flight = tokio::spawn(async move { post(&url, ISSUE, None).await });
     seen(&p, 1).await;
+    let day_before = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
     terminate(&s.child);
-    // The server has been told to stop; the answer it is waiting for arrives only now.
+    // Wait until the server has stopped taking connections: the signal has landed and the
+    // request is still in flight. Only then does the answer it waits for arrive.
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut refused = false;
+    for _ in 0..6000 {
+        if tokio::net::TcpStream::connect(&addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "the server kept taking connections after SIGTERM");
     p.gate.send_replace(true);
     let (status, _, v) = in_flight.await.unwrap();
     assert_eq!(status, 200, "{v}");
@@ -486,9 +498,13 @@ async fn sigterm_lets_the_request_in_flight_finish_and_records_it() {
     assert!(err.contains("stopping") && err.contains("stopped"), "{err}");
 
     // Recorded as a suggestion of today's serve run, with the served text as its item.
-    let day = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
     let store = sift::store::Store::open(&ws(&dir).join(".sift/store.db")).unwrap();
-    let run = store.run(&format!("serve-{day}")).unwrap().expect("the day's serve run");
+    // The run is named for the UTC day of the answer (the test may straddle midnight).
+    let day_after = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    let (day, run) = [day_before, day_after]
+        .into_iter()
+        .find_map(|d| store.run(&format!("serve-{d}")).unwrap().map(|r| (d, r)))
+        .expect("the day's serve run");
     assert_eq!((run.provider.as_str(), run.status.as_str()), ("openai", "done"));
     let sugg = store.run_suggestions(&run.id).unwrap();
     assert_eq!(sugg.len(), 1);

@@ -308,7 +308,8 @@ async fn opened_in_the_comment_stage_posts_one_audit_comment_and_changes_no_labe
     assert!(out.status.success(), "{}", text(&out));
     let reqs = sent(&gh).await;
     assert_eq!(mutations(&reqs), [format!("POST {ISSUE}/comments")], "{reqs:?}");
-    assert!(!reqs.iter().any(|r| r.ends_with("/user")), "GET /user is closed to Actions tokens");
+    // GET /user is closed to the Actions token: its comments are github-actions[bot]'s.
+    assert!(reqs.iter().any(|r| r.ends_with("/user")));
     assert_eq!(state.st.lock().unwrap().labels, ["bug"]);
     let body = comment_body(&state);
     for part in [
@@ -459,7 +460,11 @@ async fn bots_pull_requests_plain_comments_and_other_events_send_nothing() {
     let mut pr = opened.clone();
     pr["issue"]["pull_request"] =
         json!({"url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/1"});
+    let mut on_pr = comment_event(&base, "Codertocat", "OWNER", "/label auto", "User");
+    on_pr["issue"]["pull_request"] =
+        json!({"url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/1"});
     for (name, ev, says) in [
+        ("issue_comment", &on_pr, "pull request"),
         ("issue_comment", &bot, "bot"),
         ("issue_comment", &base, "no /label command"),
         ("issues", &pr, "pull request"),
@@ -680,4 +685,38 @@ async fn a_committed_model_answers_without_any_key() {
     assert!(out.status.success(), "{}", text(&out));
     let body = comment_body(&state);
     assert!(body.contains("· local local:"), "{body}");
+}
+
+#[tokio::test]
+async fn a_label_a_human_removed_is_not_added_again_nor_counted_as_sifts() {
+    let Some(ev) = payload("issues.opened.1") else { return };
+    let Some(reopened) = payload("issues.reopened.1") else { return };
+    let co = checkout();
+    let (gh, state) = github(&ev, &[]).await;
+    let llm = provider(Some(confident())).await;
+    assert!(triage(&co, "issues", &ev, &gh, &llm, "apply").await.status.success());
+    assert_eq!(state.st.lock().unwrap().labels, ["documentation"]);
+    // A maintainer disagrees and takes it off; the issue is reopened later.
+    state.st.lock().unwrap().labels.clear();
+    let n = mutations(&sent(&gh).await).len();
+    let out = triage(&co, "issues", &reopened, &gh, &llm, "apply").await;
+    assert!(out.status.success(), "{}", text(&out));
+    let m = mutations(&sent(&gh).await);
+    assert_eq!(
+        m[n..],
+        ["PATCH /repos/Codertocat/Hello-World/issues/comments/5001".to_string()],
+        "{m:?}"
+    );
+    assert!(state.st.lock().unwrap().labels.is_empty());
+    assert!(
+        comment_body(&state).contains("a human removed documentation"),
+        "{}",
+        comment_body(&state)
+    );
+    // Put back by the human, it is the human's: /label off leaves it.
+    state.st.lock().unwrap().labels.push("documentation".into());
+    let Some(base) = payload("issue_comment.created.1") else { return };
+    let off = comment_event(&base, "Codertocat", "OWNER", "/label off", "User");
+    assert!(triage(&co, "issue_comment", &off, &gh, &llm, "apply").await.status.success());
+    assert_eq!(state.st.lock().unwrap().labels, ["documentation"]);
 }

@@ -122,6 +122,8 @@ pub struct ExportRecord {
     pub split: String,
     pub source: String,
     pub rationale: Option<String>,
+    /// Structural signals (turns, tools, code languages, size), as sift computed them.
+    pub signals: crate::text::signals::Signals,
 }
 
 /// Output format of the split files.
@@ -286,6 +288,7 @@ fn export_record(item: &Item, g: &Gold, split: String, rationale: Option<String>
         split,
         source,
         rationale,
+        signals: crate::text::signals::Signals::of(item),
     }
 }
 
@@ -316,6 +319,7 @@ fn write_split_csv(path: &Path, records: &[&ExportRecord]) -> Result<(), ExportE
         "split",
         "source",
         "rationale",
+        "signals",
     ])
     .map_err(err)?;
     for r in records {
@@ -335,6 +339,7 @@ fn write_split_csv(path: &Path, records: &[&ExportRecord]) -> Result<(), ExportE
             &r.split,
             &r.source,
             r.rationale.as_deref().unwrap_or(""),
+            &serde_json::to_string(&r.signals).unwrap_or_default(),
         ])
         .map_err(err)?;
     }

@@ -133,6 +133,7 @@ async fn readyz(State(s): State<Shared>) -> Response {
     let providers: Vec<Value> = probes
         .into_iter()
         .map(|(name, remote, ok, err)| {
+            let err = err.map(|e| crate::secrets::scrub(&e).into_owned());
             json!({ "provider": name, "remote": remote, "reachable": ok, "error": err })
         })
         .collect();
@@ -169,15 +170,40 @@ async fn predict(State(s): State<Shared>, req: Request) -> Response {
         Ok(c) => c,
         Err(msg) => return error(StatusCode::UNPROCESSABLE_ENTITY, msg),
     };
-    s.metrics.in_flight().inc();
-    let answer = tokio::time::timeout_at(deadline, answer(&s, checked)).await;
-    s.metrics.in_flight().dec();
-    match answer {
-        Ok(resp) => resp,
+    // The prediction runs as a task of its own: a request that times out (or a client that
+    // goes away) leaves it to finish, so its tokens are counted and its reservation released.
+    let task = tokio::spawn({
+        let s = s.clone();
+        async move {
+            let _flying = InFlight::new(&s.metrics);
+            answer(&s, checked).await
+        }
+    });
+    match tokio::time::timeout_at(deadline, task).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, format!("the prediction failed: {e}"))
+        }
         Err(_) => error(
             StatusCode::GATEWAY_TIMEOUT,
             format!("no prediction within {} s", s.request_timeout.as_secs_f64()),
         ),
+    }
+}
+
+/// Counts a prediction in flight for as long as it lives, however it ends.
+struct InFlight<'a>(&'a Metrics);
+
+impl<'a> InFlight<'a> {
+    fn new(m: &'a Metrics) -> Self {
+        m.in_flight().inc();
+        InFlight(m)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight().dec();
     }
 }
 
@@ -193,6 +219,13 @@ async fn read_body(body: Body, deadline: tokio::time::Instant) -> Result<Bytes, 
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
         Ok(Err(e)) => Err(error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
     }
+}
+
+/// Seconds to the next UTC midnight, when the daily budget starts again.
+fn until_utc_midnight() -> HeaderValue {
+    let now = jiff::Timestamp::now();
+    let secs = 86_400 - now.as_second().rem_euclid(86_400);
+    HeaderValue::from(secs)
 }
 
 fn too_large() -> Response {
@@ -227,14 +260,18 @@ async fn answer(s: &AppState, c: api::Checked) -> Response {
             return error(StatusCode::BAD_GATEWAY, format!("no provider answered: {why}"));
         }
         Err(PredictError::OverBudget) => {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "today's token budget is spent");
+            let mut resp = error(StatusCode::SERVICE_UNAVAILABLE, "today's token budget is spent");
+            resp.headers_mut().insert(header::RETRY_AFTER, until_utc_midnight());
+            return resp;
         }
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
     s.metrics.prediction(&p, started.elapsed().as_secs_f64());
     let body = api::respond(&p, &c, key.clone(), &s.predictor.version());
     if let Some(r) = &s.recorder {
-        let labels = api::cut(&p.labels, &c);
+        // The whole validated answer, not the caller's cut of it: the weekly sample measures
+        // the model, not a caller's top_k.
+        let labels = p.labels.clone();
         let (provider, model) =
             if p.fallback { (p.provider.clone(), p.model.clone()) } else { Default::default() };
         let served = Served {

@@ -70,7 +70,8 @@ pub fn cmd(ctx: Context, a: &ServeArgs) -> Result<ExitCode> {
         );
     }
     let opts = options(&ctx, a);
-    let token = std::env::var(TOKEN_VAR).ok().filter(|t| !t.trim().is_empty());
+    let token =
+        std::env::var(TOKEN_VAR).ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
     if let Some(t) = &token {
         crate::secrets::remember(t);
     }
@@ -95,9 +96,11 @@ pub fn cmd(ctx: Context, a: &ServeArgs) -> Result<ExitCode> {
             recorder,
             ready: tokio::sync::Mutex::new(None),
         });
+        // The signal handlers are in place before anyone is told where to connect.
+        let stop = stop_signal()?;
         announce(&listener, &state, token.is_some())?;
         let app = http::router(state.clone());
-        axum::serve(listener, app).with_graceful_shutdown(stop_signal()).await?;
+        axum::serve(listener, app).with_graceful_shutdown(stop).await?;
         finish(state);
         Ok(ExitCode::SUCCESS)
     })
@@ -159,29 +162,29 @@ fn announce(l: &tokio::net::TcpListener, s: &http::AppState, token: bool) -> Res
     Ok(())
 }
 
-/// SIGTERM or Ctrl-C: stop taking connections, let the requests in flight finish.
-async fn stop_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// SIGTERM or Ctrl-C: stop taking connections, let the requests in flight finish. The
+/// handlers are registered now; the future resolves on the first signal.
+fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        #[cfg(unix)]
+        let term = async move {
+            term.recv().await;
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => {
+                if r.is_err() {
+                    std::future::pending::<()>().await;
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
+            _ = term => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    eprintln!("sift serve: stopping; finishing the requests in flight");
+        eprintln!("sift serve: stopping; finishing the requests in flight");
+    })
 }
 
 /// After the last request: write what is recorded, flush the monitor log.

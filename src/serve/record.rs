@@ -47,9 +47,16 @@ impl Recorder {
 
     /// Queue an answer; false when the writer is gone (said in the log once it stopped).
     pub fn send(&self, s: Served) -> bool {
-        // A clone of the sender, so a full queue blocks this request only, not the lock.
         let tx = lock(&self.tx).clone();
-        tx.is_some_and(|tx| tx.send(s).is_ok())
+        // A full queue waits for the store; block_in_place hands this worker's other tasks
+        // to another thread meanwhile, so the rest of the server keeps answering.
+        let send = || tx.is_some_and(|tx| tx.send(s).is_ok());
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(send)
+            }
+            _ => send(),
+        }
     }
 
     /// Write what is queued and stop; later answers are not recorded.

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::{Result, Store, sql_err};
 use crate::model::{Comment, Item, ItemKind, ToolCall, Turn};
+use crate::text::signals::Signals;
 
 /// What an upsert did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,6 +40,8 @@ pub struct QueueRow {
     pub kind: ItemKind,
     pub title: String,
     pub repo: Option<String>,
+    /// Structural signals in brief (`text::signals::Brief`); '' for items stored before.
+    pub signals: String,
 }
 
 /// Review status of an item for one annotator.
@@ -223,7 +226,7 @@ impl Store {
         let mut st = self
             .conn
             .prepare(
-                "SELECT id, key, dataset, kind, title, repo FROM items INDEXED BY items_queue
+                "SELECT id, key, dataset, kind, title, repo, signals FROM items INDEXED BY items_queue
                  WHERE (?1 IS NULL OR dataset = ?1) AND (?2 IS NULL OR repo = ?2)
                  ORDER BY dataset, id",
             )
@@ -247,7 +250,7 @@ impl Store {
         let mut st = self
             .conn
             .prepare(
-                "SELECT id, key, dataset, kind, title, repo FROM items
+                "SELECT id, key, dataset, kind, title, repo, signals FROM items
                  WHERE id > ?2 AND (?1 IS NULL OR dataset = ?1) ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
@@ -364,6 +367,7 @@ fn queue_row(r: &rusqlite::Row) -> rusqlite::Result<QueueRow> {
         kind: ItemKind::parse(&r.get::<_, String>(3)?).unwrap_or(ItemKind::Issue),
         title: r.get(4)?,
         repo: r.get(5)?,
+        signals: r.get(6)?,
     })
 }
 
@@ -375,7 +379,17 @@ enum Upsert {
 
 /// Same content, but the facts around it may have moved on (an issue closed, a corrected
 /// date or URL): update those without touching the content. Writes nothing when they match.
-fn update_facts(tx: &Transaction, id: i64, item: &Item) -> rusqlite::Result<Upsert> {
+fn update_facts(
+    tx: &Transaction,
+    id: i64,
+    item: &Item,
+    no_signals: bool,
+) -> rusqlite::Result<Upsert> {
+    // Items stored before signals were kept get them on their next import.
+    if no_signals {
+        tx.prepare_cached("UPDATE items SET signals = ?2 WHERE id = ?1")?
+            .execute(params![id, Signals::of(item).brief()])?;
+    }
     let changed = tx
         .prepare_cached(
             "UPDATE items SET repo=?2, number=?3, state=?4, author=?5, url=?6, created_at=?7,
@@ -398,20 +412,23 @@ fn update_facts(tx: &Transaction, id: i64, item: &Item) -> rusqlite::Result<Upse
 }
 
 fn upsert_one(tx: &Transaction, item: &Item, hash: &str, now: &str) -> rusqlite::Result<Upsert> {
-    let existing: Option<(i64, String)> = tx
-        .prepare_cached("SELECT id, content_hash FROM items WHERE key = ?1")?
-        .query_row([&item.key], |r| Ok((r.get(0)?, r.get(1)?)))
+    let existing: Option<(i64, String, bool)> = tx
+        .prepare_cached("SELECT id, content_hash, signals = '' FROM items WHERE key = ?1")?
+        .query_row([&item.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let labels = serde_json::to_string(&item.source_labels).unwrap_or_else(|_| "[]".into());
     let meta = (!item.meta.is_null()).then(|| item.meta.to_string());
     let kind = item.kind().as_str();
+    let signals = || Signals::of(item).brief();
     let id = match existing {
-        Some((id, ref h)) if h == hash => return update_facts(tx, id, item),
-        Some((id, _)) => {
+        Some((id, ref h, no_signals)) if h == hash => {
+            return update_facts(tx, id, item, no_signals);
+        }
+        Some((id, _, _)) => {
             tx.prepare_cached(
                 "UPDATE items SET dataset=?2, kind=?3, title=?4, body=?5, repo=?6, number=?7,
                     state=?8, author=?9, url=?10, created_at=?11, updated_at=?12,
-                    source_labels=?13, meta=?14, content_hash=?15, imported_at=?16
+                    source_labels=?13, meta=?14, content_hash=?15, imported_at=?16, signals=?17
                  WHERE id=?1",
             )?
             .execute(params![
@@ -430,7 +447,8 @@ fn upsert_one(tx: &Transaction, item: &Item, hash: &str, now: &str) -> rusqlite:
                 labels,
                 meta,
                 hash,
-                now
+                now,
+                signals()
             ])?;
             tx.prepare_cached("DELETE FROM turns WHERE item_id = ?1")?.execute([id])?;
             tx.prepare_cached("DELETE FROM comments WHERE item_id = ?1")?.execute([id])?;
@@ -439,8 +457,9 @@ fn upsert_one(tx: &Transaction, item: &Item, hash: &str, now: &str) -> rusqlite:
         None => {
             tx.prepare_cached(
                 "INSERT INTO items(key, dataset, kind, title, body, repo, number, state, author,
-                    url, created_at, updated_at, source_labels, meta, content_hash, imported_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+                    url, created_at, updated_at, source_labels, meta, content_hash, imported_at,
+                    signals)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
             )?
             .execute(params![
                 item.key,
@@ -458,7 +477,8 @@ fn upsert_one(tx: &Transaction, item: &Item, hash: &str, now: &str) -> rusqlite:
                 labels,
                 meta,
                 hash,
-                now
+                now,
+                signals()
             ])?;
             tx.last_insert_rowid()
         }

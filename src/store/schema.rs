@@ -245,6 +245,14 @@ CREATE TABLE label_overrides (
 ) WITHOUT ROWID;
 CREATE INDEX label_overrides_applied ON label_overrides(applied_at);
 "#,
+    // 9: each item's structural signals in brief (`langs|tool calls|turns|tools`, see
+    // text::signals), kept in the queue's covering index so `lang:`, `tools:` and `turns:`
+    // filters need no item reads. Items stored before are '' until imported again.
+    r#"
+ALTER TABLE items ADD COLUMN signals TEXT NOT NULL DEFAULT '';
+DROP INDEX items_queue;
+CREATE INDEX items_queue ON items(dataset, id, key, kind, title, repo, signals);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -2,6 +2,7 @@
 //! Keyword extraction lives in [`keywords`].
 
 pub mod keywords;
+pub mod signals;
 
 /// The first `n` characters of `s`, never cutting a character in two (for hashes and ids read
 /// from files anyone can edit).

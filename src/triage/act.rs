@@ -58,9 +58,7 @@ impl<'a> Bot<'a> {
         use_committed_model(ctx, &mut opts, a.provider.is_some())?;
         opts.skip_done = false;
         opts.few_shot = 0;
-        let login = std::env::var("SIFT_BOT_LOGIN").ok().filter(|l| !l.is_empty()).or_else(|| {
-            (std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")).then(|| ACTIONS_LOGIN.into())
-        });
+        let login = std::env::var("SIFT_BOT_LOGIN").ok().filter(|l| !l.is_empty());
         Ok(Bot { ctx, client, rt: crate::github::runtime()?, stage, opts, login })
     }
 
@@ -103,7 +101,15 @@ impl<'a> Bot<'a> {
         if let Some(l) = &self.login {
             return Ok(l.clone());
         }
-        let l = self.rt.block_on(self.client.login()).context("GitHub: who am I (GET /user)")?;
+        // A personal or App token says who it is; the Actions token may not ask (403), and
+        // its comments are github-actions[bot]'s.
+        let l = match self.rt.block_on(self.client.login()) {
+            Ok(l) => l,
+            Err(_) if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") => {
+                ACTIONS_LOGIN.to_string()
+            }
+            Err(e) => return Err(anyhow::Error::from(e).context("GitHub: who am I (GET /user)")),
+        };
         self.login = Some(l.clone());
         Ok(l)
     }
@@ -134,7 +140,18 @@ impl<'a> Bot<'a> {
         let login = self.my_login()?;
         let capped = self.hourly_cap(&repo, &login)?;
         let tax = self.ctx.labels.get(self.ctx.ws.settings.taxonomy_for(&item.dataset))?.clone();
-        let d = decide::decide(&decide::Inputs {
+        let own = audit::own_block(&item.comments, &login);
+        // Labels sift applied that are gone now were removed by a human: no longer sift's,
+        // and not added again.
+        let previous: Vec<String> = own
+            .as_ref()
+            .and_then(|(_, b)| b.data.bot.as_ref())
+            .map(|b| b.applied.clone())
+            .unwrap_or_default();
+        let on_issue = |l: &String| item.source_labels.iter().any(|p| p.eq_ignore_ascii_case(l));
+        let (mut applied, gone): (Vec<String>, Vec<String>) =
+            previous.into_iter().partition(|l| on_issue(l));
+        let mut d = decide::decide(&decide::Inputs {
             tax: &tax,
             stage: self.stage,
             labels: &answer.suggestion.labels,
@@ -142,12 +159,13 @@ impl<'a> Bot<'a> {
             abstain_label: &self.ctx.ws.settings.bot.abstain_label,
             capped,
         });
-        let own = audit::own_block(&item.comments, &login);
-        let mut applied: Vec<String> = own
-            .as_ref()
-            .and_then(|(_, b)| b.data.bot.as_ref())
-            .map(|b| b.applied.clone())
-            .unwrap_or_default();
+        if !gone.is_empty() {
+            d.add.retain(|l| !gone.contains(l));
+            d.notes.push(format!(
+                "a human removed {} after sift applied it: sift leaves it off",
+                gone.join(", ")
+            ));
+        }
         let added = self.apply(&repo, &item, &tax, &d)?;
         for l in &added {
             if !applied.contains(l) {
@@ -276,11 +294,15 @@ impl<'a> Bot<'a> {
             blocked_by: d.add.iter().map(|l| (l.clone(), blockers(tax, l))).collect(),
             audit: None,
         };
-        let report = self.send(repo, PushMode::Apply, entry, &HashMap::new())?;
+        let (id, report) = self.send(repo, PushMode::Apply, entry, &HashMap::new())?;
         if report.failed > 0 || report.stopped.is_some() {
             bail!("GitHub: adding labels to {}: {}", item.key, report.errors.join("; "));
         }
-        Ok(d.add.clone())
+        // Only what this push put on the issue is sift's: a label a human added meanwhile
+        // (while the model was thinking) was not sent and stays the human's.
+        let Some(id) = id else { return Ok(Vec::new()) };
+        let mine = self.ctx.store.pushed_labels(&repo.full(), Some(&id))?;
+        Ok(mine.into_iter().map(|p| p.label).collect())
     }
 
     /// Write (or edit) sift's one comment on the issue; returns what happened to it.
@@ -315,7 +337,7 @@ impl<'a> Bot<'a> {
             blocked_by: Default::default(),
             audit: Some(audit),
         };
-        let report = self.send(repo, PushMode::Comment, entry, &known)?;
+        let (_, report) = self.send(repo, PushMode::Comment, entry, &known)?;
         if report.failed > 0 || report.stopped.is_some() {
             bail!("GitHub: commenting on {}: {}", item.key, report.errors.join("; "));
         }
@@ -329,7 +351,7 @@ impl<'a> Bot<'a> {
         mode: PushMode,
         entry: PlanEntry,
         known: &HashMap<String, (Option<i64>, CommentData)>,
-    ) -> Result<push::PushReport> {
+    ) -> Result<(Option<String>, push::PushReport)> {
         let plan = PushPlan {
             repo: repo.full(),
             mode,
@@ -340,9 +362,10 @@ impl<'a> Bot<'a> {
             unfinished: Vec::new(),
         };
         let Some(id) = push::journal_plan(&mut self.ctx.store, &plan, known)? else {
-            return Ok(push::PushReport::default());
+            return Ok((None, push::PushReport::default()));
         };
-        self.run(&id)
+        let report = self.run(&id)?;
+        Ok((Some(id), report))
     }
 
     fn run(&mut self, push_id: &str) -> Result<push::PushReport> {

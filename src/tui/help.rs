@@ -73,6 +73,7 @@ fn icons() -> Vec<(&'static str, &'static str)> {
         disputed: false,
         pushed: false,
         saving: false,
+        signals: Default::default(),
     };
     let variants = [
         base.clone(),

@@ -134,6 +134,10 @@ pub fn item_lines<'a>(item: &'a Item, show_labels: bool, cx: &Ctx) -> Vec<Line<'
     if !meta.is_empty() {
         lines.push(Line::from(Span::styled(meta.join(" · "), t.muted())));
     }
+    if item.kind() == ItemKind::Conversation {
+        let sig = crate::text::signals::Signals::of(item).describe();
+        lines.push(Line::from(Span::styled(crate::text::one_line(&sig), t.muted())));
+    }
     // Labels people set on GitHub are others' answers: hidden in blind review until saved.
     if !item.source_labels.is_empty() && show_labels {
         lines.push(Line::from(Span::styled(

@@ -89,6 +89,8 @@ pub struct Entry {
     pub pushed: bool,
     /// A save for this item is on its way to disk.
     pub saving: bool,
+    /// Structural signals in brief, for `lang:`, `tools:` and `turns:` filters.
+    pub signals: crate::text::signals::Brief,
 }
 
 impl Entry {
@@ -107,6 +109,7 @@ impl Entry {
             disputed,
             pushed,
             saving: false,
+            signals: crate::text::signals::Brief::parse(&r.signals),
             title: crate::text::one_line(&r.title),
             key: r.key,
             dataset: r.dataset,
@@ -184,6 +187,12 @@ pub struct Filter {
     pub label: Option<String>,
     pub dataset: Option<String>,
     pub repo: Option<String>,
+    /// `lang:rust`: a code block in this language (named or inferred).
+    pub lang: Option<String>,
+    /// `tools:yes` / `tools:no`.
+    pub tools: Option<bool>,
+    /// `turns:>4`, `turns:<3`, `turns:6`: (comparison, count).
+    pub turns: Option<(std::cmp::Ordering, usize)>,
 }
 
 /// Measured accuracy of past suggestions per confidence band of width 0.1: (right, total).

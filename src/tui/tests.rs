@@ -39,6 +39,7 @@ fn entry(key: &str, dataset: &str) -> Entry {
         disputed: false,
         pushed: false,
         saving: false,
+        signals: Default::default(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! The queue filter line: `status:`, `label:`, `dataset:`, `repo:` and free words.
+//! The queue filter line: `status:`, `label:`, `dataset:`, `repo:`, the structural signals
+//! `lang:`, `tools:` and `turns:`, and free words.
 
 use super::*;
 
@@ -11,10 +12,40 @@ pub fn parse_filter(text: &str) -> Filter {
             Some(("label", v)) => f.label = Some(v.to_string()),
             Some(("dataset", v)) => f.dataset = Some(v.to_string()),
             Some(("repo", v)) => f.repo = Some(v.to_string()),
+            Some(("lang", v)) => f.lang = Some(v.to_lowercase()),
+            Some(("tools", v)) => f.tools = parse_yes_no(v),
+            Some(("turns", v)) if parse_count(v).is_some() => f.turns = parse_count(v),
             _ => f.text.push(word.to_lowercase()),
         }
     }
     f
+}
+
+fn parse_yes_no(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "y" | "true" | "1" => Some(true),
+        "no" | "n" | "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// `>4`, `<3`, `6`.
+fn parse_count(v: &str) -> Option<(std::cmp::Ordering, usize)> {
+    use std::cmp::Ordering::*;
+    let (ord, n) = match v.chars().next()? {
+        '>' => (Greater, &v[1..]),
+        '<' => (Less, &v[1..]),
+        _ => (Equal, v),
+    };
+    n.parse().ok().map(|n| (ord, n))
+}
+
+/// Whether an entry's structural signals pass the filter's `lang:`, `tools:` and `turns:`.
+fn signals_match(f: &Filter, e: &Entry) -> bool {
+    let s = &e.signals;
+    f.lang.as_ref().is_none_or(|l| s.languages.iter().any(|x| x == l))
+        && f.tools.is_none_or(|t| s.tools == t)
+        && f.turns.is_none_or(|(ord, n)| s.turns.cmp(&n) == ord)
 }
 
 /// Whether an entry passes a filter.
@@ -37,6 +68,7 @@ pub fn matches(f: &Filter, e: &Entry, blind: bool) -> bool {
     let title = e.title.to_lowercase();
     status_ok
         && label_ok
+        && signals_match(f, e)
         && f.dataset.as_ref().is_none_or(|d| &e.dataset == d)
         && f.repo.as_ref().is_none_or(|r| e.repo.as_ref() == Some(r))
         && f.text
