@@ -259,3 +259,33 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Structural signals of any text: computed without panic, and their brief reads back.
+    #[test]
+    fn signals_take_any_text(a in hostile_text(), b in hostile_text(), role in hostile_text()) {
+        use sift::model::{ItemKind, ToolCall, Turn};
+        use sift::text::signals::{Brief, Signals};
+        let item = Item {
+            kind: Some(ItemKind::Conversation),
+            title: a.clone(),
+            body: format!("```{a}\n{b}\n```"),
+            turns: vec![
+                Turn { role: role.clone(), content: a.clone(), tool_calls: vec![] },
+                Turn {
+                    role: "assistant".into(),
+                    content: b.clone(),
+                    tool_calls: vec![ToolCall { name: a.clone(), arguments: b.clone() }],
+                },
+            ],
+            ..Default::default()
+        };
+        let s = Signals::of(&item);
+        let brief = Brief::parse(&s.brief());
+        prop_assert_eq!(brief.turns, 2);
+        prop_assert_eq!(brief.tool_calls, s.tool_calls);
+        prop_assert!(!s.describe().chars().any(|c| c.is_control()));
+    }
+}

@@ -89,6 +89,22 @@ fn imports_every_shared_chat_variant_without_errors() {
         .filter(|i| i.turns.iter().any(|t| !t.tool_calls.is_empty()))
         .count();
     assert!(with_calls > 100, "{with_calls} glaive conversations kept tool calls");
+    // Structural signals were kept at import, one brief per item, and agree with the turns.
+    let rows = store
+        .queue_rows(&sift::store::QueueFilter {
+            dataset: Some("chats1".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let briefs: Vec<sift::text::signals::Brief> =
+        rows.iter().map(|r| sift::text::signals::Brief::parse(&r.signals)).collect();
+    let with_tools = briefs.iter().filter(|b| b.tools).count();
+    assert_eq!(with_tools, with_calls, "tools: in the queue brief, as in the turns");
+    assert!(briefs.iter().all(|b| b.turns >= 2));
+    assert!(briefs.iter().any(|b| b.turns > 4));
+    let item = store.item(&rows[0].key).unwrap().unwrap();
+    let sig = sift::text::signals::Signals::of(&item);
+    assert_eq!(sig.brief(), rows[0].signals);
 }
 
 #[test]

@@ -274,6 +274,9 @@ pub struct ExportRecord {
     pub run: String,
     pub model: String,
     pub prompt_hash: String,
+    /// The item's structural signals (absent when the item is not in the store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signals: Option<crate::text::signals::Signals>,
 }
 
 /// Write a run's suggestions as JSONL (one record per item, item order); returns the count.
@@ -296,6 +299,7 @@ pub fn export_suggestions(store: &Store, run: &str, out: &Path) -> Result<usize,
             // A fallback's answer names the model that gave it, not the run's.
             model: if s.model.is_empty() { r.model.clone() } else { s.model.clone() },
             prompt_hash: r.prompt_hash.clone(),
+            signals: store.item(&s.item)?.map(|i| crate::text::signals::Signals::of(&i)),
         };
         let line = serde_json::to_string(&rec).map_err(|e| RunsError::Invalid(e.to_string()))?;
         writeln!(w, "{line}").map_err(io(&tmp))?;

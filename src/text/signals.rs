@@ -174,8 +174,13 @@ fn call_name(content: &str) -> Option<String> {
 
 /// A fence's info string as a language name: lower case, common aliases folded.
 fn normalise_lang(info: &str) -> String {
-    let l =
-        info.trim_matches(|c: char| !c.is_alphanumeric() && c != '+' && c != '#').to_lowercase();
+    // Only characters a language name uses: `|` and `,` would break the brief's format.
+    let l: String = info
+        .chars()
+        .filter(|c| c.is_alphanumeric() || "+#-_.".contains(*c))
+        .collect::<String>()
+        .trim_matches(|c: char| !c.is_alphanumeric() && c != '+' && c != '#')
+        .to_lowercase();
     match l.as_str() {
         "rs" => "rust".into(),
         "py" | "python3" => "python".into(),

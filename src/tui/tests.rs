@@ -385,6 +385,18 @@ fn search_filters_and_clears() {
     update(&mut s, Action::ClearFilter);
     assert_eq!(s.visible.len(), 4);
     assert_eq!(s.current().map(|e| e.key.as_str()), Some("c:1"), "focus stays on the item");
+    let sig = parse_filter("lang:Rust tools:yes turns:>4 turns:bogus");
+    assert_eq!(sig.lang.as_deref(), Some("rust"));
+    assert_eq!(sig.tools, Some(true));
+    assert_eq!(sig.turns, Some((std::cmp::Ordering::Greater, 4)));
+    assert_eq!(sig.text, ["turns:bogus"]);
+    let mut e = entry("d:9", "d");
+    e.signals = crate::text::signals::Brief::parse("rust,python|2|6|1");
+    assert!(super::update::matches(&parse_filter("lang:Rust tools:yes turns:>4"), &e, false));
+    assert!(!super::update::matches(&parse_filter("turns:<6"), &e, false));
+    assert!(!super::update::matches(&parse_filter("tools:no"), &e, false));
+    assert!(!super::update::matches(&parse_filter("lang:go"), &e, false));
+    assert!(super::update::matches(&parse_filter("turns:6 lang:python"), &e, false));
     let f = parse_filter("status:disputed label:bug repo:o/r crash");
     assert_eq!(
         (f.status.as_deref(), f.label.as_deref(), f.repo.as_deref()),
