@@ -131,6 +131,11 @@ pub struct ExportRecord {
 pub enum ExportFormat {
     Jsonl,
     Csv,
+    /// LLaMA-Factory: ShareGPT files and the dataset_info.json that names them.
+    #[value(name = "llama-factory")]
+    LlamaFactory,
+    /// Hugging Face: JSONL splits and a README.md whose header `datasets` reads.
+    Hf,
 }
 
 /// What `export` wrote.
@@ -194,25 +199,65 @@ pub fn export(
     let duplicates = original.iter().filter(|(k, o)| **k != o.as_str()).count();
     let mut summary = ExportSummary { items: records.len(), duplicates, ..Default::default() };
     for name in SPLITS {
-        let part: Vec<&ExportRecord> = records.iter().filter(|r| r.split == *name).collect();
-        summary.splits.insert(name.to_string(), part.len());
-        let path = match format {
-            ExportFormat::Jsonl => out.join(format!("{name}.jsonl")),
-            ExportFormat::Csv => out.join(format!("{name}.csv")),
-        };
-        match format {
-            ExportFormat::Jsonl => write_jsonl(&path, &part)?,
-            ExportFormat::Csv => write_split_csv(&path, &part)?,
+        let n = records.iter().filter(|r| r.split == name).count();
+        summary.splits.insert(name.to_string(), n);
+    }
+    let mut card_text = dataset_card(&records, input);
+    match format {
+        ExportFormat::LlamaFactory => {
+            let tools: BTreeMap<String, serde_json::Value> = items
+                .iter()
+                .filter_map(|(k, i)| i.meta.get("tools").map(|t| (k.clone(), t.clone())))
+                .collect();
+            let name = dataset_name(input.datasets);
+            summary
+                .files
+                .extend(super::formats::write_llama_factory(out, &name, &records, &tools)?);
         }
-        summary.files.push(path.display().to_string());
+        ExportFormat::Jsonl | ExportFormat::Csv | ExportFormat::Hf => {
+            let mut written = Vec::new();
+            for name in SPLITS {
+                let part: Vec<&ExportRecord> = records.iter().filter(|r| r.split == name).collect();
+                let file = match format {
+                    ExportFormat::Csv => format!("{name}.csv"),
+                    _ => format!("{name}.jsonl"),
+                };
+                let path = out.join(&file);
+                match format {
+                    ExportFormat::Csv => write_split_csv(&path, &part)?,
+                    _ => write_jsonl(&path, &part)?,
+                }
+                if !part.is_empty() {
+                    written.push((name, file));
+                }
+                summary.files.push(path.display().to_string());
+            }
+            if format == ExportFormat::Hf {
+                card_text = format!("{}{card_text}", super::formats::hf_card_header(&written));
+                let readme = out.join("README.md");
+                std::fs::write(&readme, &card_text).map_err(io(&readme))?;
+                summary.files.push(readme.display().to_string());
+            }
+        }
     }
     let card = out.join("dataset_card.md");
-    std::fs::write(&card, dataset_card(&records, input)).map_err(io(&card))?;
+    std::fs::write(&card, card_text).map_err(io(&card))?;
     summary.files.push(card.display().to_string());
     let review = out.join("review.csv");
     write_review(&review, input, &items)?;
     summary.files.push(review.display().to_string());
     Ok(summary)
+}
+
+/// A name for the exported dataset in LLaMA-Factory's registry: the datasets, joined, in the
+/// characters a key should have.
+fn dataset_name(datasets: &[String]) -> String {
+    let joined = datasets.join("_");
+    let clean: String = joined
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .collect();
+    if clean.is_empty() { "sift".into() } else { clean }
 }
 
 /// For each exported key, the first key (in key order) with the same text, whitespace and

@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod export;
+pub mod formats;
 pub mod sample;
 pub mod stats;
 pub mod thresholds;

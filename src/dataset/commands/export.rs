@@ -33,6 +33,10 @@ pub struct ExportArgs {
     pub seed: u64,
     #[arg(long)]
     pub dataset: Option<String>,
+    /// Only items whose gold labels and signals match every term, e.g.
+    /// 'difficulty:hard language:rust lang:rust tools:yes turns:>4 bug'.
+    #[arg(long = "where", value_name = "TERMS")]
+    pub select: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -71,9 +75,25 @@ fn dataset(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
     let ratios = SplitRatios::parse(&args.split)?;
     let (datasets, taxonomy) = scope(ctx, args.dataset.as_deref())?;
     let answers = answers_in(ctx, &datasets)?;
-    let gold = gold::gold_map(&gold::group(&answers));
+    let mut gold = gold::gold_map(&gold::group(&answers));
     if gold.is_empty() {
         bail!("no item has gold labels yet (answers that agree, or an adjudication)");
+    }
+    if let Some(text) = &args.select {
+        let w =
+            crate::dataset::formats::Where::parse(text, &taxonomy).map_err(anyhow::Error::msg)?;
+        let before = gold.len();
+        let mut kept = std::collections::BTreeMap::new();
+        for (key, g) in gold {
+            let item = ctx.store.item(&key)?.unwrap_or_default();
+            if w.matches(&item, &g.labels) {
+                kept.insert(key, g);
+            }
+        }
+        gold = kept;
+        if gold.is_empty() {
+            bail!("--where {text:?}: none of the {before} gold items matches");
+        }
     }
     let mut records = Vec::new();
     for d in &datasets {
