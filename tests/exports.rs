@@ -47,8 +47,11 @@ fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-/// Every item of a dataset: key -> (roles and contents of its turns, tool calls).
-fn conversations(ws: &Path, dataset: &str) -> Vec<(Vec<(String, String)>, Vec<String>)> {
+/// A conversation as compared here: (role, content) of each turn, and its tool calls.
+type Conv = (Vec<(String, String)>, Vec<String>);
+
+/// Every item of a dataset, as compared.
+fn conversations(ws: &Path, dataset: &str) -> Vec<Conv> {
     let store = sift::store::Store::open(&ws.join(".sift/store.db")).unwrap();
     let rows = store
         .queue_rows(&sift::store::QueueFilter {
@@ -152,7 +155,7 @@ fn llama_factory_files_round_trip_through_import() {
     };
     let back = conversations(&ws, "rt");
     // An assistant turn that called a tool keeps its call, not its text, in this format.
-    let strip = |v: Vec<(Vec<(String, String)>, Vec<String>)>| -> Vec<(Vec<String>, Vec<String>)> {
+    let strip = |v: Vec<Conv>| -> Vec<(Vec<String>, Vec<String>)> {
         v.into_iter().map(|(t, c)| (t.into_iter().map(|(r, _)| r).collect(), c)).collect()
     };
     assert_eq!(strip(back.clone()), strip(exported_from.clone()));
