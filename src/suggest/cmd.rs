@@ -322,15 +322,49 @@ fn list(ctx: &Context, json: bool) -> Result<ExitCode> {
 
 fn show(ctx: &Context, run: &str, json: bool) -> Result<ExitCode> {
     let (summary, bundle) = runs::show(&ctx.store, run)?;
+    let stats = run_stats(ctx, run)?;
     if json {
         let mut v = serde_json::to_value(&summary)?;
         v["bundle"] = serde_json::Value::String(bundle);
+        v["stats"] = serde_json::to_value(&stats)?;
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     outln!("{}", serde_json::to_string_pretty(&summary)?);
+    if let Some(st) = &stats {
+        outln!(
+            "{} items: {} abstained, {} re-asked (arbitration), {} by a fallback, {} unmapped labels; {} tokens per item",
+            st.items,
+            st.abstained,
+            st.arbitrated,
+            st.fallbacks,
+            st.unmapped_labels.values().sum::<usize>(),
+            st.tokens_per_item.map_or("-".into(), |t| format!("{t:.0}"))
+        );
+        for (dim, d) in &st.dimensions {
+            let labels: Vec<String> =
+                d.labels.iter().map(|(l, n)| format!("{} {n}", one_line(l))).collect();
+            let median = d.confidence.as_ref().map_or("-".into(), |q| format!("{:.2}", q.p50));
+            outln!(
+                "  {:<16} {} answered, median confidence {median}: {}",
+                one_line(dim),
+                d.answered,
+                labels.join(", ")
+            );
+        }
+    }
     outln!("{}", crate::text::sanitize(&bundle));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The run's statistics, when its taxonomy is still in labels.yml.
+fn run_stats(ctx: &Context, run: &str) -> Result<Option<super::stats::RunStats>> {
+    let Some(r) = ctx.store.run(run)? else { return Ok(None) };
+    let Ok(tax) = ctx.labels.get(&r.taxonomy) else { return Ok(None) };
+    let suggestions = ctx.store.run_suggestions(&r.id)?;
+    let log =
+        super::stats::monitor_lines(&ctx.ws.logs_dir().join(format!("suggest-{}.jsonl", r.id)));
+    Ok(Some(super::stats::run_stats(&r, tax, &suggestions, &log)))
 }
 
 fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {

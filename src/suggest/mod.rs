@@ -14,6 +14,7 @@ pub mod prompt;
 pub mod provider;
 pub mod runner;
 pub mod runs;
+pub mod stats;
 pub mod train;
 pub mod validate;
 mod worker;
