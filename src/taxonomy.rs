@@ -43,6 +43,12 @@ pub struct LabelDef {
     /// min_confidence). Left out of the hash when unset, so older hashes stay valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
+    /// Consistency rules: what the label needs (`tools`, `code`, `multi-turn`, `system`,
+    /// `lang`, `label:NAME`) and the labels it cannot go with. Unset ones stay out of the hash.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub require: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,6 +57,11 @@ pub struct Dimension {
     pub description: String,
     pub select: Select,
     pub labels: Vec<LabelDef>,
+    /// Rules every label of the dimension shares (see [`LabelDef::require`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub require: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,6 +102,8 @@ struct RawLabel {
     examples: Vec<String>,
     deprecated: bool,
     threshold: Option<f64>,
+    require: Vec<String>,
+    exclude: Vec<String>,
 }
 
 /// A label is either a bare string (its name) or a mapping; this keeps serde's own
@@ -142,6 +155,10 @@ struct RawLabelFields {
     deprecated: bool,
     #[serde(default)]
     threshold: Option<f64>,
+    #[serde(default)]
+    require: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
 }
 
 impl From<RawLabelFields> for RawLabel {
@@ -154,6 +171,8 @@ impl From<RawLabelFields> for RawLabel {
             examples: f.examples,
             deprecated: f.deprecated,
             threshold: f.threshold,
+            require: f.require,
+            exclude: f.exclude,
         }
     }
 }
@@ -225,6 +244,10 @@ struct RawDimensionWithEntries {
     select: Select,
     #[serde(default)]
     labels: Option<RawLabelList>,
+    #[serde(default)]
+    require: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
 }
 
 fn invalid(path: &Path, line: usize, message: String) -> TaxonomyError {
@@ -315,14 +338,61 @@ fn build_taxonomy(
             description: rd.description,
             select: rd.select,
             labels: defs,
+            require: rd.require,
+            exclude: rd.exclude,
         });
     }
-    Ok(Taxonomy {
+    let tax = Taxonomy {
         name: name.to_string(),
         max_labels: rt.max_labels,
         min_confidence: rt.min_confidence,
         dimensions,
-    })
+    };
+    check_rules(&tax, &at, path)?;
+    Ok(tax)
+}
+
+/// What a `require` may name besides `label:NAME`.
+pub const RULE_SIGNALS: &[&str] = &["tools", "code", "multi-turn", "system", "lang"];
+
+/// Every rule names something that exists.
+fn check_rules(
+    tax: &Taxonomy,
+    at: &dyn Fn(&str, usize) -> usize,
+    path: &Path,
+) -> Result<(), TaxonomyError> {
+    let owners = tax
+        .dimensions
+        .iter()
+        .map(|d| (format!("dimension `{}`", d.name), &d.require, &d.exclude))
+        .chain(tax.labels().map(|(_, l)| (format!("label `{}`", l.name), &l.require, &l.exclude)));
+    for (who, require, exclude) in owners {
+        for r in require {
+            let ok = match r.strip_prefix("label:") {
+                Some(l) => tax.resolve(l).is_some(),
+                None => RULE_SIGNALS.contains(&r.as_str()),
+            };
+            if !ok {
+                return Err(invalid(
+                    path,
+                    at(r, 0),
+                    format!(
+                        "{}: {who} requires {r:?}: say one of {} or label:NAME with a label of the taxonomy",
+                        tax.name,
+                        RULE_SIGNALS.join(", ")
+                    ),
+                ));
+            }
+        }
+        for e in exclude.iter().filter(|e| tax.resolve(e).is_none()) {
+            return Err(invalid(
+                path,
+                at(e, 0),
+                format!("{}: {who} excludes {e:?}, which is not a label of the taxonomy", tax.name),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_label(
@@ -390,6 +460,8 @@ fn check_label(
         examples: rl.examples,
         deprecated: rl.deprecated,
         threshold: rl.threshold,
+        require: rl.require,
+        exclude: rl.exclude,
     })
 }
 

@@ -528,3 +528,52 @@ fn errors_point_to_what_was_meant() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("did you mean d:7?"), "{err}");
 }
+
+#[test]
+fn consistency_rules_flag_tool_and_language_labels_on_real_conversations() {
+    let Some(file) = shared("sharegpt/glaive_toolcall_en_demo.json") else { return };
+    let dir = workspace();
+    import_json(dir.path(), &file, "glaive", &["--taxonomy", "sft"]);
+    let store = sift::store::Store::open(&dir.path().join(".sift/store.db")).unwrap();
+    let rows = store
+        .queue_rows(&sift::store::QueueFilter {
+            dataset: Some("glaive".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    // Every item claimed to call tools and to be Python: the rules know better.
+    let mut lines = String::new();
+    let (mut expect, mut no_tools, mut no_python) = (0, 0u64, 0u64);
+    for r in &rows {
+        let item = store.item(&r.key).unwrap().unwrap();
+        let sig = sift::text::signals::Signals::of(&item);
+        let python = sig.all_languages().any(|l| l == "python");
+        expect += usize::from(!sig.has_tools() || !python);
+        no_tools += u64::from(!sig.has_tools());
+        no_python += u64::from(!python);
+        let rec = serde_json::json!({"item": r.key, "labels": [
+            {"name": "tool-calling", "confidence": 0.9}, {"name": "python", "confidence": 0.8}]});
+        lines.push_str(&format!("{rec}\n"));
+    }
+    drop(store);
+    let claims = dir.path().join("claims.jsonl");
+    std::fs::write(&claims, lines).unwrap();
+    ok(&sift(dir.path(), &["runs", "import", claims.to_str().unwrap(), "--name", "claims"]));
+    let show = sift(dir.path(), &["runs", "show", "claims", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&show)).unwrap();
+    let stats = &v["stats"];
+    assert_eq!(stats["consistency_violations"].as_u64(), Some(expect as u64), "{stats}");
+    // Half the glaive conversations call tools; few have Python blocks.
+    assert!(no_tools > 100 && no_tools < rows.len() as u64, "{no_tools} of {}", rows.len());
+    let rule = |needle: &str| {
+        stats["violations"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.contains(needle))
+            .and_then(|(_, n)| n.as_u64())
+            .unwrap_or(0)
+    };
+    assert_eq!(rule("`tool-calling` requires tool roles"), no_tools, "{stats}");
+    assert_eq!(rule("`python` requires a code block in python"), no_python, "{stats}");
+}

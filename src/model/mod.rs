@@ -258,6 +258,9 @@ pub struct Suggestion {
     pub provider: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub model: String,
+    /// Consistency rules of labels.yml the labels break, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<String>,
 }
 
 /// State of a run in its lifecycle.

@@ -148,8 +148,8 @@ impl Store {
             let mut st = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO suggestions(run_id, item_key, labels, rationale,
-                        abstained, raw_labels, dropped, created_at, provider, model)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        abstained, raw_labels, dropped, created_at, provider, model, violations)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
                 .map_err(|e| sql_err(&path, e))?;
             for s in suggestions {
@@ -163,7 +163,8 @@ impl Store {
                     to_json(&s.dropped),
                     s.created_at,
                     s.provider,
-                    s.model
+                    s.model,
+                    to_json(&s.violations)
                 ])
                 .map_err(|e| sql_err(&path, e))?;
             }
@@ -177,7 +178,7 @@ impl Store {
             .query_row(
                 "SELECT s.run_id, s.item_key, s.labels, s.rationale, s.abstained, s.raw_labels,
                         s.dropped, s.created_at, r.provider, r.model, r.prompt_version,
-                        s.provider, s.model
+                        s.provider, s.model, s.violations
                  FROM suggestions s JOIN runs r ON r.id = s.run_id
                  WHERE s.item_key = ?1 AND r.state != 'archived'
                  ORDER BY s.created_at DESC, r.started_at DESC LIMIT 1",
@@ -195,7 +196,7 @@ impl Store {
             .prepare(
                 "SELECT s.run_id, s.item_key, s.labels, s.rationale, s.abstained, s.raw_labels,
                         s.dropped, s.created_at, r.provider, r.model, r.prompt_version,
-                        s.provider, s.model
+                        s.provider, s.model, s.violations
                  FROM suggestions s JOIN runs r ON r.id = s.run_id
                  WHERE s.run_id = ?1 ORDER BY s.item_key",
             )
@@ -219,32 +220,38 @@ impl Store {
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// The latest live suggestion's labels for every item, in one pass (for the review queue).
+    /// The latest live suggestion's labels for every item, in one pass (for the review queue),
+    /// and whether it breaks a consistency rule.
     pub fn latest_suggested_labels(
         &self,
-    ) -> Result<std::collections::HashMap<String, Vec<LabelScore>>> {
+    ) -> Result<std::collections::HashMap<String, (Vec<LabelScore>, bool)>> {
         // A sequential scan keeping the newest row per item: looking each item up through the
         // (item_key, created_at) index costs a table probe per item, several times slower.
         let mut st = self
             .conn
             .prepare(
-                "SELECT item_key, labels, created_at FROM suggestions
+                "SELECT item_key, labels, created_at, violations != '[]' FROM suggestions
                  WHERE run_id NOT IN (SELECT id FROM runs WHERE state = 'archived')",
             )
             .map_err(|e| self.err(e))?;
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
-        let mut newest: std::collections::HashMap<String, (String, String)> = Default::default();
+        let mut newest: std::collections::HashMap<String, (String, String, bool)> =
+            Default::default();
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let key: String = r.get(0).map_err(|e| self.err(e))?;
             let created: String = r.get(2).map_err(|e| self.err(e))?;
-            if newest.get(&key).is_some_and(|(at, _)| *at >= created) {
+            if newest.get(&key).is_some_and(|(at, _, _)| *at >= created) {
                 continue;
             }
-            newest.insert(key, (created, r.get(1).map_err(|e| self.err(e))?));
+            let labels = r.get(1).map_err(|e| self.err(e))?;
+            let broken = r.get(3).map_err(|e| self.err(e))?;
+            newest.insert(key, (created, labels, broken));
         }
         Ok(newest
             .into_iter()
-            .map(|(k, (_, labels))| (k, serde_json::from_str(&labels).unwrap_or_default()))
+            .map(|(k, (_, labels, broken))| {
+                (k, (serde_json::from_str(&labels).unwrap_or_default(), broken))
+            })
             .collect())
     }
 
@@ -278,6 +285,7 @@ fn suggestion_row(r: &rusqlite::Row) -> rusqlite::Result<SuggestionRow> {
             created_at: r.get(7)?,
             provider: r.get(11)?,
             model: r.get(12)?,
+            violations: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
         },
         provider: r.get(8)?,
         model: r.get(9)?,

@@ -253,6 +253,10 @@ ALTER TABLE items ADD COLUMN signals TEXT NOT NULL DEFAULT '';
 DROP INDEX items_queue;
 CREATE INDEX items_queue ON items(dataset, id, key, kind, title, repo, signals);
 "#,
+    // 10: the consistency rules of labels.yml a suggestion breaks (JSON list of lines).
+    r#"
+ALTER TABLE suggestions ADD COLUMN violations TEXT NOT NULL DEFAULT '[]';
+"#,
 ];
 
 /// The schema version this build writes.

@@ -12,6 +12,7 @@ pub mod parse;
 pub mod predict;
 pub mod prompt;
 pub mod provider;
+pub mod rules;
 pub mod runner;
 pub mod runs;
 pub mod stats;
@@ -46,6 +47,8 @@ pub fn keyword_run(store: &mut Store, tax: &Taxonomy, dataset: &str, name: &str)
         hashes.push(item.content_hash());
         let answer = k.suggest(&item);
         let v = validate::finalize(tax, &answer.labels);
+        let signals = crate::text::signals::Signals::of(&item);
+        let violations = rules::check(tax, &v.labels, &signals).violations;
         suggestions.push(Suggestion {
             item: item.key.clone(),
             run: run_id.clone(),
@@ -54,6 +57,7 @@ pub fn keyword_run(store: &mut Store, tax: &Taxonomy, dataset: &str, name: &str)
             abstained: v.abstained,
             raw_labels: answer.labels,
             dropped: v.dropped,
+            violations,
             created_at: started_at.clone(),
             ..Default::default()
         });

@@ -402,8 +402,11 @@ pub fn import_run(
             *report.dropped_labels.entry(d.clone()).or_default() += 1;
         }
         report.abstained += usize::from(v.abstained);
+        let mut violations = Vec::new();
         if let Some(item) = store.item(&rec.item)? {
             hashes.push(item.content_hash());
+            let signals = crate::text::signals::Signals::of(&item);
+            violations = super::rules::check(t, &v.labels, &signals).violations;
         }
         suggestions.push(Suggestion {
             item: rec.item,
@@ -413,6 +416,7 @@ pub fn import_run(
             rationale: rec.rationale.chars().take(1000).collect(),
             abstained: v.abstained,
             dropped: v.dropped,
+            violations,
             created_at: now.clone(),
             ..Default::default()
         });

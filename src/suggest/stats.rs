@@ -46,6 +46,9 @@ pub struct RunStats {
     pub arbitration_rate: Option<f64>,
     /// Items answered by a fallback provider.
     pub fallbacks: usize,
+    /// Suggestions that break a consistency rule of labels.yml, and how often each rule broke.
+    pub consistency_violations: usize,
+    pub violations: BTreeMap<String, usize>,
     pub tokens_per_item: Option<f64>,
     pub cost_per_item_usd: Option<f64>,
 }
@@ -59,6 +62,10 @@ pub fn run_stats(run: &Run, tax: &Taxonomy, suggestions: &[Suggestion], log: &[V
     for sug in suggestions {
         s.abstained += usize::from(sug.abstained);
         s.fallbacks += usize::from(!sug.provider.is_empty());
+        s.consistency_violations += usize::from(!sug.violations.is_empty());
+        for v in &sug.violations {
+            *s.violations.entry(v.clone()).or_default() += 1;
+        }
         for d in &sug.dropped {
             *s.unmapped_labels.entry(d.clone()).or_default() += 1;
         }

@@ -92,6 +92,8 @@ pub enum Action {
     SuggestionStatus {
         labels: std::collections::HashMap<String, Vec<String>>,
         bands: super::state::BandAccuracy,
+        /// Items whose latest suggestion breaks a consistency rule.
+        inconsistent: std::collections::HashSet<String>,
     },
     RunsListed {
         rows: Vec<(String, String)>,

@@ -74,6 +74,7 @@ fn icons() -> Vec<(&'static str, &'static str)> {
         pushed: false,
         saving: false,
         signals: Default::default(),
+        inconsistent: false,
     };
     let variants = [
         base.clone(),

@@ -137,15 +137,22 @@ fn answer_status(
 
 /// Every item's latest suggested labels and the measured accuracy per confidence band: the
 /// part of the queue's status that needs every suggestion, computed after the first frame.
-pub fn suggestion_status(store: &Store, dataset: Option<&str>) -> Result<(Answers, BandAccuracy)> {
-    let suggested = store.latest_suggested_labels()?;
+pub fn suggestion_status(
+    store: &Store,
+    dataset: Option<&str>,
+) -> Result<(Answers, BandAccuracy, HashSet<String>)> {
+    let latest = store.latest_suggested_labels()?;
+    let inconsistent: HashSet<String> =
+        latest.iter().filter(|(_, (_, broken))| *broken).map(|(k, _)| k.clone()).collect();
+    let suggested: HashMap<String, Vec<LabelScore>> =
+        latest.into_iter().map(|(k, (labels, _))| (k, labels)).collect();
     let items = crate::metrics::gold::group(&store.current_answers(dataset)?);
     let gold: HashMap<String, Vec<String>> =
         crate::metrics::gold::gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect();
     let bands = band_accuracy(&gold, &suggested);
     let names =
         suggested.into_iter().map(|(k, v)| (k, v.into_iter().map(|l| l.name).collect())).collect();
-    Ok((names, bands))
+    Ok((names, bands, inconsistent))
 }
 
 /// For every suggested label with a confidence on an item that has gold: was it right?

@@ -19,6 +19,8 @@ pub struct StoreStatus {
     pub pushed: HashSet<String>,
     /// Latest suggested labels per item.
     pub suggested: HashMap<String, Vec<String>>,
+    /// Items whose latest suggestion breaks a consistency rule.
+    pub inconsistent: HashSet<String>,
     /// Items added since the queue was read, with the taxonomies of their datasets.
     pub new_entries: Vec<Entry>,
     pub taxonomies: HashMap<String, Taxonomy>,
@@ -59,12 +61,13 @@ pub fn changed(
     crate::workspace::log::replay(&ctx.ws, &mut ctx.store)?;
     let items = crate::metrics::gold::group(&ctx.store.current_answers(dataset)?);
     let (mine, disputed) = super::answer_status(&items, annotator);
-    let (suggested, _) = super::suggestion_status(&ctx.store, dataset)?;
+    let (suggested, _, inconsistent) = super::suggestion_status(&ctx.store, dataset)?;
     let mut status = StoreStatus {
         mine,
         disputed,
         pushed: ctx.store.pushed_keys()?,
         suggested,
+        inconsistent,
         ..Default::default()
     };
     if let Some(after) = follow.last_item {
@@ -78,7 +81,10 @@ pub fn changed(
             let (disputed, pushed) =
                 (status.disputed.contains(&r.key), status.pushed.contains(&r.key));
             let suggested = status.suggested.get(&r.key).cloned();
-            status.new_entries.push(Entry::from_row(r, mine, disputed, pushed, suggested));
+            let inconsistent = status.inconsistent.contains(&r.key);
+            let mut e = Entry::from_row(r, mine, disputed, pushed, suggested);
+            e.inconsistent = inconsistent;
+            status.new_entries.push(e);
         }
     }
     Ok(Some(status))

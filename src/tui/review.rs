@@ -240,6 +240,11 @@ fn draw_suggestion(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
         if !sg.rationale.is_empty() {
             lines.push(Line::from(sg.rationale.as_str()));
         }
+        // Broken consistency rules sit right under the labels they concern.
+        for v in &sg.violations {
+            let text = format!("⚠ {}", crate::text::one_line(v));
+            lines.push(Line::from(Span::styled(text, t.fg("warning"))));
+        }
     } else if s.loaded_current().is_some() {
         lines.push(Line::from(Span::styled("no suggestion yet (sift suggest)", t.muted())));
     }

@@ -91,6 +91,8 @@ pub struct Entry {
     pub saving: bool,
     /// Structural signals in brief, for `lang:`, `tools:` and `turns:` filters.
     pub signals: crate::text::signals::Brief,
+    /// The latest suggestion breaks a consistency rule (`status:inconsistent`).
+    pub inconsistent: bool,
 }
 
 impl Entry {
@@ -110,6 +112,7 @@ impl Entry {
             pushed,
             saving: false,
             signals: crate::text::signals::Brief::parse(&r.signals),
+            inconsistent: false,
             title: crate::text::one_line(&r.title),
             key: r.key,
             dataset: r.dataset,

@@ -40,6 +40,7 @@ fn entry(key: &str, dataset: &str) -> Entry {
         pushed: false,
         saving: false,
         signals: Default::default(),
+        inconsistent: false,
     }
 }
 
@@ -627,10 +628,21 @@ fn suggestion_status_arrives_after_the_first_frame() {
     let labels = [("d:2".to_string(), vec!["ux".to_string()])].into_iter().collect();
     let mut bands = [(0, 0); 10];
     bands[8] = (3, 5);
-    update(&mut s, Action::SuggestionStatus { labels, bands });
+    let inconsistent = ["d:3".to_string()].into_iter().collect();
+    update(&mut s, Action::SuggestionStatus { labels, bands, inconsistent });
     assert!(s.queue[1].suggested && !s.queue[0].suggested);
     assert_eq!(s.band(0.85), Some(0.6));
     assert_eq!(s.visible, vec![1], "the pending label filter is applied again");
+    // `status:inconsistent` shows the items whose suggestion breaks a rule.
+    update(&mut s, Action::Search);
+    for _ in 0.."label:ux".len() {
+        update(&mut s, Action::Key(KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE)));
+    }
+    for c in "status:inconsistent".chars() {
+        update(&mut s, Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    }
+    update(&mut s, Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert_eq!(s.visible, vec![2], "{}", s.filter_text);
 }
 
 #[test]

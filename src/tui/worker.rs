@@ -107,7 +107,9 @@ fn run_job(
         Job::Sample => sample(&ctx.ws, &ctx.store),
         Job::SuggestionStatus { dataset } => {
             match super::suggestion_status(&ctx.store, dataset.as_deref()) {
-                Ok((labels, bands)) => Msg::Action(Action::SuggestionStatus { labels, bands }),
+                Ok((labels, bands, inconsistent)) => {
+                    Msg::Action(Action::SuggestionStatus { labels, bands, inconsistent })
+                }
                 Err(e) => Msg::Action(Action::Failed { error: format!("{e:#}") }),
             }
         }

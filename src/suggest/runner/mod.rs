@@ -193,6 +193,8 @@ pub struct RunReport {
     pub providers: BTreeMap<String, usize>,
     pub retries: u32,
     pub dropped_labels: usize,
+    /// Suggestions that break a consistency rule of labels.yml.
+    pub inconsistent: usize,
     pub budget_used: u64,
     pub budget_limit: u64,
     pub monitor_log: PathBuf,

@@ -46,6 +46,7 @@ impl Sink {
             providers: BTreeMap::new(),
             retries: 0,
             dropped_labels: 0,
+            inconsistent: 0,
             budget_used: used_at_start,
             budget_limit: opts.daily_budget,
             monitor_log: log_path.clone(),

@@ -64,6 +64,16 @@ impl Writer {
             rationale.push_str(&format!("[fallback: {}] ", a.provider));
         }
         rationale.extend(a.raw.rationale.chars().take(MAX_RATIONALE_CHARS));
+        // Rules are checked on what validation kept, against the item's structure.
+        let checked = match store.item(&out.key)? {
+            Some(item) => crate::suggest::rules::check(
+                &self.tax,
+                &v.labels,
+                &crate::text::signals::Signals::of(&item),
+            ),
+            None => Default::default(),
+        };
+        report.inconsistent += usize::from(!checked.violations.is_empty());
         let suggestion = Suggestion {
             item: out.key.clone(),
             run: self.run_id.clone(),
@@ -75,6 +85,7 @@ impl Writer {
             created_at: now_rfc3339(),
             provider: if a.fallback { a.provider.clone() } else { String::new() },
             model: if a.fallback { a.model.clone() } else { String::new() },
+            violations: checked.violations.clone(),
         };
         report.suggested += 1;
         report.cached += usize::from(out.cached);
@@ -88,6 +99,12 @@ impl Writer {
         line["abstained"] = json!(v.abstained);
         line["dropped"] = json!(v.dropped);
         line["issues"] = json!(v.issues);
+        if !checked.violations.is_empty() {
+            line["violations"] = json!(checked.violations);
+        }
+        if !checked.notes.is_empty() {
+            line["rule_notes"] = json!(checked.notes);
+        }
         if let Some(arb) = out.arbitration {
             line["arbitration"] = arb;
         }

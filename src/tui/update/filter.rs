@@ -60,6 +60,7 @@ pub fn matches(f: &Filter, e: &Entry, blind: bool) -> bool {
         Some("todo" | "open") => e.mine.is_none(),
         Some("disputed") => e.disputed && !blind,
         Some("pushed") => e.pushed,
+        Some("inconsistent") => e.inconsistent,
         Some(_) => false,
     };
     let label_ok = f.label.as_ref().is_none_or(|l| {

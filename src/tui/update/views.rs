@@ -14,6 +14,7 @@ pub(super) fn store_changed(s: &mut State, mut st: StoreStatus) -> Vec<Effect> {
             e.suggested = true;
             e.suggested_labels = labels;
         }
+        e.inconsistent = st.inconsistent.contains(&e.key);
     }
     for (dataset, t) in st.taxonomies {
         s.taxonomies.entry(dataset).or_insert(t);
