@@ -384,7 +384,7 @@ fn check_rules(
                 ));
             }
         }
-        for e in exclude.iter().filter(|e| tax.resolve(e).is_none()) {
+        if let Some(e) = exclude.iter().find(|e| tax.resolve(e).is_none()) {
             return Err(invalid(
                 path,
                 at(e, 0),
