@@ -95,10 +95,14 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Compare two runs: flipped items, per-label kappa, F1 against gold, prompt diff.
+    /// Compare two runs (flipped items, per-label kappa, F1 against gold, prompt diff), or
+    /// several: a per-dimension agreement matrix, and accuracy against --reference.
     Compare {
-        a: String,
-        b: String,
+        #[arg(num_args = 2.., required = true, value_name = "RUN")]
+        runs: Vec<String>,
+        /// A run taken as gold (a strong model's): every other run's accuracy against it.
+        #[arg(long, value_name = "RUN")]
+        reference: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -250,7 +254,10 @@ pub fn runs(ctx: &mut Context, cmd: &RunsCommand) -> Result<ExitCode> {
     match cmd {
         RunsCommand::List { json } => list(ctx, *json),
         RunsCommand::Show { run, json } => show(ctx, run, *json),
-        RunsCommand::Compare { a, b, json } => compare(ctx, a, b, *json),
+        RunsCommand::Compare { runs, reference, json } => match (runs.as_slice(), reference) {
+            ([a, b], None) => compare(ctx, a, b, *json),
+            _ => compare_many(ctx, runs, reference.as_deref(), *json),
+        },
         RunsCommand::Export { run, out } => {
             let n = runs::export_suggestions(&ctx.store, run, out)?;
             eprintln!("wrote {n} suggestions to {}", out.display());
@@ -365,6 +372,75 @@ fn run_stats(ctx: &Context, run: &str) -> Result<Option<super::stats::RunStats>>
     let log =
         super::stats::monitor_lines(&ctx.ws.logs_dir().join(format!("suggest-{}.jsonl", r.id)));
     Ok(Some(super::stats::run_stats(&r, tax, &suggestions, &log)))
+}
+
+/// `sift runs compare A B C ... [--reference R]`.
+fn compare_many(
+    ctx: &Context,
+    names: &[String],
+    reference: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    let mut runs = Vec::new();
+    for n in names.iter().map(String::as_str).chain(reference) {
+        let Some(run) = ctx.store.run(n)? else {
+            anyhow::bail!("no run named {:?} (see `sift runs list`)", one_line(n));
+        };
+        if runs.iter().any(|r: &super::matrix::RunAnswers| r.run.id == run.id) {
+            continue;
+        }
+        let by_item =
+            ctx.store.run_suggestions(&run.id)?.into_iter().map(|s| (s.item.clone(), s)).collect();
+        runs.push(super::matrix::RunAnswers { run, by_item });
+    }
+    let tax = ctx.labels.get(&runs[0].run.taxonomy)?;
+    if let Some(other) = runs.iter().find(|r| r.run.taxonomy != tax.name) {
+        anyhow::bail!(
+            "run {} uses taxonomy {}, run {} uses {}: compare runs of one taxonomy",
+            runs[0].run.id,
+            tax.name,
+            other.run.id,
+            other.run.taxonomy
+        );
+    }
+    let reference_at = reference
+        .and_then(|r| ctx.store.run(r).ok().flatten())
+        .and_then(|r| runs.iter().position(|x| x.run.id == r.id));
+    let m = super::matrix::compare(&runs, tax, reference_at);
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&m)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = crate::stdout();
+    writeln!(out, "{} runs, {} items answered by all", m.runs.len(), m.common_items)?;
+    for (i, id) in m.runs.iter().enumerate() {
+        let name = m.names[i].as_deref().map(one_line).unwrap_or_default();
+        writeln!(out, "  [{}] {id} {name}", i + 1)?;
+    }
+    let cell = |v: &Option<f64>| v.map_or("   -".to_string(), |x| format!("{:>4.0}", x * 100.0));
+    for (dim, grid) in &m.agreement {
+        writeln!(out, "\n{} (% of items with the same labels)", one_line(dim))?;
+        let head: Vec<String> =
+            (1..=grid.len()).map(|i| format!("{:>4}", format!("[{i}]"))).collect();
+        writeln!(out, "      {}", head.join(" "))?;
+        for (i, row) in grid.iter().enumerate() {
+            let cells: Vec<String> = row.iter().map(cell).collect();
+            writeln!(out, "  [{}] {}", i + 1, cells.join(" "))?;
+        }
+    }
+    if let Some(r) = &m.reference {
+        writeln!(out, "\naccuracy against the reference {r}:")?;
+        for (id, a) in &m.accuracy {
+            let dims: Vec<String> = a
+                .dimensions
+                .iter()
+                .map(|(d, v)| format!("{} {}", one_line(d), cell(v).trim()))
+                .collect();
+            let f1 = a.micro_f1.map_or("-".into(), |f| format!("{f:.3}"));
+            writeln!(out, "  {id}: micro F1 {f1}; {}", dims.join(", "))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {

@@ -6,6 +6,7 @@ pub mod crossval;
 pub mod keywords;
 // Owned by the local-model work on main; left as main has it so merges stay clean.
 pub mod local;
+pub mod matrix;
 pub mod offline;
 pub mod openai;
 pub mod parse;
