@@ -1771,3 +1771,47 @@ async fn comparing_runs_over_different_items_says_so() {
     let j = json_of(&sift(&dir, &["runs", "compare", "k3", "k5", "--json"]).await);
     assert_eq!(j["same_items"], false);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn arbitration_reasks_only_the_low_confidence_dimensions() {
+    let dir = workspace(&[]);
+    // On the demo's SFT conversations: intent and difficulty are sure, language is not.
+    let server = answering_by_temperature(
+        json!({"labels": [{"name": "fix", "confidence": 0.9}, {"name": "python", "confidence": 0.4},
+                          {"name": "beginner", "confidence": 0.8}], "rationale": "first"}),
+        json!({"labels": [{"name": "rust", "confidence": 0.85}], "rationale": "second"}),
+    )
+    .await;
+    let uri = server.uri();
+    let args = [
+        "suggest",
+        "--provider",
+        "anthropic",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo-chat",
+        "--limit",
+        "1",
+        "--arbitration",
+        "--json",
+    ];
+    let out = sift(&dir, &args).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 2);
+    // The re-ask's prompt and schema speak of the language dimension only.
+    let second: Value = serde_json::from_slice(&reqs[1].body).unwrap();
+    let system = second["system"].as_str().unwrap();
+    assert!(system.contains("rust") && !system.contains("beginner"), "{system}");
+    let schema = second["tools"][0]["input_schema"].to_string();
+    assert!(schema.contains("rust") && !schema.contains("\"fix\""), "{schema}");
+    let sugg = store(&dir).run_suggestions(&run_id(&out)).unwrap();
+    let mut names: Vec<&str> = sugg[0].labels.iter().map(|l| l.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["beginner", "fix", "rust"], "sure dimensions kept, language replaced");
+    let line = &monitor_lines(&dir, &run_id(&out))[0];
+    assert_eq!(line["arbitration"]["dimensions"], json!(["language"]));
+    assert_eq!(line["arbitration"]["kept_by_dimension"]["language"], "second");
+    assert_eq!(line["arbitration"]["first"]["labels"][1]["name"], "python", "both answers kept");
+}

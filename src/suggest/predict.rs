@@ -75,6 +75,7 @@ pub struct Predictor {
     prompt_hash: String,
     prompt_version: String,
     arbitration: bool,
+    arbitration_threshold: f64,
     temperature: f64,
     /// Cache and item lookups. Only remote answers and `{"item"}` requests use it.
     store: Mutex<Store>,
@@ -117,6 +118,9 @@ impl Predictor {
             retries: opts.retries,
             backoff: opts.backoff,
             arbitration: opts.arbitration,
+            arbitration_threshold: opts.arbitration_threshold,
+            arbitration_temperature: opts.arbitration_temperature,
+            prompt_version: opts.prompt_version.clone(),
             temperature: opts.temperature,
             failures_in_a_row: AtomicU32::new(0),
             skipped_primary: AtomicU32::new(0),
@@ -129,6 +133,7 @@ impl Predictor {
             bundle,
             prompt_version: opts.prompt_version.clone(),
             arbitration: opts.arbitration,
+            arbitration_threshold: opts.arbitration_threshold,
             temperature: opts.temperature,
             store: Mutex::new(store),
             keeper,
@@ -219,7 +224,10 @@ impl Predictor {
             cached: None,
         };
         let out = match self.cached(&job)? {
-            Some(raw) if !(self.arbitration && needs_arbitration(tax, &raw)) => {
+            Some(raw)
+                if !(self.arbitration
+                    && needs_arbitration(tax, &raw, self.arbitration_threshold)) =>
+            {
                 Outcome::cached(&key, raw, self.primary(), Vec::new())
             }
             raw => {

@@ -13,13 +13,6 @@ use super::provider::{self, Answer, ProviderError, Request, Suggester};
 use super::validate;
 use crate::taxonomy::Taxonomy;
 
-/// Items whose top confidence is below this (or the taxonomy's min_confidence, if higher)
-/// are re-asked when arbitration is on.
-pub const ARBITRATION_THRESHOLD: f64 = 0.65;
-
-/// Temperature of the arbitration re-ask (at least; higher if the run's own is higher).
-pub const ARBITRATION_TEMPERATURE: f64 = 0.3;
-
 /// After this many items in a row on which the primary provider failed, it is skipped and
 /// the fallback chain answers directly (the provider is down; stop hammering it).
 const BREAKER_LIMIT: u32 = 5;
@@ -133,6 +126,12 @@ pub(super) struct Shared {
     pub(super) retries: u32,
     pub(super) backoff: Duration,
     pub(super) arbitration: bool,
+    /// Dimensions whose best label is below this are re-asked (with min_confidence, if higher).
+    pub(super) arbitration_threshold: f64,
+    /// The re-ask's temperature (at least the run's own plus 0.3).
+    pub(super) arbitration_temperature: f64,
+    /// For the prompt of a re-ask about some dimensions only.
+    pub(super) prompt_version: String,
     pub(super) temperature: f64,
     pub(super) failures_in_a_row: AtomicU32,
     /// Items that skipped the primary since it was last asked (see BREAKER_PROBE_EVERY).
@@ -434,14 +433,41 @@ async fn rearbitrate(shared: &Shared, job: &Job, raw: RawAnswer, out: &mut Outco
     out.answer = Some(answered);
 }
 
-/// True when arbitration would re-ask this answer: it abstains, is empty, or its top label
-/// is below the arbitration threshold.
-pub(super) fn needs_arbitration(tax: &Taxonomy, raw: &RawAnswer) -> bool {
-    needs_reask(tax, &validate::finalize(tax, &raw.labels))
+/// True when arbitration would re-ask part or all of this answer.
+pub(super) fn needs_arbitration(tax: &Taxonomy, raw: &RawAnswer, threshold: f64) -> bool {
+    !low_dimensions(tax, raw, threshold).is_empty()
 }
 
-fn needs_reask(tax: &Taxonomy, v: &validate::Validated) -> bool {
-    v.abstained || top(v) < ARBITRATION_THRESHOLD.max(tax.min_confidence)
+/// A confidence as validation judges it: none is a plain claim (1), outside 0..1 counts as 0.
+fn judged(l: &crate::model::LabelScore) -> f64 {
+    match l.confidence {
+        None => 1.0,
+        Some(c) if c.is_finite() && (0.0..=1.0).contains(&c) => c,
+        Some(_) => 0.0,
+    }
+}
+
+/// The best confidence the answer gives in each dimension it speaks of.
+fn best_per_dimension(tax: &Taxonomy, raw: &RawAnswer) -> std::collections::BTreeMap<String, f64> {
+    let mut best = std::collections::BTreeMap::new();
+    for l in &raw.labels {
+        let Some(name) = tax.resolve(&l.name) else { continue };
+        let Some(d) = tax.dimension_of(name) else { continue };
+        let e = best.entry(d.name.clone()).or_insert(0.0f64);
+        *e = e.max(judged(l));
+    }
+    best
+}
+
+/// Dimensions to re-ask: those whose best label is below the threshold (or min_confidence,
+/// if higher); every dimension when the answer names no label of the taxonomy.
+pub(super) fn low_dimensions(tax: &Taxonomy, raw: &RawAnswer, threshold: f64) -> Vec<String> {
+    let best = best_per_dimension(tax, raw);
+    if best.is_empty() {
+        return tax.dimensions.iter().map(|d| d.name.clone()).collect();
+    }
+    let floor = threshold.max(tax.min_confidence);
+    best.into_iter().filter(|(_, b)| *b < floor).map(|(d, _)| d).collect()
 }
 
 // Judged as validation judges it, so a name-only answer is neither abstained nor re-asked.
@@ -449,8 +475,32 @@ fn top(v: &validate::Validated) -> f64 {
     v.labels.first().map_or(0.0, validate::score)
 }
 
-/// Re-ask a low-confidence item at a higher temperature; keep the more confident answer and
-/// record both.
+/// The request of a re-ask: the whole prompt when every dimension is re-asked, else a prompt
+/// about the low dimensions only.
+fn reask_request(shared: &Shared, req: &Request, low: &[String], temperature: f64) -> Request {
+    if low.len() == shared.tax.dimensions.len() {
+        return Request { temperature, ..req.clone() };
+    }
+    let allowed: std::collections::BTreeSet<String> = shared
+        .tax
+        .dimensions
+        .iter()
+        .filter(|d| low.contains(&d.name))
+        .flat_map(|d| d.labels.iter().map(|l| l.name.clone()))
+        .collect();
+    let sub = shared.tax.restricted(&allowed);
+    let bundle = super::prompt::PromptBundle::new(&sub, &shared.prompt_version, Vec::new());
+    Request {
+        item: req.item.clone(),
+        system: bundle.system_with_taxonomy(),
+        user: bundle.user_message(&req.item),
+        schema: bundle.schema.clone(),
+        temperature,
+    }
+}
+
+/// Re-ask the low-confidence dimensions of an answer at a higher temperature; per dimension,
+/// keep the more confident answer, and record both.
 async fn arbitrate(
     shared: &Shared,
     s: &dyn Suggester,
@@ -458,52 +508,96 @@ async fn arbitrate(
     answered: &mut Answered,
     out: &mut Outcome,
 ) {
-    let first = validate::finalize(&shared.tax, &answered.raw.labels);
-    if !needs_reask(&shared.tax, &first) {
+    let tax = &shared.tax;
+    let low = low_dimensions(tax, &answered.raw, shared.arbitration_threshold);
+    if low.is_empty() {
         return;
     }
     let temperature =
-        ARBITRATION_TEMPERATURE.max(shared.temperature + 0.3).min(s.max_temperature());
+        shared.arbitration_temperature.max(shared.temperature + 0.3).min(s.max_temperature());
     if temperature <= shared.temperature {
         out.arbitration = Some(json!({
             "temperature": shared.temperature,
+            "dimensions": low,
             "second": null,
             "kept": "first",
             "skipped": "the run's temperature is already the provider's highest",
         }));
         return;
     }
-    let again = Request { temperature, ..req.clone() };
+    let again = reask_request(shared, req, &low, temperature);
     let second = match ask(shared, s, &again, out).await {
         Ok(a) => a.raw,
         Err(_) => {
-            out.arbitration =
-                Some(json!({"temperature": temperature, "second": null, "kept": "first"}));
+            out.arbitration = Some(json!({
+                "temperature": temperature, "dimensions": low, "second": null, "kept": "first"
+            }));
             return;
         }
     };
-    let v2 = validate::finalize(&shared.tax, &second.labels);
-    // The answer with fewer validation issues wins (a re-ask that answers 1-5 instead of
-    // 0..1 does not replace a sound one); between equally sound answers, the more confident.
-    let keep_second = match v2.issues.len().cmp(&first.issues.len()) {
-        std::cmp::Ordering::Less => true,
-        std::cmp::Ordering::Greater => false,
-        std::cmp::Ordering::Equal => top(&v2) > top(&first),
+    let kept = choose(tax, &answered.raw, &second, &low);
+    let taken: Vec<&String> =
+        kept.iter().filter(|(_, k)| **k == "second").map(|(d, _)| d).collect();
+    let summary = match taken.len() {
+        0 => "first",
+        n if n == kept.len() => "second",
+        _ => "mixed",
     };
     out.arbitration = Some(json!({
         "temperature": temperature,
+        "dimensions": low,
         "first": answered.raw,
         "second": second,
-        "kept": if keep_second { "second" } else { "first" },
+        "kept": summary,
+        "kept_by_dimension": kept,
     }));
-    let note = format!(
-        " [arbitration at temperature {temperature}: kept the {} answer]",
-        if keep_second { "second" } else { "first" }
-    );
-    if keep_second {
-        answered.raw = second;
+    let note = format!(" [arbitration at temperature {temperature}: kept the {summary} answer]");
+    if !taken.is_empty() {
+        let in_taken = |name: &str| {
+            tax.resolve(name)
+                .and_then(|n| tax.dimension_of(n))
+                .is_some_and(|d| taken.contains(&&d.name))
+        };
+        let mut labels: Vec<_> =
+            answered.raw.labels.iter().filter(|l| !in_taken(&l.name)).cloned().collect();
+        labels.extend(second.labels.iter().filter(|l| in_taken(&l.name)).cloned());
+        if summary == "second" && low.len() == tax.dimensions.len() {
+            answered.raw = second;
+        } else {
+            answered.raw.labels = labels;
+        }
     }
     answered.raw.rationale.push_str(&note);
+}
+
+/// Per re-asked dimension, which answer wins. With every dimension re-asked, the answers are
+/// judged whole: fewer validation issues first (a re-ask answering 1-5 instead of 0..1 does
+/// not replace a sound one), then the more confident. Otherwise each dimension goes to the
+/// answer with the more confident label in it.
+fn choose(
+    tax: &Taxonomy,
+    first: &RawAnswer,
+    second: &RawAnswer,
+    low: &[String],
+) -> std::collections::BTreeMap<String, &'static str> {
+    if low.len() == tax.dimensions.len() {
+        let (v1, v2) =
+            (validate::finalize(tax, &first.labels), validate::finalize(tax, &second.labels));
+        let keep_second = match v2.issues.len().cmp(&v1.issues.len()) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => top(&v2) > top(&v1),
+        };
+        let k = if keep_second { "second" } else { "first" };
+        return low.iter().map(|d| (d.clone(), k)).collect();
+    }
+    let (b1, b2) = (best_per_dimension(tax, first), best_per_dimension(tax, second));
+    low.iter()
+        .map(|d| {
+            let (x, y) = (b1.get(d).copied().unwrap_or(0.0), b2.get(d).copied().unwrap_or(0.0));
+            (d.clone(), if y > x { "second" } else { "first" })
+        })
+        .collect()
 }
 
 #[cfg(test)]

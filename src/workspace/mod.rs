@@ -88,6 +88,10 @@ pub struct SuggestSettings {
     pub prompt_version: String,
     pub few_shot: usize,
     pub arbitration: bool,
+    /// Dimensions whose best label is below this are re-asked (seed 001: 0.65).
+    pub arbitration_threshold: f64,
+    /// Temperature of the re-ask (seed 001: 0.3; at least the run's own plus 0.3).
+    pub arbitration_temperature: f64,
     pub temperature: f64,
     /// How OpenAI-compatible servers are asked for JSON: `auto` tries json_schema, then
     /// json_object, then plain text as a server refuses each; or one of them, forced.
@@ -113,6 +117,8 @@ impl Default for SuggestSettings {
             prompt_version: "v1".into(),
             few_shot: 3,
             arbitration: false,
+            arbitration_threshold: 0.65,
+            arbitration_temperature: 0.3,
             temperature: 0.0,
             response_format: "auto".into(),
             untrusted_base_url: None,
@@ -589,6 +595,15 @@ fn check_layer(t: &toml::Table, path: &Path) -> Result<()> {
         && !BOT_STAGES.contains(&v)
     {
         problems.push(format!("bot.stage = {v:?}: must be one of {}", BOT_STAGES.join(", ")));
+    }
+    if let Some(v) = float("suggest", "arbitration_threshold").filter(|v| !(0.0..=1.0).contains(v))
+    {
+        problems.push(format!("suggest.arbitration_threshold = {v}: must be between 0 and 1"));
+    }
+    if let Some(v) =
+        float("suggest", "arbitration_temperature").filter(|v| !(0.0..=2.0).contains(v))
+    {
+        problems.push(format!("suggest.arbitration_temperature = {v}: must be between 0 and 2"));
     }
     if let Some(v) = float("suggest", "temperature").filter(|v| !(0.0..=2.0).contains(v)) {
         problems.push(format!("suggest.temperature = {v}: must be between 0 and 2"));

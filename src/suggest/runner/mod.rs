@@ -87,6 +87,8 @@ pub struct RunOptions {
     /// Tokens per UTC day over all runs; 0 means no limit.
     pub daily_budget: u64,
     pub arbitration: bool,
+    pub arbitration_threshold: f64,
+    pub arbitration_temperature: f64,
     pub temperature: f64,
     pub few_shot: usize,
     pub prompt_version: String,
@@ -135,6 +137,8 @@ impl RunOptions {
             backoff: Duration::from_millis(500),
             daily_budget: s.daily_token_budget,
             arbitration: s.arbitration,
+            arbitration_threshold: s.arbitration_threshold,
+            arbitration_temperature: s.arbitration_temperature,
             temperature: s.temperature,
             few_shot: s.few_shot,
             response_format: s.response_format.clone(),
@@ -297,6 +301,9 @@ pub async fn run_suggestions(
         retries: opts.retries,
         backoff: opts.backoff,
         arbitration: opts.arbitration,
+        arbitration_threshold: opts.arbitration_threshold,
+        arbitration_temperature: opts.arbitration_temperature,
+        prompt_version: opts.prompt_version.clone(),
         temperature: opts.temperature,
         failures_in_a_row: AtomicU32::new(0),
         skipped_primary: AtomicU32::new(0),
@@ -396,7 +403,8 @@ impl Jobs<'_> {
             && let Ok(raw) = serde_json::from_str::<RawAnswer>(&c.answer)
         {
             // With arbitration on, a low-confidence cached answer still gets its re-ask.
-            if !(self.opts.arbitration && needs_arbitration(&sink.writer.tax, &raw)) {
+            let threshold = self.opts.arbitration_threshold;
+            if !(self.opts.arbitration && needs_arbitration(&sink.writer.tax, &raw, threshold)) {
                 sink.handle(store, Outcome::cached(key, raw, self.primary, titles))?;
                 return Ok(None);
             }
