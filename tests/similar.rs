@@ -309,3 +309,32 @@ fn command_prints_json_and_text_and_follows_reimport() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("d:999"));
 }
+
+#[test]
+fn the_models_keywords_lead_the_search_when_present() {
+    // d:10 says nothing of its subject in words the index shares with d:11; the model's
+    // keywords for it do.
+    let items = vec![
+        issue("d:10", "It stops after a while", "Nothing happens any more after some minutes."),
+        issue(
+            "d:11",
+            "Websocket heartbeat timeout",
+            "The websocket heartbeat timeout closes idle sessions.",
+        ),
+        issue(
+            "d:12",
+            "Typo in the guide",
+            "The installation guide misspells the word configuration.",
+        ),
+    ];
+    let mut store = store_with(&items);
+    let before = similar::similar(&store, "d:10", 5).unwrap();
+    assert!(!keys(&before).contains(&"d:11"), "{before:#?}");
+    suggest(&mut store, &[("d:10", "bug")]);
+    let mut s = store.latest_suggestion("d:10").unwrap().unwrap().suggestion;
+    s.keywords = vec!["websocket".into(), "heartbeat timeout".into(), "idle sessions".into()];
+    s.created_at = "2026-01-02T00:00:00Z".into();
+    store.save_suggestions(&[s]).unwrap();
+    let after = similar::similar(&store, "d:10", 5).unwrap();
+    assert_eq!(after.first().map(|x| x.key.as_str()), Some("d:11"), "{after:#?}");
+}

@@ -1815,3 +1815,78 @@ async fn arbitration_reasks_only_the_low_confidence_dimensions() {
     assert_eq!(line["arbitration"]["kept_by_dimension"]["language"], "second");
     assert_eq!(line["arbitration"]["first"]["labels"][1]["name"], "python", "both answers kept");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn summaries_and_keywords_are_stored_and_a_fallback_summarises_from_the_text() {
+    let dir = workspace(&["keywords"]);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(openai_answer(
+            r#"{"labels": [{"name": "bug", "confidence": 0.9}], "rationale": "r",
+                "summary": "Saving a file whose name has an emoji\ncrashes the editor.",
+                "keywords": ["Crash", "emoji", "crash", "file name", "save", "editor", "unicode", "path", "ninth"]}"#,
+        ))
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let out = sift(
+        &dir,
+        &[
+            "suggest",
+            "--provider",
+            "openai",
+            "--base-url",
+            &uri,
+            "--dataset",
+            "demo",
+            "--limit",
+            "1",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let body: Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    let required = body["response_format"]["json_schema"]["schema"]["required"].to_string();
+    assert!(required.contains("summary") && required.contains("keywords"), "{required}");
+    let s = &store(&dir).run_suggestions(&run_id(&out)).unwrap()[0];
+    assert_eq!(s.summary, "Saving a file whose name has an emoji crashes the editor.");
+    assert_eq!(
+        s.keywords,
+        ["crash", "emoji", "file name", "save", "editor", "unicode", "path", "ninth"]
+    );
+
+    // The provider is down: the keyword fallback answers, and the summary is the title and
+    // the start of the text.
+    let down = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(500)).mount(&down).await;
+    let uri = down.uri();
+    let out = sift(
+        &dir,
+        &[
+            "suggest",
+            "--provider",
+            "openai",
+            "--base-url",
+            &uri,
+            "--dataset",
+            "demo",
+            "--limit",
+            "2",
+            "--retries",
+            "0",
+            "--name",
+            "down",
+            "--json",
+        ],
+    )
+    .await;
+    let st = store(&dir);
+    let sugg = st.run_suggestions(&run_id(&out)).unwrap();
+    let s = sugg.iter().find(|s| s.provider == "keywords").expect("a fallback answer");
+    let item = st.item(&s.item).unwrap().unwrap();
+    assert!(s.summary.starts_with(item.title.trim()), "{} / {}", s.summary, item.title);
+    assert!(s.summary.chars().count() <= item.title.chars().count() + 2 + 150, "{}", s.summary);
+    assert!(s.keywords.is_empty());
+}

@@ -261,6 +261,13 @@ pub struct Suggestion {
     /// Consistency rules of labels.yml the labels break, one line each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<String>,
+    /// What the item is about, from the model (or, when no model summarised it, the title
+    /// and the start of the text).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub summary: String,
+    /// The model's keywords, preferred by similar-item search.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
 }
 
 /// State of a run in its lifecycle.

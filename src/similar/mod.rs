@@ -124,7 +124,7 @@ pub fn item_labels(store: &Store, key: &str) -> Result<(Vec<String>, LabelSource
 /// (without taxonomy labels) against the store's document frequencies.
 fn item_keywords(store: &Store, key: &str) -> Result<Vec<String>> {
     if let Some((_, kw)) = store.indexed_keywords(key)? {
-        return Ok(kw);
+        return Ok(prefer_model_keywords(store, key, kw)?);
     }
     let Some(item) = store.item(key)? else {
         // `sift similar 1` means an item of some dataset: name the keys it could be.
@@ -136,6 +136,31 @@ fn item_keywords(store: &Store, key: &str) -> Result<Vec<String>> {
         return Err(SimilarError::NotFound(key.to_string(), crate::text::one_line(&hint)));
     };
     text_keywords(store, &item.title, &rest_text(&item))
+}
+
+/// The words of the model's keywords for the item (its latest suggestion's) come first, then
+/// the extracted ones, as many as before: the model read the whole item.
+fn prefer_model_keywords(store: &Store, key: &str, extracted: Vec<String>) -> Result<Vec<String>> {
+    let Some(row) = store.latest_suggestion(key)? else { return Ok(extracted) };
+    if row.suggestion.keywords.is_empty() {
+        return Ok(extracted);
+    }
+    let want = extracted.len().max(8);
+    let mut out: Vec<String> = Vec::new();
+    let words = row
+        .suggestion
+        .keywords
+        .iter()
+        .flat_map(|k| {
+            k.split(|c: char| !c.is_alphanumeric()).map(str::to_lowercase).collect::<Vec<_>>()
+        })
+        .filter(|w| w.chars().count() > 2);
+    for w in words.chain(extracted) {
+        if !out.contains(&w) && out.len() < want {
+            out.push(w);
+        }
+    }
+    Ok(out)
 }
 
 fn text_keywords(store: &Store, title: &str, rest: &str) -> Result<Vec<String>> {

@@ -148,8 +148,9 @@ impl Store {
             let mut st = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO suggestions(run_id, item_key, labels, rationale,
-                        abstained, raw_labels, dropped, created_at, provider, model, violations)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        abstained, raw_labels, dropped, created_at, provider, model, violations,
+                        summary, keywords)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )
                 .map_err(|e| sql_err(&path, e))?;
             for s in suggestions {
@@ -164,7 +165,9 @@ impl Store {
                     s.created_at,
                     s.provider,
                     s.model,
-                    to_json(&s.violations)
+                    to_json(&s.violations),
+                    s.summary,
+                    to_json(&s.keywords)
                 ])
                 .map_err(|e| sql_err(&path, e))?;
             }
@@ -178,7 +181,7 @@ impl Store {
             .query_row(
                 "SELECT s.run_id, s.item_key, s.labels, s.rationale, s.abstained, s.raw_labels,
                         s.dropped, s.created_at, r.provider, r.model, r.prompt_version,
-                        s.provider, s.model, s.violations
+                        s.provider, s.model, s.violations, s.summary, s.keywords
                  FROM suggestions s JOIN runs r ON r.id = s.run_id
                  WHERE s.item_key = ?1 AND r.state != 'archived'
                  ORDER BY s.created_at DESC, r.started_at DESC LIMIT 1",
@@ -196,7 +199,7 @@ impl Store {
             .prepare(
                 "SELECT s.run_id, s.item_key, s.labels, s.rationale, s.abstained, s.raw_labels,
                         s.dropped, s.created_at, r.provider, r.model, r.prompt_version,
-                        s.provider, s.model, s.violations
+                        s.provider, s.model, s.violations, s.summary, s.keywords
                  FROM suggestions s JOIN runs r ON r.id = s.run_id
                  WHERE s.run_id = ?1 ORDER BY s.item_key",
             )
@@ -286,6 +289,8 @@ fn suggestion_row(r: &rusqlite::Row) -> rusqlite::Result<SuggestionRow> {
             provider: r.get(11)?,
             model: r.get(12)?,
             violations: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
+            summary: r.get(14)?,
+            keywords: serde_json::from_str(&r.get::<_, String>(15)?).unwrap_or_default(),
         },
         provider: r.get(8)?,
         model: r.get(9)?,

@@ -257,6 +257,11 @@ CREATE INDEX items_queue ON items(dataset, id, key, kind, title, repo, signals);
     r#"
 ALTER TABLE suggestions ADD COLUMN violations TEXT NOT NULL DEFAULT '[]';
 "#,
+    // 11: the model's summary of the item and its keywords (seeds 002 and 003).
+    r#"
+ALTER TABLE suggestions ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+ALTER TABLE suggestions ADD COLUMN keywords TEXT NOT NULL DEFAULT '[]';
+"#,
 ];
 
 /// The schema version this build writes.

@@ -50,6 +50,7 @@ pub fn keyword_run(store: &mut Store, tax: &Taxonomy, dataset: &str, name: &str)
         let v = validate::finalize(tax, &answer.labels);
         let signals = crate::text::signals::Signals::of(&item);
         let violations = rules::check(tax, &v.labels, &signals).violations;
+        let summary = runner::summary_of(&parse::RawAnswer::default(), Some(&item));
         suggestions.push(Suggestion {
             item: item.key.clone(),
             run: run_id.clone(),
@@ -59,6 +60,7 @@ pub fn keyword_run(store: &mut Store, tax: &Taxonomy, dataset: &str, name: &str)
             raw_labels: answer.labels,
             dropped: v.dropped,
             violations,
+            summary,
             created_at: started_at.clone(),
             ..Default::default()
         });

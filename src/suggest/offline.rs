@@ -38,7 +38,7 @@ impl Suggester for KeywordProvider {
 
     fn suggest<'a>(&'a self, req: &'a Request) -> BoxFuture<'a, Result<Answer, ProviderError>> {
         let a = self.inner.suggest(&req.item);
-        let raw = RawAnswer { labels: a.labels, rationale: a.rationale };
+        let raw = RawAnswer { labels: a.labels, rationale: a.rationale, ..Default::default() };
         Box::pin(async move { Ok(Answer { raw, tokens_in: 0, tokens_out: 0 }) })
     }
 }
@@ -75,7 +75,8 @@ impl Suggester for LocalProvider {
         let labels = model_labels(&self.model, &req.item.full_text());
         let rationale = format!("local model {}", self.name);
         Box::pin(async move {
-            Ok(Answer { raw: RawAnswer { labels, rationale }, tokens_in: 0, tokens_out: 0 })
+            let raw = RawAnswer { labels, rationale, ..Default::default() };
+            Ok(Answer { raw, tokens_in: 0, tokens_out: 0 })
         })
     }
 }

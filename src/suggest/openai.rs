@@ -150,7 +150,8 @@ pub fn max_tokens(req: &Request) -> u64 {
         .pointer("/properties/labels/items/properties/name/enum")
         .and_then(Value::as_array)
         .map_or(20, Vec::len) as u64;
-    (300 + 16 * labels).clamp(512, 4096)
+    // The summary and keywords take about 120 tokens more.
+    (420 + 16 * labels).clamp(512, 4096)
 }
 
 pub fn body(model: &str, req: &Request, format: ResponseFormat, limit: u64) -> Value {

@@ -12,6 +12,12 @@ pub struct RawAnswer {
     pub labels: Vec<LabelScore>,
     #[serde(default)]
     pub rationale: String,
+    /// One or two sentences on what the item is about (seed 003), when the model gave one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub summary: String,
+    /// 5-8 keywords for similar-item search (seed 002), when the model gave them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -54,7 +60,13 @@ pub fn from_value(v: &Value) -> Result<Option<RawAnswer>, ParseError> {
     };
     let Value::Array(list) = labels else { return Err(ParseError::BadLabels) };
     let labels = list.iter().filter_map(label).collect();
-    Ok(Some(RawAnswer { labels, rationale: rationale.to_string() }))
+    let summary = v.get("summary").and_then(Value::as_str).unwrap_or_default().to_string();
+    let keywords = v
+        .get("keywords")
+        .and_then(Value::as_array)
+        .map(|k| k.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    Ok(Some(RawAnswer { labels, rationale: rationale.to_string(), summary, keywords }))
 }
 
 fn label(v: &Value) -> Option<LabelScore> {

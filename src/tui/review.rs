@@ -109,7 +109,19 @@ pub(super) fn draw_item(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let title = format!(" {} ", truncate_width(&entry.key, area.width.saturating_sub(4) as usize));
     let block = pane_block(title, focused, cx);
     let lines = match s.loaded.get(&entry.key) {
-        Some(Loaded { item, .. }) => item_lines(item, s.suggestions_visible(), cx),
+        Some(Loaded { item, suggestion, .. }) => {
+            let mut lines = item_lines(item, s.suggestions_visible(), cx);
+            // The model's summary sits under the title, where suggestions may be seen.
+            if let Some(sum) = suggestion
+                .as_ref()
+                .map(|r| r.suggestion.summary.as_str())
+                .filter(|t| !t.is_empty() && s.suggestions_visible())
+            {
+                let text = format!("≡ {}", crate::text::one_line(sum));
+                lines.insert(1, Line::from(Span::styled(text, cx.theme.fg("accent"))));
+            }
+            lines
+        }
         None => vec![Line::from(Span::styled("loading…", cx.theme.muted()))],
     };
     let p =

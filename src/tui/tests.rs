@@ -1359,3 +1359,20 @@ fn a_filter_says_how_many_items_match_in_words() {
     update(&mut s, Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
     assert_eq!(s.message.clone().unwrap().0, "1 item matches");
 }
+
+#[test]
+fn the_models_summary_shows_under_the_title_and_rule_breaks_under_the_suggestion() {
+    let mut s = state();
+    if let Some(l) = s.loaded.get_mut("d:1")
+        && let Some(row) = l.suggestion.as_mut()
+    {
+        row.suggestion.summary = "The editor crashes\u{1b}[2J on save.".into();
+        row.suggestion.violations = vec!["`bug` requires a code block".into()];
+    }
+    let t = render(&s, "default", 120, 40);
+    let text: String =
+        t.backend().buffer().content.iter().map(|c| c.symbol().to_string()).collect();
+    assert!(text.contains("≡ The editor crashes"), "summary missing");
+    assert!(!text.contains('\u{1b}'), "no control sequence reaches the screen");
+    assert!(text.contains("⚠ `bug` requires a code block"), "violation missing");
+}

@@ -65,11 +65,12 @@ impl Writer {
         }
         rationale.extend(a.raw.rationale.chars().take(MAX_RATIONALE_CHARS));
         // Rules are checked on what validation kept, against the item's structure.
-        let checked = match store.item(&out.key)? {
+        let item_for_summary = store.item(&out.key)?;
+        let checked = match &item_for_summary {
             Some(item) => crate::suggest::rules::check(
                 &self.tax,
                 &v.labels,
-                &crate::text::signals::Signals::of(&item),
+                &crate::text::signals::Signals::of(item),
             ),
             None => Default::default(),
         };
@@ -86,6 +87,8 @@ impl Writer {
             provider: if a.fallback { a.provider.clone() } else { String::new() },
             model: if a.fallback { a.model.clone() } else { String::new() },
             violations: checked.violations.clone(),
+            summary: summary_of(&a.raw, item_for_summary.as_ref()),
+            keywords: keywords_of(&a.raw),
         };
         report.suggested += 1;
         report.cached += usize::from(out.cached);
@@ -188,4 +191,41 @@ fn cut_torn_tail(f: &std::fs::File) -> std::io::Result<()> {
         f.set_len(keep)?;
     }
     Ok(())
+}
+
+/// Longest summary kept.
+const MAX_SUMMARY_CHARS: usize = 400;
+
+/// The model's summary, one line and capped; without one (an offline provider answered, or
+/// the model gave none), the title and the first 150 characters of the text (seed 003).
+pub(crate) fn summary_of(raw: &RawAnswer, item: Option<&crate::model::Item>) -> String {
+    let given = crate::text::one_line(&raw.summary);
+    if !given.trim().is_empty() {
+        return given.chars().take(MAX_SUMMARY_CHARS).collect();
+    }
+    let Some(item) = item else { return String::new() };
+    let text = match item.turns.iter().find(|t| t.role == "user") {
+        Some(t) => t.content.as_str(),
+        None => item.body.as_str(),
+    };
+    let start: String = crate::text::one_line(text).chars().take(150).collect();
+    let title = crate::text::one_line(&item.title);
+    match (title.is_empty(), start.is_empty()) {
+        (true, _) => start,
+        (false, true) => title,
+        (false, false) if start.starts_with(&title) => start,
+        (false, false) => format!("{title}: {start}"),
+    }
+}
+
+/// The model's keywords: one line each, lower case, deduplicated, at most 8 of 40 characters.
+pub(crate) fn keywords_of(raw: &RawAnswer) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for k in &raw.keywords {
+        let k: String = crate::text::one_line(k).trim().to_lowercase().chars().take(40).collect();
+        if !k.is_empty() && !out.contains(&k) && out.len() < 8 {
+            out.push(k);
+        }
+    }
+    out
 }
