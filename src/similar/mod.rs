@@ -124,7 +124,7 @@ pub fn item_labels(store: &Store, key: &str) -> Result<(Vec<String>, LabelSource
 /// (without taxonomy labels) against the store's document frequencies.
 fn item_keywords(store: &Store, key: &str) -> Result<Vec<String>> {
     if let Some((_, kw)) = store.indexed_keywords(key)? {
-        return Ok(prefer_model_keywords(store, key, kw)?);
+        return prefer_model_keywords(store, key, kw);
     }
     let Some(item) = store.item(key)? else {
         // `sift similar 1` means an item of some dataset: name the keys it could be.

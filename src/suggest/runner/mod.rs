@@ -35,7 +35,7 @@ use writer::*;
 
 pub(in crate::suggest) use setup::{build_chain, today};
 pub(in crate::suggest) use writer::MonitorLog;
-pub(crate) use writer::{keywords_of, summary_of};
+pub(crate) use writer::summary_of;
 
 /// Suggestions are written in batches of this size (and at the end, and on Ctrl-C).
 const BATCH: usize = 32;
