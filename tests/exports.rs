@@ -232,10 +232,20 @@ fn where_selects_by_labels_and_signals_and_names_unknown_terms() {
     );
     let with_tools = json(&o)["items"].as_u64().unwrap();
     assert!(with_tools > 0 && with_tools < total, "{with_tools} of {total}");
+    // A selection keeps each item in the split it has in the full export.
+    let mut full_split = std::collections::HashMap::new();
+    for split in ["train", "val", "test"] {
+        let text = std::fs::read_to_string(all.join(format!("{split}.jsonl"))).unwrap();
+        for line in text.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            full_split.insert(v["id"].as_str().unwrap().to_string(), split);
+        }
+    }
     for split in ["train", "val", "test"] {
         let text = std::fs::read_to_string(tools.join(format!("{split}.jsonl"))).unwrap();
         for line in text.lines() {
             let v: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(full_split[v["id"].as_str().unwrap()], split, "{v}");
             assert!(
                 v["signals"]["tool_calls"].as_u64().unwrap() > 0
                     || !v["signals"]["tool_roles"].as_array().unwrap().is_empty(),

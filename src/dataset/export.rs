@@ -25,6 +25,8 @@ pub enum ExportError {
     Csv { path: PathBuf, source: csv::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("--where: none of the {0} gold items matches")]
+    NothingSelected(usize),
 }
 
 /// The three split names, in order.
@@ -147,6 +149,9 @@ pub struct ExportSummary {
     /// split, so no text is in two splits.
     pub duplicates: usize,
     pub files: Vec<String>,
+    /// Records the format cannot hold (LLaMA-Factory needs turns that alternate), left out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
 }
 
 /// Everything export needs, gathered by the caller.
@@ -158,6 +163,9 @@ pub struct ExportInput<'a> {
     pub agreement: &'a AgreementStats,
     pub datasets: &'a [String],
     pub taxonomy: &'a str,
+    /// `--where`: only items that pass are written; splits are still drawn over all gold, so
+    /// an item is in the same split whether or not a selection was made.
+    pub select: Option<&'a super::formats::Where>,
 }
 
 /// Write the split files, the dataset card and the review CSV into `out`.
@@ -188,9 +196,18 @@ pub fn export(
         .map(|(k, g)| (k.clone(), g.labels.clone()))
         .collect();
     let splits = assign_splits(&pairs, ratios, seed);
+    let chosen = |key: &String| {
+        input.select.is_none_or(|w| {
+            let labels = input.gold.get(key).map(|g| g.labels.as_slice()).unwrap_or(&[]);
+            items.get(key).is_some_and(|i| w.matches(i, labels))
+        })
+    };
+    if !input.gold.keys().any(chosen) {
+        return Err(ExportError::NothingSelected(input.gold.len()));
+    }
     let notes = rationale_notes(input.records, input.gold);
     let mut records: Vec<ExportRecord> = Vec::with_capacity(input.gold.len());
-    for (key, g) in input.gold {
+    for (key, g) in input.gold.iter().filter(|(k, _)| chosen(k)) {
         let Some(item) = items.get(key) else { continue };
         let of = original.get(key.as_str()).copied().unwrap_or(key);
         let split = SPLITS[splits.get(of).copied().unwrap_or(0)].to_string();
@@ -210,9 +227,10 @@ pub fn export(
                 .filter_map(|(k, i)| i.meta.get("tools").map(|t| (k.clone(), t.clone())))
                 .collect();
             let name = dataset_name(input.datasets);
-            summary
-                .files
-                .extend(super::formats::write_llama_factory(out, &name, &records, &tools)?);
+            let (files, left_out) =
+                super::formats::write_llama_factory(out, &name, &records, &tools)?;
+            summary.files.extend(files);
+            summary.left_out = left_out;
         }
         ExportFormat::Jsonl | ExportFormat::Csv | ExportFormat::Hf => {
             let mut written = Vec::new();
@@ -244,7 +262,8 @@ pub fn export(
     std::fs::write(&card, card_text).map_err(io(&card))?;
     summary.files.push(card.display().to_string());
     let review = out.join("review.csv");
-    write_review(&review, input, &items)?;
+    let kept: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    write_review(&review, input, &items, &kept)?;
     summary.files.push(review.display().to_string());
     Ok(summary)
 }
@@ -465,11 +484,12 @@ fn write_review(
     path: &Path,
     input: &ExportInput,
     items: &HashMap<String, Item>,
+    kept: &std::collections::HashSet<&str>,
 ) -> Result<(), ExportError> {
     let err = |source| ExportError::Csv { path: path.to_path_buf(), source };
     let mut w = csv::Writer::from_path(path).map_err(err)?;
     w.write_record(["item", "title", "suggested", "gold", "agree"]).map_err(err)?;
-    for (key, g) in input.gold {
+    for (key, g) in input.gold.iter().filter(|(k, _)| kept.contains(k.as_str())) {
         let title = items.get(key).map(|i| i.title.as_str()).unwrap_or("");
         let s = input.suggestions.get(key);
         let suggested = s

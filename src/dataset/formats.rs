@@ -12,8 +12,9 @@ use super::export::{ExportError, ExportRecord, SPLITS};
 use crate::model::{Item, Turn};
 use crate::text::signals::Signals;
 
-/// One record in LLaMA-Factory's ShareGPT layout.
-pub fn sharegpt_record(r: &ExportRecord, tools: Option<&Value>) -> Value {
+/// One record in LLaMA-Factory's ShareGPT layout; None when its turns cannot alternate as
+/// LLaMA-Factory requires (user or tool result, then assistant or tool call, in pairs).
+pub fn sharegpt_record(r: &ExportRecord, tools: Option<&Value>) -> Option<Value> {
     let mut system = String::new();
     let mut turns: Vec<Value> = Vec::new();
     match &r.conversation {
@@ -33,6 +34,10 @@ pub fn sharegpt_record(r: &ExportRecord, tools: Option<&Value>) -> Value {
             turns.push(json!({"from": "gpt", "value": r.labels.join(", ")}));
         }
     }
+    let turns = merge_observations(turns);
+    if !alternates(&turns) {
+        return None;
+    }
     let mut v = json!({
         "id": r.id,
         "conversations": turns,
@@ -47,7 +52,47 @@ pub fn sharegpt_record(r: &ExportRecord, tools: Option<&Value>) -> Value {
         // LLaMA-Factory reads tools as a JSON string.
         v["tools"] = json!(t.to_string());
     }
-    v
+    Some(v)
+}
+
+/// Parallel tool results (consecutive observations) become one observation holding their list.
+fn merge_observations(turns: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for t in turns {
+        let is_obs = |v: &Value| v["from"] == "observation";
+        match out.last_mut() {
+            Some(prev) if is_obs(prev) && is_obs(&t) => {
+                let mut list =
+                    match serde_json::from_str::<Value>(prev["value"].as_str().unwrap_or("")) {
+                        Ok(Value::Array(items)) if prev.get("merged").is_some() => items,
+                        _ => vec![prev["value"].clone()],
+                    };
+                list.push(t["value"].clone());
+                *prev = json!({"from": "observation", "value": Value::from(list).to_string(), "merged": true});
+            }
+            _ => out.push(t),
+        }
+    }
+    for t in &mut out {
+        if let Some(o) = t.as_object_mut() {
+            o.remove("merged");
+        }
+    }
+    out
+}
+
+/// Human or observation at even positions, gpt or function_call at odd ones, an even count.
+fn alternates(turns: &[Value]) -> bool {
+    !turns.is_empty()
+        && turns.len().is_multiple_of(2)
+        && turns.iter().enumerate().all(|(i, t)| {
+            let from = t["from"].as_str().unwrap_or("");
+            if i % 2 == 0 {
+                from == "human" || from == "observation"
+            } else {
+                from == "gpt" || from == "function_call"
+            }
+        })
 }
 
 /// A turn's ShareGPT role tag and value; an assistant turn that calls tools becomes a
@@ -114,21 +159,25 @@ pub fn hf_card_header(files: &[(&str, String)]) -> String {
     s
 }
 
-/// Write LLaMA-Factory files for the split records; returns the files written.
+/// Write LLaMA-Factory files for the split records; returns the files written and the ids of
+/// records left out because their turns cannot alternate.
 pub fn write_llama_factory(
     out: &Path,
     name: &str,
     records: &[ExportRecord],
     tools: &BTreeMap<String, Value>,
-) -> Result<Vec<String>, ExportError> {
+) -> Result<(Vec<String>, Vec<String>), ExportError> {
     let mut written = Vec::new();
     let mut files = Vec::new();
+    let mut left_out = Vec::new();
     for split in SPLITS {
-        let part: Vec<Value> = records
-            .iter()
-            .filter(|r| r.split == split)
-            .map(|r| sharegpt_record(r, tools.get(&r.id)))
-            .collect();
+        let mut part: Vec<Value> = Vec::new();
+        for r in records.iter().filter(|r| r.split == split) {
+            match sharegpt_record(r, tools.get(&r.id)) {
+                Some(v) => part.push(v),
+                None => left_out.push(r.id.clone()),
+            }
+        }
         if part.is_empty() {
             continue;
         }
@@ -140,7 +189,7 @@ pub fn write_llama_factory(
     let info = out.join("dataset_info.json");
     write_json(&info, &dataset_info(name, &files))?;
     written.push(info.display().to_string());
-    Ok(written)
+    Ok((written, left_out))
 }
 
 fn write_json(path: &Path, v: &Value) -> Result<(), ExportError> {
@@ -172,7 +221,7 @@ impl Where {
         let mut unknown = Vec::new();
         for word in text.split_whitespace() {
             let term = match word.split_once(':') {
-                Some(("lang", v)) => Term::Lang(v.to_lowercase()),
+                Some(("lang", v)) => Term::Lang(crate::text::signals::normalise_lang(v)),
                 Some(("tools", v)) => match v.to_ascii_lowercase().as_str() {
                     "yes" | "true" | "1" => Term::Tools(true),
                     "no" | "false" | "0" => Term::Tools(false),
@@ -300,7 +349,7 @@ mod tests {
             rationale: None,
             signals: Signals::default(),
         };
-        let v = sharegpt_record(&r, Some(&json!([{"name": "f"}])));
+        let v = sharegpt_record(&r, Some(&json!([{"name": "f"}]))).unwrap();
         let froms: Vec<&str> = v["conversations"]
             .as_array()
             .unwrap()
@@ -312,7 +361,25 @@ mod tests {
         assert_eq!(v["conversations"][1]["value"], r#"{"arguments":{"a":1},"name":"f"}"#);
         assert_eq!(v["tools"], r#"[{"name":"f"}]"#);
         let issue = ExportRecord { conversation: None, body: Some("b".into()), ..r };
-        let v = sharegpt_record(&issue, None);
+        let v = sharegpt_record(&issue, None).unwrap();
+        // Two parallel tool results are one observation; two user turns in a row cannot be.
+        let mut par = issue.clone();
+        let t =
+            |role: &str, c: &str| Turn { role: role.into(), content: c.into(), tool_calls: vec![] };
+        let call = Turn {
+            role: "assistant".into(),
+            content: String::new(),
+            tool_calls: vec![
+                ToolCall { name: "a".into(), arguments: "{}".into() },
+                ToolCall { name: "b".into(), arguments: "{}".into() },
+            ],
+        };
+        par.conversation =
+            Some(vec![t("user", "q"), call, t("tool", "1"), t("tool", "2"), t("assistant", "ok")]);
+        let p = sharegpt_record(&par, None).unwrap();
+        assert_eq!(p["conversations"][2], json!({"from": "observation", "value": "[\"1\",\"2\"]"}));
+        par.conversation = Some(vec![t("user", "a"), t("user", "b"), t("assistant", "c")]);
+        assert!(sharegpt_record(&par, None).is_none());
         assert_eq!(v["conversations"][1], json!({"from": "gpt", "value": "x"}));
     }
 }

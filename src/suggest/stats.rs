@@ -93,8 +93,11 @@ pub fn run_stats(run: &Run, tax: &Taxonomy, suggestions: &[Suggestion], log: &[V
     s.top_confidence = quantiles(&mut tops);
     let ratio = |k: usize| (n > 0).then(|| k as f64 / n as f64);
     s.abstention_rate = ratio(s.abstained);
-    s.arbitrated =
-        log.iter().filter(|l| l.get("arbitration").is_some_and(|a| !a.is_null())).count();
+    // Only items actually asked again: a skipped or failed re-ask has no second answer.
+    s.arbitrated = log
+        .iter()
+        .filter(|l| l.pointer("/arbitration/second").is_some_and(|a| !a.is_null()))
+        .count();
     s.arbitration_rate = ratio(s.arbitrated);
     s.tokens_per_item = (n > 0).then(|| (run.tokens_in + run.tokens_out) as f64 / n as f64);
     s.cost_per_item_usd = (n > 0).then(|| run.cost_usd / n as f64);
@@ -157,8 +160,11 @@ mod tests {
             sug(&[("bug", 0.5)], false, &["wontfix"]),
             sug(&[], true, &[]),
         ];
-        let log =
-            vec![serde_json::json!({"arbitration": {"kept": "first"}}), serde_json::json!({})];
+        let log = vec![
+            serde_json::json!({"arbitration": {"kept": "first", "second": {"labels": []}}}),
+            serde_json::json!({"arbitration": {"kept": "first", "second": null}}),
+            serde_json::json!({}),
+        ];
         let st = run_stats(&run, &tax(), &s, &log);
         assert_eq!((st.items, st.abstained, st.abstention_rate), (4, 1, Some(0.25)));
         assert_eq!(st.dimensions["kind"].labels["bug"], 2);

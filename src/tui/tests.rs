@@ -397,7 +397,11 @@ fn search_filters_and_clears() {
     assert!(!super::update::matches(&parse_filter("turns:<6"), &e, false));
     assert!(!super::update::matches(&parse_filter("tools:no"), &e, false));
     assert!(!super::update::matches(&parse_filter("lang:go"), &e, false));
-    assert!(super::update::matches(&parse_filter("turns:6 lang:python"), &e, false));
+    assert!(super::update::matches(&parse_filter("turns:6 lang:py"), &e, false), "aliases fold");
+    let mut old = entry("d:8", "d");
+    old.signals = crate::text::signals::Brief::parse("");
+    assert!(!super::update::matches(&parse_filter("tools:no"), &old, false), "unknown signals");
+    assert!(super::update::matches(&parse_filter(""), &old, false));
     let f = parse_filter("status:disputed label:bug repo:o/r crash");
     assert_eq!(
         (f.status.as_deref(), f.label.as_deref(), f.repo.as_deref()),

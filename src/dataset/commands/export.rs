@@ -75,26 +75,16 @@ fn dataset(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
     let ratios = SplitRatios::parse(&args.split)?;
     let (datasets, taxonomy) = scope(ctx, args.dataset.as_deref())?;
     let answers = answers_in(ctx, &datasets)?;
-    let mut gold = gold::gold_map(&gold::group(&answers));
+    let gold = gold::gold_map(&gold::group(&answers));
     if gold.is_empty() {
         bail!("no item has gold labels yet (answers that agree, or an adjudication)");
     }
-    if let Some(text) = &args.select {
-        let w =
-            crate::dataset::formats::Where::parse(text, &taxonomy).map_err(anyhow::Error::msg)?;
-        let before = gold.len();
-        let mut kept = std::collections::BTreeMap::new();
-        for (key, g) in gold {
-            let item = ctx.store.item(&key)?.unwrap_or_default();
-            if w.matches(&item, &g.labels) {
-                kept.insert(key, g);
-            }
-        }
-        gold = kept;
-        if gold.is_empty() {
-            bail!("--where {text:?}: none of the {before} gold items matches");
-        }
-    }
+    let select = match &args.select {
+        Some(text) => Some(
+            crate::dataset::formats::Where::parse(text, &taxonomy).map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
     let mut records = Vec::new();
     for d in &datasets {
         records.extend(ctx.store.annotation_records(Some(d))?);
@@ -108,6 +98,7 @@ fn dataset(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
         agreement: &agreement,
         datasets: &datasets,
         taxonomy: &taxonomy.name,
+        select: select.as_ref(),
     };
     let summary = export::export(&ctx.store, &input, &args.out, args.format, ratios, args.seed)?;
     if args.json {
@@ -122,6 +113,20 @@ fn dataset(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
             summary.splits.get("val").unwrap_or(&0),
             summary.splits.get("test").unwrap_or(&0)
         )?;
+        if !summary.left_out.is_empty() {
+            writeln!(
+                crate::stdout(),
+                "{} conversations left out: their turns do not alternate as LLaMA-Factory needs ({})",
+                summary.left_out.len(),
+                summary
+                    .left_out
+                    .iter()
+                    .take(5)
+                    .map(|k| crate::text::one_line(k))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
+        }
         if summary.duplicates > 0 {
             writeln!(
                 crate::stdout(),

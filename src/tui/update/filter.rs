@@ -12,7 +12,7 @@ pub fn parse_filter(text: &str) -> Filter {
             Some(("label", v)) => f.label = Some(v.to_string()),
             Some(("dataset", v)) => f.dataset = Some(v.to_string()),
             Some(("repo", v)) => f.repo = Some(v.to_string()),
-            Some(("lang", v)) => f.lang = Some(v.to_lowercase()),
+            Some(("lang", v)) => f.lang = Some(crate::text::signals::normalise_lang(v)),
             Some(("tools", v)) => f.tools = parse_yes_no(v),
             Some(("turns", v)) if parse_count(v).is_some() => f.turns = parse_count(v),
             _ => f.text.push(word.to_lowercase()),
@@ -43,6 +43,13 @@ fn parse_count(v: &str) -> Option<(std::cmp::Ordering, usize)> {
 /// Whether an entry's structural signals pass the filter's `lang:`, `tools:` and `turns:`.
 fn signals_match(f: &Filter, e: &Entry) -> bool {
     let s = &e.signals;
+    if f.lang.is_none() && f.tools.is_none() && f.turns.is_none() {
+        return true;
+    }
+    // An item stored before signals were kept is not known to have (or lack) any.
+    if !s.known {
+        return false;
+    }
     f.lang.as_ref().is_none_or(|l| s.languages.iter().any(|x| x == l))
         && f.tools.is_none_or(|t| s.tools == t)
         && f.turns.is_none_or(|(ord, n)| s.turns.cmp(&n) == ord)
@@ -60,7 +67,7 @@ pub fn matches(f: &Filter, e: &Entry, blind: bool) -> bool {
         Some("todo" | "open") => e.mine.is_none(),
         Some("disputed") => e.disputed && !blind,
         Some("pushed") => e.pushed,
-        Some("inconsistent") => e.inconsistent,
+        Some("inconsistent") => e.inconsistent && !blind,
         Some(_) => false,
     };
     let label_ok = f.label.as_ref().is_none_or(|l| {
