@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use crate::app;
 use crate::dataset::commands::{annotate, eval, export, sample, stats};
 use crate::workspace::Overrides;
-use crate::{demo, github, rebuild, serve, similar, sources, suggest, triage, tui};
+use crate::{bot, demo, github, rebuild, serve, similar, sources, suggest, tui};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,7 +53,7 @@ pub enum Command {
     /// Serve predictions over HTTP (POST /predict) for bots and other tools.
     Serve(serve::ServeArgs),
     /// The labeling bot: act on one GitHub event (Actions) or one issue, by stage.
-    Triage(triage::TriageArgs),
+    Triage(bot::TriageArgs),
     /// Train the local model on the workspace's gold labels.
     Train(suggest::cmd::TrainArgs),
     /// Suggestion runs: list, show, compare, export, import, mark.
@@ -148,7 +148,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pull(args) => github::cmd_pull(&mut open()?, args),
         Command::Push(args) => github::cmd_push(&mut open()?, args),
         Command::Labels { command } => github::cmd_labels(&mut open()?, command),
-        Command::Triage(args) => triage::cmd(ws, &ov, &args),
+        Command::Triage(args) => bot::cmd(ws, &ov, &args),
         Command::Serve(args) => serve::cmd(open()?, &args),
         Command::Similar(args) => similar::cmd_similar(&mut open()?, &args),
         Command::Annotate(args) => annotate::annotate(&mut open()?, args),

@@ -88,6 +88,6 @@ pub mod suggest;
 pub mod synth;
 pub mod taxonomy;
 pub mod text;
-pub mod triage;
+pub mod bot;
 pub mod tui;
 pub mod workspace;
