@@ -70,6 +70,7 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 pub mod app;
+pub mod bot;
 pub mod cli;
 pub mod dataset;
 pub mod demo;
@@ -88,6 +89,5 @@ pub mod suggest;
 pub mod synth;
 pub mod taxonomy;
 pub mod text;
-pub mod bot;
 pub mod tui;
 pub mod workspace;
