@@ -337,4 +337,13 @@ fn the_models_keywords_lead_the_search_when_present() {
     store.save_suggestions(&[s]).unwrap();
     let after = similar::similar(&store, "d:10", 5).unwrap();
     assert_eq!(after.first().map(|x| x.key.as_str()), Some("d:11"), "{after:#?}");
+    // An item not in the index yet is searched with the model's keywords too.
+    store
+        .upsert_items(&[issue("d:13", "Stalls again", "Nothing moves after a while.")], "t")
+        .unwrap();
+    let mut s13 = store.latest_suggestion("d:10").unwrap().unwrap().suggestion;
+    s13.item = "d:13".into();
+    store.save_suggestions(&[s13]).unwrap();
+    let fresh = similar::similar(&store, "d:13", 5).unwrap();
+    assert_eq!(fresh.first().map(|x| x.key.as_str()), Some("d:11"), "{fresh:#?}");
 }

@@ -121,7 +121,8 @@ pub fn item_labels(store: &Store, key: &str) -> Result<(Vec<String>, LabelSource
 }
 
 /// Keywords of an item: stored ones when its index row is current, else extracted now
-/// (without taxonomy labels) against the store's document frequencies.
+/// (without taxonomy labels) against the store's document frequencies; either way led by the
+/// model's keywords when its latest suggestion has them.
 fn item_keywords(store: &Store, key: &str) -> Result<Vec<String>> {
     if let Some((_, kw)) = store.indexed_keywords(key)? {
         return prefer_model_keywords(store, key, kw);
@@ -135,7 +136,8 @@ fn item_keywords(store: &Store, key: &str) -> Result<Vec<String>> {
         };
         return Err(SimilarError::NotFound(key.to_string(), crate::text::one_line(&hint)));
     };
-    text_keywords(store, &item.title, &rest_text(&item))
+    let extracted = text_keywords(store, &item.title, &rest_text(&item))?;
+    prefer_model_keywords(store, key, extracted)
 }
 
 /// The words of the model's keywords for the item (its latest suggestion's) come first, then
