@@ -47,14 +47,7 @@ impl<'a> Bot<'a> {
         // Retried once, then the job fails with one line: no spamming a struggling API.
         client.pacing.attempts = 2;
         let mut opts = RunOptions::from_settings(&ctx.ws.settings.suggest);
-        if let Some(p) = &a.provider {
-            opts.provider = p.clone();
-        }
-        opts.model = a.model.clone().or(opts.model);
-        if a.base_url.is_some() {
-            opts.base_url = a.base_url.clone();
-            opts.untrusted_base_url = None;
-        }
+        opts.choose(a.provider.as_deref(), a.model.as_deref(), a.base_url.as_deref());
         use_committed_model(ctx, &mut opts, a.provider.is_some())?;
         opts.skip_done = false;
         opts.few_shot = 0;

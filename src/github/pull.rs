@@ -112,6 +112,18 @@ struct CommentJson {
     created_at: Option<String>,
 }
 
+impl From<CommentJson> for Comment {
+    fn from(c: CommentJson) -> Self {
+        Comment {
+            id: Some(c.id),
+            author: c.user.map(|u| u.login).unwrap_or_default(),
+            author_association: c.author_association.unwrap_or_default(),
+            body: c.body.unwrap_or_default(),
+            created_at: c.created_at.unwrap_or_default(),
+        }
+    }
+}
+
 /// What the http_cache keeps for an issues page: enough to go on after a 304.
 #[derive(Debug, Serialize, Deserialize)]
 struct PageMemo {
@@ -342,16 +354,7 @@ fn max_opt(a: Option<String>, b: Option<String>) -> Option<String> {
 async fn fetch_comments(client: &mut Client, repo: &RepoSlug, number: i64) -> Result<Vec<Comment>> {
     let url = client.url(&format!("{}/issues/{number}/comments?per_page=100", repo.path()));
     let raw: Vec<CommentJson> = client.get_all(&url).await?;
-    Ok(raw
-        .into_iter()
-        .map(|c| Comment {
-            id: Some(c.id),
-            author: c.user.map(|u| u.login).unwrap_or_default(),
-            author_association: c.author_association.unwrap_or_default(),
-            body: c.body.unwrap_or_default(),
-            created_at: c.created_at.unwrap_or_default(),
-        })
-        .collect())
+    Ok(raw.into_iter().map(Comment::from).collect())
 }
 
 fn to_item(repo: &RepoSlug, dataset: &str, issue: IssueJson, comments: Vec<Comment>) -> Item {
@@ -458,14 +461,5 @@ pub async fn repo_comments_since(
         super::client::encode_segment(since)
     ));
     let raw: Vec<CommentJson> = client.get_all(&url).await?;
-    Ok(raw
-        .into_iter()
-        .map(|c| Comment {
-            id: Some(c.id),
-            author: c.user.map(|u| u.login).unwrap_or_default(),
-            author_association: c.author_association.unwrap_or_default(),
-            body: c.body.unwrap_or_default(),
-            created_at: c.created_at.unwrap_or_default(),
-        })
-        .collect())
+    Ok(raw.into_iter().map(Comment::from).collect())
 }

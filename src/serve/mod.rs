@@ -109,14 +109,7 @@ pub fn cmd(ctx: Context, a: &ServeArgs) -> Result<ExitCode> {
 /// Settings, then the command line.
 fn options(ctx: &Context, a: &ServeArgs) -> RunOptions {
     let mut opts = RunOptions::from_settings(&ctx.ws.settings.suggest);
-    if let Some(p) = &a.provider {
-        opts.provider = p.clone();
-    }
-    opts.model = a.model.clone().or(opts.model);
-    if a.base_url.is_some() {
-        opts.base_url = a.base_url.clone();
-        opts.untrusted_base_url = None;
-    }
+    opts.choose(a.provider.as_deref(), a.model.as_deref(), a.base_url.as_deref());
     if let Some(t) = a.timeout {
         opts.timeout = Duration::from_secs(t);
     }

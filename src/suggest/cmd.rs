@@ -138,15 +138,7 @@ pub enum StateArg {
 /// `sift suggest`.
 pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
     let mut opts = RunOptions::from_settings(&ctx.ws.settings.suggest);
-    if let Some(p) = &a.provider {
-        opts.provider = p.clone();
-    }
-    opts.model = a.model.clone().or(opts.model);
-    if a.base_url.is_some() {
-        // Given on the command line: the user's own choice.
-        opts.base_url = a.base_url.clone();
-        opts.untrusted_base_url = None;
-    }
+    opts.choose(a.provider.as_deref(), a.model.as_deref(), a.base_url.as_deref());
     opts.limit = a.limit;
     opts.concurrency = a.concurrency.unwrap_or(opts.concurrency).max(1);
     opts.concurrency_given = a.concurrency.is_some();

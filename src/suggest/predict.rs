@@ -2,7 +2,6 @@
 //! budget, cache, validation and monitor log as `sift suggest`, for an item a caller sends.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
@@ -12,7 +11,9 @@ use super::prompt::PromptBundle;
 use super::provider::{Request, Suggester};
 use super::runner::{MonitorLog, RunError, RunOptions, build_chain, today};
 use super::validate::{self, Validated};
-use super::worker::{Budget, Job, Ledger, Outcome, Shared, guarded_work, lock, needs_arbitration};
+use super::worker::{
+    Budget, Job, Ledger, Outcome, Shared, guarded_work, lock, needs_arbitration, note_answer,
+};
 use crate::model::{Item, ItemKind, LabelScore, now_rfc3339, sha256_hex};
 use crate::store::{CachedAnswer, Store, StoreError};
 use crate::taxonomy::Taxonomy;
@@ -111,21 +112,7 @@ impl Predictor {
         let keeper = Keeper::start(ws.open_store()?, budget.clone());
         let log = MonitorLog::open(&ws.logs_dir().join(format!("serve-{day}.jsonl")))?;
         let needs_prompt = chain.iter().any(|s| s.remote());
-        let shared = Arc::new(Shared {
-            chain,
-            tax: Arc::new(tax.clone()),
-            budget,
-            retries: opts.retries,
-            backoff: opts.backoff,
-            arbitration: opts.arbitration,
-            arbitration_threshold: opts.arbitration_threshold,
-            arbitration_temperature: opts.arbitration_temperature,
-            prompt_version: opts.prompt_version.clone(),
-            temperature: opts.temperature,
-            failures_in_a_row: AtomicU32::new(0),
-            skipped_primary: AtomicU32::new(0),
-            halt: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(chain, Arc::new(tax.clone()), budget, opts));
         Ok(Predictor {
             tax: shared.tax.clone(),
             shared,
@@ -228,7 +215,7 @@ impl Predictor {
                 if !(self.arbitration
                     && needs_arbitration(tax, &raw, self.arbitration_threshold)) =>
             {
-                Outcome::cached(&key, raw, self.primary(), Vec::new())
+                Outcome::cached(job.request.item.clone(), raw, self.primary(), Vec::new())
             }
             raw => {
                 job.cached = raw;
@@ -260,19 +247,8 @@ impl Predictor {
         prompt_hash: String,
     ) -> Result<Prediction, PredictError> {
         self.account(&out)?;
-        let mut line = json!({
-            "at": now_rfc3339(),
-            "run": "serve",
-            "item": out.key,
-            "cached": out.cached,
-            "latency_ms": out.latency_ms,
-            "tokens_in": out.tokens_in,
-            "tokens_out": out.tokens_out,
-            "retries": out.retries,
-            "errors": out.attempt_errors,
-            "error_messages": out.attempt_messages,
-            "prompt_hash": prompt_hash,
-        });
+        let mut line = out.monitor_line("serve");
+        line["prompt_hash"] = json!(prompt_hash);
         let Some(a) = out.answer else {
             let why = out.error.clone().unwrap_or_else(|| "no provider answered".into());
             line["error"] = json!(why);
@@ -302,16 +278,7 @@ impl Predictor {
             });
         }
         let v: Validated = validate::finalize(tax, &a.raw.labels);
-        line["provider"] = json!(a.provider);
-        line["model"] = json!(a.model);
-        line["fallback"] = json!(a.fallback);
-        line["labels"] = json!(v.labels);
-        line["abstained"] = json!(v.abstained);
-        line["dropped"] = json!(v.dropped);
-        line["issues"] = json!(v.issues);
-        if let Some(arb) = &out.arbitration {
-            line["arbitration"] = arb.clone();
-        }
+        note_answer(&mut line, &a, &v, out.arbitration.as_ref());
         self.log_line(&line);
         let mut rationale: String = a.raw.rationale.chars().take(MAX_RATIONALE_CHARS).collect();
         if a.fallback {

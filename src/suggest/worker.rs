@@ -198,6 +198,8 @@ pub(super) struct Outcome {
     pub(super) arbitration: Option<Value>,
     /// Ledger rows of this item's requests, dropped when their spending is recorded.
     pub(super) reservations: Vec<i64>,
+    /// The item asked about (its signals and text feed the rules and the fallback summary).
+    pub(super) item: Option<Arc<crate::model::Item>>,
 }
 
 impl Outcome {
@@ -220,17 +222,19 @@ impl Outcome {
             halted: false,
             arbitration: None,
             reservations: Vec::new(),
+            item: Some(job.request.item.clone()),
         }
     }
 
     pub(super) fn cached(
-        key: &str,
+        item: Arc<crate::model::Item>,
         raw: RawAnswer,
         p: &dyn Suggester,
         examples: Vec<String>,
     ) -> Self {
+        let key = item.key.clone();
         Outcome {
-            key: key.into(),
+            key,
             content_hash: String::new(),
             prompt_hash: String::new(),
             examples,
@@ -253,6 +257,7 @@ impl Outcome {
             halted: false,
             arbitration: None,
             reservations: Vec::new(),
+            item: Some(item),
         }
     }
 }
@@ -316,6 +321,71 @@ async fn ask(
                 }
                 return Err(AskError::Provider(e));
             }
+        }
+    }
+}
+
+impl Outcome {
+    /// The item's monitor-log line before its answer: what it cost and what went wrong (the
+    /// same fields for runs and `sift serve`).
+    pub(super) fn monitor_line(&self, run: &str) -> Value {
+        json!({
+            "at": crate::model::now_rfc3339(),
+            "run": run,
+            "item": self.key,
+            "cached": self.cached,
+            "latency_ms": self.latency_ms,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "retries": self.retries,
+            "errors": self.attempt_errors,
+            "error_messages": self.attempt_messages,
+            "examples": self.examples,
+        })
+    }
+}
+
+/// The answer's part of a monitor-log line: who answered, what validation kept, arbitration.
+pub(super) fn note_answer(
+    line: &mut Value,
+    a: &Answered,
+    v: &validate::Validated,
+    arbitration: Option<&Value>,
+) {
+    line["provider"] = json!(a.provider);
+    line["model"] = json!(a.model);
+    line["fallback"] = json!(a.fallback);
+    line["labels"] = json!(v.labels);
+    line["abstained"] = json!(v.abstained);
+    line["dropped"] = json!(v.dropped);
+    line["issues"] = json!(v.issues);
+    if let Some(arb) = arbitration {
+        line["arbitration"] = arb.clone();
+    }
+}
+
+impl Shared {
+    /// What a run's (or the endpoint's) workers share, from its options.
+    pub(super) fn new(
+        chain: Vec<Arc<dyn Suggester>>,
+        tax: Arc<Taxonomy>,
+        budget: Arc<Mutex<Budget>>,
+        opts: &super::runner::RunOptions,
+    ) -> Self {
+        Shared {
+            chain,
+            tax,
+            budget,
+            retries: opts.retries,
+            backoff: opts.backoff,
+            arbitration: opts.arbitration,
+            arbitration_threshold: opts.arbitration_threshold,
+            arbitration_temperature: opts.arbitration_temperature,
+            prompt_version: opts.prompt_version.clone(),
+            temperature: opts.temperature,
+            failures_in_a_row: AtomicU32::new(0),
+            skipped_primary: AtomicU32::new(0),
+            halt: AtomicBool::new(false),
         }
     }
 }

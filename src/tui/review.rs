@@ -109,8 +109,13 @@ pub(super) fn draw_item(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let title = format!(" {} ", truncate_width(&entry.key, area.width.saturating_sub(4) as usize));
     let block = pane_block(title, focused, cx);
     let lines = match s.loaded.get(&entry.key) {
-        Some(Loaded { item, suggestion, .. }) => {
+        Some(Loaded { item, suggestion, shape, .. }) => {
             let mut lines = item_lines(item, s.suggestions_visible(), cx);
+            if let Some(shape) = shape {
+                // Under the title and its facts line, above the blank line before the text.
+                let at = lines.iter().position(|l| l.spans.is_empty()).unwrap_or(lines.len());
+                lines.insert(at, Line::from(Span::styled(shape.as_str(), cx.theme.muted())));
+            }
             // The model's summary sits under the title, where suggestions may be seen.
             if let Some(sum) = suggestion
                 .as_ref()
@@ -145,10 +150,6 @@ pub fn item_lines<'a>(item: &'a Item, show_labels: bool, cx: &Ctx) -> Vec<Line<'
     }
     if !meta.is_empty() {
         lines.push(Line::from(Span::styled(meta.join(" · "), t.muted())));
-    }
-    if item.kind() == ItemKind::Conversation {
-        let sig = crate::text::signals::Signals::of(item).describe();
-        lines.push(Line::from(Span::styled(crate::text::one_line(&sig), t.muted())));
     }
     // Labels people set on GitHub are others' answers: hidden in blind review until saved.
     if !item.source_labels.is_empty() && show_labels {

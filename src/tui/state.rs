@@ -151,6 +151,22 @@ pub struct Loaded {
     pub similar: Vec<crate::similar::SimilarItem>,
     /// The note of each annotator's current answer (undo restores it with the answer).
     pub notes: std::collections::BTreeMap<String, String>,
+    /// A conversation's structural signals in one line, read once when it loads.
+    pub shape: Option<String>,
+}
+
+impl Loaded {
+    pub fn new(
+        item: Item,
+        suggestion: Option<SuggestionRow>,
+        answers: Vec<(String, Vec<String>)>,
+        similar: Vec<crate::similar::SimilarItem>,
+        notes: std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        let shape = (item.kind() == crate::model::ItemKind::Conversation)
+            .then(|| crate::text::one_line(&crate::text::signals::Signals::of(&item).describe()));
+        Loaded { item, suggestion, answers, similar, notes, shape }
+    }
 }
 
 /// The answer being edited for the focused item.

@@ -103,6 +103,7 @@ fn state() -> State {
                 label_source: crate::similar::LabelSource::Gold,
             }],
             notes: Default::default(),
+            shape: None,
         },
     );
     s
@@ -787,13 +788,7 @@ fn loaded_state(item: Item, dataset: &str) -> State {
     let sugg = suggestion(&item.key, &[("bug", 0.82), ("performance", 0.55)]);
     s.loaded.insert(
         item.key.clone(),
-        Loaded {
-            item: worker::clean_item(item),
-            suggestion: Some(sugg),
-            answers: vec![],
-            similar: vec![],
-            notes: Default::default(),
-        },
+        Loaded::new(worker::clean_item(item), Some(sugg), vec![], vec![], Default::default()),
     );
     s
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +19,9 @@ use super::parse::RawAnswer;
 use super::prompt::{ExampleSource, NoExamples, PromptBundle};
 use super::provider::{self, ProviderConfig, Request, Suggester};
 use super::validate;
-use super::worker::{Budget, Job, Ledger, Outcome, Shared, guarded_work, lock, needs_arbitration};
+use super::worker::{
+    Budget, Job, Ledger, Outcome, Shared, guarded_work, lock, needs_arbitration, note_answer,
+};
 use crate::model::{Run, RunState, Suggestion, now_rfc3339, sha256_hex};
 use crate::store::{CachedAnswer, QueueFilter, Store, StoreError};
 use crate::taxonomy::{LabelsFile, Taxonomy};
@@ -148,6 +150,21 @@ impl RunOptions {
             skip_done: true,
             progress: false,
             on_item: None,
+        }
+    }
+
+    /// Provider, model and base URL named on a command line, over the settings. A base URL
+    /// given there is the user's own choice: keys may go to it.
+    pub fn choose(&mut self, provider: Option<&str>, model: Option<&str>, base_url: Option<&str>) {
+        if let Some(p) = provider {
+            self.provider = p.to_string();
+        }
+        if let Some(m) = model {
+            self.model = Some(m.to_string());
+        }
+        if let Some(u) = base_url {
+            self.base_url = Some(u.to_string());
+            self.untrusted_base_url = None;
         }
     }
 
@@ -295,21 +312,7 @@ pub async fn run_suggestions(
         fresh: &fresh,
     };
     sink.warn_at_start(opts.progress);
-    let shared = Arc::new(Shared {
-        chain,
-        tax,
-        budget: sink.budget.clone(),
-        retries: opts.retries,
-        backoff: opts.backoff,
-        arbitration: opts.arbitration,
-        arbitration_threshold: opts.arbitration_threshold,
-        arbitration_temperature: opts.arbitration_temperature,
-        prompt_version: opts.prompt_version.clone(),
-        temperature: opts.temperature,
-        failures_in_a_row: AtomicU32::new(0),
-        skipped_primary: AtomicU32::new(0),
-        halt: AtomicBool::new(false),
-    });
+    let shared = Arc::new(Shared::new(chain, tax, sink.budget.clone(), opts));
     let status = drive(store, &mut sink, opts, shared, jobs, stop).await?;
     if let Some(format) = primary.negotiated() {
         sink.warn(format!(
@@ -386,6 +389,7 @@ impl Jobs<'_> {
         key: &str,
     ) -> Result<Option<Job>, RunError> {
         let Some(item) = store.item(key)? else { return Ok(None) };
+        let item = Arc::new(item);
         let content_hash = item.content_hash();
         let few_shot = self.opts.few_shot;
         let shots = if few_shot > 0 { self.examples.examples(&item, few_shot) } else { vec![] };
@@ -406,7 +410,7 @@ impl Jobs<'_> {
             // With arbitration on, a low-confidence cached answer still gets its re-ask.
             let threshold = self.opts.arbitration_threshold;
             if !(self.opts.arbitration && needs_arbitration(&sink.writer.tax, &raw, threshold)) {
-                sink.handle(store, Outcome::cached(key, raw, self.primary, titles))?;
+                sink.handle(store, Outcome::cached(item, raw, self.primary, titles))?;
                 return Ok(None);
             }
             cached = Some(raw);
@@ -419,7 +423,7 @@ impl Jobs<'_> {
             request: Request {
                 system: item_bundle.system_with_taxonomy(),
                 user: item_bundle.user_message(&item),
-                item: Arc::new(item),
+                item,
                 schema: self.bundle.schema.clone(),
                 temperature: self.opts.temperature,
             },
@@ -678,7 +682,8 @@ mod flow_tests {
     }
 
     fn outcome(latency_ms: u64, errors: &[&str]) -> Outcome {
-        let mut o = Outcome::cached("k", RawAnswer::default(), &Fake, Vec::new());
+        let item = Arc::new(crate::model::Item { key: "k".into(), ..Default::default() });
+        let mut o = Outcome::cached(item, RawAnswer::default(), &Fake, Vec::new());
         o.cached = false;
         o.latency_ms = latency_ms;
         o.attempt_errors = errors.iter().map(|e| e.to_string()).collect();

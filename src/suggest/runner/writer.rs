@@ -18,19 +18,7 @@ impl Writer {
         out: Outcome,
     ) -> Result<(), RunError> {
         report.retries += out.retries;
-        let mut line = json!({
-            "at": now_rfc3339(),
-            "run": self.run_id,
-            "item": out.key,
-            "cached": out.cached,
-            "latency_ms": out.latency_ms,
-            "tokens_in": out.tokens_in,
-            "tokens_out": out.tokens_out,
-            "retries": out.retries,
-            "errors": out.attempt_errors,
-            "error_messages": out.attempt_messages,
-            "examples": out.examples,
-        });
+        let mut line = out.monitor_line(&self.run_id);
         let Some(a) = out.answer else {
             report.failed += 1;
             line["error"] = json!(out.error);
@@ -65,8 +53,7 @@ impl Writer {
         }
         rationale.extend(a.raw.rationale.chars().take(MAX_RATIONALE_CHARS));
         // Rules are checked on what validation kept, against the item's structure.
-        let item_for_summary = store.item(&out.key)?;
-        let checked = match &item_for_summary {
+        let checked = match out.item.as_deref() {
             Some(item) => crate::suggest::rules::check(
                 &self.tax,
                 &v.labels,
@@ -87,7 +74,7 @@ impl Writer {
             provider: if a.fallback { a.provider.clone() } else { String::new() },
             model: if a.fallback { a.model.clone() } else { String::new() },
             violations: checked.violations.clone(),
-            summary: summary_of(&a.raw, item_for_summary.as_ref()),
+            summary: summary_of(&a.raw, out.item.as_deref()),
             keywords: keywords_of(&a.raw),
         };
         report.suggested += 1;
@@ -95,21 +82,12 @@ impl Writer {
         report.abstained += usize::from(v.abstained);
         report.dropped_labels += v.dropped.len();
         *report.providers.entry(a.provider.clone()).or_default() += 1;
-        line["provider"] = json!(a.provider);
-        line["model"] = json!(a.model);
-        line["fallback"] = json!(a.fallback);
-        line["labels"] = json!(v.labels);
-        line["abstained"] = json!(v.abstained);
-        line["dropped"] = json!(v.dropped);
-        line["issues"] = json!(v.issues);
+        note_answer(&mut line, &a, &v, out.arbitration.as_ref());
         if !checked.violations.is_empty() {
             line["violations"] = json!(checked.violations);
         }
         if !checked.notes.is_empty() {
             line["rule_notes"] = json!(checked.notes);
-        }
-        if let Some(arb) = out.arbitration {
-            line["arbitration"] = arb;
         }
         log.write(&line)?;
         report.items.push(ItemResult {

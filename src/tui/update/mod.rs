@@ -153,13 +153,8 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             apply_filter(s, String::new())
         }
         Action::ItemLoaded { req, key, item, suggestion, answers, similar, notes } => {
-            let item = (*item).map(|item| Loaded {
-                item,
-                suggestion: suggestion.map(|b| *b),
-                answers,
-                similar,
-                notes,
-            });
+            let item = (*item)
+                .map(|item| Loaded::new(item, suggestion.map(|b| *b), answers, similar, notes));
             item_loaded(s, req, key, item)
         }
         Action::OpenSimilar => open_similar(s),
