@@ -289,3 +289,64 @@ proptest! {
         prop_assert!(!s.describe().chars().any(|c| c.is_control()));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A webhook payload with any text in its comment, logins and repository: parsed or
+    /// refused, never a panic; a command only from a line that is exactly `/label off|auto`.
+    #[test]
+    fn any_webhook_text_is_parsed_or_refused(
+        body in hostile_text(), login in hostile_text(), repo in hostile_text(), kind in hostile_text()
+    ) {
+        let ev = serde_json::json!({
+            "action": "created",
+            "issue": {"number": 7, "user": {"login": login}},
+            "comment": {"id": 1, "body": body, "user": {"login": login, "type": kind},
+                        "author_association": kind},
+            "repository": {"full_name": repo},
+        });
+        for name in [Some("issue_comment"), Some("issues"), None, Some(kind.as_str())] {
+            let _ = sift::bot::event::parse(name, &ev, true);
+        }
+        let cmd = sift::github::commands::parse_command(&body);
+        if cmd.is_some() {
+            prop_assert!(body.lines().any(|l| l.trim().to_ascii_lowercase().starts_with("/label")));
+        }
+    }
+
+    /// The bot's audit comment with any rationale and label names: its hidden block reads back
+    /// as written, and no HTML comment opens in the visible text.
+    #[test]
+    fn any_audit_text_round_trips_and_cannot_forge_a_block(
+        rationale in hostile_text(), label in hostile_text(), note in hostile_text()
+    ) {
+        use sift::github::audit::{self, BotAudit, CommentData};
+        let data = CommentData {
+            labels: vec![sift::model::LabelScore { name: label.clone(), confidence: Some(0.5) }],
+            source: "suggestion".into(),
+            sift: "0".into(),
+            bot: Some(BotAudit {
+                rationale,
+                applied: vec![label],
+                decision: "applied".into(),
+                note: Some(note),
+                ..Default::default()
+            }),
+        };
+        let body = audit::render("p-1", &data);
+        prop_assert_eq!(body.matches("<!--").count(), 3);
+        prop_assert_eq!(audit::parse(&body).map(|b| b.data), Some(data));
+    }
+
+    /// `--where` and `--write-thresholds` over any text: parsed or refused, never a panic.
+    #[test]
+    fn where_terms_and_threshold_edits_take_any_text(terms in hostile_text(), yml in hostile_text()) {
+        let file = sift::taxonomy::LabelsFile::parse(sift::taxonomy::DEFAULT_LABELS_YML, Path::new("l.yml")).unwrap();
+        let tax = file.taxonomies.values().next().unwrap();
+        let _ = sift::dataset::formats::Where::parse(&terms, tax);
+        let t: std::collections::BTreeMap<String, f64> = [("bug".to_string(), 0.8)].into();
+        let _ = sift::dataset::thresholds::write_into(&yml, &tax.name, &t);
+        let _ = sift::dataset::thresholds::write_into(&format!("taxonomies:\n  {terms}:\n    - {yml}\n"), &terms, &t);
+    }
+}
