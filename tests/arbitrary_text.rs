@@ -350,3 +350,53 @@ proptest! {
         let _ = sift::dataset::thresholds::write_into(&format!("taxonomies:\n  {terms}:\n    - {yml}\n"), &terms, &t);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A conversation of any text exported for LLaMA-Factory: written or left out, and when
+    /// written, the turns alternate as the format requires.
+    #[test]
+    fn any_conversation_exports_for_llama_factory_or_is_left_out(
+        texts in proptest::collection::vec(hostile_text(), 0..6),
+        roles in proptest::collection::vec(0usize..5, 0..6),
+    ) {
+        use sift::model::{ToolCall, Turn};
+        let names = ["user", "assistant", "tool", "system", "assistant"];
+        let turns: Vec<Turn> = roles
+            .iter()
+            .zip(texts.iter().cycle())
+            .map(|(r, t)| Turn {
+                role: names[*r].into(),
+                content: t.clone(),
+                tool_calls: if *r == 4 {
+                    vec![ToolCall { name: t.clone(), arguments: t.clone() }]
+                } else {
+                    vec![]
+                },
+            })
+            .collect();
+        let r = sift::dataset::export::ExportRecord {
+            id: "d:1".into(),
+            title: texts.first().cloned().unwrap_or_default(),
+            body: None,
+            conversation: Some(turns),
+            labels: vec![],
+            annotators: vec![],
+            created_at: None,
+            split: "train".into(),
+            source: "d".into(),
+            rationale: None,
+            signals: Default::default(),
+        };
+        if let Some(v) = sift::dataset::formats::sharegpt_record(&r, None) {
+            let turns = v["conversations"].as_array().unwrap();
+            prop_assert!(turns.len() % 2 == 0 && !turns.is_empty());
+            for (i, t) in turns.iter().enumerate() {
+                let from = t["from"].as_str().unwrap();
+                let ok = if i % 2 == 0 { ["human", "observation"].contains(&from) } else { ["gpt", "function_call"].contains(&from) };
+                prop_assert!(ok, "{v}");
+            }
+        }
+    }
+}
