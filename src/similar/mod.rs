@@ -124,8 +124,14 @@ pub fn item_labels(store: &Store, key: &str) -> Result<(Vec<String>, LabelSource
 /// (without taxonomy labels) against the store's document frequencies; either way led by the
 /// model's keywords when its latest suggestion has them.
 fn item_keywords(store: &Store, key: &str) -> Result<Vec<String>> {
+    let own = text_item_keywords(store, key)?;
+    prefer_model_keywords(store, key, own)
+}
+
+/// Keywords of an item's own text (stored, or extracted now), without the model's.
+fn text_item_keywords(store: &Store, key: &str) -> Result<Vec<String>> {
     if let Some((_, kw)) = store.indexed_keywords(key)? {
-        return prefer_model_keywords(store, key, kw);
+        return Ok(kw);
     }
     let Some(item) = store.item(key)? else {
         // `sift similar 1` means an item of some dataset: name the keys it could be.
@@ -136,8 +142,7 @@ fn item_keywords(store: &Store, key: &str) -> Result<Vec<String>> {
         };
         return Err(SimilarError::NotFound(key.to_string(), crate::text::one_line(&hint)));
     };
-    let extracted = text_keywords(store, &item.title, &rest_text(&item))?;
-    prefer_model_keywords(store, key, extracted)
+    text_keywords(store, &item.title, &rest_text(&item))
 }
 
 /// The words of the model's keywords for the item (its latest suggestion's) come first, then
@@ -288,8 +293,10 @@ pub fn similar_gold_examples(
     key_or_text: &str,
     n: usize,
 ) -> Result<Vec<(Item, Vec<String>)>> {
+    // The item's own text only: with the model's keywords the examples (and so the prompt
+    // and its cache key) would change after every answer.
     let (target_kw, exclude) = match store.item(key_or_text)? {
-        Some(_) => (item_keywords(store, key_or_text)?, Some(key_or_text)),
+        Some(_) => (text_item_keywords(store, key_or_text)?, Some(key_or_text)),
         None => (text_keywords(store, "", key_or_text)?, None),
     };
     let hits = candidates(store, &target_kw, exclude, GOLD_POOL)?;
