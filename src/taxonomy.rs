@@ -70,6 +70,11 @@ pub struct Taxonomy {
     pub max_labels: usize,
     pub min_confidence: f64,
     pub dimensions: Vec<Dimension>,
+    /// Dimensions grouped into ordered requests (seed 001's two calls): each call asks about
+    /// its own dimensions and is told the earlier calls' validated answers. Empty: one call
+    /// about everything (left out of the hash then, so older hashes stay valid).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<Vec<String>>,
 }
 
 /// Every taxonomy of one labels.yml.
@@ -232,6 +237,8 @@ struct RawTaxonomyWithEntries {
     #[serde(default = "default_min_confidence")]
     min_confidence: f64,
     dimensions: Vec<RawDimensionWithEntries>,
+    #[serde(default)]
+    calls: Vec<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -347,9 +354,50 @@ fn build_taxonomy(
         max_labels: rt.max_labels,
         min_confidence: rt.min_confidence,
         dimensions,
+        calls: rt.calls,
     };
     check_rules(&tax, &at, path)?;
+    check_calls(&tax, &at, path)?;
     Ok(tax)
+}
+
+/// `calls` names every dimension exactly once, and no call is empty.
+fn check_calls(
+    tax: &Taxonomy,
+    at: &dyn Fn(&str, usize) -> usize,
+    path: &Path,
+) -> Result<(), TaxonomyError> {
+    if tax.calls.is_empty() {
+        return Ok(());
+    }
+    let line = at("calls", 0);
+    let fail =
+        |message: String| Err(invalid(path, line, format!("{}: calls: {message}", tax.name)));
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, call) in tax.calls.iter().enumerate() {
+        if call.is_empty() {
+            return fail(format!("call {} names no dimension", i + 1));
+        }
+        for d in call {
+            if !tax.dimensions.iter().any(|x| &x.name == d) {
+                let known: Vec<&str> = tax.dimensions.iter().map(|x| x.name.as_str()).collect();
+                return fail(format!(
+                    "`{d}` is not a dimension of the taxonomy (it has: {})",
+                    known.join(", ")
+                ));
+            }
+            if let Some(prev) = seen.insert(d, i + 1) {
+                return fail(format!("dimension `{d}` is in call {prev} and call {}", i + 1));
+            }
+        }
+    }
+    if let Some(d) = tax.dimensions.iter().find(|d| !seen.contains_key(d.name.as_str())) {
+        return fail(format!(
+            "dimension `{}` is in no call (every dimension goes in exactly one)",
+            d.name
+        ));
+    }
+    Ok(())
 }
 
 /// What a `require` may name besides `label:NAME`.
@@ -513,7 +561,31 @@ impl Taxonomy {
             d.labels.retain(|l| allowed.contains(&l.name));
         }
         t.dimensions.retain(|d| !d.labels.is_empty());
+        let kept: Vec<String> = t.dimensions.iter().map(|d| d.name.clone()).collect();
+        for c in &mut t.calls {
+            c.retain(|d| kept.contains(d));
+        }
+        t.calls.retain(|c| !c.is_empty());
         t
+    }
+
+    /// One taxonomy per call, in call order, each with its call's dimensions; empty when
+    /// the taxonomy is asked about in one call.
+    pub fn call_parts(&self) -> Vec<Taxonomy> {
+        if self.calls.len() < 2 {
+            return Vec::new();
+        }
+        self.calls
+            .iter()
+            .map(|call| Taxonomy {
+                dimensions: call
+                    .iter()
+                    .filter_map(|n| self.dimensions.iter().find(|d| &d.name == n).cloned())
+                    .collect(),
+                calls: Vec::new(),
+                ..self.clone()
+            })
+            .collect()
     }
 
     /// Whether the taxonomy is a flat label set (one multi-select dimension).
@@ -716,5 +788,41 @@ mod tests {
         assert_eq!(h, f.get("issues").unwrap().hash());
         t.max_labels = 2;
         assert_ne!(h, t.hash());
+    }
+
+    const CALLS: &str = "taxonomies:\n  t:\n    dimensions:\n      - name: a\n        labels: [xx]\n      - name: b\n        labels: [yy]\n      - name: c\n        labels: [zz]\n";
+
+    #[test]
+    fn calls_split_the_dimensions_in_order() {
+        let f = parse(&format!("{CALLS}    calls: [[c, a], [b]]\n")).unwrap();
+        let t = f.get("t").unwrap();
+        let parts = t.call_parts();
+        let names = |t: &Taxonomy| t.dimensions.iter().map(|d| d.name.clone()).collect::<Vec<_>>();
+        assert_eq!(parts.iter().map(names).collect::<Vec<_>>(), [vec!["c", "a"], vec!["b"]]);
+        assert!(parts.iter().all(|p| p.calls.is_empty()));
+        // Without calls the hash is what it was before calls existed.
+        let plain = parse(CALLS).unwrap().get("t").unwrap().clone();
+        assert!(plain.call_parts().is_empty());
+        assert!(!serde_json::to_string(&plain).unwrap().contains("calls"));
+        assert_ne!(plain.hash(), t.hash());
+        // Restricting drops the calls left empty.
+        let only_b = t.restricted(&["yy".to_string()].into_iter().collect());
+        assert_eq!(only_b.calls, [vec!["b".to_string()]]);
+        assert!(only_b.call_parts().is_empty(), "one call left is one call");
+    }
+
+    #[test]
+    fn bad_calls_name_the_line_and_the_fault() {
+        for (calls, want) in [
+            ("[[a, b], [q]]", "`q` is not a dimension"),
+            ("[[a, b], [b, c]]", "dimension `b` is in call 1 and call 2"),
+            ("[[a], [b]]", "dimension `c` is in no call"),
+            ("[[a, b, c], []]", "call 2 names no dimension"),
+        ] {
+            let text = format!("{CALLS}    calls: {calls}\n");
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(want), "{calls}: {e}");
+            assert!(e.starts_with("labels.yml:10:"), "{calls}: {e}");
+        }
     }
 }

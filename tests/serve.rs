@@ -31,6 +31,8 @@ enum Mode {
     Answer,
     /// HTTP 500 with an OpenAI error body.
     Fail,
+    /// For the sft taxonomy split in two calls: `fix` to call 1, `snippet` to call 2.
+    TwoCalls,
 }
 
 struct Provider {
@@ -39,10 +41,13 @@ struct Provider {
     seen: AtomicUsize,
     /// Answers wait until this is true.
     gate: tokio::sync::watch::Sender<bool>,
+    /// Every request body received.
+    bodies: std::sync::Mutex<Vec<Value>>,
 }
 
-async fn completions(State(p): State<Arc<Provider>>, Json(_req): Json<Value>) -> Response {
+async fn completions(State(p): State<Arc<Provider>>, Json(req): Json<Value>) -> Response {
     p.seen.fetch_add(1, Ordering::SeqCst);
+    p.bodies.lock().unwrap().push(req.clone());
     let mut open = p.gate.subscribe();
     // Waits for the test to open the gate (or forever, for a provider that never answers).
     let _ = open.wait_for(|v| *v).await;
@@ -50,10 +55,20 @@ async fn completions(State(p): State<Arc<Provider>>, Json(_req): Json<Value>) ->
         let body = json!({"error": {"message": "upstream exploded", "type": "server_error"}});
         return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
     }
-    let content = json!({
-        "labels": [{"name": "bug", "confidence": 0.9}, {"name": "documentation", "confidence": 0.7}],
-        "rationale": "the reporter describes a crash",
-    });
+    let system = req["messages"][0]["content"].as_str().unwrap_or_default();
+    let content = match p.mode {
+        Mode::TwoCalls if system.contains("This is call 1 of 2") => json!({
+            "labels": [{"name": "fix", "confidence": 0.9}], "rationale": "one",
+            "summary": "s", "keywords": ["k"],
+        }),
+        Mode::TwoCalls => {
+            json!({"labels": [{"name": "snippet", "confidence": 0.8}], "rationale": "two"})
+        }
+        _ => json!({
+            "labels": [{"name": "bug", "confidence": 0.9}, {"name": "documentation", "confidence": 0.7}],
+            "rationale": "the reporter describes a crash",
+        }),
+    };
     Json(json!({
         "id": "chatcmpl-1",
         "object": "chat.completion",
@@ -77,7 +92,8 @@ async fn models(State(p): State<Arc<Provider>>) -> Response {
 /// Start the stand-in; the gate starts open unless `held`.
 async fn provider(mode: Mode, held: bool) -> (String, Arc<Provider>) {
     let (gate, _) = tokio::sync::watch::channel(!held);
-    let p = Arc::new(Provider { mode, seen: AtomicUsize::new(0), gate });
+    let p =
+        Arc::new(Provider { mode, seen: AtomicUsize::new(0), gate, bodies: Default::default() });
     let app = axum::Router::new()
         .route("/v1/chat/completions", axum::routing::post(completions))
         .route("/v1/models", axum::routing::get(models))
@@ -402,6 +418,47 @@ async fn a_failing_provider_falls_back_and_is_counted() {
     let (status, body) = get(&s.url, "/readyz", None).await;
     assert_eq!(status, 200, "{body}");
     s.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_call_taxonomy_is_served_call_by_call_and_cached_per_call() {
+    let dir = workspace();
+    let labels = ws(&dir).join("labels.yml");
+    let text = std::fs::read_to_string(&labels).unwrap().replacen(
+        "  sft:\n    max_labels: 12\n",
+        "  sft:\n    max_labels: 12\n    calls: [[intent, language, domain, task, difficulty], \
+         [concept, agentic, constraint, context]]\n",
+        1,
+    );
+    std::fs::write(&labels, text).unwrap();
+    let (base, p) = provider(Mode::TwoCalls, false).await;
+    let mut a = openai(&base);
+    a.extend(["--taxonomy".to_string(), "sft".to_string()]);
+    let s = start(command(&dir, &args(&a)));
+    let body = r#"{"title": "Borrow error", "body": "fn main() { let x = vec![1]; }"}"#;
+    let (status, _, v) = post(&s.url, body, None).await;
+    assert_eq!(status, 200, "{v}");
+    let names: Vec<&str> =
+        v["labels"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["fix", "snippet"], "{v}");
+    let bodies = p.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2);
+    let user = bodies[1]["messages"][1]["content"].as_str().unwrap();
+    assert!(user.contains("- intent: fix (0.90)"), "call 2 is told call 1's answer: {user}");
+    // The same text again: both calls come from the cache.
+    let (status, _, v) = post(&s.url, body, None).await;
+    assert_eq!((status, v["cached"].as_bool()), (200, Some(true)), "{v}");
+    assert_eq!(p.seen.load(Ordering::SeqCst), 2);
+    let (status, _) = s.stop();
+    assert!(status.success());
+    let mut log = String::new();
+    for e in std::fs::read_dir(ws(&dir).join(".sift/logs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with("serve-") {
+            log.push_str(&std::fs::read_to_string(p).unwrap());
+        }
+    }
+    assert_eq!(log.lines().filter(|l| l.contains(r#""call":"#)).count(), 2, "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

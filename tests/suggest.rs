@@ -1890,3 +1890,146 @@ async fn summaries_and_keywords_are_stored_and_a_fallback_summarises_from_the_te
     assert!(s.summary.chars().count() <= item.title.chars().count() + 2 + 150, "{}", s.summary);
     assert!(s.keywords.is_empty());
 }
+
+/// An OpenAI stand-in for a two-call prompt that answers by the call its system prompt names;
+/// call 2 fails with 500 until `fixed` is set.
+struct TwoCalls {
+    fixed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl wiremock::Respond for TwoCalls {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        let system = body["messages"][0]["content"].as_str().unwrap_or_default();
+        if system.contains("This is call 1 of 2") {
+            return openai_answer(
+                r#"{"labels": [{"name": "fix", "confidence": 0.9}, {"name": "rust", "confidence": 0.9},
+                               {"name": "beginner", "confidence": 0.8}],
+                    "rationale": "a bug fix", "summary": "Fixing a Rust borrow error.",
+                    "keywords": ["rust", "borrow", "fix", "compiler", "error"]}"#,
+            );
+        }
+        if !self.fixed.load(std::sync::atomic::Ordering::SeqCst) {
+            return ResponseTemplate::new(500).set_body_json(
+                json!({"error": {"message": "overloaded", "type": "server_error"}}),
+            );
+        }
+        // It also names a language: call 1 answered that dimension, so this is dropped.
+        openai_answer(
+            r#"{"labels": [{"name": "error-handling", "confidence": 0.8},
+                           {"name": "snippet", "confidence": 0.9},
+                           {"name": "python", "confidence": 0.99}],
+                "rationale": "the user pastes code"}"#,
+        )
+    }
+}
+
+fn call_of(req: &wiremock::Request) -> (usize, Value) {
+    let body: Value = serde_json::from_slice(&req.body).unwrap();
+    let system = body["messages"][0]["content"].as_str().unwrap_or_default();
+    let n = if system.contains("This is call 1 of 2") { 1 } else { 2 };
+    (n, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_multi_call_prompt_asks_in_order_and_a_failed_call_resumes_alone() {
+    let dir = workspace(&[]);
+    let labels = ws(&dir).join("labels.yml");
+    let text = std::fs::read_to_string(&labels).unwrap();
+    let text = text.replacen(
+        "  sft:\n    max_labels: 12\n",
+        "  sft:\n    max_labels: 12\n    calls: [[intent, language, domain, task, difficulty], \
+         [concept, agentic, constraint, context]]\n",
+        1,
+    );
+    assert!(text.contains("calls: [[intent"), "the demo's labels.yml changed shape");
+    std::fs::write(&labels, text).unwrap();
+    let fixed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(TwoCalls { fixed: fixed.clone() })
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let args = [
+        "suggest",
+        "--provider",
+        "openai",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo-chat",
+        "--limit",
+        "1",
+        "--retries",
+        "1",
+        "--name",
+        "two-calls",
+        "--json",
+    ];
+
+    // Call 2 fails: the item fails, call 1 answered once, call 2 was retried once.
+    let out = sift(&dir, &args).await;
+    let report = json_of(&out);
+    assert_eq!((report["failed"].as_u64(), report["suggested"].as_u64()), (Some(1), Some(0)));
+    let reqs = server.received_requests().await.unwrap();
+    let calls: Vec<usize> = reqs.iter().map(|r| call_of(r).0).collect();
+    assert_eq!(calls, [1, 2, 2], "call 1, then call 2 and its retry");
+    // Call 1 asks about its own dimensions and for the summary; call 2 about the rest.
+    let (_, first) = call_of(&reqs[0]);
+    let schema = first["response_format"]["json_schema"]["schema"].to_string();
+    assert!(schema.contains("\"fix\"") && !schema.contains("snippet"), "{schema}");
+    assert!(schema.contains("keywords"), "{schema}");
+    let (_, second) = call_of(&reqs[1]);
+    let schema = second["response_format"]["json_schema"]["schema"].to_string();
+    assert!(schema.contains("snippet") && !schema.contains("\"fix\""), "{schema}");
+    assert!(!schema.contains("keywords"), "{schema}");
+    // The later call is told the earlier call's validated answers.
+    let user = second["messages"][1]["content"].as_str().unwrap();
+    assert!(user.starts_with("Answers of the earlier calls (validated by sift):"), "{user}");
+    for want in ["- intent: fix (0.90)", "- language: rust (0.90)", "- domain: (none)"] {
+        assert!(user.contains(want), "{want} in {user}");
+    }
+    let id = run_id(&out);
+    let lines = monitor_lines(&dir, &id);
+    assert_eq!(lines.len(), 3, "one entry per call and one for the item: {lines:#?}");
+    assert_eq!((lines[0]["call"].as_u64(), lines[0]["tokens_in"].as_u64()), (Some(1), Some(100)));
+    assert_eq!(lines[0]["labels"].as_array().unwrap().len(), 3);
+    assert_eq!((lines[1]["call"].as_u64(), lines[1]["retries"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(lines[1]["errors"], json!(["http_500", "http_500"]));
+    assert!(
+        lines[2]["error"].as_str().unwrap().starts_with("call 2 of 2 (concept"),
+        "{}",
+        lines[2]
+    );
+    let bundle = store(&dir).run(&id).unwrap().unwrap().bundle;
+    assert!(
+        bundle.contains("## call 1 of 2: intent, language") && bundle.contains("## call 2 of 2")
+    );
+
+    // Resumed: call 1 comes from the cache, only call 2 is asked.
+    fixed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let out = sift(&dir, &args).await;
+    let report = json_of(&out);
+    assert_eq!(report["suggested"].as_u64(), Some(1), "{report}");
+    let reqs = server.received_requests().await.unwrap();
+    let calls: Vec<usize> = reqs.iter().map(|r| call_of(r).0).collect();
+    assert_eq!(calls, [1, 2, 2, 2], "only call 2 asked again");
+    let s = &store(&dir).run_suggestions(&id).unwrap()[0];
+    let mut names: Vec<&str> = s.labels.iter().map(|l| l.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["beginner", "error-handling", "fix", "rust", "snippet"]);
+    assert_eq!(s.summary, "Fixing a Rust borrow error.", "the summary comes from call 1");
+    let lines = monitor_lines(&dir, &id);
+    assert_eq!(lines.len(), 6);
+    assert_eq!((lines[3]["call"].as_u64(), lines[3]["cached"].as_bool()), (Some(1), Some(true)));
+    assert_eq!((lines[4]["call"].as_u64(), lines[4]["cached"].as_bool()), (Some(2), Some(false)));
+    assert_eq!(lines[4]["tokens_in"].as_u64(), Some(100));
+
+    // A new run of the same prompt finds both calls in the cache.
+    let again = [&args[..11], &["--name", "two-calls-again", "--json"]].concat();
+    let out = sift(&dir, &again).await;
+    assert_eq!(json_of(&out)["cached"].as_u64(), Some(1));
+    assert_eq!(requests(&server).await, 4, "nothing asked");
+}

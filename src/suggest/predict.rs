@@ -12,7 +12,8 @@ use super::provider::{Request, Suggester};
 use super::runner::{MonitorLog, RunError, RunOptions, build_chain, today};
 use super::validate::{self, Validated};
 use super::worker::{
-    Budget, Job, Ledger, Outcome, Shared, guarded_work, lock, needs_arbitration, note_answer,
+    Budget, Job, Ledger, Outcome, Shared, call_line, guarded_work, lock, needs_arbitration,
+    note_answer, prefetch_calls,
 };
 use crate::model::{Item, ItemKind, LabelScore, now_rfc3339, sha256_hex};
 use crate::store::{CachedAnswer, Store, StoreError};
@@ -209,7 +210,18 @@ impl Predictor {
                 temperature: self.temperature,
             },
             cached: None,
+            // Offline providers do not read prompts: one call answers every dimension.
+            calls: if self.needs_prompt && self.primary().remote() {
+                bundle.calls.clone().into()
+            } else {
+                Arc::from(Vec::new())
+            },
+            call_cached: Vec::new(),
         };
+        if !job.calls.is_empty() {
+            let out = self.predict_calls(tax, job).await?;
+            return self.settle(tax, out, prompt_hash);
+        }
         let out = match self.cached(&job)? {
             Some(raw)
                 if !(self.arbitration
@@ -225,18 +237,68 @@ impl Predictor {
         self.settle(tax, out, prompt_hash)
     }
 
+    /// A multi-call prompt: the calls found in the cache, then the rest asked in order.
+    async fn predict_calls(&self, tax: &Taxonomy, mut job: Job) -> Result<Outcome, StoreError> {
+        let threshold = self.arbitration.then_some(self.arbitration_threshold);
+        let (found, whole) = prefetch_calls(tax, &job.calls, &job.prompt_hash, threshold, |k| {
+            self.cached_under(&job.content_hash, k)
+        })?;
+        if let Some(raw) = whole {
+            return Ok(Outcome::cached(job.request.item.clone(), raw, self.primary(), Vec::new()));
+        }
+        job.call_cached = found;
+        Ok(guarded_work(self.shared.clone(), job).await)
+    }
+
     /// The primary's cached answer for this item and prompt, when it is remote.
     fn cached(&self, job: &Job) -> Result<Option<RawAnswer>, StoreError> {
+        self.cached_under(&job.content_hash, &job.prompt_hash)
+    }
+
+    /// The primary's cached answer for a text under a prompt (or call) key.
+    fn cached_under(
+        &self,
+        content_hash: &str,
+        prompt_key: &str,
+    ) -> Result<Option<RawAnswer>, StoreError> {
         let p = self.primary();
         if !p.remote() {
             return Ok(None);
         }
-        let key = recent_key(&job.content_hash, &job.prompt_hash, p.model());
+        let key = recent_key(content_hash, prompt_key, p.model());
         if let Some(raw) = self.recent.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(Some(raw.clone()));
         }
-        let hit = self.store().cache_get(&job.content_hash, &job.prompt_hash, p.model())?;
+        let hit = self.store().cache_get(content_hash, prompt_key, p.model())?;
         Ok(hit.and_then(|c| serde_json::from_str::<RawAnswer>(&c.answer).ok()))
+    }
+
+    /// Keep an answer for the next request of the same text (in memory at once, in the
+    /// store through the keeper).
+    fn remember(
+        &self,
+        content_hash: &str,
+        prompt_key: &str,
+        model: &str,
+        raw: &RawAnswer,
+        tokens: (u64, u64),
+    ) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() >= RECENT_MAX {
+            recent.clear();
+        }
+        recent.insert(recent_key(content_hash, prompt_key, model), raw.clone());
+        drop(recent);
+        self.keeper.send(Write::Cache {
+            content_hash: content_hash.to_string(),
+            prompt_hash: prompt_key.to_string(),
+            model: model.to_string(),
+            answer: CachedAnswer {
+                answer: serde_json::to_string(raw).unwrap_or_default(),
+                tokens_in: tokens.0 as i64,
+                tokens_out: tokens.1 as i64,
+            },
+        });
     }
 
     /// Count the tokens, cache the answer, write the monitor line, validate.
@@ -247,6 +309,12 @@ impl Predictor {
         prompt_hash: String,
     ) -> Result<Prediction, PredictError> {
         self.account(&out)?;
+        for c in &out.call_cache {
+            self.remember(&out.content_hash, &c.key, &c.model, &c.raw, (c.tokens_in, c.tokens_out));
+        }
+        for c in &out.call_lines {
+            self.log_line(&call_line("serve", &out.key, c));
+        }
         let mut line = out.monitor_line("serve");
         line["prompt_hash"] = json!(prompt_hash);
         let Some(a) = out.answer else {
@@ -259,23 +327,8 @@ impl Predictor {
             return Err(PredictError::NoAnswer(why, out.attempt_errors));
         };
         if let Some(first) = &a.cache {
-            let cached = CachedAnswer {
-                answer: serde_json::to_string(first).unwrap_or_default(),
-                tokens_in: out.tokens_in as i64,
-                tokens_out: out.tokens_out as i64,
-            };
-            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-            if recent.len() >= RECENT_MAX {
-                recent.clear();
-            }
-            recent.insert(recent_key(&out.content_hash, &prompt_hash, &a.model), first.clone());
-            drop(recent);
-            self.keeper.send(Write::Cache {
-                content_hash: out.content_hash.clone(),
-                prompt_hash: prompt_hash.clone(),
-                model: a.model.clone(),
-                answer: cached,
-            });
+            let tokens = (out.tokens_in, out.tokens_out);
+            self.remember(&out.content_hash, &prompt_hash, &a.model, first, tokens);
         }
         let v: Validated = validate::finalize(tax, &a.raw.labels);
         note_answer(&mut line, &a, &v, out.arbitration.as_ref());

@@ -94,8 +94,10 @@ pub fn run_stats(run: &Run, tax: &Taxonomy, suggestions: &[Suggestion], log: &[V
     let ratio = |k: usize| (n > 0).then(|| k as f64 / n as f64);
     s.abstention_rate = ratio(s.abstained);
     // Only items actually asked again: a skipped or failed re-ask has no second answer.
+    // A multi-call prompt's per-call entries (with `call`) repeat what their item's says.
     s.arbitrated = log
         .iter()
+        .filter(|l| l.get("call").is_none())
         .filter(|l| l.pointer("/arbitration/second").is_some_and(|a| !a.is_null()))
         .count();
     s.arbitration_rate = ratio(s.arbitrated);

@@ -9,8 +9,10 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use super::parse::RawAnswer;
+use super::prompt::{CallPrompt, earlier_answers};
 use super::provider::{self, Answer, ProviderError, Request, Suggester};
 use super::validate;
+use crate::model::LabelScore;
 use crate::taxonomy::Taxonomy;
 
 /// After this many items in a row on which the primary provider failed, it is skipped and
@@ -163,6 +165,23 @@ pub(super) struct Job {
     pub(super) request: Request,
     /// The primary's cached answer, when only arbitration is left to do.
     pub(super) cached: Option<RawAnswer>,
+    /// The ordered calls of a multi-call prompt (empty: `request` is the one call). Each
+    /// call's request is `request`'s user message after the earlier calls' answers.
+    pub(super) calls: Arc<[CallPrompt]>,
+    /// Cached answers of the first calls, with their cache keys (see [`prefetch_calls`]).
+    pub(super) call_cached: Vec<CachedCall>,
+}
+
+/// A call's cached answer and the key it was found under (None: taken).
+pub(super) type CachedCall = Option<(String, RawAnswer)>;
+
+/// A call's fresh answer from the primary, to cache under its own key.
+pub(super) struct CallCache {
+    pub(super) key: String,
+    pub(super) raw: RawAnswer,
+    pub(super) model: String,
+    pub(super) tokens_in: u64,
+    pub(super) tokens_out: u64,
 }
 
 /// A provider's final answer for an item.
@@ -200,6 +219,11 @@ pub(super) struct Outcome {
     pub(super) reservations: Vec<i64>,
     /// The item asked about (its signals and text feed the rules and the fallback summary).
     pub(super) item: Option<Arc<crate::model::Item>>,
+    /// A multi-call prompt's monitor entries, one per call asked or found in the cache.
+    pub(super) call_lines: Vec<Value>,
+    /// Fresh answers of calls, cached even when a later call fails (a resume asks only the
+    /// calls after them).
+    pub(super) call_cache: Vec<CallCache>,
 }
 
 impl Outcome {
@@ -223,6 +247,8 @@ impl Outcome {
             arbitration: None,
             reservations: Vec::new(),
             item: Some(job.request.item.clone()),
+            call_lines: Vec::new(),
+            call_cache: Vec::new(),
         }
     }
 
@@ -258,6 +284,8 @@ impl Outcome {
             arbitration: None,
             reservations: Vec::new(),
             item: Some(item),
+            call_lines: Vec::new(),
+            call_cache: Vec::new(),
         }
     }
 }
@@ -343,6 +371,15 @@ impl Outcome {
             "examples": self.examples,
         })
     }
+}
+
+/// A call's monitor-log line: when, the run and the item, then what the call recorded.
+pub(super) fn call_line(run: &str, item: &str, call: &Value) -> Value {
+    let mut line = json!({"at": crate::model::now_rfc3339(), "run": run, "item": item});
+    if let (Some(l), Some(c)) = (line.as_object_mut(), call.as_object()) {
+        l.extend(c.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    line
 }
 
 /// The answer's part of a monitor-log line: who answered, what validation kept, arbitration.
@@ -442,37 +479,79 @@ pub(super) async fn work(shared: Arc<Shared>, mut job: Job) -> Outcome {
         out.attempt_errors
             .push(format!("{} skipped: failing repeatedly", shared.chain[0].provider()));
     }
+    if !job.calls.is_empty() {
+        work_calls(&shared, &mut job, skip_primary, &mut out).await;
+        out.latency_ms = started.elapsed().as_millis() as u64;
+        return out;
+    }
+    match ask_chain(&shared, &job.request, skip_primary, &mut out).await {
+        Ok(mut answered) => {
+            if !answered.fallback && shared.arbitration {
+                let primary = shared.chain[0].as_ref();
+                out.arbitration = arbitrate(
+                    &shared,
+                    &shared.tax,
+                    primary,
+                    &job.request,
+                    "",
+                    &mut answered,
+                    &mut out,
+                )
+                .await;
+            }
+            out.answer = Some(answered);
+        }
+        Err(end) => end.record(&mut out),
+    }
+    out.latency_ms = started.elapsed().as_millis() as u64;
+    out
+}
+
+/// Why no provider of the chain answered a request.
+enum ChainEnd {
+    OverBudget,
+    Halted,
+    Failed(String),
+}
+
+impl ChainEnd {
+    fn record(self, out: &mut Outcome) {
+        match self {
+            ChainEnd::OverBudget => out.over_budget = true,
+            ChainEnd::Halted => out.halted = true,
+            ChainEnd::Failed(e) => out.error = Some(e),
+        }
+    }
+}
+
+/// The chain in order until one answers `req` (the primary skipped when it is failing
+/// repeatedly). The primary's remote answer is the one to cache.
+async fn ask_chain(
+    shared: &Shared,
+    req: &Request,
+    skip_primary: bool,
+    out: &mut Outcome,
+) -> Result<Answered, ChainEnd> {
     let mut last_error = None;
     for (i, s) in shared.chain.iter().enumerate() {
         if i == 0 && skip_primary {
             continue;
         }
-        match ask(&shared, s.as_ref(), &job.request, &mut out).await {
+        match ask(shared, s.as_ref(), req, out).await {
             Ok(a) => {
                 if i == 0 {
                     shared.failures_in_a_row.store(0, Ordering::SeqCst);
                 }
-                let mut answered = Answered {
+                return Ok(Answered {
                     cache: (i == 0 && s.remote()).then(|| a.raw.clone()),
                     raw: a.raw,
                     provider: s.provider().into(),
                     model: s.model().into(),
                     fallback: i > 0,
-                };
-                if i == 0 && shared.arbitration {
-                    arbitrate(&shared, s.as_ref(), &job.request, &mut answered, &mut out).await;
-                }
-                out.answer = Some(answered);
-                break;
+                });
             }
-            Err(AskError::OverBudget) => {
-                out.over_budget = true;
-                return out;
-            }
-            Err(AskError::Halted) => {
-                out.halted = true;
-                return out;
-            }
+            Err(AskError::OverBudget) => return Err(ChainEnd::OverBudget),
+            Err(AskError::Halted) => return Err(ChainEnd::Halted),
             Err(AskError::Provider(e)) => {
                 if i == 0 {
                     shared.failures_in_a_row.fetch_add(1, Ordering::SeqCst);
@@ -481,11 +560,234 @@ pub(super) async fn work(shared: Arc<Shared>, mut job: Job) -> Outcome {
             }
         }
     }
-    if out.answer.is_none() {
-        out.error = last_error.or_else(|| Some("no provider answered".into()));
+    Err(ChainEnd::Failed(last_error.unwrap_or_else(|| "no provider answered".into())))
+}
+
+/// What an outcome has counted so far, to give each call of an item its own share.
+struct Counts {
+    tokens_in: u64,
+    tokens_out: u64,
+    retries: u32,
+    errors: usize,
+    messages: usize,
+    started: Instant,
+}
+
+impl Counts {
+    fn of(out: &Outcome) -> Self {
+        Counts {
+            tokens_in: out.tokens_in,
+            tokens_out: out.tokens_out,
+            retries: out.retries,
+            errors: out.attempt_errors.len(),
+            messages: out.attempt_messages.len(),
+            started: Instant::now(),
+        }
     }
-    out.latency_ms = started.elapsed().as_millis() as u64;
-    out
+
+    /// A call's monitor entry: what it cost since `self` was taken.
+    fn line(&self, out: &Outcome, n: usize, call: &CallPrompt, total: usize) -> Value {
+        json!({
+            "call": n + 1,
+            "of": total,
+            "dimensions": call.dimensions,
+            "latency_ms": self.started.elapsed().as_millis() as u64,
+            "tokens_in": out.tokens_in - self.tokens_in,
+            "tokens_out": out.tokens_out - self.tokens_out,
+            "retries": out.retries - self.retries,
+            "errors": out.attempt_errors[self.errors..],
+            "error_messages": out.attempt_messages[self.messages..],
+        })
+    }
+}
+
+/// An item asked in its calls, in order: each call its own request (with its own retries and
+/// tokens), told the earlier calls' validated answers; the answers merged into one. A call
+/// that fails ends the item as failed, with the calls before it cached.
+async fn work_calls(shared: &Shared, job: &mut Job, skip_primary: bool, out: &mut Outcome) {
+    let calls = job.calls.clone();
+    let total = calls.len();
+    let primary = shared.chain[0].as_ref();
+    let mut earlier: Vec<(String, Vec<LabelScore>)> = Vec::new();
+    let mut parts: Vec<RawAnswer> = Vec::new();
+    let mut who = (primary.provider().to_string(), primary.model().to_string(), false);
+    let mut reasks = Vec::new();
+    let mut all_cached = true;
+    for (n, call) in calls.iter().enumerate() {
+        let context = earlier_answers(&earlier);
+        let key = call_cache_key(&job.prompt_hash, n, &context);
+        let counts = Counts::of(out);
+        let req = Request {
+            item: job.request.item.clone(),
+            system: call.system_with_taxonomy(),
+            user: format!("{context}{}", job.request.user),
+            schema: call.schema.clone(),
+            temperature: job.request.temperature,
+        };
+        // A cached answer counts only under the key of the context it was given.
+        let cached = job.call_cached.get_mut(n).and_then(Option::take).filter(|(k, _)| *k == key);
+        let found = cached.is_some();
+        let result = match cached {
+            Some((_, raw)) => Ok(Answered {
+                raw,
+                provider: primary.provider().into(),
+                model: primary.model().into(),
+                fallback: false,
+                cache: None,
+            }),
+            None => {
+                all_cached = false;
+                ask_chain(shared, &req, skip_primary, out).await
+            }
+        };
+        let mut line = counts.line(out, n, call, total);
+        line["cached"] = json!(found);
+        let mut answered = match result {
+            Ok(a) => a,
+            Err(end) => {
+                let what = format!("call {} of {total} ({})", n + 1, call.dimensions.join(", "));
+                match end {
+                    ChainEnd::Failed(e) => {
+                        line["error"] = json!(e);
+                        out.error = Some(format!("{what}: {e}"));
+                    }
+                    other => other.record(out),
+                }
+                out.call_lines.push(line);
+                return;
+            }
+        };
+        if let Some(first) = answered.cache.take() {
+            out.call_cache.push(CallCache {
+                key,
+                raw: first,
+                model: answered.model.clone(),
+                tokens_in: out.tokens_in - counts.tokens_in,
+                tokens_out: out.tokens_out - counts.tokens_out,
+            });
+        }
+        if !answered.fallback && shared.arbitration {
+            let arb =
+                arbitrate(shared, &call.tax, primary, &req, &context, &mut answered, out).await;
+            if let Some(a) = arb {
+                line["arbitration"] = a.clone();
+                reasks.push(a);
+            }
+        }
+        answered.raw.labels = own_labels(&shared.tax, &call.tax, &answered.raw.labels);
+        let v = validate::finalize(&call.tax, &answered.raw.labels);
+        line["provider"] = json!(answered.provider);
+        line["model"] = json!(answered.model);
+        line["fallback"] = json!(answered.fallback);
+        line["labels"] = json!(v.labels);
+        out.call_lines.push(line);
+        if answered.fallback {
+            who = (answered.provider.clone(), answered.model.clone(), true);
+        }
+        earlier.extend(by_dimension(&call.tax, &v.labels));
+        parts.push(answered.raw);
+    }
+    out.cached = all_cached;
+    if !reasks.is_empty() {
+        // Counted as arbitrated (runs show stats) when any call was really asked again.
+        let seconds: Vec<&Value> =
+            reasks.iter().filter_map(|a| a.get("second")).filter(|v| !v.is_null()).collect();
+        let second = if seconds.is_empty() { Value::Null } else { json!(seconds) };
+        out.arbitration = Some(json!({ "second": second, "by_call": reasks }));
+    }
+    out.answer = Some(Answered {
+        raw: merge_parts(parts),
+        provider: who.0,
+        model: who.1,
+        fallback: who.2,
+        cache: None,
+    });
+}
+
+/// The cache key of call `n` (from 0) of an item: its prompt hash, the call, and what the
+/// earlier calls answered (a later call's answer holds only for the answers it was told).
+pub(super) fn call_cache_key(prompt_hash: &str, n: usize, context: &str) -> String {
+    match context {
+        "" => format!("{prompt_hash}#call{}", n + 1),
+        c => format!("{prompt_hash}#call{}#{}", n + 1, &crate::model::sha256_hex(c)[..16]),
+    }
+}
+
+/// Validated labels grouped by the dimensions of `tax` (what later calls are told).
+fn by_dimension(tax: &Taxonomy, labels: &[LabelScore]) -> Vec<(String, Vec<LabelScore>)> {
+    tax.dimensions
+        .iter()
+        .map(|d| {
+            let mine = labels.iter().filter(|l| d.labels.iter().any(|x| x.name == l.name));
+            (d.name.clone(), mine.cloned().collect())
+        })
+        .collect()
+}
+
+/// A call's labels in the item's answer: those of its own dimensions, and names of no
+/// dimension at all (validation reports them dropped). Another call's labels are not its to
+/// give: that call answers them.
+fn own_labels(whole: &Taxonomy, call: &Taxonomy, labels: &[LabelScore]) -> Vec<LabelScore> {
+    labels
+        .iter()
+        .filter(|l| call.resolve(&l.name).is_some() || whole.resolve(&l.name).is_none())
+        .cloned()
+        .collect()
+}
+
+/// The calls' answers as one: labels together, rationales joined, the first summary and
+/// keywords given.
+fn merge_parts(parts: Vec<RawAnswer>) -> RawAnswer {
+    let mut merged = RawAnswer::default();
+    let mut rationales = Vec::new();
+    for p in parts {
+        merged.labels.extend(p.labels);
+        if !p.rationale.trim().is_empty() {
+            rationales.push(p.rationale);
+        }
+        if merged.summary.is_empty() {
+            merged.summary = p.summary;
+        }
+        if merged.keywords.is_empty() {
+            merged.keywords = p.keywords;
+        }
+    }
+    merged.rationale = rationales.join(" | ");
+    merged
+}
+
+/// Cached answers of an item's calls, in order, as far as the cache knows them. A later
+/// call's key holds the earlier calls' answers, so lookups stop at the first miss, and after
+/// an answer that arbitration would re-ask (its final labels are known only then). Returns
+/// the answers found with their keys, and the whole merged answer when every call was found.
+pub(super) fn prefetch_calls<E>(
+    whole: &Taxonomy,
+    calls: &[CallPrompt],
+    prompt_hash: &str,
+    arbitration: Option<f64>,
+    mut lookup: impl FnMut(&str) -> Result<Option<RawAnswer>, E>,
+) -> Result<(Vec<CachedCall>, Option<RawAnswer>), E> {
+    let mut found = Vec::new();
+    let mut earlier = Vec::new();
+    let mut parts = Vec::new();
+    for (n, call) in calls.iter().enumerate() {
+        let key = call_cache_key(prompt_hash, n, &earlier_answers(&earlier));
+        let Some(raw) = lookup(&key)? else { break };
+        let reask = arbitration.is_some_and(|t| needs_arbitration(&call.tax, &raw, t));
+        let labels = own_labels(whole, &call.tax, &raw.labels);
+        let v = validate::finalize(&call.tax, &labels);
+        earlier.extend(by_dimension(&call.tax, &v.labels));
+        parts.push(RawAnswer { labels, ..raw.clone() });
+        found.push(Some((key, raw)));
+        if reask {
+            break;
+        }
+    }
+    let complete = parts.len() == calls.len()
+        && !found.iter().flatten().zip(calls).any(|((_, raw), call)| {
+            arbitration.is_some_and(|t| needs_arbitration(&call.tax, raw, t))
+        });
+    Ok((found, complete.then(|| merge_parts(parts))))
 }
 
 /// A cached low-confidence answer with arbitration on: only the re-ask is sent.
@@ -499,7 +801,8 @@ async fn rearbitrate(shared: &Shared, job: &Job, raw: RawAnswer, out: &mut Outco
         cache: None,
     };
     out.cached = true;
-    arbitrate(shared, primary, &job.request, &mut answered, out).await;
+    out.arbitration =
+        arbitrate(shared, &shared.tax, primary, &job.request, "", &mut answered, out).await;
     out.answer = Some(answered);
 }
 
@@ -547,62 +850,70 @@ fn top(v: &validate::Validated) -> f64 {
 
 /// The request of a re-ask: the whole prompt when every dimension is re-asked, else a prompt
 /// about the low dimensions only.
-fn reask_request(shared: &Shared, req: &Request, low: &[String], temperature: f64) -> Request {
-    if low.len() == shared.tax.dimensions.len() {
+/// `context` is what earlier calls answered, told again in the re-ask.
+fn reask_request(
+    shared: &Shared,
+    tax: &Taxonomy,
+    req: &Request,
+    low: &[String],
+    temperature: f64,
+    context: &str,
+) -> Request {
+    if low.len() == tax.dimensions.len() {
         return Request { temperature, ..req.clone() };
     }
-    let allowed: std::collections::BTreeSet<String> = shared
-        .tax
+    let allowed: std::collections::BTreeSet<String> = tax
         .dimensions
         .iter()
         .filter(|d| low.contains(&d.name))
         .flat_map(|d| d.labels.iter().map(|l| l.name.clone()))
         .collect();
-    let sub = shared.tax.restricted(&allowed);
+    let mut sub = tax.restricted(&allowed);
+    sub.calls.clear();
     let bundle = super::prompt::PromptBundle::new(&sub, &shared.prompt_version, Vec::new());
     Request {
         item: req.item.clone(),
         system: bundle.system_with_taxonomy(),
-        user: bundle.user_message(&req.item),
+        user: format!("{context}{}", bundle.user_message(&req.item)),
         schema: bundle.schema.clone(),
         temperature,
     }
 }
 
-/// Re-ask the low-confidence dimensions of an answer at a higher temperature; per dimension,
-/// keep the more confident answer, and record both.
+/// Re-ask the low-confidence dimensions of an answer (about the dimensions of `tax`) at a
+/// higher temperature; per dimension, keep the more confident answer. Returns the record of
+/// both answers for the monitor log, or None when nothing was low.
 async fn arbitrate(
     shared: &Shared,
+    tax: &Taxonomy,
     s: &dyn Suggester,
     req: &Request,
+    context: &str,
     answered: &mut Answered,
     out: &mut Outcome,
-) {
-    let tax = &shared.tax;
+) -> Option<Value> {
     let low = low_dimensions(tax, &answered.raw, shared.arbitration_threshold);
     if low.is_empty() {
-        return;
+        return None;
     }
     let temperature =
         shared.arbitration_temperature.max(shared.temperature + 0.3).min(s.max_temperature());
     if temperature <= shared.temperature {
-        out.arbitration = Some(json!({
+        return Some(json!({
             "temperature": shared.temperature,
             "dimensions": low,
             "second": null,
             "kept": "first",
             "skipped": "the run's temperature is already the provider's highest",
         }));
-        return;
     }
-    let again = reask_request(shared, req, &low, temperature);
+    let again = reask_request(shared, tax, req, &low, temperature, context);
     let second = match ask(shared, s, &again, out).await {
         Ok(a) => a.raw,
         Err(_) => {
-            out.arbitration = Some(json!({
+            return Some(json!({
                 "temperature": temperature, "dimensions": low, "second": null, "kept": "first"
             }));
-            return;
         }
     };
     let kept = choose(tax, &answered.raw, &second, &low);
@@ -613,14 +924,14 @@ async fn arbitrate(
         n if n == kept.len() => "second",
         _ => "mixed",
     };
-    out.arbitration = Some(json!({
+    let record = json!({
         "temperature": temperature,
         "dimensions": low,
         "first": answered.raw,
         "second": second,
         "kept": summary,
         "kept_by_dimension": kept,
-    }));
+    });
     let note = format!(" [arbitration at temperature {temperature}: kept the {summary} answer]");
     if !taken.is_empty() {
         let in_taken = |name: &str| {
@@ -638,6 +949,7 @@ async fn arbitrate(
         }
     }
     answered.raw.rationale.push_str(&note);
+    Some(record)
 }
 
 /// Per re-asked dimension, which answer wins. With every dimension re-asked, the answers are
@@ -685,6 +997,69 @@ mod tests {
         let d = backoff(base, 0, Some(Duration::from_secs(2)));
         assert!(d >= Duration::from_secs(2) && d <= Duration::from_millis(2100), "{d:?}");
         assert!(backoff(Duration::from_secs(100), 10, None) <= MAX_WAIT);
+    }
+
+    fn split_sft() -> (Taxonomy, Vec<CallPrompt>) {
+        let yml = crate::taxonomy::DEFAULT_LABELS_YML.replacen(
+            "  sft:\n    max_labels: 12\n",
+            "  sft:\n    max_labels: 12\n    calls: [[intent, language], [domain, task, difficulty, concept, agentic, constraint, context]]\n",
+            1,
+        );
+        let f = crate::taxonomy::LabelsFile::parse(&yml, std::path::Path::new("l.yml")).unwrap();
+        let tax = f.get("sft").unwrap().clone();
+        let calls = super::super::prompt::PromptBundle::new(&tax, "v1", vec![]).calls;
+        (tax, calls)
+    }
+
+    fn answer(labels: &[(&str, f64)]) -> RawAnswer {
+        RawAnswer {
+            labels: labels
+                .iter()
+                .map(|(n, c)| LabelScore { name: n.to_string(), confidence: Some(*c) })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn prefetch_follows_the_chain_of_answers_and_stops_where_it_must() {
+        let (tax, calls) = split_sft();
+        let first = answer(&[("fix", 0.9), ("rust", 0.9), ("concurrency", 0.9)]);
+        let second = answer(&[("snippet", 0.9)]);
+        let k1 = call_cache_key("P", 0, "");
+        // Call 2's key holds call 1's validated answer (not the label of another call's
+        // dimension that call 1 slipped in).
+        let ctx = earlier_answers(&[
+            ("intent".into(), vec![LabelScore { name: "fix".into(), confidence: Some(0.9) }]),
+            ("language".into(), vec![LabelScore { name: "rust".into(), confidence: Some(0.9) }]),
+        ]);
+        let k2 = call_cache_key("P", 1, &ctx);
+        assert_ne!(k2, call_cache_key("P", 1, ""));
+        let cache: std::collections::HashMap<String, RawAnswer> =
+            [(k1.clone(), first.clone()), (k2.clone(), second.clone())].into();
+        let mut asked = Vec::new();
+        let mut lookup = |k: &str| {
+            asked.push(k.to_string());
+            Ok::<_, ()>(cache.get(k).cloned())
+        };
+        let (found, whole) = prefetch_calls(&tax, &calls, "P", None, &mut lookup).unwrap();
+        assert_eq!(found.len(), 2);
+        let whole = whole.expect("both calls cached");
+        let names: Vec<&str> = whole.labels.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["fix", "rust", "snippet"], "concurrency was not call 1's to give");
+        // Arbitration would re-ask call 1 (snippet-only call 2 is sure): stop after call 1.
+        let low = answer(&[("fix", 0.9), ("rust", 0.3)]);
+        let cache: std::collections::HashMap<String, RawAnswer> = [(k1.clone(), low)].into();
+        let (found, whole) =
+            prefetch_calls(&tax, &calls, "P", Some(0.65), |k| Ok::<_, ()>(cache.get(k).cloned()))
+                .unwrap();
+        assert_eq!((found.len(), whole.is_none()), (1, true));
+        // A miss on call 1 looks no further.
+        asked.clear();
+        let (found, whole) =
+            prefetch_calls(&tax, &calls, "Q", None, |k| Ok::<_, ()>(cache.get(k).cloned()))
+                .unwrap();
+        assert!(found.is_empty() && whole.is_none());
     }
 
     #[test]

@@ -16,11 +16,12 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use super::parse::RawAnswer;
-use super::prompt::{ExampleSource, NoExamples, PromptBundle};
+use super::prompt::{CallPrompt, ExampleSource, NoExamples, PromptBundle};
 use super::provider::{self, ProviderConfig, Request, Suggester};
 use super::validate;
 use super::worker::{
     Budget, Job, Ledger, Outcome, Shared, guarded_work, lock, needs_arbitration, note_answer,
+    prefetch_calls,
 };
 use crate::model::{Run, RunState, Suggestion, now_rfc3339, sha256_hex};
 use crate::store::{CachedAnswer, QueueFilter, Store, StoreError};
@@ -303,10 +304,14 @@ pub async fn run_suggestions(
     let source: &dyn ExampleSource = if few_shot > 0 { examples } else { &NoExamples };
     let fresh = wanted_fresh(store, &todo)?;
     let primary = chain[0].clone();
+    // Offline providers do not read prompts: one call answers every dimension.
+    let calls: Arc<[CallPrompt]> =
+        if primary.remote() { bundle.calls.clone().into() } else { Arc::from(Vec::new()) };
     let jobs = Jobs {
         todo: todo.iter(),
         opts,
         bundle: &bundle,
+        calls,
         primary: primary.as_ref(),
         examples: source,
         fresh: &fresh,
@@ -359,6 +364,8 @@ struct Jobs<'a> {
     todo: std::slice::Iter<'a, String>,
     opts: &'a RunOptions,
     bundle: &'a PromptBundle,
+    /// The prompt's calls, when it has several and the primary reads prompts.
+    calls: Arc<[CallPrompt]>,
     primary: &'a dyn Suggester,
     examples: &'a dyn ExampleSource,
     /// `/label auto` on an issue asks for a fresh suggestion: no cached answer for it.
@@ -402,8 +409,22 @@ impl Jobs<'_> {
         };
         let titles: Vec<String> = item_bundle.examples.iter().map(|e| e.title.clone()).collect();
         let mut cached = None;
-        if self.primary.remote()
-            && !self.fresh.contains(key)
+        let mut call_cached = Vec::new();
+        let use_cache = self.primary.remote() && !self.fresh.contains(key);
+        if use_cache && !self.calls.is_empty() {
+            let threshold = self.opts.arbitration.then_some(self.opts.arbitration_threshold);
+            let model = self.primary.model();
+            let (found, whole) =
+                prefetch_calls(&sink.writer.tax, &self.calls, &prompt_hash, threshold, |k| {
+                    let hit = store.cache_get(&content_hash, k, model)?;
+                    Ok::<_, RunError>(hit.and_then(|c| serde_json::from_str(&c.answer).ok()))
+                })?;
+            if let Some(raw) = whole {
+                sink.handle(store, Outcome::cached(item, raw, self.primary, titles))?;
+                return Ok(None);
+            }
+            call_cached = found;
+        } else if use_cache
             && let Some(c) = store.cache_get(&content_hash, &prompt_hash, self.primary.model())?
             && let Ok(raw) = serde_json::from_str::<RawAnswer>(&c.answer)
         {
@@ -428,6 +449,8 @@ impl Jobs<'_> {
                 temperature: self.opts.temperature,
             },
             cached,
+            calls: self.calls.clone(),
+            call_cached,
         }))
     }
 }

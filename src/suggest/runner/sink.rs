@@ -113,6 +113,8 @@ impl Sink {
     pub(super) fn settle(&mut self, store: &mut Store, out: Outcome) -> Result<(), RunError> {
         if out.over_budget || out.halted {
             self.report.not_asked += 1;
+            // Calls answered before the stop were paid for: a resume starts after them.
+            self.writer.cache_calls(store, &out)?;
             return self.account(store, &out);
         }
         self.handle(store, out)?;

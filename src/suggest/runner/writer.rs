@@ -18,6 +18,8 @@ impl Writer {
         out: Outcome,
     ) -> Result<(), RunError> {
         report.retries += out.retries;
+        self.cache_calls(store, &out)?;
+        self.log_calls(log, &out)?;
         let mut line = out.monitor_line(&self.run_id);
         let Some(a) = out.answer else {
             report.failed += 1;
@@ -100,6 +102,27 @@ impl Writer {
         self.batch.push(suggestion);
         if self.batch.len() >= BATCH {
             self.flush(store)?;
+        }
+        Ok(())
+    }
+
+    /// Cache the fresh answers of a multi-call prompt's calls, whatever became of the item.
+    pub(super) fn cache_calls(&self, store: &mut Store, out: &Outcome) -> Result<(), RunError> {
+        for c in &out.call_cache {
+            let cached = CachedAnswer {
+                answer: serde_json::to_string(&c.raw).unwrap_or_default(),
+                tokens_in: c.tokens_in as i64,
+                tokens_out: c.tokens_out as i64,
+            };
+            store.cache_put(&out.content_hash, &c.key, &c.model, &cached, &now_rfc3339())?;
+        }
+        Ok(())
+    }
+
+    /// Each call's own monitor-log entry, before the item's.
+    fn log_calls(&self, log: &mut MonitorLog, out: &Outcome) -> Result<(), RunError> {
+        for c in &out.call_lines {
+            log.write(&super::super::worker::call_line(&self.run_id, &out.key, c))?;
         }
         Ok(())
     }
