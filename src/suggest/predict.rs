@@ -219,7 +219,7 @@ impl Predictor {
             call_cached: Vec::new(),
         };
         if !job.calls.is_empty() {
-            let out = self.predict_calls(tax, job).await?;
+            let out = self.predict_calls(job).await?;
             return self.settle(tax, out, prompt_hash);
         }
         let out = match self.cached(&job)? {
@@ -238,9 +238,9 @@ impl Predictor {
     }
 
     /// A multi-call prompt: the calls found in the cache, then the rest asked in order.
-    async fn predict_calls(&self, tax: &Taxonomy, mut job: Job) -> Result<Outcome, StoreError> {
+    async fn predict_calls(&self, mut job: Job) -> Result<Outcome, StoreError> {
         let threshold = self.arbitration.then_some(self.arbitration_threshold);
-        let (found, whole) = prefetch_calls(tax, &job.calls, &job.prompt_hash, threshold, |k| {
+        let (found, whole) = prefetch_calls(&job.calls, &job.prompt_hash, threshold, |k| {
             self.cached_under(&job.content_hash, k)
         })?;
         if let Some(raw) = whole {

@@ -1,5 +1,6 @@
-//! The prompt bundle: system prompt, taxonomy, output schema and few-shot examples, rendered
-//! canonically and hashed; and the per-item message that carries item text as delimited data.
+//! The prompt bundle: system prompt, taxonomy, output schema and few-shot examples (and, for a
+//! taxonomy split into calls, each call's prompt), rendered canonically and hashed; and the
+//! per-item message that carries item text as delimited data.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -133,39 +134,37 @@ impl CallPrompt {
     }
 }
 
-/// The prompts of a taxonomy's calls (none when it is asked about in one call). Only the
-/// first call asks for the summary and keywords: one is enough per item.
+/// The prompts of a taxonomy's calls (none when it is asked about in one call).
 fn call_prompts(tax: &Taxonomy) -> Vec<CallPrompt> {
     let parts = tax.call_parts();
     let total = parts.len();
-    parts
-        .into_iter()
-        .enumerate()
-        .map(|(i, part)| {
-            let first = i == 0;
-            let dimensions: Vec<String> = part.dimensions.iter().map(|d| d.name.clone()).collect();
-            let mut system = system_prompt_with(&part, first);
-            system.push_str(&format!(
-                "\n- This is call {} of {total}: label only the dimensions {} of the taxonomy \
-                 below.",
-                i + 1,
-                dimensions.join(", ")
-            ));
-            if !first {
-                system.push_str(
-                    "\n- The answers of the earlier calls, validated by sift, come before the \
-                     item: take them as given and keep your labels consistent with them.",
-                );
-            }
-            CallPrompt {
-                system,
-                taxonomy: render_taxonomy(&part),
-                schema: answer_schema_with(&part, first),
-                dimensions,
-                tax: part,
-            }
-        })
-        .collect()
+    parts.into_iter().enumerate().map(|(i, part)| call_prompt(part, i, total)).collect()
+}
+
+/// The prompt of call `i` (from 0) of `total`, about the dimensions of `part`. Only the
+/// first call asks for the summary and keywords: one is enough per item.
+pub fn call_prompt(part: Taxonomy, i: usize, total: usize) -> CallPrompt {
+    let first = i == 0;
+    let dimensions: Vec<String> = part.dimensions.iter().map(|d| d.name.clone()).collect();
+    let mut system = system_prompt_with(&part, first);
+    system.push_str(&format!(
+        "\n- This is call {} of {total}: label only the dimensions {} of the taxonomy below.",
+        i + 1,
+        dimensions.join(", ")
+    ));
+    if !first {
+        system.push_str(
+            "\n- The answers of the earlier calls, validated by sift, come before the item: \
+             take them as given and keep your labels consistent with them.",
+        );
+    }
+    CallPrompt {
+        system,
+        taxonomy: render_taxonomy(&part),
+        schema: answer_schema_with(&part, first),
+        dimensions,
+        tax: part,
+    }
 }
 
 /// What earlier calls answered (validated), as a later call is told it. Label names come

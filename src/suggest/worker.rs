@@ -224,6 +224,9 @@ pub(super) struct Outcome {
     /// Fresh answers of calls, cached even when a later call fails (a resume asks only the
     /// calls after them).
     pub(super) call_cache: Vec<CallCache>,
+    /// The slowest call asked (not cached) of a multi-call prompt: what one request took,
+    /// which flow control judges (the item's latency adds its calls up).
+    pub(super) slowest_call_ms: Option<u64>,
 }
 
 impl Outcome {
@@ -249,6 +252,7 @@ impl Outcome {
             item: Some(job.request.item.clone()),
             call_lines: Vec::new(),
             call_cache: Vec::new(),
+            slowest_call_ms: None,
         }
     }
 
@@ -286,6 +290,7 @@ impl Outcome {
             item: Some(item),
             call_lines: Vec::new(),
             call_cache: Vec::new(),
+            slowest_call_ms: None,
         }
     }
 }
@@ -484,20 +489,21 @@ pub(super) async fn work(shared: Arc<Shared>, mut job: Job) -> Outcome {
         out.latency_ms = started.elapsed().as_millis() as u64;
         return out;
     }
-    match ask_chain(&shared, &job.request, skip_primary, &mut out).await {
+    let result = ask_chain(&shared, &job.request, skip_primary, &mut out).await;
+    match &result {
+        Ok(a) if !a.fallback => shared.failures_in_a_row.store(0, Ordering::SeqCst),
+        Ok(_) | Err(ChainEnd::Failed(_)) if !skip_primary => {
+            shared.failures_in_a_row.fetch_add(1, Ordering::SeqCst);
+        }
+        _ => {}
+    }
+    match result {
         Ok(mut answered) => {
             if !answered.fallback && shared.arbitration {
                 let primary = shared.chain[0].as_ref();
-                out.arbitration = arbitrate(
-                    &shared,
-                    &shared.tax,
-                    primary,
-                    &job.request,
-                    "",
-                    &mut answered,
-                    &mut out,
-                )
-                .await;
+                let scope = Scope::whole(&shared.tax);
+                out.arbitration =
+                    arbitrate(&shared, scope, primary, &job.request, &mut answered, &mut out).await;
             }
             out.answer = Some(answered);
         }
@@ -525,7 +531,8 @@ impl ChainEnd {
 }
 
 /// The chain in order until one answers `req` (the primary skipped when it is failing
-/// repeatedly). The primary's remote answer is the one to cache.
+/// repeatedly). The primary's remote answer is the one to cache. The caller keeps the circuit
+/// breaker (it counts items, not requests).
 async fn ask_chain(
     shared: &Shared,
     req: &Request,
@@ -539,9 +546,6 @@ async fn ask_chain(
         }
         match ask(shared, s.as_ref(), req, out).await {
             Ok(a) => {
-                if i == 0 {
-                    shared.failures_in_a_row.store(0, Ordering::SeqCst);
-                }
                 return Ok(Answered {
                     cache: (i == 0 && s.remote()).then(|| a.raw.clone()),
                     raw: a.raw,
@@ -552,12 +556,7 @@ async fn ask_chain(
             }
             Err(AskError::OverBudget) => return Err(ChainEnd::OverBudget),
             Err(AskError::Halted) => return Err(ChainEnd::Halted),
-            Err(AskError::Provider(e)) => {
-                if i == 0 {
-                    shared.failures_in_a_row.fetch_add(1, Ordering::SeqCst);
-                }
-                last_error = Some(e.to_string());
-            }
+            Err(AskError::Provider(e)) => last_error = Some(e.to_string()),
         }
     }
     Err(ChainEnd::Failed(last_error.unwrap_or_else(|| "no provider answered".into())))
@@ -606,102 +605,194 @@ impl Counts {
 /// that fails ends the item as failed, with the calls before it cached.
 async fn work_calls(shared: &Shared, job: &mut Job, skip_primary: bool, out: &mut Outcome) {
     let calls = job.calls.clone();
-    let total = calls.len();
-    let primary = shared.chain[0].as_ref();
-    let mut earlier: Vec<(String, Vec<LabelScore>)> = Vec::new();
-    let mut parts: Vec<RawAnswer> = Vec::new();
-    let mut who = (primary.provider().to_string(), primary.model().to_string(), false);
-    let mut reasks = Vec::new();
-    let mut all_cached = true;
-    for (n, call) in calls.iter().enumerate() {
-        let context = earlier_answers(&earlier);
-        let key = call_cache_key(&job.prompt_hash, n, &context);
-        let counts = Counts::of(out);
-        let req = Request {
-            item: job.request.item.clone(),
-            system: call.system_with_taxonomy(),
-            user: format!("{context}{}", job.request.user),
-            schema: call.schema.clone(),
-            temperature: job.request.temperature,
-        };
-        // A cached answer counts only under the key of the context it was given.
-        let cached = job.call_cached.get_mut(n).and_then(Option::take).filter(|(k, _)| *k == key);
-        let found = cached.is_some();
-        let result = match cached {
-            Some((_, raw)) => Ok(Answered {
-                raw,
-                provider: primary.provider().into(),
-                model: primary.model().into(),
-                fallback: false,
-                cache: None,
-            }),
-            None => {
-                all_cached = false;
-                ask_chain(shared, &req, skip_primary, out).await
-            }
-        };
-        let mut line = counts.line(out, n, call, total);
-        line["cached"] = json!(found);
-        let mut answered = match result {
-            Ok(a) => a,
-            Err(end) => {
-                let what = format!("call {} of {total} ({})", n + 1, call.dimensions.join(", "));
-                match end {
-                    ChainEnd::Failed(e) => {
-                        line["error"] = json!(e);
-                        out.error = Some(format!("{what}: {e}"));
-                    }
-                    other => other.record(out),
-                }
-                out.call_lines.push(line);
-                return;
-            }
-        };
-        if let Some(first) = answered.cache.take() {
-            out.call_cache.push(CallCache {
-                key,
-                raw: first,
-                model: answered.model.clone(),
-                tokens_in: out.tokens_in - counts.tokens_in,
-                tokens_out: out.tokens_out - counts.tokens_out,
-            });
+    let mut item = ItemCalls {
+        skip_primary,
+        earlier: Vec::new(),
+        parts: Vec::new(),
+        fallback: None,
+        reasks: Vec::new(),
+        all_cached: true,
+        primary_failed: false,
+        primary_answered: false,
+    };
+    for n in 0..calls.len() {
+        if !one_call(shared, job, &calls, n, &mut item, out).await {
+            item.settle_breaker(shared);
+            return;
         }
-        if !answered.fallback && shared.arbitration {
-            let arb =
-                arbitrate(shared, &call.tax, primary, &req, &context, &mut answered, out).await;
-            if let Some(a) = arb {
-                line["arbitration"] = a.clone();
-                reasks.push(a);
-            }
-        }
-        answered.raw.labels = own_labels(&shared.tax, &call.tax, &answered.raw.labels);
-        let v = validate::finalize(&call.tax, &answered.raw.labels);
-        line["provider"] = json!(answered.provider);
-        line["model"] = json!(answered.model);
-        line["fallback"] = json!(answered.fallback);
-        line["labels"] = json!(v.labels);
-        out.call_lines.push(line);
-        if answered.fallback {
-            who = (answered.provider.clone(), answered.model.clone(), true);
-        }
-        earlier.extend(by_dimension(&call.tax, &v.labels));
-        parts.push(answered.raw);
     }
-    out.cached = all_cached;
-    if !reasks.is_empty() {
+    item.settle_breaker(shared);
+    out.cached = item.all_cached;
+    if !item.reasks.is_empty() {
         // Counted as arbitrated (runs show stats) when any call was really asked again.
         let seconds: Vec<&Value> =
-            reasks.iter().filter_map(|a| a.get("second")).filter(|v| !v.is_null()).collect();
+            item.reasks.iter().filter_map(|a| a.get("second")).filter(|v| !v.is_null()).collect();
         let second = if seconds.is_empty() { Value::Null } else { json!(seconds) };
-        out.arbitration = Some(json!({ "second": second, "by_call": reasks }));
+        out.arbitration = Some(json!({ "second": second, "by_call": item.reasks }));
     }
+    let primary = shared.chain[0].as_ref(); // never empty: build_chain refuses an empty chain
+    let (provider, model) = item
+        .fallback
+        .take()
+        .unwrap_or_else(|| (primary.provider().to_string(), primary.model().to_string()));
     out.answer = Some(Answered {
-        raw: merge_parts(parts),
-        provider: who.0,
-        model: who.1,
-        fallback: who.2,
+        raw: merge_parts(std::mem::take(&mut item.parts)),
+        fallback: provider != primary.provider(),
+        provider,
+        model,
         cache: None,
     });
+}
+
+/// What an item's calls have given so far.
+struct ItemCalls {
+    skip_primary: bool,
+    /// The validated answers told to later calls, by dimension.
+    earlier: Vec<(String, Vec<LabelScore>)>,
+    parts: Vec<RawAnswer>,
+    /// The first fallback that answered a call (the item is credited to it).
+    fallback: Option<(String, String)>,
+    reasks: Vec<Value>,
+    all_cached: bool,
+    primary_failed: bool,
+    primary_answered: bool,
+}
+
+impl ItemCalls {
+    /// The circuit breaker counts items, not calls: one failure per item at most.
+    fn settle_breaker(&self, shared: &Shared) {
+        if self.primary_failed {
+            shared.failures_in_a_row.fetch_add(1, Ordering::SeqCst);
+        } else if self.primary_answered {
+            shared.failures_in_a_row.store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Ask (or take from the cache) call `n` of an item and record it; false when the item
+/// ends here (the call failed, or the run stops).
+async fn one_call(
+    shared: &Shared,
+    job: &mut Job,
+    calls: &[CallPrompt],
+    n: usize,
+    item: &mut ItemCalls,
+    out: &mut Outcome,
+) -> bool {
+    let call = &calls[n]; // n < calls.len(): the caller counts up to it
+    let primary = shared.chain[0].as_ref(); // never empty: build_chain refuses an empty chain
+    let context = earlier_answers(&item.earlier);
+    let key = call_cache_key(&job.prompt_hash, n, &context);
+    let counts = Counts::of(out);
+    let req = Request {
+        item: job.request.item.clone(),
+        system: call.system_with_taxonomy(),
+        user: format!("{context}{}", job.request.user),
+        schema: call.schema.clone(),
+        temperature: job.request.temperature,
+    };
+    // A cached answer counts only under the key of the context it was given; one cached
+    // after arbitration is final.
+    let reasked = arbitrated_key(&key);
+    let cached = job.call_cached.get_mut(n).and_then(Option::take);
+    let cached = cached.filter(|(k, _)| *k == key || *k == reasked);
+    let is_final = cached.as_ref().is_some_and(|(k, _)| *k == reasked);
+    let found = cached.is_some();
+    let result = match cached {
+        Some((_, raw)) => Ok(Answered {
+            raw,
+            provider: primary.provider().into(),
+            model: primary.model().into(),
+            fallback: false,
+            cache: None,
+        }),
+        None => {
+            item.all_cached = false;
+            // After the primary failed a call, the item's later calls go to the fallbacks.
+            let skip = item.skip_primary || item.primary_failed;
+            let r = ask_chain(shared, &req, skip, out).await;
+            let primary_asked = !skip;
+            match &r {
+                Ok(a) if !a.fallback => item.primary_answered = true,
+                Ok(_) | Err(ChainEnd::Failed(_)) if primary_asked => item.primary_failed = true,
+                _ => {}
+            }
+            r
+        }
+    };
+    let call_tokens = (out.tokens_in - counts.tokens_in, out.tokens_out - counts.tokens_out);
+    let mut answered = match result {
+        Ok(a) => a,
+        Err(end) => {
+            let mut line = counts.line(out, n, call, calls.len());
+            line["cached"] = json!(false);
+            if let ChainEnd::Failed(e) = &end {
+                line["error"] = json!(e);
+                let what =
+                    format!("call {} of {} ({})", n + 1, calls.len(), call.dimensions.join(", "));
+                out.error = Some(format!("{what}: {e}"));
+            } else {
+                end.record(out);
+            }
+            out.call_lines.push(line);
+            return false;
+        }
+    };
+    if let Some(first) = answered.cache.take() {
+        let (tokens_in, tokens_out) = call_tokens;
+        let model = answered.model.clone();
+        out.call_cache.push(CallCache {
+            key: key.clone(),
+            raw: first,
+            model,
+            tokens_in,
+            tokens_out,
+        });
+    }
+    let mut arbitration = None;
+    if !answered.fallback && !is_final && shared.arbitration {
+        let scope = Scope { tax: &call.tax, context: &context, call: Some((n, calls.len())) };
+        arbitration = arbitrate(shared, scope, primary, &req, &mut answered, out).await;
+        // The answer after a real re-ask is cached too, so the calls after it keep their keys.
+        if arbitration.as_ref().is_some_and(|a| a.get("second").is_some_and(|s| !s.is_null())) {
+            let (model, raw) = (answered.model.clone(), answered.raw.clone());
+            out.call_cache.push(CallCache {
+                key: reasked,
+                raw,
+                model,
+                tokens_in: 0,
+                tokens_out: 0,
+            });
+        }
+    }
+    answered.raw.labels = own_labels(calls, &call.tax, &answered.raw.labels);
+    let v = validate::finalize(&call.tax, &answered.raw.labels);
+    if !found {
+        let ms = counts.started.elapsed().as_millis() as u64;
+        out.slowest_call_ms = Some(out.slowest_call_ms.unwrap_or(0).max(ms));
+    }
+    let mut line = counts.line(out, n, call, calls.len());
+    line["cached"] = json!(found);
+    line["provider"] = json!(answered.provider);
+    line["model"] = json!(answered.model);
+    line["fallback"] = json!(answered.fallback);
+    line["labels"] = json!(v.labels);
+    if let Some(a) = arbitration {
+        line["arbitration"] = a.clone();
+        item.reasks.push(a);
+    }
+    out.call_lines.push(line);
+    if answered.fallback && item.fallback.is_none() {
+        item.fallback = Some((answered.provider.clone(), answered.model.clone()));
+    }
+    item.earlier.extend(by_dimension(&call.tax, &v.labels));
+    item.parts.push(answered.raw);
+    true
+}
+
+/// The key of a call's answer after arbitration re-asked it.
+fn arbitrated_key(key: &str) -> String {
+    format!("{key}#arbitrated")
 }
 
 /// The cache key of call `n` (from 0) of an item: its prompt hash, the call, and what the
@@ -724,15 +815,12 @@ fn by_dimension(tax: &Taxonomy, labels: &[LabelScore]) -> Vec<(String, Vec<Label
         .collect()
 }
 
-/// A call's labels in the item's answer: those of its own dimensions, and names of no
-/// dimension at all (validation reports them dropped). Another call's labels are not its to
-/// give: that call answers them.
-fn own_labels(whole: &Taxonomy, call: &Taxonomy, labels: &[LabelScore]) -> Vec<LabelScore> {
-    labels
-        .iter()
-        .filter(|l| call.resolve(&l.name).is_some() || whole.resolve(&l.name).is_none())
-        .cloned()
-        .collect()
+/// A call's labels in the item's answer: those of its own dimensions, and names no call
+/// knows (validation reports them dropped). Another call's labels are not its to give: that
+/// call answers them.
+fn own_labels(calls: &[CallPrompt], call: &Taxonomy, labels: &[LabelScore]) -> Vec<LabelScore> {
+    let known = |name: &str| calls.iter().any(|c| c.tax.resolve(name).is_some());
+    labels.iter().filter(|l| call.resolve(&l.name).is_some() || !known(&l.name)).cloned().collect()
 }
 
 /// The calls' answers as one: labels together, rationales joined, the first summary and
@@ -757,11 +845,11 @@ fn merge_parts(parts: Vec<RawAnswer>) -> RawAnswer {
 }
 
 /// Cached answers of an item's calls, in order, as far as the cache knows them. A later
-/// call's key holds the earlier calls' answers, so lookups stop at the first miss, and after
-/// an answer that arbitration would re-ask (its final labels are known only then). Returns
-/// the answers found with their keys, and the whole merged answer when every call was found.
+/// call's key holds the earlier calls' answers, so lookups stop at the first miss. An answer
+/// that arbitration would re-ask counts in its re-asked form, when that was cached; else the
+/// lookups stop there too (its final labels are known only after the re-ask). Returns the
+/// answers found with their keys, and the whole merged answer when every call was found.
 pub(super) fn prefetch_calls<E>(
-    whole: &Taxonomy,
     calls: &[CallPrompt],
     prompt_hash: &str,
     arbitration: Option<f64>,
@@ -773,20 +861,26 @@ pub(super) fn prefetch_calls<E>(
     for (n, call) in calls.iter().enumerate() {
         let key = call_cache_key(prompt_hash, n, &earlier_answers(&earlier));
         let Some(raw) = lookup(&key)? else { break };
-        let reask = arbitration.is_some_and(|t| needs_arbitration(&call.tax, &raw, t));
-        let labels = own_labels(whole, &call.tax, &raw.labels);
+        let (key, raw) = match arbitration.filter(|t| needs_arbitration(&call.tax, &raw, *t)) {
+            None => (key, raw),
+            Some(_) => {
+                let reasked = arbitrated_key(&key);
+                match lookup(&reasked)? {
+                    Some(r) => (reasked, r),
+                    None => {
+                        found.push(Some((key, raw)));
+                        break;
+                    }
+                }
+            }
+        };
+        let labels = own_labels(calls, &call.tax, &raw.labels);
         let v = validate::finalize(&call.tax, &labels);
         earlier.extend(by_dimension(&call.tax, &v.labels));
         parts.push(RawAnswer { labels, ..raw.clone() });
         found.push(Some((key, raw)));
-        if reask {
-            break;
-        }
     }
-    let complete = parts.len() == calls.len()
-        && !found.iter().flatten().zip(calls).any(|((_, raw), call)| {
-            arbitration.is_some_and(|t| needs_arbitration(&call.tax, raw, t))
-        });
+    let complete = parts.len() == calls.len();
     Ok((found, complete.then(|| merge_parts(parts))))
 }
 
@@ -802,7 +896,8 @@ async fn rearbitrate(shared: &Shared, job: &Job, raw: RawAnswer, out: &mut Outco
     };
     out.cached = true;
     out.arbitration =
-        arbitrate(shared, &shared.tax, primary, &job.request, "", &mut answered, out).await;
+        arbitrate(shared, Scope::whole(&shared.tax), primary, &job.request, &mut answered, out)
+            .await;
     out.answer = Some(answered);
 }
 
@@ -848,17 +943,33 @@ fn top(v: &validate::Validated) -> f64 {
     v.labels.first().map_or(0.0, validate::score)
 }
 
+/// What an answer being arbitrated is about.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    /// The dimensions asked about (a call's, or the whole taxonomy).
+    tax: &'a Taxonomy,
+    /// What earlier calls answered, told again in a re-ask.
+    context: &'a str,
+    /// The call's place (index, count) in a multi-call prompt.
+    call: Option<(usize, usize)>,
+}
+
+impl<'a> Scope<'a> {
+    fn whole(tax: &'a Taxonomy) -> Self {
+        Scope { tax, context: "", call: None }
+    }
+}
+
 /// The request of a re-ask: the whole prompt when every dimension is re-asked, else a prompt
-/// about the low dimensions only.
-/// `context` is what earlier calls answered, told again in the re-ask.
+/// about the low dimensions only (with the call's rules, in a multi-call prompt).
 fn reask_request(
     shared: &Shared,
-    tax: &Taxonomy,
+    scope: Scope<'_>,
     req: &Request,
     low: &[String],
     temperature: f64,
-    context: &str,
 ) -> Request {
+    let tax = scope.tax;
     if low.len() == tax.dimensions.len() {
         return Request { temperature, ..req.clone() };
     }
@@ -871,11 +982,18 @@ fn reask_request(
     let mut sub = tax.restricted(&allowed);
     sub.calls.clear();
     let bundle = super::prompt::PromptBundle::new(&sub, &shared.prompt_version, Vec::new());
+    let (system, schema) = match scope.call {
+        Some((n, total)) => {
+            let c = super::prompt::call_prompt(sub, n, total);
+            (c.system_with_taxonomy(), c.schema)
+        }
+        None => (bundle.system_with_taxonomy(), bundle.schema.clone()),
+    };
     Request {
         item: req.item.clone(),
-        system: bundle.system_with_taxonomy(),
-        user: format!("{context}{}", bundle.user_message(&req.item)),
-        schema: bundle.schema.clone(),
+        system,
+        user: format!("{}{}", scope.context, bundle.user_message(&req.item)),
+        schema,
         temperature,
     }
 }
@@ -885,13 +1003,13 @@ fn reask_request(
 /// both answers for the monitor log, or None when nothing was low.
 async fn arbitrate(
     shared: &Shared,
-    tax: &Taxonomy,
+    scope: Scope<'_>,
     s: &dyn Suggester,
     req: &Request,
-    context: &str,
     answered: &mut Answered,
     out: &mut Outcome,
 ) -> Option<Value> {
+    let tax = scope.tax;
     let low = low_dimensions(tax, &answered.raw, shared.arbitration_threshold);
     if low.is_empty() {
         return None;
@@ -907,7 +1025,7 @@ async fn arbitrate(
             "skipped": "the run's temperature is already the provider's highest",
         }));
     }
-    let again = reask_request(shared, tax, req, &low, temperature, context);
+    let again = reask_request(shared, scope, req, &low, temperature);
     let second = match ask(shared, s, &again, out).await {
         Ok(a) => a.raw,
         Err(_) => {
@@ -1023,7 +1141,7 @@ mod tests {
 
     #[test]
     fn prefetch_follows_the_chain_of_answers_and_stops_where_it_must() {
-        let (tax, calls) = split_sft();
+        let (_, calls) = split_sft();
         let first = answer(&[("fix", 0.9), ("rust", 0.9), ("concurrency", 0.9)]);
         let second = answer(&[("snippet", 0.9)]);
         let k1 = call_cache_key("P", 0, "");
@@ -1042,23 +1160,29 @@ mod tests {
             asked.push(k.to_string());
             Ok::<_, ()>(cache.get(k).cloned())
         };
-        let (found, whole) = prefetch_calls(&tax, &calls, "P", None, &mut lookup).unwrap();
+        let (found, whole) = prefetch_calls(&calls, "P", None, &mut lookup).unwrap();
         assert_eq!(found.len(), 2);
         let whole = whole.expect("both calls cached");
         let names: Vec<&str> = whole.labels.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["fix", "rust", "snippet"], "concurrency was not call 1's to give");
         // Arbitration would re-ask call 1 (snippet-only call 2 is sure): stop after call 1.
         let low = answer(&[("fix", 0.9), ("rust", 0.3)]);
-        let cache: std::collections::HashMap<String, RawAnswer> = [(k1.clone(), low)].into();
-        let (found, whole) =
-            prefetch_calls(&tax, &calls, "P", Some(0.65), |k| Ok::<_, ()>(cache.get(k).cloned()))
-                .unwrap();
+        let mut cache: std::collections::HashMap<String, RawAnswer> =
+            [(k1.clone(), low), (k2.clone(), second.clone())].into();
+        let look = |c: &std::collections::HashMap<String, RawAnswer>| {
+            prefetch_calls(&calls, "P", Some(0.65), |k| Ok::<_, ()>(c.get(k).cloned())).unwrap()
+        };
+        let (found, whole) = look(&cache);
         assert_eq!((found.len(), whole.is_none()), (1, true));
+        // With it cached, it is the final answer of call 1 and call 2 follows from it.
+        cache.insert(arbitrated_key(&k1), first.clone());
+        let (found, whole) = look(&cache);
+        assert_eq!(found[0].as_ref().unwrap().0, arbitrated_key(&k1));
+        assert!(whole.is_some() && found.len() == 2);
         // A miss on call 1 looks no further.
         asked.clear();
         let (found, whole) =
-            prefetch_calls(&tax, &calls, "Q", None, |k| Ok::<_, ()>(cache.get(k).cloned()))
-                .unwrap();
+            prefetch_calls(&calls, "Q", None, |k| Ok::<_, ()>(cache.get(k).cloned())).unwrap();
         assert!(found.is_empty() && whole.is_none());
     }
 

@@ -115,6 +115,7 @@ impl Sink {
             self.report.not_asked += 1;
             // Calls answered before the stop were paid for: a resume starts after them.
             self.writer.cache_calls(store, &out)?;
+            self.writer.log_calls(&mut self.log, &out)?;
             return self.account(store, &out);
         }
         self.handle(store, out)?;

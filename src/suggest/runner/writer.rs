@@ -120,7 +120,7 @@ impl Writer {
     }
 
     /// Each call's own monitor-log entry, before the item's.
-    fn log_calls(&self, log: &mut MonitorLog, out: &Outcome) -> Result<(), RunError> {
+    pub(super) fn log_calls(&self, log: &mut MonitorLog, out: &Outcome) -> Result<(), RunError> {
         for c in &out.call_lines {
             log.write(&super::super::worker::call_line(&self.run_id, &out.key, c))?;
         }
