@@ -4,4 +4,5 @@
 pub mod agreement;
 pub mod evaluation;
 pub mod gold;
+pub mod paired;
 pub mod sampling;

@@ -84,7 +84,7 @@ pub enum PushEvent {
 
 /// A journal file name from an id: plain characters only (ids are made by sift, but a file
 /// name must never walk out of its folder).
-fn file_name(id: &str) -> String {
+pub(super) fn file_name(id: &str) -> String {
     let safe: String = id
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })

@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::journal::RunEvent;
-use super::{Result, Store, sql_err};
+use super::{Result, Store, StoreError, sql_err};
 use crate::model::{Item, LabelScore, Run, RunState, Suggestion};
 
 /// A suggestion with the run facts a reviewer needs beside it.
@@ -105,6 +105,27 @@ impl Store {
                 ],
             )
             .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Delete a run with its suggestions, and its journal file (a rebuild must not bring it
+    /// back).
+    pub fn delete_run(&mut self, id: &str) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
+        tx.execute("DELETE FROM suggestions WHERE run_id = ?1", [id])
+            .map_err(|e| sql_err(&path, e))?;
+        tx.execute("DELETE FROM runs WHERE id = ?1", [id]).map_err(|e| sql_err(&path, e))?;
+        tx.commit().map_err(|e| sql_err(&path, e))?;
+        if let Some(root) = &self.journal {
+            let file = root.join(super::journal::RUNS_DIR).join(super::journal::file_name(id));
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::Io { path: file, source: e });
+                }
+                _ => {}
+            }
+        }
         Ok(())
     }
 

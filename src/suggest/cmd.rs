@@ -55,8 +55,20 @@ pub struct SuggestArgs {
     /// Re-ask low-confidence items at a higher temperature.
     #[arg(long)]
     pub arbitration: bool,
+    /// Make this run an arm of an experiment: two runs over the same items, compared in
+    /// `sift runs compare` with paired statistics.
+    #[arg(long, value_name = "NAME", requires = "arm")]
+    pub experiment: Option<String>,
+    #[arg(long, requires = "experiment")]
+    pub arm: Option<ArmArg>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ArmArg {
+    Control,
+    Treatment,
 }
 
 /// A count that must be at least 1.
@@ -84,8 +96,11 @@ pub struct TrainArgs {
 /// `sift runs ...`.
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
-    /// List runs, newest first.
+    /// List runs, newest first (archived ones with --all).
     List {
+        /// Archived runs too.
+        #[arg(long)]
+        all: bool,
         #[arg(long)]
         json: bool,
     },
@@ -126,6 +141,44 @@ pub enum RunsCommand {
         #[arg(long)]
         state: StateArg,
     },
+    /// Tie two runs over the same items into an experiment: A the control, B the treatment.
+    Pair {
+        a: String,
+        b: String,
+        #[arg(long, value_name = "NAME")]
+        experiment: String,
+    },
+    /// Make a run the baseline of its taxonomy, when it beats the current one on shared gold.
+    Promote {
+        run: String,
+        /// Promote even when it does not beat the baseline (recorded as forced).
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Archive and delete runs by policy; baseline runs only with --force.
+    Cleanup {
+        /// Keep this many newest experimental runs; archive older ones.
+        #[arg(long, value_name = "N")]
+        keep_experimental: Option<usize>,
+        /// Archive runs that ended longer ago than this (30d, 2w, 12h).
+        #[arg(long, value_name = "AGE", default_value = "30d", value_parser = super::lifecycle::parse_age)]
+        archive_after: jiff::SignedDuration,
+        /// Delete runs archived longer ago than this.
+        #[arg(long, value_name = "AGE", default_value = "90d", value_parser = super::lifecycle::parse_age)]
+        delete_archived_after: jiff::SignedDuration,
+        /// List what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Baseline runs follow the policy too.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring an archived run back to the state it had.
+    Restore { run: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -157,6 +210,11 @@ pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
     opts.daily_budget = a.budget.unwrap_or(opts.daily_budget);
     opts.arbitration |= a.arbitration;
     opts.few_shot = a.few_shot.unwrap_or(opts.few_shot);
+    opts.experiment = a.experiment.clone();
+    opts.arm = a.arm.map(|x| match x {
+        ArmArg::Control => "control".into(),
+        ArmArg::Treatment => "treatment".into(),
+    });
     opts.progress = true;
     let similar = super::prompt::SimilarGold::open(&ctx.ws)?;
     let examples: &dyn super::prompt::ExampleSource =
@@ -244,7 +302,34 @@ fn print_report(r: &RunReport, json: bool) -> Result<()> {
 /// `sift runs ...`.
 pub fn runs(ctx: &mut Context, cmd: &RunsCommand) -> Result<ExitCode> {
     match cmd {
-        RunsCommand::List { json } => list(ctx, *json),
+        RunsCommand::List { all, json } => list(ctx, *all, *json),
+        RunsCommand::Pair { a, b, experiment } => {
+            let (ra, rb) = super::lifecycle::pair(&ctx.store, a, b, experiment)?;
+            outln!("experiment `{}`: control {}, treatment {}", one_line(experiment), ra.id, rb.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        RunsCommand::Promote { run, force, json } => promote(ctx, run, *force, *json),
+        RunsCommand::Cleanup {
+            keep_experimental,
+            archive_after,
+            delete_archived_after,
+            dry_run,
+            force,
+            json,
+        } => {
+            let policy = super::lifecycle::Policy {
+                keep_experimental: *keep_experimental,
+                archive_after: Some(*archive_after),
+                delete_archived_after: Some(*delete_archived_after),
+                force: *force,
+            };
+            cleanup(ctx, &policy, *dry_run, *json)
+        }
+        RunsCommand::Restore { run } => {
+            let r = super::lifecycle::restore(&ctx.store, run)?;
+            outln!("run {} restored ({})", r.id, format!("{:?}", r.state).to_lowercase());
+            Ok(ExitCode::SUCCESS)
+        }
         RunsCommand::Show { run, json } => show(ctx, run, *json),
         RunsCommand::Compare { runs, reference, json } => match (runs.as_slice(), reference) {
             ([a, b], None) => compare(ctx, a, b, *json),
@@ -289,8 +374,72 @@ pub fn runs(ctx: &mut Context, cmd: &RunsCommand) -> Result<ExitCode> {
     }
 }
 
-fn list(ctx: &Context, json: bool) -> Result<ExitCode> {
-    let all = runs::list(&ctx.store)?;
+/// `sift runs promote`: refused (exit 1, saying why) when the run does not beat the baseline.
+fn promote(ctx: &Context, run: &str, force: bool, json: bool) -> Result<ExitCode> {
+    let p = match super::lifecycle::promote(&ctx.ws, &ctx.store, run, force) {
+        Err(runs::RunsError::Invalid(why)) => {
+            eprintln!("error: {}", one_line(&why));
+            return Ok(ExitCode::FAILURE);
+        }
+        other => other?,
+    };
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&p)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let vs = match (&p.previous, &p.f1) {
+        (None, _) => " (there was no baseline)".to_string(),
+        (Some(b), Some(d)) => format!(
+            " over {b}: micro-F1 {:.3} against {:.3} on {} shared gold items",
+            d.f1_b, d.f1_a, d.items
+        ),
+        (Some(b), None) => format!(" over {b} (no shared gold)"),
+    };
+    let forced = if p.forced { ", forced" } else { "" };
+    outln!("run {} is the baseline{vs}{forced}", p.run);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sift runs cleanup`.
+fn cleanup(
+    ctx: &mut Context,
+    policy: &super::lifecycle::Policy,
+    dry_run: bool,
+    json: bool,
+) -> Result<ExitCode> {
+    let planned = super::lifecycle::plan(&ctx.store.runs()?, policy, jiff::Timestamp::now());
+    if !dry_run {
+        super::lifecycle::apply(&mut ctx.store, &planned)?;
+    }
+    if json {
+        let v = serde_json::json!({"dry_run": dry_run, "changes": planned});
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let verb = |a: &str| match (a, dry_run) {
+        ("archive", true) => "would archive",
+        ("archive", false) => "archived",
+        (_, true) => "would delete",
+        (_, false) => "deleted",
+    };
+    for p in &planned {
+        let name = p.name.as_deref().map(|n| format!(" `{}`", one_line(n))).unwrap_or_default();
+        outln!("{} {}{name}: {}", verb(p.action), p.run, p.reason);
+    }
+    if planned.is_empty() {
+        outln!("nothing to clean up");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(ctx: &Context, all: bool, json: bool) -> Result<ExitCode> {
+    let mut all_runs = runs::list(&ctx.store)?;
+    let hidden = all_runs.iter().filter(|r| r.state == RunState::Archived).count();
+    if !all {
+        all_runs.retain(|r| r.state != RunState::Archived);
+    }
+    let all_shown = all;
+    let all = all_runs;
     if json {
         outln!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(ExitCode::SUCCESS);
@@ -315,6 +464,10 @@ fn list(ctx: &Context, json: bool) -> Result<ExitCode> {
             r.tokens_in + r.tokens_out,
             format!("{:?}", r.state).to_lowercase()
         )?;
+    }
+    if hidden > 0 && !all_shown {
+        let s = if hidden == 1 { "" } else { "s" };
+        writeln!(out, "{hidden} archived run{s} hidden (sift runs list --all shows them)")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -501,12 +654,71 @@ fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {
     if c.flipped.len() > 50 {
         writeln!(out, "  ... {} more (use --json)", c.flipped.len() - 50)?;
     }
+    if let Some(p) = &c.paired {
+        print_paired(&mut out, p)?;
+    }
     if c.prompt_diff.is_empty() {
         writeln!(out, "prompt bundles are identical")?;
-    } else {
-        writeln!(out, "prompt diff:\n{}", crate::text::sanitize(&c.prompt_diff))?;
+    }
+    for d in &c.prompt_sections {
+        writeln!(out, "prompt section `{}` differs:", one_line(&d.section))?;
+        writeln!(out, "{}", crate::text::sanitize(&d.diff))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An experiment's figures: F1 difference, McNemar, histograms side by side, changed items.
+fn print_paired(out: &mut impl Write, p: &super::lifecycle::Paired) -> Result<()> {
+    writeln!(out, "experiment `{}` (A control, B treatment):", one_line(&p.experiment))?;
+    match &p.f1 {
+        Some(d) => {
+            let ci =
+                d.ci95.map(|[l, h]| format!(", 95% CI [{l:+.3}, {h:+.3}]")).unwrap_or_default();
+            writeln!(
+                out,
+                "  micro-F1 on {} gold items: A {:.3}, B {:.3}, B - A {:+.3}{ci} ({} bootstrap draws)",
+                d.items, d.f1_a, d.f1_b, d.difference, d.draws
+            )?;
+        }
+        None => writeln!(out, "  no gold labels on the items both runs answered")?,
+    }
+    if let Some(m) = &p.mcnemar {
+        let how = if m.exact { "exact binomial" } else { "chi-square, 1 df" };
+        writeln!(
+            out,
+            "  McNemar: {} items right only in A, {} only in B; statistic {:.3}, p = {:.4} ({how})",
+            m.only_a, m.only_b, m.statistic, m.p_value
+        )?;
+    }
+    writeln!(out, "  top confidence      A                         B")?;
+    let widest = p.histogram_a.iter().chain(&p.histogram_b).copied().max().unwrap_or(0).max(1);
+    let bar = |n: usize| {
+        let w = (n * 20).div_ceil(widest);
+        format!("{:<20} {n:>4}", "█".repeat(w))
+    };
+    for (i, (a, b)) in p.histogram_a.iter().zip(&p.histogram_b).enumerate().rev() {
+        let lo = i as f64 / 10.0;
+        writeln!(out, "  {lo:.1}-{:.1}    {}   {}", lo + 0.1, bar(*a), bar(*b))?;
+    }
+    let changed: Vec<_> = p.deltas.iter().filter(|d| d.a != d.b).collect();
+    writeln!(out, "  {} of {} items changed labels:", changed.len(), p.deltas.len())?;
+    let mark = |c: Option<bool>| match c {
+        Some(true) => " ✓",
+        Some(false) => " ✗",
+        None => "",
+    };
+    for d in changed.iter().take(20) {
+        writeln!(
+            out,
+            "    {}: [{}]{} -> [{}]{}",
+            one_line(&d.item),
+            d.a.join(", "),
+            mark(d.correct_a),
+            d.b.join(", "),
+            mark(d.correct_b)
+        )?;
+    }
+    Ok(())
 }
 
 fn print_cross_validation(cv: &super::crossval::CrossValidation) -> Result<()> {

@@ -4,6 +4,7 @@ pub mod anthropic;
 pub mod cmd;
 pub mod crossval;
 pub mod keywords;
+pub mod lifecycle;
 // Owned by the local-model work on main; left as main has it so merges stay clean.
 pub mod local;
 pub mod matrix;

@@ -141,6 +141,56 @@ pub struct Comparison {
     pub same_items: bool,
     /// Unified diff of the two prompt bundles (empty when identical).
     pub prompt_diff: String,
+    /// The same diff by bundle section (system, instructions, taxonomy, ...): only the
+    /// sections that differ.
+    pub prompt_sections: Vec<SectionDiff>,
+    /// Two runs of one experiment: per-item deltas, confidence histograms, the F1 difference
+    /// with its bootstrap interval, and McNemar's test.
+    pub paired: Option<super::lifecycle::Paired>,
+}
+
+/// One section of two prompt bundles that differs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SectionDiff {
+    pub section: String,
+    pub diff: String,
+}
+
+/// The bundle's `## ` sections, by heading, in order.
+fn sections(bundle: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![("header".into(), String::new())];
+    for line in bundle.lines() {
+        if let Some(h) = line.strip_prefix("## ") {
+            out.push((h.to_string(), String::new()));
+        } else if let Some((_, text)) = out.last_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    out
+}
+
+/// The sections of two bundles that differ, each with its own unified diff.
+pub fn diff_by_section(a: &str, b: &str) -> Vec<SectionDiff> {
+    let (sa, sb) = (sections(a), sections(b));
+    let mut names: Vec<&String> = sa.iter().map(|(n, _)| n).collect();
+    names.extend(sb.iter().map(|(n, _)| n).filter(|n| !sa.iter().any(|(x, _)| x == *n)));
+    let get = |v: &[(String, String)], n: &str| {
+        v.iter().find(|(x, _)| x == n).map(|(_, t)| t.clone()).unwrap_or_default()
+    };
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let (x, y) = (get(&sa, n), get(&sb, n));
+            (x != y).then(|| SectionDiff {
+                section: n.clone(),
+                diff: similar::TextDiff::from_lines(&x, &y)
+                    .unified_diff()
+                    .context_radius(2)
+                    .to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Compare two runs.
@@ -213,7 +263,9 @@ pub fn compare(
         same_prompt: ra.prompt_hash == rb.prompt_hash,
         same_items: !ra.dataset_fingerprint.is_empty()
             && ra.dataset_fingerprint == rb.dataset_fingerprint,
+        prompt_sections: diff_by_section(&ra.bundle, &rb.bundle),
         prompt_diff,
+        paired: super::lifecycle::paired(ws, store, &ra, &rb)?,
         a: RunSummary::new(&ra, count(&ra)),
         b: RunSummary::new(&rb, count(&rb)),
     })

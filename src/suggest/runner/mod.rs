@@ -96,6 +96,9 @@ pub struct RunOptions {
     pub temperature: f64,
     pub few_shot: usize,
     pub prompt_version: String,
+    /// The experiment this run is an arm of (`--experiment`), and its arm.
+    pub experiment: Option<String>,
+    pub arm: Option<String>,
     /// How an OpenAI-compatible server is asked for JSON: auto (negotiated), json_schema,
     /// json_object or text.
     pub response_format: String,
@@ -148,6 +151,8 @@ impl RunOptions {
             response_format: s.response_format.clone(),
             concurrency_given: false,
             prompt_version: s.prompt_version.clone(),
+            experiment: None,
+            arm: None,
             skip_done: true,
             progress: false,
             on_item: None,
@@ -285,10 +290,20 @@ pub async fn run_suggestions(
         Some(name) => Some(lock_run(ws, name)?),
         None => None,
     };
-    let run = open_run(store, opts, &tax, chain[0].as_ref(), &bundle, &mut warnings)?;
-    // --limit picks the first N items of the scope, so re-running the same command after
-    // an interruption finishes the same items.
     let scope = &rows[..opts.limit.unwrap_or(rows.len()).min(rows.len())];
+    // An experiment's arms must cover the same items: checked before any run is recorded.
+    if let (Some(e), Some(arm)) = (&opts.experiment, &opts.arm) {
+        let fingerprint = scope_fingerprint(store, scope)?;
+        let this = opts.name.as_deref();
+        match super::lifecycle::pairing_conflict(store, this, &fingerprint, e, arm) {
+            Ok(None) => {}
+            Ok(Some(why)) => return Err(RunError::Usage(why)),
+            Err(e) => return Err(RunError::Usage(e.to_string())),
+        }
+    }
+    let run = open_run(store, opts, &tax, chain[0].as_ref(), &bundle, &mut warnings)?;
+    // --limit picks the first N items of the scope (above), so re-running the same command
+    // after an interruption finishes the same items.
     let done =
         if opts.skip_done { store.run_item_keys(&run.id, true)? } else { Default::default() };
     let todo: Vec<String> =
@@ -414,11 +429,10 @@ impl Jobs<'_> {
         if use_cache && !self.calls.is_empty() {
             let threshold = self.opts.arbitration.then_some(self.opts.arbitration_threshold);
             let model = self.primary.model();
-            let (found, whole) =
-                prefetch_calls(&sink.writer.tax, &self.calls, &prompt_hash, threshold, |k| {
-                    let hit = store.cache_get(&content_hash, k, model)?;
-                    Ok::<_, RunError>(hit.and_then(|c| serde_json::from_str(&c.answer).ok()))
-                })?;
+            let (found, whole) = prefetch_calls(&self.calls, &prompt_hash, threshold, |k| {
+                let hit = store.cache_get(&content_hash, k, model)?;
+                Ok::<_, RunError>(hit.and_then(|c| serde_json::from_str(&c.answer).ok()))
+            })?;
             if let Some(raw) = whole {
                 sink.handle(store, Outcome::cached(item, raw, self.primary, titles))?;
                 return Ok(None);
@@ -581,7 +595,7 @@ impl Flow {
         if out.answer.is_none() || out.cached {
             return None;
         }
-        let ms = out.latency_ms.max(1);
+        let ms = out.slowest_call_ms.unwrap_or(out.latency_ms).max(1);
         let best = *self.best_ms.get_or_insert(ms);
         self.best_ms = Some(best.min(ms));
         // Nearly twice the quickest answer with more than one in flight: they wait for each other
