@@ -2033,3 +2033,58 @@ async fn a_multi_call_prompt_asks_in_order_and_a_failed_call_resumes_alone() {
     assert_eq!(json_of(&out)["cached"].as_u64(), Some(1));
     assert_eq!(requests(&server).await, 4, "nothing asked");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prompt_files_in_the_workspace_shape_the_prompt_and_compare_by_section() {
+    let dir = workspace(&[]);
+    let prompts = ws(&dir).join("prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    std::fs::write(prompts.join("system.md"), "You triage issues for the Acme editor.\r\n")
+        .unwrap();
+    std::fs::write(prompts.join("instructions.md"), "Crashes are bugs.\n").unwrap();
+    let server = openai_answering_bug().await;
+    let uri = server.uri();
+    let run = |name: &'static str| {
+        let uri = uri.clone();
+        let dir = &dir;
+        async move {
+            let args = [
+                "suggest",
+                "--provider",
+                "openai",
+                "--base-url",
+                &uri,
+                "--dataset",
+                "demo",
+                "--limit",
+                "1",
+                "--few-shot",
+                "0",
+                "--name",
+                name,
+                "--json",
+            ];
+            let out = sift(dir, &args).await;
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            out
+        }
+    };
+    let first = run("acme-1").await;
+    let body: Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    let system = body["messages"][0]["content"].as_str().unwrap();
+    assert!(system.starts_with("You triage issues for the Acme editor.\n\nInstructions:\nCrashes are bugs.\n\ntaxonomy: issues"), "{system}");
+    let bundle = store(&dir).run(&run_id(&first)).unwrap().unwrap().bundle;
+    assert!(bundle.contains("## system (prompts/system.md)\nYou triage issues"), "{bundle}");
+    assert!(bundle.contains("## instructions (prompts/instructions.md)\nCrashes are bugs."));
+    // A changed instruction is a new prompt, and the comparison names the section.
+    std::fs::write(prompts.join("instructions.md"), "Crashes are bugs.\nTypos are docs.\n")
+        .unwrap();
+    let second = run("acme-2").await;
+    assert_ne!(json_of(&first)["run"]["prompt_hash"], json_of(&second)["run"]["prompt_hash"]);
+    let c = json_of(&sift(&dir, &["runs", "compare", "acme-1", "acme-2", "--json"]).await);
+    let sections = c["prompt_sections"].as_array().unwrap();
+    assert_eq!(sections.len(), 1, "{c}");
+    assert_eq!(sections[0]["section"], "instructions (prompts/instructions.md)");
+    assert!(sections[0]["diff"].as_str().unwrap().contains("+Typos are docs."));
+}

@@ -320,7 +320,7 @@ pub fn plan(runs: &[Run], policy: &Policy, now: jiff::Timestamp) -> Vec<Planned>
         match r.state {
             RunState::Archived => {
                 if let (Some(limit), Some(at)) = (policy.delete_archived_after, archived_at(r))
-                    && now.duration_since(at) > limit
+                    && older(now, at, limit)
                 {
                     out.push(planned("delete", format!("archived more than {} ago", days(limit))));
                 }
@@ -339,7 +339,7 @@ pub fn plan(runs: &[Run], policy: &Policy, now: jiff::Timestamp) -> Vec<Planned>
                         format!("older than the {keep} newest experimental runs"),
                     ));
                 } else if let (Some(limit), Some(at)) = (policy.archive_after, ended(r))
-                    && now.duration_since(at) > limit
+                    && older(now, at, limit)
                 {
                     out.push(planned("archive", format!("ended more than {} ago", days(limit))));
                 }
@@ -347,6 +347,12 @@ pub fn plan(runs: &[Run], policy: &Policy, now: jiff::Timestamp) -> Vec<Planned>
         }
     }
     out
+}
+
+/// `at` is at least `limit` before `now`; a zero limit takes everything (times are kept to
+/// the second, so "0h" must not depend on when within a second they were written).
+fn older(now: jiff::Timestamp, at: jiff::Timestamp, limit: jiff::SignedDuration) -> bool {
+    limit.is_zero() || now.duration_since(at) >= limit
 }
 
 fn days(d: jiff::SignedDuration) -> String {

@@ -98,7 +98,10 @@ impl Predictor {
     pub fn open(ws: &Workspace, tax: &Taxonomy, opts: &RunOptions) -> Result<Self, RunError> {
         let mut warnings = Vec::new();
         let chain = build_chain(ws, opts, tax, &mut warnings)?;
-        let bundle = PromptBundle::new(tax, &opts.prompt_version, Vec::new());
+        let sources = super::prompt::PromptSources::load(&ws.root)?;
+        let opts = &RunOptions { prompt_sources: sources, ..opts.clone() };
+        let bundle =
+            PromptBundle::with_sources(tax, &opts.prompt_version, Vec::new(), &opts.prompt_sources);
         let store = ws.open_store()?;
         let day = today();
         let used = store.budget_used(&day)?;
@@ -184,7 +187,8 @@ impl Predictor {
         let owned_bundle;
         let (bundle, prompt_hash) = match &restricted {
             Some((t, _)) => {
-                owned_bundle = PromptBundle::new(t, &self.prompt_version, Vec::new());
+                let sources = &self.shared.prompt_sources;
+                owned_bundle = PromptBundle::with_sources(t, &self.prompt_version, vec![], sources);
                 let h = owned_bundle.hash();
                 (&owned_bundle, h)
             }

@@ -114,6 +114,40 @@ pub struct PromptBundle {
     /// The ordered calls when labels.yml splits the taxonomy (empty: one call about all of
     /// it, with the prompt above). Part of the canonical text, so the hash covers them.
     pub calls: Vec<CallPrompt>,
+    /// Labeling instructions from `prompts/instructions.md` (empty: none), sent after the
+    /// system prompt.
+    pub instructions: String,
+    /// Where the system prompt came from: sift's own, or `prompts/system.md`.
+    pub system_source: String,
+}
+
+/// The workspace's prompt files: `prompts/system.md` replaces sift's system prompt, and
+/// `prompts/instructions.md` adds labeling instructions, so a prompt change is a reviewed
+/// diff in the repository. Both are recorded in the bundle (and its hash).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PromptSources {
+    pub system: Option<String>,
+    pub instructions: Option<String>,
+}
+
+/// The folder of the workspace's prompt files.
+pub const PROMPTS_DIR: &str = "prompts";
+
+impl PromptSources {
+    /// The prompt files of the workspace at `root`; a missing file is no file, an empty one
+    /// too.
+    pub fn load(root: &std::path::Path) -> Result<Self, crate::store::StoreError> {
+        let read = |name: &str| {
+            let path = root.join(PROMPTS_DIR).join(name);
+            match std::fs::read_to_string(&path) {
+                Ok(t) if t.trim().is_empty() => Ok(None),
+                Ok(t) => Ok(Some(normalise(&t).trim_end().to_string())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(crate::store::StoreError::Io { path, source }),
+            }
+        };
+        Ok(PromptSources { system: read("system.md")?, instructions: read("instructions.md")? })
+    }
 }
 
 /// One request of a multi-call prompt: its dimensions' taxonomy, rules and schema.
@@ -125,28 +159,38 @@ pub struct CallPrompt {
     pub system: String,
     pub taxonomy: String,
     pub schema: Value,
+    pub instructions: String,
 }
 
 impl CallPrompt {
-    /// The system message of this call: rules, then its part of the taxonomy.
+    /// The system message of this call: rules, instructions, then its part of the taxonomy.
     pub fn system_with_taxonomy(&self) -> String {
-        format!("{}\n\n{}", self.system, self.taxonomy)
+        system_message(&self.system, &self.instructions, &self.taxonomy)
+    }
+}
+
+/// Rules, then the instructions (if any), then the taxonomy.
+fn system_message(system: &str, instructions: &str, taxonomy: &str) -> String {
+    if instructions.is_empty() {
+        format!("{system}\n\n{taxonomy}")
+    } else {
+        format!("{system}\n\nInstructions:\n{instructions}\n\n{taxonomy}")
     }
 }
 
 /// The prompts of a taxonomy's calls (none when it is asked about in one call).
-fn call_prompts(tax: &Taxonomy) -> Vec<CallPrompt> {
+fn call_prompts(tax: &Taxonomy, sources: &PromptSources) -> Vec<CallPrompt> {
     let parts = tax.call_parts();
     let total = parts.len();
-    parts.into_iter().enumerate().map(|(i, part)| call_prompt(part, i, total)).collect()
+    parts.into_iter().enumerate().map(|(i, part)| call_prompt(part, i, total, sources)).collect()
 }
 
 /// The prompt of call `i` (from 0) of `total`, about the dimensions of `part`. Only the
 /// first call asks for the summary and keywords: one is enough per item.
-pub fn call_prompt(part: Taxonomy, i: usize, total: usize) -> CallPrompt {
+pub fn call_prompt(part: Taxonomy, i: usize, total: usize, sources: &PromptSources) -> CallPrompt {
     let first = i == 0;
     let dimensions: Vec<String> = part.dimensions.iter().map(|d| d.name.clone()).collect();
-    let mut system = system_prompt_with(&part, first);
+    let mut system = sources.system.clone().unwrap_or_else(|| system_prompt_with(&part, first));
     system.push_str(&format!(
         "\n- This is call {} of {total}: label only the dimensions {} of the taxonomy below.",
         i + 1,
@@ -162,6 +206,7 @@ pub fn call_prompt(part: Taxonomy, i: usize, total: usize) -> CallPrompt {
         system,
         taxonomy: render_taxonomy(&part),
         schema: answer_schema_with(&part, first),
+        instructions: sources.instructions.clone().unwrap_or_default(),
         dimensions,
         tax: part,
     }
@@ -190,16 +235,33 @@ pub fn earlier_answers(answers: &[(String, Vec<crate::model::LabelScore>)]) -> S
 }
 
 impl PromptBundle {
-    /// The bundle for a taxonomy, with the given examples (possibly none).
+    /// The bundle for a taxonomy, with the given examples (possibly none), and sift's own
+    /// system prompt.
     pub fn new(tax: &Taxonomy, version: &str, examples: Vec<FewShot>) -> Self {
+        Self::with_sources(tax, version, examples, &PromptSources::default())
+    }
+
+    /// The bundle with the workspace's prompt files, where it has them.
+    pub fn with_sources(
+        tax: &Taxonomy,
+        version: &str,
+        examples: Vec<FewShot>,
+        sources: &PromptSources,
+    ) -> Self {
+        let (system, system_source) = match &sources.system {
+            Some(s) => (s.clone(), format!("{PROMPTS_DIR}/system.md")),
+            None => (system_prompt(tax), String::new()),
+        };
         PromptBundle {
             version: version.to_string(),
-            system: system_prompt(tax),
+            system,
             taxonomy: render_taxonomy(tax),
             schema: answer_schema(tax),
             examples,
             example_policy: "none".into(),
-            calls: call_prompts(tax),
+            calls: call_prompts(tax, sources),
+            instructions: sources.instructions.clone().unwrap_or_default(),
+            system_source,
         }
     }
 
@@ -212,8 +274,18 @@ impl PromptBundle {
     /// pretty JSON with sorted keys. Stored with each run and diffed by `sift runs compare`.
     pub fn canonical(&self) -> String {
         let schema = serde_json::to_string_pretty(&self.schema).unwrap_or_default();
+        // Sections only a workspace's prompt files bring are left out otherwise, so bundles
+        // (and hashes) without them are what they always were.
+        let from = match self.system_source.as_str() {
+            "" => String::new(),
+            f => format!(" ({f})"),
+        };
+        let instructions = match self.instructions.as_str() {
+            "" => String::new(),
+            i => format!("\n\n## instructions ({PROMPTS_DIR}/instructions.md)\n{i}"),
+        };
         let mut s = format!(
-            "# sift prompt bundle {}\n\n## system\n{}\n\n## taxonomy\n{}\n\n## output schema\n{}\n\n## examples\npolicy: {}\n",
+            "# sift prompt bundle {}\n\n## system{from}\n{}{instructions}\n\n## taxonomy\n{}\n\n## output schema\n{}\n\n## examples\npolicy: {}\n",
             self.version, self.system, self.taxonomy, schema, self.example_policy
         );
         if self.examples.is_empty() {
@@ -248,9 +320,9 @@ impl PromptBundle {
         sha256_hex(&self.canonical())
     }
 
-    /// The system message sent to providers: rules, then the taxonomy.
+    /// The system message sent to providers: rules, instructions, then the taxonomy.
     pub fn system_with_taxonomy(&self) -> String {
-        format!("{}\n\n{}", self.system, self.taxonomy)
+        system_message(&self.system, &self.instructions, &self.taxonomy)
     }
 
     /// The user message for one item: examples, then the item, each as delimited data.

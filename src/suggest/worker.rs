@@ -134,6 +134,7 @@ pub(super) struct Shared {
     pub(super) arbitration_temperature: f64,
     /// For the prompt of a re-ask about some dimensions only.
     pub(super) prompt_version: String,
+    pub(super) prompt_sources: super::prompt::PromptSources,
     pub(super) temperature: f64,
     pub(super) failures_in_a_row: AtomicU32,
     /// Items that skipped the primary since it was last asked (see BREAKER_PROBE_EVERY).
@@ -424,6 +425,7 @@ impl Shared {
             arbitration_threshold: opts.arbitration_threshold,
             arbitration_temperature: opts.arbitration_temperature,
             prompt_version: opts.prompt_version.clone(),
+            prompt_sources: opts.prompt_sources.clone(),
             temperature: opts.temperature,
             failures_in_a_row: AtomicU32::new(0),
             skipped_primary: AtomicU32::new(0),
@@ -981,10 +983,16 @@ fn reask_request(
         .collect();
     let mut sub = tax.restricted(&allowed);
     sub.calls.clear();
-    let bundle = super::prompt::PromptBundle::new(&sub, &shared.prompt_version, Vec::new());
+    let sources = &shared.prompt_sources;
+    let bundle = super::prompt::PromptBundle::with_sources(
+        &sub,
+        &shared.prompt_version,
+        Vec::new(),
+        sources,
+    );
     let (system, schema) = match scope.call {
         Some((n, total)) => {
-            let c = super::prompt::call_prompt(sub, n, total);
+            let c = super::prompt::call_prompt(sub, n, total, sources);
             (c.system_with_taxonomy(), c.schema)
         }
         None => (bundle.system_with_taxonomy(), bundle.schema.clone()),

@@ -756,6 +756,22 @@ fn worker_lists_and_compares_the_demo_runs() {
 }
 
 #[test]
+fn the_runs_view_names_the_baseline_and_experiments_and_hides_archived_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ov = crate::workspace::Overrides { annotator: Some("t".into()), theme: None };
+    let ctx = crate::demo::prepare(dir.path(), &ov).unwrap();
+    crate::suggest::lifecycle::promote(&ctx.ws, &ctx.store, "demo-keywords", false).unwrap();
+    let mut r = ctx.store.run("demo-keywords").unwrap().unwrap();
+    r.config["experiment"] = serde_json::json!("kw-v2");
+    r.config["arm"] = serde_json::json!("control");
+    ctx.store.save_run(&r).unwrap();
+    crate::suggest::lifecycle::archive(&ctx.store, "demo-chat-keywords").unwrap();
+    let Action::RunsListed { rows } = worker::list_runs(&ctx) else { panic!("runs listed") };
+    assert_eq!(rows.len(), 1, "the archived run is hidden: {rows:?}");
+    assert!(rows[0].1.contains("★ baseline · experiment kw-v2 (control)"), "{rows:?}");
+}
+
+#[test]
 fn views_switch() {
     let mut s = state();
     update(&mut s, Action::ViewStats);

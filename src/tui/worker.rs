@@ -149,22 +149,35 @@ fn suggest(ctx: &Context, keys: Vec<String>, out: &UnboundedSender<Msg>) -> Acti
     }
 }
 
-/// The runs, newest first, one line each.
+/// The runs, newest first, one line each: the baseline marked, each run's experiment and
+/// arm named; archived runs are hidden (`sift runs list --all` shows them).
 pub(super) fn list_runs(ctx: &Context) -> Action {
+    use crate::model::RunState;
     match crate::suggest::runs::list(&ctx.store) {
         Ok(runs) => Action::RunsListed {
             rows: runs
                 .into_iter()
+                .filter(|r| r.state != RunState::Archived)
                 .map(|r| {
+                    let experiment = match r.config.get("experiment").and_then(|e| e.as_str()) {
+                        Some(e) => {
+                            let arm = r.config.get("arm").and_then(|a| a.as_str()).unwrap_or("");
+                            format!(" · experiment {e} ({arm})")
+                        }
+                        None => String::new(),
+                    };
+                    let state = match r.state {
+                        RunState::Baseline => "★ baseline",
+                        _ => "experimental",
+                    };
                     let line = format!(
-                        "{} {} · {}/{} · {} · {} suggestions · {:?}",
+                        "{} {} · {}/{} · {} · {} suggestions · {state}{experiment}",
                         r.started_at,
                         r.name.as_deref().unwrap_or(&r.id),
                         r.provider,
                         r.model,
                         r.status,
                         r.suggestions,
-                        r.state
                     );
                     (r.id, crate::text::one_line(&line))
                 })
@@ -207,6 +220,23 @@ pub(super) fn compare_runs(ctx: &Context, a: &str, b: &str) -> Action {
     ];
     for f in c.flipped.iter().take(10) {
         lines.push(format!("  {}: [{}] -> [{}]", f.item, f.a.join(","), f.b.join(",")));
+    }
+    if let Some(p) = &c.paired {
+        lines.push(format!("experiment {} (A control, B treatment)", p.experiment));
+        if let Some(d) = &p.f1 {
+            let ci =
+                d.ci95.map(|[l, h]| format!(", 95% CI [{l:+.3}, {h:+.3}]")).unwrap_or_default();
+            lines.push(format!(
+                "  micro F1 B - A {:+.3}{ci} on {} gold items",
+                d.difference, d.items
+            ));
+        }
+        if let Some(m) = &p.mcnemar {
+            lines.push(format!(
+                "  McNemar: right only in A {}, only in B {}, p = {:.4}",
+                m.only_a, m.only_b, m.p_value
+            ));
+        }
     }
     lines.push(if c.same_prompt { "same prompt bundle".into() } else { "prompt diff:".into() });
     lines.extend(c.prompt_diff.lines().take(200).map(str::to_string));

@@ -96,6 +96,9 @@ pub struct RunOptions {
     pub temperature: f64,
     pub few_shot: usize,
     pub prompt_version: String,
+    /// The workspace's prompt files (read when the run starts).
+    #[serde(skip)]
+    pub prompt_sources: super::prompt::PromptSources,
     /// The experiment this run is an arm of (`--experiment`), and its arm.
     pub experiment: Option<String>,
     pub arm: Option<String>,
@@ -151,6 +154,7 @@ impl RunOptions {
             response_format: s.response_format.clone(),
             concurrency_given: false,
             prompt_version: s.prompt_version.clone(),
+            prompt_sources: Default::default(),
             experiment: None,
             arm: None,
             skip_done: true,
@@ -277,7 +281,10 @@ pub async fn run_suggestions(
     if let Some(w) = stale_local_model(ws, labels, store, opts, &chain) {
         warnings.push(w);
     }
-    let mut bundle = PromptBundle::new(&tax, &opts.prompt_version, Vec::new());
+    let sources = super::prompt::PromptSources::load(&ws.root)?;
+    let opts = &RunOptions { prompt_sources: sources, ..opts.clone() };
+    let mut bundle =
+        PromptBundle::with_sources(&tax, &opts.prompt_version, Vec::new(), &opts.prompt_sources);
     let policy = examples.describe();
     // Offline providers do not read prompts; examples would only cost lookups.
     let few_shot = if chain[0].remote() { opts.few_shot } else { 0 };
