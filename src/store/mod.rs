@@ -1,6 +1,7 @@
 //! The SQLite store: schema, migrations and every query in the crate (the only place with SQL).
 
 mod annotations;
+mod batches;
 mod fts;
 mod github;
 mod gold;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use annotations::{AnswerRow, LogOffset};
+pub use batches::{BatchItem, RunBatch};
 pub use fts::{IndexReport, KeywordHit, fts_quote};
 pub use github::{AppliedLabel, IssueRow, LabelOverride, PushOpRow, PushRow, PushedLabel};
 pub use gold::{LabelAnswer, TimedPushedLabel, TimedSuggestion};

@@ -262,6 +262,21 @@ ALTER TABLE suggestions ADD COLUMN violations TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE suggestions ADD COLUMN summary TEXT NOT NULL DEFAULT '';
 ALTER TABLE suggestions ADD COLUMN keywords TEXT NOT NULL DEFAULT '[]';
 "#,
+    // 12: provider batches of a run (`suggest --batch`): which items each holds, by custom
+    // id, and where it stands, so any process can poll, collect or cancel it.
+    r#"
+CREATE TABLE run_batches (
+    run_id     TEXT NOT NULL,
+    batch_id   TEXT NOT NULL,
+    provider   TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    items      TEXT NOT NULL,
+    counts     TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, batch_id)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

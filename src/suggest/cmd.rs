@@ -12,7 +12,7 @@ use super::prompt::NoExamples;
 use super::runner::{self, RunOptions, RunReport};
 use super::runs;
 use crate::app::Context;
-use crate::model::RunState;
+use crate::model::{Run, RunState};
 use crate::text::one_line;
 
 /// `sift suggest` options; unset ones come from sift.toml's [suggest].
@@ -55,6 +55,16 @@ pub struct SuggestArgs {
     /// Re-ask low-confidence items at a higher temperature.
     #[arg(long)]
     pub arbitration: bool,
+    /// Ask through the provider's batch API (anthropic, openai): half the price, answered
+    /// within 24 hours. The wait can be left and picked up with `sift runs poll RUN`.
+    #[arg(long)]
+    pub batch: bool,
+    /// Seconds between two status requests while waiting for batches.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = positive_secs)]
+    pub poll_interval: f64,
+    /// Most requests per batch (within the provider's own limit).
+    #[arg(long, value_name = "N", default_value_t = 5000, value_parser = at_least_one)]
+    pub batch_size: usize,
     /// Make this run an arm of an experiment: two runs over the same items, compared in
     /// `sift runs compare` with paired statistics.
     #[arg(long, value_name = "NAME", requires = "arm")]
@@ -69,6 +79,15 @@ pub struct SuggestArgs {
 pub enum ArmArg {
     Control,
     Treatment,
+}
+
+/// A number of seconds above 0.
+pub fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 86_400.0 => Ok(x),
+        Ok(_) => Err("must be above 0 and at most a day (86400)".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// A count that must be at least 1.
@@ -179,6 +198,24 @@ pub enum RunsCommand {
     },
     /// Bring an archived run back to the state it had.
     Restore { run: String },
+    /// Pick up a batch run (`suggest --batch`): submit what is left, wait for its batches,
+    /// collect them, ask live what failed.
+    Poll {
+        run: String,
+        /// The provider's address, when it is not the one in your settings.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = positive_secs)]
+        poll_interval: f64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a batch run's open batches at the provider.
+    Cancel {
+        run: String,
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -210,6 +247,12 @@ pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
     opts.daily_budget = a.budget.unwrap_or(opts.daily_budget);
     opts.arbitration |= a.arbitration;
     opts.few_shot = a.few_shot.unwrap_or(opts.few_shot);
+    if a.batch {
+        opts.batch = Some(runner::BatchOptions {
+            poll_interval: Duration::from_secs_f64(a.poll_interval),
+            max_requests: a.batch_size,
+        });
+    }
     opts.experiment = a.experiment.clone();
     opts.arm = a.arm.map(|x| match x {
         ArmArg::Control => "control".into(),
@@ -325,6 +368,10 @@ pub fn runs(ctx: &mut Context, cmd: &RunsCommand) -> Result<ExitCode> {
             };
             cleanup(ctx, &policy, *dry_run, *json)
         }
+        RunsCommand::Poll { run, base_url, poll_interval, json } => {
+            poll(ctx, run, base_url.as_deref(), *poll_interval, *json)
+        }
+        RunsCommand::Cancel { run, base_url } => cancel(ctx, run, base_url.as_deref()),
         RunsCommand::Restore { run } => {
             let r = super::lifecycle::restore(&ctx.store, run)?;
             outln!("run {} restored ({})", r.id, format!("{:?}", r.state).to_lowercase());
@@ -372,6 +419,98 @@ pub fn runs(ctx: &mut Context, cmd: &RunsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The options a batch run was started with, for `runs poll` and `runs cancel`: its
+/// provider, model and scope from its record; the base URL from the settings or the command
+/// line only (a run's record may come from someone else's repository: it never decides
+/// where a key goes).
+fn batch_run_options(ctx: &Context, run: &Run, base_url: Option<&str>) -> Result<RunOptions> {
+    let c = &run.config;
+    let text = |k: &str| c.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let mut opts = RunOptions::from_settings(&ctx.ws.settings.suggest);
+    opts.choose(Some(&run.provider), Some(&run.model), base_url);
+    opts.dataset = text("dataset");
+    opts.limit = c.get("limit").and_then(|v| v.as_u64()).map(|n| n as usize);
+    opts.few_shot =
+        c.get("few_shot").and_then(|v| v.as_u64()).map_or(opts.few_shot, |n| n as usize);
+    opts.prompt_version = text("prompt_version").unwrap_or(opts.prompt_version);
+    opts.temperature = c.get("temperature").and_then(|v| v.as_f64()).unwrap_or(opts.temperature);
+    opts.name = Some(run.name.clone().unwrap_or_else(|| run.id.clone()));
+    let recorded = text("base_url").unwrap_or_default();
+    let now = opts.base_url.as_deref().map(super::provider::strip_userinfo).unwrap_or_default();
+    if recorded.trim_end_matches('/') != now.trim_end_matches('/') {
+        let shown = if recorded.is_empty() { "the provider's default address" } else { &recorded };
+        anyhow::bail!(
+            "run {} was sent to {}; give --base-url {} to reach its batches there",
+            run.id,
+            one_line(shown),
+            one_line(if recorded.is_empty() { "(none: leave base_url unset)" } else { &recorded })
+        );
+    }
+    Ok(opts)
+}
+
+/// `sift runs poll RUN`.
+fn poll(
+    ctx: &mut Context,
+    run: &str,
+    base_url: Option<&str>,
+    interval: f64,
+    json: bool,
+) -> Result<ExitCode> {
+    let r = ctx.store.run(run)?.ok_or_else(|| runs::RunsError::NoRun(run.into()))?;
+    let mut opts = batch_run_options(ctx, &r, base_url)?;
+    opts.batch = Some(runner::BatchOptions {
+        poll_interval: Duration::from_secs_f64(interval),
+        ..Default::default()
+    });
+    opts.progress = true;
+    let similar = super::prompt::SimilarGold::open(&ctx.ws)?;
+    let examples: &dyn super::prompt::ExampleSource =
+        if opts.few_shot > 0 { &similar } else { &NoExamples };
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let stop = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let report = rt.block_on(runner::run_suggestions(
+        &ctx.ws,
+        &ctx.labels,
+        &mut ctx.store,
+        &opts,
+        examples,
+        stop,
+    ))?;
+    print_report(&report, json)?;
+    Ok(if report.run.status == "done" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `sift runs cancel RUN`.
+fn cancel(ctx: &mut Context, run: &str, base_url: Option<&str>) -> Result<ExitCode> {
+    let r = ctx.store.run(run)?.ok_or_else(|| runs::RunsError::NoRun(run.into()))?;
+    let opts = batch_run_options(ctx, &r, base_url)?;
+    if opts.untrusted_base_url.is_some() {
+        anyhow::bail!(
+            "the API key is not sent to the base URL only the workspace sift.toml names; give it with --base-url"
+        );
+    }
+    let cfg = super::batch_api::BatchConfig {
+        model: r.model.clone(),
+        base_url: opts.base_url.clone(),
+        timeout: opts.timeout,
+    };
+    let api = super::batch_api::build(&r.provider, &cfg)?;
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let n = rt.block_on(runner::cancel_batches(&ctx.store, &r, api.as_ref()))?;
+    let s = if n == 1 { "" } else { "es" };
+    outln!(
+        "cancel requested for {n} batch{s} of run {}; `sift runs poll {}` collects what ran",
+        r.id,
+        one_line(r.name.as_deref().unwrap_or(&r.id))
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `sift runs promote`: refused (exit 1, saying why) when the run does not beat the baseline.

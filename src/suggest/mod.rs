@@ -1,6 +1,7 @@
 //! Label suggestions: providers behind one trait, output validation, runs.
 
 pub mod anthropic;
+pub mod batch_api;
 pub mod cmd;
 pub mod crossval;
 pub mod keywords;

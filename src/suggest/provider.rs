@@ -245,26 +245,42 @@ pub(crate) async fn post_json(
     key: Option<&Secret>,
     timeout: Duration,
 ) -> Result<Value, ProviderError> {
-    // Errors name the URL without credentials; reqwest's own errors drop theirs.
-    let shown = strip_userinfo(url);
-    let transport = |e: reqwest::Error| {
+    let call = Call { provider, url, key, timeout };
+    send_json(call, client.post(url).json(body), headers).await
+}
+
+/// Where a request goes and how its errors are told: the URL without credentials, the key
+/// scrubbed from every message.
+#[derive(Clone, Copy)]
+pub(crate) struct Call<'a> {
+    pub provider: &'a str,
+    pub url: &'a str,
+    pub key: Option<&'a Secret>,
+    pub timeout: Duration,
+}
+
+impl Call<'_> {
+    fn transport(&self, e: reqwest::Error) -> ProviderError {
         let e = e.without_url();
+        let (provider, url) = (self.provider.to_string(), strip_userinfo(self.url));
         if e.is_timeout() {
-            ProviderError::Timeout {
-                provider: provider.into(),
-                url: shown.clone(),
-                secs: timeout.as_secs(),
-            }
+            ProviderError::Timeout { provider, url, secs: self.timeout.as_secs() }
         } else {
-            let message = redact(&error_chain(&e), key);
-            ProviderError::Transport { provider: provider.into(), url: shown.clone(), message }
+            ProviderError::Transport { provider, url, message: redact(&error_chain(&e), self.key) }
         }
-    };
-    let mut rb = client.post(url).json(body);
+    }
+}
+
+/// Send a request with headers (keys marked sensitive), without judging its status.
+pub(crate) async fn send(
+    call: Call<'_>,
+    mut rb: reqwest::RequestBuilder,
+    headers: &[(&str, &str)],
+) -> Result<reqwest::Response, ProviderError> {
     for (k, v) in headers {
         let mut value = reqwest::header::HeaderValue::from_str(v).map_err(|_| {
             ProviderError::NotConfigured {
-                provider: provider.into(),
+                provider: call.provider.into(),
                 message: format!("the value of header {k} is not valid in HTTP"),
             }
         })?;
@@ -274,7 +290,45 @@ pub(crate) async fn post_json(
         );
         rb = rb.header(*k, value);
     }
-    let mut resp = rb.send().await.map_err(transport)?;
+    rb.timeout(call.timeout).send().await.map_err(|e| call.transport(e))
+}
+
+/// Send a request and open its body for streaming when the status is 2xx; otherwise the
+/// API's error, as for any request.
+pub(crate) async fn open_stream(
+    call: Call<'_>,
+    rb: reqwest::RequestBuilder,
+    headers: &[(&str, &str)],
+) -> Result<reqwest::Response, ProviderError> {
+    let resp = send(call, rb, headers).await?;
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    match read_json(call, resp).await {
+        Err(e) => Err(e),
+        Ok(_) => Err(ProviderError::Transport {
+            provider: call.provider.into(),
+            url: strip_userinfo(call.url),
+            message: "unexpected answer".into(),
+        }),
+    }
+}
+
+/// Send a request and read its JSON answer (at most MAX_BODY_BYTES).
+pub(crate) async fn send_json(
+    call: Call<'_>,
+    rb: reqwest::RequestBuilder,
+    headers: &[(&str, &str)],
+) -> Result<Value, ProviderError> {
+    let resp = send(call, rb, headers).await?;
+    read_json(call, resp).await
+}
+
+/// A response's JSON body, or the API's error for a status outside 2xx.
+async fn read_json(call: Call<'_>, mut resp: reqwest::Response) -> Result<Value, ProviderError> {
+    let (provider, key) = (call.provider, call.key);
+    let shown = strip_userinfo(call.url);
+    let transport = |e: reqwest::Error| call.transport(e);
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
     if let Some(len) = resp.content_length()

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 
 use super::parse::RawAnswer;
 use super::prompt::{CallPrompt, ExampleSource, NoExamples, PromptBundle};
-use super::provider::{self, ProviderConfig, Request, Suggester};
+use super::provider::{self, ProviderConfig, ProviderError, Request, Suggester};
 use super::validate;
 use super::worker::{
     Budget, Job, Ledger, Outcome, Shared, guarded_work, lock, needs_arbitration, note_answer,
@@ -28,9 +28,12 @@ use crate::store::{CachedAnswer, QueueFilter, Store, StoreError};
 use crate::taxonomy::{LabelsFile, Taxonomy};
 use crate::workspace::{SuggestSettings, Workspace};
 
+mod batch;
 mod setup;
 mod sink;
 mod writer;
+
+pub use batch::{BatchOptions, cancel_batches};
 
 use setup::*;
 use sink::*;
@@ -96,6 +99,9 @@ pub struct RunOptions {
     pub temperature: f64,
     pub few_shot: usize,
     pub prompt_version: String,
+    /// Through the provider's batch API (`--batch`), and how.
+    #[serde(skip)]
+    pub batch: Option<BatchOptions>,
     /// The workspace's prompt files (read when the run starts).
     #[serde(skip)]
     pub prompt_sources: super::prompt::PromptSources,
@@ -154,6 +160,7 @@ impl RunOptions {
             response_format: s.response_format.clone(),
             concurrency_given: false,
             prompt_version: s.prompt_version.clone(),
+            batch: None,
             prompt_sources: Default::default(),
             experiment: None,
             arm: None,
@@ -185,6 +192,7 @@ impl RunOptions {
             v["base_url"] = json!(provider::strip_userinfo(u));
         }
         v["timeout_secs"] = json!(self.timeout.as_secs_f64());
+        v["batch"] = json!(self.batch.is_some());
         v["backoff_ms"] = json!(self.backoff.as_millis() as u64);
         if let Some(m) = v.as_object_mut() {
             m.remove("timeout");
@@ -239,6 +247,8 @@ pub struct RunReport {
     /// given) and at the end of the run, after adapting to timeouts and rate limits.
     pub concurrency_start: usize,
     pub concurrency: usize,
+    /// Provider batches submitted this time (`--batch`).
+    pub batches: Vec<String>,
     /// Per-item results (for the TUI; not in --json output).
     #[serde(skip)]
     pub items: Vec<ItemResult>,
@@ -278,6 +288,10 @@ pub async fn run_suggestions(
     let tax = Arc::new(pick_taxonomy(ws, labels, &rows, opts.dataset.as_deref())?.clone());
     let mut warnings = Vec::new();
     let chain = build_chain(ws, opts, &tax, &mut warnings)?;
+    let batch_api = match &opts.batch {
+        Some(_) => Some(batch_client(opts, &tax, chain[0].as_ref())?),
+        None => None,
+    };
     if let Some(w) = stale_local_model(ws, labels, store, opts, &chain) {
         warnings.push(w);
     }
@@ -340,7 +354,12 @@ pub async fn run_suggestions(
     };
     sink.warn_at_start(opts.progress);
     let shared = Arc::new(Shared::new(chain, tax, sink.budget.clone(), opts));
-    let status = drive(store, &mut sink, opts, shared, jobs, stop).await?;
+    let status = match &batch_api {
+        Some(api) => {
+            batch::drive_batch(store, &mut sink, opts, shared, jobs, api.as_ref(), stop).await?
+        }
+        None => drive(store, &mut sink, opts, shared, jobs, stop).await?,
+    };
     if let Some(format) = primary.negotiated() {
         sink.warn(format!(
             "the server does not take a JSON-schema response format: answers were asked as \
@@ -353,6 +372,42 @@ pub async fn run_suggestions(
     let report = sink.finish(store, status)?;
     answered_fresh(store, &run_id, &fresh)?;
     Ok(report)
+}
+
+/// The batch API of the run's provider, when a batch run can use it.
+fn batch_client(
+    opts: &RunOptions,
+    tax: &Taxonomy,
+    primary: &dyn Suggester,
+) -> Result<Box<dyn crate::suggest::batch_api::BatchApi>, RunError> {
+    if primary.provider() != opts.provider {
+        return Err(RunError::NoProvider(format!(
+            "--batch needs {} itself, which is not usable here",
+            opts.provider
+        )));
+    }
+    if !tax.call_parts().is_empty() {
+        return Err(RunError::Usage(format!(
+            "--batch asks each item in one request, and taxonomy `{}` is split into calls; \
+             run it without --batch",
+            tax.name
+        )));
+    }
+    if let Some(file) = &opts.untrusted_base_url {
+        return Err(RunError::Usage(format!(
+            "the API key is not sent to the base URL only {} names; give it with --base-url",
+            file.display()
+        )));
+    }
+    let cfg = crate::suggest::batch_api::BatchConfig {
+        model: primary.model().to_string(),
+        base_url: opts.base_url.clone(),
+        timeout: opts.timeout,
+    };
+    crate::suggest::batch_api::build(&opts.provider, &cfg).map_err(|e| match e {
+        ProviderError::NotConfigured { .. } => RunError::Usage(e.to_string()),
+        other => RunError::NoProvider(other.to_string()),
+    })
 }
 
 /// Items whose issue asked for fresh suggestions (`/label auto` from an authorised user).

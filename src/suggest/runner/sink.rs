@@ -55,6 +55,7 @@ impl Sink {
             first_errors: BTreeMap::new(),
             concurrency_start: opts.concurrency,
             concurrency: opts.concurrency,
+            batches: Vec::new(),
             items: Vec::new(),
         };
         Ok(Sink {
@@ -164,8 +165,7 @@ impl Sink {
         self.handled += 1;
         // Keep the stored run's token counts current, so a crash loses little.
         if self.handled.is_multiple_of(BATCH) {
-            self.run.cost_usd =
-                estimate_cost(&self.run.model, self.run.tokens_in, self.run.tokens_out);
+            self.run.cost_usd = self.cost();
             store.save_run(&self.run)?;
         }
         Ok(())
@@ -178,7 +178,7 @@ impl Sink {
         let all_failed = self.report.suggested == 0 && self.report.failed > 0;
         self.run.status = if status == "done" && all_failed { "failed" } else { status }.into();
         self.run.finished_at = Some(now_rfc3339());
-        self.run.cost_usd = estimate_cost(&self.run.model, self.run.tokens_in, self.run.tokens_out);
+        self.run.cost_usd = self.cost();
         store.save_run(&self.run)?;
         self.report.budget_used = store.budget_used(&self.day)?;
         // Requests cut off by a stop still hold reservations: the run has ended, drop them.
@@ -186,6 +186,30 @@ impl Sink {
         self.report.run = self.run;
         Ok(self.report)
     }
+}
+
+impl Sink {
+    /// The run's estimated cost: tokens answered through a provider batch at half the list
+    /// price (both providers' batch discount), the rest at the list price.
+    pub(super) fn cost(&self) -> f64 {
+        let (bi, bo) = batch_tokens(&self.run);
+        let live =
+            estimate_cost(&self.run.model, self.run.tokens_in - bi, self.run.tokens_out - bo);
+        live + 0.5 * estimate_cost(&self.run.model, bi, bo)
+    }
+
+    /// Count a batch answer's tokens as batch tokens (recorded in the run's config).
+    pub(super) fn add_batch_tokens(&mut self, tokens_in: u64, tokens_out: u64) {
+        let (bi, bo) = batch_tokens(&self.run);
+        self.run.config["batch_tokens"] = json!([bi + tokens_in as i64, bo + tokens_out as i64]);
+    }
+}
+
+/// Tokens of a run answered through provider batches (input, output).
+pub(super) fn batch_tokens(run: &Run) -> (i64, i64) {
+    let t = run.config.get("batch_tokens");
+    let at = |i: usize| t.and_then(|t| t.get(i)).and_then(Value::as_i64).unwrap_or(0);
+    (at(0), at(1))
 }
 
 /// Names this process's reservations for a run in the budget ledger.
