@@ -24,6 +24,8 @@ pub enum Action {
     /// Toggle the Nth (1-based) label of the focused dimension.
     Toggle(u8),
     ToggleCurrent,
+    /// Open the label picker: type to filter every dimension's labels.
+    LabelPicker,
     Accept,
     SaveNext,
     Skip,
@@ -160,6 +162,11 @@ pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
             "suggest_queue",
             Action::SuggestQueue,
             "ask the provider for suggestions for the whole (filtered) queue",
+        ),
+        (
+            "label_picker",
+            Action::LabelPicker,
+            "label picker: type to filter all labels, Enter or 1-9 toggles, Enter on empty saves",
         ),
         ("accept", Action::Accept, "accept suggestions at or above the threshold"),
         ("save_next", Action::SaveNext, "save the annotation and go to the next item"),

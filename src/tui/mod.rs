@@ -217,7 +217,7 @@ impl App {
     pub fn action_for(&self, ev: &Event) -> Option<Action> {
         match ev {
             Event::Key(k) if k.kind != KeyEventKind::Release => match &self.state.overlay {
-                Overlay::Search(_) => Some(Action::Key(*k)),
+                Overlay::Search(_) | Overlay::Picker(_) => Some(Action::Key(*k)),
                 Overlay::Note => Some(self.keymap.action("note", k).unwrap_or(Action::Key(*k))),
                 _ => self.keymap.action(self.state.key_view(), k),
             },

@@ -441,3 +441,40 @@ pub fn draw_search(f: &mut Frame, area: Rect, line: &str, cx: &Ctx) {
     );
     f.render_widget(Paragraph::new(text).style(cx.theme.status_bar()), r);
 }
+
+/// The label picker: the query, then the matching labels of every dimension (checked when in
+/// the draft), the highlighted one marked, the first nine numbered; a window that follows the
+/// highlight.
+pub fn draw_picker(f: &mut Frame, area: Rect, s: &State, p: &super::state::Picker, cx: &Ctx) {
+    let t = cx.theme;
+    clear(f, area);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" labels — type to filter · Enter/1-9 toggle · Enter on empty saves · Esc ")
+        .border_style(t.border(true));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let matches = super::update::picker_matches(s, &p.query);
+    let rows = (inner.height as usize).saturating_sub(1);
+    let first = p.cursor.saturating_sub(rows.saturating_sub(1));
+    let mut lines = vec![Line::from(vec![
+        Span::styled("> ", t.fg("accent")),
+        Span::styled(crate::text::sanitize(&p.query), t.base()),
+        Span::styled("▏", t.fg("accent")),
+        Span::styled(format!("  {} of the labels", matches.len()), t.muted()),
+    ])];
+    for (i, m) in matches.iter().enumerate().skip(first).take(rows) {
+        let num = if i < 9 && !p.query.is_empty() { format!("{} ", i + 1) } else { "  ".into() };
+        let checked = if s.draft.labels.contains(&m.label) { "[x] " } else { "[ ] " };
+        let style = if i == p.cursor { t.selection() } else { t.base() };
+        let width = inner.width as usize;
+        let label = truncate_width(&m.label, width.saturating_sub(8 + m.dimension.len() + 2));
+        lines.push(Line::from(vec![
+            Span::styled(num, t.muted()),
+            Span::styled(checked, style),
+            Span::styled(label, style),
+            Span::styled(format!("  {}", m.dimension), t.muted()),
+        ]));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}

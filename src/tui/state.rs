@@ -69,6 +69,15 @@ pub enum Overlay {
     /// The search line being edited.
     Search(String),
     Note,
+    /// The label picker: what is typed, and the highlighted match.
+    Picker(Picker),
+}
+
+/// The label picker's query and highlighted row.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Picker {
+    pub query: String,
+    pub cursor: usize,
 }
 
 /// One row of the queue, light enough to hold 100,000 of.

@@ -212,6 +212,113 @@ fn toggles_respect_single_select() {
     assert!(s.draft.labels.contains(&intent[2]) && !s.draft.labels.contains(&intent[1]));
 }
 
+fn press(c: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+#[test]
+fn the_label_picker_labels_nine_dimensions_in_two_keys_each() {
+    let mut s = state();
+    update(&mut s, Action::Last); // the SFT conversation
+    assert_eq!(s.current().unwrap().key, "c:1");
+    update(&mut s, Action::LabelPicker);
+    assert!(matches!(s.overlay, Overlay::Picker(_)));
+    let wanted = [
+        "build",
+        "python",
+        "web-frontend",
+        "answer",
+        "beginner",
+        "data-structures",
+        "planning",
+        "version-pinned",
+        "prior-turns",
+    ];
+    let mut keys = 0;
+    for label in wanted {
+        // The shortest way: one letter, then Enter for the first match or its digit.
+        let (letter, pos) = ('a'..='z')
+            .filter_map(|c| {
+                let m = super::update::picker_matches(&s, &c.to_string());
+                let pos = m.iter().position(|m| m.label == label).filter(|p| *p < 9)?;
+                Some((c, pos))
+            })
+            .min_by_key(|(_, pos)| *pos)
+            .unwrap_or_else(|| panic!("{label} is not among the first nine of any letter"));
+        update(&mut s, press(KeyCode::Char(letter)));
+        let pick =
+            if pos == 0 { KeyCode::Enter } else { KeyCode::Char((b'1' + pos as u8) as char) };
+        update(&mut s, press(pick));
+        keys += 2;
+        assert!(s.draft.labels.contains(label), "{label} after {letter} and {pick:?}");
+        let Overlay::Picker(p) = &s.overlay else { panic!("the picker stays open") };
+        assert!(p.query.is_empty(), "the query starts again after each label");
+    }
+    assert_eq!(s.draft.labels.len(), 9, "{:?}", s.draft.labels);
+    // Enter with nothing typed saves; the picker stays open for the next item.
+    let fx = update(&mut s, press(KeyCode::Enter));
+    keys += 1;
+    assert_eq!(saves(&fx)[0].labels.len(), 9);
+    assert_eq!(keys, 19, "two keys per label and one to save");
+    assert!(matches!(s.overlay, Overlay::Picker(_)));
+    update(&mut s, press(KeyCode::Esc));
+    assert_eq!(s.overlay, Overlay::None);
+}
+
+#[test]
+fn tab_in_the_labels_pane_moves_among_dimensions_only() {
+    let mut s = state();
+    update(&mut s, Action::Last);
+    s.pane = Pane::Annotation;
+    s.dim = 0;
+    let dims = tax("sft").dimensions.len();
+    for i in 1..=dims {
+        update(&mut s, Action::NextPane);
+        assert_eq!((s.pane, s.dim), (Pane::Annotation, i % dims), "tab {i}");
+    }
+    // Shift-Tab from the first dimension leaves the pane.
+    update(&mut s, Action::PrevPane);
+    assert_ne!(s.pane, Pane::Annotation);
+}
+
+#[test]
+fn the_picker_filters_by_alias_and_dimension_and_replaces_in_pick_one_dimensions() {
+    let mut s = state();
+    update(&mut s, Action::Last);
+    update(&mut s, Action::LabelPicker);
+    for c in "debug".chars() {
+        update(&mut s, press(KeyCode::Char(c)));
+    }
+    let m = super::update::picker_matches(&s, "debug");
+    assert_eq!(m[0].label, "fix", "an alias finds its label");
+    update(&mut s, press(KeyCode::Enter));
+    for c in "build".chars() {
+        update(&mut s, press(KeyCode::Char(c)));
+    }
+    update(&mut s, press(KeyCode::Enter));
+    assert!(
+        s.draft.labels.contains("build") && !s.draft.labels.contains("fix"),
+        "intent takes one"
+    );
+    // A dimension's name lists its labels; arrows move; Backspace edits.
+    let m = super::update::picker_matches(&s, "agentic");
+    assert!(m.iter().any(|m| m.label == "tool-calling"));
+    for c in "zzzz".chars() {
+        update(&mut s, press(KeyCode::Char(c)));
+    }
+    update(&mut s, press(KeyCode::Enter));
+    assert_eq!(s.draft.labels.len(), 1, "no match: nothing toggled");
+    // Rendering at 80x24 shows the picker with its query.
+    for c in "py".chars() {
+        update(&mut s, press(KeyCode::Char(c)));
+    }
+    s.size = (80, 24);
+    let term = render(&s, "default", 80, 24);
+    let text: String = term.backend().buffer().content.iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("labels — type to filter") && text.contains("> py"), "{text}");
+    assert!(text.contains("[ ] python"), "{text}");
+}
+
 #[test]
 fn accept_takes_confident_labels_up_to_max() {
     let mut s = state();

@@ -42,6 +42,7 @@ pub fn draw(f: &mut Frame, s: &State, cx: &Ctx) {
         Overlay::Help => help::draw(f, centered(area, 80, 85), s, cx),
         Overlay::Note => review::draw_note(f, centered(area, 70, 40), s, cx),
         Overlay::Search(line) => review::draw_search(f, area, line, cx),
+        Overlay::Picker(p) => review::draw_picker(f, centered(area, 60, 70), s, p, cx),
         Overlay::None => {}
     }
 }

@@ -19,16 +19,128 @@ pub(super) fn toggle_nth(s: &mut State, n: usize) -> Vec<Effect> {
         return vec![];
     };
     s.label_cursor = n - 1;
-    if s.draft.labels.contains(&name) {
-        s.draft.labels.remove(&name);
+    toggle_label(s, dim, &name);
+    vec![]
+}
+
+/// Toggle a label of `dim`; in a pick-one dimension it replaces the one there.
+fn toggle_label(s: &mut State, dim: &crate::taxonomy::Dimension, name: &str) {
+    if s.draft.labels.contains(name) {
+        s.draft.labels.remove(name);
+        return;
+    }
+    if dim.select == Select::One {
+        for other in &dim.labels {
+            s.draft.labels.remove(&other.name);
+        }
+    }
+    s.draft.labels.insert(name.to_string());
+}
+
+/// One label the picker offers: its dimension (index and name) and name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PickerMatch {
+    pub dim: usize,
+    pub dimension: String,
+    pub label: String,
+}
+
+/// How well `query` names a label: its name's start first, then an alias's start, then
+/// anywhere in the name, then its letters in order (fuzzy), then the dimension's name.
+/// None: no match. Case is ignored.
+fn picker_score(query: &str, dimension: &str, l: &crate::taxonomy::LabelDef) -> Option<u8> {
+    let q = query.to_lowercase();
+    let name = l.name.to_lowercase();
+    let aliases: Vec<String> = l.aliases.iter().map(|a| a.to_lowercase()).collect();
+    if name.starts_with(&q) {
+        Some(0)
+    } else if aliases.iter().any(|a| a.starts_with(&q)) {
+        Some(1)
+    } else if name.contains(&q) || aliases.iter().any(|a| a.contains(&q)) {
+        Some(2)
+    } else if subsequence(&q, &name) {
+        Some(3)
+    } else if dimension.to_lowercase().starts_with(&q) {
+        Some(4)
     } else {
-        if dim.select == Select::One {
-            for other in &names {
-                s.draft.labels.remove(*other);
+        None
+    }
+}
+
+fn subsequence(q: &str, text: &str) -> bool {
+    let mut chars = text.chars();
+    q.chars().all(|c| chars.any(|t| t == c))
+}
+
+/// The labels of every dimension matching the picker's query, best first (file order among
+/// equals); every label for an empty query.
+pub fn picker_matches(s: &State, query: &str) -> Vec<PickerMatch> {
+    let Some(tax) = s.taxonomy() else { return Vec::new() };
+    let mut found: Vec<(u8, usize, PickerMatch)> = Vec::new();
+    for (di, d) in tax.dimensions.iter().enumerate() {
+        for l in d.labels.iter().filter(|l| !l.deprecated) {
+            let score = if query.is_empty() { Some(0) } else { picker_score(query, &d.name, l) };
+            if let Some(score) = score {
+                let m = PickerMatch { dim: di, dimension: d.name.clone(), label: l.name.clone() };
+                found.push((score, found.len(), m));
             }
         }
-        s.draft.labels.insert(name);
     }
+    found.sort_by_key(|(score, order, _)| (*score, *order));
+    found.into_iter().map(|(_, _, m)| m).collect()
+}
+
+/// A key in the label picker: typing filters; Enter toggles the highlighted label (or, with
+/// nothing typed, saves and goes to the next item, the picker staying open); 1-9 toggle that
+/// match after something is typed; arrows move; Esc closes.
+pub(super) fn picker_key(s: &mut State, k: crossterm::event::KeyEvent) -> Vec<Effect> {
+    use crossterm::event::{KeyCode, KeyModifiers};
+    let Overlay::Picker(p) = &s.overlay else { return vec![] };
+    let mut p = p.clone();
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    let n = picker_matches(s, &p.query).len();
+    let pick = match k.code {
+        KeyCode::Esc => {
+            s.overlay = Overlay::None;
+            return vec![];
+        }
+        KeyCode::Enter if p.query.is_empty() => return save_next(s),
+        KeyCode::Enter => Some(p.cursor),
+        KeyCode::Down | KeyCode::Char('n') if k.code == KeyCode::Down || ctrl => {
+            p.cursor = (p.cursor + 1).min(n.saturating_sub(1));
+            None
+        }
+        KeyCode::Up | KeyCode::Char('p') if k.code == KeyCode::Up || ctrl => {
+            p.cursor = p.cursor.saturating_sub(1);
+            None
+        }
+        KeyCode::Backspace => {
+            p.query.pop();
+            p.cursor = 0;
+            None
+        }
+        KeyCode::Char(c @ '1'..='9') if !p.query.is_empty() => Some(c as usize - '1' as usize),
+        KeyCode::Char(c) if !c.is_control() && !ctrl => {
+            p.query.push(c);
+            p.cursor = 0;
+            None
+        }
+        _ => None,
+    };
+    if let Some(i) = pick {
+        let matches = picker_matches(s, &p.query);
+        if let Some(m) = matches.get(i) {
+            let dim = s.taxonomy().and_then(|t| t.dimensions.get(m.dim)).cloned();
+            if let Some(dim) = dim {
+                toggle_label(s, &dim, &m.label);
+                s.dim = m.dim;
+                let on = if s.draft.labels.contains(&m.label) { "+" } else { "-" };
+                info(s, &format!("{on}{} ({})", m.label, m.dimension));
+            }
+        }
+        p = Default::default();
+    }
+    s.overlay = Overlay::Picker(p);
     vec![]
 }
 

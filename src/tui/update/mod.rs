@@ -17,6 +17,7 @@ mod views;
 
 pub use filter::*;
 use labels::*;
+pub use labels::{PickerMatch, picker_matches};
 pub use navigate::*;
 use views::*;
 
@@ -117,6 +118,12 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
         Action::ToggleCurrent => {
             let n = s.label_cursor + 1;
             toggle_nth(s, n)
+        }
+        Action::LabelPicker => {
+            if s.current().is_some() && s.taxonomy().is_some() {
+                s.overlay = Overlay::Picker(Default::default());
+            }
+            vec![]
         }
         Action::Accept => accept(s),
         Action::SaveNext => save_next(s),

@@ -9,6 +9,7 @@ pub(super) fn key_input(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             s.note.input(k);
             vec![]
         }
+        Overlay::Picker(_) => super::labels::picker_key(s, k),
         Overlay::Search(line) => match k.code {
             KeyCode::Enter => {
                 let text = line.clone();
@@ -36,8 +37,9 @@ pub(super) fn key_input(s: &mut State, k: KeyEvent) -> Vec<Effect> {
 pub(super) fn cycle_pane(s: &mut State, forward: bool) -> Vec<Effect> {
     let dims = s.taxonomy().map(|t| t.dimensions.len()).unwrap_or(1);
     if s.pane == Pane::Annotation && dims > 1 {
-        if forward && s.dim + 1 < dims {
-            s.dim += 1;
+        // Tab stays among the dimensions (wrapping); Shift-Tab from the first leaves.
+        if forward {
+            s.dim = (s.dim + 1) % dims;
             s.label_cursor = 0;
             return vec![];
         }
