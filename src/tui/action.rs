@@ -26,6 +26,8 @@ pub enum Action {
     ToggleCurrent,
     /// Open the label picker: type to filter every dimension's labels.
     LabelPicker,
+    /// Show long conversation turns whole, or folded again.
+    ToggleFold,
     Accept,
     SaveNext,
     Skip,
@@ -168,6 +170,7 @@ pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
             Action::LabelPicker,
             "label picker: type to filter all labels, Enter or 1-9 toggles, Enter on empty saves",
         ),
+        ("toggle_fold", Action::ToggleFold, "show long conversation turns whole, or fold them"),
         ("accept", Action::Accept, "accept suggestions at or above the threshold"),
         ("save_next", Action::SaveNext, "save the annotation and go to the next item"),
         ("skip", Action::Skip, "skip to the next item without saving"),

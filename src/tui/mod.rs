@@ -5,6 +5,7 @@ pub mod action;
 pub mod adjudicate;
 pub mod help;
 pub mod keymap;
+pub mod markdown;
 pub mod push;
 pub mod refresh;
 pub mod review;

@@ -110,7 +110,7 @@ pub(super) fn draw_item(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let block = pane_block(title, focused, cx);
     let lines = match s.loaded.get(&entry.key) {
         Some(Loaded { item, suggestion, shape, .. }) => {
-            let mut lines = item_lines(item, s.suggestions_visible(), cx);
+            let mut lines = item_lines(item, s.suggestions_visible(), s.unfolded, cx);
             if let Some(shape) = shape {
                 // Under the title and its facts line, above the blank line before the text.
                 let at = lines.iter().position(|l| l.spans.is_empty()).unwrap_or(lines.len());
@@ -135,7 +135,12 @@ pub(super) fn draw_item(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
 }
 
 /// The lines of an item (its text was sanitized when it was loaded).
-pub fn item_lines<'a>(item: &'a Item, show_labels: bool, cx: &Ctx) -> Vec<Line<'a>> {
+pub fn item_lines<'a>(
+    item: &'a Item,
+    show_labels: bool,
+    unfolded: bool,
+    cx: &Ctx,
+) -> Vec<Line<'a>> {
     let t = cx.theme;
     let mut lines = vec![Line::from(Span::styled(
         item.title.as_str(),
@@ -174,44 +179,75 @@ pub fn item_lines<'a>(item: &'a Item, show_labels: bool, cx: &Ctx) -> Vec<Line<'
                 markdown_lines(&c.body, cx, &mut lines);
             }
         }
-        ItemKind::Conversation => conversation_lines(item, cx, &mut lines),
+        ItemKind::Conversation => conversation_lines(item, unfolded, cx, &mut lines),
     }
     lines
 }
 
-/// Body text with fenced code blocks set apart by a bar and the code colours.
+/// Body text as markdown (super::markdown): headings, bullets, fenced code set apart by a bar
+/// in the code colours, aligned tables; issue-template comments hidden.
 fn markdown_lines<'a>(text: &'a str, cx: &Ctx, out: &mut Vec<Line<'a>>) {
-    let code = cx.theme.fg("code").bg(cx.theme.color("code_bg"));
-    let mut in_code = false;
-    for line in text.lines() {
-        if line.trim_start().starts_with("```") {
-            in_code = !in_code;
-            out.push(Line::from(Span::styled(line, cx.theme.muted())));
-            continue;
-        }
-        if in_code {
-            out.push(Line::from(vec![
-                Span::styled("│ ", cx.theme.muted()),
-                Span::styled(line, code),
-            ]));
-        } else if line.starts_with('#') {
-            out.push(Line::from(Span::styled(line, cx.theme.fg("accent"))));
-        } else {
-            out.push(Line::from(line));
-        }
+    use super::markdown::Md;
+    let t = cx.theme;
+    let code = t.fg("code").bg(t.color("code_bg"));
+    for md in super::markdown::render(text) {
+        out.push(match md {
+            Md::Text(l) => Line::from(l),
+            Md::Heading(h) => {
+                Line::from(Span::styled(h, t.fg("accent").add_modifier(Modifier::BOLD)))
+            }
+            Md::Item(l) => Line::from(l),
+            Md::Code(l) => Line::from(vec![Span::styled("│ ", t.muted()), Span::styled(l, code)]),
+            Md::Fence(info) => Line::from(Span::styled(format!("╭─ {info}"), t.muted())),
+            Md::FenceEnd => Line::from(Span::styled("╰─", t.muted())),
+            Md::Table(l) => Line::from(Span::styled(l, t.base())),
+            Md::Rule => Line::from(Span::styled("────────", t.muted())),
+        });
     }
 }
 
-fn conversation_lines<'a>(item: &'a Item, cx: &Ctx, out: &mut Vec<Line<'a>>) {
+/// Turns longer than this many lines are folded (z shows them whole).
+pub const FOLD_LINES: usize = 14;
+
+/// Lines kept of a folded turn.
+const FOLDED_KEEP: usize = 8;
+
+fn conversation_lines<'a>(item: &'a Item, unfolded: bool, cx: &Ctx, out: &mut Vec<Line<'a>>) {
     for turn in &item.turns {
         let role_style = cx.theme.fg(role_color(&turn.role)).add_modifier(Modifier::BOLD);
         out.push(Line::from(Span::styled(format!("▌{}", turn.role), role_style)));
-        markdown_lines(&turn.content, cx, out);
+        let mut body = Vec::new();
+        markdown_lines(&turn.content, cx, &mut body);
         for call in &turn.tool_calls {
-            let text = format!("⚙ {}({})", call.name, call.arguments);
-            out.push(Line::from(Span::styled(text, cx.theme.fg("role_tool"))));
+            tool_call_lines(&call.name, &call.arguments, cx, &mut body);
         }
+        if !unfolded && body.len() > FOLD_LINES {
+            let hidden = body.len() - FOLDED_KEEP;
+            body.truncate(FOLDED_KEEP);
+            let note = format!("… {hidden} more lines (z shows the whole conversation)");
+            body.push(Line::from(Span::styled(note, cx.theme.muted())));
+        }
+        out.extend(body);
         out.push(Line::from(""));
+    }
+}
+
+/// A tool call: its name, then its arguments as indented JSON when they are JSON.
+fn tool_call_lines(name: &str, arguments: &str, cx: &Ctx, out: &mut Vec<Line<'_>>) {
+    let style = cx.theme.fg("role_tool");
+    let pretty = serde_json::from_str::<serde_json::Value>(arguments)
+        .ok()
+        .filter(|v| v.is_object() || v.is_array())
+        .and_then(|v| serde_json::to_string_pretty(&v).ok());
+    match pretty {
+        Some(p) => {
+            out.push(Line::from(Span::styled(format!("⚙ {name}("), style)));
+            for l in p.lines() {
+                out.push(Line::from(Span::styled(format!("    {l}"), style)));
+            }
+            out.push(Line::from(Span::styled(")", style)));
+        }
+        None => out.push(Line::from(Span::styled(format!("⚙ {name}({arguments})"), style))),
     }
 }
 

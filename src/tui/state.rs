@@ -284,6 +284,8 @@ pub struct State {
     pub dim: usize,
     pub label_cursor: usize,
     pub item_scroll: u16,
+    /// Long conversation turns shown whole (z); folded again on the next item.
+    pub unfolded: bool,
     /// Selected similar item in the suggestion pane.
     pub similar_cursor: usize,
     pub note: TextArea<'static>,
@@ -334,6 +336,7 @@ impl State {
             dim: 0,
             label_cursor: 0,
             item_scroll: 0,
+            unfolded: false,
             similar_cursor: 0,
             note: TextArea::default(),
             undo_stack: Vec::new(),

@@ -266,6 +266,30 @@ fn the_label_picker_labels_nine_dimensions_in_two_keys_each() {
 }
 
 #[test]
+fn long_turns_fold_and_z_shows_them_whole() {
+    let long: String = (1..=40).map(|i| format!("line {i}\n")).collect();
+    let chat = Item {
+        key: "c:1".into(),
+        dataset: "c".into(),
+        kind: Some(ItemKind::Conversation),
+        title: "long".into(),
+        turns: vec![Turn { role: "user".into(), content: long, ..Default::default() }],
+        ..Default::default()
+    };
+    let mut s = loaded_state(chat, "c");
+    let text = |s: &State| -> String {
+        let t = render(s, "default", 120, 60);
+        t.backend().buffer().content.iter().map(|c| c.symbol()).collect()
+    };
+    let folded = text(&s);
+    assert!(folded.contains("line 8") && !folded.contains("line 9 "), "{folded}");
+    assert!(folded.contains("… 32 more lines (z shows the whole conversation)"));
+    update(&mut s, Action::ToggleFold);
+    let whole = text(&s);
+    assert!(whole.contains("line 30") && !whole.contains("more lines"), "{whole}");
+}
+
+#[test]
 fn tab_in_the_labels_pane_moves_among_dimensions_only() {
     let mut s = state();
     update(&mut s, Action::Last);

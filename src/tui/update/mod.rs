@@ -125,6 +125,11 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
+        Action::ToggleFold => {
+            s.unfolded = !s.unfolded;
+            info(s, if s.unfolded { "long turns shown whole" } else { "long turns folded" });
+            vec![]
+        }
         Action::Accept => accept(s),
         Action::SaveNext => save_next(s),
         Action::Skip => {

@@ -140,6 +140,7 @@ pub(super) fn move_cursor(s: &mut State, delta: isize) -> Vec<Effect> {
 /// that moving on after a save shows a ready item.
 pub fn focus(s: &mut State) -> Vec<Effect> {
     s.item_scroll = 0;
+    s.unfolded = false;
     s.similar_cursor = 0;
     s.dim = 0;
     s.label_cursor = 0;
