@@ -45,6 +45,8 @@ struct Provider {
     expired: Vec<String>,
     /// In a cancelled batch, how many requests had run.
     ran_before_cancel: usize,
+    /// OpenAI batches fail validation.
+    refuse: bool,
 }
 
 type Shared = Arc<Provider>;
@@ -181,6 +183,12 @@ async fn o_upload(State((p, _)): State<(Shared, String)>, body: axum::body::Byte
 
 fn openai_batch(id: &str, b: &Batch, p: &Provider) -> Value {
     let n = b.requests.len();
+    if p.refuse {
+        return json!({"id": id, "object": "batch", "status": "failed", "output_file_id": null,
+            "error_file_id": null, "request_counts": {"total": n, "completed": 0, "failed": 0},
+            "errors": {"object": "list", "data": [{"code": "invalid_json_line", "line": 1,
+                "message": "This line is not parseable as valid JSON."}]}});
+    }
     let status = match (p.ended(b), b.canceled) {
         (true, true) => "cancelled",
         (true, false) => "completed",
@@ -544,4 +552,103 @@ fn openai_batches_are_uploaded_and_cancelled_midway_then_resumed() {
     assert_eq!(p.created.load(Ordering::SeqCst), 2);
     assert_eq!(p.batches.lock().unwrap()["batch_0001"].requests.len(), 2);
     assert_no_key(&dir, &[&waited, &out]);
+}
+
+#[test]
+fn an_anthropic_batch_cancelled_midway_ends_the_run_cancelled() {
+    let dir = workspace();
+    let (base, p) = start(Provider { ran_before_cancel: 2, ..Default::default() });
+    let args = [
+        "suggest",
+        "--provider",
+        "anthropic",
+        "--base-url",
+        &base,
+        "--dataset",
+        "demo",
+        "--limit",
+        "4",
+        "--few-shot",
+        "0",
+        "--batch",
+        "--poll-interval",
+        "0.01",
+        "--name",
+        "stopped",
+        "--json",
+    ];
+    let child = command(&dir, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    until("the batch is polled", || p.status_polls.load(Ordering::SeqCst) >= 1);
+    let out = sift(&dir, &["runs", "cancel", "stopped", "--base-url", &base]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = json_of(&child.wait_with_output().unwrap());
+    // Anthropic ends a cancelled batch as `ended`: the cancelled entries say what happened.
+    assert_eq!(r["run"]["status"], "canceled", "{r}");
+    assert_eq!((r["suggested"].as_u64(), r["not_asked"].as_u64()), (Some(2), Some(2)), "{r}");
+    // A second cancel finds nothing open.
+    let out = sift(&dir, &["runs", "cancel", "stopped", "--base-url", &base]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cancel requested for 0 batches"));
+}
+
+#[test]
+fn the_daily_budget_bounds_what_is_submitted() {
+    let dir = workspace();
+    let (base, p) = start(Provider::default());
+    p.released.store(true, Ordering::SeqCst);
+    // Room for about two requests at their most (prompt plus the output limit).
+    let args = [
+        "suggest",
+        "--provider",
+        "anthropic",
+        "--base-url",
+        &base,
+        "--dataset",
+        "demo",
+        "--limit",
+        "6",
+        "--few-shot",
+        "0",
+        "--batch",
+        "--poll-interval",
+        "0.01",
+        "--budget",
+        "5000",
+        "--json",
+    ];
+    let out = sift(&dir, &args);
+    let r = json_of(&out);
+    assert_eq!(r["run"]["status"], "budget_exhausted", "{r}");
+    let sent = p.batches.lock().unwrap()["msgbatch_0000"].requests.len();
+    assert!((1..6).contains(&sent), "{sent} of 6 sent");
+    assert_eq!(r["suggested"].as_u64(), Some(sent as u64));
+    assert_eq!(r["not_asked"].as_u64(), Some(6 - sent as u64), "{r}");
+}
+
+#[test]
+fn a_batch_the_provider_refuses_is_said_and_not_asked_live() {
+    let dir = workspace();
+    let (base, p) = start(Provider { refuse: true, ..Default::default() });
+    let args = [
+        "suggest",
+        "--provider",
+        "openai",
+        "--base-url",
+        &base,
+        "--dataset",
+        "demo",
+        "--limit",
+        "2",
+        "--few-shot",
+        "0",
+        "--batch",
+        "--poll-interval",
+        "0.01",
+        "--json",
+    ];
+    let out = sift(&dir, &args);
+    let r = json_of(&out);
+    assert_eq!((r["suggested"].as_u64(), r["not_asked"].as_u64()), (Some(0), Some(2)), "{r}");
+    assert_eq!(p.live.load(Ordering::SeqCst), 0, "not asked live at twice the price");
+    let warnings = r["warnings"].to_string();
+    assert!(warnings.contains("was refused") && warnings.contains("not parseable"), "{warnings}");
 }

@@ -151,6 +151,23 @@ fn experiments_promotion_and_retention() {
     assert_eq!(shown["state"], "baseline");
     assert_eq!(shown["config"]["promotion"]["forced"], true);
 
+    // An archived baseline comes back as experimental when another run took its place.
+    let (ok, out, _) = sift_status(&ws, &["runs", "mark", "control", "--state", "archived"]);
+    assert!(ok, "{out}");
+    assert!(sift(&ws, &["runs", "show", "control", "--json"])["config"]["archived_at"].is_string());
+    sift(&ws, &["runs", "promote", "treatment", "--json"]);
+    let (ok, out, _) = sift_status(&ws, &["runs", "restore", "control"]);
+    assert!(ok && out.contains("restored (experimental)"), "{out}");
+    sift(&ws, &["runs", "promote", "control", "--force", "--json"]);
+    let states: Vec<Value> = sift(&ws, &["runs", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "baseline")
+        .cloned()
+        .collect();
+    assert_eq!(states.len(), 1, "one baseline per taxonomy");
+
     // Retention: a dry run changes nothing; the baseline is never touched without --force.
     let policy = ["runs", "cleanup", "--keep-experimental", "1", "--json"];
     let dry = sift(&ws, &[&policy[..], &["--dry-run"]].concat());

@@ -2088,3 +2088,43 @@ async fn prompt_files_in_the_workspace_shape_the_prompt_and_compare_by_section()
     assert_eq!(sections[0]["section"], "instructions (prompts/instructions.md)");
     assert!(sections[0]["diff"].as_str().unwrap().contains("+Typos are docs."));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_to_another_host_never_carries_the_key() {
+    let dir = workspace(&[]);
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(anthropic_answer(
+            json!({"labels": [{"name": "bug", "confidence": 0.9}]}),
+            1,
+            1,
+        ))
+        .mount(&elsewhere)
+        .await;
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("location", format!("{}/v1/messages", elsewhere.uri())),
+        )
+        .mount(&api)
+        .await;
+    let uri = api.uri();
+    let args = [
+        "suggest",
+        "--provider",
+        "anthropic",
+        "--base-url",
+        &uri,
+        "--dataset",
+        "demo",
+        "--limit",
+        "1",
+        "--retries",
+        "0",
+        "--json",
+    ];
+    let out = sift(&dir, &args).await;
+    assert_eq!(requests(&elsewhere).await, 0, "the redirect to another host is not followed");
+    assert_eq!(json_of(&out)["failed"].as_u64(), Some(1));
+}

@@ -72,10 +72,14 @@ pub struct F1Difference {
 }
 
 /// True positives, false positives and false negatives of one item, for each run.
+/// Label lists are taken as sets (a repeated label counts once).
 fn tallies(item: &PairedItem) -> [[u64; 3]; 2] {
+    use std::collections::BTreeSet;
+    let gold: BTreeSet<&String> = item.gold.iter().collect();
     let count = |pred: &[String]| {
-        let tp = pred.iter().filter(|l| item.gold.contains(l)).count() as u64;
-        [tp, pred.len() as u64 - tp, item.gold.len() as u64 - tp]
+        let pred: BTreeSet<&String> = pred.iter().collect();
+        let tp = pred.intersection(&gold).count() as u64;
+        [tp, pred.len() as u64 - tp, gold.len() as u64 - tp]
     };
     [count(&item.a), count(&item.b)]
 }

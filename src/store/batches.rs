@@ -64,6 +64,47 @@ impl Store {
         Ok(())
     }
 
+    /// The provider's latest counts of a batch (its status is left as it is: another process
+    /// may have changed it).
+    pub fn batch_counts(
+        &self,
+        run_id: &str,
+        batch_id: &str,
+        counts: &serde_json::Value,
+        now: &str,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE run_batches SET counts = ?3, updated_at = ?4 WHERE run_id = ?1 AND batch_id = ?2",
+                params![run_id, batch_id, counts.to_string(), now],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Move a batch to `status` only from one of `from`; true when it moved (a collected
+    /// batch is never reopened by a late cancel).
+    pub fn batch_status(
+        &self,
+        run_id: &str,
+        batch_id: &str,
+        status: &str,
+        from: &[&str],
+        now: &str,
+    ) -> Result<bool> {
+        let from = serde_json::to_string(from).unwrap_or_default();
+        let n = self
+            .conn
+            .execute(
+                "UPDATE run_batches SET status = ?3, updated_at = ?4
+                 WHERE run_id = ?1 AND batch_id = ?2
+                   AND status IN (SELECT value FROM json_each(?5))",
+                params![run_id, batch_id, status, now, from],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
     /// A run's batches, oldest first.
     pub fn run_batches(&self, run_id: &str) -> Result<Vec<RunBatch>> {
         let mut st = self

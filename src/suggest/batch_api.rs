@@ -23,6 +23,9 @@ pub struct BatchStatus {
     pub results_url: Option<String>,
     /// OpenAI: the output and error files.
     pub files: Vec<String>,
+    /// Why the provider refused the whole batch (OpenAI `failed`: the input did not
+    /// validate); nothing of it ran.
+    pub refused: Option<String>,
 }
 
 /// What became of one request of a batch.
@@ -57,6 +60,17 @@ pub trait BatchApi: Send + Sync {
     fn cancel<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>>;
     /// A response body read as a live answer is.
     fn read(&self, body: &Value, req: &Request) -> Result<Answer, String>;
+    /// The tokens a response body reports (billed even when the answer is unusable).
+    fn usage(&self, body: &Value) -> (u64, u64);
+}
+
+/// Uploads and result files may be large: they get this long, not the request timeout.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+
+/// Tokens a body reports under these two keys of its `usage`.
+fn reported(body: &Value, (i, o): (&str, &str)) -> (u64, u64) {
+    let get = |k: &str| body.pointer(&format!("/usage/{k}")).and_then(Value::as_u64).unwrap_or(0);
+    (get(i), get(o))
 }
 
 /// Longest line of a result file: one response with its usage.
@@ -232,6 +246,7 @@ impl BatchApi for AnthropicBatches {
                 counts: v.get("request_counts").cloned().unwrap_or(Value::Null),
                 results_url: v.get("results_url").and_then(Value::as_str).map(str::to_string),
                 files: Vec::new(),
+                refused: None,
                 status,
             })
         })
@@ -254,7 +269,8 @@ impl BatchApi for AnthropicBatches {
                 });
             }
             let rb = self.client.get(url);
-            let resp = provider::open_stream(self.call(url), rb, &self.headers()).await?;
+            let call = Call { timeout: TRANSFER_TIMEOUT, ..self.call(url) };
+            let resp = provider::open_stream(call, rb, &self.headers()).await?;
             Ok(vec![JsonLines::new(resp, "anthropic".into())])
         })
     }
@@ -292,6 +308,10 @@ impl BatchApi for AnthropicBatches {
 
     fn read(&self, body: &Value, req: &Request) -> Result<Answer, String> {
         super::anthropic::read_response(body, req)
+    }
+
+    fn usage(&self, body: &Value) -> (u64, u64) {
+        reported(body, ("input_tokens", "output_tokens"))
     }
 }
 
@@ -334,7 +354,8 @@ impl OpenAiBatches {
             .post(&url)
             .header("content-type", format!("multipart/form-data; boundary={boundary}"))
             .body(body);
-        let v = provider::send_json(self.call(&url), rb, &self.headers()).await?;
+        let call = Call { timeout: TRANSFER_TIMEOUT, ..self.call(&url) };
+        let v = provider::send_json(call, rb, &self.headers()).await?;
         batch_id(&v, "openai")
     }
 }
@@ -393,11 +414,20 @@ impl BatchApi for OpenAiBatches {
                 .iter()
                 .filter_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_string))
                 .collect();
+            let refused = (status == "failed").then(|| {
+                let why: Vec<String> = v
+                    .pointer("/errors/data")
+                    .and_then(Value::as_array)
+                    .map(|e| e.iter().map(|e| text(e, "message")).collect())
+                    .unwrap_or_default();
+                crate::text::one_line(&why.join("; "))
+            });
             Ok(BatchStatus {
                 ended: matches!(status.as_str(), "completed" | "failed" | "expired" | "cancelled"),
                 counts: v.get("request_counts").cloned().unwrap_or(Value::Null),
                 results_url: None,
                 files,
+                refused,
                 status,
             })
         })
@@ -412,7 +442,8 @@ impl BatchApi for OpenAiBatches {
             for file in &status.files {
                 let url = self.url(&format!("files/{}/content", path_segment(file)));
                 let rb = self.client.get(&url);
-                let resp = provider::open_stream(self.call(&url), rb, &self.headers()).await?;
+                let call = Call { timeout: TRANSFER_TIMEOUT, ..self.call(&url) };
+                let resp = provider::open_stream(call, rb, &self.headers()).await?;
                 out.push(JsonLines::new(resp, "openai".into()));
             }
             Ok(out)
@@ -453,6 +484,10 @@ impl BatchApi for OpenAiBatches {
 
     fn read(&self, body: &Value, req: &Request) -> Result<Answer, String> {
         super::openai::read_response(body, req)
+    }
+
+    fn usage(&self, body: &Value) -> (u64, u64) {
+        reported(body, ("prompt_tokens", "completion_tokens"))
     }
 }
 

@@ -414,7 +414,11 @@ pub fn runs(ctx: &mut Context, cmd: &RunsCommand) -> Result<ExitCode> {
                 StateArg::Experimental => RunState::Experimental,
                 StateArg::Archived => RunState::Archived,
             };
-            let r = runs::mark(&ctx.store, run, state)?;
+            // Archiving records when, so retention counts from then.
+            let r = match state {
+                RunState::Archived => super::lifecycle::archive(&ctx.store, run)?,
+                _ => runs::mark(&ctx.store, run, state)?,
+            };
             outln!("run {} is now {:?}", r.id, r.state);
             Ok(ExitCode::SUCCESS)
         }
@@ -461,9 +465,10 @@ fn poll(
 ) -> Result<ExitCode> {
     let r = ctx.store.run(run)?.ok_or_else(|| runs::RunsError::NoRun(run.into()))?;
     let mut opts = batch_run_options(ctx, &r, base_url)?;
+    let size = r.config.get("batch_size").and_then(|v| v.as_u64()).map(|n| n as usize);
     opts.batch = Some(runner::BatchOptions {
         poll_interval: Duration::from_secs_f64(interval),
-        ..Default::default()
+        max_requests: size.unwrap_or(runner::BatchOptions::default().max_requests),
     });
     opts.progress = true;
     let similar = super::prompt::SimilarGold::open(&ctx.ws)?;
@@ -546,7 +551,14 @@ fn cleanup(
     dry_run: bool,
     json: bool,
 ) -> Result<ExitCode> {
-    let planned = super::lifecycle::plan(&ctx.store.runs()?, policy, jiff::Timestamp::now());
+    let runs = ctx.store.runs()?;
+    let mut busy = std::collections::HashSet::new();
+    for r in &runs {
+        if ctx.store.run_has_open_batches(&r.id)? {
+            busy.insert(r.id.clone());
+        }
+    }
+    let planned = super::lifecycle::plan(&runs, &busy, policy, jiff::Timestamp::now());
     if !dry_run {
         super::lifecycle::apply(&mut ctx.store, &planned)?;
     }
@@ -808,7 +820,13 @@ fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {
 
 /// An experiment's figures: F1 difference, McNemar, histograms side by side, changed items.
 fn print_paired(out: &mut impl Write, p: &super::lifecycle::Paired) -> Result<()> {
-    writeln!(out, "experiment `{}` (A control, B treatment):", one_line(&p.experiment))?;
+    writeln!(
+        out,
+        "experiment `{}` (A {}, B {}):",
+        one_line(&p.experiment),
+        one_line(&p.arm_a),
+        one_line(&p.arm_b)
+    )?;
     match &p.f1 {
         Some(d) => {
             let ci =

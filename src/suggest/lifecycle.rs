@@ -22,6 +22,17 @@ pub fn experiment_of(run: &Run) -> Option<(String, String)> {
     Some((e, arm))
 }
 
+/// Set a key of a run's config, which is a JSON object (made one if a hand-edited record
+/// holds something else).
+pub fn set_config(run: &mut Run, key: &str, value: serde_json::Value) {
+    if !run.config.is_object() {
+        run.config = json!({});
+    }
+    if let Some(m) = run.config.as_object_mut() {
+        m.insert(key.to_string(), value);
+    }
+}
+
 fn find(store: &Store, id_or_name: &str) -> Result<Run, RunsError> {
     store.run(id_or_name)?.ok_or_else(|| RunsError::NoRun(id_or_name.into()))
 }
@@ -73,8 +84,8 @@ pub fn pair(store: &Store, a: &str, b: &str, experiment: &str) -> Result<(Run, R
         )));
     }
     for (r, arm) in [(&mut ra, ARMS[0]), (&mut rb, ARMS[1])] {
-        r.config["experiment"] = json!(experiment);
-        r.config["arm"] = json!(arm);
+        set_config(r, "experiment", json!(experiment));
+        set_config(r, "arm", json!(arm));
     }
     // An experiment is one pair: a third run would make its comparison ambiguous.
     let taken = store.runs()?.into_iter().find(|x| {
@@ -95,6 +106,9 @@ pub fn pair(store: &Store, a: &str, b: &str, experiment: &str) -> Result<(Run, R
 #[derive(Debug, Clone, Serialize)]
 pub struct Paired {
     pub experiment: String,
+    /// The arms of the runs compared as A and B (in the order given).
+    pub arm_a: String,
+    pub arm_b: String,
     /// Per common item: labels of both runs, the top confidence of each, and whether each
     /// matches gold exactly (when the item has gold).
     pub deltas: Vec<ItemDelta>,
@@ -137,7 +151,7 @@ pub fn paired(
     a: &Run,
     b: &Run,
 ) -> Result<Option<Paired>, RunsError> {
-    let (Some((ea, _)), Some((eb, _))) = (experiment_of(a), experiment_of(b)) else {
+    let (Some((ea, arm_a)), Some((eb, arm_b))) = (experiment_of(a), experiment_of(b)) else {
         return Ok(None);
     };
     if ea != eb {
@@ -176,6 +190,8 @@ pub fn paired(
     let tops = |f: fn(&ItemDelta) -> Option<f64>| deltas.iter().filter_map(f).collect::<Vec<_>>();
     Ok(Some(Paired {
         experiment: ea,
+        arm_a,
+        arm_b,
         histogram_a: paired::histogram(&tops(|d| d.top_a), 10),
         histogram_b: paired::histogram(&tops(|d| d.top_b), 10),
         f1: paired::f1_difference(&scored, DRAWS, SEED),
@@ -207,10 +223,19 @@ pub fn promote(
     if r.state == RunState::Baseline {
         return Err(RunsError::Invalid(format!("run {} is the baseline already", r.id)));
     }
-    let current = store
+    if r.status == "running" || (r.status != "done" && !force) {
+        return Err(RunsError::Invalid(format!(
+            "run {} is {}, not done: a baseline answers all its items (--force promotes it \
+             anyway, unless it is still running)",
+            r.id, r.status
+        )));
+    }
+    let baselines: Vec<Run> = store
         .runs()?
         .into_iter()
-        .find(|b| b.state == RunState::Baseline && b.taxonomy == r.taxonomy && b.id != r.id);
+        .filter(|b| b.state == RunState::Baseline && b.taxonomy == r.taxonomy && b.id != r.id)
+        .collect();
+    let current = baselines.first().cloned();
     let f1 = match &current {
         Some(b) => shared_gold_f1(ws, store, b, &r)?,
         None => None,
@@ -235,18 +260,20 @@ pub fn promote(
             return Err(RunsError::Invalid(why));
         }
     }
-    if let Some(mut b) = current.clone() {
+    // One baseline per taxonomy: every other one steps down.
+    for mut b in baselines {
         b.state = RunState::Experimental;
-        b.config["demoted_by"] = json!(r.id);
+        set_config(&mut b, "demoted_by", json!(r.id));
         store.save_run(&b)?;
     }
     r.state = RunState::Baseline;
-    r.config["promotion"] = json!({
+    let record = json!({
         "at": now_rfc3339(),
         "previous": current.as_ref().map(|b| b.id.clone()),
         "forced": force,
         "f1": f1,
     });
+    set_config(&mut r, "promotion", record);
     store.save_run(&r)?;
     Ok(Promotion { run: r.id, previous: current.map(|b| b.id), forced: force, f1 })
 }
@@ -307,10 +334,16 @@ fn archived_at(r: &Run) -> Option<jiff::Timestamp> {
 
 /// What the policy does to `runs` (newest first) at `now`. Pure: `--dry-run` prints it, and
 /// cleanup carries it out. A running run is never touched.
-pub fn plan(runs: &[Run], policy: &Policy, now: jiff::Timestamp) -> Vec<Planned> {
+/// Runs in `busy` (with provider batches still open) are left alone too.
+pub fn plan(
+    runs: &[Run],
+    busy: &std::collections::HashSet<String>,
+    policy: &Policy,
+    now: jiff::Timestamp,
+) -> Vec<Planned> {
     let mut out = Vec::new();
     let mut experimental_seen = 0usize;
-    for r in runs.iter().filter(|r| r.status != "running") {
+    for r in runs.iter().filter(|r| r.status != "running" && !busy.contains(&r.id)) {
         let planned = |action, reason: String| Planned {
             run: r.id.clone(),
             name: r.name.clone(),
@@ -391,8 +424,9 @@ pub fn apply(store: &mut Store, planned: &[Planned]) -> Result<(), RunsError> {
 pub fn archive(store: &Store, run: &str) -> Result<Run, RunsError> {
     let mut r = find(store, run)?;
     if r.state != RunState::Archived {
-        r.config["archived_from"] = json!(state_name(r.state));
-        r.config["archived_at"] = json!(now_rfc3339());
+        let from = state_name(r.state);
+        set_config(&mut r, "archived_from", json!(from));
+        set_config(&mut r, "archived_at", json!(now_rfc3339()));
         r.state = RunState::Archived;
         store.save_run(&r)?;
     }
@@ -406,7 +440,16 @@ pub fn restore(store: &Store, run: &str) -> Result<Run, RunsError> {
         return Err(RunsError::Invalid(format!("run {} is not archived", r.id)));
     }
     let before = r.config.get("archived_from").and_then(|s| s.as_str()).unwrap_or_default();
-    r.state = if before == "baseline" { RunState::Baseline } else { RunState::Experimental };
+    // A baseline comes back as one only while its taxonomy has no other.
+    let other_baseline = store
+        .runs()?
+        .iter()
+        .any(|b| b.state == RunState::Baseline && b.taxonomy == r.taxonomy && b.id != r.id);
+    r.state = if before == "baseline" && !other_baseline {
+        RunState::Baseline
+    } else {
+        RunState::Experimental
+    };
     if let Some(m) = r.config.as_object_mut() {
         m.remove("archived_at");
         m.remove("archived_from");
@@ -460,16 +503,20 @@ mod tests {
             delete_archived_after: Some(parse_age("90d").unwrap()),
             force: false,
         };
-        let p = plan(&runs, &policy, now);
+        let none = Default::default();
+        let p = plan(&runs, &none, &policy, now);
         let got: Vec<(&str, &str)> = p.iter().map(|p| (p.run.as_str(), p.action)).collect();
         assert_eq!(got, [("r-mid", "archive"), ("r-old", "archive"), ("r-arch", "delete")]);
         assert!(p[0].reason.contains("1 newest"), "{}", p[0].reason);
         // Forced, the old baseline is archived too.
-        let p = plan(&runs, &Policy { force: true, ..policy.clone() }, now);
+        let p = plan(&runs, &none, &Policy { force: true, ..policy.clone() }, now);
+        // A run with open provider batches is left alone.
+        let busy = ["r-mid".to_string()].into();
+        assert!(!plan(&runs, &busy, &policy, now).iter().any(|p| p.run == "r-mid"));
         assert!(p.iter().any(|p| p.run == "r-base" && p.action == "archive"));
         // Archived 4 months ago but the limit is a year: kept.
         let lax = Policy { delete_archived_after: Some(parse_age("52w").unwrap()), ..policy };
-        assert!(!plan(&runs, &lax, now).iter().any(|p| p.action == "delete"));
+        assert!(!plan(&runs, &none, &lax, now).iter().any(|p| p.action == "delete"));
     }
 
     #[test]

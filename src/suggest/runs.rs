@@ -156,12 +156,16 @@ pub struct SectionDiff {
     pub diff: String,
 }
 
-/// The bundle's `## ` sections, by heading, in order.
+/// The bundle's `## ` sections, by heading, in order; a heading seen again (a prompt file
+/// may hold one) is told apart by its count.
 fn sections(bundle: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = vec![("header".into(), String::new())];
     for line in bundle.lines() {
         if let Some(h) = line.strip_prefix("## ") {
-            out.push((h.to_string(), String::new()));
+            let seen =
+                out.iter().filter(|(n, _)| n == h || n.starts_with(&format!("{h} #"))).count();
+            let name = if seen == 0 { h.to_string() } else { format!("{h} #{}", seen + 1) };
+            out.push((name, String::new()));
         } else if let Some((_, text)) = out.last_mut() {
             text.push_str(line);
             text.push('\n');

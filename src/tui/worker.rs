@@ -222,7 +222,7 @@ pub(super) fn compare_runs(ctx: &Context, a: &str, b: &str) -> Action {
         lines.push(format!("  {}: [{}] -> [{}]", f.item, f.a.join(","), f.b.join(",")));
     }
     if let Some(p) = &c.paired {
-        lines.push(format!("experiment {} (A control, B treatment)", p.experiment));
+        lines.push(format!("experiment {} (A {}, B {})", p.experiment, p.arm_a, p.arm_b));
         if let Some(d) = &p.f1 {
             let ci =
                 d.ci95.map(|[l, h]| format!(", 95% CI [{l:+.3}, {h:+.3}]")).unwrap_or_default();

@@ -27,6 +27,8 @@ impl Default for BatchOptions {
 }
 
 /// Submit what is left, wait for the run's batches, collect them, then ask live what failed.
+/// A provider that keeps failing while waiting ends the run `interrupted`: the batches go on
+/// at the provider and a later poll collects them.
 pub(super) async fn drive_batch(
     store: &mut Store,
     sink: &mut Sink,
@@ -38,15 +40,14 @@ pub(super) async fn drive_batch(
 ) -> Result<&'static str, RunError> {
     let b = opts.batch.clone().unwrap_or_default();
     tokio::pin!(stop);
-    let open: Vec<RunBatch> =
-        store.run_batches(&sink.run.id)?.into_iter().filter(RunBatch::open).collect();
-    let waiting: HashSet<String> =
-        open.iter().flat_map(|x| x.items.iter().map(|i| i.key.clone())).collect();
-    if !submit(store, sink, &mut pending, api, &b, &waiting).await? {
-        return Ok("budget_exhausted");
+    if opts.arbitration {
+        sink.warn("arbitration is not done on batch answers".into());
     }
-    let mut retry = Vec::new();
-    let mut canceled = false;
+    let budget_left = match submit(store, sink, &mut pending, api, &b).await {
+        Ok(left) => left,
+        Err(e) => return Ok(gave_up(sink, api, &e)),
+    };
+    let mut w = Waited::default();
     loop {
         let open: Vec<RunBatch> =
             store.run_batches(&sink.run.id)?.into_iter().filter(RunBatch::open).collect();
@@ -54,28 +55,18 @@ pub(super) async fn drive_batch(
             break;
         }
         sink.bar = waiting_bar(opts.progress, &open);
-        let mut ended_any = false;
-        for batch in open {
-            let status = api.status(&batch.batch_id).await.map_err(provider_failed)?;
-            note_counts(store, sink, &batch, &status)?;
-            if status.ended {
-                canceled |= status.status.starts_with("cancel") || batch.status == "canceling";
-                collect(store, sink, api, batch, &status, &mut retry).await?;
-                ended_any = true;
-            }
-        }
+        let ended_any = match poll_round(store, sink, api, open, &mut w).await {
+            Ok(ended) => ended,
+            Err(Stop::Provider(e)) => return Ok(gave_up(sink, api, &e)),
+            Err(Stop::Run(e)) => return Err(e),
+        };
         if !ended_any {
             tokio::select! {
                 biased;
                 _ = &mut stop => {
                     sink.bar.finish_and_clear();
-                    sink.warn(format!(
-                        "stopped waiting; the batches keep running at {}: `sift runs poll {}` \
-                         collects them",
-                        api.provider(),
-                        sink.run.name.as_deref().unwrap_or(&sink.run.id)
-                    ));
-                    return Ok("interrupted");
+                    let e = "stopped waiting".to_string();
+                    return Ok(gave_up(sink, api, &e));
                 }
                 _ = tokio::time::sleep(b.poll_interval) => {}
             }
@@ -83,72 +74,184 @@ pub(super) async fn drive_batch(
     }
     sink.bar.finish_and_clear();
     sink.writer.flush(store)?;
-    if !retry.is_empty() {
-        sink.warn(format!("{} batch requests failed or expired: asked again live", retry.len()));
-        let again = Jobs { todo: retry.iter(), ..pending };
+    if !w.retry.is_empty() {
+        sink.warn(format!("{} batch requests failed or expired: asked again live", w.retry.len()));
+        let again = Jobs { todo: w.retry.iter(), ..pending };
         let status = drive(store, sink, opts, shared, again, stop).await?;
         if status != "done" {
             return Ok(status);
         }
     }
-    Ok(if canceled { "canceled" } else { "done" })
+    Ok(if w.canceled {
+        "canceled"
+    } else if !budget_left {
+        "budget_exhausted"
+    } else {
+        "done"
+    })
+}
+
+/// What the wait has seen so far.
+#[derive(Default)]
+struct Waited {
+    /// Items to ask again live.
+    retry: Vec<String>,
+    /// A batch was cancelled (by `runs cancel`, or at the provider's console).
+    canceled: bool,
+}
+
+enum Stop {
+    Provider(String),
+    Run(RunError),
+}
+
+impl From<RunError> for Stop {
+    fn from(e: RunError) -> Self {
+        Stop::Run(e)
+    }
+}
+
+impl From<crate::store::StoreError> for Stop {
+    fn from(e: crate::store::StoreError) -> Self {
+        Stop::Run(e.into())
+    }
+}
+
+/// Ask each open batch where it stands; collect the ended ones. True when one ended.
+async fn poll_round(
+    store: &mut Store,
+    sink: &mut Sink,
+    api: &dyn BatchApi,
+    open: Vec<RunBatch>,
+    w: &mut Waited,
+) -> Result<bool, Stop> {
+    let mut ended_any = false;
+    for batch in open {
+        let status = with_retries(|| api.status(&batch.batch_id)).await.map_err(Stop::Provider)?;
+        note_counts(store, sink, &batch, &status)?;
+        if status.ended {
+            collect(store, sink, api, batch, &status, w).await?;
+            ended_any = true;
+        }
+    }
+    Ok(ended_any)
+}
+
+/// Stop waiting: the batches go on at the provider; say how to pick them up.
+fn gave_up(sink: &mut Sink, api: &dyn BatchApi, why: &str) -> &'static str {
+    sink.bar.finish_and_clear();
+    sink.warn(format!(
+        "{}; the batches keep running at {}: `sift runs poll {}` collects them",
+        crate::text::one_line(why),
+        api.provider(),
+        sink.run.name.as_deref().unwrap_or(&sink.run.id)
+    ));
+    "interrupted"
+}
+
+/// Status and result requests are retried (a 24-hour wait must not end on one 503).
+const POLL_RETRIES: u32 = 4;
+
+async fn with_retries<'a, T>(
+    mut f: impl FnMut() -> futures::future::BoxFuture<'a, Result<T, ProviderError>>,
+) -> Result<T, String> {
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.retryable() && attempt < POLL_RETRIES => {
+                let wait =
+                    super::super::worker::backoff(Duration::from_secs(1), attempt, e.retry_after());
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(crate::text::one_line(&e.to_string())),
+        }
+    }
 }
 
 fn provider_failed(e: ProviderError) -> RunError {
     RunError::NoProvider(crate::text::one_line(&e.to_string()))
 }
 
-/// Turn the items still to ask into batches; false when the daily budget is spent.
+/// Turn the items still to ask into batches (items in open batches were taken out of the
+/// run's to-do list already). Returns false when the daily budget left room for only part
+/// of them: each request is counted at the most it can cost, so a batch never overspends.
 async fn submit(
     store: &mut Store,
     sink: &mut Sink,
     pending: &mut Jobs<'_>,
     api: &dyn BatchApi,
     b: &BatchOptions,
-    waiting: &HashSet<String>,
-) -> Result<bool, RunError> {
+) -> Result<bool, String> {
     let (max_requests, max_bytes) = api.limits();
     let max_requests = b.max_requests.clamp(1, max_requests);
-    let mut lines: Vec<Value> = Vec::new();
-    let mut items: Vec<BatchItem> = Vec::new();
-    let mut bytes = 0usize;
+    let mut room = budget_room(sink);
+    let mut chunk = Chunk::default();
     loop {
-        let job = pending.next(store, sink)?;
-        let full = match &job {
-            None => true,
-            Some(_) => lines.len() >= max_requests,
-        };
-        if full && !lines.is_empty() {
-            if over_budget(sink) {
-                return Ok(false);
-            }
-            create(store, sink, api, std::mem::take(&mut lines), std::mem::take(&mut items))
-                .await?;
-            bytes = 0;
-        }
+        let job = pending.next(store, sink).map_err(|e| e.to_string())?;
         let Some(job) = job else { break };
-        if waiting.contains(&job.key) {
-            continue;
+        let worst = provider::estimate_tokens(&job.request.system)
+            + provider::estimate_tokens(&job.request.user)
+            + super::super::openai::max_tokens(&job.request);
+        if room.is_some_and(|r| worst > r) {
+            sink.report.not_asked += 1 + pending.remaining();
+            pending.skip_rest();
+            let limit = sink.report.budget_limit;
+            sink.warn(format!(
+                "the daily token budget of {limit} leaves no room for more requests at their \
+                 most; the rest was not sent (raise --budget, or resume tomorrow with the same \
+                 --name)"
+            ));
+            chunk.send(store, sink, api).await?;
+            return Ok(false);
         }
-        let custom_id = format!("r{}", items.len());
-        let line = api.line(&custom_id, &job.request);
+        room = room.map(|r| r - worst);
+        let line = api.line(&format!("r{}", chunk.items.len()), &job.request);
         let size = line.to_string().len() + 1;
-        if bytes + size > max_bytes && !lines.is_empty() {
-            create(store, sink, api, std::mem::take(&mut lines), std::mem::take(&mut items))
-                .await?;
-            bytes = 0;
-            // Custom ids are unique within a batch: this one starts the next.
-            let line = api.line("r0", &job.request);
-            bytes += line.to_string().len() + 1;
-            lines.push(line);
-            items.push(BatchItem { custom_id: "r0".into(), ..batch_item(&job) });
-            continue;
+        if chunk.items.len() >= max_requests || (chunk.bytes + size > max_bytes) {
+            chunk.send(store, sink, api).await?;
         }
-        bytes += size;
-        lines.push(line);
-        items.push(BatchItem { custom_id, ..batch_item(&job) });
+        // Custom ids are unique within a batch: numbered from the chunk's start.
+        let custom_id = format!("r{}", chunk.items.len());
+        let line = api.line(&custom_id, &job.request);
+        chunk.bytes += size;
+        chunk.lines.push(line);
+        chunk.items.push(BatchItem { custom_id, ..batch_item(&job) });
     }
+    chunk.send(store, sink, api).await?;
     Ok(true)
+}
+
+/// Tokens today's budget has left (None: no limit).
+fn budget_room(sink: &Sink) -> Option<u64> {
+    let b = lock(&sink.budget);
+    (b.limit > 0).then(|| b.limit.saturating_sub(b.recorded))
+}
+
+/// The requests of the batch being written.
+#[derive(Default)]
+struct Chunk {
+    lines: Vec<Value>,
+    items: Vec<BatchItem>,
+    bytes: usize,
+}
+
+impl Chunk {
+    /// Create the batch (when there is anything to send) and start an empty one.
+    async fn send(
+        &mut self,
+        store: &mut Store,
+        sink: &mut Sink,
+        api: &dyn BatchApi,
+    ) -> Result<(), String> {
+        if self.items.is_empty() {
+            return Ok(());
+        }
+        let (lines, items) = (std::mem::take(&mut self.lines), std::mem::take(&mut self.items));
+        self.bytes = 0;
+        create(store, sink, api, lines, items).await.map_err(|e| e.to_string())
+    }
 }
 
 fn batch_item(job: &Job) -> BatchItem {
@@ -158,22 +261,6 @@ fn batch_item(job: &Job) -> BatchItem {
         content_hash: job.content_hash.clone(),
         prompt_hash: job.prompt_hash.clone(),
     }
-}
-
-/// Today's budget is spent (tokens are counted as results arrive, so this is checked before
-/// each batch goes out).
-fn over_budget(sink: &mut Sink) -> bool {
-    let b = lock(&sink.budget);
-    let spent = b.limit > 0 && b.recorded >= b.limit;
-    drop(b);
-    if spent {
-        sink.warn(format!(
-            "daily token budget of {} reached; no more batches submitted (resume tomorrow with \
-             the same --name)",
-            sink.report.budget_limit
-        ));
-    }
-    spent
 }
 
 /// Create one batch and record it at once: a process killed while waiting leaves it to be
@@ -220,10 +307,7 @@ fn note_counts(
     batch: &RunBatch,
     status: &BatchStatus,
 ) -> Result<(), RunError> {
-    let mut saved = batch.clone();
-    saved.counts = status.counts.clone();
-    saved.updated_at = now_rfc3339();
-    store.save_batch(&saved)?;
+    store.batch_counts(&batch.run_id, &batch.batch_id, &status.counts, &now_rfc3339())?;
     let counts: Vec<String> = status
         .counts
         .as_object()
@@ -238,51 +322,87 @@ fn note_counts(
     Ok(())
 }
 
-/// Read an ended batch's results into the run; requests that failed go to `retry`.
+/// Read an ended batch's results into the run; requests that failed go to be asked again.
+/// Items the run has answered already (a collection cut short and started again) are not
+/// counted twice.
 async fn collect(
     store: &mut Store,
     sink: &mut Sink,
     api: &dyn BatchApi,
-    mut batch: RunBatch,
+    batch: RunBatch,
     status: &BatchStatus,
-    retry: &mut Vec<String>,
-) -> Result<(), RunError> {
+    w: &mut Waited,
+) -> Result<(), Stop> {
+    if let Some(why) = &status.refused {
+        // Nothing of it ran: said, and left for a resume rather than asked live at twice the
+        // price.
+        sink.warn(format!("batch {} was refused by {}: {why}", batch.batch_id, api.provider()));
+        sink.report.not_asked += batch.items.len();
+        return finish_batch(store, sink, &batch, status).map_err(Stop::from);
+    }
     let by_id: HashMap<&str, &BatchItem> =
         batch.items.iter().map(|i| (i.custom_id.as_str(), i)).collect();
+    let done = store.run_item_keys(&sink.run.id, true)?;
     let mut seen: HashSet<String> = HashSet::new();
-    for mut file in api.results(status).await.map_err(provider_failed)? {
-        while let Some(line) = file.next().await.map_err(provider_failed)? {
+    let files = with_retries(|| api.results(status)).await.map_err(Stop::Provider)?;
+    for mut file in files {
+        while let Some(line) = file.next().await.map_err(|e| Stop::Provider(e.to_string()))? {
             let Some((cid, outcome)) = api.outcome(&line) else { continue };
             let Some(item) = by_id.get(cid.as_str()) else { continue };
-            if !seen.insert(cid.clone()) {
+            if !seen.insert(cid.clone()) || done.contains(&item.key) {
                 continue;
             }
             match outcome {
-                BatchOutcome::Answer(body) => answered(store, sink, api, item, &body, retry)?,
+                BatchOutcome::Answer(body) => {
+                    answered(store, sink, api, item, &body, &mut w.retry)?
+                }
                 BatchOutcome::Failed { kind, message } => {
                     note_failure(sink, &kind, &message);
-                    retry.push(item.key.clone());
+                    w.retry.push(item.key.clone());
                 }
-                BatchOutcome::Canceled => sink.report.not_asked += 1,
+                BatchOutcome::Canceled => {
+                    w.canceled = true;
+                    sink.report.not_asked += 1;
+                }
             }
         }
     }
     // Requests the results do not mention: never run (a cancelled batch) or lost (asked
     // again live, never dropped).
-    let cancelled = status.status.starts_with("cancel") || batch.status == "canceling";
-    for item in batch.items.iter().filter(|i| !seen.contains(&i.custom_id)) {
+    let cancelled = status.status.starts_with("cancel")
+        || batch.status == "canceling"
+        || status.counts.get("canceled").and_then(Value::as_u64).is_some_and(|n| n > 0);
+    w.canceled |= cancelled;
+    for item in
+        batch.items.iter().filter(|i| !seen.contains(&i.custom_id) && !done.contains(&i.key))
+    {
         if cancelled {
             sink.report.not_asked += 1;
         } else {
             note_failure(sink, "batch_missing", "the batch's results do not mention it");
-            retry.push(item.key.clone());
+            w.retry.push(item.key.clone());
         }
     }
+    finish_batch(store, sink, &batch, status).map_err(Stop::from)
+}
+
+/// The batch's answers are stored; it is collected.
+fn finish_batch(
+    store: &mut Store,
+    sink: &mut Sink,
+    batch: &RunBatch,
+    status: &BatchStatus,
+) -> Result<(), RunError> {
     sink.writer.flush(store)?;
-    batch.status = "collected".into();
-    batch.counts = status.counts.clone();
-    batch.updated_at = now_rfc3339();
-    store.save_batch(&batch)?;
+    let now = now_rfc3339();
+    store.batch_counts(&batch.run_id, &batch.batch_id, &status.counts, &now)?;
+    store.batch_status(
+        &batch.run_id,
+        &batch.batch_id,
+        "collected",
+        &["submitted", "canceling"],
+        &now,
+    )?;
     store.save_run(&sink.run)?;
     Ok(())
 }
@@ -319,7 +439,13 @@ fn answered(
         Err(message) => {
             note_failure(sink, "bad_answer", &crate::text::one_line(&message));
             retry.push(item.key.clone());
-            return Ok(());
+            // An unusable answer was billed all the same.
+            let (tokens_in, tokens_out) = api.usage(body);
+            let mut spent =
+                Outcome::cached(it, RawAnswer::default(), &BatchSource(api), Vec::new());
+            (spent.tokens_in, spent.tokens_out) = (tokens_in, tokens_out);
+            sink.add_batch_tokens(tokens_in, tokens_out);
+            return sink.account(store, &spent);
         }
     };
     let mut out = Outcome::cached(it, a.raw.clone(), &BatchSource(api), Vec::new());
@@ -369,12 +495,16 @@ pub async fn cancel_batches(
     api: &dyn BatchApi,
 ) -> Result<usize, RunError> {
     let mut n = 0;
-    for mut b in store.run_batches(&run.id)?.into_iter().filter(RunBatch::open) {
+    for b in store.run_batches(&run.id)?.into_iter().filter(|b| b.status == "submitted") {
         api.cancel(&b.batch_id).await.map_err(provider_failed)?;
-        b.status = "canceling".into();
-        b.updated_at = now_rfc3339();
-        store.save_batch(&b)?;
-        n += 1;
+        let now = now_rfc3339();
+        n += usize::from(store.batch_status(
+            &run.id,
+            &b.batch_id,
+            "canceling",
+            &["submitted"],
+            &now,
+        )?);
     }
     Ok(n)
 }

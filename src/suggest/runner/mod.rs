@@ -193,6 +193,9 @@ impl RunOptions {
         }
         v["timeout_secs"] = json!(self.timeout.as_secs_f64());
         v["batch"] = json!(self.batch.is_some());
+        if let Some(b) = &self.batch {
+            v["batch_size"] = json!(b.max_requests);
+        }
         v["backoff_ms"] = json!(self.backoff.as_millis() as u64);
         if let Some(m) = v.as_object_mut() {
             m.remove("timeout");
@@ -327,12 +330,26 @@ pub async fn run_suggestions(
     // after an interruption finishes the same items.
     let done =
         if opts.skip_done { store.run_item_keys(&run.id, true)? } else { Default::default() };
-    let todo: Vec<String> =
-        scope.iter().filter(|r| !done.contains(&r.key)).map(|r| r.key.clone()).collect();
+    // Items in the run's open batches are the batches' to answer (collecting them there).
+    let waiting: HashSet<String> = match &opts.batch {
+        Some(_) => store
+            .run_batches(&run.id)?
+            .into_iter()
+            .filter(crate::store::RunBatch::open)
+            .flat_map(|b| b.items.into_iter().map(|i| i.key))
+            .collect(),
+        None => HashSet::new(),
+    };
+    let todo: Vec<String> = scope
+        .iter()
+        .filter(|r| !done.contains(&r.key) && !waiting.contains(&r.key))
+        .map(|r| r.key.clone())
+        .collect();
 
     let mut sink = Sink::open(ws, store, opts, run, tax.clone(), warnings)?;
-    sink.report.planned = todo.len();
-    sink.report.skipped = scope.len() - todo.len();
+    let collecting = scope.iter().filter(|r| waiting.contains(&r.key)).count();
+    sink.report.planned = todo.len() + collecting;
+    sink.report.skipped = scope.len() - todo.len() - collecting;
     if sink.run.dataset_fingerprint.is_empty() {
         sink.run.dataset_fingerprint = scope_fingerprint(store, scope)?;
         store.save_run(&sink.run)?;
@@ -464,6 +481,12 @@ impl Jobs<'_> {
     /// Items not turned into jobs yet.
     fn remaining(&self) -> usize {
         self.todo.len()
+    }
+
+    /// Leave the items not turned into jobs yet (the budget has no room for them).
+    fn skip_rest(&mut self) {
+        let rest = self.todo.as_slice();
+        self.todo = rest[rest.len()..].iter();
     }
 
     fn prepare(
