@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
@@ -151,8 +150,10 @@ async fn predict(State(s): State<Shared>, req: Request) -> Response {
         resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return resp;
     };
+    // A body too large to be worth reading is refused at once; a little too large is read
+    // (and dropped) first, so the client is not cut off mid-send and sees the 413.
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
-    if declared.and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if declared.and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > DRAIN_BYTES as u64) {
         return too_large();
     }
     let deadline = tokio::time::Instant::now() + s.request_timeout;
@@ -207,18 +208,43 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// The body, at most MAX_BODY_BYTES, by the deadline: 413 when longer, 408 when the client
-/// is too slow to send it.
+/// Bodies over MAX_BODY_BYTES but under this are read to the end before the 413.
+const DRAIN_BYTES: usize = 8 * 1024 * 1024;
+
+/// The body, at most MAX_BODY_BYTES, by the deadline: 413 when longer (read on to
+/// DRAIN_BYTES so the client gets the answer), 408 when the client is too slow to send it.
 async fn read_body(body: Body, deadline: tokio::time::Instant) -> Result<Bytes, Response> {
-    let limited = Limited::new(body, MAX_BODY_BYTES);
-    match tokio::time::timeout_at(deadline, limited.collect()).await {
-        Err(_) => {
-            Err(error(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time"))
+    use futures::StreamExt as _;
+    let mut stream = body.into_data_stream();
+    let mut kept: Vec<u8> = Vec::new();
+    let mut seen = 0usize;
+    loop {
+        let next = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => {
+                let msg = "the request body did not arrive in time";
+                return Err(error(StatusCode::REQUEST_TIMEOUT, msg));
+            }
+            Ok(next) => next,
+        };
+        match next {
+            None => break,
+            Some(Err(e)) => {
+                return Err(error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")));
+            }
+            Some(Ok(chunk)) => {
+                seen += chunk.len();
+                if seen <= MAX_BODY_BYTES {
+                    kept.extend_from_slice(&chunk);
+                } else if seen > DRAIN_BYTES {
+                    break;
+                }
+            }
         }
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Ok(Err(e)) => Err(error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
     }
+    if seen > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// Seconds to the next UTC midnight, when the daily budget starts again.
