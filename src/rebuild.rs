@@ -361,6 +361,7 @@ fn restore_runs(ctx: &mut Context, r: &mut RebuildReport) -> Result<()> {
             // One bad line (a run whose header line was torn) costs that line, not the rebuild.
             let applied = match e {
                 RunEvent::Run { run } => ctx.store.save_run(&run),
+                RunEvent::Batch { batch } => ctx.store.save_batch(&batch),
                 RunEvent::Items { items } => {
                     ctx.store.upsert_items(&items, &crate::model::now_rfc3339()).map(|_| ())
                 }

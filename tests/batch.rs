@@ -482,6 +482,17 @@ fn a_killed_wait_is_picked_up_by_another_process() {
     until("the batch is polled", || p.status_polls.load(Ordering::SeqCst) >= 1);
     child.kill().unwrap(); // SIGKILL: no cleanup at all
     child.wait().unwrap();
+    // Another machine: the workspace without its store, rebuilt from its files (the batch
+    // travels in the run's journal).
+    for f in ["store.db", "store.db-wal", "store.db-shm"] {
+        let _ = std::fs::remove_file(ws(&dir).join(".sift").join(f));
+    }
+    let out = sift(&dir, &["rebuild"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        store(&dir).run_batches(&store(&dir).run("killed").unwrap().unwrap().id).unwrap().len(),
+        1
+    );
     p.released.store(true, Ordering::SeqCst);
     let poll = ["runs", "poll", "killed", "--base-url", &base, "--poll-interval", "0.01", "--json"];
     let out = sift(&dir, &poll);

@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::journal::RunEvent;
 use super::{Result, Store};
 
 /// One provider batch of a run.
@@ -40,8 +41,10 @@ impl RunBatch {
 }
 
 impl Store {
-    /// Record a batch the provider accepted (or its new status and counts).
+    /// Record a batch the provider accepted (or its new status and counts); journaled with
+    /// its run.
     pub fn save_batch(&self, b: &RunBatch) -> Result<()> {
+        self.journal_run(&b.run_id, &RunEvent::Batch { batch: Box::new(b.clone()) })?;
         let items = serde_json::to_string(&b.items).unwrap_or_default();
         self.conn
             .execute(
@@ -102,6 +105,11 @@ impl Store {
                 params![run_id, batch_id, status, now, from],
             )
             .map_err(|e| self.err(e))?;
+        if n > 0
+            && let Some(b) = self.run_batch(run_id, batch_id)?
+        {
+            self.journal_run(run_id, &RunEvent::Batch { batch: Box::new(b) })?;
+        }
         Ok(n > 0)
     }
 

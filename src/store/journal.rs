@@ -30,6 +30,11 @@ pub enum RunEvent {
     Items {
         items: Vec<Item>,
     },
+    /// A provider batch of the run, when it is created and when its status changes: another
+    /// machine with the workspace can poll, collect or cancel it.
+    Batch {
+        batch: Box<super::RunBatch>,
+    },
 }
 
 /// One line of `pushes/<push>.jsonl`, in the order the store saw them.
