@@ -75,6 +75,7 @@ fn icons() -> Vec<(&'static str, &'static str)> {
         saving: false,
         signals: Default::default(),
         inconsistent: false,
+        confidence: None,
     };
     let variants = [
         base.clone(),

@@ -138,10 +138,11 @@ fn answer_status(
 
 /// Every item's latest suggested labels and the measured accuracy per confidence band: the
 /// part of the queue's status that needs every suggestion, computed after the first frame.
-pub fn suggestion_status(
-    store: &Store,
-    dataset: Option<&str>,
-) -> Result<(Answers, BandAccuracy, HashSet<String>)> {
+/// Every item's latest suggested labels, the accuracy per confidence band, the items that
+/// break a rule, and each item's top confidence.
+pub type SuggestionStatus = (Answers, BandAccuracy, HashSet<String>, HashMap<String, f64>);
+
+pub fn suggestion_status(store: &Store, dataset: Option<&str>) -> Result<SuggestionStatus> {
     let latest = store.latest_suggested_labels()?;
     let inconsistent: HashSet<String> =
         latest.iter().filter(|(_, (_, broken))| *broken).map(|(k, _)| k.clone()).collect();
@@ -151,9 +152,16 @@ pub fn suggestion_status(
     let gold: HashMap<String, Vec<String>> =
         crate::metrics::gold::gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect();
     let bands = band_accuracy(&gold, &suggested);
+    let confidence = suggested
+        .iter()
+        .filter_map(|(k, v)| {
+            let top = v.iter().map(|l| l.confidence.unwrap_or(1.0)).reduce(f64::max)?;
+            Some((k.clone(), top))
+        })
+        .collect();
     let names =
         suggested.into_iter().map(|(k, v)| (k, v.into_iter().map(|l| l.name).collect())).collect();
-    Ok((names, bands, inconsistent))
+    Ok((names, bands, inconsistent, confidence))
 }
 
 /// For every suggested label with a confidence on an item that has gold: was it right?

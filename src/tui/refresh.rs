@@ -21,6 +21,8 @@ pub struct StoreStatus {
     pub suggested: HashMap<String, Vec<String>>,
     /// Items whose latest suggestion breaks a consistency rule.
     pub inconsistent: HashSet<String>,
+    /// The top confidence of each item's latest suggestion.
+    pub confidence: HashMap<String, f64>,
     /// Items added since the queue was read, with the taxonomies of their datasets.
     pub new_entries: Vec<Entry>,
     pub taxonomies: HashMap<String, Taxonomy>,
@@ -61,13 +63,14 @@ pub fn changed(
     crate::workspace::log::replay(&ctx.ws, &mut ctx.store)?;
     let items = crate::metrics::gold::group(&ctx.store.current_answers(dataset)?);
     let (mine, disputed) = super::answer_status(&items, annotator);
-    let (suggested, _, inconsistent) = super::suggestion_status(&ctx.store, dataset)?;
+    let (suggested, _, inconsistent, confidence) = super::suggestion_status(&ctx.store, dataset)?;
     let mut status = StoreStatus {
         mine,
         disputed,
         pushed: ctx.store.pushed_keys()?,
         suggested,
         inconsistent,
+        confidence,
         ..Default::default()
     };
     if let Some(after) = follow.last_item {
@@ -84,6 +87,7 @@ pub fn changed(
             let inconsistent = status.inconsistent.contains(&r.key);
             let mut e = Entry::from_row(r, mine, disputed, pushed, suggested);
             e.inconsistent = inconsistent;
+            e.confidence = status.confidence.get(&e.key).copied();
             status.new_entries.push(e);
         }
     }

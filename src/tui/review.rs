@@ -473,7 +473,7 @@ pub fn draw_search(f: &mut Frame, area: Rect, line: &str, cx: &Ctx) {
     let r = Rect { x: area.x, y: area.bottom().saturating_sub(1), width: area.width, height: 1 };
     clear(f, r);
     let text = format!(
-        "/{line}▏  (status:new|suggested|mine|disputed|pushed label: dataset: repo: text — Enter applies, Esc cancels)"
+        "/{line}▏  (status:new|suggested|mine|disputed|pushed label: dataset: repo: sort:confidence|disagreement|age text — Enter applies, Esc cancels)"
     );
     f.render_widget(Paragraph::new(text).style(cx.theme.status_bar()), r);
 }

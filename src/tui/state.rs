@@ -92,6 +92,8 @@ pub struct Entry {
     pub suggested: bool,
     /// The suggested label names (for `label:` filters), highest confidence first.
     pub suggested_labels: Vec<String>,
+    /// The top confidence of the latest suggestion (for `sort:confidence`).
+    pub confidence: Option<f64>,
     /// This annotator's current answer.
     pub mine: Option<Vec<String>>,
     pub disputed: bool,
@@ -122,6 +124,7 @@ impl Entry {
             saving: false,
             signals: crate::text::signals::Brief::parse(&r.signals),
             inconsistent: false,
+            confidence: None,
             title: crate::text::one_line(&r.title),
             key: r.key,
             dataset: r.dataset,
@@ -221,6 +224,21 @@ pub struct Filter {
     pub tools: Option<bool>,
     /// `turns:>4`, `turns:<3`, `turns:6`: (comparison, count).
     pub turns: Option<(std::cmp::Ordering, usize)>,
+    /// `sort:confidence|disagreement|age|newest`: the order of the matching items.
+    pub sort: Option<SortKey>,
+}
+
+/// How `sort:` orders the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Lowest top suggestion confidence first (unsuggested items last): review the
+    /// uncertain ones first.
+    Confidence,
+    /// Items whose annotators disagree first.
+    Disagreement,
+    /// Oldest first (the order items were stored in).
+    Age,
+    Newest,
 }
 
 /// Measured accuracy of past suggestions per confidence band of width 0.1: (right, total).

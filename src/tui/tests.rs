@@ -41,6 +41,7 @@ fn entry(key: &str, dataset: &str) -> Entry {
         saving: false,
         signals: Default::default(),
         inconsistent: false,
+        confidence: None,
     }
 }
 
@@ -287,6 +288,37 @@ fn long_turns_fold_and_z_shows_them_whole() {
     update(&mut s, Action::ToggleFold);
     let whole = text(&s);
     assert!(whole.contains("line 30") && !whole.contains("more lines"), "{whole}");
+}
+
+#[test]
+fn sort_orders_the_queue_by_confidence_disagreement_or_age() {
+    let mut s = state();
+    let confidence = [("d:1".to_string(), 0.9), ("d:2".to_string(), 0.3), ("d:3".to_string(), 0.6)]
+        .into_iter()
+        .collect();
+    update(
+        &mut s,
+        Action::SuggestionStatus {
+            labels: Default::default(),
+            bands: Default::default(),
+            inconsistent: Default::default(),
+            confidence,
+        },
+    );
+    s.queue[2].disputed = true;
+    let keys = |s: &State| s.visible.iter().map(|&i| s.queue[i].key.clone()).collect::<Vec<_>>();
+    super::update::apply_filter(&mut s, "sort:confidence".into());
+    assert_eq!(keys(&s), ["d:2", "d:3", "d:1", "c:1"], "least sure first, unsuggested last");
+    super::update::apply_filter(&mut s, "sort:disagreement".into());
+    assert_eq!(keys(&s)[0], "d:3");
+    super::update::apply_filter(&mut s, "sort:newest dataset:d".into());
+    assert_eq!(keys(&s), ["d:3", "d:2", "d:1"]);
+    super::update::apply_filter(&mut s, "sort:age".into());
+    assert_eq!(keys(&s), ["d:1", "d:2", "d:3", "c:1"]);
+    // In blind review the confidence order would tell what the suggestions think.
+    s.blind = true;
+    super::update::apply_filter(&mut s, "sort:confidence".into());
+    assert_eq!(keys(&s), ["d:1", "d:2", "d:3", "c:1"]);
 }
 
 #[test]
@@ -765,7 +797,8 @@ fn suggestion_status_arrives_after_the_first_frame() {
     let mut bands = [(0, 0); 10];
     bands[8] = (3, 5);
     let inconsistent = ["d:3".to_string()].into_iter().collect();
-    update(&mut s, Action::SuggestionStatus { labels, bands, inconsistent });
+    let confidence = Default::default();
+    update(&mut s, Action::SuggestionStatus { labels, bands, inconsistent, confidence });
     assert!(s.queue[1].suggested && !s.queue[0].suggested);
     assert_eq!(s.band(0.85), Some(0.6));
     assert_eq!(s.visible, vec![1], "the pending label filter is applied again");

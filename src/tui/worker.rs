@@ -107,8 +107,13 @@ fn run_job(
         Job::Sample => sample(&ctx.ws, &ctx.store),
         Job::SuggestionStatus { dataset } => {
             match super::suggestion_status(&ctx.store, dataset.as_deref()) {
-                Ok((labels, bands, inconsistent)) => {
-                    Msg::Action(Action::SuggestionStatus { labels, bands, inconsistent })
+                Ok((labels, bands, inconsistent, confidence)) => {
+                    Msg::Action(Action::SuggestionStatus {
+                        labels,
+                        bands,
+                        inconsistent,
+                        confidence,
+                    })
                 }
                 Err(e) => Msg::Action(Action::Failed { error: format!("{e:#}") }),
             }

@@ -1,7 +1,8 @@
 //! The queue filter line: `status:`, `label:`, `dataset:`, `repo:`, the structural signals
-//! `lang:`, `tools:` and `turns:`, and free words.
+//! `lang:`, `tools:` and `turns:`, `sort:`, and free words.
 
 use super::*;
+use crate::tui::state::SortKey;
 
 /// Parse a filter line: `status:new label:bug dataset:demo repo:o/r free words`.
 pub fn parse_filter(text: &str) -> Filter {
@@ -15,10 +16,36 @@ pub fn parse_filter(text: &str) -> Filter {
             Some(("lang", v)) => f.lang = Some(crate::text::signals::normalise_lang(v)),
             Some(("tools", v)) => f.tools = parse_yes_no(v),
             Some(("turns", v)) if parse_count(v).is_some() => f.turns = parse_count(v),
+            Some(("sort", v)) if parse_sort(v).is_some() => f.sort = parse_sort(v),
             _ => f.text.push(word.to_lowercase()),
         }
     }
     f
+}
+
+fn parse_sort(v: &str) -> Option<SortKey> {
+    match v.to_ascii_lowercase().as_str() {
+        "confidence" | "conf" | "uncertain" => Some(SortKey::Confidence),
+        "disagreement" | "disputed" | "agreement" => Some(SortKey::Disagreement),
+        "age" | "oldest" => Some(SortKey::Age),
+        "newest" | "-age" | "recent" => Some(SortKey::Newest),
+        _ => None,
+    }
+}
+
+/// Order the matching items as `sort:` asks (stable: ties keep the queue's order).
+fn sort_visible(s: &mut State) {
+    let Some(key) = s.filter.sort else { return };
+    let queue = &s.queue;
+    match key {
+        SortKey::Confidence => s.visible.sort_by(|&a, &b| {
+            let c = |i: usize| queue[i].confidence.unwrap_or(f64::INFINITY);
+            c(a).total_cmp(&c(b))
+        }),
+        SortKey::Disagreement => s.visible.sort_by_key(|&i| !queue[i].disputed),
+        SortKey::Age => s.visible.sort(),
+        SortKey::Newest => s.visible.sort_by(|a, b| b.cmp(a)),
+    }
 }
 
 fn parse_yes_no(v: &str) -> Option<bool> {
@@ -84,13 +111,17 @@ pub fn matches(f: &Filter, e: &Entry, blind: bool) -> bool {
             .all(|w| title.contains(w.as_str()) || e.key.to_lowercase().contains(w.as_str()))
 }
 
-pub(super) fn apply_filter(s: &mut State, text: String) -> Vec<Effect> {
+pub(crate) fn apply_filter(s: &mut State, text: String) -> Vec<Effect> {
     let current_key = s.current().map(|e| e.key.clone());
     s.filter = parse_filter(&text);
     s.filter_text = text;
     s.visible = (0..s.queue.len())
         .filter(|&i| matches(&s.filter, &s.queue[i], s.hides_answers()))
         .collect();
+    // In blind review a confidence order would show what the suggestions think.
+    if !(s.hides_answers() && s.filter.sort == Some(SortKey::Confidence)) {
+        sort_visible(s);
+    }
     s.cursor =
         current_key.and_then(|k| s.visible.iter().position(|&i| s.queue[i].key == k)).unwrap_or(0);
     let n = s.visible.len();

@@ -60,17 +60,21 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.runs.comparison = lines;
             vec![]
         }
-        Action::SuggestionStatus { labels, bands, inconsistent } => {
+        Action::SuggestionStatus { labels, bands, inconsistent, confidence } => {
             for e in &mut s.queue {
                 if let Some(l) = labels.get(&e.key) {
                     e.suggested = true;
                     e.suggested_labels = l.clone();
                 }
                 e.inconsistent = inconsistent.contains(&e.key);
+                e.confidence = confidence.get(&e.key).copied();
             }
             s.band_accuracy = bands;
-            // A `label:` filter typed before the status arrived is applied again.
-            if s.filter.label.is_some() || s.filter.status.as_deref() == Some("inconsistent") {
+            // A `label:` or `sort:` filter typed before the status arrived is applied again.
+            if s.filter.label.is_some()
+                || s.filter.sort.is_some()
+                || s.filter.status.as_deref() == Some("inconsistent")
+            {
                 let text = s.filter_text.clone();
                 return apply_filter(s, text);
             }

@@ -15,6 +15,7 @@ pub(super) fn store_changed(s: &mut State, mut st: StoreStatus) -> Vec<Effect> {
             e.suggested_labels = labels;
         }
         e.inconsistent = st.inconsistent.contains(&e.key);
+        e.confidence = st.confidence.get(&e.key).copied();
     }
     for (dataset, t) in st.taxonomies {
         s.taxonomies.entry(dataset).or_insert(t);
