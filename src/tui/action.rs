@@ -98,8 +98,8 @@ pub enum Action {
         bands: super::state::BandAccuracy,
         /// Items whose latest suggestion breaks a consistency rule.
         inconsistent: std::collections::HashSet<String>,
-        /// The top confidence of each item's latest suggestion.
-        confidence: std::collections::HashMap<String, f64>,
+        /// The top confidence of each item's latest suggestion (boxed: keeps Action small).
+        confidence: Box<std::collections::HashMap<String, f64>>,
     },
     RunsListed {
         rows: Vec<(String, String)>,

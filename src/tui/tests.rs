@@ -293,9 +293,11 @@ fn long_turns_fold_and_z_shows_them_whole() {
 #[test]
 fn sort_orders_the_queue_by_confidence_disagreement_or_age() {
     let mut s = state();
-    let confidence = [("d:1".to_string(), 0.9), ("d:2".to_string(), 0.3), ("d:3".to_string(), 0.6)]
-        .into_iter()
-        .collect();
+    let confidence = Box::new(
+        [("d:1".to_string(), 0.9), ("d:2".to_string(), 0.3), ("d:3".to_string(), 0.6)]
+            .into_iter()
+            .collect(),
+    );
     update(
         &mut s,
         Action::SuggestionStatus {

@@ -112,7 +112,7 @@ fn run_job(
                         labels,
                         bands,
                         inconsistent,
-                        confidence,
+                        confidence: Box::new(confidence),
                     })
                 }
                 Err(e) => Msg::Action(Action::Failed { error: format!("{e:#}") }),
