@@ -37,6 +37,8 @@ pub enum Action {
     Search,
     ClearFilter,
     OpenSimilar,
+    /// Back to the item (and filter) before the last `o`.
+    Back,
     SuggestItem,
     SuggestQueue,
     ViewReview,
@@ -190,6 +192,7 @@ pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
             Action::OpenSimilar,
             "open the selected similar item (suggestions pane, j/k selects)",
         ),
+        ("back", Action::Back, "back to the item (and filter) before the last similar item opened"),
         ("view_review", Action::ViewReview, "review screen"),
         ("view_stats", Action::ViewStats, "agreement and accuracy screen"),
         (

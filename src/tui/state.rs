@@ -304,6 +304,8 @@ pub struct State {
     pub item_scroll: u16,
     /// Long conversation turns shown whole (z); folded again on the next item.
     pub unfolded: bool,
+    /// Where `o` came from: (item, filter line), newest last; Backspace goes back.
+    pub history: Vec<(String, String)>,
     /// Selected similar item in the suggestion pane.
     pub similar_cursor: usize,
     pub note: TextArea<'static>,
@@ -355,6 +357,7 @@ impl State {
             label_cursor: 0,
             item_scroll: 0,
             unfolded: false,
+            history: Vec::new(),
             similar_cursor: 0,
             note: TextArea::default(),
             undo_stack: Vec::new(),

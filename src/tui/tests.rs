@@ -674,6 +674,24 @@ fn open_similar_jumps_to_the_item_even_through_a_filter() {
 }
 
 #[test]
+fn back_returns_to_the_item_and_filter_before_a_similar_item() {
+    let mut s = state();
+    super::update::apply_filter(&mut s, "d:1".into());
+    assert_eq!(s.visible.len(), 1);
+    update(&mut s, Action::OpenSimilar);
+    assert_eq!(s.current().unwrap().key, "d:3");
+    assert_eq!(s.filter_text, "", "the filter hid it: cleared");
+    let fx = update(&mut s, Action::Back);
+    assert_eq!(s.current().unwrap().key, "d:1");
+    assert_eq!((s.filter_text.as_str(), s.visible.len()), ("d:1", 1), "the filter is back");
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::LoadItem { .. })) || s.loaded.contains_key("d:1")
+    );
+    update(&mut s, Action::Back);
+    assert!(s.message.as_ref().is_some_and(|(m, _)| m.contains("nothing to go back to")));
+}
+
+#[test]
 fn sample_view_shows_progress_accuracy_trend_and_drift() {
     use crate::dataset::sample::WeekReport;
     let week = |w: &str, acc: Option<f64>, flags: &[&str]| WeekReport {

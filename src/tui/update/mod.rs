@@ -174,6 +174,7 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             item_loaded(s, req, key, item)
         }
         Action::OpenSimilar => open_similar(s),
+        Action::Back => go_back(s),
         Action::SuggestItem => match s.current() {
             Some(e) => {
                 let keys = vec![e.key.clone()];

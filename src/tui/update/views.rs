@@ -56,18 +56,42 @@ pub(super) fn open_similar(s: &mut State) -> Vec<Effect> {
         info(s, "no similar items for this one");
         return vec![];
     };
+    let from = s.current().map(|e| (e.key.clone(), s.filter_text.clone()));
+    let fx = jump_to(s, &target, None);
+    if s.current().is_some_and(|e| e.key == target) {
+        s.history.extend(from);
+        info(s, &format!("opened similar item {target} (Backspace goes back)"));
+    } else {
+        info(s, &format!("{target} is not in this queue"));
+    }
+    fx
+}
+
+/// Focus `key`, with the filter `filter` when given (else the current one, cleared when it
+/// hides the item).
+fn jump_to(s: &mut State, key: &str, filter: Option<String>) -> Vec<Effect> {
     let mut fx = Vec::new();
-    if !s.visible.iter().any(|&i| s.queue[i].key == target) {
+    if let Some(f) = filter.filter(|f| *f != s.filter_text) {
+        fx.extend(apply_filter(s, f));
+    }
+    if !s.visible.iter().any(|&i| s.queue[i].key == key) {
         fx.extend(apply_filter(s, String::new()));
     }
-    match s.visible.iter().position(|&i| s.queue[i].key == target) {
-        Some(pos) => {
-            s.cursor = pos;
-            fx.extend(focus(s));
-            info(s, &format!("opened similar item {target}"));
-        }
-        None => info(s, &format!("{target} is not in this queue")),
+    if let Some(pos) = s.visible.iter().position(|&i| s.queue[i].key == key) {
+        s.cursor = pos;
+        fx.extend(focus(s));
     }
+    fx
+}
+
+/// Back to the item and filter before the last similar item opened.
+pub(super) fn go_back(s: &mut State) -> Vec<Effect> {
+    let Some((key, filter)) = s.history.pop() else {
+        info(s, "nothing to go back to");
+        return vec![];
+    };
+    let fx = jump_to(s, &key, Some(filter));
+    info(s, &format!("back to {key}"));
     fx
 }
 
