@@ -7,6 +7,14 @@ use crate::store::SuggestionRow;
 /// A request id; results carrying an older id than the one awaited are stale and dropped.
 pub type ReqId = u64;
 
+/// What the mouse did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MouseKind {
+    Click,
+    ScrollUp,
+    ScrollDown,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     // ---- bindable (the keymap vocabulary) ----
@@ -39,6 +47,10 @@ pub enum Action {
     OpenSimilar,
     /// Back to the item (and filter) before the last `o`.
     Back,
+    /// Open the item's web page in the browser.
+    OpenBrowser,
+    /// Copy the item's URL (or key) to the clipboard.
+    CopyRef,
     SuggestItem,
     SuggestQueue,
     ViewReview,
@@ -55,6 +67,12 @@ pub enum Action {
 
     // ---- input for text fields (note editor, search line) ----
     Key(crossterm::event::KeyEvent),
+    /// A mouse click or wheel turn at a terminal cell.
+    Mouse {
+        kind: MouseKind,
+        column: u16,
+        row: u16,
+    },
     Resize(u16, u16),
     Tick,
 
@@ -193,6 +211,8 @@ pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
             "open the selected similar item (suggestions pane, j/k selects)",
         ),
         ("back", Action::Back, "back to the item (and filter) before the last similar item opened"),
+        ("open_browser", Action::OpenBrowser, "open the item's web page in the browser"),
+        ("copy_ref", Action::CopyRef, "copy the item's URL (or key) to the clipboard (OSC 52)"),
         ("view_review", Action::ViewReview, "review screen"),
         ("view_stats", Action::ViewStats, "agreement and accuracy screen"),
         (

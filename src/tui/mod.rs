@@ -196,6 +196,10 @@ pub struct App {
     pub dataset: Option<String>,
     pub jobs: std::sync::mpsc::Sender<Job>,
     started: Instant,
+    /// OSC 52 sequences for the terminal, written after the next frame.
+    clipboard: Vec<String>,
+    /// Write them to this process's stdout (the real terminal); tests read them instead.
+    pub write_clipboard: bool,
 }
 
 impl App {
@@ -214,6 +218,8 @@ impl App {
             dataset: None,
             jobs,
             started: Instant::now(),
+            clipboard: Vec::new(),
+            write_clipboard: false,
         }
     }
 
@@ -231,6 +237,16 @@ impl App {
                 _ => self.keymap.action(self.state.key_view(), k),
             },
             Event::Resize(w, h) => Some(Action::Resize(*w, *h)),
+            Event::Mouse(m) => {
+                use crossterm::event::{MouseButton, MouseEventKind};
+                let kind = match m.kind {
+                    MouseEventKind::Down(MouseButton::Left) => action::MouseKind::Click,
+                    MouseEventKind::ScrollDown => action::MouseKind::ScrollDown,
+                    MouseEventKind::ScrollUp => action::MouseKind::ScrollUp,
+                    _ => return None,
+                };
+                Some(Action::Mouse { kind, column: m.column, row: m.row })
+            }
             _ => None,
         }
     }
@@ -254,11 +270,20 @@ impl App {
             let _ = self.jobs.send(Job::Stats { dataset: e.dataset.clone() });
         }
         for e in effects {
+            if let Effect::Copy { text } = e {
+                self.clipboard.push(osc52(&text));
+                continue;
+            }
             if e != Effect::Quit {
                 // A closed worker means we are shutting down; nothing left to do.
                 let _ = self.jobs.send(Job::Effect(e));
             }
         }
+    }
+
+    /// OSC 52 sequences waiting to be written to the terminal (after the next frame).
+    pub fn take_clipboard(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.clipboard)
     }
 
     pub fn draw<B: Backend>(&self, terminal: &mut Terminal<B>) -> Result<()> {
@@ -306,8 +331,22 @@ pub async fn run_loop<B: Backend>(
         if changed {
             app.draw(terminal)?;
         }
+        flush_clipboard(app);
     }
     Ok(())
+}
+
+/// Write queued OSC 52 sequences to the terminal, between frames.
+fn flush_clipboard(app: &mut App) {
+    if !app.write_clipboard {
+        return;
+    }
+    use std::io::Write as _;
+    let mut out = std::io::stdout();
+    for seq in app.take_clipboard() {
+        let _ = out.write_all(seq.as_bytes());
+    }
+    let _ = out.flush();
 }
 
 fn handle(app: &mut App, msg: Msg) -> bool {
@@ -385,9 +424,11 @@ pub fn run(ctx: Context, opts: Options) -> Result<std::process::ExitCode> {
     let (jobs, worker) = worker::spawn(ctx, tx.clone(), opts.keys.is_some());
     let mut app = App::new(state, keymap, theme, jobs);
     app.dataset = opts.dataset.clone();
+    app.write_clipboard = true;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // ratatui's init installs a panic hook that restores the terminal before the message prints.
     let mut terminal = ratatui::try_init().context("cannot open the terminal")?;
+    mouse_capture(true);
     keep_terminal_on_worker_panics();
     let size = terminal.size().map(|s| (s.width, s.height)).unwrap_or((80, 24));
     app.state.size = size;
@@ -396,11 +437,31 @@ pub fn run(ctx: Context, opts: Options) -> Result<std::process::ExitCode> {
         spawn_timers(tx);
         run_loop(&mut terminal, &mut app, &mut rx).await
     });
+    mouse_capture(false);
     ratatui::restore();
     // Let in-flight saves finish before exiting: nothing shown as saved may be lost.
     drop(app);
     let _ = worker.join();
     result.map(|_| std::process::ExitCode::SUCCESS)
+}
+
+/// The OSC 52 sequence that puts `text` on the clipboard of the terminal (and, through SSH
+/// and tmux with `set-clipboard on`, of the machine in front of it). The text is base64:
+/// nothing in it can act as a control sequence.
+pub fn osc52(text: &str) -> String {
+    use base64::Engine as _;
+    format!("\x1b]52;c;{}\x07", base64::engine::general_purpose::STANDARD.encode(text))
+}
+
+/// Mouse reporting on while the review screen runs (clicks and the wheel reach sift).
+fn mouse_capture(on: bool) {
+    use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+    let mut out = std::io::stdout();
+    let _ = if on {
+        crossterm::execute!(out, EnableMouseCapture)
+    } else {
+        crossterm::execute!(out, DisableMouseCapture)
+    };
 }
 
 /// Only a panic of this (the UI) thread restores the terminal and prints. A worker's panic is
@@ -411,6 +472,7 @@ fn keep_terminal_on_worker_panics() {
     let restore_and_print = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if std::thread::current().id() == ui {
+            mouse_capture(false);
             restore_and_print(info);
         } else {
             tracing::error!("{info}");

@@ -13,7 +13,16 @@ use crate::model::{Item, ItemKind};
 use crate::taxonomy::Select;
 use crate::text::truncate_width;
 
-pub fn draw(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+/// Where the review screen's panes are (the mouse finds them the same way).
+pub struct Areas {
+    pub queue: Rect,
+    pub item: Rect,
+    pub suggestion: Rect,
+    pub annotation: Rect,
+    pub status: Rect,
+}
+
+pub fn areas(area: Rect, s: &State) -> Areas {
     let [body, status] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(32), Constraint::Fill(1)]).areas(body);
@@ -22,11 +31,16 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
         Layout::vertical([Constraint::Fill(1), Constraint::Length(bottom_h)]).areas(right);
     let [sugg, ann] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)]).areas(lower);
-    draw_queue(f, left, s, cx);
-    draw_item(f, item, s, cx);
-    draw_suggestion(f, sugg, s, cx);
-    draw_annotation(f, ann, s, cx);
-    draw_status(f, status, s, cx);
+    Areas { queue: left, item, suggestion: sugg, annotation: ann, status }
+}
+
+pub fn draw(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
+    let a = areas(area, s);
+    draw_queue(f, a.queue, s, cx);
+    draw_item(f, a.item, s, cx);
+    draw_suggestion(f, a.suggestion, s, cx);
+    draw_annotation(f, a.annotation, s, cx);
+    draw_status(f, a.status, s, cx);
 }
 
 fn annotation_height(s: &State) -> u16 {

@@ -274,6 +274,14 @@ pub enum Effect {
         repo: String,
         apply: bool,
     },
+    /// Open a web address in the browser (an http(s) URL of the item).
+    OpenUrl {
+        url: String,
+    },
+    /// Put text on the clipboard through the terminal (OSC 52); the UI thread writes it.
+    Copy {
+        text: String,
+    },
     Quit,
 }
 

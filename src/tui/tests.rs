@@ -692,6 +692,75 @@ fn back_returns_to_the_item_and_filter_before_a_similar_item() {
 }
 
 #[test]
+fn the_mouse_picks_queue_rows_focuses_panes_and_scrolls() {
+    use super::action::MouseKind;
+    let mut s = state();
+    s.size = (120, 40);
+    let a = super::review::areas(ratatui::layout::Rect::new(0, 0, 120, 40), &s);
+    // The third row of the queue (inside its border).
+    let fx = update(
+        &mut s,
+        Action::Mouse { kind: MouseKind::Click, column: a.queue.x + 3, row: a.queue.y + 3 },
+    );
+    assert_eq!((s.cursor, s.pane), (2, Pane::Queue));
+    assert!(fx.iter().any(|e| matches!(e, Effect::LoadItem { key, .. } if key == "d:3")));
+    // Below the last row: nothing moves.
+    update(
+        &mut s,
+        Action::Mouse { kind: MouseKind::Click, column: a.queue.x + 3, row: a.queue.y + 20 },
+    );
+    assert_eq!(s.cursor, 2);
+    update(
+        &mut s,
+        Action::Mouse { kind: MouseKind::ScrollUp, column: a.queue.x + 3, row: a.queue.y + 3 },
+    );
+    assert_eq!(s.cursor, 0);
+    update(
+        &mut s,
+        Action::Mouse { kind: MouseKind::ScrollDown, column: a.item.x + 5, row: a.item.y + 5 },
+    );
+    assert_eq!(s.item_scroll, 3);
+    update(
+        &mut s,
+        Action::Mouse {
+            kind: MouseKind::Click,
+            column: a.annotation.x + 2,
+            row: a.annotation.y + 2,
+        },
+    );
+    assert_eq!(s.pane, Pane::Annotation);
+    // An overlay takes the mouse away from the panes.
+    s.overlay = Overlay::Help;
+    update(
+        &mut s,
+        Action::Mouse { kind: MouseKind::Click, column: a.queue.x + 3, row: a.queue.y + 1 },
+    );
+    assert_eq!(s.pane, Pane::Annotation);
+}
+
+#[test]
+fn w_opens_only_web_addresses_and_y_copies_through_osc52() {
+    let mut item = issue();
+    item.url = Some("https://github.com/o/r/issues/1".into());
+    let mut s = loaded_state(item.clone(), "d");
+    let fx = update(&mut s, Action::OpenBrowser);
+    assert_eq!(fx, [Effect::OpenUrl { url: "https://github.com/o/r/issues/1".into() }]);
+    let fx = update(&mut s, Action::CopyRef);
+    assert_eq!(fx, [Effect::Copy { text: "https://github.com/o/r/issues/1".into() }]);
+    for bad in ["file:///etc/passwd", "javascript:alert(1)", "-oProxyCommand=x"] {
+        item.url = Some(bad.into());
+        let mut s = loaded_state(item.clone(), "d");
+        assert!(update(&mut s, Action::OpenBrowser).is_empty(), "{bad}");
+        let fx = update(&mut s, Action::CopyRef);
+        assert_eq!(fx, [Effect::Copy { text: "d:1".into() }], "the key instead of {bad}");
+    }
+    let seq = super::osc52("key\u{1b}]0;pwned\u{7}");
+    assert!(seq.starts_with("\u{1b}]52;c;") && seq.ends_with('\u{7}'));
+    let inner = &seq[7..seq.len() - 1];
+    assert!(!inner.chars().any(|c| c.is_control()), "{inner:?}");
+}
+
+#[test]
 fn sample_view_shows_progress_accuracy_trend_and_drift() {
     use crate::dataset::sample::WeekReport;
     let week = |w: &str, acc: Option<f64>, flags: &[&str]| WeekReport {

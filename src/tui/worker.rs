@@ -372,12 +372,34 @@ pub fn run_effect(ws: &Workspace, store: &mut Store, effect: Effect) -> Option<A
         Effect::Save { req, dataset, annotation, undo } => {
             Some(save(ws, store, req, &dataset, *annotation, undo))
         }
+        Effect::OpenUrl { url } => Some(open_url(&url)),
         Effect::Quit
+        | Effect::Copy { .. }
         | Effect::PlanPush { .. }
         | Effect::Push { .. }
         | Effect::Suggest { .. }
         | Effect::ListRuns
         | Effect::CompareRuns { .. } => None,
+    }
+}
+
+/// Hand a web address to the system's opener (`open` on macOS, `xdg-open` elsewhere), as
+/// one argument: no shell sees it.
+fn open_url(url: &str) -> Action {
+    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    let spawned = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    match spawned {
+        Ok(mut child) => {
+            // Reaped when the opener exits, so no zombie is left behind.
+            std::thread::spawn(move || child.wait());
+            Action::SuggestDone { summary: format!("opened {url}") }
+        }
+        Err(e) => Action::Failed { error: format!("cannot open the browser ({opener}): {e}") },
     }
 }
 

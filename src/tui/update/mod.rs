@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use super::action::Action;
+use super::action::{Action, MouseKind};
 use super::state::{
     Effect, Entry, Filter, Loaded, Overlay, Pane, SaveRecord, Severity, State, View,
 };
@@ -175,6 +175,9 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::OpenSimilar => open_similar(s),
         Action::Back => go_back(s),
+        Action::OpenBrowser => open_browser(s),
+        Action::CopyRef => copy_ref(s),
+        Action::Mouse { kind, column, row } => mouse(s, kind, column, row),
         Action::SuggestItem => match s.current() {
             Some(e) => {
                 let keys = vec![e.key.clone()];

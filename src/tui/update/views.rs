@@ -160,3 +160,84 @@ pub(super) fn compare_mark(s: &mut State) -> Vec<Effect> {
         }
     }
 }
+
+/// The focused item's web address, when it has an http(s) one (the text comes from GitHub:
+/// nothing else is handed to the browser).
+fn item_url(s: &State) -> Option<String> {
+    let url = s.loaded_current()?.item.url.clone()?;
+    let parsed = reqwest::Url::parse(&url).ok()?;
+    matches!(parsed.scheme(), "http" | "https").then(|| parsed.to_string())
+}
+
+pub(super) fn open_browser(s: &mut State) -> Vec<Effect> {
+    match item_url(s) {
+        Some(url) => {
+            info(s, &format!("opening {url}"));
+            vec![Effect::OpenUrl { url }]
+        }
+        None => {
+            info(s, "this item has no web page (y copies its key)");
+            vec![]
+        }
+    }
+}
+
+pub(super) fn copy_ref(s: &mut State) -> Vec<Effect> {
+    let Some(key) = s.current().map(|e| e.key.clone()) else { return vec![] };
+    let text = item_url(s).unwrap_or(key);
+    info(s, &format!("copied {text}"));
+    vec![Effect::Copy { text }]
+}
+
+/// A click focuses the pane under it (and, in the queue, the row); the wheel scrolls the
+/// queue or the item text. Only in the review screen, with no overlay open.
+pub(super) fn mouse(s: &mut State, kind: MouseKind, column: u16, row: u16) -> Vec<Effect> {
+    if s.view != View::Review || s.overlay != Overlay::None {
+        return vec![];
+    }
+    let area = ratatui::layout::Rect::new(0, 0, s.size.0, s.size.1);
+    let a = crate::tui::review::areas(area, s);
+    let at = ratatui::layout::Position::new(column, row);
+    let pane = [
+        (a.queue, Pane::Queue),
+        (a.item, Pane::Item),
+        (a.suggestion, Pane::Suggestion),
+        (a.annotation, Pane::Annotation),
+    ]
+    .into_iter()
+    .find(|(r, _)| r.contains(at))
+    .map(|(_, p)| p);
+    let Some(pane) = pane else { return vec![] };
+    match (kind, pane) {
+        (MouseKind::Click, Pane::Queue) => {
+            s.pane = Pane::Queue;
+            let inner_top = a.queue.y + 1;
+            let h = a.queue.height.saturating_sub(2) as usize;
+            if row < inner_top || h == 0 {
+                return vec![];
+            }
+            let offset = s.cursor.saturating_sub(h.saturating_sub(1));
+            let pos = offset + (row - inner_top) as usize;
+            if pos < s.visible.len() && pos != s.cursor {
+                s.cursor = pos;
+                return focus(s);
+            }
+            vec![]
+        }
+        (MouseKind::Click, p) => {
+            s.pane = p;
+            vec![]
+        }
+        (MouseKind::ScrollDown, Pane::Queue) => move_cursor(s, 3),
+        (MouseKind::ScrollUp, Pane::Queue) => move_cursor(s, -3),
+        (MouseKind::ScrollDown, Pane::Item) => {
+            s.item_scroll = s.item_scroll.saturating_add(3);
+            vec![]
+        }
+        (MouseKind::ScrollUp, Pane::Item) => {
+            s.item_scroll = s.item_scroll.saturating_sub(3);
+            vec![]
+        }
+        _ => vec![],
+    }
+}
