@@ -382,7 +382,15 @@ pub(super) fn draw_annotation(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
         format!(" labels ({select}, max {}) ", tax.max_labels)
     };
     let mut lines: Vec<Line> = Vec::new();
-    for (i, l) in dim.labels.iter().filter(|l| !l.deprecated).enumerate() {
+    let labels: Vec<_> = dim.labels.iter().filter(|l| !l.deprecated).collect();
+    let extra = usize::from(s.draft.labels.iter().any(|l| !labels.iter().any(|x| &x.name == l)))
+        + usize::from(!s.note.lines().join(" ").trim().is_empty());
+    let rows = (area.height.saturating_sub(2) as usize).saturating_sub(extra).max(1);
+    let (first, last) = label_window(labels.len(), rows, s.label_cursor);
+    if first > 0 {
+        lines.push(Line::from(Span::styled(format!("  ↑ {first} more"), t.muted())));
+    }
+    for (i, l) in labels.iter().enumerate().take(last).skip(first) {
         let on = s.draft.labels.contains(&l.name);
         // In the adjudication view digits pick answers, so label hotkeys are not shown.
         let digits = s.view == super::state::View::Review;
@@ -401,6 +409,13 @@ pub(super) fn draw_annotation(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
             Span::styled(format!("{hotkey} "), t.muted()),
             Span::styled(format!("{mark} {}", l.name), style),
         ]));
+    }
+    if last < labels.len() {
+        let more = labels.len() - last;
+        lines.push(Line::from(Span::styled(
+            format!("  ↓ {more} more (l finds any label)"),
+            t.muted(),
+        )));
     }
     let others: Vec<String> = tax
         .dimensions
@@ -427,6 +442,28 @@ pub(super) fn draw_annotation(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     f.render_widget(Paragraph::new(lines).block(pane_block(title, focused, cx)), area);
 }
 
+/// The labels shown in `rows` lines around the cursor: (first, end). A list that does not fit
+/// gives a line to each `↑ more` / `↓ more` marker it needs; the cursor is always shown.
+pub fn label_window(n: usize, rows: usize, cursor: usize) -> (usize, usize) {
+    if n <= rows {
+        return (0, n);
+    }
+    let cursor = cursor.min(n - 1);
+    if rows < 3 {
+        return (cursor, cursor + 1);
+    }
+    // At either end one marker is needed; in between, two.
+    if cursor < rows - 1 {
+        return (0, rows - 1);
+    }
+    if cursor >= n - (rows - 1) {
+        return (n - (rows - 1), n);
+    }
+    let k = rows - 2;
+    let first = cursor.saturating_sub(k / 2).clamp(1, n - 1 - k);
+    (first, first + k)
+}
+
 pub(super) fn draw_status(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let t = cx.theme;
     let mode = match (&s.sample_week, s.blind) {
@@ -445,10 +482,26 @@ pub(super) fn draw_status(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
         _ => t.status_bar(),
     };
     let width = area.width as usize;
-    let room = width.saturating_sub(left.chars().count() + hints.chars().count() + 2);
+    // A message outranks the key hints, and then the counts: it is what just happened.
+    let msg_w = unicode_width::UnicodeWidthStr::width(msg);
+    let fits = |parts: usize| width >= parts + msg_w + 2;
+    let left_w = unicode_width::UnicodeWidthStr::width(left.as_str());
+    let hints_w = unicode_width::UnicodeWidthStr::width(hints.as_str());
+    let (left, hints) = if msg.is_empty() || fits(left_w + hints_w) {
+        (left, hints)
+    } else if fits(left_w) {
+        (left, String::new())
+    } else {
+        (format!(" {} ", s.annotator), String::new())
+    };
+    let used = unicode_width::UnicodeWidthStr::width(left.as_str())
+        + unicode_width::UnicodeWidthStr::width(hints.as_str());
+    let room = width.saturating_sub(used + 2);
+    let shown = truncate_width(msg, room);
+    let pad = room.saturating_sub(unicode_width::UnicodeWidthStr::width(shown.as_str()));
     let line = Line::from(vec![
         Span::styled(left, t.status_bar().add_modifier(Modifier::BOLD)),
-        Span::styled(format!(" {:<room$}", truncate_width(msg, room)), msg_style),
+        Span::styled(format!(" {shown}{}", " ".repeat(pad)), msg_style),
         Span::styled(format!("{hints} "), t.status_bar()),
     ]);
     f.render_widget(Paragraph::new(line).style(t.status_bar()), area);

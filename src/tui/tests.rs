@@ -761,6 +761,46 @@ fn w_opens_only_web_addresses_and_y_copies_through_osc52() {
 }
 
 #[test]
+fn label_lists_scroll_with_markers_and_keep_the_cursor_in_view() {
+    use super::review::label_window;
+    assert_eq!(label_window(5, 8, 4), (0, 5), "fits");
+    for n in [11usize, 14, 40] {
+        for rows in 3..10 {
+            for cursor in 0..n {
+                let (first, end) = label_window(n, rows, cursor);
+                let lines = end - first + usize::from(first > 0) + usize::from(end < n);
+                assert!(first <= cursor && cursor < end, "{n} {rows} {cursor}: ({first}, {end})");
+                assert!(lines <= rows, "{n} {rows} {cursor}: {lines} lines");
+            }
+        }
+    }
+    // At 80x24 the 14 language labels scroll: pressing 0 toggles the 10th, and it is shown.
+    let mut s = state();
+    update(&mut s, Action::Last);
+    s.size = (80, 24);
+    s.dim = 1;
+    s.pane = Pane::Annotation;
+    update(&mut s, Action::Toggle(10));
+    let t = render(&s, "default", 80, 24);
+    let text: String = t.backend().buffer().content.iter().map(|c| c.symbol()).collect();
+    let tenth = &tax("sft").dimensions[1].labels[9].name;
+    assert!(text.contains(&format!("[x] {tenth}")), "{tenth} shown: {text}");
+    assert!(text.contains("more"), "a marker says more labels are hidden");
+}
+
+#[test]
+fn the_status_line_keeps_its_message_at_80_columns() {
+    let mut s = state();
+    s.size = (80, 24);
+    s.message =
+        Some(("saved d:1 (2 labels), 3 left in the queue".into(), super::state::Severity::Ok));
+    let t = render(&s, "default", 80, 24);
+    let last: String =
+        (0..80).map(|x| t.backend().buffer()[(x, 23)].symbol().to_string()).collect();
+    assert!(last.contains("saved d:1 (2 labels), 3 left in the queue"), "{last}");
+}
+
+#[test]
 fn sample_view_shows_progress_accuracy_trend_and_drift() {
     use crate::dataset::sample::WeekReport;
     let week = |w: &str, acc: Option<f64>, flags: &[&str]| WeekReport {
