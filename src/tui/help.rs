@@ -29,15 +29,33 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
         super::state::View::Runs => "runs",
         super::state::View::Review => "review",
     };
+    // Descriptions wrap inside their own column; too narrow a screen puts them under the key.
+    let inner = area.width.saturating_sub(2) as usize;
+    let (desc_at, desc_w) = if inner >= KEY_W + NAME_W + 20 {
+        (KEY_W + NAME_W, inner - KEY_W - NAME_W)
+    } else {
+        (4, inner.saturating_sub(4).max(10))
+    };
     for view in ["global", base, "note", "help"] {
         lines.push(Line::from(Span::styled(format!("[{view}]"), t.fg("accent"))));
         for (keys, name) in cx.keymap.listing(view) {
             let desc = described.iter().find(|(n, _)| *n == name).map(|(_, d)| *d).unwrap_or("");
-            lines.push(Line::from(vec![
+            let wrapped = wrap_words(desc, desc_w);
+            let mut first = vec![
                 Span::styled(format!("  {keys:<18}"), t.fg("focus_border")),
                 Span::styled(format!("{name:<16}"), t.base()),
-                Span::styled(desc.to_string(), t.muted()),
-            ]));
+            ];
+            let mut rest = wrapped.iter();
+            if desc_at > 4 {
+                if let Some(l) = rest.next() {
+                    first.push(Span::styled(l.clone(), t.muted()));
+                }
+            }
+            lines.push(Line::from(first));
+            for l in rest {
+                let pad = " ".repeat(desc_at);
+                lines.push(Line::from(Span::styled(format!("{pad}{l}"), t.muted())));
+            }
         }
     }
     lines.push(Line::from(""));
@@ -56,6 +74,31 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
         .wrap(Wrap { trim: false })
         .scroll((s.help_scroll, 0));
     f.render_widget(p, area);
+}
+
+/// Widths of the key and action columns.
+const KEY_W: usize = 20;
+const NAME_W: usize = 16;
+
+/// Words laid into lines of at most `width` columns (a longer word gets a line of its own).
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    use unicode_width::UnicodeWidthStr;
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let needed = line.width() + usize::from(!line.is_empty()) + word.width();
+        if !line.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 fn icons() -> Vec<(&'static str, &'static str)> {

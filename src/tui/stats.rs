@@ -181,16 +181,16 @@ fn fmt(x: Option<f64>) -> String {
 
 fn draw_agreement(f: &mut Frame, area: Rect, v: &StatsView, s: &State, cx: &Ctx) {
     let t = cx.theme;
-    let mut lines = vec![
-        Line::from(Span::styled(
-            format!("{} · annotators: {}", v.dataset, v.annotators.join(", ")),
-            t.muted(),
-        )),
-        Line::from(Span::styled(
-            format!("{:<24}{:>6} {:>7} {:>7} {:>7}  band", "", "paired", "agree", "kappa", "alpha"),
-            t.fg("title"),
-        )),
-    ];
+    let mut lines = vec![Line::from(Span::styled(
+        format!("{} · annotators: {}", v.dataset, v.annotators.join(", ")),
+        t.muted(),
+    ))];
+    // Narrow screens keep the name and alpha, then kappa, agreement, pairs, the band.
+    let cols = [(24, 0), (7, 4), (8, 3), (8, 2), (8, 1), (16, 5)];
+    let keep = fit_columns((area.width as usize).saturating_sub(2), &cols);
+    let head: Vec<String> =
+        ["", "paired", "agree", "kappa", "alpha", "band"].map(String::from).into();
+    lines.push(Line::from(Span::styled(row(&head, &cols, &keep), t.fg("title"))));
     for r in &v.agreement {
         let band = r.alpha.map(agreement::band);
         let style = match band {
@@ -201,19 +201,19 @@ fn draw_agreement(f: &mut Frame, area: Rect, v: &StatsView, s: &State, cx: &Ctx)
             Some(_) => t.fg("confidence_low"),
             None => t.muted(),
         };
+        let cells = [
+            r.name.clone(),
+            r.items.to_string(),
+            r.percent.map_or_else(|| "–".into(), |p| format!("{:.0}%", p * 100.0)),
+            fmt(r.kappa),
+            fmt(r.alpha),
+            band.map(|b| b.name().to_string()).unwrap_or_default(),
+        ];
+        let name_only: Vec<bool> = (0..cols.len()).map(|i| i == 0).collect();
+        let rest: Vec<bool> = keep.iter().enumerate().map(|(i, k)| *k && i > 0).collect();
         lines.push(Line::from(vec![
-            Span::styled(format!("{:<24}", crate::text::truncate_width(&r.name, 23)), t.base()),
-            Span::styled(
-                format!(
-                    "{:>6} {:>7} {:>7} {:>7}  ",
-                    r.items,
-                    r.percent.map_or_else(|| "–".into(), |p| format!("{:.0}%", p * 100.0)),
-                    fmt(r.kappa),
-                    fmt(r.alpha)
-                ),
-                style,
-            ),
-            Span::styled(band.map(|b| b.name().to_string()).unwrap_or_default(), style),
+            Span::styled(row(&cells, &cols, &name_only), t.base()),
+            Span::styled(row_rest(&cells, &cols, &rest), style),
         ]));
     }
     let p = Paragraph::new(lines)
@@ -292,28 +292,68 @@ fn draw_distribution(f: &mut Frame, area: Rect, v: &StatsView, cx: &Ctx) {
     );
 }
 
+/// Which columns fit in `width`: columns are (width, priority), lower priority kept first;
+/// the first column always stays.
+pub fn fit_columns(width: usize, cols: &[(usize, u8)]) -> Vec<bool> {
+    let mut keep = vec![false; cols.len()];
+    let mut order: Vec<usize> = (0..cols.len()).collect();
+    order.sort_by_key(|&i| (cols[i].1, i));
+    let mut used = 0;
+    for i in order {
+        if i == 0 || used + cols[i].0 <= width {
+            used += cols[i].0;
+            keep[i] = true;
+        }
+    }
+    keep
+}
+
+/// A row of cells, each padded to its column, only the kept columns.
+fn row(cells: &[String], cols: &[(usize, u8)], keep: &[bool]) -> String {
+    let mut out = String::new();
+    for (i, c) in cells.iter().enumerate().filter(|(i, _)| keep[*i]) {
+        let w = cols[i].0;
+        let c = crate::text::truncate_width(c, w.saturating_sub(1));
+        if i == 0 { out.push_str(&format!("{c:<w$}")) } else { out.push_str(&format!("{c:>w$}")) }
+    }
+    out
+}
+
+/// The cells after the first (which `row` always writes) of the kept columns.
+fn row_rest(cells: &[String], cols: &[(usize, u8)], keep: &[bool]) -> String {
+    let mut out = String::new();
+    for (i, c) in cells.iter().enumerate().filter(|(i, _)| *i > 0 && keep[*i]) {
+        let w = cols[i].0;
+        let c = crate::text::truncate_width(c, w.saturating_sub(1));
+        out.push_str(&format!("{c:>w$}"));
+    }
+    out
+}
+
 fn draw_people(f: &mut Frame, area: Rect, v: &StatsView, cx: &Ctx) {
     let t = cx.theme;
     let pct =
-        |x: Option<f64>| x.map(|v| format!("{:>4.0}%", v * 100.0)).unwrap_or_else(|| "   –".into());
+        |x: Option<f64>| x.map(|v| format!("{:.0}%", v * 100.0)).unwrap_or_else(|| "–".into());
+    // The narrower the screen, the fewer columns: the annotator and their records first.
+    let cols = [(12, 0), (6, 1), (9, 2), (7, 3), (8, 4), (7, 5)];
+    let keep = fit_columns((area.width as usize).saturating_sub(2), &cols);
+    let head: Vec<String> =
+        ["annotator", "recs", "assisted", "blind", "items/h", "med s"].map(String::from).into();
     let mut lines = vec![Line::from(Span::styled(
-        format!(
-            "{:<12}{:>6}{:>8}{:>8}  {:>6} {:>8}",
-            "annotator", "recs", "items/h", "med s", "blind", "assisted"
-        ),
+        row(&head, &cols, &keep),
         t.fg("title").add_modifier(Modifier::BOLD),
     ))];
     lines.push(Line::from(Span::styled("(share of answers equal to the suggestion)", t.muted())));
     for p in &v.people {
-        lines.push(Line::from(format!(
-            "{:<12}{:>6}{:>8}{:>8}  {:>6} {:>8}",
-            crate::text::truncate_width(&p.annotator, 11),
-            p.records,
+        let cells = [
+            p.annotator.clone(),
+            p.records.to_string(),
+            pct(p.assisted.rate),
+            pct(p.blind.rate),
             p.items_per_hour.map(|x| format!("{x:.0}")).unwrap_or_else(|| "–".into()),
             p.median_seconds.map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into()),
-            pct(p.blind.rate),
-            pct(p.assisted.rate),
-        )));
+        ];
+        lines.push(Line::from(row(&cells, &cols, &keep)));
     }
     f.render_widget(
         Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" annotators ")),

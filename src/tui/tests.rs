@@ -1205,6 +1205,30 @@ fn help_lists_bindings_from_the_keymap() {
     }
 }
 
+#[test]
+fn help_wraps_descriptions_in_their_column_at_80x24() {
+    let mut s = state();
+    s.overlay = Overlay::Help;
+    let t = render(&s, "default", 80, 24);
+    let buf = t.backend().buffer();
+    let rows: Vec<String> =
+        (0..24).map(|y| (0..80).map(|x| buf[(x, y)].symbol().to_string()).collect()).collect();
+    // A wrapped description continues under its own column, not at the left edge.
+    let at = rows.iter().position(|r| r.contains("view_push")).expect("view_push listed");
+    let next = &rows[at + 1];
+    let col = rows[at].find("push plans").expect("description on the key's line");
+    assert!(next[..col].trim_matches(|c| c == ' ' || c == '│').is_empty(), "{next}");
+    assert!(super::help::wrap_words("a bb ccc dddd", 6) == ["a bb", "ccc", "dddd"]);
+}
+
+#[test]
+fn narrow_tables_drop_columns_by_priority() {
+    let cols = [(12, 0), (6, 1), (9, 2), (7, 3)];
+    assert_eq!(super::stats::fit_columns(40, &cols), [true, true, true, true]);
+    assert_eq!(super::stats::fit_columns(28, &cols), [true, true, true, false]);
+    assert_eq!(super::stats::fit_columns(5, &cols), [true, false, false, false], "the first stays");
+}
+
 // ---- headless end to end -------------------------------------------------------------------------
 
 fn key(c: char) -> Event {
