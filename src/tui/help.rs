@@ -46,10 +46,10 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
                 Span::styled(format!("{name:<16}"), t.base()),
             ];
             let mut rest = wrapped.iter();
-            if desc_at > 4 {
-                if let Some(l) = rest.next() {
-                    first.push(Span::styled(l.clone(), t.muted()));
-                }
+            if desc_at > 4
+                && let Some(l) = rest.next()
+            {
+                first.push(Span::styled(l.clone(), t.muted()));
             }
             lines.push(Line::from(first));
             for l in rest {
