@@ -141,7 +141,7 @@ pub fn run(filter: &str) {
         for _ in 0..3 {
             let datasets = ["bench".to_string()];
             let (s, w, c) = timed(|| {
-                stats::agreement_stats_from_store(&store, &datasets, &taxonomy, None, with_ci)
+                stats::agreement_stats_from_store(&store, &datasets, &taxonomy, None, with_ci, None)
                     .expect("stats")
             });
             std::hint::black_box(&s);

@@ -73,7 +73,7 @@ fn nlbse() {
     let runs: Vec<CrossValidation> = FOLD_SEEDS
         .iter()
         .map(|&seed| {
-            cross_validate(&data, &dims, &opts, Answering::TopLabel, (5, seed)).expect("cv")
+            cross_validate(&data, &dims, &opts, Answering::TopLabel, (5, seed), None).expect("cv")
         })
         .collect();
     let means: Vec<f64> = runs.iter().map(|cv| cv.macro_f1.expect("macro-F1")).collect();

@@ -79,6 +79,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod net;
+pub mod progress;
 pub mod rebuild;
 pub mod secrets;
 pub mod serve;

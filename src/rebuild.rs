@@ -258,7 +258,10 @@ fn restore_all(ctx: &mut Context) -> Result<RebuildReport> {
     r.errors.extend(replayed.errors);
     let (found, bad) = sources::read_all(&ctx.ws);
     r.errors.extend(bad);
+    let bar = crate::progress::bar(found.len() as u64, "sources");
+    bar.set_message("rebuild");
     for (dataset, source) in found {
+        bar.inc(1);
         r.sources += 1;
         match restore_source(ctx, &dataset, &source) {
             Ok((items, changed)) => {
@@ -270,6 +273,7 @@ fn restore_all(ctx: &mut Context) -> Result<RebuildReport> {
             Err(e) => r.unreachable.push(format!("{}: {e:#}", source.describe())),
         }
     }
+    bar.finish_and_clear();
     restore_runs(ctx, &mut r)?;
     restore_pushes(ctx, &mut r)?;
     // Records of items that came back are counted again now that the items exist.

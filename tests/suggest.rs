@@ -1168,7 +1168,7 @@ mod nlbse {
         let labels = ["bug", "feature", "question"].map(String::from).to_vec();
         let dims = [Dimension { name: "type".into(), single: true, labels }];
         let opts = TrainOptions::default();
-        let cv = cross_validate(&data, &dims, &opts, Answering::TopLabel, (5, 42)).unwrap();
+        let cv = cross_validate(&data, &dims, &opts, Answering::TopLabel, (5, 42), None).unwrap();
         let (mean, ece) = (cv.macro_f1.unwrap(), cv.pooled.ece.unwrap());
         println!(
             "5-fold macro-F1 {mean:.4} per fold {:.3?}, pooled ECE {ece:.4}",

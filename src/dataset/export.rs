@@ -166,6 +166,8 @@ pub struct ExportInput<'a> {
     /// `--where`: only items that pass are written; splits are still drawn over all gold, so
     /// an item is in the same split whether or not a selection was made.
     pub select: Option<&'a super::formats::Where>,
+    /// Counts the items as they are read (the slow part of a large export).
+    pub progress: Option<&'a indicatif::ProgressBar>,
 }
 
 /// Write the split files, the dataset card and the review CSV into `out`.
@@ -183,10 +185,16 @@ pub fn export(
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
     let mut items: HashMap<String, Item> = HashMap::new();
+    if let Some(p) = input.progress {
+        p.set_length(input.gold.len() as u64);
+    }
     for key in input.gold.keys() {
         let item =
             store.item(key)?.unwrap_or_else(|| Item { key: key.clone(), ..Default::default() });
         items.insert(key.clone(), item);
+        if let Some(p) = input.progress {
+            p.inc(1);
+        }
     }
     let original = originals(input.gold, &items);
     let pairs: Vec<(String, Vec<String>)> = input

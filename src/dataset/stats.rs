@@ -41,7 +41,7 @@ pub fn agreement_stats(
             coded.add(&a.item, &a.annotator, a.labels.iter().map(String::as_str));
         }
     }
-    coded.stats(with_ci)
+    coded.stats(with_ci, None)
 }
 
 /// [`agreement_stats`] straight from the store: the records of `datasets` (all when empty) are
@@ -53,6 +53,7 @@ pub fn agreement_stats_from_store(
     taxonomy: &Taxonomy,
     selected: Option<&[String]>,
     with_ci: bool,
+    progress: Option<&indicatif::ProgressBar>,
 ) -> Result<AgreementStats, StoreError> {
     let mut coded = CodedAnswers::new(taxonomy, selected);
     let only = if datasets.len() == 1 { Some(datasets[0].as_str()) } else { None };
@@ -68,7 +69,7 @@ pub fn agreement_stats_from_store(
             coded.add_json(item, annotator, labels);
         }
     })?;
-    Ok(coded.stats(with_ci))
+    Ok(coded.stats(with_ci, progress))
 }
 
 /// The mode for_each_annotation reports for a retracted record.
@@ -258,8 +259,12 @@ impl<'t> CodedAnswers<'t> {
         }
     }
 
-    /// Agreement per dimension and per label.
-    pub fn stats(&self, with_ci: bool) -> AgreementStats {
+    /// Agreement per dimension and per label; `progress` counts the tables as they are done.
+    pub fn stats(
+        &self,
+        with_ci: bool,
+        progress: Option<&indicatif::ProgressBar>,
+    ) -> AgreementStats {
         let (items, item_rank) = Self::sorted(&self.items);
         let (annotators, annotator_rank) = Self::sorted(&self.annotators);
         let layout = Layout { item_rank, annotators, annotator_rank };
@@ -304,8 +309,15 @@ impl<'t> CodedAnswers<'t> {
                     if c == 1 { agreement::PRESENT } else { agreement::ABSENT }.to_string()
                 }))
             };
-            (is_dimension, name.to_string(), agreement::report(&t, with_ci, BOOTSTRAP_SEED))
+            let report = agreement::report(&t, with_ci, BOOTSTRAP_SEED);
+            if let Some(p) = progress {
+                p.inc(1);
+            }
+            (is_dimension, name.to_string(), report)
         };
+        if let Some(p) = progress {
+            p.set_length(jobs.len() as u64);
+        }
         // Tables are independent: build them on every core (the CLI's wall time is the budget).
         let threads =
             std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, jobs.len().max(1));
@@ -552,6 +564,15 @@ mod tests {
             }
         }
         let fast = agreement_stats(&rows, tax, None, true);
+        // The progress bar counts every table: one per dimension and one per label.
+        let mut coded = CodedAnswers::new(tax, None);
+        for a in &rows {
+            coded.add(&a.item, &a.annotator, a.labels.iter().map(String::as_str));
+        }
+        let bar = indicatif::ProgressBar::hidden();
+        coded.stats(false, Some(&bar));
+        let tables = (tax.dimensions.len() + tax.label_names().len()) as u64;
+        assert_eq!((bar.position(), bar.length()), (tables, Some(tables)));
         let records: Vec<agreement::SetRecord> =
             rows.iter().map(|a| (a.item.clone(), a.annotator.clone(), a.labels.clone())).collect();
         for d in &tax.dimensions {

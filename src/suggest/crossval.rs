@@ -65,6 +65,7 @@ pub fn cross_validate<T: AsRef<str>, L: AsRef<[String]>>(
     opts: &TrainOptions,
     answering: Answering,
     (k, seed): (usize, u64),
+    progress: Option<&indicatif::ProgressBar>,
 ) -> Result<CrossValidation, LocalError> {
     if k < 2 || k > examples.len() {
         let n = examples.len();
@@ -92,6 +93,9 @@ pub fn cross_validate<T: AsRef<str>, L: AsRef<[String]>>(
             held.map(|i| held_out(&model, examples[i].0.as_ref(), labels[i], answering)).collect();
         fold_macro_f1.push(evaluation::evaluate(&items, &universe, &singles).macro_avg.f1);
         pooled.extend(items);
+        if let Some(p) = progress {
+            p.inc(1);
+        }
     }
     let defined: Vec<f64> = fold_macro_f1.iter().flatten().copied().collect();
     let macro_f1 =
@@ -184,8 +188,11 @@ mod tests {
     #[test]
     fn separable_data_scores_high_and_every_item_is_held_out_once() {
         let opts = TrainOptions::default();
-        let cv = cross_validate(&examples(90), &dims(), &opts, Answering::TopLabel, (5, 1));
+        let bar = indicatif::ProgressBar::hidden();
+        let cv =
+            cross_validate(&examples(90), &dims(), &opts, Answering::TopLabel, (5, 1), Some(&bar));
         let cv = cv.unwrap();
+        assert_eq!(bar.position(), 5, "the bar counts the folds");
         assert_eq!(cv.pooled.items, 90);
         assert_eq!(cv.fold_macro_f1.len(), 5);
         assert_eq!(cv.abstained, 0);
@@ -198,11 +205,13 @@ mod tests {
         let (data, opts) = (examples(60), TrainOptions::default());
         let multi = vec![Dimension { single: false, ..dims().remove(0) }];
         let loose = taxonomy(0.3);
-        let cv = cross_validate(&data, &multi, &opts, Answering::AsARun(&loose), (3, 1)).unwrap();
+        let cv =
+            cross_validate(&data, &multi, &opts, Answering::AsARun(&loose), (3, 1), None).unwrap();
         assert!(cv.abstained < 6, "{} abstentions", cv.abstained);
         assert!(cv.macro_f1.unwrap() > 0.9, "{:?}", cv.macro_f1);
         let strict = taxonomy(1.0);
-        let cv = cross_validate(&data, &multi, &opts, Answering::AsARun(&strict), (3, 1)).unwrap();
+        let cv =
+            cross_validate(&data, &multi, &opts, Answering::AsARun(&strict), (3, 1), None).unwrap();
         assert_eq!(cv.abstained, 60);
         assert_eq!(cv.pooled.micro.recall, Some(0.0));
     }
@@ -210,7 +219,7 @@ mod tests {
     #[test]
     fn too_few_examples_for_the_folds_is_an_error() {
         let opts = TrainOptions::default();
-        let err = cross_validate(&examples(3), &dims(), &opts, Answering::TopLabel, (5, 1));
+        let err = cross_validate(&examples(3), &dims(), &opts, Answering::TopLabel, (5, 1), None);
         let Err(LocalError::InvalidOptions(reason)) = err else { panic!("{err:?}") };
         assert!(reason.contains("5 folds needs at least 5 gold items, not 3"), "{reason}");
     }

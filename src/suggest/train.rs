@@ -172,7 +172,10 @@ pub fn train(
     let cross_validation = match cv_folds {
         Some(k) => {
             let answering = Answering::AsARun(tax);
-            let cv = cross_validate(&examples, &dims, &opts, answering, (k, opts.seed));
+            let bar = crate::progress::bar(k as u64, "folds");
+            bar.set_message("cross-validation");
+            let cv = cross_validate(&examples, &dims, &opts, answering, (k, opts.seed), Some(&bar));
+            bar.finish_and_clear();
             Some(cv.map_err(|source| TrainError::CrossValidation { folds: k, source })?)
         }
         None => None,

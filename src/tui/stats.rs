@@ -83,6 +83,7 @@ fn agreement_rows(
         tax,
         None,
         false,
+        None,
     )?;
     let row = |name: String, r: &agreement::AgreementReport| AgreementRow {
         name,

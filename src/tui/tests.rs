@@ -1671,6 +1671,7 @@ fn the_stats_screen_and_sift_stats_agree_on_acceptance() {
             &tax,
             None,
             false,
+            None,
         )
         .unwrap(),
         &shared,

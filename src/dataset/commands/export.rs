@@ -91,6 +91,8 @@ fn dataset(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
     }
     let suggestions = ctx.store.latest_suggestions()?;
     let agreement = stats::agreement_stats(&answers, &taxonomy, None, false);
+    let bar = crate::progress::bar(0, "items");
+    bar.set_message("export");
     let input = ExportInput {
         gold: &gold,
         records: &records,
@@ -99,8 +101,10 @@ fn dataset(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
         datasets: &datasets,
         taxonomy: &taxonomy.name,
         select: select.as_ref(),
+        progress: Some(&bar),
     };
     let summary = export::export(&ctx.store, &input, &args.out, args.format, ratios, args.seed)?;
+    bar.finish_and_clear();
     if args.json {
         print_json(&summary)?;
     } else {

@@ -33,13 +33,22 @@ pub fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitCode> {
     let (json, no_ci) = (*json, *no_ci);
     let (datasets, taxonomy) = scope(ctx, dataset.as_deref())?;
     let selected = annotators.as_deref().map(comma_list);
+    // Bootstrap intervals take seconds on large stores: say how far along they are.
+    let bar = (!no_ci).then(|| crate::progress::bar(0, "tables"));
+    if let Some(b) = &bar {
+        b.set_message("agreement with intervals");
+    }
     let s = stats::agreement_stats_from_store(
         &ctx.store,
         &datasets,
         &taxonomy,
         selected.as_deref(),
         !no_ci,
+        bar.as_ref(),
     )?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     if json {
         print_json(&s)?;
         return Ok(ExitCode::SUCCESS);
