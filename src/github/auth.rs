@@ -93,7 +93,7 @@ pub fn cmd_auth(cmd: AuthCommand) -> Result<std::process::ExitCode> {
             let value = read_secret(&format!("{} secret: ", service.name()))?;
             match secrets::store(service, &value) {
                 Ok(()) => {
-                    eprintln!("stored the {} secret in the OS keyring", service.name());
+                    outln!("stored the {} secret in the OS keyring", service.name());
                     Ok(std::process::ExitCode::SUCCESS)
                 }
                 Err(e @ SecretError::NoKeyring(_)) => bail!("{e}"),
@@ -103,9 +103,9 @@ pub fn cmd_auth(cmd: AuthCommand) -> Result<std::process::ExitCode> {
         AuthCommand::Clear { service } => {
             let service = Service::from(service);
             if secrets::clear(service)? {
-                eprintln!("removed the {} secret from the OS keyring", service.name());
+                outln!("removed the {} secret from the OS keyring", service.name());
             } else {
-                eprintln!("no {} secret was in the OS keyring", service.name());
+                outln!("no {} secret was in the OS keyring", service.name());
             }
             Ok(std::process::ExitCode::SUCCESS)
         }

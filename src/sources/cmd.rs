@@ -39,7 +39,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs, cli_annotator: Option<String>) -
     let summary = import_file(ctx, &file, &opts)?;
     crate::similar::refresh_index(ctx).context("updating the similarity index")?;
     for e in &summary.errors {
-        eprintln!("{}", crate::text::one_line(e));
+        eprintln!("error: {}", crate::text::one_line(e));
     }
     if json {
         outln!("{}", serde_json::to_string(&summary)?);

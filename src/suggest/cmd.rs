@@ -335,7 +335,8 @@ fn print_report(r: &RunReport, json: bool) -> Result<()> {
         ),
         "failed" => eprintln!("every item failed; see {}", r.monitor_log.display()),
         _ if r.failed > 0 => {
-            eprintln!("{} items failed; see {}", r.failed, r.monitor_log.display())
+            let what = crate::text::count(r.failed, "item", "items");
+            eprintln!("{what} failed; see {}", r.monitor_log.display())
         }
         _ => {}
     }
@@ -384,13 +385,14 @@ pub fn runs(ctx: &mut Context, cmd: &RunsCommand) -> Result<ExitCode> {
         },
         RunsCommand::Export { run, out } => {
             let n = runs::export_suggestions(&ctx.store, run, out)?;
-            eprintln!("wrote {n} suggestions to {}", out.display());
+            let what = crate::text::count(n, "suggestion", "suggestions");
+            outln!("wrote {what} to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         RunsCommand::Import { file, name, json } => {
             let r = runs::import_run(&ctx.ws, &ctx.labels, &mut ctx.store, file, name)?;
             for e in &r.errors {
-                eprintln!("{}", one_line(e));
+                eprintln!("error: {}", one_line(e));
             }
             if *json {
                 outln!("{}", serde_json::to_string_pretty(&r)?);
@@ -509,9 +511,9 @@ fn cancel(ctx: &mut Context, run: &str, base_url: Option<&str>) -> Result<ExitCo
     let api = super::batch_api::build(&r.provider, &cfg)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let n = rt.block_on(runner::cancel_batches(&ctx.store, &r, api.as_ref()))?;
-    let s = if n == 1 { "" } else { "es" };
+    let batches = crate::text::count(n, "batch", "batches");
     outln!(
-        "cancel requested for {n} batch{s} of run {}; `sift runs poll {}` collects what ran",
+        "cancel requested for {batches} of run {}; `sift runs poll {}` collects what ran",
         r.id,
         one_line(r.name.as_deref().unwrap_or(&r.id))
     );

@@ -64,6 +64,11 @@ pub fn sanitize(input: &str) -> String {
 }
 
 /// Sanitize and flatten to one line (titles, table cells).
+/// `1 item`, `2 items`: a count with the word in the number it needs.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 pub fn one_line(input: &str) -> String {
     // Most titles are already clean: one check instead of three allocations.
     if input.chars().all(|c| !c.is_control() && !is_bidi_control(c))
@@ -167,6 +172,13 @@ pub fn truncate_width(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_say_one_or_many() {
+        assert_eq!(super::count(1, "item", "items"), "1 item");
+        assert_eq!(super::count(0, "item", "items"), "0 items");
+        assert_eq!(super::count(2, "batch", "batches"), "2 batches");
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -212,7 +212,7 @@ pub fn annotations_import(
         Ok(r) => r,
         Err(errors) => {
             for e in &errors {
-                eprintln!("{}", one_line(e));
+                eprintln!("error: {}", one_line(e));
             }
             bail!(
                 "{}: {} bad record{}; nothing was imported",
@@ -234,7 +234,7 @@ pub fn annotations_import(
         .collect();
     if !elsewhere.is_empty() {
         for e in &elsewhere {
-            eprintln!("{e}");
+            eprintln!("error: {e}");
         }
         bail!(
             "{}: {} record(s) are for items of another dataset; import those with that --dataset; \
@@ -319,7 +319,8 @@ pub fn annotations_export(
     match out {
         Some(p) => {
             std::fs::write(p, buf).with_context(|| format!("cannot write {}", p.display()))?;
-            eprintln!("{} records -> {}", rows.len(), p.display());
+            let what = crate::text::count(rows.len(), "record", "records");
+            outln!("{what} -> {}", p.display());
         }
         None => crate::stdout().write_all(buf.as_bytes())?,
     }
