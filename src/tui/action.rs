@@ -36,6 +36,8 @@ pub enum Action {
     LabelPicker,
     /// Show long conversation turns whole, or folded again.
     ToggleFold,
+    /// Visual mode: select several queue items to label at once.
+    ToggleVisual,
     Accept,
     SaveNext,
     Skip,
@@ -193,6 +195,11 @@ pub fn bindable() -> Vec<(&'static str, Action, &'static str)> {
             "label picker: type to filter all labels, Enter or 1-9 toggles, Enter on empty saves",
         ),
         ("toggle_fold", Action::ToggleFold, "show long conversation turns whole, or fold them"),
+        (
+            "toggle_visual",
+            Action::ToggleVisual,
+            "visual mode: select items with j/k, Enter saves the labels for each (u undoes all)",
+        ),
         ("accept", Action::Accept, "accept suggestions at or above the threshold"),
         ("save_next", Action::SaveNext, "save the annotation and go to the next item"),
         ("skip", Action::Skip, "skip to the next item without saving"),

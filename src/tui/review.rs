@@ -82,8 +82,16 @@ pub(super) fn draw_queue(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
             let (icon, _) = status_icon(e, s.hides_answers_of(e));
             let key = short_key(&e.key);
             let text = truncate_width(&format!("{key} {}", e.title), width.saturating_sub(3));
-            let style = if pos == s.cursor { t.selection() } else { t.base() };
+            let selected = s.selection().contains(&pos);
+            let style = if pos == s.cursor {
+                t.selection()
+            } else if selected {
+                t.fg("accent").add_modifier(Modifier::REVERSED)
+            } else {
+                t.base()
+            };
             let icon_style = if pos == s.cursor { style } else { icon_style(icon, cx) };
+            let icon = if selected && pos != s.cursor { "▍" } else { icon };
             Line::from(vec![
                 Span::styled(format!("{icon} "), icon_style),
                 Span::styled(text, style),
@@ -466,11 +474,14 @@ pub fn label_window(n: usize, rows: usize, cursor: usize) -> (usize, usize) {
 
 pub(super) fn draw_status(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let t = cx.theme;
-    let mode = match (&s.sample_week, s.blind) {
+    let mut mode = match (&s.sample_week, s.blind) {
         (Some(w), _) => format!("sample {w}"),
         (None, true) => "blind".to_string(),
         (None, false) => "assisted".to_string(),
     };
+    if s.visual.is_some() {
+        mode = format!("VISUAL {} · {mode}", s.selection().count());
+    }
     let (done, total) = s.progress();
     let rate = s.items_per_hour().map(|r| format!("{r:.0}/h")).unwrap_or_else(|| "–/h".into());
     let hints = hint_text(cx);

@@ -201,6 +201,9 @@ pub struct SaveRecord {
     pub labels: Vec<String>,
     /// The note saved with `labels`, back in the editor after an undo.
     pub note: String,
+    /// Saves made together (visual mode) share a group, and one undo takes them all back;
+    /// 0 is a save of its own.
+    pub group: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,6 +321,8 @@ pub struct State {
     pub similar_cursor: usize,
     pub note: TextArea<'static>,
     pub undo_stack: Vec<SaveRecord>,
+    /// Visual mode: the queue position where the selection started (None: off).
+    pub visual: Option<usize>,
     pub pending_saves: HashMap<ReqId, String>,
     pub message: Option<(String, Severity)>,
     pub session_started_ms: u64,
@@ -339,6 +344,17 @@ pub struct State {
 }
 
 impl State {
+    /// The queue positions the visual selection covers (empty when it is off).
+    pub fn selection(&self) -> std::ops::Range<usize> {
+        match self.visual {
+            Some(a) if !self.visible.is_empty() => {
+                let a = a.min(self.visible.len() - 1);
+                a.min(self.cursor)..a.max(self.cursor) + 1
+            }
+            _ => 0..0,
+        }
+    }
+
     pub fn new(
         annotator: String,
         taxonomies: HashMap<String, Taxonomy>,
@@ -369,6 +385,7 @@ impl State {
             similar_cursor: 0,
             note: TextArea::default(),
             undo_stack: Vec::new(),
+            visual: None,
             pending_saves: HashMap::new(),
             message: None,
             session_started_ms: 0,

@@ -801,6 +801,35 @@ fn the_status_line_keeps_its_message_at_80_columns() {
 }
 
 #[test]
+fn visual_mode_labels_several_items_each_as_its_own_record_and_undoes_them_together() {
+    let mut s = state();
+    update(&mut s, Action::ToggleVisual);
+    update(&mut s, Action::MoveDown);
+    update(&mut s, Action::MoveDown);
+    assert_eq!(s.selection(), 0..3);
+    update(&mut s, Action::Toggle(1));
+    let fx = update(&mut s, Action::SaveNext);
+    let recs = saves(&fx);
+    let keys: Vec<&str> = recs.iter().map(|a| a.item.as_str()).collect();
+    assert_eq!(keys, ["d:1", "d:2", "d:3"]);
+    assert!(recs.iter().all(|a| a.labels == ["bug"] && a.suggestion.is_none()));
+    assert_eq!(s.visual, None, "visual mode ends with the save");
+    assert_eq!(s.current().unwrap().key, "c:1", "the cursor moves past the selection");
+    let fx = update(&mut s, Action::Undo);
+    let undone = saves(&fx);
+    assert_eq!(undone.len(), 3, "one undo takes back the three");
+    assert!(undone.iter().all(|a| a.retracted), "they had no answer before");
+    assert!(s.undo_stack.is_empty());
+    // Esc leaves visual mode; a filter ends it too.
+    update(&mut s, Action::ToggleVisual);
+    update(&mut s, Action::ClearFilter);
+    assert_eq!(s.visual, None);
+    update(&mut s, Action::ToggleVisual);
+    super::update::apply_filter(&mut s, "d:".into());
+    assert_eq!(s.visual, None);
+}
+
+#[test]
 fn sample_view_shows_progress_accuracy_trend_and_drift() {
     use crate::dataset::sample::WeekReport;
     let week = |w: &str, acc: Option<f64>, flags: &[&str]| WeekReport {

@@ -113,6 +113,8 @@ pub fn matches(f: &Filter, e: &Entry, blind: bool) -> bool {
 
 pub(crate) fn apply_filter(s: &mut State, text: String) -> Vec<Effect> {
     let current_key = s.current().map(|e| e.key.clone());
+    // Positions change with the filter: a visual selection would cover other items.
+    s.visual = None;
     s.filter = parse_filter(&text);
     s.filter_text = text;
     s.visible = (0..s.queue.len())

@@ -194,7 +194,94 @@ pub(super) fn ordered_labels(s: &State) -> Vec<String> {
     }
 }
 
+/// Visual mode on (selection starts here) or off.
+pub(super) fn toggle_visual(s: &mut State) -> Vec<Effect> {
+    if s.visual.take().is_some() {
+        info(s, "visual mode off");
+        return vec![];
+    }
+    if s.view != View::Review || s.sample_week.is_some() {
+        info(s, "visual mode is for the review queue (each sample item is judged alone)");
+        return vec![];
+    }
+    s.visual = Some(s.cursor);
+    info(s, "visual: move to select items, pick labels, Enter saves them for every one (u undoes)");
+    vec![]
+}
+
+/// Save the draft's labels for every selected item, each as its own annotation; one undo
+/// takes them all back.
+fn save_selection(s: &mut State, labels: Vec<String>) -> Vec<Effect> {
+    let range = s.selection();
+    let entries: Vec<Entry> = range.clone().map(|p| s.queue[s.visible[p]].clone()).collect();
+    let group = next_req(s);
+    let note = s.note.lines().join("\n").trim().to_string();
+    let mode = if s.blind { Mode::Blind } else { Mode::Assisted };
+    let mut fx = Vec::new();
+    for entry in &entries {
+        let annotation = Annotation {
+            item: entry.key.clone(),
+            annotator: s.annotator.clone(),
+            labels: labels.clone(),
+            at: s.now_rfc3339.clone(),
+            mode,
+            note: note.clone(),
+            duration_ms: None,
+            // Labels given to many items at once were not a judgement of each one's suggestion.
+            suggestion: None,
+            week: None,
+            retracted: false,
+        };
+        let req = next_req(s);
+        s.pending_saves.insert(req, entry.key.clone());
+        s.undo_stack.push(SaveRecord {
+            key: entry.key.clone(),
+            dataset: entry.dataset.clone(),
+            previous: entry.mine.clone(),
+            previous_note: String::new(),
+            labels: labels.clone(),
+            note: note.clone(),
+            group,
+        });
+        if let Some(e) = s.entry_mut(&entry.key) {
+            e.saving = true;
+        }
+        fx.push(Effect::Save {
+            req,
+            dataset: entry.dataset.clone(),
+            annotation: Box::new(annotation),
+            undo: false,
+        });
+    }
+    s.visual = None;
+    s.message = Some((
+        format!(
+            "saving {} with {}…",
+            crate::text::count(entries.len(), "item", "items"),
+            labels.join(", ")
+        ),
+        Severity::Info,
+    ));
+    if range.end < s.visible.len() {
+        s.cursor = range.end;
+        fx.extend(focus(s));
+    }
+    fx
+}
+
 pub(super) fn save_next(s: &mut State) -> Vec<Effect> {
+    if s.visual.is_some() {
+        let labels = ordered_labels(s);
+        if labels.is_empty() {
+            info(s, "pick labels for the selected items first (v leaves visual mode)");
+            return vec![];
+        }
+        if let Some(Err(why)) = s.taxonomy().map(|t| t.check_answer(&labels)) {
+            s.message = Some((format!("not saved: {why}"), Severity::Error));
+            return vec![];
+        }
+        return save_selection(s, labels);
+    }
     let Some(entry) = s.current().cloned() else { return vec![] };
     let labels = ordered_labels(s);
     if labels.is_empty() {
@@ -251,6 +338,7 @@ pub(super) fn save_next(s: &mut State) -> Vec<Effect> {
         previous_note,
         labels,
         note,
+        group: 0,
     });
     if let Some(e) = s.current_mut() {
         e.saving = true;
@@ -290,6 +378,20 @@ pub(super) fn undo(s: &mut State) -> Vec<Effect> {
         info(s, "nothing to undo");
         return vec![];
     };
+    // A visual-mode save is undone whole: every item of its group, newest first.
+    let mut fx = Vec::new();
+    if rec.group != 0 {
+        while s.undo_stack.last().is_some_and(|r| r.group == rec.group) {
+            if let Some(r) = s.undo_stack.pop() {
+                fx.extend(undo_one(s, r));
+            }
+        }
+    }
+    fx.extend(undo_one(s, rec));
+    fx
+}
+
+fn undo_one(s: &mut State, rec: SaveRecord) -> Vec<Effect> {
     let annotation = Annotation {
         item: rec.key.clone(),
         annotator: s.annotator.clone(),

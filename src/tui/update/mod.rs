@@ -129,6 +129,7 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
+        Action::ToggleVisual => toggle_visual(s),
         Action::ToggleFold => {
             s.unfolded = !s.unfolded;
             info(s, if s.unfolded { "long turns shown whole" } else { "long turns folded" });
@@ -160,6 +161,11 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Search => {
             s.overlay = Overlay::Search(String::new());
+            vec![]
+        }
+        Action::ClearFilter if s.visual.is_some() => {
+            s.visual = None;
+            info(s, "visual mode off");
             vec![]
         }
         Action::ClearFilter => {
