@@ -1258,6 +1258,138 @@ fn narrow_tables_drop_columns_by_priority() {
     assert_eq!(super::stats::fit_columns(5, &cols), [true, false, false, false], "the first stays");
 }
 
+/// A render with the stats and sample data a view may need.
+fn render_full(
+    s: &State,
+    w: u16,
+    h: u16,
+    stats: Option<&super::stats::StatsView>,
+) -> Terminal<TestBackend> {
+    let keymap = Keymap::load(&Default::default()).unwrap();
+    let theme = Theme::load("default", None, false).unwrap();
+    let cx = super::ui::Ctx { theme: &theme, keymap: &keymap, stats, sample: Some(&[]) };
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| super::ui::draw(f, s, &cx)).unwrap();
+    t
+}
+
+/// Every border cell of a pane is still a border: wide characters did not push it out.
+fn assert_frames_whole(t: &Terminal<TestBackend>, what: &str) {
+    let buf = t.backend().buffer();
+    let (w, h) = (buf.area.width, buf.area.height);
+    for y in 0..h.saturating_sub(1) {
+        let last = buf[(w - 1, y)].symbol();
+        assert!(
+            ["│", "┐", "┘", "┤", "┌", "└", "─", " "].contains(&last),
+            "{what}: row {y} ends in {last:?}"
+        );
+    }
+}
+
+/// An issue and a conversation full of wide text: CJK, emoji with joiners, flags.
+fn wide_item() -> Item {
+    let mut item = issue();
+    item.title = "漢字のタイトル 👩‍👩‍👧 🇯🇵🇫🇷 mixed width".into();
+    item.body =
+        "## 見出し\n- 項目 🙂\n| 名前 | 値 |\n|---|---|\n| 日本 🇯🇵 | 1 |\n全角テキストが続きます。"
+            .into();
+    item
+}
+
+#[test]
+fn every_view_at_80x24_and_160x50() {
+    let dir = tempfile::tempdir().unwrap();
+    let ov = crate::workspace::Overrides { annotator: Some("t".into()), theme: None };
+    let ctx = crate::demo::prepare(dir.path(), &ov).unwrap();
+    let stats = super::stats::StatsView::compute(&ctx.store, &tax("issues"), "demo").unwrap();
+    for (w, h) in [(80u16, 24u16), (160, 50)] {
+        let size = format!("{w}x{h}");
+        let base = || {
+            let mut s = loaded_state(issue(), "d");
+            s.size = (w, h);
+            s
+        };
+        let mut cases: Vec<(&str, State)> = vec![("review", base())];
+        let mut wide = loaded_state(wide_item(), "d");
+        wide.size = (w, h);
+        cases.push(("review_wide", wide));
+        let mut picker = base();
+        update(&mut picker, Action::Last);
+        update(&mut picker, Action::LabelPicker);
+        for c in "py".chars() {
+            update(&mut picker, press(KeyCode::Char(c)));
+        }
+        cases.push(("picker", picker));
+        let mut help = base();
+        help.overlay = Overlay::Help;
+        cases.push(("help", help));
+        let mut search = base();
+        search.overlay = Overlay::Search("sort:confidence".into());
+        cases.push(("search", search));
+        for (name, action) in [
+            ("stats", Action::ViewStats),
+            ("adjudicate", Action::ViewAdjudicate),
+            ("sample", Action::ViewSample),
+            ("push", Action::ViewPush),
+            ("runs", Action::ViewRuns),
+        ] {
+            let mut v = base();
+            update(&mut v, action);
+            cases.push((name, v));
+        }
+        for (name, st) in cases {
+            let t = render_full(&st, w, h, Some(&stats));
+            assert_frames_whole(&t, &format!("{name} {size}"));
+            for cell in &t.backend().buffer().content {
+                assert!(!cell.symbol().chars().any(|c| c.is_control()), "{name} {size}");
+            }
+            insta::assert_snapshot!(format!("view_{name}_{size}"), t.backend());
+        }
+    }
+}
+
+#[test]
+fn a_view_switch_leaves_no_stray_wide_glyphs() {
+    let mut s = loaded_state(wide_item(), "d");
+    s.size = (80, 24);
+    let keymap = Keymap::load(&Default::default()).unwrap();
+    let theme = Theme::load("default", None, false).unwrap();
+    let cx = super::ui::Ctx { theme: &theme, keymap: &keymap, stats: None, sample: Some(&[]) };
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| super::ui::draw(f, &s, &cx)).unwrap();
+    for action in [Action::ViewRuns, Action::ViewReview, Action::ViewPush] {
+        update(&mut s, action);
+        // Drawn over the previous frame (only changed cells are written, as in a terminal)...
+        t.draw(|f| super::ui::draw(f, &s, &cx)).unwrap();
+        // ...it must show what a frame drawn from scratch shows.
+        let mut fresh = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        fresh.draw(|f| super::ui::draw(f, &s, &cx)).unwrap();
+        assert_eq!(
+            visible(t.backend().buffer()),
+            visible(fresh.backend().buffer()),
+            "{:?}",
+            s.view
+        );
+    }
+}
+
+/// The rows as a terminal shows them: a cell covered by the wide glyph before it is not seen.
+fn visible(buf: &ratatui::buffer::Buffer) -> Vec<String> {
+    use unicode_width::UnicodeWidthStr;
+    (0..buf.area.height)
+        .map(|y| {
+            let mut row = String::new();
+            let mut x = 0;
+            while x < buf.area.width {
+                let sym = buf[(x, y)].symbol();
+                row.push_str(sym);
+                x += sym.width().max(1) as u16;
+            }
+            row
+        })
+        .collect()
+}
+
 // ---- headless end to end -------------------------------------------------------------------------
 
 fn key(c: char) -> Event {
