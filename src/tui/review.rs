@@ -43,9 +43,12 @@ pub fn draw(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     draw_status(f, a.status, s, cx);
 }
 
+/// Sized by the taxonomy's longest dimension, not the focused one: moving between
+/// dimensions must not make the layout jump.
 fn annotation_height(s: &State) -> u16 {
-    let n = s.taxonomy().and_then(|t| t.dimensions.get(s.dim)).map(|d| d.labels.len()).unwrap_or(3);
-    n as u16 + 5
+    let n =
+        s.taxonomy().and_then(|t| t.dimensions.iter().map(|d| d.labels.len()).max()).unwrap_or(3);
+    n.min(u16::MAX as usize - 5) as u16 + 5
 }
 
 fn pane_block<'a>(title: String, focused: bool, cx: &Ctx) -> Block<'a> {

@@ -256,6 +256,14 @@ fn the_label_picker_labels_nine_dimensions_in_two_keys_each() {
         assert!(p.query.is_empty(), "the query starts again after each label");
     }
     assert_eq!(s.draft.labels.len(), 9, "{:?}", s.draft.labels);
+    // The labeled item as the screen shows it, the picker open, at 80x24 and 160x50.
+    for (w, h) in [(80u16, 24u16), (160, 50)] {
+        s.size = (w, h);
+        insta::assert_snapshot!(
+            format!("picker_nine_dimensions_{w}x{h}"),
+            render(&s, "default", w, h).backend()
+        );
+    }
     // Enter with nothing typed saves; the picker stays open for the next item.
     let fx = update(&mut s, press(KeyCode::Enter));
     keys += 1;
@@ -321,6 +329,19 @@ fn sort_orders_the_queue_by_confidence_disagreement_or_age() {
     s.blind = true;
     super::update::apply_filter(&mut s, "sort:confidence".into());
     assert_eq!(keys(&s), ["d:1", "d:2", "d:3", "c:1"]);
+}
+
+#[test]
+fn the_layout_does_not_jump_between_dimensions() {
+    let mut s = state();
+    update(&mut s, Action::Last);
+    s.size = (120, 40);
+    let area = ratatui::layout::Rect::new(0, 0, 120, 40);
+    let first = super::review::areas(area, &s).annotation;
+    for d in 1..tax("sft").dimensions.len() {
+        s.dim = d;
+        assert_eq!(super::review::areas(area, &s).annotation, first, "dimension {d}");
+    }
 }
 
 #[test]
