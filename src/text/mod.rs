@@ -63,12 +63,12 @@ pub fn sanitize(input: &str) -> String {
     out
 }
 
-/// Sanitize and flatten to one line (titles, table cells).
 /// `1 item`, `2 items`: a count with the word in the number it needs.
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// Sanitize and flatten to one line (titles, table cells).
 pub fn one_line(input: &str) -> String {
     // Most titles are already clean: one check instead of three allocations.
     if input.chars().all(|c| !c.is_control() && !is_bidi_control(c))

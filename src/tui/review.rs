@@ -26,7 +26,8 @@ pub fn areas(area: Rect, s: &State) -> Areas {
     let [body, status] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(32), Constraint::Fill(1)]).areas(body);
-    let bottom_h = annotation_height(s).clamp(8, body.height / 2);
+    // Not clamp: on a tiny screen half the body is under 8 rows, and clamp would panic.
+    let bottom_h = annotation_height(s).min(body.height / 2).max(8.min(body.height));
     let [item, lower] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(bottom_h)]).areas(right);
     let [sugg, ann] =

@@ -325,9 +325,12 @@ fn sort_orders_the_queue_by_confidence_disagreement_or_age() {
     assert_eq!(keys(&s), ["d:3", "d:2", "d:1"]);
     super::update::apply_filter(&mut s, "sort:age".into());
     assert_eq!(keys(&s), ["d:1", "d:2", "d:3", "c:1"]);
-    // In blind review the confidence order would tell what the suggestions think.
-    s.blind = true;
+    // In blind review the confidence or disagreement order would tell what others think;
+    // turning blind on applies that at once.
     super::update::apply_filter(&mut s, "sort:confidence".into());
+    update(&mut s, Action::ToggleBlind);
+    assert_eq!(keys(&s), ["d:1", "d:2", "d:3", "c:1"]);
+    super::update::apply_filter(&mut s, "sort:disagreement".into());
     assert_eq!(keys(&s), ["d:1", "d:2", "d:3", "c:1"]);
 }
 
@@ -387,6 +390,12 @@ fn the_picker_filters_by_alias_and_dimension_and_replaces_in_pick_one_dimensions
     }
     update(&mut s, press(KeyCode::Enter));
     assert_eq!(s.draft.labels.len(), 1, "no match: nothing toggled");
+    let Overlay::Picker(p) = &s.overlay else { panic!("open") };
+    assert_eq!(p.query, "zzzz", "the query stays, so a second Enter does not save");
+    assert!(update(&mut s, press(KeyCode::Enter)).is_empty());
+    for _ in 0..4 {
+        update(&mut s, press(KeyCode::Backspace));
+    }
     // Rendering at 80x24 shows the picker with its query.
     for c in "py".chars() {
         update(&mut s, press(KeyCode::Char(c)));
@@ -750,6 +759,12 @@ fn the_mouse_picks_queue_rows_focuses_panes_and_scrolls() {
         },
     );
     assert_eq!(s.pane, Pane::Annotation);
+    // A click on a screen too small for sift does nothing (it used to panic in the layout).
+    for (w, h) in [(60u16, 10u16), (80, 16), (20, 3)] {
+        s.size = (w, h);
+        update(&mut s, Action::Mouse { kind: MouseKind::Click, column: 1, row: 1 });
+    }
+    s.size = (120, 40);
     // An overlay takes the mouse away from the panes.
     s.overlay = Overlay::Help;
     update(
@@ -775,6 +790,11 @@ fn w_opens_only_web_addresses_and_y_copies_through_osc52() {
         let fx = update(&mut s, Action::CopyRef);
         assert_eq!(fx, [Effect::Copy { text: "d:1".into() }], "the key instead of {bad}");
     }
+    // In blind review the web page (with its labels) is not opened.
+    item.url = Some("https://github.com/o/r/issues/1".into());
+    let mut s = loaded_state(item.clone(), "d");
+    s.blind = true;
+    assert!(update(&mut s, Action::OpenBrowser).is_empty());
     let seq = super::osc52("key\u{1b}]0;pwned\u{7}");
     assert!(seq.starts_with("\u{1b}]52;c;") && seq.ends_with('\u{7}'));
     let inner = &seq[7..seq.len() - 1];

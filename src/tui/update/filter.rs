@@ -120,8 +120,10 @@ pub(crate) fn apply_filter(s: &mut State, text: String) -> Vec<Effect> {
     s.visible = (0..s.queue.len())
         .filter(|&i| matches(&s.filter, &s.queue[i], s.hides_answers()))
         .collect();
-    // In blind review a confidence order would show what the suggestions think.
-    if !(s.hides_answers() && s.filter.sort == Some(SortKey::Confidence)) {
+    // In blind review a confidence or disagreement order would show what the suggestions
+    // think, or that others disagree.
+    let telling = matches!(s.filter.sort, Some(SortKey::Confidence | SortKey::Disagreement));
+    if !(s.hides_answers() && telling) {
         sort_visible(s);
     }
     s.cursor =

@@ -119,7 +119,12 @@ pub(super) fn picker_key(s: &mut State, k: crossterm::event::KeyEvent) -> Vec<Ef
             p.cursor = 0;
             None
         }
-        KeyCode::Char(c @ '1'..='9') if !p.query.is_empty() => Some(c as usize - '1' as usize),
+        // A digit picks a match, unless the query with it still names a label (`p1`, `sev2`).
+        KeyCode::Char(c @ '1'..='9')
+            if !p.query.is_empty() && picker_matches(s, &format!("{}{c}", p.query)).is_empty() =>
+        {
+            Some(c as usize - '1' as usize)
+        }
         KeyCode::Char(c) if !c.is_control() && !ctrl => {
             p.query.push(c);
             p.cursor = 0;
@@ -129,16 +134,24 @@ pub(super) fn picker_key(s: &mut State, k: crossterm::event::KeyEvent) -> Vec<Ef
     };
     if let Some(i) = pick {
         let matches = picker_matches(s, &p.query);
-        if let Some(m) = matches.get(i) {
-            let dim = s.taxonomy().and_then(|t| t.dimensions.get(m.dim)).cloned();
-            if let Some(dim) = dim {
+        let dim = matches.get(i).and_then(|m| {
+            let d = s.taxonomy().and_then(|t| t.dimensions.get(m.dim)).cloned()?;
+            Some((m.clone(), d))
+        });
+        match dim {
+            Some((m, dim)) => {
                 toggle_label(s, &dim, &m.label);
                 s.dim = m.dim;
+                let live = dim.labels.iter().filter(|l| !l.deprecated);
+                s.label_cursor = live.clone().position(|l| l.name == m.label).unwrap_or(0);
                 let on = if s.draft.labels.contains(&m.label) { "+" } else { "-" };
                 info(s, &format!("{on}{} ({})", m.label, m.dimension));
+                // The query starts again only when something was toggled: a second Enter
+                // after a miss must not save.
+                p = Default::default();
             }
+            None => info(s, &format!("no label matches {:?}", p.query)),
         }
-        p = Default::default();
     }
     s.overlay = Overlay::Picker(p);
     vec![]
@@ -280,6 +293,15 @@ pub(super) fn save_next(s: &mut State) -> Vec<Effect> {
             s.message = Some((format!("not saved: {why}"), Severity::Error));
             return vec![];
         }
+        let range = s.selection();
+        let mut datasets = range.map(|p| s.queue[s.visible[p]].dataset.clone());
+        let first = datasets.next();
+        if datasets.any(|d| Some(&d) != first.as_ref()) {
+            let msg =
+                "the selection spans datasets with their own labels: select one dataset's items";
+            s.message = Some((msg.into(), Severity::Error));
+            return vec![];
+        }
         return save_selection(s, labels);
     }
     let Some(entry) = s.current().cloned() else { return vec![] };
@@ -378,7 +400,8 @@ pub(super) fn undo(s: &mut State) -> Vec<Effect> {
         info(s, "nothing to undo");
         return vec![];
     };
-    // A visual-mode save is undone whole: every item of its group, newest first.
+    // A visual-mode save is undone whole: every item of its group (the newest last, so the
+    // cursor ends on it).
     let mut fx = Vec::new();
     if rec.group != 0 {
         while s.undo_stack.last().is_some_and(|r| r.group == rec.group) {

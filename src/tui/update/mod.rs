@@ -156,8 +156,21 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             } else {
                 "assisted mode"
             };
+            // Orders and label matches built on suggestions must follow the mode; the item
+            // being labeled keeps its draft.
+            let fx = if s.filter.sort.is_some() || s.filter.label.is_some() {
+                let (key, draft) = (s.current().map(|e| e.key.clone()), s.draft.clone());
+                let text = s.filter_text.clone();
+                let fx = apply_filter(s, text);
+                if s.current().map(|e| e.key.clone()) == key {
+                    s.draft = draft;
+                }
+                fx
+            } else {
+                vec![]
+            };
             info(s, msg);
-            vec![]
+            fx
         }
         Action::Search => {
             s.overlay = Overlay::Search(String::new());

@@ -70,6 +70,8 @@ pub(super) fn open_similar(s: &mut State) -> Vec<Effect> {
 /// Focus `key`, with the filter `filter` when given (else the current one, cleared when it
 /// hides the item).
 fn jump_to(s: &mut State, key: &str, filter: Option<String>) -> Vec<Effect> {
+    // A selection must not stretch silently to a far-away item.
+    s.visual = None;
     let mut fx = Vec::new();
     if let Some(f) = filter.filter(|f| *f != s.filter_text) {
         fx.extend(apply_filter(s, f));
@@ -91,7 +93,11 @@ pub(super) fn go_back(s: &mut State) -> Vec<Effect> {
         return vec![];
     };
     let fx = jump_to(s, &key, Some(filter));
-    info(s, &format!("back to {key}"));
+    if s.current().is_some_and(|e| e.key == key) {
+        info(s, &format!("back to {key}"));
+    } else {
+        info(s, &format!("{key} is not in this queue any more"));
+    }
     fx
 }
 
@@ -170,6 +176,11 @@ fn item_url(s: &State) -> Option<String> {
 }
 
 pub(super) fn open_browser(s: &mut State) -> Vec<Effect> {
+    // The web page shows the labels set at the source, which blind review hides.
+    if s.current().is_some_and(|e| s.hides_answers_of(e)) {
+        info(s, "blind review: the web page would show the item's labels; save it first");
+        return vec![];
+    }
     match item_url(s) {
         Some(url) => {
             info(s, &format!("opening {url}"));
@@ -192,7 +203,8 @@ pub(super) fn copy_ref(s: &mut State) -> Vec<Effect> {
 /// A click focuses the pane under it (and, in the queue, the row); the wheel scrolls the
 /// queue or the item text. Only in the review screen, with no overlay open.
 pub(super) fn mouse(s: &mut State, kind: MouseKind, column: u16, row: u16) -> Vec<Effect> {
-    if s.view != View::Review || s.overlay != Overlay::None {
+    let too_small = s.size.0 < crate::tui::ui::MIN_WIDTH || s.size.1 < crate::tui::ui::MIN_HEIGHT;
+    if s.view != View::Review || s.overlay != Overlay::None || too_small {
         return vec![];
     }
     let area = ratatui::layout::Rect::new(0, 0, s.size.0, s.size.1);
@@ -213,7 +225,7 @@ pub(super) fn mouse(s: &mut State, kind: MouseKind, column: u16, row: u16) -> Ve
             s.pane = Pane::Queue;
             let inner_top = a.queue.y + 1;
             let h = a.queue.height.saturating_sub(2) as usize;
-            if row < inner_top || h == 0 {
+            if row < inner_top || row >= inner_top + h as u16 || h == 0 {
                 return vec![];
             }
             let offset = s.cursor.saturating_sub(h.saturating_sub(1));
