@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Whole-process benchmarks (BENCHMARKS.md, "Whole processes"): the commands as a user runs
+# them, on real text from ../shared/data resampled to SIZE items (examples/resample.rs), each
+# timed as a separate process with /usr/bin/time: wall seconds and peak RSS from the OS,
+# median of RUNS. The first frame of the review screen is timed in a real terminal (tmux),
+# from process start to the queue being drawn.
+#
+#   SIZE=100000 bash scripts/bench-whole.sh          # release build, 5 runs per row
+#   SIZE=1000000 RUNS=3 bash scripts/bench-whole.sh
+#   SMOKE=1 SIZE=10000 bash scripts/bench-whole.sh   # CI: debug build, one run, fails on an
+#                                                    # error, never on time
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE=${SIZE:-100000}
+SHARED=${SHARED:-../shared/data}
+if [ ! -d "$SHARED" ]; then
+  echo "bench-whole: $SHARED is missing; nothing to resample (skipped)"
+  exit 0
+fi
+if [ -n "${SMOKE:-}" ]; then
+  RUNS=1
+  cargo build --quiet --bin sift --example resample
+  BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug
+  RESAMPLE=$BIN/examples/resample
+else
+  RUNS=${RUNS:-5}
+  cargo build --quiet --release --bin sift --example resample
+  BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
+  RESAMPLE=$BIN/examples/resample
+fi
+SIFT=$BIN/sift
+W=$(mktemp -d)
+trap 'tmux kill-session -t sift-bench 2>/dev/null || true; rm -rf "$W"' EXIT
+
+"$RESAMPLE" issues "$SIZE" "$W/issues.jsonl" --shared "$SHARED"
+"$RESAMPLE" chats "$SIZE" "$W/chats.jsonl" --shared "$SHARED"
+
+# fresh NAME: an empty workspace, as `sift init` makes it.
+fresh() {
+  rm -rf "$W/$1"
+  "$SIFT" init "$W/$1" >/dev/null 2>&1
+}
+
+# measure ROW CMD...: run CMD RUNS times (a failure ends the script), keep "seconds rss_kb".
+measure() {
+  local row=$1
+  shift
+  for _ in $(seq "$RUNS"); do
+    [ -n "${BEFORE:-}" ] && eval "$BEFORE"
+    /usr/bin/time -f "%e %M" -o "$W/time" "$@" >"$W/out" 2>"$W/err" \
+      || { echo "bench-whole: $row failed:"; tail -5 "$W/err"; exit 1; }
+    echo "$row $(cat "$W/time")" >>"$W/results"
+  done
+}
+
+: >"$W/results"
+BEFORE="fresh imp" measure "import $SIZE conversations" \
+  "$SIFT" --workspace "$W/imp" import "$W/chats.jsonl" --dataset chats --taxonomy sft
+BEFORE="fresh imp" measure "import $SIZE issues (with labels)" \
+  "$SIFT" --workspace "$W/imp" --annotator a import "$W/issues.jsonl" --dataset big --label-column labels
+
+# One workspace for the rest: the issues answered by two annotators.
+fresh ws
+"$SIFT" --workspace "$W/ws" --annotator a import "$W/issues.jsonl" --dataset big --label-column labels >/dev/null
+"$SIFT" --workspace "$W/ws" --annotator b import "$W/issues.jsonl" --dataset big --label-column labels >/dev/null
+BEFORE= measure "status" "$SIFT" --workspace "$W/ws" status
+for key in 7 $((SIZE / 3)) $((SIZE / 2)) $((SIZE - 11)) 42; do
+  BEFORE= RUNS=1 measure "similar" "$SIFT" --workspace "$W/ws" similar "big:$key"
+done
+BEFORE= measure "stats --no-ci (2 annotators)" "$SIFT" --workspace "$W/ws" stats --dataset big --no-ci
+BEFORE= measure "stats with intervals (2 annotators)" "$SIFT" --workspace "$W/ws" stats --dataset big
+BEFORE="rm -rf $W/export" measure "export gold" \
+  "$SIFT" --workspace "$W/ws" export --dataset big --out "$W/export"
+
+# The first frame in a real terminal: from the process's start to the queue on screen.
+if command -v tmux >/dev/null 2>&1; then
+  for _ in $(seq "$RUNS"); do
+    start=$(date +%s.%N)
+    tmux new-session -d -s sift-bench -x 160 -y 48 \
+      "$SIFT --workspace $W/ws --annotator bench review --dataset big 2>$W/tui.err; sleep 30"
+    shown=
+    for _ in $(seq 3000); do
+      if tmux capture-pane -t sift-bench -p | grep -q 'queue 0/'; then shown=$(date +%s.%N); break; fi
+      sleep 0.01
+    done
+    tmux send-keys -t sift-bench q
+    sleep 0.3
+    tmux kill-session -t sift-bench 2>/dev/null || true
+    [ -n "$shown" ] || { echo "bench-whole: the review screen never appeared"; cat "$W/tui.err"; exit 1; }
+    echo "first frame $(echo "$shown - $start" | bc) 0" >>"$W/results"
+  done
+fi
+
+python3 - "$W/results" "$SIZE" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, secs, rss = line.rsplit(" ", 2)
+    rows.setdefault(name, []).append((float(secs), int(rss)))
+print(f"| command ({int(sys.argv[2]):,} items) | median wall | runs | peak RSS |")
+print("|---|---|---|---|")
+for name, runs in rows.items():
+    secs = [s for s, _ in runs]
+    rss = max(r for _, r in runs)
+    shown = ", ".join(f"{s:.2f}" for s in secs)
+    mem = f"{rss / 1024:.0f} MB" if rss else "–"
+    print(f"| {name} | {statistics.median(secs):.2f} s | {shown} | {mem} |")
+PY
