@@ -4,7 +4,10 @@
 //! LLaMA-Factory SFT and tool-call demos). Every record gets its own id, so a resampled text
 //! is a new item, as in a real large import.
 //!
-//! `resample issues N OUT [--shared DIR] [--seed S]`, `resample chats N OUT ...`
+//! `resample issues N OUT [--shared DIR] [--seed S]`, `resample chats N OUT ...`, and
+//! `resample relabel IN OUT [--share 0.2] [--seed S]`: the same records with the labels of a
+//! share of them changed to another label of the file (a second annotator who disagrees
+//! sometimes, for agreement statistics).
 
 // A command-line tool of the benchmark suite: a bad argument or file ends it with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -18,7 +21,11 @@ use serde_json::{Value, json};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: resample issues|chats N OUT [--shared DIR] [--seed S]";
+    let usage =
+        "usage: resample issues|chats N OUT [--shared DIR] [--seed S] | relabel IN OUT [--share X]";
+    if args.first().map(String::as_str) == Some("relabel") {
+        return relabel(&args, usage);
+    }
     let (kind, n, out) = match args.as_slice() {
         [k, n, o, ..] => (k.as_str(), n.parse::<usize>().expect(usage), PathBuf::from(o)),
         _ => panic!("{usage}"),
@@ -38,6 +45,35 @@ fn main() {
         let mut rec = pool[rng.random_range(0..pool.len())].clone();
         rec["id"] = json!(id);
         writeln!(w, "{rec}").expect("write");
+    }
+    w.flush().expect("write");
+}
+
+/// Copy IN to OUT, each record's labels replaced, with probability `--share`, by another
+/// label seen in the file.
+fn relabel(args: &[String], usage: &str) {
+    let (input, out) = match args {
+        [_, i, o, ..] => (PathBuf::from(i), PathBuf::from(o)),
+        _ => panic!("{usage}"),
+    };
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
+    let share: f64 = flag("--share").map_or(0.2, |s| s.parse().expect("--share takes a number"));
+    let seed = flag("--seed").map_or(11, |s| s.parse().expect("--seed takes a number"));
+    let text = std::fs::read_to_string(&input).expect("cannot read IN");
+    let mut records: Vec<Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("JSONL")).collect();
+    let mut pool: Vec<Value> = records.iter().filter_map(|r| r["labels"].get(0).cloned()).collect();
+    pool.sort_by_key(|v| v.to_string());
+    pool.dedup();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for r in &mut records {
+        if !pool.is_empty() && rng.random_bool(share.clamp(0.0, 1.0)) {
+            r["labels"] = json!([pool[rng.random_range(0..pool.len())]]);
+        }
+    }
+    let mut w = BufWriter::new(std::fs::File::create(&out).expect("cannot create OUT"));
+    for r in &records {
+        writeln!(w, "{r}").expect("write");
     }
     w.flush().expect("write");
 }

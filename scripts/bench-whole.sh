@@ -34,6 +34,8 @@ trap 'tmux kill-session -t sift-bench 2>/dev/null || true; rm -rf "$W"' EXIT
 
 "$RESAMPLE" issues "$SIZE" "$W/issues.jsonl" --shared "$SHARED"
 "$RESAMPLE" chats "$SIZE" "$W/chats.jsonl" --shared "$SHARED"
+# The second annotator disagrees on about a fifth of the issues.
+"$RESAMPLE" relabel "$W/issues.jsonl" "$W/issues-b.jsonl" --share 0.2
 
 # fresh NAME: an empty workspace, as `sift init` makes it.
 fresh() {
@@ -59,10 +61,10 @@ BEFORE="fresh imp" measure "import $SIZE conversations" \
 BEFORE="fresh imp" measure "import $SIZE issues (with labels)" \
   "$SIFT" --workspace "$W/imp" --annotator a import "$W/issues.jsonl" --dataset big --label-column labels
 
-# One workspace for the rest: the issues answered by two annotators.
+# One workspace for the rest: the issues answered by two annotators, who disagree at times.
 fresh ws
 "$SIFT" --workspace "$W/ws" --annotator a import "$W/issues.jsonl" --dataset big --label-column labels >/dev/null
-"$SIFT" --workspace "$W/ws" --annotator b import "$W/issues.jsonl" --dataset big --label-column labels >/dev/null
+"$SIFT" --workspace "$W/ws" --annotator b import "$W/issues-b.jsonl" --dataset big --label-column labels >/dev/null
 BEFORE= measure "status" "$SIFT" --workspace "$W/ws" status
 for key in 7 $((SIZE / 3)) $((SIZE / 2)) $((SIZE - 11)) 42; do
   BEFORE= RUNS=1 measure "similar" "$SIFT" --workspace "$W/ws" similar "big:$key"
