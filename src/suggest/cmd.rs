@@ -259,6 +259,12 @@ pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
         ArmArg::Treatment => "treatment".into(),
     });
     opts.progress = true;
+    run_and_report(ctx, &opts, a.json)
+}
+
+/// Run (or resume) the suggestions of `opts` until done or Ctrl-C, and print the report: exit
+/// 0 when the run is done, 1 when it is not, 2 for a usage error.
+fn run_and_report(ctx: &mut Context, opts: &RunOptions, json: bool) -> Result<ExitCode> {
     let similar = super::prompt::SimilarGold::open(&ctx.ws)?;
     let examples: &dyn super::prompt::ExampleSource =
         if opts.few_shot > 0 { &similar } else { &NoExamples };
@@ -272,7 +278,7 @@ pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
         &ctx.ws,
         &ctx.labels,
         &mut ctx.store,
-        &opts,
+        opts,
         examples,
         stop,
     ));
@@ -283,7 +289,7 @@ pub fn suggest(ctx: &mut Context, a: &SuggestArgs) -> Result<ExitCode> {
         }
         other => other?,
     };
-    print_report(&report, a.json)?;
+    print_report(&report, json)?;
     Ok(if report.run.status == "done" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -473,25 +479,7 @@ fn poll(
         max_requests: size.unwrap_or(runner::BatchOptions::default().max_requests),
     });
     opts.progress = true;
-    let similar = super::prompt::SimilarGold::open(&ctx.ws)?;
-    let examples: &dyn super::prompt::ExampleSource =
-        if opts.few_shot > 0 { &similar } else { &NoExamples };
-    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let stop = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let report = rt.block_on(runner::run_suggestions(
-        &ctx.ws,
-        &ctx.labels,
-        &mut ctx.store,
-        &opts,
-        examples,
-        stop,
-    ))?;
-    print_report(&report, json)?;
-    Ok(if report.run.status == "done" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    run_and_report(ctx, &opts, json)
 }
 
 /// `sift runs cancel RUN`.

@@ -142,8 +142,8 @@ pub(super) fn picker_key(s: &mut State, k: crossterm::event::KeyEvent) -> Vec<Ef
             Some((m, dim)) => {
                 toggle_label(s, &dim, &m.label);
                 s.dim = m.dim;
-                let live = dim.labels.iter().filter(|l| !l.deprecated);
-                s.label_cursor = live.clone().position(|l| l.name == m.label).unwrap_or(0);
+                let mut live = dim.labels.iter().filter(|l| !l.deprecated);
+                s.label_cursor = live.position(|l| l.name == m.label).unwrap_or(0);
                 let on = if s.draft.labels.contains(&m.label) { "+" } else { "-" };
                 info(s, &format!("{on}{} ({})", m.label, m.dimension));
                 // The query starts again only when something was toggled: a second Enter
@@ -222,6 +222,37 @@ pub(super) fn toggle_visual(s: &mut State) -> Vec<Effect> {
     vec![]
 }
 
+/// Hand an annotation of `entry` to the worker, and remember how to undo it (`group` ties the
+/// saves one undo takes back together; 0 for a save of its own).
+fn queue_save(
+    s: &mut State,
+    entry: &Entry,
+    annotation: Annotation,
+    previous_note: String,
+    group: u64,
+) -> Effect {
+    let req = next_req(s);
+    s.pending_saves.insert(req, entry.key.clone());
+    s.undo_stack.push(SaveRecord {
+        key: entry.key.clone(),
+        dataset: entry.dataset.clone(),
+        previous: entry.mine.clone(),
+        previous_note,
+        labels: annotation.labels.clone(),
+        note: annotation.note.clone(),
+        group,
+    });
+    if let Some(e) = s.entry_mut(&entry.key) {
+        e.saving = true;
+    }
+    Effect::Save {
+        req,
+        dataset: entry.dataset.clone(),
+        annotation: Box::new(annotation),
+        undo: false,
+    }
+}
+
 /// Save the draft's labels for every selected item, each as its own annotation; one undo
 /// takes them all back.
 fn save_selection(s: &mut State, labels: Vec<String>) -> Vec<Effect> {
@@ -245,26 +276,7 @@ fn save_selection(s: &mut State, labels: Vec<String>) -> Vec<Effect> {
             week: None,
             retracted: false,
         };
-        let req = next_req(s);
-        s.pending_saves.insert(req, entry.key.clone());
-        s.undo_stack.push(SaveRecord {
-            key: entry.key.clone(),
-            dataset: entry.dataset.clone(),
-            previous: entry.mine.clone(),
-            previous_note: String::new(),
-            labels: labels.clone(),
-            note: note.clone(),
-            group,
-        });
-        if let Some(e) = s.entry_mut(&entry.key) {
-            e.saving = true;
-        }
-        fx.push(Effect::Save {
-            req,
-            dataset: entry.dataset.clone(),
-            annotation: Box::new(annotation),
-            undo: false,
-        });
+        fx.push(queue_save(s, entry, annotation, String::new(), group));
     }
     s.visual = None;
     s.message = Some((
@@ -283,16 +295,22 @@ fn save_selection(s: &mut State, labels: Vec<String>) -> Vec<Effect> {
 }
 
 pub(super) fn save_next(s: &mut State) -> Vec<Effect> {
+    let labels = ordered_labels(s);
+    if labels.is_empty() {
+        // An accidental Enter must not record "no labels" as an answer.
+        let why = if s.visual.is_some() {
+            "pick labels for the selected items first (v leaves visual mode)"
+        } else {
+            "pick at least one label first (s skips the item)"
+        };
+        info(s, why);
+        return vec![];
+    }
+    if let Some(Err(why)) = s.taxonomy().map(|t| t.check_answer(&labels)) {
+        s.message = Some((format!("not saved: {why}"), Severity::Error));
+        return vec![];
+    }
     if s.visual.is_some() {
-        let labels = ordered_labels(s);
-        if labels.is_empty() {
-            info(s, "pick labels for the selected items first (v leaves visual mode)");
-            return vec![];
-        }
-        if let Some(Err(why)) = s.taxonomy().map(|t| t.check_answer(&labels)) {
-            s.message = Some((format!("not saved: {why}"), Severity::Error));
-            return vec![];
-        }
         let range = s.selection();
         let mut datasets = range.map(|p| s.queue[s.visible[p]].dataset.clone());
         let first = datasets.next();
@@ -305,16 +323,6 @@ pub(super) fn save_next(s: &mut State) -> Vec<Effect> {
         return save_selection(s, labels);
     }
     let Some(entry) = s.current().cloned() else { return vec![] };
-    let labels = ordered_labels(s);
-    if labels.is_empty() {
-        // An accidental Enter must not record "no labels" as an answer.
-        info(s, "pick at least one label first (s skips the item)");
-        return vec![];
-    }
-    if let Some(Err(why)) = s.taxonomy().map(|t| t.check_answer(&labels)) {
-        s.message = Some((format!("not saved: {why}"), Severity::Error));
-        return vec![];
-    }
     // The suggestion the item had is recorded whether or not it was shown (the mode says
     // which), as `sift annotate` does: blind answers are how suggestions are scored without
     // anchoring. A second answer in one session was made after the reveal: none then.
@@ -350,28 +358,8 @@ pub(super) fn save_next(s: &mut State) -> Vec<Effect> {
         (Some(_), Some(l)) => l.notes.get(&s.annotator).cloned().unwrap_or_default(),
         _ => String::new(),
     };
-    let note = annotation.note.clone();
-    let req = next_req(s);
-    s.pending_saves.insert(req, entry.key.clone());
-    s.undo_stack.push(SaveRecord {
-        key: entry.key.clone(),
-        dataset: entry.dataset.clone(),
-        previous: entry.mine.clone(),
-        previous_note,
-        labels,
-        note,
-        group: 0,
-    });
-    if let Some(e) = s.current_mut() {
-        e.saving = true;
-    }
     s.message = Some((format!("saving {}…", entry.key), Severity::Info));
-    let mut fx = vec![Effect::Save {
-        req,
-        dataset: entry.dataset,
-        annotation: Box::new(annotation),
-        undo: false,
-    }];
+    let mut fx = vec![queue_save(s, &entry, annotation, previous_note, 0)];
     if s.cursor + 1 < s.visible.len() {
         s.cursor += 1;
         fx.extend(focus(s));
