@@ -400,3 +400,38 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// labels.yml `calls:` of any text: read or refused with a line, never a panic; prompt
+    /// files of any text shape a bundle; bundles of any text compare by section.
+    #[test]
+    fn calls_prompt_files_and_bundle_sections_take_any_text(
+        a in hostile_text(),
+        b in hostile_text(),
+        system in hostile_text(),
+        instructions in hostile_text(),
+    ) {
+        let yml = sift::taxonomy::DEFAULT_LABELS_YML.replacen(
+            "  sft:\n    max_labels: 12\n",
+            &format!("  sft:\n    max_labels: 12\n    calls: [[{a}], [{b}]]\n"),
+            1,
+        );
+        let parsed = sift::taxonomy::LabelsFile::parse(&yml, Path::new("labels.yml"));
+        if let Err(e) = &parsed {
+            prop_assert!(e.to_string().starts_with("labels.yml:"), "{e}");
+        }
+        let file = sift::taxonomy::LabelsFile::parse(sift::taxonomy::DEFAULT_LABELS_YML, Path::new("l.yml")).unwrap();
+        let sources = sift::suggest::prompt::PromptSources {
+            system: Some(system.clone()),
+            instructions: Some(instructions.clone()),
+        };
+        for tax in file.taxonomies.values() {
+            let bundle = sift::suggest::PromptBundle::with_sources(tax, "v1", vec![], &sources);
+            prop_assert_eq!(bundle.hash().len(), 64);
+            prop_assert!(bundle.system_with_taxonomy().starts_with(&system));
+        }
+        let _ = sift::suggest::runs::diff_by_section(&format!("## {a}\n{system}"), &format!("## {b}\n{instructions}\n## {a}"));
+    }
+}

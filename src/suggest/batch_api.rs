@@ -525,7 +525,7 @@ mod tests {
         };
         let key = Secret::new("k".into(), crate::secrets::Source::Keyring);
         OpenAiBatches {
-            client: reqwest::Client::new(),
+            client: crate::net::client(Duration::from_secs(5)).unwrap(),
             base: "http://x".into(),
             auth: "Bearer k".into(),
             key,
@@ -552,6 +552,52 @@ mod tests {
         let cancelled = json!({"custom_id": "c4", "response": null, "error": {"code": "batch_cancelled", "message": "cancelled"}});
         assert_eq!(o.outcome(&cancelled), Some(("c4".into(), BatchOutcome::Canceled)));
         assert_eq!(o.outcome(&json!({"no": "id"})), None);
+    }
+
+    fn anthropic() -> AnthropicBatches {
+        let cfg =
+            BatchConfig { model: "m".into(), base_url: None, timeout: Duration::from_secs(5) };
+        let key = Secret::new("k".into(), crate::secrets::Source::Keyring);
+        AnthropicBatches {
+            client: crate::net::client(Duration::from_secs(5)).unwrap(),
+            base: "http://x".into(),
+            key,
+            cfg,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// A result line of any shape and text, from either provider: an outcome or nothing,
+        /// never a panic; a failure's message is one line.
+        #[test]
+        fn result_lines_of_any_shape_are_read_or_skipped(
+            id in proptest::prelude::any::<String>(),
+            kind in proptest::prelude::any::<String>(),
+            message in "\\PC{0,40}|[\u{0}-\u{1f}]{0,5}",
+            status in proptest::prelude::any::<u16>(),
+            line in proptest::prelude::any::<String>(),
+        ) {
+            let a = anthropic();
+            let o = openai();
+            let lines = [
+                json!({"custom_id": id, "result": {"type": kind, "error": {"error": {"type": kind, "message": message}}}}),
+                json!({"custom_id": id, "response": {"status_code": status, "body": {"error": {"message": message}}}, "error": {"code": kind, "message": message}}),
+                json!({"custom_id": id, "result": line}),
+                json!({"custom_id": line, "response": null, "error": null}),
+                serde_json::from_str(&line).unwrap_or(Value::Null),
+                json!(line),
+            ];
+            for l in &lines {
+                for api in [&a as &dyn BatchApi, &o] {
+                    if let Some((_, BatchOutcome::Failed { message, .. })) = api.outcome(l) {
+                        proptest::prop_assert!(!message.contains('\n'), "{message:?}");
+                    }
+                    let _ = api.usage(l);
+                }
+            }
+        }
     }
 
     #[test]

@@ -1613,6 +1613,28 @@ fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
+    /// Any text typed into the label picker (and the filter with its `sort:`): matches or
+    /// none, drawn without control characters, never a panic.
+    #[test]
+    fn the_picker_and_the_filter_take_any_text(query in hostile_text(), filter in hostile_text()) {
+        let mut s = state();
+        update(&mut s, Action::Last);
+        update(&mut s, Action::LabelPicker);
+        for c in query.chars().take(40) {
+            update(&mut s, press(KeyCode::Char(c)));
+        }
+        let _ = super::update::picker_matches(&s, &query);
+        let t = render(&s, "default", 80, 24);
+        for cell in &t.backend().buffer().content {
+            proptest::prop_assert!(!cell.symbol().chars().any(|c| c.is_control()));
+        }
+        super::update::apply_filter(&mut s, format!("sort:{filter} {filter}"));
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
     #[test]
     fn any_text_renders_without_panic_or_control_characters(
         title in hostile_text(),
