@@ -162,20 +162,16 @@ impl Store {
     /// kept, and counted in gold, statistics and exports once the item arrives.
     pub fn pending_annotations(&self) -> Result<i64> {
         self.conn
-            .query_row(
-                "SELECT count(*) FROM annotations WHERE item_key NOT IN (SELECT key FROM items)",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT coalesce(sum(n), 0) FROM counts WHERE what = 'pending'", [], |r| {
+                r.get(0)
+            })
             .map_err(|e| self.err(e))
     }
 
     pub fn annotation_counts(&self) -> Result<Vec<(String, i64)>> {
         let mut st = self
             .conn
-            .prepare(
-                "SELECT annotator, count(*) FROM annotations GROUP BY annotator ORDER BY annotator",
-            )
+            .prepare("SELECT k1, n FROM counts WHERE what = 'annotations' AND n > 0 ORDER BY k1")
             .map_err(|e| self.err(e))?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))

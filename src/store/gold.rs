@@ -132,7 +132,7 @@ impl Store {
                 "SELECT s.item_key, s.run_id, s.labels, s.created_at
                  FROM suggestions s JOIN runs r ON r.id = s.run_id
                  WHERE r.state != 'archived'
-                 ORDER BY s.item_key, s.created_at, r.started_at",
+                 ORDER BY s.item_key, s.created_at, r.started_at, r.rowid",
             )
             .map_err(|e| self.err(e))?;
         let rows = st.query_map([], timed_suggestion).map_err(|e| self.err(e))?;

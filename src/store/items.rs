@@ -188,22 +188,25 @@ impl Store {
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// Number of items, optionally in one dataset.
+    /// Number of items, optionally in one dataset (from the trigger-kept counts).
     pub fn item_count(&self, dataset: Option<&str>) -> Result<i64> {
         self.conn
             .query_row(
-                "SELECT count(*) FROM items WHERE ?1 IS NULL OR dataset = ?1",
+                "SELECT coalesce(sum(n), 0) FROM counts
+                 WHERE what = 'items' AND (?1 IS NULL OR k1 = ?1)",
                 [dataset],
                 |r| r.get(0),
             )
             .map_err(|e| self.err(e))
     }
 
-    /// Items per dataset and kind.
+    /// Items per dataset and kind (from the trigger-kept counts: no scan of the items).
     pub fn dataset_counts(&self) -> Result<Vec<DatasetCount>> {
         let mut st = self
             .conn
-            .prepare("SELECT dataset, kind, count(*) FROM items GROUP BY dataset, kind ORDER BY dataset, kind")
+            .prepare_cached(
+                "SELECT k1, k2, n FROM counts WHERE what = 'items' AND n > 0 ORDER BY k1, k2",
+            )
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([], |r| {

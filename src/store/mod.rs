@@ -176,6 +176,143 @@ fn sql_err(path: &Path, source: rusqlite::Error) -> StoreError {
 mod tests {
     use super::*;
 
+    /// What the trigger-kept counts must equal, counted the slow way.
+    fn counted(s: &Store) -> Vec<(String, String, String, i64)> {
+        let sql = "SELECT 'items', dataset, kind, count(*) FROM items GROUP BY dataset, kind
+             UNION ALL SELECT 'annotations', annotator, '', count(*) FROM annotations
+                GROUP BY annotator
+             UNION ALL SELECT 'pending', '', '', count(*) FROM annotations
+                WHERE item_key NOT IN (SELECT key FROM items)
+             UNION ALL SELECT 'runs', '', '', count(*) FROM runs
+             UNION ALL SELECT 'suggestions', '', '', count(*) FROM suggestions
+             ORDER BY 1, 2, 3";
+        let mut st = s.conn.prepare(sql).unwrap();
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)));
+        rows.unwrap().map(|r| r.unwrap()).collect()
+    }
+
+    fn kept(s: &Store) -> Vec<(String, String, String, i64)> {
+        let sql = "SELECT what, k1, k2, n FROM counts
+                   WHERE n <> 0 OR what IN ('pending', 'runs', 'suggestions') ORDER BY 1, 2, 3";
+        let mut st = s.conn.prepare(sql).unwrap();
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)));
+        rows.unwrap().map(|r| r.unwrap()).collect()
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Item(u8, u8),
+        DropItem(u8),
+        MoveItem(u8, u8),
+        Annotate(u8, u8),
+        DropAnnotations(u8),
+        Run(u8),
+        DropRun(u8),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0u8..6, 0u8..3).prop_map(|(k, d)| Op::Item(k, d)),
+            (0u8..6).prop_map(Op::DropItem),
+            (0u8..6, 0u8..3).prop_map(|(k, d)| Op::MoveItem(k, d)),
+            (0u8..8, 0u8..3).prop_map(|(k, a)| Op::Annotate(k, a)),
+            (0u8..8).prop_map(Op::DropAnnotations),
+            (0u8..3).prop_map(Op::Run),
+            (0u8..3).prop_map(Op::DropRun),
+        ]
+    }
+
+    fn apply(s: &Store, op: &Op) {
+        let c = &s.conn;
+        let r = match op {
+            Op::Item(k, d) => c.execute(
+                "INSERT OR IGNORE INTO items(key, dataset, kind, content_hash, imported_at)
+                 VALUES ('k' || ?1, 'd' || ?2, CASE ?2 WHEN 2 THEN 'conversation' ELSE 'issue' END,
+                         '', '')",
+                [k, d],
+            ),
+            Op::DropItem(k) => c.execute("DELETE FROM items WHERE key = 'k' || ?1", [k]),
+            Op::MoveItem(k, d) => {
+                c.execute("UPDATE items SET dataset = 'd' || ?2 WHERE key = 'k' || ?1", [k, d])
+            }
+            Op::Annotate(k, a) => c.execute(
+                "INSERT INTO annotations(item_key, dataset, annotator, labels, mode)
+                 VALUES ('k' || ?1, 'd0', 'a' || ?2, '[]', 'review')",
+                [k, a],
+            ),
+            Op::DropAnnotations(k) => {
+                c.execute("DELETE FROM annotations WHERE item_key = 'k' || ?1", [k])
+            }
+            Op::Run(r) => c
+                .execute(
+                    "INSERT OR IGNORE INTO runs(id, provider, model, started_at, status)
+                     VALUES ('r' || ?1, 'p', 'm', '', 'done')",
+                    [r],
+                )
+                .and_then(|_| {
+                    c.execute(
+                        "INSERT OR IGNORE INTO suggestions(run_id, item_key, labels, created_at)
+                         VALUES ('r' || ?1, 'k1', '[]', '')",
+                        [r],
+                    )
+                }),
+            // Suggestions go with their run (ON DELETE CASCADE), and are counted out too.
+            Op::DropRun(r) => c.execute("DELETE FROM runs WHERE id = 'r' || ?1", [r]),
+        };
+        r.unwrap();
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// The counts `sift status` reads stay equal to counting the tables, whatever is
+        /// written, moved or deleted, in any order.
+        #[test]
+        fn trigger_kept_counts_equal_the_tables(ops in proptest::collection::vec(op(), 0..40)) {
+            let s = Store::open_in_memory().unwrap();
+            for o in &ops {
+                apply(&s, o);
+                proptest::prop_assert_eq!(kept(&s), counted(&s), "after {:?}", o);
+            }
+        }
+    }
+
+    #[test]
+    fn a_store_migrated_with_rows_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        let s = Store::open(&p).unwrap();
+        // Rows written before the counts existed: the migration counts them.
+        let triggers: Vec<String> = s
+            .conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'counts_%'",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(triggers.len(), 9);
+        for t in triggers {
+            s.conn.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
+        }
+        s.conn
+            .execute_batch(
+                "DROP TABLE counts;
+                 INSERT INTO items(key, dataset, kind, content_hash, imported_at)
+                    VALUES ('x', 'd', 'issue', '', '');
+                 INSERT INTO annotations(item_key, dataset, annotator, labels, mode)
+                    VALUES ('x', 'd', 'a', '[]', 'review'), ('y', 'd', 'a', '[]', 'review');
+                 PRAGMA user_version = 12;",
+            )
+            .unwrap();
+        drop(s);
+        let s = Store::open(&p).unwrap();
+        assert_eq!(kept(&s), counted(&s));
+        assert_eq!(s.pending_annotations().unwrap(), 1);
+    }
+
     #[test]
     fn opens_and_migrates_to_current_version() {
         let dir = tempfile::tempdir().unwrap();

@@ -205,7 +205,7 @@ impl Store {
                         s.provider, s.model, s.violations, s.summary, s.keywords
                  FROM suggestions s JOIN runs r ON r.id = s.run_id
                  WHERE s.item_key = ?1 AND r.state != 'archived'
-                 ORDER BY s.created_at DESC, r.started_at DESC LIMIT 1",
+                 ORDER BY s.created_at DESC, r.started_at DESC, r.rowid DESC LIMIT 1",
                 [key],
                 suggestion_row,
             )
@@ -254,22 +254,29 @@ impl Store {
         let mut st = self
             .conn
             .prepare(
-                "SELECT item_key, labels, created_at, violations != '[]' FROM suggestions
-                 WHERE run_id NOT IN (SELECT id FROM runs WHERE state = 'archived')",
+                "SELECT s.item_key, s.labels, s.created_at, s.violations != '[]',
+                        r.started_at, r.rowid
+                 FROM suggestions s JOIN runs r ON r.id = s.run_id
+                 WHERE r.state != 'archived'",
             )
             .map_err(|e| self.err(e))?;
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
-        let mut newest: std::collections::HashMap<String, (String, String, bool)> =
-            Default::default();
+        // Newest by (made, run started, run recorded), the order `latest_suggestion` uses.
+        type Newest = ((String, String, i64), String, bool);
+        let mut newest: std::collections::HashMap<String, Newest> = Default::default();
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let key: String = r.get(0).map_err(|e| self.err(e))?;
-            let created: String = r.get(2).map_err(|e| self.err(e))?;
-            if newest.get(&key).is_some_and(|(at, _, _)| *at >= created) {
+            let at = (
+                r.get::<_, String>(2).map_err(|e| self.err(e))?,
+                r.get::<_, String>(4).map_err(|e| self.err(e))?,
+                r.get::<_, i64>(5).map_err(|e| self.err(e))?,
+            );
+            if newest.get(&key).is_some_and(|(seen, _, _)| *seen >= at) {
                 continue;
             }
             let labels = r.get(1).map_err(|e| self.err(e))?;
             let broken = r.get(3).map_err(|e| self.err(e))?;
-            newest.insert(key, (created, labels, broken));
+            newest.insert(key, (at, labels, broken));
         }
         Ok(newest
             .into_iter()
@@ -281,8 +288,14 @@ impl Store {
 
     /// Number of runs and of suggestions.
     pub fn run_counts(&self) -> Result<(i64, i64)> {
-        let runs = self.conn.query_row("SELECT count(*) FROM runs", [], |r| r.get(0));
-        let sugg = self.conn.query_row("SELECT count(*) FROM suggestions", [], |r| r.get(0));
+        let count = |what: &str| {
+            self.conn.query_row(
+                "SELECT coalesce(sum(n), 0) FROM counts WHERE what = ?1",
+                [what],
+                |r| r.get(0),
+            )
+        };
+        let (runs, sugg) = (count("runs"), count("suggestions"));
         Ok((runs.map_err(|e| self.err(e))?, sugg.map_err(|e| self.err(e))?))
     }
 }

@@ -731,12 +731,8 @@ fn compare_many(
 
 fn compare(ctx: &Context, a: &str, b: &str, json: bool) -> Result<ExitCode> {
     let c = runs::compare(&ctx.ws, &ctx.labels, &ctx.store, a, b)?;
-    if !c.same_items {
-        eprintln!(
-            "warning: the two runs cover different items (their dataset fingerprints differ); \
-             the figures compare only the {} items both answered",
-            c.common_items
-        );
+    if let Some(w) = c.items_warning() {
+        eprintln!("{w}");
     }
     if json {
         outln!("{}", serde_json::to_string_pretty(&c)?);

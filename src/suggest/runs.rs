@@ -149,6 +149,20 @@ pub struct Comparison {
     pub paired: Option<super::lifecycle::Paired>,
 }
 
+impl Comparison {
+    /// The warning when the runs answered other items, in the words the command line and the
+    /// runs view share.
+    pub fn items_warning(&self) -> Option<String> {
+        (!self.same_items).then(|| {
+            format!(
+                "warning: the two runs cover different items (their dataset fingerprints \
+                 differ); the figures compare only the {} items both answered",
+                self.common_items
+            )
+        })
+    }
+}
+
 /// One section of two prompt bundles that differs.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SectionDiff {

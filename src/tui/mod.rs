@@ -80,6 +80,8 @@ pub struct Options {
     /// Review as the weekly accuracy sample of this ISO week (blind, mode sample).
     pub sample_week: Option<String>,
     pub blind: bool,
+    /// The demo workspace: its repository is made up, so nothing can be sent to GitHub.
+    pub demo: bool,
 }
 
 /// Build the initial state from the store: the queue with per-item status, taxonomies, and
@@ -116,6 +118,7 @@ pub fn load_state(
     let mut s = State::new(annotator.to_string(), taxonomies, queue);
     s.sample_week = opts.sample_week.clone();
     s.blind = opts.blind || opts.sample_week.is_some();
+    s.demo = opts.demo;
     Ok(s)
 }
 

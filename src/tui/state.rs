@@ -294,6 +294,8 @@ pub struct State {
     pub overlay: Overlay,
     pub annotator: String,
     pub blind: bool,
+    /// The demo: pushes are planned but never sent (its repository is made up).
+    pub demo: bool,
     /// Set when reviewing the weekly accuracy sample: records carry mode sample and the week.
     pub sample_week: Option<String>,
     /// Taxonomy per dataset.
@@ -367,6 +369,7 @@ impl State {
             overlay: Overlay::None,
             annotator,
             blind: false,
+            demo: false,
             sample_week: None,
             taxonomies,
             queue,

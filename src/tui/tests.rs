@@ -1101,14 +1101,18 @@ fn worker_lists_and_compares_the_demo_runs() {
     let ov = crate::workspace::Overrides { annotator: Some("t".into()), theme: None };
     let ctx = crate::demo::prepare(dir.path(), &ov).unwrap();
     let Action::RunsListed { rows } = worker::list_runs(&ctx) else { panic!("runs listed") };
-    assert_eq!(rows.len(), 2, "{rows:?}");
+    // Keywords over both demo datasets, the local model over the demo's issues, and the
+    // labeling bot's last week.
+    assert_eq!(rows.len(), 4, "{rows:?}");
     assert!(rows.iter().any(|(_, l)| l.contains("demo-keywords") && l.contains("60 suggestions")));
+    assert!(rows.iter().any(|(_, l)| l.contains("demo-local") && l.contains("local/local:")));
     let Action::RunsCompared { lines } =
         worker::compare_runs(&ctx, "demo-keywords", "demo-chat-keywords")
     else {
         panic!("compared")
     };
     assert!(lines[2].contains("0 common items, 60 only in A, 20 only in B"), "{lines:?}");
+    assert!(lines[3].starts_with("warning: the two runs cover different items"), "{lines:?}");
     assert!(lines[0].contains("no gold items both runs answered"), "{lines:?}");
     let Action::RunsCompared { lines } =
         worker::compare_runs(&ctx, "demo-keywords", "demo-keywords")
@@ -1130,8 +1134,13 @@ fn the_runs_view_names_the_baseline_and_experiments_and_hides_archived_runs() {
     ctx.store.save_run(&r).unwrap();
     crate::suggest::lifecycle::archive(&ctx.store, "demo-chat-keywords").unwrap();
     let Action::RunsListed { rows } = worker::list_runs(&ctx) else { panic!("runs listed") };
-    assert_eq!(rows.len(), 1, "the archived run is hidden: {rows:?}");
-    assert!(rows[0].1.contains("★ baseline · experiment kw-v2 (control)"), "{rows:?}");
+    assert_eq!(rows.len(), 3, "the archived run is hidden: {rows:?}");
+    assert!(!rows.iter().any(|(_, l)| l.contains("demo-chat-keywords")), "{rows:?}");
+    let baseline: Vec<_> = rows.iter().filter(|(_, l)| l.contains("★ baseline")).collect();
+    assert_eq!(baseline.len(), 1, "{rows:?}");
+    assert!(
+        baseline[0].1.contains("demo-keywords · ") && baseline[0].1.contains("kw-v2 (control)")
+    );
 }
 
 #[test]
@@ -1932,4 +1941,69 @@ fn the_models_summary_shows_under_the_title_and_rule_breaks_under_the_suggestion
     assert!(text.contains("≡ The editor crashes"), "summary missing");
     assert!(!text.contains('\u{1b}'), "no control sequence reaches the screen");
     assert!(text.contains("⚠ `bug` requires a code block"), "violation missing");
+}
+
+/// The demo shows the product: confident suggestions from an honest provider on the first
+/// screen, a week of the labeling bot for the weekly sample, and a push plan that the demo
+/// explains but never sends.
+#[test]
+fn the_demo_shows_the_product() {
+    let (_dir, ctx) = demo_ctx();
+    let opts = Options { demo: true, ..Default::default() };
+    let mut s = load_state(&ctx.ws, &ctx.store, &ctx.labels, "tester", &opts).unwrap();
+    // What the worker sends right after the first frame.
+    let (labels, bands, inconsistent, confidence) =
+        super::suggestion_status(&ctx.store, None).unwrap();
+    let confidence = Box::new(confidence);
+    update(&mut s, Action::SuggestionStatus { labels, bands, inconsistent, confidence });
+    // The first screen at 80x24: the queue rows drawn.
+    let t = render(&s, "default", 80, 24);
+    let buf = t.backend().buffer();
+    // Queue rows are the lines whose first cell inside the queue pane holds a status mark.
+    let rows = (1..23).filter(|&y| ![" ", "─"].contains(&buf[(1, y)].symbol())).count();
+    let shown: Vec<&Entry> = s.visible.iter().take(rows).map(|&i| &s.queue[i]).collect();
+    assert!(shown.len() >= 15, "{} rows on the first screen", shown.len());
+    assert!(shown.iter().all(|e| e.dataset == "demo"), "the first screen is the demo's issues");
+    let min = ctx.labels.get("issues").unwrap().min_confidence;
+    let confident = shown.iter().filter(|e| e.confidence.is_some_and(|c| c >= min)).count();
+    assert!(
+        confident * 10 >= shown.len() * 6,
+        "{confident} of {} first-screen items have a suggestion at or above {min}",
+        shown.len()
+    );
+    // The suggestions come from the local model, which never saw these items' gold.
+    let row = ctx.store.latest_suggestion(&shown[0].key).unwrap().unwrap();
+    assert_eq!(row.provider, "local", "{row:?}");
+    let model = crate::suggest::train::model_path(&ctx.ws, "issues");
+    let trained = crate::suggest::train::TrainingSet::of_model(&model).unwrap();
+    assert!(trained.items.iter().all(|k| k.starts_with("demo-history:")), "{:?}", trained.items);
+
+    // F4: last week's bot run is the weekly sample's population.
+    let weeks = worker::sample_reports(&ctx.ws, &ctx.store).unwrap();
+    let last = weeks.last().unwrap();
+    assert_eq!(last.size, 20, "a sample of 20 drawn from the bot's 30 issues: {last:?}");
+    assert!(!last.distribution.is_empty());
+
+    // F5: a plan for the demo's repository, computed offline from the maintainers' reviews.
+    let Action::PushPlanned { repo, entries, text } =
+        worker::plan_push(&ctx, crate::demo::WEEK_REPO, false)
+    else {
+        panic!("no plan")
+    };
+    assert!(entries > 0 && text.contains("(gold)"), "{text}");
+    let Action::PushPlanned { text: applied, .. } =
+        worker::plan_push(&ctx, crate::demo::WEEK_REPO, true)
+    else {
+        panic!("no plan")
+    };
+    assert!(applied.contains("  + "), "labels the bot missed are added: {applied}");
+    update(&mut s, Action::ViewPush);
+    assert_eq!(s.push.repos, vec![crate::demo::WEEK_REPO.to_string()]);
+    update(&mut s, Action::PushPlanned { repo, text, entries });
+    // P explains instead of arming: the repository is made up.
+    assert!(update(&mut s, Action::PushSend).is_empty());
+    assert!(update(&mut s, Action::PushSend).is_empty());
+    assert!(!s.push.armed);
+    let (msg, _) = s.message.clone().unwrap();
+    assert!(msg.contains("made-up") && msg.contains("sift pull OWNER/REPO"), "{msg}");
 }

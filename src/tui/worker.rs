@@ -218,11 +218,13 @@ pub(super) fn compare_runs(ctx: &Context, a: &str, b: &str) -> Action {
             c.only_b,
             c.flipped.len()
         ),
-        format!(
-            "kappa per label: {}",
-            c.kappa.iter().map(|(l, k)| format!("{l} {}", fmt(*k))).collect::<Vec<_>>().join(", ")
-        ),
     ];
+    // The same words as `sift runs compare`.
+    lines.extend(c.items_warning());
+    lines.extend([format!(
+        "kappa per label: {}",
+        c.kappa.iter().map(|(l, k)| format!("{l} {}", fmt(*k))).collect::<Vec<_>>().join(", ")
+    )]);
     for f in c.flipped.iter().take(10) {
         lines.push(format!("  {}: [{}] -> [{}]", f.item, f.a.join(","), f.b.join(",")));
     }
@@ -257,7 +259,7 @@ fn push_mode(apply: bool) -> crate::github::PushMode {
 }
 
 /// The plan of one repository, as `sift push --dry-run` shows it; nothing is sent.
-fn plan_push(ctx: &Context, repo: &str, apply: bool) -> Action {
+pub(crate) fn plan_push(ctx: &Context, repo: &str, apply: bool) -> Action {
     let plan = crate::github::RepoSlug::parse(repo)
         .map_err(anyhow::Error::from)
         .and_then(|slug| crate::github::dry_plan(ctx, &slug, push_mode(apply), None));
@@ -335,7 +337,7 @@ fn sample(ws: &Workspace, store: &Store) -> Msg {
     }
 }
 
-fn sample_reports(
+pub(crate) fn sample_reports(
     ws: &Workspace,
     store: &Store,
 ) -> anyhow::Result<Vec<crate::dataset::sample::WeekReport>> {

@@ -139,6 +139,16 @@ pub(super) fn push_send(s: &mut State) -> Vec<Effect> {
         info(s, "nothing to push");
         return vec![];
     }
+    if s.demo {
+        info(
+            s,
+            &format!(
+                "{repo} is the demo's made-up repository: nothing is sent. In your workspace, \
+                 `sift pull OWNER/REPO` with a GitHub token; then P twice sends the plan"
+            ),
+        );
+        return vec![];
+    }
     if !s.push.armed {
         s.push.armed = true;
         let what = if s.push.apply { "add labels to" } else { "comment on" };
