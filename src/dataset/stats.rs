@@ -1,7 +1,7 @@
 //! Agreement per dimension and per label, suggestion accuracy against gold, and per-annotator
 //! throughput and acceptance. Pure: callers read the store; the statistics come from metrics.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -411,24 +411,34 @@ const IDLE_GAP_SECONDS: f64 = 600.0;
 
 /// Throughput and acceptance per annotator from every record (oldest first), sorted by name.
 pub fn annotator_stats(records: &[AnswerRow]) -> Vec<AnnotatorStats> {
-    let mut by: BTreeMap<&str, Vec<&AnswerRow>> = BTreeMap::new();
+    let mut by: BTreeMap<&str, AnnotatorTally> = BTreeMap::new();
+    let mut ids: FastMap<String, u32> = FastMap::default();
     for r in records {
-        by.entry(r.annotation.annotator.as_str()).or_default().push(r);
+        let item = CodedAnswers::intern(&mut ids, &r.annotation.item);
+        by.entry(r.annotation.annotator.as_str()).or_default().add(r, item);
     }
-    by.into_iter().map(|(who, rows)| one_annotator(who, &rows)).collect()
+    by.into_iter().map(|(who, t)| t.finish(who)).collect()
 }
 
-fn one_annotator(who: &str, rows: &[&AnswerRow]) -> AnnotatorStats {
-    let mut seconds = Vec::new();
-    let mut previous: Option<jiff::Timestamp> = None;
-    let mut blind = Acceptance::default();
-    let mut assisted = Acceptance::default();
-    let mut items = BTreeSet::new();
-    for r in rows {
+/// One annotator's records, taken oldest first: what [`AnnotatorStats`] is computed from.
+#[derive(Default)]
+struct AnnotatorTally {
+    records: u64,
+    seconds: Vec<f64>,
+    previous: Option<jiff::Timestamp>,
+    blind: Acceptance,
+    assisted: Acceptance,
+    /// Distinct items, by an id the caller interns.
+    items: std::collections::HashSet<u32>,
+}
+
+impl AnnotatorTally {
+    fn add(&mut self, r: &AnswerRow, item: u32) {
         let a = &r.annotation;
-        items.insert(a.item.as_str());
+        self.records += 1;
+        self.items.insert(item);
         let at: Option<jiff::Timestamp> = a.at.parse().ok();
-        let spent = match (a.duration_ms, at, previous) {
+        let spent = match (a.duration_ms, at, self.previous) {
             (Some(ms), _, _) => Some(ms as f64 / 1000.0),
             (None, Some(now), Some(before)) => {
                 let gap = now.duration_since(before).as_secs_f64();
@@ -436,30 +446,142 @@ fn one_annotator(who: &str, rows: &[&AnswerRow]) -> AnnotatorStats {
             }
             _ => None,
         };
-        seconds.extend(spent);
+        self.seconds.extend(spent);
         if at.is_some() {
-            previous = at;
+            self.previous = at;
         }
         if let Some(s) = &a.suggestion {
             let shown: Vec<String> = s.labels.iter().map(|l| l.name.clone()).collect();
             let unchanged = label_set(&shown) == label_set(&a.labels);
             match a.mode {
-                Mode::Blind | Mode::Sample => blind.add(unchanged),
-                Mode::Assisted => assisted.add(unchanged),
+                Mode::Blind | Mode::Sample => self.blind.add(unchanged),
+                Mode::Assisted => self.assisted.add(unchanged),
                 Mode::Adjudication | Mode::Import => {}
             }
         }
     }
-    let total: f64 = seconds.iter().sum();
-    AnnotatorStats {
-        annotator: who.to_string(),
-        records: rows.len() as u64,
-        items: items.len() as u64,
-        items_per_hour: (total > 0.0).then(|| seconds.len() as f64 * 3600.0 / total),
-        median_seconds: median(&mut seconds),
-        blind,
-        assisted,
+
+    fn finish(mut self, who: &str) -> AnnotatorStats {
+        let total: f64 = self.seconds.iter().sum();
+        AnnotatorStats {
+            annotator: who.to_string(),
+            records: self.records,
+            items: self.items.len() as u64,
+            items_per_hour: (total > 0.0).then(|| self.seconds.len() as f64 * 3600.0 / total),
+            median_seconds: median(&mut self.seconds),
+            blind: self.blind,
+            assisted: self.assisted,
+        }
     }
+}
+
+/// One item's (annotator, label set) answers and the ruling's label set.
+type ItemTally = (Vec<(u32, u32)>, Option<u32>);
+
+/// Current answers per item, interned, for counting gold and disagreements the way
+/// `metrics::gold` decides them (the latest record per annotator counts, a retraction
+/// withdraws it, the latest ruling wins).
+#[derive(Default)]
+struct GoldTally {
+    items: FastMap<String, u32>,
+    annotators: FastMap<String, u32>,
+    sets: HashMap<Vec<String>, u32>,
+    /// Per item id: its current answers and ruling.
+    answers: Vec<ItemTally>,
+}
+
+impl GoldTally {
+    fn take(&mut self, item: u32, a: &crate::model::Annotation) {
+        let item = item as usize;
+        if self.answers.len() <= item {
+            self.answers.resize_with(item + 1, Default::default);
+        }
+        let set = label_set(&a.labels);
+        let next = self.sets.len() as u32;
+        let set = *self.sets.entry(set).or_insert(next);
+        let who = CodedAnswers::intern(&mut self.annotators, &a.annotator);
+        let (answers, ruling) = &mut self.answers[item];
+        if a.mode == Mode::Adjudication {
+            *ruling = (!a.retracted).then_some(set);
+        } else if a.retracted {
+            answers.retain(|(w, _)| *w != who);
+        } else {
+            match answers.iter_mut().find(|(w, _)| *w == who) {
+                Some(slot) => slot.1 = set,
+                None => answers.push((who, set)),
+            }
+        }
+    }
+
+    /// (items with gold, items waiting for an adjudicator).
+    fn counts(&self) -> (usize, usize) {
+        let (mut gold, mut waiting) = (0, 0);
+        for (answers, ruling) in &self.answers {
+            let unanimous = answers.first().is_some_and(|f| answers.iter().all(|a| a.1 == f.1));
+            if ruling.is_some() || unanimous {
+                gold += 1;
+            } else if answers.len() >= 2 {
+                waiting += 1;
+            }
+        }
+        (gold, waiting)
+    }
+}
+
+/// Everything `sift stats` prints, from one pass over the records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsReport {
+    pub agreement: AgreementStats,
+    pub annotators: Vec<AnnotatorStats>,
+    /// Items with gold (adjudicated or unanimous).
+    pub gold: usize,
+    /// Items waiting for an adjudicator.
+    pub disagreements: usize,
+}
+
+/// [`agreement_stats_from_store`], [`annotator_stats`], and the gold and adjudication-queue
+/// counts, from a single pass over the records of `datasets`: a large store is read once,
+/// and only the current answer per item and annotator is held.
+pub fn stats_report(
+    store: &Store,
+    datasets: &[String],
+    taxonomy: &Taxonomy,
+    selected: Option<&[String]>,
+    with_ci: bool,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<StatsReport, StoreError> {
+    let mut coded = CodedAnswers::new(taxonomy, selected);
+    let mut people: BTreeMap<String, AnnotatorTally> = BTreeMap::new();
+    let mut gold = GoldTally::default();
+    let only = if datasets.len() == 1 { Some(datasets[0].as_str()) } else { None };
+    store.for_each_record(only, |r, present| {
+        if datasets.len() > 1 && !datasets.contains(&r.dataset) {
+            return;
+        }
+        let a = &r.annotation;
+        let item = CodedAnswers::intern(&mut gold.items, &a.item);
+        match people.get_mut(&a.annotator) {
+            Some(t) => t.add(&r, item),
+            None => people.entry(a.annotator.clone()).or_default().add(&r, item),
+        }
+        if !present {
+            return;
+        }
+        // As `for_each_annotation` reports them: a retraction withdraws the annotator's answer.
+        if a.retracted {
+            coded.remove(&a.item, &a.annotator);
+        } else if a.mode != Mode::Adjudication {
+            coded.add(&a.item, &a.annotator, a.labels.iter().map(String::as_str));
+        }
+        gold.take(item, a);
+    })?;
+    let (gold, disagreements) = gold.counts();
+    Ok(StatsReport {
+        agreement: coded.stats(with_ci, progress),
+        annotators: people.into_iter().map(|(who, t)| t.finish(&who)).collect(),
+        gold,
+        disagreements,
+    })
 }
 
 fn median(values: &mut [f64]) -> Option<f64> {

@@ -89,16 +89,20 @@ pub fn item_answers(records: &[crate::store::AnswerRow]) -> Option<ItemAnswers> 
         adjudication: None,
     };
     for r in records {
-        let a = &r.annotation;
-        if a.mode == Mode::Adjudication {
-            item.adjudication = (!a.retracted).then(|| (a.annotator.clone(), label_set(&a.labels)));
-        } else if a.retracted {
-            item.answers.remove(&a.annotator);
-        } else {
-            item.answers.insert(a.annotator.clone(), label_set(&a.labels));
-        }
+        take_record(&mut item, &r.annotation);
     }
     Some(item)
+}
+
+/// Apply one record (taken oldest first) to an item's answers.
+pub fn take_record(item: &mut ItemAnswers, a: &crate::model::Annotation) {
+    if a.mode == Mode::Adjudication {
+        item.adjudication = (!a.retracted).then(|| (a.annotator.clone(), label_set(&a.labels)));
+    } else if a.retracted {
+        item.answers.remove(&a.annotator);
+    } else {
+        item.answers.insert(a.annotator.clone(), label_set(&a.labels));
+    }
 }
 
 /// Gold per DESIGN.md: the adjudicated answer if any, else the unanimous answer, else none.

@@ -178,29 +178,70 @@ impl Store {
     }
 
     fn answer_rows(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<AnswerRow>> {
+        let mut out = Vec::new();
+        self.visit_answer_rows(sql, p, |row, _| out.push(row))?;
+        Ok(out)
+    }
+
+    /// Every record of `dataset` (all when None), oldest first, one at a time (memory stays
+    /// flat however many there are), with whether its item is in the store.
+    pub fn for_each_record(
+        &self,
+        dataset: Option<&str>,
+        visit: impl FnMut(AnswerRow, bool),
+    ) -> Result<()> {
+        // With no record pending (the trigger-kept count), every item is present: no lookup
+        // per record.
+        let presence = if self.pending_annotations()? == 0 {
+            "1"
+        } else {
+            "item_key IN (SELECT key FROM items)"
+        };
+        let sql = format!(
+            "SELECT {COLUMNS}, {presence} FROM annotations
+             WHERE ?1 IS NULL OR dataset = ?1 ORDER BY id"
+        );
+        self.visit_answer_rows(&sql, params![dataset], visit)
+    }
+
+    /// Rows of `sql` (the COLUMNS, then optionally whether the item is present) as records.
+    fn visit_answer_rows(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+        mut visit: impl FnMut(AnswerRow, bool),
+    ) -> Result<()> {
         let mut st = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let with_presence = st.column_count() > 12;
         let rows = st
             .query_map(p, |r| {
                 Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, String>(7)?,
-                    r.get::<_, Option<i64>>(8)?,
-                    r.get::<_, Option<String>>(9)?,
-                    r.get::<_, Option<String>>(10)?,
-                    r.get::<_, bool>(11)?,
+                    (
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                    ),
+                    (
+                        r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, Option<i64>>(8)?,
+                        r.get::<_, Option<String>>(9)?,
+                        r.get::<_, Option<String>>(10)?,
+                        r.get::<_, bool>(11)?,
+                    ),
+                    if with_presence { r.get::<_, bool>(12)? } else { true },
                 ))
             })
             .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
         for row in rows {
-            let (id, dataset, item, annotator, labels, at, mode, note, dur, sugg, week, retracted) =
-                row.map_err(|e| self.err(e))?;
+            let (
+                (id, dataset, item, annotator, labels, at),
+                (mode, note, dur, sugg, week, retracted),
+                present,
+            ) = row.map_err(|e| self.err(e))?;
             let labels: Vec<String> =
                 serde_json::from_str(&labels).map_err(|e| self.corrupt(&item, e))?;
             let suggestion: Option<SuggestionRef> = match sugg {
@@ -219,9 +260,9 @@ impl Store {
                 week,
                 retracted,
             };
-            out.push(AnswerRow { id, dataset, annotation });
+            visit(AnswerRow { id, dataset, annotation }, present);
         }
-        Ok(out)
+        Ok(())
     }
 }
 

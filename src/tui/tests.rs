@@ -1913,6 +1913,25 @@ fn the_stats_screen_and_sift_stats_agree_on_acceptance() {
         text.lines().any(|l| l.trim_start().starts_with("tester") && l.contains("100%")),
         "{text}"
     );
+    // `sift stats` reads the records once; what it finds equals the separate computations.
+    let demo = ["demo".to_string()];
+    let report =
+        crate::dataset::stats::stats_report(&ctx.store, &demo, &tax, None, false, None).unwrap();
+    let agreement = crate::dataset::stats::agreement_stats_from_store(
+        &ctx.store, &demo, &tax, None, false, None,
+    )
+    .unwrap();
+    assert_eq!(report.agreement, agreement);
+    assert_eq!(report.annotators, shared);
+    let items = crate::metrics::gold::group(&ctx.store.current_answers(Some("demo")).unwrap());
+    assert_eq!(report.gold, crate::metrics::gold::gold_map(&items).len());
+    assert_eq!(report.disagreements, crate::metrics::gold::disagreements(&items).len());
+    assert!(
+        report.gold > 0 && report.disagreements > 0,
+        "{} {}",
+        report.gold,
+        report.disagreements
+    );
 }
 
 #[test]

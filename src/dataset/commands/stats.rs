@@ -5,11 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{answers_in, comma_list, f3, print_json, scope};
+use super::{comma_list, f3, print_json, scope};
 use crate::app::Context;
 use crate::dataset::stats::{self, AgreementStats, AnnotatorStats};
 use crate::metrics::agreement::{AgreementReport, band};
-use crate::metrics::gold;
 use crate::text::one_line;
 
 /// Options of `sift stats`.
@@ -38,7 +37,7 @@ pub fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitCode> {
     if let Some(b) = &bar {
         b.set_message("agreement with intervals");
     }
-    let s = stats::agreement_stats_from_store(
+    let report = stats::stats_report(
         &ctx.store,
         &datasets,
         &taxonomy,
@@ -50,19 +49,16 @@ pub fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitCode> {
         b.finish_and_clear();
     }
     if json {
-        print_json(&s)?;
+        print_json(&report.agreement)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut records = Vec::new();
-    for d in &datasets {
-        records.extend(ctx.store.annotation_records(Some(d))?);
-    }
-    let items = gold::group(&answers_in(ctx, &datasets)?);
-    let gold_count = gold::gold_map(&items).len();
-    let queue = gold::disagreements(&items).len();
     let mut out = crate::stdout();
-    write!(out, "{}", stats_text(&s, &stats::annotator_stats(&records)))?;
-    writeln!(out, "gold: {gold_count} items; disagreements awaiting adjudication: {queue}")?;
+    write!(out, "{}", stats_text(&report.agreement, &report.annotators))?;
+    writeln!(
+        out,
+        "gold: {} items; disagreements awaiting adjudication: {}",
+        report.gold, report.disagreements
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
