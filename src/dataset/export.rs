@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::dataset::stats::AgreementStats;
 use crate::metrics::gold::{Gold, label_set};
 use crate::model::{Annotation, Item, ItemKind, Mode, Turn};
-use crate::store::{AnswerRow, Store, StoreError, TimedSuggestion};
+#[cfg(test)]
+use crate::store::AnswerRow;
+use crate::store::{Store, StoreError, TimedSuggestion};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -157,8 +159,8 @@ pub struct ExportSummary {
 /// Everything export needs, gathered by the caller.
 pub struct ExportInput<'a> {
     pub gold: &'a BTreeMap<String, Gold>,
-    /// Every annotation record of the exported datasets, oldest first (for notes).
-    pub records: &'a [AnswerRow],
+    /// The note explaining each item's gold (see [`Notes`]).
+    pub notes: &'a HashMap<String, String>,
     pub suggestions: &'a HashMap<String, TimedSuggestion>,
     pub agreement: &'a AgreementStats,
     pub datasets: &'a [String],
@@ -170,7 +172,22 @@ pub struct ExportInput<'a> {
     pub progress: Option<&'a indicatif::ProgressBar>,
 }
 
-/// Write the split files, the dataset card and the review CSV into `out`.
+/// What export keeps of a gold item between reading it and writing it: everything but its
+/// text, so memory does not grow with the texts.
+struct Facts {
+    /// Position in the pass over the store (None: not found there, read by key).
+    scanned: Option<usize>,
+    /// Hash of the item's text, whitespace and case aside (None: no text).
+    text: Option<[u8; 16]>,
+    chosen: bool,
+    title: String,
+    source: String,
+    has_tools: bool,
+}
+
+/// Write the split files, the dataset card and the review CSV into `out`. Items are read
+/// twice, one at a time: once for what splits and the card need, once to write each record,
+/// so a large export holds no item text beyond the one being written.
 pub fn export(
     store: &Store,
     input: &ExportInput,
@@ -184,19 +201,11 @@ pub fn export(
         move |source| ExportError::Io { path: path.clone(), source }
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
-    let mut items: HashMap<String, Item> = HashMap::new();
     if let Some(p) = input.progress {
-        p.set_length(input.gold.len() as u64);
+        p.set_length(2 * input.gold.len() as u64);
     }
-    for key in input.gold.keys() {
-        let item =
-            store.item(key)?.unwrap_or_else(|| Item { key: key.clone(), ..Default::default() });
-        items.insert(key.clone(), item);
-        if let Some(p) = input.progress {
-            p.inc(1);
-        }
-    }
-    let original = originals(input.gold, &items);
+    let facts = read_facts(store, input)?;
+    let original = originals(input.gold, &facts);
     let pairs: Vec<(String, Vec<String>)> = input
         .gold
         .iter()
@@ -204,59 +213,62 @@ pub fn export(
         .map(|(k, g)| (k.clone(), g.labels.clone()))
         .collect();
     let splits = assign_splits(&pairs, ratios, seed);
-    let chosen = |key: &String| {
-        input.select.is_none_or(|w| {
-            let labels = input.gold.get(key).map(|g| g.labels.as_slice()).unwrap_or(&[]);
-            items.get(key).is_some_and(|i| w.matches(i, labels))
-        })
-    };
-    if !input.gold.keys().any(chosen) {
+    if !facts.values().any(|f| f.chosen) {
         return Err(ExportError::NothingSelected(input.gold.len()));
     }
-    let notes = rationale_notes(input.records, input.gold);
-    let mut records: Vec<ExportRecord> = Vec::with_capacity(input.gold.len());
-    for (key, g) in input.gold.iter().filter(|(k, _)| chosen(k)) {
-        let Some(item) = items.get(key) else { continue };
-        let of = original.get(key.as_str()).copied().unwrap_or(key);
-        let split = SPLITS[splits.get(of).copied().unwrap_or(0)].to_string();
-        records.push(export_record(item, g, split, notes.get(key.as_str()).cloned()));
-    }
+    // The chosen items with their split, in gold (key) order.
+    let chosen: Vec<(&String, usize)> = input
+        .gold
+        .keys()
+        .filter(|k| facts.get(k.as_str()).is_some_and(|f| f.chosen))
+        .map(|k| {
+            let of = original.get(k.as_str()).copied().unwrap_or(k);
+            (k, splits.get(of).copied().unwrap_or(0))
+        })
+        .collect();
     let duplicates = original.iter().filter(|(k, o)| **k != o.as_str()).count();
-    let mut summary = ExportSummary { items: records.len(), duplicates, ..Default::default() };
-    for name in SPLITS {
-        let n = records.iter().filter(|r| r.split == name).count();
-        summary.splits.insert(name.to_string(), n);
+    let mut summary = ExportSummary { items: chosen.len(), duplicates, ..Default::default() };
+    for (i, name) in SPLITS.iter().enumerate() {
+        summary.splits.insert(name.to_string(), chosen.iter().filter(|c| c.1 == i).count());
     }
-    let mut card_text = dataset_card(&records, input);
+    let card_rows: Vec<CardRow> = chosen
+        .iter()
+        .map(|(k, split)| CardRow {
+            split: *split,
+            labels: input.gold.get(k.as_str()).map(|g| g.labels.as_slice()).unwrap_or(&[]),
+            source: facts.get(k.as_str()).map(|f| f.source.as_str()).unwrap_or(""),
+        })
+        .collect();
+    let mut card_text = dataset_card(&card_rows, input);
+    let writer = RecordWriter { store, input, out, progress: input.progress };
     match format {
         ExportFormat::LlamaFactory => {
-            let tools: BTreeMap<String, serde_json::Value> = items
-                .iter()
-                .filter_map(|(k, i)| i.meta.get("tools").map(|t| (k.clone(), t.clone())))
-                .collect();
             let name = dataset_name(input.datasets);
-            let (files, left_out) =
-                super::formats::write_llama_factory(out, &name, &records, &tools)?;
+            let (files, left_out) = writer.llama_factory(&name, &chosen, &facts)?;
             summary.files.extend(files);
             summary.left_out = left_out;
         }
         ExportFormat::Jsonl | ExportFormat::Csv | ExportFormat::Hf => {
+            let csv = format == ExportFormat::Csv;
+            let mut parts: Vec<Vec<&String>> = Vec::new();
+            let mut outs = Vec::new();
+            for (i, name) in SPLITS.iter().enumerate() {
+                let mut part: Vec<&String> =
+                    chosen.iter().filter(|c| c.1 == i).map(|c| c.0).collect();
+                // In reading order: d:2 before d:10.
+                part.sort_by(|a, b| crate::text::natural_cmp(a, b));
+                let file = format!("{name}.{}", if csv { "csv" } else { "jsonl" });
+                outs.push(SplitFile::create(out.join(&file), csv)?);
+                parts.push(part);
+                summary.files.push(out.join(&file).display().to_string());
+            }
+            writer.splits(&parts, &facts, &mut outs)?;
             let mut written = Vec::new();
-            for name in SPLITS {
-                let part: Vec<&ExportRecord> = records.iter().filter(|r| r.split == name).collect();
-                let file = match format {
-                    ExportFormat::Csv => format!("{name}.csv"),
-                    _ => format!("{name}.jsonl"),
-                };
-                let path = out.join(&file);
-                match format {
-                    ExportFormat::Csv => write_split_csv(&path, &part)?,
-                    _ => write_jsonl(&path, &part)?,
-                }
+            for ((name, part), f) in SPLITS.iter().zip(&parts).zip(outs) {
+                let file = f.finish()?;
                 if !part.is_empty() {
-                    written.push((name, file));
+                    written.push((*name, file));
                 }
-                summary.files.push(path.display().to_string());
             }
             if format == ExportFormat::Hf {
                 card_text = format!("{}{card_text}", super::formats::hf_card_header(&written));
@@ -270,10 +282,277 @@ pub fn export(
     std::fs::write(&card, card_text).map_err(io(&card))?;
     summary.files.push(card.display().to_string());
     let review = out.join("review.csv");
-    let kept: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
-    write_review(&review, input, &items, &kept)?;
+    write_review(&review, input, &facts, &chosen)?;
     summary.files.push(review.display().to_string());
     Ok(summary)
+}
+
+/// The first reading: each gold item's text hash, selection, title, source and tools, in one
+/// pass over the exported datasets (gold items not found there are read by key).
+fn read_facts<'a>(
+    store: &Store,
+    input: &ExportInput<'a>,
+) -> Result<HashMap<&'a str, Facts>, ExportError> {
+    let mut facts = HashMap::with_capacity(input.gold.len());
+    let mut position = 0usize;
+    for d in input.datasets {
+        store.for_each_item(Some(d), |item| {
+            if let Some((key, g)) = input.gold.get_key_value(&item.key) {
+                facts.insert(key.as_str(), item_facts(item, &g.labels, input, Some(position)));
+                position += 1;
+                if let Some(p) = input.progress {
+                    p.inc(1);
+                }
+            }
+            true
+        })?;
+    }
+    for (key, g) in input.gold {
+        if !facts.contains_key(key.as_str()) {
+            facts.insert(key.as_str(), item_facts(load(store, key)?, &g.labels, input, None));
+        }
+    }
+    Ok(facts)
+}
+
+fn item_facts(item: Item, labels: &[String], input: &ExportInput, scanned: Option<usize>) -> Facts {
+    Facts {
+        scanned,
+        text: normalised_hash(&item.full_text()),
+        chosen: input.select.is_none_or(|w| w.matches(&item, labels)),
+        has_tools: item.meta.get("tools").is_some(),
+        source: source_of(&item),
+        title: item.title,
+    }
+}
+
+/// A stored item, or a bare one for a gold key whose item is gone.
+fn load(store: &Store, key: &str) -> Result<Item, ExportError> {
+    Ok(store.item(key)?.unwrap_or_else(|| Item { key: key.to_string(), ..Default::default() }))
+}
+
+/// The text's hash with runs of whitespace folded and case ignored.
+fn normalised_hash(text: &str) -> Option<[u8; 16]> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut any = false;
+    for word in text.split_whitespace() {
+        if any {
+            h.update(b" ");
+        }
+        h.update(word.to_lowercase().as_bytes());
+        any = true;
+    }
+    let digest = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    any.then_some(out)
+}
+
+fn source_of(item: &Item) -> String {
+    match (&item.repo, &item.url) {
+        (Some(repo), _) => format!("github:{repo}"),
+        _ => item.dataset.clone(),
+    }
+}
+
+/// The second reading: records built one at a time and written at once.
+struct RecordWriter<'s, 'i, 'a> {
+    store: &'s Store,
+    input: &'i ExportInput<'a>,
+    out: &'s Path,
+    progress: Option<&'a indicatif::ProgressBar>,
+}
+
+impl RecordWriter<'_, '_, '_> {
+    /// Each key's record, in order, handed to `write`.
+    fn each(
+        &self,
+        keys: &[&String],
+        split: &str,
+        mut write: impl FnMut(&ExportRecord) -> Result<(), ExportError>,
+    ) -> Result<(), ExportError> {
+        for key in keys {
+            let item = load(self.store, key)?;
+            let Some(g) = self.input.gold.get(key.as_str()) else { continue };
+            let note = self.input.notes.get(key.as_str()).cloned();
+            write(&export_record(&item, g, split.to_string(), note))?;
+            if let Some(p) = self.progress {
+                p.inc(1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Write every split's records, each split in the order of its keys. When those orders
+    /// agree with the store's (the usual case: items imported in the order of their ids),
+    /// one more pass over the store writes all three files; otherwise items are read by key.
+    fn splits(
+        &self,
+        parts: &[Vec<&String>],
+        facts: &HashMap<&str, Facts>,
+        outs: &mut [SplitFile],
+    ) -> Result<(), ExportError> {
+        let at = |k: &String| facts.get(k.as_str()).and_then(|f| f.scanned);
+        let in_store_order = parts.iter().all(|p| {
+            p.iter().all(|k| at(k).is_some()) && p.windows(2).all(|w| at(w[0]) < at(w[1]))
+        });
+        if !in_store_order {
+            for ((part, split), out) in parts.iter().zip(SPLITS).zip(outs.iter_mut()) {
+                self.each(part, split, |r| out.write(r))?;
+            }
+            return Ok(());
+        }
+        let split_of: HashMap<&str, usize> = parts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| p.iter().map(move |k| (k.as_str(), i)))
+            .collect();
+        let mut failed = None;
+        for d in self.input.datasets {
+            self.store.for_each_item(Some(d), |item| {
+                let Some(&i) = split_of.get(item.key.as_str()) else { return true };
+                let Some(g) = self.input.gold.get(&item.key) else { return true };
+                let note = self.input.notes.get(&item.key).cloned();
+                let record = export_record(&item, g, SPLITS[i].to_string(), note);
+                if let Some(p) = self.progress {
+                    p.inc(1);
+                }
+                match outs[i].write(&record) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                }
+            })?;
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// LLaMA-Factory's ShareGPT files, records in key order, and its dataset_info.json.
+    fn llama_factory(
+        &self,
+        name: &str,
+        chosen: &[(&String, usize)],
+        facts: &HashMap<&str, Facts>,
+    ) -> Result<(Vec<String>, Vec<String>), ExportError> {
+        let mut written = Vec::new();
+        let mut files = Vec::new();
+        let mut left_out = Vec::new();
+        for (i, split) in SPLITS.iter().enumerate() {
+            let keys: Vec<&String> = chosen.iter().filter(|c| c.1 == i).map(|c| c.0).collect();
+            let file = format!("{split}.json");
+            let path = self.out.join(&file);
+            let mut array = super::formats::JsonArrayFile::new(&path);
+            self.each(&keys, split, |r| {
+                let tools = facts.get(r.id.as_str()).filter(|f| f.has_tools).and_then(|_| {
+                    self.store.item(&r.id).ok().flatten().and_then(|i| i.meta.get("tools").cloned())
+                });
+                match super::formats::sharegpt_record(r, tools.as_ref()) {
+                    Some(v) => array.push(&v),
+                    None => {
+                        left_out.push(r.id.clone());
+                        Ok(())
+                    }
+                }
+            })?;
+            if array.finish()? {
+                written.push(path.display().to_string());
+                files.push((*split, file));
+            }
+        }
+        let info = self.out.join("dataset_info.json");
+        super::formats::write_json(&info, &super::formats::dataset_info(name, &files))?;
+        written.push(info.display().to_string());
+        Ok((written, left_out))
+    }
+}
+
+/// One split file being written: JSON Lines or CSV.
+enum SplitFile {
+    Jsonl(PathBuf, std::io::BufWriter<std::fs::File>),
+    Csv(PathBuf, Box<csv::Writer<std::fs::File>>),
+}
+
+impl SplitFile {
+    fn create(path: PathBuf, csv: bool) -> Result<SplitFile, ExportError> {
+        if csv {
+            let mut w = csv::Writer::from_path(&path)
+                .map_err(|source| ExportError::Csv { path: path.clone(), source })?;
+            w.write_record(CSV_HEADER)
+                .map_err(|source| ExportError::Csv { path: path.clone(), source })?;
+            return Ok(SplitFile::Csv(path, Box::new(w)));
+        }
+        let f = std::fs::File::create(&path)
+            .map_err(|source| ExportError::Io { path: path.clone(), source })?;
+        Ok(SplitFile::Jsonl(path, std::io::BufWriter::new(f)))
+    }
+
+    fn write(&mut self, r: &ExportRecord) -> Result<(), ExportError> {
+        match self {
+            SplitFile::Jsonl(path, f) => {
+                let err = |source| ExportError::Io { path: path.clone(), source };
+                serde_json::to_writer(&mut *f, r).map_err(|e| err(std::io::Error::other(e)))?;
+                f.write_all(b"\n").map_err(err)
+            }
+            SplitFile::Csv(path, w) => {
+                csv_row(w, r).map_err(|source| ExportError::Csv { path: path.clone(), source })
+            }
+        }
+    }
+
+    /// Flush and close; the file's name.
+    fn finish(self) -> Result<String, ExportError> {
+        let (path, flushed) = match self {
+            SplitFile::Jsonl(path, mut f) => {
+                let r = f.flush();
+                (path, r)
+            }
+            SplitFile::Csv(path, mut w) => {
+                let r = w.flush();
+                (path, r)
+            }
+        };
+        flushed.map_err(|source| ExportError::Io { path: path.clone(), source })?;
+        Ok(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+    }
+}
+
+/// Columns of the CSV split files.
+const CSV_HEADER: [&str; 11] = [
+    "id",
+    "title",
+    "body",
+    "conversation",
+    "labels",
+    "annotators",
+    "created_at",
+    "split",
+    "source",
+    "rationale",
+    "signals",
+];
+
+fn csv_row(w: &mut csv::Writer<std::fs::File>, r: &ExportRecord) -> Result<(), csv::Error> {
+    let conversation = r
+        .conversation
+        .as_ref()
+        .map(|c| serde_json::to_string(c).unwrap_or_default())
+        .unwrap_or_default();
+    w.write_record([
+        r.id.as_str(),
+        &r.title,
+        r.body.as_deref().unwrap_or(""),
+        &conversation,
+        &r.labels.join(";"),
+        &r.annotators.join(";"),
+        r.created_at.as_deref().unwrap_or(""),
+        &r.split,
+        &r.source,
+        r.rationale.as_deref().unwrap_or(""),
+        &serde_json::to_string(&r.signals).unwrap_or_default(),
+    ])
 }
 
 /// A name for the exported dataset in LLaMA-Factory's registry: the datasets, joined, in the
@@ -292,14 +571,15 @@ fn dataset_name(datasets: &[String]) -> String {
 /// must not land in two splits. Items without text are their own originals.
 fn originals<'a>(
     gold: &'a BTreeMap<String, Gold>,
-    items: &HashMap<String, Item>,
+    facts: &HashMap<&str, Facts>,
 ) -> HashMap<&'a str, &'a String> {
-    let mut first: HashMap<String, &String> = HashMap::new();
+    let mut first: HashMap<[u8; 16], &String> = HashMap::new();
     let mut out = HashMap::new();
     for key in gold.keys() {
-        let text = items.get(key).map(Item::full_text).unwrap_or_default();
-        let norm = text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
-        let of = if norm.is_empty() { key } else { *first.entry(norm).or_insert(key) };
+        let of = match facts.get(key.as_str()).and_then(|f| f.text) {
+            Some(h) => *first.entry(h).or_insert(key),
+            None => key,
+        };
         out.insert(key.as_str(), of);
     }
     out
@@ -307,48 +587,73 @@ fn originals<'a>(
 
 /// The note that explains an item's gold: the latest adjudication's note, else the note of
 /// the newest current answer (each annotator's latest) that gave the gold labels. A note on an
-/// answer that was later replaced explains something else.
-fn rationale_notes<'a>(
-    records: &'a [AnswerRow],
-    gold: &BTreeMap<String, Gold>,
-) -> HashMap<&'a str, String> {
-    // Records come oldest first: later inserts replace earlier ones.
-    let mut adjudication: HashMap<&str, &Annotation> = HashMap::new();
-    let mut current: HashMap<(&str, &str), (usize, &Annotation)> = HashMap::new();
-    for (i, r) in records.iter().enumerate() {
-        let a = &r.annotation;
+/// answer that was later replaced explains something else. Records are taken oldest first,
+/// one at a time; only notes that may still count are held.
+pub struct Notes<'g> {
+    gold: &'g BTreeMap<String, Gold>,
+    seen: usize,
+    adjudication: HashMap<String, String>,
+    current: HashMap<(String, String), (usize, String)>,
+}
+
+impl<'g> Notes<'g> {
+    pub fn new(gold: &'g BTreeMap<String, Gold>) -> Self {
+        Notes { gold, seen: 0, adjudication: HashMap::new(), current: HashMap::new() }
+    }
+
+    pub fn take(&mut self, a: &Annotation) {
+        self.seen += 1;
+        let noted = !a.note.trim().is_empty();
         if a.mode == Mode::Adjudication {
-            adjudication.insert(a.item.as_str(), a);
+            match noted {
+                true => self.adjudication.insert(a.item.clone(), a.note.clone()),
+                false => self.adjudication.remove(&a.item),
+            };
+            return;
+        }
+        let gives_gold =
+            self.gold.get(&a.item).is_some_and(|g| label_set(&g.labels) == label_set(&a.labels));
+        let slot = (a.item.clone(), a.annotator.clone());
+        if gives_gold && noted {
+            self.current.insert(slot, (self.seen, a.note.clone()));
         } else {
-            current.insert((a.item.as_str(), a.annotator.as_str()), (i, a));
+            self.current.remove(&slot);
         }
     }
-    let mut newest: HashMap<&str, (usize, String)> = HashMap::new();
-    for (i, a) in current.into_values() {
-        let gives_gold =
-            gold.get(&a.item).is_some_and(|g| label_set(&g.labels) == label_set(&a.labels));
-        if gives_gold && !a.note.trim().is_empty() {
-            let slot = newest.entry(a.item.as_str()).or_insert((i, a.note.clone()));
-            if i > slot.0 {
-                *slot = (i, a.note.clone());
+
+    /// Item key -> note.
+    pub fn finish(self) -> HashMap<String, String> {
+        let mut newest: HashMap<String, (usize, String)> = HashMap::new();
+        for ((item, _), (i, note)) in self.current {
+            match newest.get(&item) {
+                Some((j, _)) if *j > i => {}
+                _ => {
+                    newest.insert(item, (i, note));
+                }
             }
         }
+        let mut out: HashMap<String, String> =
+            newest.into_iter().map(|(k, (_, n))| (k, n)).collect();
+        out.extend(self.adjudication);
+        out
     }
-    let mut out: HashMap<&str, String> = newest.into_iter().map(|(k, (_, n))| (k, n)).collect();
-    for (k, a) in adjudication {
-        if !a.note.trim().is_empty() {
-            out.insert(k, a.note.clone());
-        }
+}
+
+#[cfg(test)]
+fn rationale_notes(
+    records: &[AnswerRow],
+    gold: &BTreeMap<String, Gold>,
+) -> HashMap<String, String> {
+    let mut notes = Notes::new(gold);
+    for r in records {
+        notes.take(&r.annotation);
     }
-    out
+    notes.finish()
 }
 
 fn export_record(item: &Item, g: &Gold, split: String, rationale: Option<String>) -> ExportRecord {
     let is_chat = item.kind() == ItemKind::Conversation;
-    let source = match (&item.repo, &item.url) {
-        (Some(repo), _) => format!("github:{repo}"),
-        _ => item.dataset.clone(),
-    };
+    let source = source_of(item);
     ExportRecord {
         id: item.key.clone(),
         title: item.title.clone(),
@@ -364,66 +669,20 @@ fn export_record(item: &Item, g: &Gold, split: String, rationale: Option<String>
     }
 }
 
-fn write_jsonl(path: &Path, records: &[&ExportRecord]) -> Result<(), ExportError> {
-    let err = |source| ExportError::Io { path: path.to_path_buf(), source };
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(err)?);
-    let mut records = records.to_vec();
-    // In reading order: d:2 before d:10.
-    records.sort_by(|a, b| crate::text::natural_cmp(&a.id, &b.id));
-    for r in records {
-        let line = serde_json::to_string(r).map_err(|e| err(std::io::Error::other(e)))?;
-        writeln!(f, "{line}").map_err(err)?;
-    }
-    f.flush().map_err(err)
-}
-
-fn write_split_csv(path: &Path, records: &[&ExportRecord]) -> Result<(), ExportError> {
-    let err = |source| ExportError::Csv { path: path.to_path_buf(), source };
-    let mut w = csv::Writer::from_path(path).map_err(err)?;
-    w.write_record([
-        "id",
-        "title",
-        "body",
-        "conversation",
-        "labels",
-        "annotators",
-        "created_at",
-        "split",
-        "source",
-        "rationale",
-        "signals",
-    ])
-    .map_err(err)?;
-    for r in records {
-        let conversation = r
-            .conversation
-            .as_ref()
-            .map(|c| serde_json::to_string(c).unwrap_or_default())
-            .unwrap_or_default();
-        w.write_record([
-            r.id.as_str(),
-            &r.title,
-            r.body.as_deref().unwrap_or(""),
-            &conversation,
-            &r.labels.join(";"),
-            &r.annotators.join(";"),
-            r.created_at.as_deref().unwrap_or(""),
-            &r.split,
-            &r.source,
-            r.rationale.as_deref().unwrap_or(""),
-            &serde_json::to_string(&r.signals).unwrap_or_default(),
-        ])
-        .map_err(err)?;
-    }
-    w.flush().map_err(|source| ExportError::Io { path: path.to_path_buf(), source })
-}
-
 fn fmt_opt(x: Option<f64>) -> String {
     x.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
 }
 
+/// What the dataset card counts of one exported item.
+pub struct CardRow<'a> {
+    /// Index into `SPLITS`.
+    pub split: usize,
+    pub labels: &'a [String],
+    pub source: &'a str,
+}
+
 /// The dataset card: counts per label and split, agreement and sources, in Markdown.
-pub fn dataset_card(records: &[ExportRecord], input: &ExportInput) -> String {
+pub fn dataset_card(records: &[CardRow], input: &ExportInput) -> String {
     let mut s = String::new();
     s.push_str(&format!("# Dataset card: {}\n\n", input.datasets.join(", ")));
     s.push_str(&format!(
@@ -436,12 +695,12 @@ pub fn dataset_card(records: &[ExportRecord], input: &ExportInput) -> String {
     let mut counts: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
     let mut totals = [0usize; 3];
     for r in records {
-        let i = SPLITS.iter().position(|s| *s == r.split).unwrap_or(0);
+        let i = r.split.min(SPLITS.len() - 1);
         totals[i] += 1;
         if r.labels.is_empty() {
             counts.entry("(none)").or_default()[i] += 1;
         }
-        for l in &r.labels {
+        for l in r.labels {
             counts.entry(l.as_str()).or_default()[i] += 1;
         }
     }
@@ -480,7 +739,7 @@ pub fn dataset_card(records: &[ExportRecord], input: &ExportInput) -> String {
     s.push_str("\n## Sources\n\n| source | items |\n|---|---:|\n");
     let mut sources: BTreeMap<&str, usize> = BTreeMap::new();
     for r in records {
-        *sources.entry(r.source.as_str()).or_default() += 1;
+        *sources.entry(r.source).or_default() += 1;
     }
     for (src, n) in sources {
         s.push_str(&format!("| {src} | {n} |\n"));
@@ -491,15 +750,16 @@ pub fn dataset_card(records: &[ExportRecord], input: &ExportInput) -> String {
 fn write_review(
     path: &Path,
     input: &ExportInput,
-    items: &HashMap<String, Item>,
-    kept: &std::collections::HashSet<&str>,
+    facts: &HashMap<&str, Facts>,
+    chosen: &[(&String, usize)],
 ) -> Result<(), ExportError> {
     let err = |source| ExportError::Csv { path: path.to_path_buf(), source };
     let mut w = csv::Writer::from_path(path).map_err(err)?;
     w.write_record(["item", "title", "suggested", "gold", "agree"]).map_err(err)?;
-    for (key, g) in input.gold.iter().filter(|(k, _)| kept.contains(k.as_str())) {
-        let title = items.get(key).map(|i| i.title.as_str()).unwrap_or("");
-        let s = input.suggestions.get(key);
+    for (key, _) in chosen {
+        let Some(g) = input.gold.get(key.as_str()) else { continue };
+        let title = facts.get(key.as_str()).map(|f| f.title.as_str()).unwrap_or("");
+        let s = input.suggestions.get(key.as_str());
         let suggested = s
             .map(|s| {
                 s.labels
@@ -577,17 +837,28 @@ mod tests {
         };
         let golds: BTreeMap<String, Gold> =
             ["a", "b", "c", "d", "e"].iter().map(|k| (k.to_string(), gold(&["bug"]))).collect();
-        let items: HashMap<String, Item> = [
+        let items = [
             item("a", "Crash on start"),
             item("b", "crash  ON start"),
             item("c", "Other issue"),
             Item { key: "d".into(), ..Default::default() },
             Item { key: "e".into(), ..Default::default() },
-        ]
-        .into_iter()
-        .map(|i| (i.key.clone(), i))
-        .collect();
-        let o = originals(&golds, &items);
+        ];
+        let facts: HashMap<&str, Facts> = items
+            .iter()
+            .map(|i| {
+                let f = Facts {
+                    scanned: None,
+                    text: normalised_hash(&i.full_text()),
+                    chosen: true,
+                    title: i.title.clone(),
+                    source: source_of(i),
+                    has_tools: false,
+                };
+                (i.key.as_str(), f)
+            })
+            .collect();
+        let o = originals(&golds, &facts);
         assert_eq!(o["b"], "a", "same text, whitespace and case aside");
         assert_eq!((o["a"].as_str(), o["c"].as_str()), ("a", "c"));
         assert_eq!(
@@ -642,6 +913,86 @@ mod tests {
             row(&["question"], "", Mode::Blind),
         ];
         assert!(rationale_notes(&records, &gold).is_empty());
+    }
+
+    /// Export writes the same files whether the store's order agrees with the keys' reading
+    /// order (one pass over the store) or not (items read by key).
+    #[test]
+    fn the_files_do_not_depend_on_the_order_items_were_stored_in() {
+        let tax = crate::taxonomy::LabelsFile::parse(
+            crate::taxonomy::DEFAULT_LABELS_YML,
+            Path::new("labels.yml"),
+        )
+        .unwrap()
+        .get("issues")
+        .unwrap()
+        .clone();
+        let item = |n: usize| Item {
+            key: format!("d:{n}"),
+            dataset: "d".into(),
+            kind: Some(ItemKind::Issue),
+            title: format!("Issue {n}"),
+            body: format!("body of {n} with \"quotes\", commas\nand lines"),
+            ..Default::default()
+        };
+        let gold: BTreeMap<String, Gold> = (1..=30)
+            .map(|n| {
+                let g = Gold {
+                    labels: vec![["bug", "ux", "ci"][n % 3].to_string()],
+                    source: crate::metrics::gold::GoldSource::Unanimous,
+                    annotators: vec!["a".into()],
+                };
+                (format!("d:{n}"), g)
+            })
+            .collect();
+        let agreement = crate::dataset::stats::agreement_stats(&[], &tax, None, false);
+        let (notes, suggestions) = (HashMap::new(), HashMap::new());
+        let datasets = ["d".to_string()];
+        let input = ExportInput {
+            gold: &gold,
+            notes: &notes,
+            suggestions: &suggestions,
+            agreement: &agreement,
+            datasets: &datasets,
+            taxonomy: "issues",
+            select: None,
+            progress: None,
+        };
+        let mut outputs = Vec::new();
+        for order in [(1..=30).collect::<Vec<_>>(), (1..=30).rev().collect()] {
+            let mut store = Store::open_in_memory().unwrap();
+            let items: Vec<Item> = order.into_iter().map(item).collect();
+            store.upsert_items(&items, "now").unwrap();
+            let mut files = Vec::new();
+            for format in [ExportFormat::Jsonl, ExportFormat::Csv, ExportFormat::LlamaFactory] {
+                let dir = tempfile::tempdir().unwrap();
+                let ratios = SplitRatios::parse("60/20/20").unwrap();
+                export(&store, &input, dir.path(), format, ratios, 7).unwrap();
+                let mut names: Vec<_> =
+                    std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+                names.sort();
+                for p in names {
+                    files.push((p.file_name().unwrap().to_owned(), std::fs::read(&p).unwrap()));
+                }
+            }
+            outputs.push(files);
+        }
+        assert!(
+            outputs[0].len() >= 10,
+            "{:?}",
+            outputs[0].iter().map(|f| &f.0).collect::<Vec<_>>()
+        );
+        let train = outputs[0].iter().find(|f| f.0 == "train.jsonl").unwrap();
+        let ids: Vec<String> = String::from_utf8_lossy(&train.1)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+            .map(|id| id.trim_matches('"').to_string())
+            .collect();
+        let mut natural = ids.clone();
+        natural.sort_by(|a, b| crate::text::natural_cmp(a, b));
+        assert_eq!(ids, natural, "in reading order");
+        assert!(ids.iter().any(|i| i.len() == 3) && ids.iter().any(|i| i.len() == 4), "{ids:?}");
+        assert_eq!(outputs[0], outputs[1]);
     }
 
     #[test]

@@ -3,12 +3,11 @@
 //! (what `datasets.load_dataset(DIR)` reads). Plus `--where`, which picks a subset by gold
 //! labels and structural signals.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::export::{ExportError, ExportRecord, SPLITS};
+use super::export::{ExportError, ExportRecord};
 use crate::model::{Item, Turn};
 use crate::text::signals::Signals;
 
@@ -159,40 +158,60 @@ pub fn hf_card_header(files: &[(&str, String)]) -> String {
     s
 }
 
-/// Write LLaMA-Factory files for the split records; returns the files written and the ids of
-/// records left out because their turns cannot alternate.
-pub fn write_llama_factory(
-    out: &Path,
-    name: &str,
-    records: &[ExportRecord],
-    tools: &BTreeMap<String, Value>,
-) -> Result<(Vec<String>, Vec<String>), ExportError> {
-    let mut written = Vec::new();
-    let mut files = Vec::new();
-    let mut left_out = Vec::new();
-    for split in SPLITS {
-        let mut part: Vec<Value> = Vec::new();
-        for r in records.iter().filter(|r| r.split == split) {
-            match sharegpt_record(r, tools.get(&r.id)) {
-                Some(v) => part.push(v),
-                None => left_out.push(r.id.clone()),
-            }
-        }
-        if part.is_empty() {
-            continue;
-        }
-        let file = format!("{split}.json");
-        write_json(&out.join(&file), &Value::from(part))?;
-        written.push(out.join(&file).display().to_string());
-        files.push((split, file));
-    }
-    let info = out.join("dataset_info.json");
-    write_json(&info, &dataset_info(name, &files))?;
-    written.push(info.display().to_string());
-    Ok((written, left_out))
+/// A pretty-printed JSON array written one element at a time, byte for byte what
+/// `serde_json::to_string_pretty` makes of the whole array (plus a final newline); the file
+/// is created with the first element, so an empty array writes nothing.
+pub struct JsonArrayFile<'p> {
+    path: &'p Path,
+    out: Option<std::io::BufWriter<std::fs::File>>,
 }
 
-fn write_json(path: &Path, v: &Value) -> Result<(), ExportError> {
+impl<'p> JsonArrayFile<'p> {
+    pub fn new(path: &'p Path) -> Self {
+        JsonArrayFile { path, out: None }
+    }
+
+    fn err(&self, source: std::io::Error) -> ExportError {
+        ExportError::Io { path: self.path.to_path_buf(), source }
+    }
+
+    pub fn push(&mut self, v: &Value) -> Result<(), ExportError> {
+        use std::io::Write;
+        let text =
+            serde_json::to_string_pretty(v).map_err(|e| self.err(std::io::Error::other(e)))?;
+        let first = self.out.is_none();
+        if first {
+            let f = std::fs::File::create(self.path).map_err(|e| self.err(e))?;
+            self.out = Some(std::io::BufWriter::new(f));
+        }
+        let path = self.path;
+        let err = |source| ExportError::Io { path: path.to_path_buf(), source };
+        let Some(out) = self.out.as_mut() else { return Ok(()) };
+        out.write_all(if first { b"[\n" } else { b",\n" }).map_err(err)?;
+        // JSON strings hold no raw newline, so indenting line by line nests the element.
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 {
+                out.write_all(b"\n").map_err(err)?;
+            }
+            out.write_all(b"  ").map_err(err)?;
+            out.write_all(line.as_bytes()).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Close the array; true when anything was written.
+    pub fn finish(self) -> Result<bool, ExportError> {
+        use std::io::Write;
+        let path = self.path;
+        let err = |source| ExportError::Io { path: path.to_path_buf(), source };
+        let Some(mut out) = self.out else { return Ok(false) };
+        out.write_all(b"\n]\n").map_err(err)?;
+        out.flush().map_err(err)?;
+        Ok(true)
+    }
+}
+
+pub(crate) fn write_json(path: &Path, v: &Value) -> Result<(), ExportError> {
     let err = |source| ExportError::Io { path: path.to_path_buf(), source };
     let text = serde_json::to_string_pretty(v).map_err(|e| err(std::io::Error::other(e)))?;
     std::fs::write(path, text + "\n").map_err(err)
@@ -288,6 +307,38 @@ impl Where {
 mod tests {
     use super::*;
     use crate::model::{ItemKind, ToolCall};
+
+    proptest::proptest! {
+        /// Streaming an array element by element writes what pretty-printing it whole does.
+        #[test]
+        fn a_streamed_array_is_the_pretty_printed_array(
+            texts in proptest::collection::vec(".*", 0..6)
+        ) {
+            let values: Vec<Value> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| serde_json::json!({
+                    "conversations": [{"from": "human", "value": t}, {"from": "gpt", "value": i}],
+                    "tools": if i % 2 == 0 { Value::Null } else { Value::String(t.clone()) },
+                    "empty": [], "nested": {"a": {"b": [1, 2, {}]}},
+                }))
+                .collect();
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("train.json");
+            let mut file = JsonArrayFile::new(&path);
+            for v in &values {
+                file.push(v).unwrap();
+            }
+            let wrote = file.finish().unwrap();
+            proptest::prop_assert_eq!(wrote, !values.is_empty());
+            if wrote {
+                let whole = serde_json::to_string_pretty(&Value::from(values)).unwrap() + "\n";
+                proptest::prop_assert_eq!(std::fs::read_to_string(&path).unwrap(), whole);
+            } else {
+                proptest::prop_assert!(!path.exists());
+            }
+        }
+    }
 
     fn tax() -> crate::taxonomy::Taxonomy {
         let text = "taxonomies:\n  sft:\n    dimensions:\n      - name: difficulty\n        select: one\n        labels: [easy, hard]\n      - name: language\n        select: many\n        labels: [rust, python]\n";

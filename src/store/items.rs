@@ -99,47 +99,70 @@ impl Store {
     pub fn item(&self, key: &str) -> Result<Option<Item>> {
         let row = self
             .conn
-            .query_row(
-                "SELECT id, key, dataset, kind, title, body, repo, number, state, author, url,
-                        created_at, updated_at, source_labels, meta
-                 FROM items WHERE key = ?1",
-                [key],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        Item {
-                            key: r.get(1)?,
-                            dataset: r.get(2)?,
-                            kind: ItemKind::parse(&r.get::<_, String>(3)?),
-                            title: r.get(4)?,
-                            body: r.get(5)?,
-                            repo: r.get(6)?,
-                            number: r.get(7)?,
-                            state: r.get(8)?,
-                            author: r.get(9)?,
-                            url: r.get(10)?,
-                            created_at: r.get(11)?,
-                            updated_at: r.get(12)?,
-                            source_labels: Vec::new(),
-                            turns: Vec::new(),
-                            comments: Vec::new(),
-                            meta: serde_json::Value::Null,
-                        },
-                        r.get::<_, String>(13)?,
-                        r.get::<_, Option<String>>(14)?,
-                    ))
-                },
-            )
+            .query_row(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE key = ?1"), [key], item_row)
             .optional()
             .map_err(|e| self.err(e))?;
-        let Some((id, mut item, labels, meta)) = row else { return Ok(None) };
-        item.source_labels = serde_json::from_str(&labels).map_err(|e| self.corrupt(key, e))?;
-        if let Some(m) = meta {
-            item.meta = serde_json::from_str(&m).map_err(|e| self.corrupt(key, e))?;
-        }
+        let Some((id, item, labels, meta)) = row else { return Ok(None) };
+        let mut item = self.finish_item(item, &labels, meta)?;
         item.turns = self.turns(id, key)?;
         item.comments = self.comments(id)?;
         Ok(Some(item))
+    }
+
+    /// Every item of `dataset` (all when None) with its turns and comments, in store order,
+    /// read in three sequential scans merged by item id rather than three lookups per item:
+    /// what a pass over a large dataset needs. `visit` returns false to stop.
+    pub fn for_each_item(
+        &self,
+        dataset: Option<&str>,
+        mut visit: impl FnMut(Item) -> bool,
+    ) -> Result<()> {
+        let e = |e| self.err(e);
+        let mut items = self
+            .conn
+            .prepare(&format!(
+                "SELECT {ITEM_COLUMNS} FROM items WHERE ?1 IS NULL OR dataset = ?1 ORDER BY id"
+            ))
+            .map_err(e)?;
+        let mut turns = self
+            .conn
+            .prepare("SELECT item_id, role, content, tool_calls FROM turns ORDER BY item_id, seq")
+            .map_err(e)?;
+        let mut comments = self
+            .conn
+            .prepare(
+                "SELECT item_id, github_id, author, author_association, body, created_at
+                 FROM comments ORDER BY item_id, seq",
+            )
+            .map_err(e)?;
+        let mut items = items.query([dataset]).map_err(e)?;
+        let mut turns = Merge::new(turns.query([]).map_err(e)?, |r| turn_row(r).map_err(e));
+        let mut comments =
+            Merge::new(comments.query([]).map_err(e)?, |r| comment_row(r).map_err(e));
+        while let Some(r) = items.next().map_err(e)? {
+            let (id, item, labels, meta) = item_row(r).map_err(e)?;
+            let mut item = self.finish_item(item, &labels, meta)?;
+            item.turns = turns
+                .take(id, &e)?
+                .into_iter()
+                .map(|t| t.parse(&item.key, self))
+                .collect::<Result<_>>()?;
+            item.comments = comments.take(id, &e)?;
+            if !visit(item) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The JSON columns of an item row, parsed.
+    fn finish_item(&self, mut item: Item, labels: &str, meta: Option<String>) -> Result<Item> {
+        item.source_labels =
+            serde_json::from_str(labels).map_err(|e| self.corrupt(&item.key, e))?;
+        if let Some(m) = meta {
+            item.meta = serde_json::from_str(&m).map_err(|e| self.corrupt(&item.key, e))?;
+        }
+        Ok(item)
     }
 
     fn turns(&self, id: i64, key: &str) -> Result<Vec<Turn>> {
@@ -362,6 +385,110 @@ impl Store {
 }
 
 /// A queue row from `SELECT id, key, dataset, kind, title, repo`.
+const ITEM_COLUMNS: &str = "id, key, dataset, kind, title, body, repo, number, state, author, \
+    url, created_at, updated_at, source_labels, meta";
+
+/// An item row of ITEM_COLUMNS: the id, the item without its JSON columns, and those.
+fn item_row(r: &rusqlite::Row) -> rusqlite::Result<(i64, Item, String, Option<String>)> {
+    Ok((
+        r.get::<_, i64>(0)?,
+        Item {
+            key: r.get(1)?,
+            dataset: r.get(2)?,
+            kind: ItemKind::parse(&r.get::<_, String>(3)?),
+            title: r.get(4)?,
+            body: r.get(5)?,
+            repo: r.get(6)?,
+            number: r.get(7)?,
+            state: r.get(8)?,
+            author: r.get(9)?,
+            url: r.get(10)?,
+            created_at: r.get(11)?,
+            updated_at: r.get(12)?,
+            ..Default::default()
+        },
+        r.get::<_, String>(13)?,
+        r.get::<_, Option<String>>(14)?,
+    ))
+}
+
+/// A turn row (after its item id) before its tool calls are parsed.
+struct TurnRow {
+    role: String,
+    content: String,
+    calls: Option<String>,
+}
+
+impl TurnRow {
+    fn parse(self, key: &str, store: &Store) -> Result<Turn> {
+        let tool_calls: Vec<ToolCall> = match self.calls {
+            Some(c) => serde_json::from_str(&c).map_err(|e| store.corrupt(key, e))?,
+            None => Vec::new(),
+        };
+        Ok(Turn { role: self.role, content: self.content, tool_calls })
+    }
+}
+
+fn turn_row(r: &rusqlite::Row) -> rusqlite::Result<TurnRow> {
+    Ok(TurnRow { role: r.get(1)?, content: r.get(2)?, calls: r.get(3)? })
+}
+
+fn comment_row(r: &rusqlite::Row) -> rusqlite::Result<Comment> {
+    Ok(Comment {
+        id: r.get(1)?,
+        author: r.get(2)?,
+        author_association: r.get(3)?,
+        body: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+/// Makes a value of a row.
+type MakeRow<'s, T> = Box<dyn FnMut(&rusqlite::Row) -> Result<T> + 's>;
+
+/// Rows ordered by item id (column 0), made into values and taken item by item as a scan of
+/// the items advances.
+struct Merge<'s, T> {
+    rows: rusqlite::Rows<'s>,
+    make: MakeRow<'s, T>,
+    /// The row read but not taken yet, with its item id.
+    ahead: Option<(i64, T)>,
+}
+
+impl<'s, T> Merge<'s, T> {
+    fn new(rows: rusqlite::Rows<'s>, make: impl FnMut(&rusqlite::Row) -> Result<T> + 's) -> Self {
+        Merge { rows, make: Box::new(make), ahead: None }
+    }
+
+    /// The values of item `id`; rows of items before it (another dataset's) are passed over.
+    fn take(
+        &mut self,
+        id: i64,
+        err: &dyn Fn(rusqlite::Error) -> super::StoreError,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        loop {
+            if self.ahead.is_none() {
+                let Some(r) = self.rows.next().map_err(err)? else { return Ok(out) };
+                let at: i64 = r.get(0).map_err(err)?;
+                if at < id {
+                    continue;
+                }
+                self.ahead = Some((at, (self.make)(r)?));
+            }
+            match self.ahead.take() {
+                Some((at, v)) if at == id => out.push(v),
+                // Rows of an item the scan did not stop at (another dataset's).
+                Some((at, _)) if at < id => {}
+                other => {
+                    self.ahead = other;
+                    return Ok(out);
+                }
+            }
+        }
+    }
+}
+
 fn queue_row(r: &rusqlite::Row) -> rusqlite::Result<QueueRow> {
     Ok(QueueRow {
         id: r.get(0)?,
@@ -520,6 +647,62 @@ fn insert_children(tx: &Transaction, id: i64, item: &Item) -> rusqlite::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pass over the items gives each item exactly as `item` does, turns and comments with
+    /// it, whichever datasets and children are interleaved.
+    #[test]
+    fn a_pass_over_the_items_reads_what_one_item_reads() {
+        let mut s = Store::open_in_memory().unwrap();
+        let issue = |key: &str, dataset: &str, comments: usize| Item {
+            key: key.into(),
+            dataset: dataset.into(),
+            kind: Some(ItemKind::Issue),
+            title: format!("title {key}"),
+            body: "body".into(),
+            source_labels: vec!["bug".into()],
+            comments: (0..comments)
+                .map(|i| Comment {
+                    body: format!("c{i}"),
+                    author: "a".into(),
+                    ..Default::default()
+                })
+                .collect(),
+            meta: serde_json::json!({"tools": [key]}),
+            ..Default::default()
+        };
+        let mut other = conv("e:1", "other dataset");
+        other.dataset = "e".into();
+        let items = vec![
+            conv("d:1", "first"),
+            issue("e:2", "e", 2),
+            issue("d:3", "d", 0),
+            other,
+            issue("d:5", "d", 3),
+            conv("d:6", "last"),
+        ];
+        s.upsert_items(&items, "now").unwrap();
+        for dataset in [None, Some("d"), Some("e"), Some("none")] {
+            let mut seen = Vec::new();
+            s.for_each_item(dataset, |i| {
+                seen.push(i);
+                true
+            })
+            .unwrap();
+            let want: Vec<Item> = items
+                .iter()
+                .filter(|i| dataset.is_none_or(|d| i.dataset == d))
+                .map(|i| s.item(&i.key).unwrap().unwrap())
+                .collect();
+            assert_eq!(seen, want, "{dataset:?}");
+        }
+        let mut first = Vec::new();
+        s.for_each_item(None, |i| {
+            first.push(i.key);
+            false
+        })
+        .unwrap();
+        assert_eq!(first, ["d:1"], "false stops the pass");
+    }
 
     fn conv(key: &str, text: &str) -> Item {
         Item {

@@ -85,17 +85,22 @@ fn dataset(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let mut records = Vec::new();
-    for d in &datasets {
-        records.extend(ctx.store.annotation_records(Some(d))?);
-    }
+    // The notes explaining gold, from the records streamed oldest first.
+    let mut notes = export::Notes::new(&gold);
+    let only = if datasets.len() == 1 { Some(datasets[0].as_str()) } else { None };
+    ctx.store.for_each_record(only, |r, _| {
+        if datasets.contains(&r.dataset) {
+            notes.take(&r.annotation);
+        }
+    })?;
+    let notes = notes.finish();
     let suggestions = ctx.store.latest_suggestions()?;
     let agreement = stats::agreement_stats(&answers, &taxonomy, None, false);
     let bar = crate::progress::bar(0, "items");
     bar.set_message("export");
     let input = ExportInput {
         gold: &gold,
-        records: &records,
+        notes: &notes,
         suggestions: &suggestions,
         agreement: &agreement,
         datasets: &datasets,
