@@ -58,6 +58,9 @@ enum Stop {
     Read(#[from] ImportError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The writer stopped taking records (it says why).
+    #[error("import stopped")]
+    Closed,
     #[error(
         "{location}: dataset `{dataset}` holds {held}s and this record is {an} {kind}; import \
          the file under another --dataset name (or pass --mixed-kinds to keep both kinds in one \
@@ -71,6 +74,9 @@ enum Stop {
         kind: &'static str,
     },
 }
+
+/// A record as the reader thread hands it over.
+type Record = Result<Parsed, files::RecordError>;
 
 /// Import one file into `opts.dataset`, and record it in `sources/<dataset>.jsonl`.
 pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Result<ImportSummary> {
@@ -149,50 +155,88 @@ pub fn import_from(
         }
     };
     let name = path.display().to_string();
+    // The file's hash before the import, so items are written with their source at once
+    // (checked against the hash of what the import reads; a file that changed meanwhile
+    // gets the source of what was read, in a second write).
+    let before =
+        file_sha256(path).map_err(|source| ImportError::Io { path: name.clone(), source })?;
+    let source = source_of(ctx, path, &before);
     let file = std::fs::File::open(path)
         .map_err(|source| ImportError::Io { path: name.clone(), source })?;
-    let mut input = Hashing { inner: file, hash: <sha2::Sha256 as sha2::Digest>::new() };
-    let result = files::read_reader::<_, Stop, _>(&mut input, &name, &read, |rec| {
-        match rec {
-            Ok(Parsed { item, labels: l, location }) => {
-                let kind = item.kind.unwrap_or(ItemKind::Issue);
-                if let Some(held) = held.filter(|h| *h != kind) {
-                    return Err(Stop::OtherKind {
-                        location,
-                        dataset: opts.dataset.clone(),
-                        held: held.as_str(),
-                        an: if kind == ItemKind::Issue { "an" } else { "a" },
-                        kind: kind.as_str(),
-                    });
+    let input = Hashing { inner: file, hash: <sha2::Sha256 as sha2::Digest>::new() };
+    // Reading and parsing run on their own thread, a few batches ahead of the writes.
+    let (sender, records) = std::sync::mpsc::sync_channel::<Record>(2 * BATCH);
+    let (result, input) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut input = input;
+            let read = files::read_reader::<_, Stop, _>(&mut input, &name, &read, |rec| {
+                sender.send(rec).map_err(|_| Stop::Closed)
+            });
+            drop(sender);
+            (read, input)
+        });
+        let mut take = |rec: Record| -> Result<(), Stop> {
+            match rec {
+                Ok(Parsed { item, labels: l, location }) => {
+                    let kind = item.kind.unwrap_or(ItemKind::Issue);
+                    if let Some(held) = held.filter(|h| *h != kind) {
+                        return Err(Stop::OtherKind {
+                            location,
+                            dataset: opts.dataset.clone(),
+                            held: held.as_str(),
+                            an: if kind == ItemKind::Issue { "an" } else { "a" },
+                            kind: kind.as_str(),
+                        });
+                    }
+                    if let Some(first) = seen.get(&item.key) {
+                        summary.skipped += 1;
+                        let msg = format!(
+                            "{location}: duplicate key {:?} (first at {first}); skipped",
+                            item.key
+                        );
+                        note_error(&mut summary, msg);
+                        return Ok(());
+                    }
+                    seen.insert(item.key.clone(), location.clone());
+                    if !l.is_empty() {
+                        labels.push((item.key.clone(), location, l));
+                    }
+                    batch.push(item);
+                    if batch.len() >= BATCH {
+                        counts.add(ctx.store.upsert_items_from(&batch, &now, Some(&source))?);
+                        batch.clear();
+                    }
                 }
-                if let Some(first) = seen.get(&item.key) {
+                Err(e) => {
                     summary.skipped += 1;
-                    let msg = format!(
-                        "{location}: duplicate key {:?} (first at {first}); skipped",
-                        item.key
-                    );
-                    note_error(&mut summary, msg);
-                    return Ok(());
-                }
-                seen.insert(item.key.clone(), location.clone());
-                if !l.is_empty() {
-                    labels.push((item.key.clone(), location, l));
-                }
-                batch.push(item);
-                if batch.len() >= BATCH {
-                    counts.add(ctx.store.upsert_items(&batch, &now)?);
-                    batch.clear();
+                    note_error(&mut summary, e.to_string());
                 }
             }
-            Err(e) => {
-                summary.skipped += 1;
-                note_error(&mut summary, e.to_string());
+            Ok(())
+        };
+        let mut written = Ok(());
+        for rec in records.iter() {
+            written = take(rec);
+            if written.is_err() {
+                break;
             }
         }
-        Ok(())
+        // Dropping the receiver stops a reader that is still going.
+        drop(records);
+        let (read, input) = match reader.join() {
+            Ok(done) => done,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        // The writer's stop explains a reader that was cut off.
+        let result = match (written, read) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Err(Stop::Closed)) => Ok(()),
+            (Ok(()), r) => r,
+        };
+        (result, input)
     });
     if !batch.is_empty() {
-        counts.add(ctx.store.upsert_items(&batch, &now)?);
+        counts.add(ctx.store.upsert_items_from(&batch, &now, Some(&source))?);
     }
     let fatal = result.err();
     let sha256 = input.finish().with_context(|| format!("reading {name}"))?;
@@ -231,6 +275,32 @@ pub fn import_from(
     Ok(summary)
 }
 
+/// SHA-256 of a whole file.
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut hash = <sha2::Sha256 as sha2::Digest>::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut HashWriter(&mut hash))?;
+    Ok(crate::model::hex(&sha2::Digest::finalize(hash)))
+}
+
+/// Feeds what is written to a hash.
+struct HashWriter<'h>(&'h mut sha2::Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(self.0, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The source recorded on items of `path` read with hash `sha256`.
+fn source_of(ctx: &Context, path: &Path, sha256: &str) -> String {
+    let recorded = crate::workspace::sources::recorded_path(&ctx.ws, path);
+    format!("{recorded}#{sha256}")
+}
+
 /// Record the file on its items and (with `journal`) in `sources/<dataset>.jsonl`, for
 /// `sift rebuild`.
 fn remember_source(
@@ -243,7 +313,8 @@ fn remember_source(
 ) -> Result<()> {
     use crate::workspace::sources::{self, Source};
     let recorded = sources::recorded_path(&ctx.ws, path);
-    ctx.store.set_items_source(&keys, &format!("{recorded}#{sha256}"))?;
+    // Items already carrying this source (written with it) are left as they are.
+    ctx.store.set_items_source(&keys, &source_of(ctx, path, sha256))?;
     if !journal {
         return Ok(());
     }

@@ -357,6 +357,8 @@ fn remove(tx: &Transaction, removed: &[i64]) -> rusqlite::Result<()> {
 
 /// The text pass over one chunk: old keywords out, FTS rows of changed text rewritten, the
 /// item marked as waiting for keywords, and its candidate terms kept for the keyword pass.
+/// Texts are read TEXT_CHUNK items at a time; while SQLite writes a group's rows, a second
+/// thread counts its terms (the two take about as long, and machines have two cores).
 fn index_texts(
     tx: &Transaction,
     chunk: &[Pending],
@@ -364,19 +366,60 @@ fn index_texts(
     found: &mut Found,
 ) -> rusqlite::Result<()> {
     let mut df_delta: HashMap<String, i64> = HashMap::new();
-    let mut texts: HashMap<i64, (String, String)> = HashMap::new();
-    for (n, p) in chunk.iter().enumerate() {
-        if n % TEXT_CHUNK == 0 {
-            let ids: Vec<i64> = chunk[n..].iter().take(TEXT_CHUNK).map(|p| p.id).collect();
-            texts = load_texts(tx, &ids)?;
+    for group in chunk.chunks(TEXT_CHUNK) {
+        let ids: Vec<i64> = group.iter().map(|p| p.id).collect();
+        let mut texts = load_texts(tx, &ids)?;
+        let texts: Vec<(String, String)> =
+            group.iter().map(|p| texts.remove(&p.id).unwrap_or_default()).collect();
+        let candidates = std::thread::scope(|scope| {
+            let counting = scope.spawn(|| {
+                group
+                    .iter()
+                    .zip(&texts)
+                    .map(|(p, (title, rest))| {
+                        keywords::candidates(title, rest, labels.for_dataset(&p.dataset))
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let written = write_texts(tx, group, &texts, &mut df_delta);
+            // A panic while counting terms is a bug: it goes on as the same panic, as if
+            // the counting had run on this thread.
+            let counted = counting.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            written.map(|()| counted)
+        })?;
+        for c in candidates {
+            let terms = c
+                .terms
+                .into_iter()
+                .map(|(t, n)| {
+                    let next = found.words.len() as u32;
+                    let id = *found.vocab.entry(t).or_insert_with_key(|t| {
+                        found.words.push(t.clone());
+                        next
+                    });
+                    (id, n)
+                })
+                .collect();
+            found.items.push(Interned { terms, labels: c.labels });
         }
-        let (title, rest) = texts.remove(&p.id).unwrap_or_default();
+    }
+    write_df(tx, df_delta)
+}
+
+/// The SQLite side of the text pass over one group of items.
+fn write_texts(
+    tx: &Transaction,
+    group: &[Pending],
+    texts: &[(String, String)],
+    df_delta: &mut HashMap<String, i64>,
+) -> rusqlite::Result<()> {
+    for (p, (title, rest)) in group.iter().zip(texts) {
         // What the index holds now, read in this transaction: another refresh (another
         // process) may have indexed the item since the work was planned.
         let now = indexed(tx, p.id)?;
         let text_done = now.as_ref().is_some_and(|(hash, _)| *hash == p.hash);
         if now.is_some() {
-            forget_keywords(tx, p.id, &mut df_delta)?;
+            forget_keywords(tx, p.id, df_delta)?;
             delete_rows(tx, p.id, !text_done)?;
         }
         if !text_done {
@@ -384,22 +427,8 @@ fn index_texts(
                 .execute(params![p.id, title, rest])?;
         }
         upsert_index(tx, p.id, &p.hash, KEYWORDS_PENDING, "[]", "")?;
-        let c = keywords::candidates(&title, &rest, labels.for_dataset(&p.dataset));
-        let terms = c
-            .terms
-            .into_iter()
-            .map(|(t, n)| {
-                let next = found.words.len() as u32;
-                let id = *found.vocab.entry(t).or_insert_with_key(|t| {
-                    found.words.push(t.clone());
-                    next
-                });
-                (id, n)
-            })
-            .collect();
-        found.items.push(Interned { terms, labels: c.labels });
     }
-    write_df(tx, df_delta)
+    Ok(())
 }
 
 /// The keyword pass over one chunk: choose and store each item's keywords.

@@ -66,12 +66,24 @@ pub struct QueueFilter {
 impl Store {
     /// Insert or update items in one transaction; unchanged content is left alone.
     pub fn upsert_items(&mut self, items: &[Item], now: &str) -> Result<UpsertCounts> {
+        self.upsert_items_from(items, now, None)
+    }
+
+    /// [`Store::upsert_items`], recording `source` (where the items came from) on the items
+    /// written, in the same write: a later pass over a large import rewrites every row.
+    pub fn upsert_items_from(
+        &mut self,
+        items: &[Item],
+        now: &str,
+        source: Option<&str>,
+    ) -> Result<UpsertCounts> {
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
         let mut counts = UpsertCounts::default();
         for item in items {
             let hash = item.content_hash();
-            let outcome = upsert_one(&tx, item, &hash, now).map_err(|e| sql_err(&path, e))?;
+            let outcome =
+                upsert_one(&tx, item, &hash, now, source).map_err(|e| sql_err(&path, e))?;
             match outcome {
                 Upsert::Inserted => counts.inserted += 1,
                 Upsert::Updated => counts.updated += 1,
@@ -311,7 +323,8 @@ impl Store {
             let json = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
             self.conn
                 .execute(
-                    "UPDATE items SET source = ?1 WHERE key IN (SELECT value FROM json_each(?2))",
+                    "UPDATE items SET source = ?1
+                     WHERE key IN (SELECT value FROM json_each(?2)) AND source <> ?1",
                     params![source, json],
                 )
                 .map_err(|e| self.err(e))?;
@@ -541,7 +554,13 @@ fn update_facts(
     Ok(if changed > 0 { Upsert::Updated } else { Upsert::Unchanged })
 }
 
-fn upsert_one(tx: &Transaction, item: &Item, hash: &str, now: &str) -> rusqlite::Result<Upsert> {
+fn upsert_one(
+    tx: &Transaction,
+    item: &Item,
+    hash: &str,
+    now: &str,
+    source: Option<&str>,
+) -> rusqlite::Result<Upsert> {
     let existing: Option<(i64, String, bool)> = tx
         .prepare_cached("SELECT id, content_hash, signals = '' FROM items WHERE key = ?1")?
         .query_row([&item.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -558,7 +577,8 @@ fn upsert_one(tx: &Transaction, item: &Item, hash: &str, now: &str) -> rusqlite:
             tx.prepare_cached(
                 "UPDATE items SET dataset=?2, kind=?3, title=?4, body=?5, repo=?6, number=?7,
                     state=?8, author=?9, url=?10, created_at=?11, updated_at=?12,
-                    source_labels=?13, meta=?14, content_hash=?15, imported_at=?16, signals=?17
+                    source_labels=?13, meta=?14, content_hash=?15, imported_at=?16, signals=?17,
+                    source=coalesce(?18, source)
                  WHERE id=?1",
             )?
             .execute(params![
@@ -578,7 +598,8 @@ fn upsert_one(tx: &Transaction, item: &Item, hash: &str, now: &str) -> rusqlite:
                 meta,
                 hash,
                 now,
-                signals()
+                signals(),
+                source
             ])?;
             tx.prepare_cached("DELETE FROM turns WHERE item_id = ?1")?.execute([id])?;
             tx.prepare_cached("DELETE FROM comments WHERE item_id = ?1")?.execute([id])?;
@@ -588,8 +609,9 @@ fn upsert_one(tx: &Transaction, item: &Item, hash: &str, now: &str) -> rusqlite:
             tx.prepare_cached(
                 "INSERT INTO items(key, dataset, kind, title, body, repo, number, state, author,
                     url, created_at, updated_at, source_labels, meta, content_hash, imported_at,
-                    signals)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
+                    signals, source)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,
+                         coalesce(?18, ''))",
             )?
             .execute(params![
                 item.key,
@@ -608,7 +630,8 @@ fn upsert_one(tx: &Transaction, item: &Item, hash: &str, now: &str) -> rusqlite:
                 meta,
                 hash,
                 now,
-                signals()
+                signals(),
+                source
             ])?;
             tx.last_insert_rowid()
         }

@@ -80,14 +80,17 @@ impl Store {
 
     fn configure(&self) -> Result<()> {
         // WAL lets a second sift process read while this one writes; NORMAL sync is durable
-        // across application crashes, which is what "saved" promises.
+        // across application crashes, which is what "saved" promises. A 32 MB page cache
+        // (the default is 2 MB) keeps the b-tree interiors of a 100k-item store in memory
+        // during an import's index pass.
         self.conn
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA busy_timeout = 5000;
-                 PRAGMA temp_store = MEMORY;",
+                 PRAGMA temp_store = MEMORY;
+                 PRAGMA cache_size = -32768;",
             )
             .map_err(|e| self.err(e))
     }

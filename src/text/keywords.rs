@@ -34,7 +34,8 @@ const STOP: &[&str] = &[
 ];
 
 fn is_stop(term: &str) -> bool {
-    STOP.binary_search(&term).is_ok()
+    // Stop words are 3 to 8 bytes: most terms are ruled out by their length alone.
+    (3..=8).contains(&term.len()) && STOP.binary_search(&term).is_ok()
 }
 
 /// Split lower-cased text into terms the way FTS5's unicode61 tokenizer does (runs of letters
