@@ -21,10 +21,13 @@ use serde_json::{Value, json};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage =
-        "usage: resample issues|chats N OUT [--shared DIR] [--seed S] | relabel IN OUT [--share X]";
+    let usage = "usage: resample issues|chats N OUT [--shared DIR] [--seed S] \
+                 | relabel IN OUT [--share X] | huge MB OUT [--shared DIR]";
     if args.first().map(String::as_str) == Some("relabel") {
         return relabel(&args, usage);
+    }
+    if args.first().map(String::as_str) == Some("huge") {
+        return huge(&args, usage);
     }
     let (kind, n, out) = match args.as_slice() {
         [k, n, o, ..] => (k.as_str(), n.parse::<usize>().expect(usage), PathBuf::from(o)),
@@ -46,6 +49,33 @@ fn main() {
         rec["id"] = json!(id);
         writeln!(w, "{rec}").expect("write");
     }
+    w.flush().expect("write");
+}
+
+/// One issue on one line whose body is MB megabytes of real issue bodies, one after another:
+/// the single huge record a careless export produces.
+fn huge(args: &[String], usage: &str) {
+    let (mb, out) = match args {
+        [_, m, o, ..] => (m.parse::<usize>().expect(usage), PathBuf::from(o)),
+        _ => panic!("{usage}"),
+    };
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
+    let shared = flag("--shared").map(PathBuf::from).unwrap_or_else(|| "../shared/data".into());
+    let pool = issues(&shared);
+    assert!(!pool.is_empty(), "no records found under {}", shared.display());
+    let mut body = String::with_capacity(mb * 1_000_000 + 10_000);
+    for rec in pool.iter().cycle() {
+        if body.len() >= mb * 1_000_000 {
+            break;
+        }
+        body.push_str(rec["body"].as_str().unwrap_or_default());
+        body.push_str("\n\n");
+    }
+    let rec = json!({"id": 1, "title": "all of them", "body": body, "labels": ["bug"]});
+    let mut w = BufWriter::new(std::fs::File::create(&out).expect("cannot create OUT"));
+    writeln!(w, "{rec}").expect("write");
+    writeln!(w, "{}", json!({"id": 2, "title": "a small one", "body": "after the huge one"}))
+        .expect("write");
     w.flush().expect("write");
 }
 

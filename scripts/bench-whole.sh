@@ -74,6 +74,23 @@ BEFORE= measure "stats with intervals (2 annotators)" "$SIFT" --workspace "$W/ws
 BEFORE="rm -rf $W/export" measure "export gold" \
   "$SIFT" --workspace "$W/ws" export --dataset big --out "$W/export"
 
+# One record far over the limit on a single line: reported and skipped, memory bounded.
+"$RESAMPLE" huge "$([ -n "${SMOKE:-}" ] && echo 40 || echo 200)" "$W/huge.jsonl" --shared "$SHARED"
+BEFORE="fresh imp" measure "import one huge record (skipped)" \
+  "$SIFT" --workspace "$W/imp" import "$W/huge.jsonl" --dataset huge
+
+# Saving one answer while another process imports: each save as a whole process.
+cp -r "$W/ws" "$W/busy"
+"$SIFT" --workspace "$W/busy" import "$W/chats.jsonl" --dataset busy --taxonomy sft \
+  >/dev/null 2>"$W/busy.err" &
+busy=$!
+for i in $(seq 1 20); do
+  kill -0 "$busy" 2>/dev/null || break
+  BEFORE= RUNS=1 measure "annotate during an import" "$SIFT" --workspace "$W/busy" \
+    --annotator c annotate "big:$i" --labels bug
+done
+wait "$busy" || { echo "bench-whole: the import beside the saves failed:"; tail -5 "$W/busy.err"; exit 1; }
+
 # The first frame in a real terminal: from the process's start to the queue on screen.
 if command -v tmux >/dev/null 2>&1; then
   for _ in $(seq "$RUNS"); do

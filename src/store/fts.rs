@@ -326,7 +326,11 @@ impl Store {
             index_texts(&tx, chunk, labels, &mut found).map_err(e)?;
             tx.commit().map_err(e)?;
         }
-        let tx = self.conn.transaction().map_err(e)?;
+        // A read: it must not hold the write lock others' saves wait for.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)
+            .map_err(e)?;
         let df = doc_freqs(&tx, &found.words).map_err(e)?;
         let docs: i64 = tx.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).map_err(e)?;
         drop(tx);

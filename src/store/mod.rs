@@ -78,7 +78,11 @@ impl Store {
         &self.path
     }
 
-    fn configure(&self) -> Result<()> {
+    fn configure(&mut self) -> Result<()> {
+        // Every transaction sift opens writes. Taken deferred, one that reads first fails at
+        // its first write with SQLITE_BUSY_SNAPSHOT when another process committed meanwhile
+        // (busy_timeout cannot help there); taken immediate, it waits for the write lock.
+        self.conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // WAL lets a second sift process read while this one writes; NORMAL sync is durable
         // across application crashes, which is what "saved" promises. A 32 MB page cache
         // (the default is 2 MB) keeps the b-tree interiors of a 100k-item store in memory
@@ -278,6 +282,24 @@ mod tests {
                 proptest::prop_assert_eq!(kept(&s), counted(&s), "after {:?}", o);
             }
         }
+    }
+
+    /// A transaction holds the write lock from its start, so one that reads before it writes
+    /// never meets another process's commit in between (SQLITE_BUSY_SNAPSHOT).
+    #[test]
+    fn transactions_take_the_write_lock_when_they_begin() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        let mut a = Store::open(&p).unwrap();
+        let other = Connection::open(&p).unwrap();
+        other.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let write = "INSERT INTO meta(key, value) VALUES ('k', 'v')
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+        let tx = a.conn.transaction().unwrap();
+        let refused = other.execute(write, []).unwrap_err();
+        assert!(refused.to_string().contains("locked"), "{refused}");
+        drop(tx);
+        other.execute(write, []).unwrap();
     }
 
     #[test]

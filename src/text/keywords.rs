@@ -34,9 +34,14 @@ const STOP: &[&str] = &[
 ];
 
 fn is_stop(term: &str) -> bool {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&str, FnvBuild>> =
+        std::sync::OnceLock::new();
     // Stop words are 3 to 8 bytes: most terms are ruled out by their length alone.
-    (3..=8).contains(&term.len()) && STOP.binary_search(&term).is_ok()
+    (3..=8).contains(&term.len())
+        && SET.get_or_init(|| STOP.iter().copied().collect()).contains(term)
 }
+
+type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 
 /// Split lower-cased text into terms the way FTS5's unicode61 tokenizer does (runs of letters
 /// and digits), so a term's document frequency can be read from the FTS5 vocabulary.
@@ -78,7 +83,7 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-type Counts<'a> = HashMap<&'a str, u32, std::hash::BuildHasherDefault<Fnv>>;
+type Counts<'a> = HashMap<&'a str, u32, FnvBuild>;
 
 fn lower(s: &str) -> String {
     if s.is_ascii() { s.to_ascii_lowercase() } else { s.to_lowercase() }

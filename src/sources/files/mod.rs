@@ -679,6 +679,31 @@ mod tests {
         assert_eq!(out.fatal, None);
     }
 
+    /// A line over the record limit is reported with its line and skipped without being held
+    /// whole; the records after it are read, their positions and lines unchanged.
+    #[test]
+    fn a_record_over_the_limit_is_skipped_and_reading_goes_on() {
+        let huge = "x".repeat(stream::MAX_RECORD_BYTES + 10);
+        let text =
+            format!("{{\"title\": \"a\"}}\n{{\"title\": \"{huge}\"}}\n{{\"title\": \"c\"}}\n");
+        let out = read("data.jsonl", &text);
+        assert_eq!(out.items.len(), 2);
+        assert_eq!(
+            (out.items[1].item.key.as_str(), out.items[1].location.as_str()),
+            ("d:3", "data.jsonl:3")
+        );
+        assert_eq!(out.errors.len(), 1);
+        assert!(
+            out.errors[0].starts_with("data.jsonl:2: record of 32.0 MB is over the 32 MB"),
+            "{}",
+            out.errors[0]
+        );
+        // The last line, over the limit and without a newline, is skipped too.
+        let out = read("data.jsonl", &format!("{{\"title\": \"a\"}}\n{huge}"));
+        assert_eq!((out.items.len(), out.errors.len()), (1, 1));
+        assert!(out.errors[0].starts_with("data.jsonl:2: record of"), "{}", out.errors[0]);
+    }
+
     #[test]
     fn truncated_array_is_fatal_after_the_records_before_it() {
         let text = "[\n{\"title\": \"a\"},\n{\"title\": \"b\"},\n{\"title\": \"c";

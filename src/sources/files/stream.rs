@@ -53,6 +53,32 @@ pub(super) fn starts_with(byte: u8) -> String {
     }
 }
 
+/// The largest record (one line of JSON lines) sift reads; a longer line is reported and
+/// skipped, so memory stays bounded whatever a file holds.
+pub const MAX_RECORD_BYTES: usize = 32_000_000;
+
+/// Consume the rest of a line without keeping it; the bytes passed over.
+fn skip_line(input: &mut impl BufRead) -> io::Result<u64> {
+    let mut skipped = 0u64;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(skipped);
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(at) => {
+                input.consume(at + 1);
+                return Ok(skipped + at as u64 + 1);
+            }
+            None => {
+                let n = buf.len();
+                input.consume(n);
+                skipped += n as u64;
+            }
+        }
+    }
+}
+
 /// JSON lines: one record per non-blank line; a bad line is that record's error only.
 pub(super) fn read_lines<E: From<ImportError>>(
     mut input: impl BufRead,
@@ -64,10 +90,25 @@ pub(super) fn read_lines<E: From<ImportError>>(
     let mut position = 0;
     loop {
         line.clear();
-        if input.read_until(b'\n', &mut line).map_err(|e| ctx.io(e))? == 0 {
+        let limit = MAX_RECORD_BYTES as u64 + 1;
+        if (&mut input).take(limit).read_until(b'\n', &mut line).map_err(|e| ctx.io(e))? == 0 {
             return Ok(());
         }
         line_no += 1;
+        if line.len() > MAX_RECORD_BYTES && line.last() != Some(&b'\n') {
+            // Held whole, a record this size would take several times its size in memory.
+            let size = line.len() as u64 + skip_line(&mut input).map_err(|e| ctx.io(e))?;
+            line.clear();
+            line.shrink_to(64 * 1024);
+            position += 1;
+            let reason = format!(
+                "record of {:.1} MB is over the {} MB sift reads in one record; skipped",
+                size as f64 / 1e6,
+                MAX_RECORD_BYTES / 1_000_000
+            );
+            ctx.deliver(Err(reason), position, format!("{}:{line_no}", ctx.name))?;
+            continue;
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
