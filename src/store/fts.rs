@@ -42,6 +42,11 @@ pub struct KeywordHit {
     pub keywords: Vec<String>,
 }
 
+/// `meta` keys: the item change counter and the taxonomies the index was last brought in
+/// step with.
+const INDEXED_CHANGES: &str = "index_item_changes";
+const INDEXED_TAXONOMIES: &str = "index_taxonomies";
+
 /// `meta` key: the item count at which every keyword was last scored.
 const KEYWORDS_SCORED_AT: &str = "keywords_scored_at_items";
 
@@ -71,6 +76,14 @@ impl Store {
     pub fn refresh_index(&mut self, labels: &LabelMatcher) -> Result<IndexReport> {
         let items = self.item_count(None)?.max(0) as u64;
         let rescore = self.keywords_outdated(items)?;
+        // Read before the work: changes made meanwhile make the next refresh look again.
+        let changes = self.item_changes()?.to_string();
+        let taxonomies = labels.fingerprint();
+        let current = self.meta_get(INDEXED_CHANGES)?.as_deref() == Some(changes.as_str())
+            && self.meta_get(INDEXED_TAXONOMIES)?.as_deref() == Some(taxonomies.as_str());
+        if current && !rescore {
+            return Ok(IndexReport { docs: self.indexed_docs()?, ..Default::default() });
+        }
         let (pending, removed) = self.index_work(labels, rescore)?;
         let rescored = pending.iter().filter(|p| p.rescore_only).count();
         let mut report = IndexReport {
@@ -92,6 +105,8 @@ impl Store {
             }
             tracing::info!(indexed = pending.len(), removed = removed.len(), "similarity index");
         }
+        self.meta_set(INDEXED_CHANGES, &changes)?;
+        self.meta_set(INDEXED_TAXONOMIES, &taxonomies)?;
         report.docs = self.indexed_docs()?;
         Ok(report)
     }
@@ -155,6 +170,15 @@ impl Store {
             .map_err(|e| self.err(e))?;
         pending.sort_by_key(|p| p.id);
         Ok((pending, removed))
+    }
+
+    /// The trigger-kept count of changes to items' text or dataset.
+    fn item_changes(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT coalesce(sum(n), 0) FROM counts WHERE what = 'changes'", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))
     }
 
     /// Items in the similarity index.
@@ -713,6 +737,26 @@ mod tests {
         assert!(commits.load(std::sync::atomic::Ordering::SeqCst) >= 7);
     }
 
+    /// With no item changed since the last refresh (and the same taxonomies), a refresh does
+    /// not look at the items at all; a change to any item makes it look at every one.
+    #[test]
+    fn a_refresh_with_nothing_changed_does_not_scan() {
+        let mut s = Store::open_in_memory().unwrap();
+        let m = LabelMatcher::new();
+        s.upsert_items(&parser_reports(), "t").unwrap();
+        assert_eq!(s.refresh_index(&m).unwrap().indexed, 10);
+        // An index row gone behind sift's back is not noticed while nothing changed...
+        s.conn
+            .execute("DELETE FROM item_index WHERE item_id = (SELECT min(id) FROM items)", [])
+            .unwrap();
+        let r = s.refresh_index(&m).unwrap();
+        assert_eq!((r.indexed, r.docs), (0, 9));
+        // ...and is, with the next change.
+        s.upsert_items(&[item("d:new", "renderer slow", "the renderer is slow")], "t").unwrap();
+        let r = s.refresh_index(&m).unwrap();
+        assert_eq!((r.indexed, r.docs), (2, 11));
+    }
+
     #[test]
     fn a_refresh_stopped_between_its_passes_is_finished_next_time() {
         let mut s = Store::open_in_memory().unwrap();
@@ -725,7 +769,9 @@ mod tests {
             .execute_batch(
                 "UPDATE item_index SET labels_hash = 'keywords-pending', keywords = '[]'
                    WHERE item_id = (SELECT id FROM items WHERE key = 'd:p3');
-                 DELETE FROM item_keywords_fts WHERE rowid = (SELECT id FROM items WHERE key = 'd:p3');",
+                 DELETE FROM item_keywords_fts WHERE rowid = (SELECT id FROM items WHERE key = 'd:p3');
+                 -- The stopped refresh never recorded that it brought the index in step.
+                 DELETE FROM meta WHERE key = 'index_item_changes';",
             )
             .unwrap();
         let r = s.refresh_index(&m).unwrap();

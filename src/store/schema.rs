@@ -345,6 +345,22 @@ END;
     r#"
 DROP INDEX IF EXISTS items_dataset;
 "#,
+    // 15: a counter of changes to items' text or dataset (kept by triggers), so a refresh of
+    // the similarity index that has nothing to do knows it without scanning every item.
+    r#"
+INSERT INTO counts(what, n) VALUES ('changes', 0);
+CREATE TRIGGER changes_item_in AFTER INSERT ON items BEGIN
+    UPDATE counts SET n = n + 1 WHERE what = 'changes' AND k1 = '' AND k2 = '';
+END;
+CREATE TRIGGER changes_item_text AFTER UPDATE OF content_hash, dataset ON items
+    WHEN OLD.content_hash IS NOT NEW.content_hash OR OLD.dataset IS NOT NEW.dataset
+BEGIN
+    UPDATE counts SET n = n + 1 WHERE what = 'changes' AND k1 = '' AND k2 = '';
+END;
+CREATE TRIGGER changes_item_out AFTER DELETE ON items BEGIN
+    UPDATE counts SET n = n + 1 WHERE what = 'changes' AND k1 = '' AND k2 = '';
+END;
+"#,
 ];
 
 /// The schema version this build writes.

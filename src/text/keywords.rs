@@ -255,6 +255,15 @@ impl LabelMatcher {
         self.by_dataset.get(dataset)
     }
 
+    /// The taxonomies of every dataset, in one string: keywords are current while neither
+    /// this nor the items changed.
+    pub fn fingerprint(&self) -> String {
+        let mut parts: Vec<String> =
+            self.by_dataset.iter().map(|(d, p)| format!("{d}={}", p.hash())).collect();
+        parts.sort();
+        parts.join("\n")
+    }
+
     /// What keywords of a dataset's items depend on besides their text.
     pub fn hash_for(&self, dataset: &str) -> String {
         match self.for_dataset(dataset) {

@@ -93,12 +93,30 @@ pub fn load_state(
     annotator: &str,
     opts: &Options,
 ) -> Result<State> {
+    load_queue(ws, store, labels, annotator, opts, true)
+}
+
+/// [`load_state`]; without `with_answers` the queue comes without anyone's answers, which
+/// the worker sends right after the first frame (reading every answer of a large store is
+/// most of the time to the first frame).
+pub fn load_queue(
+    ws: &Workspace,
+    store: &Store,
+    labels: &LabelsFile,
+    annotator: &str,
+    opts: &Options,
+    with_answers: bool,
+) -> Result<State> {
     let filter = QueueFilter { dataset: opts.dataset.clone(), repo: None, keys: opts.keys.clone() };
     let rows = store.queue_rows(&filter)?;
     let pushed = store.pushed_keys()?;
     // One read of everyone's current answers serves "mine", disputes and gold.
-    let items = crate::metrics::gold::group(&store.current_answers(opts.dataset.as_deref())?);
-    let (mine, disputed) = answer_status(&items, annotator);
+    let (mine, disputed) = if with_answers {
+        let items = crate::metrics::gold::group(&store.current_answers(opts.dataset.as_deref())?);
+        answer_status(&items, annotator)
+    } else {
+        Default::default()
+    };
     let mut taxonomies = HashMap::new();
     for r in &rows {
         if !taxonomies.contains_key(&r.dataset) {
@@ -203,6 +221,9 @@ pub struct App {
     clipboard: Vec<String>,
     /// Write them to this process's stdout (the real terminal); tests read them instead.
     pub write_clipboard: bool,
+    /// The queue came without answers (see `load_queue`): the worker's first job reads the
+    /// store's whole status.
+    pub status_pending: bool,
 }
 
 impl App {
@@ -223,6 +244,7 @@ impl App {
             started: Instant::now(),
             clipboard: Vec::new(),
             write_clipboard: false,
+            status_pending: false,
         }
     }
 
@@ -310,7 +332,12 @@ impl App {
             let _ = self.jobs.send(Job::Effect(e));
         }
         let dataset = self.dataset.clone();
-        let _ = self.jobs.send(Job::SuggestionStatus { dataset });
+        if self.status_pending {
+            let annotator = self.state.annotator.clone();
+            let _ = self.jobs.send(Job::Refresh { dataset, annotator });
+        } else {
+            let _ = self.jobs.send(Job::SuggestionStatus { dataset });
+        }
     }
 }
 
@@ -422,10 +449,11 @@ pub fn run(ctx: Context, opts: Options) -> Result<std::process::ExitCode> {
     let keymap = Keymap::load(&ctx.ws.settings.keys)?;
     let themes_dir = crate::workspace::user_themes_dir();
     let theme = Theme::load(&ctx.ws.settings.theme, themes_dir.as_deref(), theme::no_color_env())?;
-    let state = load_state(&ctx.ws, &ctx.store, &ctx.labels, &annotator, &opts)?;
+    let state = load_queue(&ctx.ws, &ctx.store, &ctx.labels, &annotator, &opts, false)?;
     let (tx, mut rx) = unbounded_channel();
-    let (jobs, worker) = worker::spawn(ctx, tx.clone(), opts.keys.is_some());
+    let (jobs, worker) = worker::spawn(ctx, tx.clone(), opts.keys.is_some(), true);
     let mut app = App::new(state, keymap, theme, jobs);
+    app.status_pending = true;
     app.dataset = opts.dataset.clone();
     app.write_clipboard = true;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
