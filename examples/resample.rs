@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: resample issues|chats N OUT [--shared DIR] [--seed S] \
+    let usage = "usage: resample issues|chats N OUT [--shared DIR] [--seed S] [--max-body N] \
                  | relabel IN OUT [--share X] | huge MB OUT [--shared DIR]";
     if args.first().map(String::as_str) == Some("relabel") {
         return relabel(&args, usage);
@@ -42,11 +42,18 @@ fn main() {
         _ => panic!("{usage}"),
     };
     assert!(!pool.is_empty(), "no records found under {}", shared.display());
+    // `--max-body N`: bodies cut to their first N characters (small records, as a short
+    // bug report or a one-question chat would be).
+    let max_body: Option<usize> = flag("--max-body").map(|s| s.parse().expect(usage));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut w = BufWriter::new(std::fs::File::create(&out).expect("cannot create OUT"));
     for id in 1..=n {
         let mut rec = pool[rng.random_range(0..pool.len())].clone();
         rec["id"] = json!(id);
+        if let (Some(max), Some(body)) = (max_body, rec["body"].as_str()) {
+            let cut: String = body.chars().take(max).collect();
+            rec["body"] = json!(cut);
+        }
         writeln!(w, "{rec}").expect("write");
     }
     w.flush().expect("write");

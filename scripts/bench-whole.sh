@@ -32,11 +32,6 @@ SIFT=$BIN/sift
 W=$(mktemp -d)
 trap 'tmux kill-session -t sift-bench 2>/dev/null || true; rm -rf "$W"' EXIT
 
-"$RESAMPLE" issues "$SIZE" "$W/issues.jsonl" --shared "$SHARED"
-"$RESAMPLE" chats "$SIZE" "$W/chats.jsonl" --shared "$SHARED"
-# The second annotator disagrees on about a fifth of the issues.
-"$RESAMPLE" relabel "$W/issues.jsonl" "$W/issues-b.jsonl" --share 0.2
-
 # fresh NAME: an empty workspace, as `sift init` makes it.
 fresh() {
   rm -rf "$W/$1"
@@ -55,7 +50,66 @@ measure() {
   done
 }
 
+# first_frame WORKSPACE: time from the process's start to the queue on screen, in tmux.
+first_frame() {
+  command -v tmux >/dev/null 2>&1 || return 0
+  for _ in $(seq "$RUNS"); do
+    start=$(date +%s.%N)
+    tmux new-session -d -s sift-bench -x 160 -y 48 \
+      "$SIFT --workspace $1 --annotator bench review 2>$W/tui.err; sleep 30"
+    shown=
+    for _ in $(seq 6000); do
+      if tmux capture-pane -t sift-bench -p | grep -q 'queue 0/'; then shown=$(date +%s.%N); break; fi
+      sleep 0.01
+    done
+    tmux send-keys -t sift-bench q
+    sleep 0.3
+    tmux kill-session -t sift-bench 2>/dev/null || true
+    [ -n "$shown" ] || { echo "bench-whole: the review screen never appeared"; cat "$W/tui.err"; exit 1; }
+    echo "first frame $(echo "$shown - $start" | bc) 0" >>"$W/results"
+  done
+}
+
+summary() {
+python3 - "$W/results" "$SIZE" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, secs, rss = line.rsplit(" ", 2)
+    rows.setdefault(name, []).append((float(secs), int(rss)))
+print(f"| command ({int(sys.argv[2]):,} items) | median wall | runs | peak RSS |")
+print("|---|---|---|---|")
+for name, runs in rows.items():
+    secs = [s for s, _ in runs]
+    rss = max(r for _, r in runs)
+    shown = ", ".join(f"{s:.2f}" for s in secs)
+    mem = f"{rss / 1024:.0f} MB" if rss else "–"
+    print(f"| {name} | {statistics.median(secs):.2f} s | {shown} | {mem} |")
+PY
+}
+
 : >"$W/results"
+# SCALE=1: the rows that matter at a million items, on small records (bodies cut to 300
+# characters): import, status, similar, the first frame.
+if [ -n "${SCALE:-}" ]; then
+  "$RESAMPLE" issues "$SIZE" "$W/small.jsonl" --shared "$SHARED" --max-body 300
+  BEFORE="fresh imp" measure "import $SIZE small records" \
+    "$SIFT" --workspace "$W/imp" import "$W/small.jsonl" --dataset big
+  BEFORE= measure "status" "$SIFT" --workspace "$W/imp" status
+  "$SIFT" --workspace "$W/imp" similar big:1 >/dev/null
+  for key in 7 $((SIZE / 3)) $((SIZE / 2)) $((SIZE - 11)) 42; do
+    BEFORE= RUNS=1 measure "similar" "$SIFT" --workspace "$W/imp" similar "big:$key"
+  done
+  first_frame "$W/imp"
+  summary
+  exit 0
+fi
+
+"$RESAMPLE" issues "$SIZE" "$W/issues.jsonl" --shared "$SHARED"
+"$RESAMPLE" chats "$SIZE" "$W/chats.jsonl" --shared "$SHARED"
+# The second annotator disagrees on about a fifth of the issues.
+"$RESAMPLE" relabel "$W/issues.jsonl" "$W/issues-b.jsonl" --share 0.2
+
 BEFORE="fresh imp" measure "import $SIZE conversations" \
   "$SIFT" --workspace "$W/imp" import "$W/chats.jsonl" --dataset chats --taxonomy sft
 BEFORE="fresh imp" measure "import $SIZE issues (with labels)" \
@@ -92,36 +146,5 @@ done
 wait "$busy" || { echo "bench-whole: the import beside the saves failed:"; tail -5 "$W/busy.err"; exit 1; }
 
 # The first frame in a real terminal: from the process's start to the queue on screen.
-if command -v tmux >/dev/null 2>&1; then
-  for _ in $(seq "$RUNS"); do
-    start=$(date +%s.%N)
-    tmux new-session -d -s sift-bench -x 160 -y 48 \
-      "$SIFT --workspace $W/ws --annotator bench review --dataset big 2>$W/tui.err; sleep 30"
-    shown=
-    for _ in $(seq 3000); do
-      if tmux capture-pane -t sift-bench -p | grep -q 'queue 0/'; then shown=$(date +%s.%N); break; fi
-      sleep 0.01
-    done
-    tmux send-keys -t sift-bench q
-    sleep 0.3
-    tmux kill-session -t sift-bench 2>/dev/null || true
-    [ -n "$shown" ] || { echo "bench-whole: the review screen never appeared"; cat "$W/tui.err"; exit 1; }
-    echo "first frame $(echo "$shown - $start" | bc) 0" >>"$W/results"
-  done
-fi
-
-python3 - "$W/results" "$SIZE" <<'PY'
-import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    name, secs, rss = line.rsplit(" ", 2)
-    rows.setdefault(name, []).append((float(secs), int(rss)))
-print(f"| command ({int(sys.argv[2]):,} items) | median wall | runs | peak RSS |")
-print("|---|---|---|---|")
-for name, runs in rows.items():
-    secs = [s for s, _ in runs]
-    rss = max(r for _, r in runs)
-    shown = ", ".join(f"{s:.2f}" for s in secs)
-    mem = f"{rss / 1024:.0f} MB" if rss else "–"
-    print(f"| {name} | {statistics.median(secs):.2f} s | {shown} | {mem} |")
-PY
+first_frame "$W/ws"
+summary

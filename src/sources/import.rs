@@ -126,6 +126,7 @@ pub fn import_from(
         remember_taxonomy(ctx, &opts.dataset, &tax_name)?;
     }
     let held = if opts.mixed_kinds { None } else { ctx.store.dataset_kind(&opts.dataset)? };
+    ctx.store.bulk_cache(32)?;
     let annotator = opts.annotator.as_deref().unwrap_or(IMPORT_ANNOTATOR).to_string();
     if !valid_annotator(&annotator) {
         bail!("annotator ID {annotator:?} is not usable (letters, digits, '-', '_', '.')");

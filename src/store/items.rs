@@ -42,6 +42,8 @@ pub struct QueueRow {
     pub repo: Option<String>,
     /// Structural signals in brief (`text::signals::Brief`); '' for items stored before.
     pub signals: String,
+    /// When the item was opened (RFC 3339), where its source says.
+    pub created_at: Option<String>,
 }
 
 /// Review status of an item for one annotator.
@@ -264,7 +266,8 @@ impl Store {
         let mut st = self
             .conn
             .prepare(
-                "SELECT id, key, dataset, kind, title, repo, signals FROM items INDEXED BY items_queue
+                "SELECT id, key, dataset, kind, title, repo, signals, created_at
+                 FROM items INDEXED BY items_queue
                  WHERE (?1 IS NULL OR dataset = ?1) AND (?2 IS NULL OR repo = ?2)
                  ORDER BY dataset, id",
             )
@@ -288,7 +291,7 @@ impl Store {
         let mut st = self
             .conn
             .prepare(
-                "SELECT id, key, dataset, kind, title, repo, signals FROM items
+                "SELECT id, key, dataset, kind, title, repo, signals, created_at FROM items
                  WHERE id > ?2 AND (?1 IS NULL OR dataset = ?1) ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
@@ -511,6 +514,7 @@ fn queue_row(r: &rusqlite::Row) -> rusqlite::Result<QueueRow> {
         title: r.get(4)?,
         repo: r.get(5)?,
         signals: r.get(6)?,
+        created_at: r.get(7)?,
     })
 }
 

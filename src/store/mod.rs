@@ -84,17 +84,14 @@ impl Store {
         // (busy_timeout cannot help there); taken immediate, it waits for the write lock.
         self.conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // WAL lets a second sift process read while this one writes; NORMAL sync is durable
-        // across application crashes, which is what "saved" promises. A 32 MB page cache
-        // (the default is 2 MB) keeps the b-tree interiors of a 100k-item store in memory
-        // during an import's index pass.
+        // across application crashes, which is what "saved" promises.
         self.conn
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA busy_timeout = 5000;
-                 PRAGMA temp_store = MEMORY;
-                 PRAGMA cache_size = -32768;",
+                 PRAGMA temp_store = MEMORY;",
             )
             .map_err(|e| self.err(e))
     }
@@ -121,6 +118,15 @@ impl Store {
             tx.commit().map_err(|e| sql_err(&self.path, e))?;
             tracing::info!(version = found + 1, path = %self.path.display(), "migrated store");
         }
+    }
+
+    /// A page cache of `mb` megabytes for a bulk write (an import and its index pass keep
+    /// the b-tree interiors of a large store in memory); readers keep SQLite's 2 MB, so
+    /// their memory does not grow with the store.
+    pub fn bulk_cache(&self, mb: u32) -> Result<()> {
+        self.conn
+            .execute_batch(&format!("PRAGMA cache_size = -{}", u64::from(mb) * 1024))
+            .map_err(|e| self.err(e))
     }
 
     /// The schema version on disk.

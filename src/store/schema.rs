@@ -361,6 +361,12 @@ CREATE TRIGGER changes_item_out AFTER DELETE ON items BEGIN
     UPDATE counts SET n = n + 1 WHERE what = 'changes' AND k1 = '' AND k2 = '';
 END;
 "#,
+    // 16: creation times in the queue's covering index, so `sort:age` orders by when an item
+    // was opened without reading item rows.
+    r#"
+DROP INDEX items_queue;
+CREATE INDEX items_queue ON items(dataset, id, key, kind, title, repo, signals, created_at);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -119,6 +119,7 @@ fn icons() -> Vec<(&'static str, &'static str)> {
         signals: Default::default(),
         inconsistent: false,
         confidence: None,
+        created: None,
     };
     let variants = [
         base.clone(),

@@ -104,6 +104,9 @@ pub struct Entry {
     pub signals: crate::text::signals::Brief,
     /// The latest suggestion breaks a consistency rule (`status:inconsistent`).
     pub inconsistent: bool,
+    /// When the item was opened, in seconds since 1970 (for `sort:age`); None where the
+    /// source does not say.
+    pub created: Option<i64>,
 }
 
 impl Entry {
@@ -125,6 +128,11 @@ impl Entry {
             signals: crate::text::signals::Brief::parse(&r.signals),
             inconsistent: false,
             confidence: None,
+            created: r
+                .created_at
+                .as_deref()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .map(|t| t.as_second()),
             title: crate::text::one_line(&r.title),
             key: r.key,
             dataset: r.dataset,

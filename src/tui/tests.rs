@@ -42,6 +42,7 @@ fn entry(key: &str, dataset: &str) -> Entry {
         signals: Default::default(),
         inconsistent: false,
         confidence: None,
+        created: None,
     }
 }
 
@@ -324,7 +325,18 @@ fn sort_orders_the_queue_by_confidence_disagreement_or_age() {
     super::update::apply_filter(&mut s, "sort:newest dataset:d".into());
     assert_eq!(keys(&s), ["d:3", "d:2", "d:1"]);
     super::update::apply_filter(&mut s, "sort:age".into());
-    assert_eq!(keys(&s), ["d:1", "d:2", "d:3", "c:1"]);
+    assert_eq!(keys(&s), ["d:1", "d:2", "d:3", "c:1"], "undated: store order");
+    // By when they were opened, where the source says; undated items after the dated ones.
+    s.queue[0].created = Some(300);
+    s.queue[1].created = Some(100);
+    s.queue[2].created = Some(200);
+    super::update::apply_filter(&mut s, "sort:age".into());
+    assert_eq!(keys(&s), ["d:2", "d:3", "d:1", "c:1"]);
+    super::update::apply_filter(&mut s, "sort:newest".into());
+    assert_eq!(keys(&s), ["d:1", "d:3", "d:2", "c:1"]);
+    for e in &mut s.queue {
+        e.created = None;
+    }
     // In blind review the confidence or disagreement order would tell what others think;
     // turning blind on applies that at once.
     super::update::apply_filter(&mut s, "sort:confidence".into());
@@ -2061,4 +2073,29 @@ fn answers_arrive_after_the_first_frame() {
     drop(tx);
     drop(app);
     handle.join().unwrap();
+}
+
+/// Undoing a visual save brings every earlier answer back with its note, also for items the
+/// screen never opened (whose notes it did not know).
+#[test]
+fn undoing_a_visual_save_restores_the_earlier_notes() {
+    let (dir, mut ctx) = demo_ctx();
+    let save = |ctx: &mut crate::app::Context, req, labels: &[&str], note: &str, undo: bool| {
+        let Effect::Save { req, dataset, mut annotation, .. } =
+            save_effect(req, "demo:101", labels)
+        else {
+            unreachable!()
+        };
+        annotation.note = note.into();
+        let fx = Effect::Save { req, dataset, annotation, undo };
+        worker::run_effect(&ctx.ws, &mut ctx.store, fx).unwrap()
+    };
+    save(&mut ctx, 1, &["bug"], "crashes on open", false);
+    // The visual save, then its undo as the screen sends it (the earlier note unknown).
+    save(&mut ctx, 2, &["ux"], "", false);
+    let undone = save(&mut ctx, 3, &["bug"], "", true);
+    assert!(matches!(undone, Action::Undone { .. }), "{undone:?}");
+    let last = records(dir.path()).into_iter().rfind(|r| r["annotator"] == "tester").unwrap();
+    assert_eq!(last["labels"], serde_json::json!(["bug"]));
+    assert_eq!(last["note"], "crashes on open", "{last}");
 }

@@ -392,6 +392,32 @@ pub fn run_effect(ws: &Workspace, store: &mut Store, effect: Effect) -> Option<A
     }
 }
 
+/// An undo records the earlier answer again, note included. The screen knows the note only
+/// of items it loaded (a visual save covers items never opened), so a note it left empty is
+/// taken from the annotator's latest earlier record with the same labels, before the one
+/// being undone.
+fn with_earlier_note(store: &Store, mut a: crate::model::Annotation) -> crate::model::Annotation {
+    if a.retracted || !a.note.is_empty() {
+        return a;
+    }
+    let Ok(rows) = store.item_annotations(&a.item) else { return a };
+    let mine: Vec<_> = rows
+        .iter()
+        .map(|r| &r.annotation)
+        .filter(|r| r.annotator == a.annotator && r.mode != crate::model::Mode::Adjudication)
+        .collect();
+    let want = crate::metrics::gold::label_set(&a.labels);
+    let earlier = mine.split_last().map(|(_, before)| before).unwrap_or(&[]);
+    if let Some(r) = earlier
+        .iter()
+        .rev()
+        .find(|r| !r.retracted && crate::metrics::gold::label_set(&r.labels) == want)
+    {
+        a.note = r.note.clone();
+    }
+    a
+}
+
 /// Hand a web address to the system's opener (`open` on macOS, `xdg-open` elsewhere), as
 /// one argument: no shell sees it.
 fn open_url(url: &str) -> Action {
@@ -426,6 +452,7 @@ fn save(
     let key = annotation.item.clone();
     let labels = annotation.labels.clone();
     let retracted = annotation.retracted;
+    let annotation = if undo { with_earlier_note(store, annotation) } else { annotation };
     let log = match log::append(ws, dataset, &annotation) {
         Ok(path) => path,
         Err(e) => {

@@ -43,8 +43,18 @@ fn sort_visible(s: &mut State) {
             c(a).total_cmp(&c(b))
         }),
         SortKey::Disagreement => s.visible.sort_by_key(|&i| !queue[i].disputed),
-        SortKey::Age => s.visible.sort(),
-        SortKey::Newest => s.visible.sort_by(|a, b| b.cmp(a)),
+        // By when items were opened; those whose source gives no time keep store order,
+        // after the dated ones.
+        SortKey::Age => {
+            let q = &s.queue;
+            s.visible.sort_by_key(|&i| (q[i].created.unwrap_or(i64::MAX), i));
+        }
+        SortKey::Newest => {
+            let q = &s.queue;
+            s.visible.sort_by_key(|&i| {
+                (std::cmp::Reverse(q[i].created.unwrap_or(i64::MIN)), std::cmp::Reverse(i))
+            });
+        }
     }
 }
 
