@@ -577,3 +577,34 @@ fn consistency_rules_flag_tool_and_language_labels_on_real_conversations() {
     assert_eq!(rule("`tool-calling` requires tool roles"), no_tools, "{stats}");
     assert_eq!(rule("`python` requires a code block in python"), no_python, "{stats}");
 }
+
+/// A file that can be read only once (a pipe) is imported whole: sift hashes what it reads
+/// rather than reading the input twice.
+#[test]
+fn an_import_from_a_pipe_reads_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    ok(&sift(dir.path(), &["init", ws.to_str().unwrap()]));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sift"))
+        .arg("--workspace")
+        .arg(&ws)
+        .args(["import", "/dev/stdin", "--dataset", "piped", "--format", "jsonl"])
+        .env("HOME", &ws)
+        .env("XDG_CONFIG_HOME", ws.join(".config"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{{\"title\": \"first\", \"body\": \"a\"}}").unwrap();
+        writeln!(stdin, "{{\"title\": \"second\", \"body\": \"b\"}}").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = ok(&out);
+    assert!(text.contains("2 imported"), "{text}");
+    let store = sift::store::Store::open(&ws.join(".sift/store.db")).unwrap();
+    assert!(store.item_source("piped:2").unwrap().unwrap().contains('#'), "source recorded");
+}

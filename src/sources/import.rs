@@ -159,9 +159,16 @@ pub fn import_from(
     // The file's hash before the import, so items are written with their source at once
     // (checked against the hash of what the import reads; a file that changed meanwhile
     // gets the source of what was read, in a second write).
-    let before =
-        file_sha256(path).map_err(|source| ImportError::Io { path: name.clone(), source })?;
-    let source = source_of(ctx, path, &before);
+    // Only a regular file can be read twice (a pipe's data would be used up by the hash).
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    let source = match regular {
+        true => {
+            let before = file_sha256(path)
+                .map_err(|source| ImportError::Io { path: name.clone(), source })?;
+            Some(source_of(ctx, path, &before))
+        }
+        false => None,
+    };
     let file = std::fs::File::open(path)
         .map_err(|source| ImportError::Io { path: name.clone(), source })?;
     let input = Hashing { inner: file, hash: <sha2::Sha256 as sha2::Digest>::new() };
@@ -204,7 +211,7 @@ pub fn import_from(
                     }
                     batch.push(item);
                     if batch.len() >= BATCH {
-                        counts.add(ctx.store.upsert_items_from(&batch, &now, Some(&source))?);
+                        counts.add(ctx.store.upsert_items_from(&batch, &now, source.as_deref())?);
                         batch.clear();
                     }
                 }
@@ -237,7 +244,7 @@ pub fn import_from(
         (result, input)
     });
     if !batch.is_empty() {
-        counts.add(ctx.store.upsert_items_from(&batch, &now, Some(&source))?);
+        counts.add(ctx.store.upsert_items_from(&batch, &now, source.as_deref())?);
     }
     let fatal = result.err();
     let sha256 = input.finish().with_context(|| format!("reading {name}"))?;

@@ -84,14 +84,17 @@ impl Store {
         // (busy_timeout cannot help there); taken immediate, it waits for the write lock.
         self.conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // WAL lets a second sift process read while this one writes; NORMAL sync is durable
-        // across application crashes, which is what "saved" promises.
+        // across application crashes, which is what "saved" promises. Recursive triggers:
+        // rows an INSERT OR REPLACE removes fire their delete triggers only with it, and the
+        // trigger-kept counts need them.
         self.conn
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA busy_timeout = 5000;
-                 PRAGMA temp_store = MEMORY;",
+                 PRAGMA temp_store = MEMORY;
+                 PRAGMA recursive_triggers = ON;",
             )
             .map_err(|e| self.err(e))
     }
@@ -222,6 +225,7 @@ mod tests {
         DropAnnotations(u8),
         Run(u8),
         DropRun(u8),
+        Resuggest(u8),
     }
 
     fn op() -> impl proptest::strategy::Strategy<Value = Op> {
@@ -234,6 +238,7 @@ mod tests {
             (0u8..8).prop_map(Op::DropAnnotations),
             (0u8..3).prop_map(Op::Run),
             (0u8..3).prop_map(Op::DropRun),
+            (0u8..3).prop_map(Op::Resuggest),
         ]
     }
 
@@ -273,6 +278,12 @@ mod tests {
                 }),
             // Suggestions go with their run (ON DELETE CASCADE), and are counted out too.
             Op::DropRun(r) => c.execute("DELETE FROM runs WHERE id = 'r' || ?1", [r]),
+            // How `save_suggestions` writes: a second answer replaces the first.
+            Op::Resuggest(r) => c.execute(
+                "INSERT OR REPLACE INTO suggestions(run_id, item_key, labels, created_at)
+                 SELECT id, 'k1', '[\"x\"]', '' FROM runs WHERE id = 'r' || ?1",
+                [r],
+            ),
         };
         r.unwrap();
     }

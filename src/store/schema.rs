@@ -367,6 +367,12 @@ END;
 DROP INDEX items_queue;
 CREATE INDEX items_queue ON items(dataset, id, key, kind, title, repo, signals, created_at);
 "#,
+    // 17: suggestions counted again: stores of versions 13-16 added one for every suggestion
+    // an INSERT OR REPLACE replaced (its delete trigger did not fire without
+    // recursive_triggers, which sift now turns on).
+    r#"
+UPDATE counts SET n = (SELECT count(*) FROM suggestions) WHERE what = 'suggestions';
+"#,
 ];
 
 /// The schema version this build writes.

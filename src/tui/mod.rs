@@ -449,11 +449,13 @@ pub fn run(ctx: Context, opts: Options) -> Result<std::process::ExitCode> {
     let keymap = Keymap::load(&ctx.ws.settings.keys)?;
     let themes_dir = crate::workspace::user_themes_dir();
     let theme = Theme::load(&ctx.ws.settings.theme, themes_dir.as_deref(), theme::no_color_env())?;
-    let state = load_queue(&ctx.ws, &ctx.store, &ctx.labels, &annotator, &opts, false)?;
+    // Answers are read before the first frame: the first item's draft starts from this
+    // annotator's answer, and filters and the accuracy bands need them (deferring them to
+    // the worker was measured faster but lost those).
+    let state = load_queue(&ctx.ws, &ctx.store, &ctx.labels, &annotator, &opts, true)?;
     let (tx, mut rx) = unbounded_channel();
-    let (jobs, worker) = worker::spawn(ctx, tx.clone(), opts.keys.is_some(), true);
+    let (jobs, worker) = worker::spawn(ctx, tx.clone(), opts.keys.is_some(), false);
     let mut app = App::new(state, keymap, theme, jobs);
-    app.status_pending = true;
     app.dataset = opts.dataset.clone();
     app.write_clipboard = true;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
