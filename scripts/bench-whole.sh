@@ -133,7 +133,11 @@ BEFORE="rm -rf $W/export" measure "export gold" \
 BEFORE="fresh imp" measure "import one huge record (skipped)" \
   "$SIFT" --workspace "$W/imp" import "$W/huge.jsonl" --dataset huge
 
-# Saving one answer while another process imports: each save as a whole process.
+# Saving one answer while another process imports: each save as a whole process. Not in
+# the debug smoke: there a save can wait seconds for the import's transactions, near the
+# 5 s busy timeout on a loaded machine, and CI must not fail on time (the lock order itself
+# is tested in store::tests::transactions_take_the_write_lock_when_they_begin).
+if [ -z "${SMOKE:-}" ]; then
 cp -r "$W/ws" "$W/busy"
 "$SIFT" --workspace "$W/busy" import "$W/chats.jsonl" --dataset busy --taxonomy sft \
   >/dev/null 2>"$W/busy.err" &
@@ -144,6 +148,7 @@ for i in $(seq 1 20); do
     --annotator c annotate "big:$i" --labels bug
 done
 wait "$busy" || { echo "bench-whole: the import beside the saves failed:"; tail -5 "$W/busy.err"; exit 1; }
+fi
 
 # The first frame in a real terminal: from the process's start to the queue on screen.
 first_frame "$W/ws"
