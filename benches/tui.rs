@@ -73,7 +73,7 @@ pub fn child(args: &[&str]) {
     let state =
         load_state(&ctx.ws, &ctx.store, &ctx.labels, "bench", &Options::default()).expect("state");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (jobs, _worker) = worker::spawn(ctx, tx, false, false);
+    let (jobs, _worker) = worker::spawn(ctx, tx, false);
     let keymap = Keymap::load(&Default::default()).expect("keymap");
     let theme = Theme::load("default", None, false).expect("theme");
     let mut app = App::new(state, keymap, theme, jobs);

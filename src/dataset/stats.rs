@@ -56,7 +56,7 @@ pub fn agreement_stats_from_store(
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<AgreementStats, StoreError> {
     let mut coded = CodedAnswers::new(taxonomy, selected);
-    let only = if datasets.len() == 1 { Some(datasets[0].as_str()) } else { None };
+    let only = crate::dataset::only_dataset(datasets);
     store.for_each_annotation(only, |dataset, item, annotator, labels, mode| {
         if mode == Mode::Adjudication.as_str()
             || (datasets.len() > 1 && !datasets.iter().any(|d| d == dataset))
@@ -553,7 +553,7 @@ pub fn stats_report(
     let mut coded = CodedAnswers::new(taxonomy, selected);
     let mut people: BTreeMap<String, AnnotatorTally> = BTreeMap::new();
     let mut gold = GoldTally::default();
-    let only = if datasets.len() == 1 { Some(datasets[0].as_str()) } else { None };
+    let only = crate::dataset::only_dataset(datasets);
     store.for_each_record(only, |r, present| {
         if datasets.len() > 1 && !datasets.contains(&r.dataset) {
             return;

@@ -93,30 +93,12 @@ pub fn load_state(
     annotator: &str,
     opts: &Options,
 ) -> Result<State> {
-    load_queue(ws, store, labels, annotator, opts, true)
-}
-
-/// [`load_state`]; without `with_answers` the queue comes without anyone's answers, which
-/// the worker sends right after the first frame (reading every answer of a large store is
-/// most of the time to the first frame).
-pub fn load_queue(
-    ws: &Workspace,
-    store: &Store,
-    labels: &LabelsFile,
-    annotator: &str,
-    opts: &Options,
-    with_answers: bool,
-) -> Result<State> {
     let filter = QueueFilter { dataset: opts.dataset.clone(), repo: None, keys: opts.keys.clone() };
     let rows = store.queue_rows(&filter)?;
     let pushed = store.pushed_keys()?;
     // One read of everyone's current answers serves "mine", disputes and gold.
-    let (mine, disputed) = if with_answers {
-        let items = crate::metrics::gold::group(&store.current_answers(opts.dataset.as_deref())?);
-        answer_status(&items, annotator)
-    } else {
-        Default::default()
-    };
+    let items = crate::metrics::gold::group(&store.current_answers(opts.dataset.as_deref())?);
+    let (mine, disputed) = answer_status(&items, annotator);
     let mut taxonomies = HashMap::new();
     for r in &rows {
         if !taxonomies.contains_key(&r.dataset) {
@@ -221,9 +203,6 @@ pub struct App {
     clipboard: Vec<String>,
     /// Write them to this process's stdout (the real terminal); tests read them instead.
     pub write_clipboard: bool,
-    /// The queue came without answers (see `load_queue`): the worker's first job reads the
-    /// store's whole status.
-    pub status_pending: bool,
 }
 
 impl App {
@@ -244,7 +223,6 @@ impl App {
             started: Instant::now(),
             clipboard: Vec::new(),
             write_clipboard: false,
-            status_pending: false,
         }
     }
 
@@ -332,12 +310,7 @@ impl App {
             let _ = self.jobs.send(Job::Effect(e));
         }
         let dataset = self.dataset.clone();
-        if self.status_pending {
-            let annotator = self.state.annotator.clone();
-            let _ = self.jobs.send(Job::Refresh { dataset, annotator });
-        } else {
-            let _ = self.jobs.send(Job::SuggestionStatus { dataset });
-        }
+        let _ = self.jobs.send(Job::SuggestionStatus { dataset });
     }
 }
 
@@ -452,9 +425,9 @@ pub fn run(ctx: Context, opts: Options) -> Result<std::process::ExitCode> {
     // Answers are read before the first frame: the first item's draft starts from this
     // annotator's answer, and filters and the accuracy bands need them (deferring them to
     // the worker was measured faster but lost those).
-    let state = load_queue(&ctx.ws, &ctx.store, &ctx.labels, &annotator, &opts, true)?;
+    let state = load_state(&ctx.ws, &ctx.store, &ctx.labels, &annotator, &opts)?;
     let (tx, mut rx) = unbounded_channel();
-    let (jobs, worker) = worker::spawn(ctx, tx.clone(), opts.keys.is_some(), false);
+    let (jobs, worker) = worker::spawn(ctx, tx.clone(), opts.keys.is_some());
     let mut app = App::new(state, keymap, theme, jobs);
     app.dataset = opts.dataset.clone();
     app.write_clipboard = true;

@@ -44,11 +44,6 @@ impl Follow {
         let last_item = if fixed_queue { None } else { store.max_item_id().ok() };
         Follow { seen: store.data_version().ok(), last_item }
     }
-
-    /// Take the store as changed at the next check.
-    pub fn forget(&mut self) {
-        self.seen = None;
-    }
 }
 
 /// The store's status when another process changed it since the last call, else `None`.

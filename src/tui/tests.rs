@@ -1482,7 +1482,7 @@ fn drive(keys: Vec<Event>, opts: Options) -> tempfile::TempDir {
     let ctx = crate::demo::prepare(dir.path(), &ov).unwrap();
     let state = load_state(&ctx.ws, &ctx.store, &ctx.labels, "tester", &opts).unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (jobs, handle) = worker::spawn(ctx, tx.clone(), opts.keys.is_some(), false);
+    let (jobs, handle) = worker::spawn(ctx, tx.clone(), opts.keys.is_some());
     let keymap = Keymap::load(&Default::default()).unwrap();
     let mut app = App::new(state, keymap, Theme::load("default", None, true).unwrap(), jobs);
     app.state.size = (160, 50);
@@ -2037,42 +2037,6 @@ fn the_demo_shows_the_product() {
     assert!(!s.push.armed);
     let (msg, _) = s.message.clone().unwrap();
     assert!(msg.contains("made-up") && msg.contains("sift pull OWNER/REPO"), "{msg}");
-}
-
-/// The review screen opens before anyone's answers are read; the worker's first message
-/// brings them (and the suggestions), as a later change by another process would.
-#[test]
-fn answers_arrive_after_the_first_frame() {
-    let (_dir, ctx) = demo_ctx();
-    let opts = Options::default();
-    let state = super::load_queue(&ctx.ws, &ctx.store, &ctx.labels, "alice", &opts, false).unwrap();
-    assert!(state.queue.iter().all(|e| e.mine.is_none() && !e.suggested));
-    let want = load_state(&ctx.ws, &ctx.store, &ctx.labels, "alice", &opts).unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (jobs, handle) = worker::spawn(ctx, tx.clone(), false, true);
-    let keymap = Keymap::load(&Default::default()).unwrap();
-    let mut app = App::new(state, keymap, Theme::load("default", None, true).unwrap(), jobs);
-    app.status_pending = true;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        app.start();
-        // Messages in the order the worker sends them, until the status has come.
-        while !app.state.queue.iter().any(|e| e.mine.is_some()) {
-            let msg = tokio::time::timeout(std::time::Duration::from_secs(120), rx.recv())
-                .await
-                .expect("the worker answers")
-                .expect("the worker is running");
-            super::handle(&mut app, msg);
-        }
-    });
-    let mine = |s: &State| s.queue.iter().map(|e| e.mine.clone()).collect::<Vec<_>>();
-    let disputed = |s: &State| s.queue.iter().map(|e| e.disputed).collect::<Vec<_>>();
-    assert_eq!(mine(&app.state), mine(&want));
-    assert_eq!(disputed(&app.state), disputed(&want));
-    assert!(app.state.queue.iter().any(|e| e.suggested), "suggestions came too");
-    drop(tx);
-    drop(app);
-    handle.join().unwrap();
 }
 
 /// Undoing a visual save brings every earlier answer back with its note, also for items the

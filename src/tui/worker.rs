@@ -43,19 +43,12 @@ pub enum Job {
 
 /// Start the worker; it stops when the job channel closes. With `fixed_queue` (a given list
 /// of items, such as the weekly sample) items added to the store later do not join the queue.
-/// With `status_pending` (a queue loaded without answers) the first refresh sends the whole
-/// status.
 pub fn spawn(
     mut ctx: Context,
     out: UnboundedSender<Msg>,
     fixed_queue: bool,
-    status_pending: bool,
 ) -> (mpsc::Sender<Job>, std::thread::JoinHandle<()>) {
     let mut follow = super::refresh::Follow::start(&ctx.store, fixed_queue);
-    if status_pending {
-        // The first refresh reads the whole status, changed or not.
-        follow.forget();
-    }
     let (tx, rx) = mpsc::channel::<Job>();
     let handle = std::thread::spawn(move || {
         for job in rx {

@@ -87,7 +87,7 @@ fn dataset(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
     };
     // The notes explaining gold, from the records streamed oldest first.
     let mut notes = export::Notes::new(&gold);
-    let only = if datasets.len() == 1 { Some(datasets[0].as_str()) } else { None };
+    let only = crate::dataset::only_dataset(&datasets);
     ctx.store.for_each_record(only, |r, _| {
         if datasets.contains(&r.dataset) {
             notes.take(&r.annotation);
