@@ -76,6 +76,42 @@ impl Store {
         Ok(out)
     }
 
+    /// One annotator's current answer per item (adjudication rulings not counted; a retracted
+    /// latest record means no answer): what `current_answers` gives for that annotator, read
+    /// without everyone else's records.
+    pub fn annotator_answers(
+        &self,
+        dataset: Option<&str>,
+        annotator: &str,
+    ) -> Result<std::collections::HashMap<String, Vec<String>>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT a.item_key, a.labels
+                 FROM annotations a
+                 JOIN (SELECT max(id) AS mid FROM annotations INDEXED BY annotations_annotator
+                       WHERE annotator = ?2 AND mode != 'adjudication'
+                         AND (?1 IS NULL OR dataset = ?1)
+                       GROUP BY item_key) m
+                   ON a.id = m.mid
+                 WHERE a.retracted = 0 AND a.item_key IN (SELECT key FROM items)",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = st.query(params![dataset, annotator]).map_err(|e| self.err(e))?;
+        let mut out = std::collections::HashMap::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let item: String = r.get(0).map_err(|e| self.err(e))?;
+            let labels: String = r.get(1).map_err(|e| self.err(e))?;
+            let mut labels: Vec<String> =
+                serde_json::from_str(&labels).map_err(|e| self.corrupt(&item, e))?;
+            // As `metrics::gold::group` keeps answers: a set, sorted.
+            labels.sort_unstable();
+            labels.dedup();
+            out.insert(item, labels);
+        }
+        Ok(out)
+    }
+
     /// Visit every annotation record in id order (oldest first) with borrowed text, without
     /// allocating per row: (dataset, item, annotator, labels as JSON text, mode). The bulk path
     /// for statistics over hundreds of thousands of records.
@@ -239,6 +275,53 @@ mod tests {
             suggestion: None,
             week: None,
             retracted: false,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// One annotator's answers read alone equal that annotator's answers among everyone's,
+        /// whatever the records: blind and adjudication, retractions, label order and repeats,
+        /// items of two datasets, records of items no longer in the store.
+        #[test]
+        fn one_annotators_answers_equal_theirs_among_everyones(
+            records in proptest::collection::vec(
+                (0..4usize, 0..3usize, proptest::collection::vec(0..3usize, 0..4),
+                 proptest::bool::ANY, proptest::bool::weighted(0.2)),
+                0..30,
+            )
+        ) {
+            let mut s = Store::open_in_memory().unwrap();
+            let dataset = |i: usize| if i < 2 { "d" } else { "e" };
+            // Item 3 is never stored: its records count for nobody.
+            let items: Vec<crate::model::Item> = (0..3)
+                .map(|i| crate::model::Item {
+                    key: format!("x{i}"),
+                    dataset: dataset(i).into(),
+                    ..Default::default()
+                })
+                .collect();
+            s.upsert_items(&items, "t").unwrap();
+            let names = ["bug", "ux", "question"];
+            for (n, (item, who, labels, adjudication, retracted)) in records.iter().enumerate() {
+                let labels: Vec<&str> = labels.iter().map(|&l| names[l]).collect();
+                let mode = if *adjudication { Mode::Adjudication } else { Mode::Blind };
+                let mut a = ann(&format!("x{item}"), ["a", "b", "c"][*who], &labels, mode);
+                a.retracted = *retracted;
+                let to = LogOffset { offset: 1, lines: 1, ..Default::default() };
+                s.replay_annotations(&format!("l{n}"), dataset(*item), LogOffset::default(), &[a], to)
+                    .unwrap();
+            }
+            for filter in [None, Some("d"), Some("e")] {
+                let everyone = crate::metrics::gold::group(&s.current_answers(filter).unwrap());
+                for who in ["a", "b", "c"] {
+                    let want: std::collections::HashMap<String, Vec<String>> = everyone
+                        .iter()
+                        .filter_map(|i| i.answers.get(who).map(|l| (i.item.clone(), l.clone())))
+                        .collect();
+                    proptest::prop_assert_eq!(s.annotator_answers(filter, who).unwrap(), want);
+                }
+            }
         }
     }
 

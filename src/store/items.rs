@@ -286,6 +286,33 @@ impl Store {
         Ok(out)
     }
 
+    /// A page of the queue in its order (dataset, then id): the rows after `after` (a row's
+    /// dataset and id), at most `limit` of them. The review screen draws its first page
+    /// before the rest is read.
+    pub fn queue_page(
+        &self,
+        dataset: Option<&str>,
+        after: Option<(&str, i64)>,
+        limit: Option<usize>,
+    ) -> Result<Vec<QueueRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id, key, dataset, kind, title, repo, signals, created_at
+                 FROM items INDEXED BY items_queue
+                 WHERE (?1 IS NULL OR dataset = ?1) AND (?2 IS NULL OR (dataset, id) > (?2, ?3))
+                 ORDER BY dataset, id LIMIT ?4",
+            )
+            .map_err(|e| self.err(e))?;
+        let (after_dataset, after_id) = after.unzip();
+        // SQLite reads a negative LIMIT as none.
+        let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let rows = st
+            .query_map(params![dataset, after_dataset, after_id, limit], queue_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// Queue rows of items added after item `after` (ids grow with every new item).
     pub fn queue_rows_after(&self, dataset: Option<&str>, after: i64) -> Result<Vec<QueueRow>> {
         let mut st = self
@@ -674,6 +701,46 @@ fn insert_children(tx: &Transaction, id: i64, item: &Item) -> rusqlite::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pages of any size, each starting after the last row of the one before, give the
+    /// queue's rows in its order, every row once, for every dataset filter.
+    #[test]
+    fn queue_pages_join_into_the_queue() {
+        let mut s = Store::open_in_memory().unwrap();
+        // Datasets interleaved by id, so the queue's order (dataset, id) is not the id order.
+        let items: Vec<Item> = (0..23)
+            .map(|i| Item {
+                key: format!("k{i}"),
+                dataset: ["b", "a", "c"][i % 3].into(),
+                title: format!("t{i}"),
+                ..Default::default()
+            })
+            .collect();
+        s.upsert_items(&items, "now").unwrap();
+        for dataset in [None, Some("a"), Some("c"), Some("none")] {
+            let filter = QueueFilter { dataset: dataset.map(String::from), ..Default::default() };
+            let whole: Vec<String> =
+                s.queue_rows(&filter).unwrap().into_iter().map(|r| r.key).collect();
+            for size in [1, 2, 5, 7, 50] {
+                let mut keys = Vec::new();
+                let mut after: Option<(String, i64)> = None;
+                loop {
+                    let at = after.as_ref().map(|(d, id)| (d.as_str(), *id));
+                    let page = s.queue_page(dataset, at, Some(size)).unwrap();
+                    assert!(page.len() <= size);
+                    let Some(last) = page.last() else { break };
+                    after = Some((last.dataset.clone(), last.id));
+                    keys.extend(page.into_iter().map(|r| r.key));
+                }
+                assert_eq!(keys, whole, "pages of {size}, dataset {dataset:?}");
+            }
+            let at = s.queue_page(dataset, None, Some(3)).unwrap();
+            if let Some(last) = at.last() {
+                let rest = s.queue_page(dataset, Some((&last.dataset, last.id)), None).unwrap();
+                assert_eq!(at.len() + rest.len(), whole.len(), "no limit reads the rest");
+            }
+        }
+    }
 
     /// A pass over the items gives each item exactly as `item` does, turns and comments with
     /// it, whichever datasets and children are interleaved.

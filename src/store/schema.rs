@@ -373,6 +373,11 @@ CREATE INDEX items_queue ON items(dataset, id, key, kind, title, repo, signals, 
     r#"
 UPDATE counts SET n = (SELECT count(*) FROM suggestions) WHERE what = 'suggestions';
 "#,
+    // 18: one annotator's records without reading everyone's: the review screen reads only
+    // its own annotator's answers before the first frame.
+    r#"
+CREATE INDEX IF NOT EXISTS annotations_annotator ON annotations(annotator, item_key, id);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -114,15 +114,17 @@ pub enum Action {
     },
     /// Another process changed the store: the queue's status as it is now.
     StoreChanged(Box<super::refresh::StoreStatus>),
-    /// Every item's latest suggested labels, and the measured accuracy per confidence band.
-    SuggestionStatus {
-        labels: std::collections::HashMap<String, Vec<String>>,
-        bands: super::state::BandAccuracy,
-        /// Items whose latest suggestion breaks a consistency rule.
-        inconsistent: std::collections::HashSet<String>,
-        /// The top confidence of each item's latest suggestion (boxed: keeps Action small).
-        confidence: Box<std::collections::HashMap<String, f64>>,
-    },
+    /// The queue after its first page, with the taxonomies of its datasets (boxed: keeps
+    /// Action small).
+    QueueRest(
+        Box<(
+            Vec<super::state::Entry>,
+            std::collections::HashMap<String, crate::taxonomy::Taxonomy>,
+        )>,
+    ),
+    /// The queue's status that needs everyone's answers or every suggestion (boxed: keeps
+    /// Action small).
+    SuggestionStatus(Box<super::SuggestionStatus>),
     RunsListed {
         rows: Vec<(String, String)>,
     },

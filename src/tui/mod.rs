@@ -93,12 +93,57 @@ pub fn load_state(
     annotator: &str,
     opts: &Options,
 ) -> Result<State> {
-    let filter = QueueFilter { dataset: opts.dataset.clone(), repo: None, keys: opts.keys.clone() };
-    let rows = store.queue_rows(&filter)?;
+    // A given list (the weekly sample) is read whole; a dataset's queue, which can hold a
+    // million items, draws its first page while the worker reads the rest.
+    let rows = match &opts.keys {
+        Some(_) => {
+            let filter =
+                QueueFilter { dataset: opts.dataset.clone(), repo: None, keys: opts.keys.clone() };
+            store.queue_rows(&filter)?
+        }
+        None => store.queue_page(opts.dataset.as_deref(), None, Some(FIRST_PAGE))?,
+    };
+    let rest = (opts.keys.is_none() && rows.len() == FIRST_PAGE)
+        .then(|| rows.last().map(|r| (r.dataset.clone(), r.id)))
+        .flatten();
+    let (queue, taxonomies) = entries(ws, store, labels, annotator, opts.dataset.as_deref(), rows)?;
+    let mut s = State::new(annotator.to_string(), taxonomies, queue);
+    s.queue_rest = rest;
+    s.sample_week = opts.sample_week.clone();
+    s.blind = opts.blind || opts.sample_week.is_some();
+    s.demo = opts.demo;
+    Ok(s)
+}
+
+/// Queue rows drawn before the rest of the queue is read: a few screens.
+pub const FIRST_PAGE: usize = 500;
+
+/// The queue after its first page, with the taxonomies of its datasets: read by the worker
+/// right after the first frame.
+pub fn queue_rest(
+    ctx: &Context,
+    annotator: &str,
+    dataset: Option<&str>,
+    after: (&str, i64),
+) -> Result<(Vec<Entry>, HashMap<String, crate::taxonomy::Taxonomy>)> {
+    let rows = ctx.store.queue_page(dataset, Some(after), None)?;
+    entries(&ctx.ws, &ctx.store, &ctx.labels, annotator, dataset, rows)
+}
+
+/// Queue entries for rows, with this annotator's answers and the pushes (everyone's answers
+/// and the suggestions come with the worker's status).
+fn entries(
+    ws: &Workspace,
+    store: &Store,
+    labels: &LabelsFile,
+    annotator: &str,
+    dataset: Option<&str>,
+    rows: Vec<crate::store::QueueRow>,
+) -> Result<(Vec<Entry>, HashMap<String, crate::taxonomy::Taxonomy>)> {
     let pushed = store.pushed_keys()?;
-    // One read of everyone's current answers serves "mine", disputes and gold.
-    let items = crate::metrics::gold::group(&store.current_answers(opts.dataset.as_deref())?);
-    let (mine, disputed) = answer_status(&items, annotator);
+    // Only this annotator's answers: the first item's draft starts from them. Everyone's
+    // (disputes, gold for the accuracy bands) come with the worker's first status.
+    let mine = store.annotator_answers(dataset, annotator)?;
     let mut taxonomies = HashMap::new();
     for r in &rows {
         if !taxonomies.contains_key(&r.dataset) {
@@ -108,42 +153,33 @@ pub fn load_state(
     }
     let queue = rows
         .into_iter()
-        // Suggestion status arrives from the worker right after the first frame.
         .map(|r| {
-            let (mine, disputed) = (mine.get(&r.key).cloned(), disputed.contains(&r.key));
+            let mine = mine.get(&r.key).cloned();
             let pushed = pushed.contains(&r.key);
-            Entry::from_row(r, mine, disputed, pushed, None)
+            Entry::from_row(r, mine, false, pushed, None)
         })
         .collect();
-    let mut s = State::new(annotator.to_string(), taxonomies, queue);
-    s.sample_week = opts.sample_week.clone();
-    s.blind = opts.blind || opts.sample_week.is_some();
-    s.demo = opts.demo;
-    Ok(s)
+    Ok((queue, taxonomies))
 }
 
 /// Item key -> labels.
 type Answers = HashMap<String, Vec<String>>;
 
-/// This annotator's answers, and the items whose annotators disagree without adjudication.
-fn answer_status(
-    items: &[crate::metrics::gold::ItemAnswers],
-    me: &str,
-) -> (Answers, HashSet<String>) {
-    let mine = items
-        .iter()
-        .filter_map(|i| i.answers.get(me).map(|labels| (i.item.clone(), labels.clone())))
-        .collect();
-    let disputed =
-        crate::metrics::gold::disagreements(items).into_iter().map(|i| i.item.clone()).collect();
-    (mine, disputed)
+/// The part of the queue's status that needs everyone's answers or every suggestion, read by
+/// the worker right after the first frame (and again when another process changes the store).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SuggestionStatus {
+    /// Every item's latest suggested labels.
+    pub labels: Answers,
+    /// The measured accuracy per confidence band.
+    pub bands: BandAccuracy,
+    /// Items whose latest suggestion breaks a consistency rule.
+    pub inconsistent: HashSet<String>,
+    /// The top confidence of each item's latest suggestion.
+    pub confidence: HashMap<String, f64>,
+    /// Items whose annotators disagree without adjudication.
+    pub disputed: HashSet<String>,
 }
-
-/// Every item's latest suggested labels and the measured accuracy per confidence band: the
-/// part of the queue's status that needs every suggestion, computed after the first frame.
-/// Every item's latest suggested labels, the accuracy per confidence band, the items that
-/// break a rule, and each item's top confidence.
-pub type SuggestionStatus = (Answers, BandAccuracy, HashSet<String>, HashMap<String, f64>);
 
 pub fn suggestion_status(store: &Store, dataset: Option<&str>) -> Result<SuggestionStatus> {
     let latest = store.latest_suggested_labels()?;
@@ -152,6 +188,8 @@ pub fn suggestion_status(store: &Store, dataset: Option<&str>) -> Result<Suggest
     let suggested: HashMap<String, Vec<LabelScore>> =
         latest.into_iter().map(|(k, (labels, _))| (k, labels)).collect();
     let items = crate::metrics::gold::group(&store.current_answers(dataset)?);
+    let disputed =
+        crate::metrics::gold::disagreements(&items).into_iter().map(|i| i.item.clone()).collect();
     let gold: HashMap<String, Vec<String>> =
         crate::metrics::gold::gold_map(&items).into_iter().map(|(k, g)| (k, g.labels)).collect();
     let bands = band_accuracy(&gold, &suggested);
@@ -162,9 +200,9 @@ pub fn suggestion_status(store: &Store, dataset: Option<&str>) -> Result<Suggest
             Some((k.clone(), top))
         })
         .collect();
-    let names =
+    let labels =
         suggested.into_iter().map(|(k, v)| (k, v.into_iter().map(|l| l.name).collect())).collect();
-    Ok((names, bands, inconsistent, confidence))
+    Ok(SuggestionStatus { labels, bands, inconsistent, confidence, disputed })
 }
 
 /// For every suggested label with a confidence on an item that has gold: was it right?
@@ -310,6 +348,10 @@ impl App {
             let _ = self.jobs.send(Job::Effect(e));
         }
         let dataset = self.dataset.clone();
+        if let Some(after) = self.state.queue_rest.clone() {
+            let annotator = self.state.annotator.clone();
+            let _ = self.jobs.send(Job::QueueRest { dataset: dataset.clone(), annotator, after });
+        }
         let _ = self.jobs.send(Job::SuggestionStatus { dataset });
     }
 }

@@ -61,16 +61,15 @@ pub fn changed(
     // A teammate's `sift annotate` wrote its log and the store; our own replay catches up
     // with any log lines the store has not taken yet.
     crate::workspace::log::replay(&ctx.ws, &mut ctx.store)?;
-    let items = crate::metrics::gold::group(&ctx.store.current_answers(dataset)?);
-    let (mine, disputed) = super::answer_status(&items, annotator);
-    let (suggested, _, inconsistent, confidence) = super::suggestion_status(&ctx.store, dataset)?;
+    let mine = ctx.store.annotator_answers(dataset, annotator)?;
+    let st = super::suggestion_status(&ctx.store, dataset)?;
     let mut status = StoreStatus {
         mine,
-        disputed,
+        disputed: st.disputed,
         pushed: ctx.store.pushed_keys()?,
-        suggested,
-        inconsistent,
-        confidence,
+        suggested: st.labels,
+        inconsistent: st.inconsistent,
+        confidence: st.confidence,
         ..Default::default()
     };
     if let Some(after) = follow.last_item {

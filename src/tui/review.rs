@@ -65,7 +65,10 @@ pub(super) fn draw_queue(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let (done, total) = s.progress();
     let filter =
         if s.filter_text.is_empty() { String::new() } else { format!(" /{}", s.filter_text) };
-    let block = pane_block(format!(" queue {done}/{total}{filter} "), s.pane == Pane::Queue, cx);
+    // While the worker reads the rest of the queue, the count is of the rows read so far.
+    let more = if s.queue_rest.is_some() { "+ reading…" } else { "" };
+    let block =
+        pane_block(format!(" queue {done}/{total}{more}{filter} "), s.pane == Pane::Queue, cx);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let h = inner.height as usize;

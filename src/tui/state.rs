@@ -309,6 +309,9 @@ pub struct State {
     /// Taxonomy per dataset.
     pub taxonomies: HashMap<String, Taxonomy>,
     pub queue: Vec<Entry>,
+    /// Where the rest of the queue starts (the last row read: dataset and id) while the
+    /// worker reads it; `None` once the queue is whole.
+    pub queue_rest: Option<(String, i64)>,
     /// Indices into `queue` that pass the filter, in order.
     pub visible: Vec<usize>,
     /// Position in `visible`.
@@ -382,6 +385,7 @@ impl State {
             taxonomies,
             queue,
             visible,
+            queue_rest: None,
             cursor: 0,
             filter: Filter::default(),
             filter_text: String::new(),

@@ -302,19 +302,15 @@ fn long_turns_fold_and_z_shows_them_whole() {
 #[test]
 fn sort_orders_the_queue_by_confidence_disagreement_or_age() {
     let mut s = state();
-    let confidence = Box::new(
-        [("d:1".to_string(), 0.9), ("d:2".to_string(), 0.3), ("d:3".to_string(), 0.6)]
-            .into_iter()
-            .collect(),
-    );
+    let confidence = [("d:1".to_string(), 0.9), ("d:2".to_string(), 0.3), ("d:3".to_string(), 0.6)]
+        .into_iter()
+        .collect();
     update(
         &mut s,
-        Action::SuggestionStatus {
-            labels: Default::default(),
-            bands: Default::default(),
-            inconsistent: Default::default(),
+        Action::SuggestionStatus(Box::new(super::SuggestionStatus {
             confidence,
-        },
+            ..Default::default()
+        })),
     );
     s.queue[2].disputed = true;
     let keys = |s: &State| s.visible.iter().map(|&i| s.queue[i].key.clone()).collect::<Vec<_>>();
@@ -1008,8 +1004,8 @@ fn suggestion_status_arrives_after_the_first_frame() {
     let mut bands = [(0, 0); 10];
     bands[8] = (3, 5);
     let inconsistent = ["d:3".to_string()].into_iter().collect();
-    let confidence = Default::default();
-    update(&mut s, Action::SuggestionStatus { labels, bands, inconsistent, confidence });
+    let status = super::SuggestionStatus { labels, bands, inconsistent, ..Default::default() };
+    update(&mut s, Action::SuggestionStatus(Box::new(status)));
     assert!(s.queue[1].suggested && !s.queue[0].suggested);
     assert_eq!(s.band(0.85), Some(0.6));
     assert_eq!(s.visible, vec![1], "the pending label filter is applied again");
@@ -1983,10 +1979,8 @@ fn the_demo_shows_the_product() {
     let opts = Options { demo: true, ..Default::default() };
     let mut s = load_state(&ctx.ws, &ctx.store, &ctx.labels, "tester", &opts).unwrap();
     // What the worker sends right after the first frame.
-    let (labels, bands, inconsistent, confidence) =
-        super::suggestion_status(&ctx.store, None).unwrap();
-    let confidence = Box::new(confidence);
-    update(&mut s, Action::SuggestionStatus { labels, bands, inconsistent, confidence });
+    let status = super::suggestion_status(&ctx.store, None).unwrap();
+    update(&mut s, Action::SuggestionStatus(Box::new(status)));
     // The first screen at 80x24: the queue rows drawn.
     let t = render(&s, "default", 80, 24);
     let buf = t.backend().buffer();
@@ -2062,4 +2056,69 @@ fn undoing_a_visual_save_restores_the_earlier_notes() {
     let last = records(dir.path()).into_iter().rfind(|r| r["annotator"] == "tester").unwrap();
     assert_eq!(last["labels"], serde_json::json!(["bug"]));
     assert_eq!(last["note"], "crashes on open", "{last}");
+}
+
+/// A long queue: the first page is drawn with this annotator's own answers, the worker reads
+/// the rest, and a filter typed and a draft started before it arrives are kept; everyone's
+/// answers (disputes) come with the status after it.
+#[test]
+fn the_first_page_is_drawn_and_the_worker_reads_the_rest() {
+    let (_dir, mut ctx) = demo_ctx();
+    let more: Vec<Item> = (0..super::FIRST_PAGE)
+        .map(|i| Item {
+            key: format!("demo-history:extra-{i:04}"),
+            dataset: "demo-history".into(),
+            title: format!("zqxj issue {i}"),
+            body: "the build fails on save".into(),
+            ..Default::default()
+        })
+        .collect();
+    ctx.store.upsert_items(&more, "2026-12-07T00:00:00Z").unwrap();
+    let whole = ctx.store.queue_rows(&crate::store::QueueFilter::default()).unwrap();
+    assert!(whole.len() > super::FIRST_PAGE);
+    let mut s = load_state(&ctx.ws, &ctx.store, &ctx.labels, "alice", &Options::default()).unwrap();
+    assert_eq!(s.queue.len(), super::FIRST_PAGE);
+    let last = &whole[super::FIRST_PAGE - 1];
+    assert_eq!(s.queue_rest, Some((last.dataset.clone(), last.id)));
+    // The first page carries alice's own answers, as everyone's answers have them.
+    let everyone = crate::metrics::gold::group(&ctx.store.current_answers(None).unwrap());
+    for e in &s.queue {
+        let hers = everyone.iter().find(|i| i.item == e.key).and_then(|i| i.answers.get("alice"));
+        assert_eq!(e.mine.as_ref(), hers, "{}", e.key);
+    }
+    assert!(s.queue.iter().any(|e| e.mine.is_some()), "alice answered some of the first page");
+    let title = visible(render(&s, "default", 100, 30).backend().buffer()).join("\n");
+    assert!(title.contains(&format!("/{}+ reading…", super::FIRST_PAGE)), "{title}");
+    // A filter and a draft before the rest arrives.
+    super::update::apply_filter(&mut s, "zqxj".into());
+    let early = s.visible.len();
+    assert!(early > 0 && early < super::FIRST_PAGE, "only some extra items are read yet");
+    let focused = s.current().map(|e| e.key.clone());
+    update(&mut s, Action::Toggle(1));
+    let draft = s.draft.clone();
+    assert!(!draft.labels.is_empty());
+    let after = s.queue_rest.clone().unwrap();
+    let rest = super::queue_rest(&ctx, "alice", None, (&after.0, after.1)).unwrap();
+    update(&mut s, Action::QueueRest(Box::new(rest)));
+    let keys: Vec<&str> = s.queue.iter().map(|e| e.key.as_str()).collect();
+    let want: Vec<&str> = whole.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, want, "the queue is whole, in order, once");
+    assert_eq!(s.queue_rest, None);
+    assert_eq!(s.visible.len(), super::FIRST_PAGE, "the filter covers the rest");
+    assert_eq!(s.current().map(|e| e.key.clone()), focused);
+    assert_eq!(s.draft, draft, "the draft survives the rest's arrival");
+    // Disputes come with the status (everyone's answers), not before.
+    assert!(s.queue.iter().all(|e| !e.disputed));
+    let status = super::suggestion_status(&ctx.store, None).unwrap();
+    let disputed: Vec<String> =
+        crate::metrics::gold::disagreements(&everyone).iter().map(|i| i.item.clone()).collect();
+    assert!(!disputed.is_empty(), "the demo has disagreements");
+    update(&mut s, Action::SuggestionStatus(Box::new(status)));
+    let mut shown: Vec<String> =
+        s.queue.iter().filter(|e| e.disputed).map(|e| e.key.clone()).collect();
+    shown.sort();
+    let mut disputed = disputed;
+    disputed.sort();
+    assert_eq!(shown, disputed);
+    assert_eq!(s.draft, draft, "the status keeps the draft too");
 }

@@ -34,6 +34,12 @@ pub enum Job {
     SuggestionStatus {
         dataset: Option<String>,
     },
+    /// Read the queue after its first page (`State::queue_rest`).
+    QueueRest {
+        dataset: Option<String>,
+        annotator: String,
+        after: (String, i64),
+    },
     /// Look whether another process changed the store (see `refresh`).
     Refresh {
         dataset: Option<String>,
@@ -105,16 +111,18 @@ fn run_job(
         Job::Effect(e) => Msg::Action(run_effect(&ctx.ws, &mut ctx.store, e)?),
         Job::Stats { dataset } => stats(&ctx.ws, &ctx.store, &ctx.labels, &dataset),
         Job::Sample => sample(&ctx.ws, &ctx.store),
+        Job::QueueRest { dataset, annotator, after } => {
+            let (d, id) = (after.0.as_str(), after.1);
+            match super::queue_rest(ctx, &annotator, dataset.as_deref(), (d, id)) {
+                Ok(rest) => Msg::Action(Action::QueueRest(Box::new(rest))),
+                Err(e) => Msg::Action(Action::Failed {
+                    error: format!("reading the rest of the queue: {e:#}"),
+                }),
+            }
+        }
         Job::SuggestionStatus { dataset } => {
             match super::suggestion_status(&ctx.store, dataset.as_deref()) {
-                Ok((labels, bands, inconsistent, confidence)) => {
-                    Msg::Action(Action::SuggestionStatus {
-                        labels,
-                        bands,
-                        inconsistent,
-                        confidence: Box::new(confidence),
-                    })
-                }
+                Ok(status) => Msg::Action(Action::SuggestionStatus(Box::new(status))),
                 Err(e) => Msg::Action(Action::Failed { error: format!("{e:#}") }),
             }
         }

@@ -121,6 +121,22 @@ pub fn matches(f: &Filter, e: &Entry, blind: bool) -> bool {
             .all(|w| title.contains(w.as_str()) || e.key.to_lowercase().contains(w.as_str()))
 }
 
+/// The filter applied again to a queue that changed under it (its rest read, statuses
+/// arrived): the focused item, when it stays in view, keeps its draft, note and place.
+pub(crate) fn refilter(s: &mut State) -> Vec<Effect> {
+    let key = s.current().map(|e| e.key.clone());
+    let draft = s.draft.clone();
+    let note = std::mem::take(&mut s.note);
+    let kept = (s.item_scroll, s.unfolded, s.similar_cursor, s.dim, s.label_cursor);
+    let fx = apply_filter(s, s.filter_text.clone());
+    if key.is_some() && s.current().map(|e| e.key.clone()) == key {
+        s.draft = draft;
+        s.note = note;
+        (s.item_scroll, s.unfolded, s.similar_cursor, s.dim, s.label_cursor) = kept;
+    }
+    fx
+}
+
 pub(crate) fn apply_filter(s: &mut State, text: String) -> Vec<Effect> {
     let current_key = s.current().map(|e| e.key.clone());
     // Positions change with the filter: a visual selection would cover other items.

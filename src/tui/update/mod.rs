@@ -60,25 +60,43 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.runs.comparison = lines;
             vec![]
         }
-        Action::SuggestionStatus { labels, bands, inconsistent, confidence } => {
+        Action::SuggestionStatus(st) => {
             for e in &mut s.queue {
-                if let Some(l) = labels.get(&e.key) {
+                if let Some(l) = st.labels.get(&e.key) {
                     e.suggested = true;
                     e.suggested_labels = l.clone();
                 }
-                e.inconsistent = inconsistent.contains(&e.key);
-                e.confidence = confidence.get(&e.key).copied();
+                e.inconsistent = st.inconsistent.contains(&e.key);
+                e.confidence = st.confidence.get(&e.key).copied();
+                // A save on its way reports the item's dispute itself (`Saved`).
+                if !e.saving {
+                    e.disputed = st.disputed.contains(&e.key);
+                }
             }
-            s.band_accuracy = bands;
-            // A `label:` or `sort:` filter typed before the status arrived is applied again.
+            s.band_accuracy = st.bands;
+            // A `label:`, `sort:` or status filter typed before the status arrived is applied
+            // again.
             if s.filter.label.is_some()
                 || s.filter.sort.is_some()
-                || s.filter.status.as_deref() == Some("inconsistent")
+                || matches!(s.filter.status.as_deref(), Some("inconsistent" | "disputed"))
             {
-                let text = s.filter_text.clone();
-                return apply_filter(s, text);
+                return refilter(s);
             }
             vec![]
+        }
+        Action::QueueRest(rest) => {
+            let (entries, taxonomies) = *rest;
+            for (dataset, t) in taxonomies {
+                s.taxonomies.entry(dataset).or_insert(t);
+            }
+            s.queue_rest = None;
+            let from = s.queue.len();
+            s.queue.extend(entries);
+            if s.filter_text.is_empty() {
+                s.visible.extend(from..s.queue.len());
+                return vec![];
+            }
+            refilter(s)
         }
         Action::PushMode => {
             s.push.apply = !s.push.apply;
