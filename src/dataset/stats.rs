@@ -110,7 +110,9 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+/// hashbrown's map for its `entry_ref`: an interned key is hashed once and copied only when
+/// new.
+type FastMap<K, V> = hashbrown::HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
 
 /// Taxonomies larger than this use one bit per label up to here and ignore the rest, which
 /// no real taxonomy reaches (max 128 labels).
@@ -136,24 +138,36 @@ impl<'t> CodedAnswers<'t> {
         }
     }
 
+    /// Room for `items` items, so a large pass does not grow its tables step by step.
+    fn reserve(&mut self, items: usize) {
+        self.items.reserve(items);
+        self.answers.reserve(items);
+    }
+
     fn bits<'a>(&self, labels: impl IntoIterator<Item = &'a str>) -> u128 {
         labels.into_iter().filter_map(|l| self.label_bits.get(l)).fold(0, |acc, b| acc | b)
     }
 
     fn intern(map: &mut FastMap<String, u32>, name: &str) -> u32 {
-        if let Some(&id) = map.get(name) {
-            return id;
-        }
-        let id = map.len() as u32;
-        map.insert(name.to_owned(), id);
-        id
+        let next = map.len() as u32;
+        *map.entry_ref(name).or_insert(next)
     }
 
     fn add_bits(&mut self, item: &str, annotator: &str, bits: u128) {
+        let mut unknown = u32::MAX;
+        self.add_bits_by_id(&mut unknown, item, annotator, bits);
+    }
+
+    /// `add_bits` for an item whose id here the caller keeps in `id` (u32::MAX until known),
+    /// so a pass that already interned the item elsewhere does not hash its key again.
+    fn add_bits_by_id(&mut self, id: &mut u32, item: &str, annotator: &str, bits: u128) {
         if self.selected.is_some_and(|s| !s.iter().any(|a| a == annotator)) {
             return;
         }
-        let i = Self::intern(&mut self.items, item) as usize;
+        if *id == u32::MAX {
+            *id = Self::intern(&mut self.items, item);
+        }
+        let i = *id as usize;
         let a = Self::intern(&mut self.annotators, annotator);
         if i == self.answers.len() {
             self.answers.push(Vec::with_capacity(3));
@@ -243,19 +257,18 @@ impl<'t> CodedAnswers<'t> {
             }
         }
         let width = layout.annotators.len();
-        let mut rows = vec![Vec::new(); self.answers.len()];
+        let mut cells = vec![None; width * self.answers.len()];
         for (item, answers) in self.answers.iter().enumerate() {
-            let mut row = vec![None; width];
+            let row = layout.item_rank[item] as usize * width;
             for &(a, bits) in answers {
-                row[layout.annotator_rank[a as usize] as usize] =
+                cells[row + layout.annotator_rank[a as usize] as usize] =
                     category(bits).and_then(|c| lookup(&codes, c));
             }
-            rows[layout.item_rank[item] as usize] = row;
         }
         Table {
             annotators: layout.annotators.clone(),
             categories: named.into_iter().map(|(n, _)| n).collect(),
-            units: rows,
+            cells,
         }
     }
 
@@ -356,10 +369,8 @@ fn presence_table(mut t: Table) -> Table {
         let only_present = t.categories.first().is_some_and(|c| c == agreement::PRESENT);
         t.categories = vec![agreement::ABSENT.to_string(), agreement::PRESENT.to_string()];
         if only_present {
-            for row in &mut t.units {
-                for v in row.iter_mut().flatten() {
-                    *v = 1;
-                }
+            for v in t.cells.iter_mut().flatten() {
+                *v = 1;
             }
         }
     }
@@ -414,8 +425,11 @@ pub fn annotator_stats(records: &[AnswerRow]) -> Vec<AnnotatorStats> {
     let mut by: BTreeMap<&str, AnnotatorTally> = BTreeMap::new();
     let mut ids: FastMap<String, u32> = FastMap::default();
     for r in records {
-        let item = CodedAnswers::intern(&mut ids, &r.annotation.item);
-        by.entry(r.annotation.annotator.as_str()).or_default().add(r, item);
+        let a = &r.annotation;
+        let item = CodedAnswers::intern(&mut ids, &a.item);
+        let tally = by.entry(a.annotator.as_str()).or_default();
+        tally.add(item, &a.at, a.duration_ms);
+        tally.accepted(a.mode, a.suggestion.as_ref(), &a.labels);
     }
     by.into_iter().map(|(who, t)| t.finish(who)).collect()
 }
@@ -426,19 +440,44 @@ struct AnnotatorTally {
     records: u64,
     seconds: Vec<f64>,
     previous: Option<jiff::Timestamp>,
+    /// The last record's time as written and as read: records imported together share it.
+    last_at: (String, Option<jiff::Timestamp>),
     blind: Acceptance,
     assisted: Acceptance,
     /// Distinct items, by an id the caller interns.
-    items: std::collections::HashSet<u32>,
+    items: ItemSet,
+}
+
+/// A set of interned item ids (dense, from 0): one bit each.
+#[derive(Default)]
+struct ItemSet {
+    bits: Vec<u64>,
+    len: u64,
+}
+
+impl ItemSet {
+    fn insert(&mut self, id: u32) {
+        let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+        if self.bits.len() <= word {
+            self.bits.resize(word + 1, 0);
+        }
+        if self.bits[word] & bit == 0 {
+            self.bits[word] |= bit;
+            self.len += 1;
+        }
+    }
 }
 
 impl AnnotatorTally {
-    fn add(&mut self, r: &AnswerRow, item: u32) {
-        let a = &r.annotation;
+    /// A record of `item` made at `at`, taking `duration_ms` where the record says.
+    fn add(&mut self, item: u32, at: &str, duration_ms: Option<u64>) {
         self.records += 1;
         self.items.insert(item);
-        let at: Option<jiff::Timestamp> = a.at.parse().ok();
-        let spent = match (a.duration_ms, at, self.previous) {
+        if self.last_at.0 != at {
+            self.last_at = (at.to_owned(), at.parse().ok());
+        }
+        let at = self.last_at.1;
+        let spent = match (duration_ms, at, self.previous) {
             (Some(ms), _, _) => Some(ms as f64 / 1000.0),
             (None, Some(now), Some(before)) => {
                 let gap = now.duration_since(before).as_secs_f64();
@@ -450,10 +489,19 @@ impl AnnotatorTally {
         if at.is_some() {
             self.previous = at;
         }
-        if let Some(s) = &a.suggestion {
+    }
+
+    /// Whether a record made with a suggestion on screen kept its labels.
+    fn accepted(
+        &mut self,
+        mode: Mode,
+        suggestion: Option<&crate::model::SuggestionRef>,
+        labels: &[String],
+    ) {
+        if let Some(s) = suggestion {
             let shown: Vec<String> = s.labels.iter().map(|l| l.name.clone()).collect();
-            let unchanged = label_set(&shown) == label_set(&a.labels);
-            match a.mode {
+            let unchanged = label_set(&shown) == label_set(labels);
+            match mode {
                 Mode::Blind | Mode::Sample => self.blind.add(unchanged),
                 Mode::Assisted => self.assisted.add(unchanged),
                 Mode::Adjudication | Mode::Import => {}
@@ -466,7 +514,7 @@ impl AnnotatorTally {
         AnnotatorStats {
             annotator: who.to_string(),
             records: self.records,
-            items: self.items.len() as u64,
+            items: self.items.len,
             items_per_hour: (total > 0.0).then(|| self.seconds.len() as f64 * 3600.0 / total),
             median_seconds: median(&mut self.seconds),
             blind: self.blind,
@@ -491,19 +539,23 @@ struct GoldTally {
 }
 
 impl GoldTally {
-    fn take(&mut self, item: u32, a: &crate::model::Annotation) {
+    /// The id of a label set (equal sets, in any order or with repeats, share one).
+    fn set_id(&mut self, labels: &[String]) -> u32 {
+        let next = self.sets.len() as u32;
+        *self.sets.entry(label_set(labels)).or_insert(next)
+    }
+
+    /// A record of `item` by `annotator` whose labels are the set `set` (see `set_id`).
+    fn take(&mut self, item: u32, annotator: &str, set: u32, mode: Mode, retracted: bool) {
         let item = item as usize;
         if self.answers.len() <= item {
             self.answers.resize_with(item + 1, Default::default);
         }
-        let set = label_set(&a.labels);
-        let next = self.sets.len() as u32;
-        let set = *self.sets.entry(set).or_insert(next);
-        let who = CodedAnswers::intern(&mut self.annotators, &a.annotator);
+        let who = CodedAnswers::intern(&mut self.annotators, annotator);
         let (answers, ruling) = &mut self.answers[item];
-        if a.mode == Mode::Adjudication {
-            *ruling = (!a.retracted).then_some(set);
-        } else if a.retracted {
+        if mode == Mode::Adjudication {
+            *ruling = (!retracted).then_some(set);
+        } else if retracted {
             answers.retain(|(w, _)| *w != who);
         } else {
             match answers.iter_mut().find(|(w, _)| *w == who) {
@@ -554,34 +606,64 @@ pub fn stats_report(
     let mut people: BTreeMap<String, AnnotatorTally> = BTreeMap::new();
     let mut gold = GoldTally::default();
     let only = crate::dataset::only_dataset(datasets);
-    store.for_each_record(only, |r, present| {
-        if datasets.len() > 1 && !datasets.contains(&r.dataset) {
+    // Every item has at least the records of the annotator with the most: a size to reserve
+    // (capped, as counts are a hint, not a promise).
+    let expect = store.annotation_counts()?.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let expect = usize::try_from(expect).unwrap_or(0).min(1 << 24);
+    coded.reserve(expect);
+    gold.items.reserve(expect);
+    gold.answers.reserve(expect);
+    // What is computed from a label set, once per distinct stored label text.
+    let mut set_of: Vec<Option<u32>> = Vec::new();
+    let mut bits_of: Vec<Option<u128>> = Vec::new();
+    // Item ids of the pass -> ids in `coded`.
+    let mut coded_ids: Vec<u32> = Vec::new();
+    store.for_each_record_ref(only, |r| {
+        if datasets.len() > 1 && !datasets.iter().any(|d| d == r.dataset) {
             return;
         }
-        let a = &r.annotation;
-        let item = CodedAnswers::intern(&mut gold.items, &a.item);
-        match people.get_mut(&a.annotator) {
-            Some(t) => t.add(&r, item),
-            None => people.entry(a.annotator.clone()).or_default().add(&r, item),
+        let item = CodedAnswers::intern(&mut gold.items, r.item);
+        if !people.contains_key(r.annotator) {
+            people.insert(r.annotator.to_owned(), AnnotatorTally::default());
         }
-        if !present {
+        if let Some(t) = people.get_mut(r.annotator) {
+            t.add(item, r.at, r.duration_ms);
+            t.accepted(r.mode, r.suggestion.as_ref(), r.labels);
+        }
+        if !r.present {
             return;
         }
         // As `for_each_annotation` reports them: a retraction withdraws the annotator's answer.
-        if a.retracted {
-            coded.remove(&a.item, &a.annotator);
-        } else if a.mode != Mode::Adjudication {
-            coded.add(&a.item, &a.annotator, a.labels.iter().map(String::as_str));
+        if r.retracted {
+            coded.remove(r.item, r.annotator);
+        } else if r.mode != Mode::Adjudication {
+            let bits =
+                memo(&mut bits_of, r.labels_id, || coded.bits(r.labels.iter().map(String::as_str)));
+            if coded_ids.len() <= item as usize {
+                coded_ids.resize(item as usize + 1, u32::MAX);
+            }
+            coded.add_bits_by_id(&mut coded_ids[item as usize], r.item, r.annotator, bits);
         }
-        gold.take(item, a);
+        let set = memo(&mut set_of, r.labels_id, || gold.set_id(r.labels));
+        gold.take(item, r.annotator, set, r.mode, r.retracted);
     })?;
     let (gold, disagreements) = gold.counts();
+    let agreement = coded.stats(with_ci, progress);
     Ok(StatsReport {
-        agreement: coded.stats(with_ci, progress),
+        agreement,
         annotators: people.into_iter().map(|(who, t)| t.finish(&who)).collect(),
         gold,
         disagreements,
     })
+}
+
+/// `cache[id]`, computed by `f` the first time.
+fn memo<T: Copy>(cache: &mut Vec<Option<T>>, id: u32, f: impl FnOnce() -> T) -> T {
+    let i = id as usize;
+    if cache.len() <= i {
+        cache.resize(i + 1, None);
+    }
+    *cache[i].get_or_insert_with(f)
 }
 
 fn median(values: &mut [f64]) -> Option<f64> {

@@ -36,6 +36,26 @@ pub struct AnswerRow {
     pub annotation: Annotation,
 }
 
+/// One annotation record, borrowed during a pass over many (`Store::for_each_record_ref`):
+/// what statistics read, without the allocations of an [`AnswerRow`] per record.
+#[derive(Debug)]
+pub struct RecordRef<'a> {
+    pub dataset: &'a str,
+    pub item: &'a str,
+    pub annotator: &'a str,
+    pub labels: &'a [String],
+    /// Equal for records whose stored label text is equal, numbered from 0 in the order first
+    /// seen: an index for memoising what is computed from `labels`.
+    pub labels_id: u32,
+    pub at: &'a str,
+    pub mode: Mode,
+    pub duration_ms: Option<u64>,
+    pub suggestion: Option<SuggestionRef>,
+    pub retracted: bool,
+    /// Whether the item is still in the store.
+    pub present: bool,
+}
+
 const COLUMNS: &str = "id, dataset, item_key, annotator, labels, at, mode, note, duration_ms, \
     suggestion, week, retracted";
 
@@ -204,6 +224,69 @@ impl Store {
         self.visit_answer_rows(&sql, params![dataset], visit)
     }
 
+    /// [`Store::for_each_record`] with borrowed records: each distinct label text is parsed
+    /// once, and nothing is allocated per record but a suggestion, where one was shown.
+    pub fn for_each_record_ref(
+        &self,
+        dataset: Option<&str>,
+        mut visit: impl FnMut(&RecordRef),
+    ) -> Result<()> {
+        let presence = if self.pending_annotations()? == 0 {
+            "1"
+        } else {
+            "item_key IN (SELECT key FROM items)"
+        };
+        let sql = format!(
+            "SELECT dataset, item_key, annotator, labels, at, mode, duration_ms, suggestion,
+                    retracted, {presence}
+             FROM annotations WHERE ?1 IS NULL OR dataset = ?1 ORDER BY id"
+        );
+        let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut rows = st.query(params![dataset]).map_err(|e| self.err(e))?;
+        let mut ids: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut sets: Vec<Vec<String>> = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let text = |i: usize| -> Result<&str> {
+                let v = r.get_ref(i).map_err(|e| self.err(e))?;
+                let v = v.as_str_or_null().map_err(|e| self.err(e.into()))?;
+                Ok(v.unwrap_or(""))
+            };
+            let item = text(1)?;
+            let labels = text(3)?;
+            let set = match ids.get(labels) {
+                Some(&i) => i,
+                None => {
+                    let parsed: Vec<String> =
+                        serde_json::from_str(labels).map_err(|e| self.corrupt(item, e))?;
+                    sets.push(parsed);
+                    ids.insert(labels.to_owned(), sets.len() - 1);
+                    sets.len() - 1
+                }
+            };
+            let suggestion = match text(7)? {
+                "" => None,
+                s => Some(serde_json::from_str(s).map_err(|e| self.corrupt(item, e))?),
+            };
+            let get_i64 = |i: usize| r.get::<_, Option<i64>>(i).map_err(|e| self.err(e));
+            let rec = RecordRef {
+                dataset: text(0)?,
+                item,
+                annotator: text(2)?,
+                labels: &sets[set],
+                // Fewer distinct label texts than records, and records fit an i64 rowid.
+                labels_id: u32::try_from(set).unwrap_or(u32::MAX),
+                at: text(4)?,
+                mode: Mode::parse(text(5)?).unwrap_or_default(),
+                duration_ms: get_i64(6)?.map(|d| d.max(0) as u64),
+                suggestion,
+                retracted: get_i64(8)?.unwrap_or(0) != 0,
+                present: get_i64(9)?.unwrap_or(1) != 0,
+            };
+            visit(&rec);
+        }
+        Ok(())
+    }
+
     /// Rows of `sql` (the COLUMNS, then optionally whether the item is present) as records.
     fn visit_answer_rows(
         &self,
@@ -282,6 +365,66 @@ mod tests {
             suggestion: None,
             week: None,
             retracted: false,
+        }
+    }
+
+    /// The borrowed pass gives each record as the owning pass does, with one labels id per
+    /// distinct stored label text.
+    #[test]
+    fn borrowed_records_equal_owned_records() {
+        let mut s = Store::open_in_memory().unwrap();
+        let item = |key: &str| crate::model::Item {
+            key: key.into(),
+            dataset: "d".into(),
+            ..Default::default()
+        };
+        s.upsert_items(&[item("x"), item("y")], "t").unwrap();
+        let mut shown = ann("y", "b", &["ux"]);
+        shown.suggestion = Some(SuggestionRef {
+            run: "r1".into(),
+            labels: vec![crate::model::LabelScore { name: "ux".into(), confidence: Some(0.8) }],
+        });
+        shown.mode = Mode::Assisted;
+        shown.at = "2026-12-07T10:00:00Z".into();
+        shown.duration_ms = None;
+        let mut gone = ann("x", "a", &[]);
+        gone.retracted = true;
+        let recs = vec![
+            ann("x", "a", &["bug", "ux"]),
+            ann("y", "a", &["bug", "ux"]),
+            shown,
+            gone,
+            ann("z", "a", &["bug"]),
+        ];
+        let to = LogOffset { offset: 1, lines: recs.len() as u64, ..Default::default() };
+        s.replay_annotations("l", "d", LogOffset::default(), &recs, to).unwrap();
+        for dataset in [None, Some("d"), Some("e")] {
+            let mut owned = Vec::new();
+            s.for_each_record(dataset, |r, present| owned.push((r, present))).unwrap();
+            let mut ids = Vec::new();
+            let mut n = 0;
+            s.for_each_record_ref(dataset, |r| {
+                let (o, present) = &owned[n];
+                let a = &o.annotation;
+                assert_eq!(
+                    (r.dataset, r.item, r.annotator),
+                    (&*o.dataset, &*a.item, &*a.annotator)
+                );
+                assert_eq!((r.labels, r.at, r.mode), (a.labels.as_slice(), &*a.at, a.mode));
+                assert_eq!(
+                    (r.duration_ms, r.suggestion.as_ref()),
+                    (a.duration_ms, a.suggestion.as_ref())
+                );
+                assert_eq!((r.retracted, r.present), (a.retracted, *present));
+                ids.push(r.labels_id);
+                n += 1;
+            })
+            .unwrap();
+            assert_eq!(n, owned.len());
+            if dataset != Some("e") {
+                assert_eq!(ids, [0, 0, 1, 2, 3], "equal label texts share an id");
+                assert!(!owned[4].1, "z is not in the store");
+            }
         }
     }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-pub use annotations::{AnswerRow, LogOffset};
+pub use annotations::{AnswerRow, LogOffset, RecordRef};
 pub use batches::{BatchItem, RunBatch};
 pub use fts::{IndexReport, KeywordHit, fts_quote};
 pub use github::{AppliedLabel, IssueRow, LabelOverride, PushOpRow, PushRow, PushedLabel};

@@ -22,7 +22,7 @@ impl Patterns {
     pub(super) fn of(table: &Table) -> Patterns {
         let mut seen: HashMap<Vec<(u32, u32)>, u64> = HashMap::new();
         let mut counts = Vec::new();
-        for row in &table.units {
+        for row in table.units() {
             if count_values(row, &mut counts) < 2 {
                 continue;
             }

@@ -34,7 +34,7 @@ impl PercentSums {
 /// Cohen's kappa between annotator columns `a` and `b`, over the units both rated.
 pub fn cohen_kappa(table: &Table, a: usize, b: usize) -> Option<f64> {
     let mut sums = CohenSums::new(a, b, table.categories.len());
-    table.units.iter().for_each(|row| sums.add(row));
+    table.units().for_each(|row| sums.add(row));
     sums.kappa()
 }
 

@@ -35,11 +35,40 @@ pub struct Table {
     pub annotators: Vec<String>,
     /// Category names; a rating is an index into this list, so its length is the category count.
     pub categories: Vec<String>,
-    /// Ratings per unit; `None` = this annotator did not rate this unit.
-    pub units: Vec<Vec<Option<u32>>>,
+    /// Ratings, unit by unit: unit `u`'s rating by annotator `j` is
+    /// `cells[u * annotators.len() + j]`; `None` = this annotator did not rate this unit. One
+    /// flat list: a table of 100,000 units is one allocation, not 100,000.
+    pub cells: Vec<Option<u32>>,
 }
 
 impl Table {
+    /// A table from rows of ratings, one per unit; each row is cut or padded (with `None`)
+    /// to the number of annotators.
+    pub fn from_rows(
+        annotators: Vec<String>,
+        categories: Vec<String>,
+        rows: impl IntoIterator<Item = Vec<Option<u32>>>,
+    ) -> Table {
+        let width = annotators.len();
+        let mut cells = Vec::new();
+        for mut row in rows {
+            row.resize(width, None);
+            cells.extend(row);
+        }
+        Table { annotators, categories, cells }
+    }
+
+    /// The units' rows of ratings, one per annotator each.
+    pub fn units(&self) -> std::slice::ChunksExact<'_, Option<u32>> {
+        // With no annotators there are no cells, and so no units.
+        self.cells.chunks_exact(self.annotators.len().max(1))
+    }
+
+    /// The rows as vectors (for tests and display).
+    pub fn rows(&self) -> Vec<Vec<Option<u32>>> {
+        self.units().map(<[_]>::to_vec).collect()
+    }
+
     /// Builds a table from `(unit, annotator, category)` triples.
     ///
     /// Units, annotators and categories are each sorted by name, so the table does not depend
@@ -59,8 +88,8 @@ impl Table {
         }
         let (category_names, category_rank) = categories.into_sorted();
         let placed = layout.into_placed();
-        let units = placed.rows(ratings.iter().map(|&c| category_rank[c as usize]));
-        Table { annotators: placed.annotators, categories: category_names, units }
+        let cells = placed.cells(ratings.iter().map(|&c| category_rank[c as usize]));
+        Table { annotators: placed.annotators, categories: category_names, cells }
     }
 
     /// Number of categories.
@@ -135,13 +164,15 @@ struct Placed {
 }
 
 impl Placed {
-    /// Rows holding `values` (one per rating, input order); a later rating of a cell wins.
-    fn rows(&self, values: impl Iterator<Item = u32>) -> Vec<Vec<Option<u32>>> {
-        let mut rows = vec![vec![None; self.annotators.len()]; self.unit_count];
+    /// Table cells holding `values` (one per rating, input order); a later rating of a cell
+    /// wins.
+    fn cells(&self, values: impl Iterator<Item = u32>) -> Vec<Option<u32>> {
+        let width = self.annotators.len();
+        let mut cells = vec![None; width * self.unit_count];
         for (&(unit, annotator), value) in self.cells.iter().zip(values) {
-            rows[unit as usize][annotator as usize] = Some(value);
+            cells[unit as usize * width + annotator as usize] = Some(value);
         }
-        rows
+        cells
     }
 }
 
@@ -166,8 +197,8 @@ pub fn label_presence_tables<L: AsRef<str>>(records: &[SetRecord], labels: &[L])
             let present = records.iter().map(|(_, _, picked)| {
                 u32::from(picked.iter().any(|l| l.as_str() == label.as_ref()))
             });
-            let units = placed.rows(present);
-            Table { annotators: placed.annotators.clone(), categories: categories.clone(), units }
+            let cells = placed.cells(present);
+            Table { annotators: placed.annotators.clone(), categories: categories.clone(), cells }
         })
         .collect()
 }
@@ -220,7 +251,7 @@ fn count_values(row: &[Option<u32>], counts: &mut Vec<(u32, u32)>) -> u32 {
 /// Calls `visit(row, counts, rated)` for every unit, reusing one buffer for the counts.
 fn for_each_unit(table: &Table, mut visit: impl FnMut(&[Option<u32>], &[(u32, u32)], u32)) {
     let mut counts = Vec::new();
-    for row in &table.units {
+    for row in table.units() {
         let rated = count_values(row, &mut counts);
         visit(row, &counts, rated);
     }
@@ -382,12 +413,12 @@ mod tests {
                 units.extend((0..n).map(|_| vec![Some(x as u32), Some(y as u32)]));
             }
         }
-        Table { annotators: names("r", 2), categories: names("c", cells.len()), units }
+        Table::from_rows(names("r", 2), names("c", cells.len()), units)
     }
 
     /// Every unit rated by every rater; `rows[i][j]` raters put unit i in category j.
     fn from_counts(rows: &[[usize; 5]], raters: usize) -> Table {
-        let units = rows
+        let units: Vec<Vec<Option<u32>>> = rows
             .iter()
             .map(|row| {
                 let mut ratings = Vec::new();
@@ -398,16 +429,15 @@ mod tests {
                 ratings
             })
             .collect();
-        Table { annotators: names("r", raters), categories: names("c", 5), units }
+        Table::from_rows(names("r", raters), names("c", 5), units)
     }
 
     /// One column per annotator, as in Krippendorff's papers; 0 = missing.
     fn from_columns(columns: &[&[u32]]) -> Table {
         let unit_count = columns[0].len();
         let units = (0..unit_count)
-            .map(|u| columns.iter().map(|col| (col[u] > 0).then(|| col[u] - 1)).collect())
-            .collect();
-        Table { annotators: names("o", columns.len()), categories: names("v", 5), units }
+            .map(|u| columns.iter().map(|col| (col[u] > 0).then(|| col[u] - 1)).collect());
+        Table::from_rows(names("o", columns.len()), names("v", 5), units)
     }
 
     /// A plausible labeling job: three annotators, 4 categories, ~80% agreement, some missing.
@@ -436,7 +466,7 @@ mod tests {
         // Readers A (rows) and B (columns), Yes/No, 50 proposals.
         let table = contingency(&[&[20, 5], &[10, 15]]);
         let mut sums = CohenSums::new(0, 1, 2);
-        table.units.iter().for_each(|row| sums.add(row));
+        table.units().for_each(|row| sums.add(row));
         let (observed, chance) = sums.terms().unwrap();
         assert!(close(Some(observed), 0.7));
         assert!(close(Some(chance), 0.5));
@@ -478,7 +508,7 @@ mod tests {
         assert!(close(krippendorff_alpha_nominal(&table), 0.743));
         // Unit 12 has a single value and drops out: removing it changes nothing.
         let mut trimmed = table.clone();
-        trimmed.units.pop();
+        trimmed.cells.truncate(trimmed.cells.len() - trimmed.annotators.len());
         assert_eq!(krippendorff_alpha_nominal(&trimmed), krippendorff_alpha_nominal(&table));
     }
 
@@ -486,7 +516,7 @@ mod tests {
     fn fleiss_skips_units_missing_a_rater() {
         let mut table = contingency(&[&[3, 1], &[1, 3]]);
         let before = fleiss_kappa(&table);
-        table.units.push(vec![Some(0), None]);
+        table.cells.extend([Some(0), None]);
         assert_eq!(fleiss_kappa(&table), before);
         assert!(before.is_some());
     }
@@ -495,16 +525,16 @@ mod tests {
     fn percent_agreement_by_hand() {
         // Unit 1: all three agree (3/3 pairs); unit 2: two of three (1/3 pairs);
         // unit 3: two raters disagree (0/1); unit 4: one rating, skipped.
-        let table = Table {
-            annotators: names("r", 3),
-            categories: names("c", 2),
-            units: vec![
+        let table = Table::from_rows(
+            names("r", 3),
+            names("c", 2),
+            vec![
                 vec![Some(0), Some(0), Some(0)],
                 vec![Some(0), Some(1), Some(0)],
                 vec![Some(0), None, Some(1)],
                 vec![None, Some(1), None],
             ],
-        };
+        );
         let expected = (1.0 + 1.0 / 3.0 + 0.0) / 3.0;
         assert!((percent_agreement(&table).unwrap() - expected).abs() < 1e-12);
     }
@@ -530,11 +560,11 @@ mod tests {
 
     #[test]
     fn nothing_pairable_is_undefined() {
-        let table = Table {
-            annotators: names("r", 2),
-            categories: names("c", 2),
-            units: vec![vec![Some(0), None], vec![None, Some(1)]],
-        };
+        let table = Table::from_rows(
+            names("r", 2),
+            names("c", 2),
+            vec![vec![Some(0), None], vec![None, Some(1)]],
+        );
         assert_eq!(percent_agreement(&table), None);
         assert_eq!(cohen_kappa(&table, 0, 1), None);
         assert_eq!(fleiss_kappa(&table), None);
@@ -545,11 +575,11 @@ mod tests {
     #[test]
     fn values_beyond_the_category_list_do_not_panic() {
         // A hand-built table that forgot its category names: values still count.
-        let table = Table {
-            annotators: names("r", 2),
-            categories: Vec::new(),
-            units: vec![vec![Some(0), Some(0)], vec![Some(3), Some(3)], vec![Some(3), Some(0)]],
-        };
+        let table = Table::from_rows(
+            names("r", 2),
+            Vec::new(),
+            vec![vec![Some(0), Some(0)], vec![Some(3), Some(3)], vec![Some(3), Some(0)]],
+        );
         let named = Table { categories: names("c", 4), ..table.clone() };
         assert_eq!(report(&table, true, 1), report(&named, true, 1));
         assert!(cohen_kappa(&table, 0, 1).is_some());
@@ -566,7 +596,7 @@ mod tests {
         ]);
         assert_eq!(table.annotators, ["amy", "zed"]);
         assert_eq!(table.categories, ["no", "yes"]);
-        assert_eq!(table.units, vec![vec![Some(0), Some(0)], vec![Some(0), Some(0)]]);
+        assert_eq!(table.rows(), vec![vec![Some(0), Some(0)], vec![Some(0), Some(0)]]);
         assert_eq!(table.category_count(), 2);
     }
 
@@ -583,21 +613,21 @@ mod tests {
         ];
         let presence = label_presence_table(&records, "bug");
         assert_eq!(presence.categories, [ABSENT, PRESENT]);
-        assert_eq!(presence.units, vec![vec![Some(1), Some(1)], vec![Some(0), Some(0)]]);
+        assert_eq!(presence.rows(), vec![vec![Some(1), Some(1)], vec![Some(0), Some(0)]]);
 
         let sets = set_table(&records, None);
         assert_eq!(sets.categories, [EMPTY_SET, "bug+ui", "docs"]);
-        assert_eq!(sets.units, vec![vec![Some(1), Some(1)], vec![Some(0), Some(2)]]);
+        assert_eq!(sets.rows(), vec![vec![Some(1), Some(1)], vec![Some(0), Some(2)]]);
 
         let nobody = label_presence_table(&records, "wontfix");
         assert_eq!(nobody.categories, [ABSENT, PRESENT]);
-        assert_eq!(nobody.units, vec![vec![Some(0), Some(0)], vec![Some(0), Some(0)]]);
+        assert_eq!(nobody.rows(), vec![vec![Some(0), Some(0)], vec![Some(0), Some(0)]]);
         let both = label_presence_tables(&records, &["bug", "wontfix"]);
         assert_eq!(both, vec![presence, nobody]);
 
         let only_ui = set_table(&records, Some(&["ui".to_string()]));
         assert_eq!(only_ui.categories, [EMPTY_SET, "ui"]);
-        assert_eq!(only_ui.units, vec![vec![Some(1), Some(1)], vec![Some(0), Some(0)]]);
+        assert_eq!(only_ui.rows(), vec![vec![Some(1), Some(1)], vec![Some(0), Some(0)]]);
     }
 
     #[test]
@@ -643,8 +673,8 @@ mod tests {
     #[test]
     fn bootstrap_does_not_depend_on_row_order() {
         let table = realistic(500, 3);
-        let mut reversed = table.clone();
-        reversed.units.reverse();
+        let rows = table.rows().into_iter().rev();
+        let reversed = Table::from_rows(table.annotators.clone(), table.categories.clone(), rows);
         assert_eq!(alpha_bootstrap_ci95(&table, 100, 9), alpha_bootstrap_ci95(&reversed, 100, 9));
     }
 
@@ -679,8 +709,7 @@ mod tests {
         assert_eq!(Resampling::for_patterns(&few), Resampling::Multinomial);
         // Every unit its own pattern: 40 categories, three distinct ratings per unit.
         let units = (0..40u32).map(|u| vec![Some(u), Some((u + 1) % 40), Some((u + 2) % 40)]);
-        let table =
-            Table { annotators: names("r", 3), categories: names("c", 40), units: units.collect() };
+        let table = Table::from_rows(names("r", 3), names("c", 40), units);
         assert_eq!(Resampling::for_patterns(&Patterns::of(&table)), Resampling::Indices);
         assert!(alpha_bootstrap_ci95(&table, 50, 1).is_some());
     }
@@ -717,11 +746,11 @@ mod tests {
 
     #[test]
     fn pair_keys_are_sorted_even_if_columns_are_not() {
-        let table = Table {
-            annotators: vec!["zed".into(), "amy".into(), "kim".into()],
-            categories: names("c", 2),
-            units: vec![vec![Some(0), Some(0), Some(1)], vec![Some(1), Some(1), Some(1)]],
-        };
+        let table = Table::from_rows(
+            vec!["zed".into(), "amy".into(), "kim".into()],
+            names("c", 2),
+            vec![vec![Some(0), Some(0), Some(1)], vec![Some(1), Some(1), Some(1)]],
+        );
         let keys: Vec<String> = report(&table, false, 0).cohen_kappa.into_keys().collect();
         assert_eq!(keys, ["amy|kim", "amy|zed", "kim|zed"]);
     }
