@@ -293,20 +293,27 @@ fn read_facts<'a>(
     store: &Store,
     input: &ExportInput<'a>,
 ) -> Result<HashMap<&'a str, Facts>, ExportError> {
-    let mut facts = HashMap::with_capacity(input.gold.len());
-    let mut position = 0usize;
-    for d in input.datasets {
-        store.for_each_item(Some(d), |item| {
+    let read = |send: &mut dyn FnMut(Item) -> bool| -> Result<(), ExportError> {
+        for d in input.datasets {
+            store
+                .for_each_item(Some(d), |item| !input.gold.contains_key(&item.key) || send(item))?;
+        }
+        Ok(())
+    };
+    // Items arrive in the store's order; their position is kept for the second reading.
+    let work = |items: &mut dyn Iterator<Item = Item>| {
+        let mut facts = HashMap::with_capacity(input.gold.len());
+        for (position, item) in items.enumerate() {
             if let Some((key, g)) = input.gold.get_key_value(&item.key) {
                 facts.insert(key.as_str(), item_facts(item, &g.labels, input, Some(position)));
-                position += 1;
                 if let Some(p) = input.progress {
                     p.inc(1);
                 }
             }
-            true
-        })?;
-    }
+        }
+        facts
+    };
+    let mut facts = read_and_work(read, work)?;
     for (key, g) in input.gold {
         if !facts.contains_key(key.as_str()) {
             facts.insert(key.as_str(), item_facts(load(store, key)?, &g.labels, input, None));
@@ -318,7 +325,7 @@ fn read_facts<'a>(
 fn item_facts(item: Item, labels: &[String], input: &ExportInput, scanned: Option<usize>) -> Facts {
     Facts {
         scanned,
-        text: normalised_hash(&item.full_text()),
+        text: item_hash(&item),
         chosen: input.select.is_none_or(|w| w.matches(&item, labels)),
         has_tools: item.meta.get("tools").is_some(),
         source: source_of(&item),
@@ -326,21 +333,83 @@ fn item_facts(item: Item, labels: &[String], input: &ExportInput, scanned: Optio
     }
 }
 
+/// Items read from the store on this thread (`read` hands each to its `send`, which says
+/// whether to go on) and worked on, in order, by `work` on a second thread: SQLite's reading
+/// and sift's hashing or writing overlap on two cores.
+fn read_and_work<R: Send>(
+    read: impl FnOnce(&mut dyn FnMut(Item) -> bool) -> Result<(), ExportError>,
+    work: impl FnOnce(&mut dyn Iterator<Item = Item>) -> R + Send,
+) -> Result<R, ExportError> {
+    // Items go over in batches: one hand-over per item costs more than the overlap saves.
+    const BATCH: usize = 256;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(4);
+        let worker = scope.spawn(move || work(&mut rx.into_iter().flatten()));
+        let mut batch = Vec::with_capacity(BATCH);
+        // A closed channel means the worker stopped (it failed): reading stops too.
+        let read = read(&mut |item| {
+            batch.push(item);
+            batch.len() < BATCH
+                || tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_ok()
+        });
+        let read = match read {
+            Ok(()) if !batch.is_empty() => {
+                // The worker may have stopped; its result says why.
+                let _ = tx.send(batch);
+                Ok(())
+            }
+            other => other,
+        };
+        drop(tx);
+        let done = match worker.join() {
+            Ok(done) => done,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        read.map(|()| done)
+    })
+}
+
 /// A stored item, or a bare one for a gold key whose item is gone.
 fn load(store: &Store, key: &str) -> Result<Item, ExportError> {
     Ok(store.item(key)?.unwrap_or_else(|| Item { key: key.to_string(), ..Default::default() }))
 }
 
+/// The item's text's hash with runs of whitespace folded and case ignored: the hash of
+/// `normalised_hash(&item.full_text())`, read from the parts without joining them (they are
+/// joined by line breaks, which the folding ignores).
+fn item_hash(item: &Item) -> Option<[u8; 16]> {
+    let turns = item.turns.iter().map(|t| t.content.as_str());
+    let comments = item.comments.iter().map(|c| c.body.as_str());
+    let parts = [item.title.as_str(), item.body.as_str()].into_iter().chain(turns).chain(comments);
+    words_hash(parts.flat_map(str::split_whitespace))
+}
+
 /// The text's hash with runs of whitespace folded and case ignored.
+#[cfg(test)]
 fn normalised_hash(text: &str) -> Option<[u8; 16]> {
+    words_hash(text.split_whitespace())
+}
+
+/// The hash of words, lower-cased, joined by single spaces.
+fn words_hash<'a>(words: impl Iterator<Item = &'a str>) -> Option<[u8; 16]> {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     let mut any = false;
-    for word in text.split_whitespace() {
+    // ASCII words (nearly all) are lower-cased in one reused buffer; others as Unicode says,
+    // word by word (a final sigma depends on the word).
+    let mut buf = Vec::with_capacity(64);
+    for word in words {
         if any {
             h.update(b" ");
         }
-        h.update(word.to_lowercase().as_bytes());
+        if word.is_ascii() {
+            buf.clear();
+            buf.extend_from_slice(word.as_bytes());
+            buf.make_ascii_lowercase();
+            h.update(&buf);
+        } else {
+            h.update(word.to_lowercase().as_bytes());
+        }
         any = true;
     }
     let digest = h.finalize();
@@ -408,26 +477,31 @@ impl RecordWriter<'_, '_, '_> {
             .enumerate()
             .flat_map(|(i, p)| p.iter().map(move |k| (k.as_str(), i)))
             .collect();
-        let mut failed = None;
-        for d in self.input.datasets {
-            self.store.for_each_item(Some(d), |item| {
-                let Some(&i) = split_of.get(item.key.as_str()) else { return true };
-                let Some(g) = self.input.gold.get(&item.key) else { return true };
-                let note = self.input.notes.get(&item.key).cloned();
+        let read = |send: &mut dyn FnMut(Item) -> bool| -> Result<(), ExportError> {
+            for d in self.input.datasets {
+                self.store.for_each_item(Some(d), |item| {
+                    !split_of.contains_key(item.key.as_str()) || send(item)
+                })?;
+            }
+            Ok(())
+        };
+        // The writing thread gets what it needs, not the store's connection (one thread's).
+        let (input, progress, split_of) = (self.input, self.progress, &split_of);
+        let work = move |items: &mut dyn Iterator<Item = Item>| -> Result<(), ExportError> {
+            for item in items {
+                let Some(&i) = split_of.get(item.key.as_str()) else { continue };
+                let Some(g) = input.gold.get(&item.key) else { continue };
+                let note = input.notes.get(&item.key).cloned();
                 let record = export_record(&item, g, SPLITS[i].to_string(), note);
-                if let Some(p) = self.progress {
+                if let Some(p) = progress {
                     p.inc(1);
                 }
-                match outs[i].write(&record) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        failed = Some(e);
-                        false
-                    }
-                }
-            })?;
-        }
-        failed.map_or(Ok(()), Err)
+                // An error drops the channel, which stops the reading.
+                outs[i].write(&record)?;
+            }
+            Ok(())
+        };
+        read_and_work(read, work)?
     }
 
     /// LLaMA-Factory's ShareGPT files, records in key order, and its dataset_info.json.
@@ -585,6 +659,12 @@ fn originals<'a>(
     out
 }
 
+/// Whether `labels` holds the same labels as the set `set` (sorted, deduplicated), in any
+/// order and with any repeats.
+fn same_set(set: &[String], labels: &[String]) -> bool {
+    labels.iter().all(|l| set.contains(l)) && set.iter().all(|l| labels.contains(l))
+}
+
 /// The note that explains an item's gold: the latest adjudication's note, else the note of
 /// the newest current answer (each annotator's latest) that gave the gold labels. A note on an
 /// answer that was later replaced explains something else. Records are taken oldest first,
@@ -593,7 +673,8 @@ pub struct Notes<'g> {
     gold: &'g BTreeMap<String, Gold>,
     seen: usize,
     adjudication: HashMap<String, String>,
-    current: HashMap<(String, String), (usize, String)>,
+    /// Item -> (annotator, when, note) of current answers that gave the gold, with a note.
+    current: HashMap<String, Vec<(String, usize, String)>>,
 }
 
 impl<'g> Notes<'g> {
@@ -602,38 +683,51 @@ impl<'g> Notes<'g> {
     }
 
     pub fn take(&mut self, a: &Annotation) {
+        self.take_parts(&a.item, &a.annotator, &a.labels, a.mode, &a.note);
+    }
+
+    /// [`Notes::take`] for a record given by its parts (as a borrowed pass has them).
+    pub fn take_parts(
+        &mut self,
+        item: &str,
+        annotator: &str,
+        labels: &[String],
+        mode: Mode,
+        note: &str,
+    ) {
         self.seen += 1;
-        let noted = !a.note.trim().is_empty();
-        if a.mode == Mode::Adjudication {
+        let noted = !note.trim().is_empty();
+        if mode == Mode::Adjudication {
             match noted {
-                true => self.adjudication.insert(a.item.clone(), a.note.clone()),
-                false => self.adjudication.remove(&a.item),
+                true => self.adjudication.insert(item.to_owned(), note.to_owned()),
+                false => self.adjudication.remove(item),
             };
             return;
         }
-        let gives_gold =
-            self.gold.get(&a.item).is_some_and(|g| label_set(&g.labels) == label_set(&a.labels));
-        let slot = (a.item.clone(), a.annotator.clone());
-        if gives_gold && noted {
-            self.current.insert(slot, (self.seen, a.note.clone()));
-        } else {
-            self.current.remove(&slot);
+        // Most records carry no note: nothing to compare, nothing allocated.
+        let gives_gold = noted && self.gold.get(item).is_some_and(|g| same_set(&g.labels, labels));
+        if gives_gold {
+            let slot = self.current.entry(item.to_owned()).or_default();
+            slot.retain(|(who, _, _)| who != annotator);
+            slot.push((annotator.to_owned(), self.seen, note.to_owned()));
+        } else if let Some(slot) = self.current.get_mut(item) {
+            slot.retain(|(who, _, _)| who != annotator);
+            if slot.is_empty() {
+                self.current.remove(item);
+            }
         }
     }
 
     /// Item key -> note.
     pub fn finish(self) -> HashMap<String, String> {
-        let mut newest: HashMap<String, (usize, String)> = HashMap::new();
-        for ((item, _), (i, note)) in self.current {
-            match newest.get(&item) {
-                Some((j, _)) if *j > i => {}
-                _ => {
-                    newest.insert(item, (i, note));
-                }
-            }
-        }
-        let mut out: HashMap<String, String> =
-            newest.into_iter().map(|(k, (_, n))| (k, n)).collect();
+        let mut out: HashMap<String, String> = self
+            .current
+            .into_iter()
+            .filter_map(|(item, notes)| {
+                let (_, _, note) = notes.into_iter().max_by_key(|(_, when, _)| *when)?;
+                Some((item, note))
+            })
+            .collect();
         out.extend(self.adjudication);
         out
     }
@@ -791,6 +885,35 @@ pub fn label_universe(gold: &BTreeMap<String, Gold>) -> BTreeSet<String> {
 
 #[cfg(test)]
 mod tests {
+    proptest::proptest! {
+        /// An item's hash read from its parts equals the hash of its joined text, and the
+        /// lower-casing shortcut for ASCII words equals lower-casing every word, over any
+        /// text: empty, CJK, emoji, control characters, Greek final sigma.
+        #[test]
+        fn the_item_hash_is_the_hash_of_its_text(
+            title in ".{0,40}",
+            body in "(\\PC|\\s|Σ){0,80}",
+            turns in proptest::collection::vec(".{0,30}", 0..3),
+            comments in proptest::collection::vec("(\\PC|\\s){0,30}", 0..3),
+        ) {
+            use sha2::Digest;
+            let item = Item {
+                title,
+                body,
+                turns: turns.into_iter().map(|content| crate::model::Turn { content, ..Default::default() }).collect(),
+                comments: comments.into_iter().map(|body| crate::model::Comment { body, ..Default::default() }).collect(),
+                ..Default::default()
+            };
+            let text = item.full_text();
+            proptest::prop_assert_eq!(item_hash(&item), normalised_hash(&text));
+            // The definition, word by word.
+            let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
+            let digest = sha2::Sha256::digest(words.join(" ").as_bytes());
+            let want = (!words.is_empty()).then(|| <[u8; 16]>::try_from(&digest[..16]).unwrap());
+            proptest::prop_assert_eq!(normalised_hash(&text), want);
+        }
+    }
+
     use super::*;
 
     fn items(n: usize) -> Vec<(String, Vec<String>)> {

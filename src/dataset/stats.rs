@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::metrics::agreement::{self, AgreementReport, Table};
 use crate::metrics::evaluation::{self, EvalItem, EvalReport};
-use crate::metrics::gold::{Gold, label_set};
+use crate::metrics::gold::{Gold, GoldSource, label_set};
 use crate::model::{Mode, Suggestion};
 use crate::store::{AnswerRow, LabelAnswer, Store, StoreError};
 use crate::taxonomy::Taxonomy;
@@ -523,18 +523,30 @@ impl AnnotatorTally {
     }
 }
 
-/// One item's (annotator, label set) answers and the ruling's label set.
-type ItemTally = (Vec<(u32, u32)>, Option<u32>);
+/// One item's (annotator, label set) answers, and each adjudicator's latest ruling:
+/// (adjudicator, record number, label set unless withdrawn).
+type ItemTally = (Vec<(u32, u32)>, Vec<(u32, u64, Option<u32>)>);
+
+/// The ruling that stands: the latest among the adjudicators' rulings not withdrawn.
+fn ruling(rulings: &[(u32, u64, Option<u32>)]) -> Option<(u32, u32)> {
+    rulings
+        .iter()
+        .filter_map(|&(who, at, set)| Some((at, who, set?)))
+        .max_by_key(|&(at, _, _)| at)
+        .map(|(_, who, set)| (who, set))
+}
 
 /// Current answers per item, interned, for counting gold and disagreements the way
 /// `metrics::gold` decides them (the latest record per annotator counts, a retraction
-/// withdraws it, the latest ruling wins).
+/// withdraws it, the latest ruling not withdrawn wins).
 #[derive(Default)]
 struct GoldTally {
     items: FastMap<String, u32>,
     annotators: FastMap<String, u32>,
     sets: HashMap<Vec<String>, u32>,
-    /// Per item id: its current answers and ruling.
+    /// Records taken so far: their order.
+    records: u64,
+    /// Per item id: its current answers and rulings.
     answers: Vec<ItemTally>,
 }
 
@@ -552,9 +564,15 @@ impl GoldTally {
             self.answers.resize_with(item + 1, Default::default);
         }
         let who = CodedAnswers::intern(&mut self.annotators, annotator);
-        let (answers, ruling) = &mut self.answers[item];
+        self.records += 1;
+        let at = self.records;
+        let (answers, rulings) = &mut self.answers[item];
         if mode == Mode::Adjudication {
-            *ruling = (!retracted).then_some(set);
+            let set = (!retracted).then_some(set);
+            match rulings.iter_mut().find(|(w, _, _)| *w == who) {
+                Some(slot) => *slot = (who, at, set),
+                None => rulings.push((who, at, set)),
+            }
         } else if retracted {
             answers.retain(|(w, _)| *w != who);
         } else {
@@ -568,15 +586,54 @@ impl GoldTally {
     /// (items with gold, items waiting for an adjudicator).
     fn counts(&self) -> (usize, usize) {
         let (mut gold, mut waiting) = (0, 0);
-        for (answers, ruling) in &self.answers {
+        for (answers, rulings) in &self.answers {
             let unanimous = answers.first().is_some_and(|f| answers.iter().all(|a| a.1 == f.1));
-            if ruling.is_some() || unanimous {
+            if ruling(rulings).is_some() || unanimous {
                 gold += 1;
             } else if answers.len() >= 2 {
                 waiting += 1;
             }
         }
         (gold, waiting)
+    }
+
+    /// Gold per item, as `metrics::gold::gold_map` decides it from the same answers.
+    fn gold_map(&self) -> BTreeMap<String, Gold> {
+        let mut keys: Vec<&str> = vec![""; self.items.len()];
+        for (k, &id) in &self.items {
+            keys[id as usize] = k;
+        }
+        let mut who: Vec<&str> = vec![""; self.annotators.len()];
+        for (k, &id) in &self.annotators {
+            who[id as usize] = k;
+        }
+        let mut sets: Vec<&[String]> = vec![&[]; self.sets.len()];
+        for (set, &id) in &self.sets {
+            sets[id as usize] = set;
+        }
+        let mut out = BTreeMap::new();
+        for (item, (answers, rulings)) in self.answers.iter().enumerate() {
+            let gold = match (ruling(rulings), answers.first()) {
+                (Some((by, set)), _) => Gold {
+                    labels: sets[set as usize].to_vec(),
+                    source: GoldSource::Adjudicated,
+                    annotators: vec![who[by as usize].to_string()],
+                },
+                (None, Some(first)) if answers.iter().all(|a| a.1 == first.1) => {
+                    let mut by: Vec<String> =
+                        answers.iter().map(|a| who[a.0 as usize].to_string()).collect();
+                    by.sort_unstable();
+                    Gold {
+                        labels: sets[first.1 as usize].to_vec(),
+                        source: GoldSource::Unanimous,
+                        annotators: by,
+                    }
+                }
+                _ => continue,
+            };
+            out.insert(keys[item].to_string(), gold);
+        }
+        out
     }
 }
 
@@ -602,6 +659,30 @@ pub fn stats_report(
     with_ci: bool,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<StatsReport, StoreError> {
+    let (report, _) = report_and_tally(store, datasets, taxonomy, selected, with_ci, progress)?;
+    Ok(report)
+}
+
+/// [`stats_report`] without intervals, and the gold labels of every item that has them (as
+/// `metrics::gold::gold_map` gives them), from the same single pass: what `sift export` needs
+/// without holding every answer.
+pub fn report_with_gold(
+    store: &Store,
+    datasets: &[String],
+    taxonomy: &Taxonomy,
+) -> Result<(StatsReport, BTreeMap<String, Gold>), StoreError> {
+    let (report, tally) = report_and_tally(store, datasets, taxonomy, None, false, None)?;
+    Ok((report, tally.gold_map()))
+}
+
+fn report_and_tally(
+    store: &Store,
+    datasets: &[String],
+    taxonomy: &Taxonomy,
+    selected: Option<&[String]>,
+    with_ci: bool,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<(StatsReport, GoldTally), StoreError> {
     let mut coded = CodedAnswers::new(taxonomy, selected);
     let mut people: BTreeMap<String, AnnotatorTally> = BTreeMap::new();
     let mut gold = GoldTally::default();
@@ -647,14 +728,14 @@ pub fn stats_report(
         let set = memo(&mut set_of, r.labels_id, || gold.set_id(r.labels));
         gold.take(item, r.annotator, set, r.mode, r.retracted);
     })?;
-    let (gold, disagreements) = gold.counts();
-    let agreement = coded.stats(with_ci, progress);
-    Ok(StatsReport {
-        agreement,
+    let (gold_items, disagreements) = gold.counts();
+    let report = StatsReport {
+        agreement: coded.stats(with_ci, progress),
         annotators: people.into_iter().map(|(who, t)| t.finish(&who)).collect(),
-        gold,
+        gold: gold_items,
         disagreements,
-    })
+    };
+    Ok((report, gold))
 }
 
 /// `cache[id]`, computed by `f` the first time.

@@ -79,7 +79,9 @@ pub fn group(rows: &[LabelAnswer]) -> Vec<ItemAnswers> {
 }
 
 /// One item's answers from all its records, oldest first (as from `Store::item_annotations`):
-/// the latest record per annotator counts, a retraction withdraws it, the latest ruling wins.
+/// the latest record per annotator counts, a retraction withdraws it; the ruling is the latest
+/// among each adjudicator's current rulings (a withdrawn ruling leaves an earlier one of
+/// another adjudicator standing), as `Store::current_answers` reads them.
 pub fn item_answers(records: &[crate::store::AnswerRow]) -> Option<ItemAnswers> {
     let first = records.first()?;
     let mut item = ItemAnswers {
@@ -88,17 +90,27 @@ pub fn item_answers(records: &[crate::store::AnswerRow]) -> Option<ItemAnswers> 
         answers: BTreeMap::new(),
         adjudication: None,
     };
-    for r in records {
-        take_record(&mut item, &r.annotation);
+    // Adjudicator -> (their latest record's position, its labels unless withdrawn).
+    let mut rulings: BTreeMap<&str, (usize, Option<&[String]>)> = BTreeMap::new();
+    for (i, r) in records.iter().enumerate() {
+        let a = &r.annotation;
+        if a.mode == Mode::Adjudication {
+            rulings.insert(&a.annotator, (i, (!a.retracted).then_some(a.labels.as_slice())));
+        } else {
+            take_record(&mut item, a);
+        }
     }
+    item.adjudication = rulings
+        .into_iter()
+        .filter_map(|(who, (i, labels))| Some((i, who, labels?)))
+        .max_by_key(|(i, _, _)| *i)
+        .map(|(_, who, labels)| (who.to_string(), label_set(labels)));
     Some(item)
 }
 
-/// Apply one record (taken oldest first) to an item's answers.
-pub fn take_record(item: &mut ItemAnswers, a: &crate::model::Annotation) {
-    if a.mode == Mode::Adjudication {
-        item.adjudication = (!a.retracted).then(|| (a.annotator.clone(), label_set(&a.labels)));
-    } else if a.retracted {
+/// Apply one answer record (taken oldest first; not a ruling) to an item's answers.
+fn take_record(item: &mut ItemAnswers, a: &crate::model::Annotation) {
+    if a.retracted {
         item.answers.remove(&a.annotator);
     } else {
         item.answers.insert(a.annotator.clone(), label_set(&a.labels));

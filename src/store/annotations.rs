@@ -49,6 +49,7 @@ pub struct RecordRef<'a> {
     pub labels_id: u32,
     pub at: &'a str,
     pub mode: Mode,
+    pub note: &'a str,
     pub duration_ms: Option<u64>,
     pub suggestion: Option<SuggestionRef>,
     pub retracted: bool,
@@ -238,7 +239,7 @@ impl Store {
         };
         let sql = format!(
             "SELECT dataset, item_key, annotator, labels, at, mode, duration_ms, suggestion,
-                    retracted, {presence}
+                    retracted, {presence}, note
              FROM annotations WHERE ?1 IS NULL OR dataset = ?1 ORDER BY id"
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
@@ -277,6 +278,7 @@ impl Store {
                 labels_id: u32::try_from(set).unwrap_or(u32::MAX),
                 at: text(4)?,
                 mode: Mode::parse(text(5)?).unwrap_or_default(),
+                note: text(10)?,
                 duration_ms: get_i64(6)?.map(|d| d.max(0) as u64),
                 suggestion,
                 retracted: get_i64(8)?.unwrap_or(0) != 0,
@@ -387,6 +389,7 @@ mod tests {
         shown.mode = Mode::Assisted;
         shown.at = "2026-12-07T10:00:00Z".into();
         shown.duration_ms = None;
+        shown.note = "looks like a layout glitch".into();
         let mut gone = ann("x", "a", &[]);
         gone.retracted = true;
         let recs = vec![
@@ -411,6 +414,7 @@ mod tests {
                     (&*o.dataset, &*a.item, &*a.annotator)
                 );
                 assert_eq!((r.labels, r.at, r.mode), (a.labels.as_slice(), &*a.at, a.mode));
+                assert_eq!(r.note, a.note);
                 assert_eq!(
                     (r.duration_ms, r.suggestion.as_ref()),
                     (a.duration_ms, a.suggestion.as_ref())

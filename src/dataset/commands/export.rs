@@ -6,11 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use super::{answers_in, print_json, scope};
+use super::{print_json, scope};
 use crate::app::Context;
 use crate::dataset::export::{self, ExportFormat, ExportInput, SplitRatios};
 use crate::dataset::stats;
-use crate::metrics::gold;
 
 /// Options of `sift export`.
 #[derive(Debug, clap::Args)]
@@ -74,8 +73,8 @@ fn suggestions(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
 fn dataset(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
     let ratios = SplitRatios::parse(&args.split)?;
     let (datasets, taxonomy) = scope(ctx, args.dataset.as_deref())?;
-    let answers = answers_in(ctx, &datasets)?;
-    let gold = gold::gold_map(&gold::group(&answers));
+    // One pass over the records gives gold and agreement, without holding every answer.
+    let (report, gold) = stats::report_with_gold(&ctx.store, &datasets, &taxonomy)?;
     if gold.is_empty() {
         bail!("no item has gold labels yet (answers that agree, or an adjudication)");
     }
@@ -88,14 +87,14 @@ fn dataset(ctx: &Context, args: &ExportArgs) -> Result<ExitCode> {
     // The notes explaining gold, from the records streamed oldest first.
     let mut notes = export::Notes::new(&gold);
     let only = crate::dataset::only_dataset(&datasets);
-    ctx.store.for_each_record(only, |r, _| {
-        if datasets.contains(&r.dataset) {
-            notes.take(&r.annotation);
+    ctx.store.for_each_record_ref(only, |r| {
+        if datasets.iter().any(|d| d == r.dataset) {
+            notes.take_parts(r.item, r.annotator, r.labels, r.mode, r.note);
         }
     })?;
     let notes = notes.finish();
     let suggestions = ctx.store.latest_suggestions()?;
-    let agreement = stats::agreement_stats(&answers, &taxonomy, None, false);
+    let agreement = report.agreement;
     let bar = crate::progress::bar(0, "items");
     bar.set_message("export");
     let input = ExportInput {
