@@ -11,11 +11,13 @@
 //! deleted item leaves a row behind that tells the refresh what to remove.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use super::{Result, Store, sql_err};
+use super::spool::{Interned, Spool};
+use super::{Result, Store, StoreError, sql_err};
 use crate::text::keywords::{self, LabelMatcher};
 
 /// What a refresh did.
@@ -56,17 +58,12 @@ const VOCAB_SCAN_THRESHOLD: usize = 4000;
 
 struct Pending {
     id: i64,
-    dataset: String,
-    hash: String,
-    labels_hash: String,
+    /// Shared by the items of a dataset (a refresh can hold a million of these).
+    dataset: Arc<str>,
+    hash: Box<str>,
+    labels_hash: Arc<str>,
     /// Neither text nor taxonomy changed: only the keywords are re-scored.
     rescore_only: bool,
-}
-
-/// Candidates of one item with terms interned, to bound memory on 100,000-item refreshes.
-struct Interned {
-    terms: Vec<(u32, u32)>,
-    labels: Vec<String>,
 }
 
 impl Store {
@@ -135,26 +132,32 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
-        let mut by_dataset: HashMap<String, String> = HashMap::new();
+        // Dataset -> (its name, its taxonomy's labels hash), shared by its items.
+        let mut by_dataset: HashMap<String, (Arc<str>, Arc<str>)> = HashMap::new();
         let mut pending = Vec::new();
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let dataset: String = r.get(1).map_err(|e| self.err(e))?;
             let hash: String = r.get(2).map_err(|e| self.err(e))?;
             let old_hash: Option<String> = r.get(3).map_err(|e| self.err(e))?;
             let old_labels: Option<String> = r.get(4).map_err(|e| self.err(e))?;
-            let want = by_dataset
-                .entry(dataset.clone())
-                .or_insert_with(|| labels.hash_for(&dataset))
-                .clone();
+            let (name, want) = match by_dataset.get(&dataset) {
+                Some(shared) => shared.clone(),
+                None => {
+                    let shared =
+                        (Arc::from(dataset.as_str()), Arc::from(labels.hash_for(&dataset)));
+                    by_dataset.insert(dataset, shared.clone());
+                    shared
+                }
+            };
             let text_changed = old_hash.as_deref() != Some(hash.as_str());
-            let unchanged = !text_changed && old_labels.as_deref() == Some(want.as_str());
+            let unchanged = !text_changed && old_labels.as_deref() == Some(&*want);
             if unchanged && !rescore {
                 continue;
             }
             pending.push(Pending {
                 id: r.get(0).map_err(|e| self.err(e))?,
-                dataset,
-                hash,
+                dataset: name,
+                hash: hash.into_boxed_str(),
                 labels_hash: want,
                 rescore_only: unchanged,
             });
@@ -326,12 +329,12 @@ const WRITE_CHUNK: usize = 2000;
 /// refresh stopped between its two passes finishes such items next time.
 const KEYWORDS_PENDING: &str = "keywords-pending";
 
-/// The terms of every pending item, interned, carried from the text pass to the keyword pass.
-#[derive(Default)]
+/// The terms of every pending item, interned, carried from the text pass to the keyword pass:
+/// the vocabulary in memory, each item's terms spooled to disk in item order.
 struct Found {
     vocab: HashMap<String, u32>,
     words: Vec<String>,
-    items: Vec<Interned>,
+    items: Spool,
 }
 
 impl Store {
@@ -341,14 +344,20 @@ impl Store {
     fn apply(&mut self, pending: &[Pending], removed: &[i64], labels: &LabelMatcher) -> Result<()> {
         let path = self.path.clone();
         let e = |e| sql_err(&path, e);
-        let mut found = Found::default();
+        let spooled = |source| StoreError::Spool { path: path.clone(), source };
+        let dir = path.parent().filter(|d| d.is_dir());
+        let items = Spool::new(dir).map_err(spooled)?;
+        let mut found = Found { vocab: HashMap::new(), words: Vec::new(), items };
         let tx = self.conn.transaction().map_err(e)?;
         remove(&tx, removed).map_err(e)?;
         tx.commit().map_err(e)?;
         for chunk in pending.chunks(WRITE_CHUNK) {
             let tx = self.conn.transaction().map_err(e)?;
-            index_texts(&tx, chunk, labels, &mut found).map_err(e)?;
+            let interned = index_texts(&tx, chunk, labels, &mut found).map_err(e)?;
             tx.commit().map_err(e)?;
+            for i in &interned {
+                found.items.push(i).map_err(spooled)?;
+            }
         }
         // A read: it must not hold the write lock others' saves wait for.
         let tx = self
@@ -359,10 +368,17 @@ impl Store {
         let docs: i64 = tx.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).map_err(e)?;
         drop(tx);
         let now = crate::model::now_rfc3339();
-        let mut terms = found.items.into_iter();
+        let mut terms = found.items.read().map_err(spooled)?;
         for chunk in pending.chunks(WRITE_CHUNK) {
+            let mut batch = Vec::with_capacity(chunk.len());
+            while batch.len() < chunk.len() {
+                match terms.next_item().map_err(spooled)? {
+                    Some(i) => batch.push(i),
+                    None => break,
+                }
+            }
             let tx = self.conn.transaction().map_err(e)?;
-            let scored = chunk.iter().zip(terms.by_ref());
+            let scored = chunk.iter().zip(batch);
             let lookup = |t: &str| found.vocab.get(t).map(|i| df[*i as usize]).unwrap_or(0);
             write_keywords(&tx, scored, &found.words, docs.max(0) as u64, &lookup, &now)
                 .map_err(e)?;
@@ -392,7 +408,8 @@ fn index_texts(
     chunk: &[Pending],
     labels: &LabelMatcher,
     found: &mut Found,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Vec<Interned>> {
+    let mut interned = Vec::with_capacity(chunk.len());
     let mut df_delta: HashMap<String, i64> = HashMap::new();
     for group in chunk.chunks(TEXT_CHUNK) {
         let ids: Vec<i64> = group.iter().map(|p| p.id).collect();
@@ -428,10 +445,11 @@ fn index_texts(
                     (id, n)
                 })
                 .collect();
-            found.items.push(Interned { terms, labels: c.labels });
+            interned.push(Interned { terms, labels: c.labels });
         }
     }
-    write_df(tx, df_delta)
+    write_df(tx, df_delta)?;
+    Ok(interned)
 }
 
 /// The SQLite side of the text pass over one group of items.
@@ -445,7 +463,7 @@ fn write_texts(
         // What the index holds now, read in this transaction: another refresh (another
         // process) may have indexed the item since the work was planned.
         let now = indexed(tx, p.id)?;
-        let text_done = now.as_ref().is_some_and(|(hash, _)| *hash == p.hash);
+        let text_done = now.as_ref().is_some_and(|(hash, _)| **hash == *p.hash);
         if now.is_some() {
             forget_keywords(tx, p.id, df_delta)?;
             delete_rows(tx, p.id, !text_done)?;
@@ -472,7 +490,7 @@ fn write_keywords<'a>(
     for (p, f) in scored {
         // Another refresh finished this item meanwhile (or changed it): its keywords stand.
         let pending = indexed(tx, p.id)?
-            .is_some_and(|(hash, labels)| hash == p.hash && labels == KEYWORDS_PENDING);
+            .is_some_and(|(hash, labels)| *hash == *p.hash && labels == KEYWORDS_PENDING);
         if !pending {
             continue;
         }

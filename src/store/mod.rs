@@ -9,6 +9,7 @@ mod items;
 pub mod journal;
 mod runs;
 mod schema;
+mod spool;
 mod suggest;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub enum StoreError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("store {path}: bad stored data for {what}: {reason}")]
     Corrupt { path: PathBuf, what: String, reason: String },
+    #[error("store {path}: the similarity index's temporary file: {source}")]
+    Spool { path: PathBuf, source: std::io::Error },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
