@@ -295,8 +295,15 @@ fn read_facts<'a>(
 ) -> Result<HashMap<&'a str, Facts>, ExportError> {
     let read = |send: &mut dyn FnMut(Item) -> bool| -> Result<(), ExportError> {
         for d in input.datasets {
-            store
-                .for_each_item(Some(d), |item| !input.gold.contains_key(&item.key) || send(item))?;
+            // A worker that stopped (it failed) ends the reading of later datasets too.
+            let mut going = true;
+            store.for_each_item(Some(d), |item| {
+                going = !input.gold.contains_key(&item.key) || send(item);
+                going
+            })?;
+            if !going {
+                break;
+            }
         }
         Ok(())
     };
@@ -479,9 +486,14 @@ impl RecordWriter<'_, '_, '_> {
             .collect();
         let read = |send: &mut dyn FnMut(Item) -> bool| -> Result<(), ExportError> {
             for d in self.input.datasets {
+                let mut going = true;
                 self.store.for_each_item(Some(d), |item| {
-                    !split_of.contains_key(item.key.as_str()) || send(item)
+                    going = !split_of.contains_key(item.key.as_str()) || send(item);
+                    going
                 })?;
+                if !going {
+                    break;
+                }
             }
             Ok(())
         };

@@ -215,11 +215,13 @@ impl<'t> CodedAnswers<'t> {
         self.add_bits(item, annotator, bits);
     }
 
-    /// Names sorted, and for each interned id its sorted position.
-    fn sorted(map: &FastMap<String, u32>) -> (Vec<String>, Vec<u32>) {
-        let mut names: Vec<(&String, u32)> = map.iter().map(|(k, &v)| (k, v)).collect();
+    /// The names of the ids that are `kept`, sorted, and for each interned id its sorted
+    /// position (u32::MAX for ids not kept).
+    fn sorted(map: &FastMap<String, u32>, kept: impl Fn(u32) -> bool) -> (Vec<String>, Vec<u32>) {
+        let mut names: Vec<(&String, u32)> =
+            map.iter().filter(|&(_, &v)| kept(v)).map(|(k, &v)| (k, v)).collect();
         names.sort_unstable();
-        let mut rank = vec![0u32; names.len()];
+        let mut rank = vec![u32::MAX; map.len()];
         for (pos, (_, id)) in names.iter().enumerate() {
             rank[*id as usize] = pos as u32;
         }
@@ -257,8 +259,9 @@ impl<'t> CodedAnswers<'t> {
             }
         }
         let width = layout.annotators.len();
-        let mut cells = vec![None; width * self.answers.len()];
-        for (item, answers) in self.answers.iter().enumerate() {
+        let mut cells = vec![None; width * layout.items];
+        // Items without answers have no row (their rank is u32::MAX).
+        for (item, answers) in self.answers.iter().enumerate().filter(|(_, a)| !a.is_empty()) {
             let row = layout.item_rank[item] as usize * width;
             for &(a, bits) in answers {
                 cells[row + layout.annotator_rank[a as usize] as usize] =
@@ -278,9 +281,16 @@ impl<'t> CodedAnswers<'t> {
         with_ci: bool,
         progress: Option<&indicatif::ProgressBar>,
     ) -> AgreementStats {
-        let (items, item_rank) = Self::sorted(&self.items);
-        let (annotators, annotator_rank) = Self::sorted(&self.annotators);
-        let layout = Layout { item_rank, annotators, annotator_rank };
+        // Only items and annotators with an answer left count: an answer withdrawn (an undo
+        // with nothing to go back to) leaves no trace, as in everyone's current answers.
+        let answered = |i: u32| self.answers.get(i as usize).is_some_and(|a| !a.is_empty());
+        let mut rating = vec![false; self.annotators.len()];
+        for &(a, _) in self.answers.iter().flatten() {
+            rating[a as usize] = true;
+        }
+        let (items, item_rank) = Self::sorted(&self.items, answered);
+        let (annotators, annotator_rank) = Self::sorted(&self.annotators, |a| rating[a as usize]);
+        let layout = Layout { item_rank, items: items.len(), annotators, annotator_rank };
         let names = self.taxonomy.label_names();
         let bit_of = |name: &str| self.label_bits.get(name).copied().unwrap_or(0);
         let set_name = |bits: u128| {
@@ -380,6 +390,8 @@ fn presence_table(mut t: Table) -> Table {
 /// Where interned items and annotators go in a table.
 struct Layout {
     item_rank: Vec<u32>,
+    /// Items with a row.
+    items: usize,
     annotators: Vec<String>,
     annotator_rank: Vec<u32>,
 }
@@ -689,7 +701,8 @@ fn report_and_tally(
     let only = crate::dataset::only_dataset(datasets);
     // Every item has at least the records of the annotator with the most: a size to reserve
     // (capped, as counts are a hint, not a promise).
-    let expect = store.annotation_counts()?.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let most = store.annotation_counts()?.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let expect = most.min(store.item_count(only)?);
     let expect = usize::try_from(expect).unwrap_or(0).min(1 << 24);
     coded.reserve(expect);
     gold.items.reserve(expect);
@@ -714,8 +727,9 @@ fn report_and_tally(
         if !r.present {
             return;
         }
-        // As `for_each_annotation` reports them: a retraction withdraws the annotator's answer.
-        if r.retracted {
+        // A withdrawn answer leaves the annotator's answer out; a withdrawn ruling leaves the
+        // adjudicator's own answer alone (rulings are not answers).
+        if r.mode != Mode::Adjudication && r.retracted {
             coded.remove(r.item, r.annotator);
         } else if r.mode != Mode::Adjudication {
             let bits =

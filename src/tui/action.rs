@@ -114,14 +114,9 @@ pub enum Action {
     },
     /// Another process changed the store: the queue's status as it is now.
     StoreChanged(Box<super::refresh::StoreStatus>),
-    /// The queue after its first page, with the taxonomies of its datasets (boxed: keeps
-    /// Action small).
-    QueueRest(
-        Box<(
-            Vec<super::state::Entry>,
-            std::collections::HashMap<String, crate::taxonomy::Taxonomy>,
-        )>,
-    ),
+    /// The queue after its first page, with the taxonomies of its datasets, or why it could
+    /// not be read (boxed: keeps Action small).
+    QueueRest(Box<Result<super::QueueRest, String>>),
     /// The queue's status that needs everyone's answers or every suggestion (boxed: keeps
     /// Action small).
     SuggestionStatus(Box<super::SuggestionStatus>),

@@ -29,6 +29,10 @@ fn draw_answers(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let t = cx.theme;
     let mut lines: Vec<Line> = Vec::new();
     match s.loaded_current() {
+        // Disputes come with everyone's answers, read right after the first frame.
+        None if s.current().is_none() && s.status_pending => {
+            lines.push(Line::from(Span::styled("reading everyone's answers…", t.muted())));
+        }
         None if s.current().is_none() => {
             lines.push(Line::from(Span::styled(
                 "No disagreements left. Esc returns to review.",

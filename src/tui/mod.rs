@@ -109,6 +109,7 @@ pub fn load_state(
     let (queue, taxonomies) = entries(ws, store, labels, annotator, opts.dataset.as_deref(), rows)?;
     let mut s = State::new(annotator.to_string(), taxonomies, queue);
     s.queue_rest = rest;
+    s.status_pending = true;
     s.sample_week = opts.sample_week.clone();
     s.blind = opts.blind || opts.sample_week.is_some();
     s.demo = opts.demo;
@@ -118,6 +119,9 @@ pub fn load_state(
 /// Queue rows drawn before the rest of the queue is read: a few screens.
 pub const FIRST_PAGE: usize = 500;
 
+/// The queue's entries after its first page, and the taxonomies of their datasets.
+pub type QueueRest = (Vec<Entry>, HashMap<String, crate::taxonomy::Taxonomy>);
+
 /// The queue after its first page, with the taxonomies of its datasets: read by the worker
 /// right after the first frame.
 pub fn queue_rest(
@@ -125,7 +129,7 @@ pub fn queue_rest(
     annotator: &str,
     dataset: Option<&str>,
     after: (&str, i64),
-) -> Result<(Vec<Entry>, HashMap<String, crate::taxonomy::Taxonomy>)> {
+) -> Result<QueueRest> {
     let rows = ctx.store.queue_page(dataset, Some(after), None)?;
     entries(&ctx.ws, &ctx.store, &ctx.labels, annotator, dataset, rows)
 }
@@ -464,9 +468,9 @@ pub fn run(ctx: Context, opts: Options) -> Result<std::process::ExitCode> {
     let keymap = Keymap::load(&ctx.ws.settings.keys)?;
     let themes_dir = crate::workspace::user_themes_dir();
     let theme = Theme::load(&ctx.ws.settings.theme, themes_dir.as_deref(), theme::no_color_env())?;
-    // Answers are read before the first frame: the first item's draft starts from this
-    // annotator's answer, and filters and the accuracy bands need them (deferring them to
-    // the worker was measured faster but lost those).
+    // The first frame needs the queue's first page and this annotator's answers (the first
+    // item's draft starts from them); the worker reads the rest of the queue, then everyone's
+    // answers and the suggestions (see `App::start`).
     let state = load_state(&ctx.ws, &ctx.store, &ctx.labels, &annotator, &opts)?;
     let (tx, mut rx) = unbounded_channel();
     let (jobs, worker) = worker::spawn(ctx, tx.clone(), opts.keys.is_some());

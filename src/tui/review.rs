@@ -492,7 +492,8 @@ pub(super) fn draw_status(f: &mut Frame, area: Rect, s: &State, cx: &Ctx) {
     let (done, total) = s.progress();
     let rate = s.items_per_hour().map(|r| format!("{r:.0}/h")).unwrap_or_else(|| "–/h".into());
     let hints = hint_text(cx);
-    let left = format!(" {} · {mode} · {done}/{total} · {rate} ", s.annotator);
+    let more = if s.queue_rest.is_some() { "+" } else { "" };
+    let left = format!(" {} · {mode} · {done}/{total}{more} · {rate} ", s.annotator);
     let msg = s.message.as_ref().map(|(m, _)| m.as_str()).unwrap_or("");
     let msg_style = match s.message.as_ref().map(|(_, sev)| *sev) {
         Some(super::state::Severity::Error) => t.fg("error").add_modifier(Modifier::BOLD),

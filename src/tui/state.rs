@@ -312,6 +312,8 @@ pub struct State {
     /// Where the rest of the queue starts (the last row read: dataset and id) while the
     /// worker reads it; `None` once the queue is whole.
     pub queue_rest: Option<(String, i64)>,
+    /// Until the worker's first status arrives, disputes and suggestions are not known yet.
+    pub status_pending: bool,
     /// Indices into `queue` that pass the filter, in order.
     pub visible: Vec<usize>,
     /// Position in `visible`.
@@ -386,6 +388,7 @@ impl State {
             queue,
             visible,
             queue_rest: None,
+            status_pending: false,
             cursor: 0,
             filter: Filter::default(),
             filter_text: String::new(),

@@ -2098,8 +2098,10 @@ fn the_first_page_is_drawn_and_the_worker_reads_the_rest() {
     let draft = s.draft.clone();
     assert!(!draft.labels.is_empty());
     let after = s.queue_rest.clone().unwrap();
-    let rest = super::queue_rest(&ctx, "alice", None, (&after.0, after.1)).unwrap();
-    update(&mut s, Action::QueueRest(Box::new(rest)));
+    let rest = super::queue_rest(&ctx, "alice", None, (&after.0, after.1));
+    s.message = Some(("NOT saved demo:1: disk full".into(), super::state::Severity::Error));
+    update(&mut s, Action::QueueRest(Box::new(rest.map_err(|e| e.to_string()))));
+    assert!(s.message.as_ref().is_some_and(|m| m.0.starts_with("NOT saved")), "kept");
     let keys: Vec<&str> = s.queue.iter().map(|e| e.key.as_str()).collect();
     let want: Vec<&str> = whole.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys, want, "the queue is whole, in order, once");
@@ -2107,13 +2109,22 @@ fn the_first_page_is_drawn_and_the_worker_reads_the_rest() {
     assert_eq!(s.visible.len(), super::FIRST_PAGE, "the filter covers the rest");
     assert_eq!(s.current().map(|e| e.key.clone()), focused);
     assert_eq!(s.draft, draft, "the draft survives the rest's arrival");
-    // Disputes come with the status (everyone's answers), not before.
+    // Disputes come with the status (everyone's answers), not before: the adjudication view
+    // says it is reading them rather than that none are left.
     assert!(s.queue.iter().all(|e| !e.disputed));
+    assert!(s.status_pending);
+    let mut adjudicating =
+        load_state(&ctx.ws, &ctx.store, &ctx.labels, "alice", &Options::default()).unwrap();
+    update(&mut adjudicating, Action::ViewAdjudicate);
+    let screen = visible(render(&adjudicating, "default", 100, 30).backend().buffer()).join("\n");
+    assert!(screen.contains("reading everyone's answers"), "{screen}");
+    assert!(!screen.contains("No disagreements left"), "{screen}");
     let status = super::suggestion_status(&ctx.store, None).unwrap();
     let disputed: Vec<String> =
         crate::metrics::gold::disagreements(&everyone).iter().map(|i| i.item.clone()).collect();
     assert!(!disputed.is_empty(), "the demo has disagreements");
     update(&mut s, Action::SuggestionStatus(Box::new(status)));
+    assert!(!s.status_pending);
     let mut shown: Vec<String> =
         s.queue.iter().filter(|e| e.disputed).map(|e| e.key.clone()).collect();
     shown.sort();
@@ -2121,4 +2132,18 @@ fn the_first_page_is_drawn_and_the_worker_reads_the_rest() {
     disputed.sort();
     assert_eq!(shown, disputed);
     assert_eq!(s.draft, draft, "the status keeps the draft too");
+}
+
+/// The rest of the queue that cannot be read leaves the first page usable and says so.
+#[test]
+fn a_queue_rest_that_fails_says_the_queue_is_partial() {
+    let mut s = state();
+    s.queue_rest = Some(("d".into(), 3));
+    let n = s.queue.len();
+    update(&mut s, Action::QueueRest(Box::new(Err("labels.yml: no taxonomy `x`".into()))));
+    assert_eq!(s.queue_rest, None, "no longer reading");
+    assert_eq!(s.queue.len(), n);
+    let (text, severity) = s.message.clone().unwrap();
+    assert!(text.contains(&format!("only the first {n} items")) && text.contains("labels.yml"));
+    assert_eq!(severity, super::state::Severity::Error);
 }

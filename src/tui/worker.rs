@@ -113,12 +113,8 @@ fn run_job(
         Job::Sample => sample(&ctx.ws, &ctx.store),
         Job::QueueRest { dataset, annotator, after } => {
             let (d, id) = (after.0.as_str(), after.1);
-            match super::queue_rest(ctx, &annotator, dataset.as_deref(), (d, id)) {
-                Ok(rest) => Msg::Action(Action::QueueRest(Box::new(rest))),
-                Err(e) => Msg::Action(Action::Failed {
-                    error: format!("reading the rest of the queue: {e:#}"),
-                }),
-            }
+            let rest = super::queue_rest(ctx, &annotator, dataset.as_deref(), (d, id));
+            Msg::Action(Action::QueueRest(Box::new(rest.map_err(|e| format!("{e:#}")))))
         }
         Job::SuggestionStatus { dataset } => {
             match super::suggestion_status(&ctx.store, dataset.as_deref()) {

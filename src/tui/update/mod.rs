@@ -61,6 +61,7 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::SuggestionStatus(st) => {
+            s.status_pending = false;
             for e in &mut s.queue {
                 if let Some(l) = st.labels.get(&e.key) {
                     e.suggested = true;
@@ -84,20 +85,7 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
-        Action::QueueRest(rest) => {
-            let (entries, taxonomies) = *rest;
-            for (dataset, t) in taxonomies {
-                s.taxonomies.entry(dataset).or_insert(t);
-            }
-            s.queue_rest = None;
-            let from = s.queue.len();
-            s.queue.extend(entries);
-            if s.filter_text.is_empty() {
-                s.visible.extend(from..s.queue.len());
-                return vec![];
-            }
-            refilter(s)
-        }
+        Action::QueueRest(rest) => queue_rest(s, *rest),
         Action::PushMode => {
             s.push.apply = !s.push.apply;
             s.push.armed = false;

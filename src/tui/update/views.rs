@@ -32,6 +32,43 @@ pub(super) fn store_changed(s: &mut State, mut st: StoreStatus) -> Vec<Effect> {
     vec![]
 }
 
+/// The rest of the queue arrived (or could not be read): its entries join the queue after
+/// the first page. Rows on screen stay where they are and the focused item keeps its draft;
+/// only a `sort:` filter orders the whole queue again.
+pub(super) fn queue_rest(
+    s: &mut State,
+    rest: Result<crate::tui::QueueRest, String>,
+) -> Vec<Effect> {
+    s.queue_rest = None;
+    let (entries, taxonomies) = match rest {
+        Ok(rest) => rest,
+        Err(e) => {
+            let n = s.queue.len();
+            let why = format!("only the first {n} items are in the queue: {e}");
+            s.message = Some((why, Severity::Error));
+            return vec![];
+        }
+    };
+    for (dataset, t) in taxonomies {
+        s.taxonomies.entry(dataset).or_insert(t);
+    }
+    // An item moved between datasets since the first page was read is there already.
+    let known: std::collections::HashSet<String> = s.queue.iter().map(|e| e.key.clone()).collect();
+    let from = s.queue.len();
+    s.queue.extend(entries.into_iter().filter(|e| !known.contains(&e.key)));
+    if s.filter.sort.is_some() {
+        let message = s.message.take();
+        let fx = refilter(s);
+        s.message = message;
+        return fx;
+    }
+    let blind = s.hides_answers();
+    let added: Vec<usize> =
+        (from..s.queue.len()).filter(|&i| matches(&s.filter, &s.queue[i], blind)).collect();
+    s.visible.extend(added);
+    vec![]
+}
+
 /// Adjudication by one key: the Nth annotator's answer becomes the draft and is saved.
 pub(super) fn pick(s: &mut State, n: usize) -> Vec<Effect> {
     if s.view != View::Adjudicate {
