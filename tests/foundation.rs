@@ -142,6 +142,55 @@ fn imports_labeled_issue_csv_as_annotations_and_reimport_is_idempotent() {
     assert_eq!(st["annotations"], 1500);
 }
 
+/// Labels are written to the log a chunk at a time (5,000 records): every label of a file of
+/// several chunks is recorded once, a duplicate key is named with both locations, and
+/// refused labels beyond the 200 listed are counted.
+#[test]
+fn labels_of_a_file_of_several_chunks_are_all_recorded() {
+    let dir = workspace();
+    let f = dir.path().join("many.jsonl");
+    let mut text = String::new();
+    for i in 0..12_000 {
+        // Every 40th record carries a label the taxonomy lacks: 300 refusals.
+        let label = if i % 40 == 7 { "nonsense" } else { ["bug", "question"][i % 2] };
+        text.push_str(&format!(
+            "{{\"id\": \"k{i}\", \"title\": \"issue {i}\", \"body\": \"text {i}\", \"labels\": \"{label}\"}}\n"
+        ));
+    }
+    text.push_str("{\"id\": \"k3\", \"title\": \"again\", \"body\": \"x\", \"labels\": \"bug\"}\n");
+    std::fs::write(&f, text).unwrap();
+    let name = f.to_str().unwrap();
+    let out = sift(
+        dir.path(),
+        &[
+            "--annotator",
+            "ann",
+            "import",
+            name,
+            "--dataset",
+            "many",
+            "--label-column",
+            "labels",
+            "--json",
+        ],
+    );
+    let summary: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(summary["imported"], 12_000, "{summary}");
+    assert_eq!(summary["label_records"], 12_000 - 300, "{summary}");
+    let errors: Vec<&str> =
+        summary["errors"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert!(
+        errors[0].contains(&format!("{name}:12001: duplicate key \"many:k3\" (first at {name}:4)")),
+        "{errors:?}"
+    );
+    assert_eq!(errors.len(), 201, "200 listed, then a count");
+    // 300 refused labels and one duplicate: 301 errors, 200 of them listed.
+    assert_eq!(errors[200], "... and 101 more bad records", "{errors:?}");
+    let log = std::fs::read_to_string(dir.path().join("annotations/many/ann.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 12_000 - 300);
+    assert_eq!(status(dir.path())["annotations"], 12_000 - 300);
+}
+
 #[test]
 fn malformed_records_are_reported_and_the_rest_imports() {
     let dir = workspace();

@@ -61,6 +61,9 @@ enum Stop {
     /// The writer stopped taking records (it says why).
     #[error("import stopped")]
     Closed,
+    /// The file's labels could not be written to the annotator's log.
+    #[error("{0:#}")]
+    Labels(anyhow::Error),
     #[error(
         "{location}: dataset `{dataset}` holds {held}s and this record is {an} {kind}; import \
          the file under another --dataset name (or pass --mixed-kinds to keep both kinds in one \
@@ -143,11 +146,12 @@ pub fn import_from(
     };
     let now = now_rfc3339();
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
-    let mut labels: Vec<(String, String, Vec<String>)> = Vec::new(); // key, location, labels
+    let mut labels = LabelLog::new(&taxonomy, &annotator, &opts.dataset);
     let mut counts = UpsertCounts::default();
     // Where each key was first seen: a second record with the same key would silently
     // replace the first (and take over its labels).
-    let mut seen: HashMap<String, String> = HashMap::new();
+    // (Locations are kept without the file name they all start with: a million keys.)
+    let mut seen: HashMap<String, Box<str>> = HashMap::new();
     let mut errors = 0usize;
     let mut note_error = |summary: &mut ImportSummary, msg: String| {
         errors += 1;
@@ -199,15 +203,17 @@ pub fn import_from(
                     if let Some(first) = seen.get(&item.key) {
                         summary.skipped += 1;
                         let msg = format!(
-                            "{location}: duplicate key {:?} (first at {first}); skipped",
-                            item.key
+                            "{location}: duplicate key {:?} (first at {}); skipped",
+                            item.key,
+                            full_location(&name, first)
                         );
                         note_error(&mut summary, msg);
                         return Ok(());
                     }
-                    seen.insert(item.key.clone(), location.clone());
+                    let at = location.strip_prefix(name.as_str()).unwrap_or(&location);
+                    seen.insert(item.key.clone(), at.into());
                     if !l.is_empty() {
-                        labels.push((item.key.clone(), location, l));
+                        labels.push(ctx, item.key.clone(), location, l).map_err(Stop::Labels)?;
                     }
                     batch.push(item);
                     if batch.len() >= BATCH {
@@ -258,15 +264,16 @@ pub fn import_from(
     summary.imported = counts.inserted;
     summary.updated = counts.updated;
     summary.unchanged = counts.unchanged;
-    let (records, label_errors) = label_records(ctx, &taxonomy, &annotator, &opts.dataset, labels)?;
-    for e in label_errors {
+    labels.flush(ctx)?;
+    let listed = labels.errors.len();
+    for e in std::mem::take(&mut labels.errors) {
         note_error(&mut summary, e);
     }
-    if !records.is_empty() {
-        log::append_many(&ctx.ws, &opts.dataset, &annotator, &records)?;
+    errors += labels.refused - listed;
+    if labels.written > 0 {
         log::replay(&ctx.ws, &mut ctx.store)?;
     }
-    summary.label_records = records.len();
+    summary.label_records = labels.written;
     if errors > summary.errors.len() {
         summary.errors.push(format!("... and {} more bad records", errors - summary.errors.len()));
     }
@@ -342,24 +349,105 @@ fn remember_source(
 
 /// Validate file labels against the taxonomy and build import records for the ones that
 /// differ from the annotator's current answer (so re-importing adds nothing).
-fn label_records(
+/// A location kept without its file name (every reader's locations start with it, then a
+/// ':'), whole again.
+fn full_location(name: &str, kept: &str) -> String {
+    if kept.starts_with(':') { format!("{name}{kept}") } else { kept.to_string() }
+}
+
+/// Labels from the file, written to the annotator's log a chunk at a time as the import
+/// goes: a million labeled records are never all held, nor their JSON lines.
+struct LabelLog<'a> {
+    taxonomy: &'a Taxonomy,
+    annotator: &'a str,
+    dataset: &'a str,
+    /// The annotator's current answers (read at the first chunk): unchanged labels are not
+    /// recorded again.
+    current: Option<HashMap<String, Vec<String>>>,
+    /// (key, location, labels) waiting for the next chunk.
+    pending: Vec<(String, String, Vec<String>)>,
+    written: usize,
+    /// The first labels refused, in file order (reported after the records' own errors).
+    errors: Vec<String>,
+    /// Labels refused in all.
+    refused: usize,
+}
+
+/// Label records appended to the log in one write.
+const LABEL_CHUNK: usize = 5000;
+
+impl<'a> LabelLog<'a> {
+    fn new(taxonomy: &'a Taxonomy, annotator: &'a str, dataset: &'a str) -> Self {
+        LabelLog {
+            taxonomy,
+            annotator,
+            dataset,
+            current: None,
+            pending: Vec::new(),
+            written: 0,
+            errors: Vec::new(),
+            refused: 0,
+        }
+    }
+
+    fn push(
+        &mut self,
+        ctx: &Context,
+        key: String,
+        location: String,
+        labels: Vec<String>,
+    ) -> Result<()> {
+        self.pending.push((key, location, labels));
+        if self.pending.len() >= LABEL_CHUNK {
+            self.flush(ctx)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, ctx: &Context) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let current = match &mut self.current {
+            Some(c) => c,
+            None => self.current.insert(current_of(ctx, self.annotator, self.dataset)?),
+        };
+        let labels = std::mem::take(&mut self.pending);
+        let (records, errors) = label_records(self.taxonomy, self.annotator, current, labels);
+        // Refusals beyond what is listed are only counted.
+        self.refused += errors.len();
+        let room = MAX_LISTED_ERRORS.saturating_sub(self.errors.len());
+        self.errors.extend(errors.into_iter().take(room));
+        if !records.is_empty() {
+            log::append_many(&ctx.ws, self.dataset, self.annotator, &records)?;
+        }
+        self.written += records.len();
+        Ok(())
+    }
+}
+
+/// The annotator's current answers in the dataset.
+fn current_of(
     ctx: &Context,
-    taxonomy: &Taxonomy,
     annotator: &str,
     dataset: &str,
-    labels: Vec<(String, String, Vec<String>)>,
-) -> Result<(Vec<Annotation>, Vec<String>)> {
-    if labels.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let current: HashMap<String, Vec<String>> = ctx
+) -> Result<HashMap<String, Vec<String>>> {
+    Ok(ctx
         .store
         .latest_answers(Some(dataset))
         .context("reading current answers")?
         .into_iter()
         .filter(|r| r.annotation.annotator == annotator)
         .map(|r| (r.annotation.item, r.annotation.labels))
-        .collect();
+        .collect())
+}
+
+fn label_records(
+    taxonomy: &Taxonomy,
+    annotator: &str,
+    current: &HashMap<String, Vec<String>>,
+    labels: Vec<(String, String, Vec<String>)>,
+) -> (Vec<Annotation>, Vec<String>) {
     let mut records = Vec::new();
     let mut errors = Vec::new();
     let at = now_rfc3339();
@@ -395,7 +483,7 @@ fn label_records(
             retracted: false,
         });
     }
-    Ok((records, errors))
+    (records, errors)
 }
 
 /// Record a dataset's taxonomy in sift.toml when the file does not name one yet, so the
