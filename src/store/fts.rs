@@ -352,6 +352,7 @@ impl Store {
         remove(&tx, removed).map_err(e)?;
         tx.commit().map_err(e)?;
         for chunk in pending.chunks(WRITE_CHUNK) {
+            self.let_saves_pass();
             let tx = self.conn.transaction().map_err(e)?;
             let interned = index_texts(&tx, chunk, labels, &mut found).map_err(e)?;
             tx.commit().map_err(e)?;
@@ -377,6 +378,7 @@ impl Store {
                     None => break,
                 }
             }
+            self.let_saves_pass();
             let tx = self.conn.transaction().map_err(e)?;
             let scored = chunk.iter().zip(batch);
             let lookup = |t: &str| found.vocab.get(t).map(|i| df[*i as usize]).unwrap_or(0);

@@ -80,6 +80,7 @@ impl Store {
         source: Option<&str>,
     ) -> Result<UpsertCounts> {
         let path = self.path.clone();
+        self.let_saves_pass();
         let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
         let mut counts = UpsertCounts::default();
         for item in items {

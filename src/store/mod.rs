@@ -174,6 +174,51 @@ impl Store {
             .sum()
     }
 
+    /// The file a one-shot save locks while it writes, and bulk writers look at between
+    /// their transactions (none for an in-memory store).
+    fn turn_file(&self) -> Option<std::fs::File> {
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty() && d.is_dir())?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(dir.join("turn.lock"))
+            .ok()
+    }
+
+    /// A one-shot save (`sift annotate`, a save on the review screen) announces itself until
+    /// the returned guard is dropped: bulk writers wait between their transactions meanwhile.
+    /// SQLite's busy handler alone lets a writer of back-to-back transactions (an import)
+    /// starve it for seconds. None when the lock cannot be had (the save still works).
+    pub fn announce_save(&self) -> Option<std::fs::File> {
+        let f = self.turn_file()?;
+        f.lock().ok()?;
+        Some(f)
+    }
+
+    /// Whether a save is announced now.
+    pub fn save_announced(&self) -> bool {
+        self.turn_file()
+            .is_some_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+    }
+
+    /// Between a bulk writer's transactions (never inside one): wait while a save is
+    /// announced, so it gets the write lock.
+    pub fn let_saves_pass(&self) {
+        if let Some(f) = self.turn_file() {
+            // The shared lock is had once no save holds the file; dropping `f` lets it go.
+            let _ = f.lock_shared();
+        }
+    }
+
+    /// Leave WAL checkpoints to the store's other writers: a one-shot save (`sift annotate`)
+    /// that commits while an import runs would otherwise copy the import's pages back into
+    /// the database itself, and wait on that, not on its own small write.
+    pub fn leave_checkpoints_to_others(&self) -> Result<()> {
+        self.conn.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(|e| self.err(e))
+    }
+
     fn err(&self, e: rusqlite::Error) -> StoreError {
         sql_err(&self.path, e)
     }
@@ -358,6 +403,22 @@ mod tests {
         let s = Store::open(&p).unwrap();
         assert_eq!(kept(&s), counted(&s));
         assert_eq!(s.pending_annotations().unwrap(), 1);
+    }
+
+    /// A bulk writer sees an announced save and gets past `let_saves_pass` once it is done.
+    #[test]
+    fn bulk_writers_see_an_announced_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        let saver = Store::open(&p).unwrap();
+        let bulk = Store::open(&p).unwrap();
+        assert!(!bulk.save_announced());
+        let guard = saver.announce_save().expect("a lock file beside the store");
+        assert!(bulk.save_announced(), "another process sees the save");
+        drop(guard);
+        assert!(!bulk.save_announced());
+        bulk.let_saves_pass(); // returns: nothing announced
+        assert!(Store::open_in_memory().unwrap().announce_save().is_none());
     }
 
     #[test]

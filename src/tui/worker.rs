@@ -446,6 +446,8 @@ fn save(
     annotation: crate::model::Annotation,
     undo: bool,
 ) -> Action {
+    // An import running beside the review steps aside until this save is done.
+    let _turn = store.announce_save();
     let key = annotation.item.clone();
     let labels = annotation.labels.clone();
     let retracted = annotation.retracted;

@@ -75,6 +75,10 @@ pub fn annotations(ctx: &mut Context, cmd: AnnotationsCommand) -> Result<ExitCod
 /// `sift annotate ITEM --labels a,b`: validate, append to the annotator's log, replay.
 pub fn annotate(ctx: &mut Context, args: AnnotateArgs) -> Result<ExitCode> {
     let annotator = require_annotator(ctx)?;
+    // One small save: an import running beside it steps aside until it is done, and it does
+    // not copy the import's pages back into the database (see the methods).
+    let _turn = ctx.store.announce_save();
+    ctx.store.leave_checkpoints_to_others()?;
     let mode = Mode::parse(&args.mode).with_context(|| {
         format!("mode {:?}: expected assisted, blind, sample, adjudication or import", args.mode)
     })?;
