@@ -347,8 +347,6 @@ fn remember_source(
     sources::record(&ctx.ws, &opts.dataset, &source).with_context(|| format!("{}", dir.display()))
 }
 
-/// Validate file labels against the taxonomy and build import records for the ones that
-/// differ from the annotator's current answer (so re-importing adds nothing).
 /// A location kept without its file name (every reader's locations start with it, then a
 /// ':'), whole again.
 fn full_location(name: &str, kept: &str) -> String {
@@ -442,6 +440,8 @@ fn current_of(
         .collect())
 }
 
+/// Validate file labels against the taxonomy and build import records for the ones that
+/// differ from the annotator's current answer (so re-importing adds nothing).
 fn label_records(
     taxonomy: &Taxonomy,
     annotator: &str,
