@@ -204,20 +204,26 @@ impl Store {
         Ok(out)
     }
 
-    /// Every record of `dataset` (all when None), oldest first, one at a time (memory stays
-    /// flat however many there are), with whether its item is in the store.
+    /// The SQL of a record's "is its item in the store" column. With no record pending (the
+    /// trigger-kept count), every item is: no lookup per record.
+    fn presence_column(&self) -> Result<&'static str> {
+        Ok(if self.pending_annotations()? == 0 {
+            "1"
+        } else {
+            "item_key IN (SELECT key FROM items)"
+        })
+    }
+
+    /// Every record of `dataset` (all when None), oldest first, one at a time, with whether
+    /// its item is in the store, as owned records: the reference the borrowed pass
+    /// ([`Store::for_each_record_ref`], what sift reads with) is tested against.
+    #[cfg(test)]
     pub fn for_each_record(
         &self,
         dataset: Option<&str>,
         visit: impl FnMut(AnswerRow, bool),
     ) -> Result<()> {
-        // With no record pending (the trigger-kept count), every item is present: no lookup
-        // per record.
-        let presence = if self.pending_annotations()? == 0 {
-            "1"
-        } else {
-            "item_key IN (SELECT key FROM items)"
-        };
+        let presence = self.presence_column()?;
         let sql = format!(
             "SELECT {COLUMNS}, {presence} FROM annotations
              WHERE ?1 IS NULL OR dataset = ?1 ORDER BY id"
@@ -232,11 +238,7 @@ impl Store {
         dataset: Option<&str>,
         mut visit: impl FnMut(&RecordRef),
     ) -> Result<()> {
-        let presence = if self.pending_annotations()? == 0 {
-            "1"
-        } else {
-            "item_key IN (SELECT key FROM items)"
-        };
+        let presence = self.presence_column()?;
         let sql = format!(
             "SELECT dataset, item_key, annotator, labels, at, mode, duration_ms, suggestion,
                     retracted, {presence}, note
