@@ -12,6 +12,7 @@ use crate::app::Context;
 use crate::model::{Annotation, Item, ItemKind, Mode, now_rfc3339};
 use crate::store::UpsertCounts;
 use crate::taxonomy::Taxonomy;
+use crate::text::keywords::LabelPhrases;
 use crate::workspace::log::{self, valid_dataset};
 use crate::workspace::valid_annotator;
 
@@ -78,8 +79,9 @@ enum Stop {
     },
 }
 
-/// A record as the reader thread hands it over.
-type Record = Result<Parsed, files::RecordError>;
+/// A record as the reader thread hands it over, with its item's content hash (worked out
+/// there: the writer's thread is the import's busiest).
+type Record = Result<(Parsed, String), files::RecordError>;
 
 /// Import one file into `opts.dataset`, and record it in `sources/<dataset>.jsonl`.
 pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Result<ImportSummary> {
@@ -130,6 +132,10 @@ pub fn import_from(
     }
     let held = if opts.mixed_kinds { None } else { ctx.store.dataset_kind(&opts.dataset)? };
     ctx.store.bulk_cache(32)?;
+    ctx.store.checkpoint_aside()?;
+    // The similarity index's text pass goes with the writes (the refresh after the import
+    // then reads no text back).
+    ctx.store.index_as_written(&opts.dataset, LabelPhrases::new(&taxonomy))?;
     let annotator = opts.annotator.as_deref().unwrap_or(IMPORT_ANNOTATOR).to_string();
     if !valid_annotator(&annotator) {
         bail!("annotator ID {annotator:?} is not usable (letters, digits, '-', '_', '.')");
@@ -146,6 +152,7 @@ pub fn import_from(
     };
     let now = now_rfc3339();
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
+    let mut hashes: Vec<String> = Vec::with_capacity(BATCH);
     let mut labels = LabelLog::new(&taxonomy, &annotator, &opts.dataset);
     let mut counts = UpsertCounts::default();
     // Where each key was first seen: a second record with the same key would silently
@@ -173,6 +180,7 @@ pub fn import_from(
         }
         false => None,
     };
+    let src = source.as_deref();
     let file = std::fs::File::open(path)
         .map_err(|source| ImportError::Io { path: name.clone(), source })?;
     let input = Hashing { inner: file, hash: <sha2::Sha256 as sha2::Digest>::new() };
@@ -182,6 +190,10 @@ pub fn import_from(
         let reader = scope.spawn(|| {
             let mut input = input;
             let read = files::read_reader::<_, Stop, _>(&mut input, &name, &read, |rec| {
+                let rec = rec.map(|p| {
+                    let hash = p.item.content_hash();
+                    (p, hash)
+                });
                 sender.send(rec).map_err(|_| Stop::Closed)
             });
             drop(sender);
@@ -189,7 +201,7 @@ pub fn import_from(
         });
         let mut take = |rec: Record| -> Result<(), Stop> {
             match rec {
-                Ok(Parsed { item, labels: l, location }) => {
+                Ok((Parsed { item, labels: l, location }, hash)) => {
                     let kind = item.kind.unwrap_or(ItemKind::Issue);
                     if let Some(held) = held.filter(|h| *h != kind) {
                         return Err(Stop::OtherKind {
@@ -216,9 +228,13 @@ pub fn import_from(
                         labels.push(ctx, item.key.clone(), location, l).map_err(Stop::Labels)?;
                     }
                     batch.push(item);
+                    hashes.push(hash);
                     if batch.len() >= BATCH {
-                        counts.add(ctx.store.upsert_items_from(&batch, &now, source.as_deref())?);
+                        let written =
+                            ctx.store.upsert_items_from(&batch, Some(&hashes), &now, src)?;
+                        counts.add(written);
                         batch.clear();
+                        hashes.clear();
                     }
                 }
                 Err(e) => {
@@ -250,7 +266,7 @@ pub fn import_from(
         (result, input)
     });
     if !batch.is_empty() {
-        counts.add(ctx.store.upsert_items_from(&batch, &now, source.as_deref())?);
+        counts.add(ctx.store.upsert_items_from(&batch, Some(&hashes), &now, src)?);
     }
     let fatal = result.err();
     let sha256 = input.finish().with_context(|| format!("reading {name}"))?;

@@ -1,14 +1,18 @@
 //! The similarity index: FTS5 over item text, stored keywords per item, and the queries
 //! `sift similar` runs against them.
 //!
-//! Why an explicit `refresh_index` rather than triggers: import writes ~2 KB items in 2,000-row
-//! transactions and must stay within 5 s per 100,000 items. Tokenizing into FTS5 inside that
-//! transaction roughly doubles its cost, and keywords need document frequencies over the *whole*
-//! batch (tf-idf against a store that is half imported picks worse terms). So writers stay fast,
-//! and `sift import`, `sift pull` and `sift similar` call `refresh_index` after writing; it
-//! indexes only items whose content hash (or taxonomy) changed since they were indexed and drops
-//! rows of items that are gone. `item_index` deliberately has no foreign key to `items`, so a
-//! deleted item leaves a row behind that tells the refresh what to remove.
+//! Why an explicit `refresh_index` rather than triggers: keywords need document frequencies
+//! over the *whole* batch (tf-idf against a store that is half imported picks worse terms), so
+//! they are chosen after the writes. `sift import`, `sift pull` and `sift similar` call
+//! `refresh_index`; it indexes only items whose content hash (or taxonomy) changed since they
+//! were indexed and drops rows of items that are gone. `item_index` deliberately has no
+//! foreign key to `items`, so a deleted item leaves a row behind that tells the refresh what
+//! to remove.
+//!
+//! An import does the text half as it writes (`index_as_written`, see `feed.rs`): the FTS rows
+//! go in with the items, and their terms are counted on another thread, so its refresh only
+//! chooses keywords. Reading 100k texts back and counting them on the writer's thread cost
+//! more than the FTS writes add to the import's transactions.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,9 +20,10 @@ use std::sync::Arc;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use super::spool::{Interned, Spool};
+use super::feed::{Counted, Entry, Feeding, short_hash};
+use super::spool::{Interned, Spool, SpoolReader, Vocab};
 use super::{Result, Store, StoreError, sql_err};
-use crate::text::keywords::{self, LabelMatcher};
+use crate::text::keywords::{self, LabelMatcher, LabelPhrases};
 
 /// What a refresh did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,6 +76,8 @@ impl Store {
     /// (content hash or taxonomy changed), remove items that are gone, recompute their keywords
     /// (and every item's keywords once the store has doubled, see `keywords_outdated`).
     pub fn refresh_index(&mut self, labels: &LabelMatcher) -> Result<IndexReport> {
+        // Terms an import counted as it wrote: used, or dropped when there is nothing to do.
+        let counted = self.feeding.take().and_then(Feeding::finish);
         let items = self.item_count(None)?.max(0) as u64;
         let rescore = self.keywords_outdated(items)?;
         // Read before the work: changes made meanwhile make the next refresh look again.
@@ -90,7 +97,7 @@ impl Store {
             docs: 0,
         };
         if !pending.is_empty() || !removed.is_empty() || rescore {
-            self.apply(&pending, &removed, labels)?;
+            self.apply(&pending, &removed, labels, counted)?;
             if rescore {
                 self.conn
                     .execute(
@@ -106,6 +113,23 @@ impl Store {
         self.meta_set(INDEXED_TAXONOMIES, &taxonomies)?;
         report.docs = self.indexed_docs()?;
         Ok(report)
+    }
+
+    /// Index the text of `dataset`'s items as they are written (an import): their FTS rows
+    /// go in with the items, and their terms are counted on a thread of their own, so the
+    /// next [`Store::refresh_index`] does not read them back. `phrases` is the dataset's
+    /// taxonomy; a refresh that finds another one counts the items again.
+    pub fn index_as_written(&mut self, dataset: &str, phrases: LabelPhrases) -> Result<()> {
+        if self.feeding.is_none() {
+            let dir = self.path.parent().filter(|d| d.is_dir());
+            let started = Feeding::start(dir)
+                .map_err(|source| StoreError::Spool { path: self.path.clone(), source })?;
+            self.feeding = Some(started);
+        }
+        if let Some(f) = &mut self.feeding {
+            f.add_dataset(dataset, phrases);
+        }
+        Ok(())
     }
 
     /// Keywords are chosen by tf-idf against the store as it was when an item was indexed, so
@@ -329,29 +353,48 @@ const WRITE_CHUNK: usize = 2000;
 /// refresh stopped between its two passes finishes such items next time.
 const KEYWORDS_PENDING: &str = "keywords-pending";
 
-/// The terms of every pending item, interned, carried from the text pass to the keyword pass:
-/// the vocabulary in memory, each item's terms spooled to disk in item order.
+/// The terms of the items the text pass counted, interned, carried to the keyword pass: the
+/// vocabulary in memory, each item's terms spooled to disk in item order.
 struct Found {
-    vocab: HashMap<String, u32>,
-    words: Vec<String>,
+    vocab: Vocab,
     items: Spool,
 }
 
 impl Store {
     /// Write one refresh in short transactions: removals and the FTS rows of changed text
     /// first, then keywords against the document frequencies of the whole updated index
-    /// (tf-idf against a half-written index would pick worse terms).
-    fn apply(&mut self, pending: &[Pending], removed: &[i64], labels: &LabelMatcher) -> Result<()> {
+    /// (tf-idf against a half-written index would pick worse terms). Items whose terms an
+    /// import counted as it wrote them (`counted`) skip the text pass.
+    fn apply(
+        &mut self,
+        pending: &[Pending],
+        removed: &[i64],
+        labels: &LabelMatcher,
+        counted: Option<Counted>,
+    ) -> Result<()> {
         let path = self.path.clone();
         let e = |e| sql_err(&path, e);
         let spooled = |source| StoreError::Spool { path: path.clone(), source };
         let dir = path.parent().filter(|d| d.is_dir());
-        let items = Spool::new(dir).map_err(spooled)?;
-        let mut found = Found { vocab: HashMap::new(), words: Vec::new(), items };
+        let (vocab, fed) = match counted {
+            Some(c) => {
+                let covers = covered_by(&c, pending);
+                (c.vocab, Some((c.spool, covers)))
+            }
+            None => (Vocab::default(), None),
+        };
+        let mut covered = vec![false; pending.len()];
+        for k in fed.iter().flat_map(|(_, covers)| covers.iter().flatten()) {
+            covered[*k] = true;
+        }
+        let uncounted: Vec<&Pending> =
+            pending.iter().zip(&covered).filter(|(_, c)| !**c).map(|(p, _)| p).collect();
+        drop(covered);
+        let mut found = Found { vocab, items: Spool::new(dir).map_err(spooled)? };
         let tx = self.conn.transaction().map_err(e)?;
         remove(&tx, removed).map_err(e)?;
         tx.commit().map_err(e)?;
-        for chunk in pending.chunks(WRITE_CHUNK) {
+        for chunk in uncounted.chunks(WRITE_CHUNK) {
             self.let_saves_pass();
             let tx = self.conn.transaction().map_err(e)?;
             let interned = index_texts(&tx, chunk, labels, &mut found).map_err(e)?;
@@ -365,28 +408,88 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)
             .map_err(e)?;
-        let df = doc_freqs(&tx, &found.words).map_err(e)?;
+        let df = doc_freqs(&tx, &found.vocab.words).map_err(e)?;
         let docs: i64 = tx.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).map_err(e)?;
         drop(tx);
         let now = crate::model::now_rfc3339();
-        let mut terms = found.items.read().map_err(spooled)?;
-        for chunk in pending.chunks(WRITE_CHUNK) {
-            let mut batch = Vec::with_capacity(chunk.len());
-            while batch.len() < chunk.len() {
-                match terms.next_item().map_err(spooled)? {
-                    Some(i) => batch.push(i),
+        let fed = match fed {
+            Some((spool, covers)) => Some((spool.read().map_err(spooled)?, covers.into_iter())),
+            None => None,
+        };
+        let mut terms = Terms {
+            pending,
+            fed,
+            counted: found.items.read().map_err(spooled)?,
+            uncounted: uncounted.iter(),
+        };
+        loop {
+            let mut batch = Vec::with_capacity(WRITE_CHUNK);
+            while batch.len() < WRITE_CHUNK {
+                match terms.next().map_err(spooled)? {
+                    Some(scored) => batch.push(scored),
                     None => break,
                 }
             }
+            if batch.is_empty() {
+                return Ok(());
+            }
             self.let_saves_pass();
             let tx = self.conn.transaction().map_err(e)?;
-            let scored = chunk.iter().zip(batch);
-            let lookup = |t: &str| found.vocab.get(t).map(|i| df[*i as usize]).unwrap_or(0);
-            write_keywords(&tx, scored, &found.words, docs.max(0) as u64, &lookup, &now)
-                .map_err(e)?;
+            let lookup = |t: &str| found.vocab.get(t).map(|i| df[i as usize]).unwrap_or(0);
+            write_keywords(
+                &tx,
+                batch.into_iter(),
+                &found.vocab.words,
+                docs.max(0) as u64,
+                &lookup,
+                &now,
+            )
+            .map_err(e)?;
             tx.commit().map_err(e)?;
         }
-        Ok(())
+    }
+}
+
+/// For each item an import counted, the pending item it stands for: the same item, with the
+/// same text, dataset and taxonomy as the refresh finds them now (else None: counted again).
+fn covered_by(counted: &Counted, pending: &[Pending]) -> Vec<Option<usize>> {
+    let covers = |e: &Entry| {
+        let k = pending.binary_search_by_key(&e.id, |p| p.id).ok()?;
+        let p = &pending[k];
+        let (name, labels_hash) = counted.datasets.get(e.dataset as usize)?;
+        let same = !p.rescore_only
+            && short_hash(&p.hash) == e.hash
+            && *p.dataset == **name
+            && *p.labels_hash == **labels_hash;
+        same.then_some(k)
+    };
+    counted.entries.iter().map(covers).collect()
+}
+
+/// The keyword pass's input, in order: the items counted during an import, then those the
+/// text pass counted.
+struct Terms<'p, 'u> {
+    pending: &'p [Pending],
+    /// The import's spool, and for each of its items the pending item it covers.
+    fed: Option<(SpoolReader, std::vec::IntoIter<Option<usize>>)>,
+    counted: SpoolReader,
+    uncounted: std::slice::Iter<'u, &'p Pending>,
+}
+
+impl<'p> Terms<'p, '_> {
+    fn next(&mut self) -> std::io::Result<Option<(&'p Pending, Interned)>> {
+        if let Some((reader, covers)) = &mut self.fed {
+            for k in covers.by_ref() {
+                // Items that no longer stand for a pending item are read past.
+                let Some(item) = reader.next_item()? else { break };
+                if let Some(k) = k {
+                    return Ok(Some((&self.pending[k], item)));
+                }
+            }
+            self.fed = None;
+        }
+        let Some(p) = self.uncounted.next() else { return Ok(None) };
+        Ok(self.counted.next_item()?.map(|item| (*p, item)))
     }
 }
 
@@ -407,7 +510,7 @@ fn remove(tx: &Transaction, removed: &[i64]) -> rusqlite::Result<()> {
 /// thread counts its terms (the two take about as long, and machines have two cores).
 fn index_texts(
     tx: &Transaction,
-    chunk: &[Pending],
+    chunk: &[&Pending],
     labels: &LabelMatcher,
     found: &mut Found,
 ) -> rusqlite::Result<Vec<Interned>> {
@@ -435,19 +538,7 @@ fn index_texts(
             written.map(|()| counted)
         })?;
         for c in candidates {
-            let terms = c
-                .terms
-                .into_iter()
-                .map(|(t, n)| {
-                    let next = found.words.len() as u32;
-                    let id = *found.vocab.entry(t).or_insert_with_key(|t| {
-                        found.words.push(t.clone());
-                        next
-                    });
-                    (id, n)
-                })
-                .collect();
-            interned.push(Interned { terms, labels: c.labels });
+            interned.push(Interned { terms: found.vocab.intern(c.terms), labels: c.labels });
         }
     }
     write_df(tx, df_delta)?;
@@ -457,26 +548,48 @@ fn index_texts(
 /// The SQLite side of the text pass over one group of items.
 fn write_texts(
     tx: &Transaction,
-    group: &[Pending],
+    group: &[&Pending],
     texts: &[(String, String)],
     df_delta: &mut HashMap<String, i64>,
 ) -> rusqlite::Result<()> {
     for (p, (title, rest)) in group.iter().zip(texts) {
-        // What the index holds now, read in this transaction: another refresh (another
-        // process) may have indexed the item since the work was planned.
-        let now = indexed(tx, p.id)?;
-        let text_done = now.as_ref().is_some_and(|(hash, _)| **hash == *p.hash);
-        if now.is_some() {
-            forget_keywords(tx, p.id, df_delta)?;
-            delete_rows(tx, p.id, !text_done)?;
-        }
-        if !text_done {
-            tx.prepare_cached("INSERT INTO item_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
-                .execute(params![p.id, title, rest])?;
-        }
-        upsert_index(tx, p.id, &p.hash, KEYWORDS_PENDING, "[]", "")?;
+        write_text(tx, p.id, &p.hash, title, rest, df_delta)?;
     }
     Ok(())
+}
+
+/// Put item `id`'s text (content hash `hash`) in the FTS index, its old keywords out, and mark
+/// it as waiting for keywords.
+pub(super) fn write_text(
+    tx: &Transaction,
+    id: i64,
+    hash: &str,
+    title: &str,
+    rest: &str,
+    df_delta: &mut HashMap<String, i64>,
+) -> rusqlite::Result<()> {
+    // What the index holds now, read in this transaction: another refresh (another process)
+    // may have indexed the item since the work was planned.
+    let now = indexed(tx, id)?;
+    let text_done = now.as_ref().is_some_and(|(h, _)| h == hash);
+    if now.is_some() {
+        forget_keywords(tx, id, df_delta)?;
+        delete_rows(tx, id, !text_done)?;
+    }
+    if !text_done {
+        tx.prepare_cached("INSERT INTO item_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, title, rest])?;
+    }
+    upsert_index(tx, id, hash, KEYWORDS_PENDING, "[]", "")
+}
+
+/// Add one part (a turn, a comment) to the text an item is indexed by after its title: its
+/// body and then its parts, a line apart.
+pub(super) fn push_part(rest: &mut String, part: &str) {
+    if !rest.is_empty() {
+        rest.push('\n');
+    }
+    rest.push_str(part);
 }
 
 /// The keyword pass over one chunk: choose and store each item's keywords.
@@ -490,22 +603,26 @@ fn write_keywords<'a>(
 ) -> rusqlite::Result<()> {
     let mut df_delta: HashMap<String, i64> = HashMap::new();
     for (p, f) in scored {
-        // Another refresh finished this item meanwhile (or changed it): its keywords stand.
-        let pending = indexed(tx, p.id)?
-            .is_some_and(|(hash, labels)| *hash == *p.hash && labels == KEYWORDS_PENDING);
-        if !pending {
-            continue;
-        }
         let terms: Vec<(&str, u32)> =
             f.terms.iter().map(|(t, n)| (words[*t as usize].as_str(), *n)).collect();
         let kw = keywords::select(&f.labels, &terms, docs, &mut |t| lookup(t));
+        let json = serde_json::to_string(&kw).unwrap_or_else(|_| "[]".into());
+        // Only while the item still waits with this text: another refresh (another process)
+        // may have finished it meanwhile, or an import changed it; its row stands then.
+        let finished = tx
+            .prepare_cached(
+                "UPDATE item_index SET labels_hash = ?3, keywords = ?4, indexed_at = ?5
+                 WHERE item_id = ?1 AND content_hash = ?2 AND labels_hash = ?6",
+            )?
+            .execute(params![p.id, p.hash, p.labels_hash, json, now, KEYWORDS_PENDING])?;
+        if finished == 0 {
+            continue;
+        }
         for k in &kw {
             *df_delta.entry(k.clone()).or_insert(0) += 1;
         }
-        let json = serde_json::to_string(&kw).unwrap_or_else(|_| "[]".into());
         tx.prepare_cached("INSERT INTO item_keywords_fts(rowid, keywords) VALUES (?1, ?2)")?
             .execute(params![p.id, kw.join("\n")])?;
-        upsert_index(tx, p.id, &p.hash, &p.labels_hash, &json, now)?;
     }
     write_df(tx, df_delta)
 }
@@ -537,7 +654,7 @@ fn upsert_index(
 }
 
 /// Add per-keyword changes in item counts to `keyword_df`.
-fn write_df(tx: &Transaction, df_delta: HashMap<String, i64>) -> rusqlite::Result<()> {
+pub(super) fn write_df(tx: &Transaction, df_delta: HashMap<String, i64>) -> rusqlite::Result<()> {
     for (term, delta) in df_delta.into_iter().filter(|(_, d)| *d != 0) {
         tx.prepare_cached(
             "INSERT INTO keyword_df(term, docs) VALUES (?1, ?2)
@@ -601,10 +718,7 @@ fn load_texts(tx: &Transaction, ids: &[i64]) -> rusqlite::Result<HashMap<i64, (S
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
             let Some((_, rest)) = out.get_mut(&id) else { continue };
-            if !rest.is_empty() {
-                rest.push('\n');
-            }
-            rest.push_str(r.get_ref(1)?.as_str().unwrap_or_default());
+            push_part(rest, r.get_ref(1)?.as_str().unwrap_or_default());
         }
     }
     Ok(out)
@@ -797,5 +911,106 @@ mod tests {
         let r = s.refresh_index(&m).unwrap();
         assert_eq!((r.indexed, r.docs), (1, 10));
         assert_eq!(s.indexed_keywords("d:p3").unwrap().unwrap().1, want);
+    }
+
+    /// A taxonomy whose phrases match words of `parser_reports` and `mixed`.
+    fn phrases(alias: &str) -> LabelPhrases {
+        let yml = format!(
+            "taxonomies:\n  issues:\n    dimensions:\n      - name: type\n        select: many\n        labels:\n          - name: bug\n            aliases: [{alias}]\n"
+        );
+        let f =
+            crate::taxonomy::LabelsFile::parse(&yml, std::path::Path::new("labels.yml")).unwrap();
+        LabelPhrases::new(f.get("issues").unwrap())
+    }
+
+    fn matcher(p: &LabelPhrases) -> LabelMatcher {
+        let mut m = LabelMatcher::new();
+        m.insert("d", p.clone());
+        m
+    }
+
+    /// Items with turns and comments too: the text the import indexes is built from the
+    /// item, the text the refresh indexes is read back from the tables.
+    fn mixed() -> Vec<Item> {
+        let mut items = parser_reports();
+        items[1].turns = vec![
+            crate::model::Turn { role: "user".into(), content: "".into(), ..Default::default() },
+            crate::model::Turn {
+                role: "assistant".into(),
+                content: "lexer warning w1 again".into(),
+                ..Default::default()
+            },
+        ];
+        items[2].body = String::new();
+        items[2].comments = vec![crate::model::Comment {
+            body: "tokenizer stack trace attached".into(),
+            ..Default::default()
+        }];
+        items
+    }
+
+    /// Every item's keywords, and what a few searches find.
+    fn index_of(s: &Store, items: &[Item]) -> Vec<String> {
+        let mut out: Vec<String> = items
+            .iter()
+            .map(|i| format!("{} {:?}", i.key, s.indexed_keywords(&i.key).unwrap()))
+            .collect();
+        for q in ["parser", "lexer warning", "tokenizer", "w7 n7"] {
+            out.push(format!("{q}: {:?}", s.text_search(q, 20).unwrap()));
+        }
+        out
+    }
+
+    /// The index a refresh builds after writing, and the one built as the items were written
+    /// (an import), are the same: same keywords, same FTS rows.
+    #[test]
+    fn indexing_as_written_equals_a_refresh_after() {
+        let p = phrases("stack trace");
+        let m = matcher(&p);
+        let items = mixed();
+        let mut after = Store::open_in_memory().unwrap();
+        after.upsert_items(&items, "t").unwrap();
+        after.refresh_index(&m).unwrap();
+
+        let mut fed = Store::open_in_memory().unwrap();
+        fed.index_as_written("d", p.clone()).unwrap();
+        fed.upsert_items(&items, "t").unwrap();
+        // The text is in the FTS index with the write, before any refresh.
+        assert_eq!(fed.text_search("tokenizer", 5).unwrap().len(), 1);
+        let r = fed.refresh_index(&m).unwrap();
+        assert_eq!((r.indexed, r.docs), (10, 10));
+        assert_eq!(index_of(&fed, &items), index_of(&after, &items));
+        assert!(index_of(&fed, &items)[2].contains("bug"), "the label phrase was matched");
+    }
+
+    /// Counted terms that no longer fit (the item changed again, the dataset's taxonomy is
+    /// another by the refresh, the counting never reached the refresh) are counted again.
+    #[test]
+    fn terms_counted_for_another_text_or_taxonomy_are_counted_again() {
+        let items = mixed();
+        let mut changed = items.clone();
+        changed[3].body = "completely new words: segfault in the allocator".into();
+        let other = phrases("segfault");
+        let mut want = Store::open_in_memory().unwrap();
+        want.upsert_items(&changed, "t").unwrap();
+        want.refresh_index(&matcher(&other)).unwrap();
+
+        // Written twice before the refresh, counted under the first taxonomy.
+        let mut fed = Store::open_in_memory().unwrap();
+        fed.index_as_written("d", phrases("stack trace")).unwrap();
+        fed.upsert_items(&items, "t").unwrap();
+        let c = fed.upsert_items(&changed, "t").unwrap();
+        assert_eq!((c.updated, c.unchanged), (1, 9));
+        fed.refresh_index(&matcher(&other)).unwrap();
+        assert_eq!(index_of(&fed, &changed), index_of(&want, &changed));
+
+        // The counting dropped (a process stopped after the import's writes).
+        let mut stopped = Store::open_in_memory().unwrap();
+        stopped.index_as_written("d", other.clone()).unwrap();
+        stopped.upsert_items(&changed, "t").unwrap();
+        stopped.feeding = None;
+        let r = stopped.refresh_index(&matcher(&other)).unwrap();
+        assert_eq!((r.indexed, r.docs), (10, 10));
+        assert_eq!(index_of(&stopped, &changed), index_of(&want, &changed));
     }
 }

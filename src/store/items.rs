@@ -3,7 +3,10 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use super::{Result, Store, sql_err};
+use std::collections::HashMap;
+
+use super::feed::Text;
+use super::{Result, Store, fts, sql_err};
 use crate::model::{Comment, Item, ItemKind, ToolCall, Turn};
 use crate::text::signals::Signals;
 
@@ -68,14 +71,16 @@ pub struct QueueFilter {
 impl Store {
     /// Insert or update items in one transaction; unchanged content is left alone.
     pub fn upsert_items(&mut self, items: &[Item], now: &str) -> Result<UpsertCounts> {
-        self.upsert_items_from(items, now, None)
+        self.upsert_items_from(items, None, now, None)
     }
 
     /// [`Store::upsert_items`], recording `source` (where the items came from) on the items
     /// written, in the same write: a later pass over a large import rewrites every row.
+    /// `hashes`, when given, are the items' content hashes, worked out elsewhere.
     pub fn upsert_items_from(
         &mut self,
         items: &[Item],
+        hashes: Option<&[String]>,
         now: &str,
         source: Option<&str>,
     ) -> Result<UpsertCounts> {
@@ -83,15 +88,56 @@ impl Store {
         self.let_saves_pass();
         let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
         let mut counts = UpsertCounts::default();
-        for item in items {
-            let hash = item.content_hash();
+        let mut texts = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let hash = match hashes.and_then(|h| h.get(i)) {
+                Some(h) => h.clone(),
+                None => item.content_hash(),
+            };
             let outcome =
                 upsert_one(&tx, item, &hash, now, source).map_err(|e| sql_err(&path, e))?;
-            match outcome {
-                Upsert::Inserted => counts.inserted += 1,
-                Upsert::Updated => counts.updated += 1,
-                Upsert::Unchanged => counts.unchanged += 1,
-            }
+            let written = match outcome {
+                Upsert::Inserted(id) => {
+                    counts.inserted += 1;
+                    id
+                }
+                Upsert::Rewritten(id) => {
+                    counts.updated += 1;
+                    id
+                }
+                Upsert::Updated => {
+                    counts.updated += 1;
+                    continue;
+                }
+                Upsert::Unchanged => {
+                    counts.unchanged += 1;
+                    continue;
+                }
+            };
+            let Some(feeding) = &self.feeding else { continue };
+            let Some(dataset) = feeding.dataset(&item.dataset) else { continue };
+            texts.push(Text {
+                id: written,
+                hash,
+                dataset,
+                title: item.title.clone(),
+                rest: indexed_rest(item),
+            });
+        }
+        // After every item: FTS5 writes its pending rows out at each statement savepoint, and
+        // the items' inserts (with their triggers) open one each.
+        let mut df_delta = HashMap::new();
+        for t in &texts {
+            fts::write_text(&tx, t.id, &t.hash, &t.title, &t.rest, &mut df_delta)
+                .map_err(|e| sql_err(&path, e))?;
+        }
+        if !df_delta.is_empty() {
+            fts::write_df(&tx, df_delta).map_err(|e| sql_err(&path, e))?;
+        }
+        if let Some(feeding) = &mut self.feeding
+            && !texts.is_empty()
+        {
+            feeding.count(texts);
         }
         tx.commit().map_err(|e| sql_err(&path, e))?;
         Ok(counts)
@@ -547,7 +593,11 @@ fn queue_row(r: &rusqlite::Row) -> rusqlite::Result<QueueRow> {
 }
 
 enum Upsert {
-    Inserted,
+    /// A new item, with its row id.
+    Inserted(i64),
+    /// An item whose content changed, with its row id.
+    Rewritten(i64),
+    /// An item whose facts (state, dates, URL) changed, not its content.
     Updated,
     Unchanged,
 }
@@ -669,7 +719,20 @@ fn upsert_one(
         }
     };
     insert_children(tx, id, item)?;
-    Ok(if existing.is_some() { Upsert::Updated } else { Upsert::Inserted })
+    Ok(if existing.is_some() { Upsert::Rewritten(id) } else { Upsert::Inserted(id) })
+}
+
+/// The text an item is indexed by after its title, as the refresh's text pass reads it back:
+/// body, turns, comments.
+fn indexed_rest(item: &Item) -> String {
+    let mut rest = item.body.clone();
+    for t in &item.turns {
+        fts::push_part(&mut rest, &t.content);
+    }
+    for c in &item.comments {
+        fts::push_part(&mut rest, &c.body);
+    }
+    rest
 }
 
 fn insert_children(tx: &Transaction, id: i64, item: &Item) -> rusqlite::Result<()> {

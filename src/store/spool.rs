@@ -1,6 +1,7 @@
 //! Per-item candidate terms kept on disk between the similarity index's two passes, so a
 //! refresh over a million items holds a vocabulary, not a million term lists.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::path::Path;
@@ -10,6 +11,38 @@ use std::path::Path;
 pub(super) struct Interned {
     pub terms: Vec<(u32, u32)>,
     pub labels: Vec<String>,
+}
+
+/// Terms interned as numbers: the vocabulary stays in memory, the items' term lists go to a
+/// [`Spool`].
+#[derive(Debug, Default)]
+pub(super) struct Vocab {
+    ids: HashMap<String, u32>,
+    /// Each term, by its number.
+    pub words: Vec<String>,
+}
+
+impl Vocab {
+    /// The terms with their counts, as numbers (new terms get the next ones).
+    pub fn intern(&mut self, terms: Vec<(String, u32)>) -> Vec<(u32, u32)> {
+        let words = &mut self.words;
+        terms
+            .into_iter()
+            .map(|(t, n)| {
+                let next = words.len() as u32;
+                let id = *self.ids.entry(t).or_insert_with_key(|t| {
+                    words.push(t.clone());
+                    next
+                });
+                (id, n)
+            })
+            .collect()
+    }
+
+    /// The number of `term`, if it was interned.
+    pub fn get(&self, term: &str) -> Option<u32> {
+        self.ids.get(term).copied()
+    }
 }
 
 /// Items written in order to an anonymous temporary file (gone when dropped), then read back
