@@ -2,7 +2,6 @@
 
 mod annotations;
 mod batches;
-mod checkpoint;
 mod feed;
 mod fts;
 mod github;
@@ -55,8 +54,6 @@ pub struct Store {
     journal: Option<PathBuf>,
     /// Items' terms being counted as an import writes them, for the next index refresh.
     feeding: Option<feed::Feeding>,
-    /// Checkpoints taken on a thread of their own during a bulk write.
-    checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl Store {
@@ -67,13 +64,7 @@ impl Store {
                 .map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
         }
         let conn = Connection::open(path).map_err(|e| sql_err(path, e))?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-            journal: None,
-            feeding: None,
-            checkpointer: None,
-        };
+        let mut store = Store { conn, path: path.to_path_buf(), journal: None, feeding: None };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -83,7 +74,7 @@ impl Store {
     pub fn open_in_memory() -> Result<Self> {
         let path = PathBuf::from(":memory:");
         let conn = Connection::open_in_memory().map_err(|e| sql_err(&path, e))?;
-        let mut store = Store { conn, path, journal: None, feeding: None, checkpointer: None };
+        let mut store = Store { conn, path, journal: None, feeding: None };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -116,6 +107,11 @@ impl Store {
 
     fn migrate(&mut self) -> Result<()> {
         let supported = current_version();
+        // A current store (nearly every open) needs no write lock: a process that opens it
+        // while an import writes back to back does not queue for the lock behind it.
+        if self.schema_version()? == supported {
+            return Ok(());
+        }
         loop {
             // Each step re-reads the version inside an immediate (write-locked) transaction,
             // so two processes opening a fresh store never both apply the same migration.
@@ -221,26 +217,6 @@ impl Store {
         if let Some(f) = self.turn_file() {
             // The shared lock is had once no save holds the file; dropping `f` lets it go.
             let _ = f.lock_shared();
-        }
-    }
-
-    /// Checkpoint the WAL on a thread of its own from now on (a bulk writer: an import). Its
-    /// commits then only append to the WAL; copying the pages back and syncing happen on the
-    /// other core. Nothing for an in-memory store, or when the thread cannot start (the
-    /// writer then checkpoints as before).
-    pub fn checkpoint_aside(&mut self) -> Result<()> {
-        if self.checkpointer.is_some() || self.turn_file().is_none() {
-            return Ok(());
-        }
-        match checkpoint::Checkpointer::start(&self.path) {
-            Ok(c) => {
-                self.checkpointer = Some(c);
-                self.leave_checkpoints_to_others()
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "checkpoints stay with the writer");
-                Ok(())
-            }
         }
     }
 
