@@ -74,6 +74,9 @@ impl Store {
         to: LogOffset,
     ) -> Result<bool> {
         let path = self.path.clone();
+        // A small write, as every process opening the workspace makes while a log is fresh:
+        // announced, so an import beside it steps aside (see `announce_save`).
+        let _turn = self.try_announce_save();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
