@@ -1,9 +1,9 @@
 //! Items with their turns and comments: upserts in batches, lookups, queue rows, counts.
 
+use std::collections::HashMap;
+
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
-
-use std::collections::HashMap;
 
 use super::feed::Text;
 use super::{Result, Store, fts, sql_err};
@@ -134,12 +134,13 @@ impl Store {
         if !df_delta.is_empty() {
             fts::write_df(&tx, df_delta).map_err(|e| sql_err(&path, e))?;
         }
+        tx.commit().map_err(|e| sql_err(&path, e))?;
+        // Counted once written: terms of a write that failed are never handed on.
         if let Some(feeding) = &mut self.feeding
             && !texts.is_empty()
         {
             feeding.count(texts);
         }
-        tx.commit().map_err(|e| sql_err(&path, e))?;
         Ok(counts)
     }
 
