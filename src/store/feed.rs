@@ -16,8 +16,8 @@ const QUEUED: usize = 2;
 
 /// What the writer sends to the counting thread.
 enum Msg {
-    /// The phrases of the next dataset; its texts follow with its number.
-    Dataset(LabelPhrases),
+    /// The next dataset and its taxonomy's phrases; its texts follow with its number.
+    Dataset(String, LabelPhrases),
     Texts(Vec<Text>),
 }
 
@@ -74,7 +74,7 @@ impl Feeding {
             return;
         }
         self.datasets.push(dataset.to_string());
-        self.send(Msg::Dataset(phrases));
+        self.send(Msg::Dataset(dataset.to_string(), phrases));
     }
 
     /// The number of `dataset` when its items are indexed as written.
@@ -102,29 +102,26 @@ impl Feeding {
     pub fn finish(mut self) -> Option<Counted> {
         self.sender = None;
         // A panic while counting is a bug: it goes on as the same panic here.
-        let counted = self.counter.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        let mut counted = match counted {
-            Ok(c) => c,
+        match self.counter.join().unwrap_or_else(|e| std::panic::resume_unwind(e)) {
+            Ok(counted) => Some(counted),
             Err(e) => {
                 tracing::warn!(error = %e, "counting index terms during the import failed");
-                return None;
+                None
             }
-        };
-        for (name, slot) in self.datasets.into_iter().zip(counted.datasets.iter_mut()) {
-            slot.0 = name;
         }
-        Some(counted)
     }
 }
 
 /// The counting thread: each text's candidate terms, interned and spooled.
 fn count(texts: Receiver<Msg>, mut spool: Spool) -> std::io::Result<Counted> {
     let mut phrases: Vec<LabelPhrases> = Vec::new();
+    let mut datasets = Vec::new();
     let mut vocab = Vocab::default();
     let mut entries = Vec::new();
     for msg in texts {
         let batch = match msg {
-            Msg::Dataset(p) => {
+            Msg::Dataset(name, p) => {
+                datasets.push((name, p.hash().to_string()));
                 phrases.push(p);
                 continue;
             }
@@ -136,7 +133,6 @@ fn count(texts: Receiver<Msg>, mut spool: Spool) -> std::io::Result<Counted> {
             entries.push(Entry { id: t.id, hash: short_hash(&t.hash), dataset: t.dataset });
         }
     }
-    let datasets = phrases.iter().map(|p| (String::new(), p.hash().to_string())).collect();
     Ok(Counted { vocab, spool, entries, datasets })
 }
 

@@ -257,6 +257,13 @@ fn sql_err(path: &Path, source: rusqlite::Error) -> StoreError {
 mod tests {
     use super::*;
 
+    /// A store file's path in a fresh folder (kept while the folder guard lives).
+    fn store_file() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        (dir, p)
+    }
+
     /// What the trigger-kept counts must equal, counted the slow way.
     fn counted(s: &Store) -> Vec<(String, String, String, i64)> {
         let sql = "SELECT 'items', dataset, kind, count(*) FROM items GROUP BY dataset, kind
@@ -371,8 +378,7 @@ mod tests {
     /// never meets another process's commit in between (SQLITE_BUSY_SNAPSHOT).
     #[test]
     fn transactions_take_the_write_lock_when_they_begin() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.db");
+        let (_dir, p) = store_file();
         let mut a = Store::open(&p).unwrap();
         let other = Connection::open(&p).unwrap();
         other.busy_timeout(std::time::Duration::ZERO).unwrap();
@@ -387,8 +393,7 @@ mod tests {
 
     #[test]
     fn a_store_migrated_with_rows_counts_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.db");
+        let (_dir, p) = store_file();
         let s = Store::open(&p).unwrap();
         // Rows written before the counts existed: the migration counts them.
         let triggers: Vec<String> = s
@@ -425,8 +430,7 @@ mod tests {
     /// A bulk writer sees an announced save and gets past `let_saves_pass` once it is done.
     #[test]
     fn bulk_writers_see_an_announced_save() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.db");
+        let (_dir, p) = store_file();
         let saver = Store::open(&p).unwrap();
         let bulk = Store::open(&p).unwrap();
         assert!(!bulk.save_announced());
@@ -442,8 +446,7 @@ mod tests {
     /// waiting for the announcement it is part of, and announces itself when none is made.
     #[test]
     fn a_save_inside_an_announced_one_goes_ahead() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.db");
+        let (_dir, p) = store_file();
         let mut saver = Store::open(&p).unwrap();
         let other = Store::open(&p).unwrap();
         let guard = saver.announce_save().unwrap();
@@ -462,8 +465,7 @@ mod tests {
     /// it does not queue behind a writer (an import).
     #[test]
     fn opening_a_current_store_while_another_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.db");
+        let (_dir, p) = store_file();
         let mut writer = Store::open(&p).unwrap();
         let tx = writer.conn.transaction().unwrap();
         tx.execute("INSERT INTO meta(key, value) VALUES ('k', 'v')", []).unwrap();
@@ -477,8 +479,7 @@ mod tests {
 
     #[test]
     fn opens_and_migrates_to_current_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.db");
+        let (_dir, p) = store_file();
         let s = Store::open(&p).unwrap();
         assert_eq!(s.schema_version().unwrap(), current_version());
         drop(s);
@@ -491,8 +492,7 @@ mod tests {
 
     #[test]
     fn migrates_an_older_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.db");
+        let (_dir, p) = store_file();
         {
             let c = Connection::open(&p).unwrap();
             // A version-0 store: an empty file with user_version 0.
@@ -506,8 +506,7 @@ mod tests {
 
     #[test]
     fn refuses_a_newer_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s.db");
+        let (_dir, p) = store_file();
         {
             let c = Connection::open(&p).unwrap();
             c.execute_batch("PRAGMA user_version = 999;").unwrap();
