@@ -657,3 +657,53 @@ fn an_import_from_a_pipe_reads_it_once() {
     let store = sift::store::Store::open(&ws.join(".sift/store.db")).unwrap();
     assert!(store.item_source("piped:2").unwrap().unwrap().contains('#'), "source recorded");
 }
+
+/// Every item of an import carries the file it came from, those whose text did not change
+/// too; the pipe's items get the hash of what was read.
+#[test]
+fn each_item_records_the_file_it_was_last_imported_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    ok(&sift(dir.path(), &["init", ws.to_str().unwrap()]));
+    let lines = "{\"id\":\"1\",\"title\":\"Crash on save\",\"body\":\"it crashes\"}\n\
+                 {\"id\":\"2\",\"title\":\"Add dark mode\",\"body\":\"please\"}\n";
+    let (a, b) = (ws.join("a.jsonl"), ws.join("b.jsonl"));
+    std::fs::write(&a, lines).unwrap();
+    std::fs::write(&b, format!("{lines}{{\"id\":\"3\",\"title\":\"Docs\",\"body\":\"typo\"}}\n"))
+        .unwrap();
+    import_json(&ws, &a, "d", &[]);
+    let sha = |p: &Path| {
+        use sha2::Digest;
+        sift::model::hex(&sha2::Sha256::digest(std::fs::read(p).unwrap()))
+    };
+    let source = |key: &str| {
+        let store = sift::store::Store::open(&ws.join(".sift/store.db")).unwrap();
+        store.item_source(key).unwrap().unwrap()
+    };
+    assert_eq!(source("d:1"), format!("a.jsonl#{}", sha(&a)));
+    let summary = import_json(&ws, &b, "d", &[]);
+    assert_eq!(summary["unchanged"], 2, "{summary}");
+    for key in ["d:1", "d:2", "d:3"] {
+        assert_eq!(source(key), format!("b.jsonl#{}", sha(&b)), "{key}");
+    }
+    // Piped: written with the path alone, then the hash of what came through.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sift"))
+        .arg("--workspace")
+        .arg(&ws)
+        .args(["import", "/dev/stdin", "--dataset", "d", "--format", "jsonl"])
+        .env("HOME", &ws)
+        .env("XDG_CONFIG_HOME", ws.join(".config"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), lines.as_bytes()).unwrap();
+    ok(&child.wait_with_output().unwrap());
+    let piped = format!("#{}", sha(&a));
+    for key in ["d:1", "d:2"] {
+        let s = source(key);
+        assert!(s.ends_with(&piped) && s != format!("a.jsonl{piped}"), "{key}: {s}");
+    }
+    assert_eq!(source("d:3"), format!("b.jsonl#{}", sha(&b)), "not in the pipe: left as it was");
+}

@@ -8,6 +8,7 @@ use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
 use super::files::{self, Format, ImportError, Parsed, ReadOptions};
+use super::seen::{SeenError, SeenKeys};
 use crate::app::Context;
 use crate::model::{Annotation, Item, ItemKind, Mode, now_rfc3339};
 use crate::store::UpsertCounts;
@@ -62,6 +63,8 @@ enum Stop {
     /// The writer stopped taking records (it says why).
     #[error("import stopped")]
     Closed,
+    #[error(transparent)]
+    Seen(#[from] SeenError),
     /// The file's labels could not be written to the annotator's log.
     #[error("{0:#}")]
     Labels(anyhow::Error),
@@ -155,9 +158,8 @@ pub fn import_from(
     let mut labels = LabelLog::new(&taxonomy, &annotator, &opts.dataset);
     let mut counts = UpsertCounts::default();
     // Where each key was first seen: a second record with the same key would silently
-    // replace the first (and take over its labels).
-    // (Locations are kept without the file name they all start with: a million keys.)
-    let mut seen: HashMap<String, Box<str>> = HashMap::new();
+    // replace the first (and take over its labels). Checked as records are read.
+    let mut seen = SeenKeys::new()?;
     let mut errors = 0usize;
     let mut note_error = |summary: &mut ImportSummary, msg: String| {
         errors += 1;
@@ -169,17 +171,17 @@ pub fn import_from(
     // The file's hash before the import, so items are written with their source at once
     // (checked against the hash of what the import reads; a file that changed meanwhile
     // gets the source of what was read, in a second write).
-    // Only a regular file can be read twice (a pipe's data would be used up by the hash).
+    // Only a regular file can be read twice (a pipe's data would be used up by the hash):
+    // a pipe's items are written with its path alone, and get its hash at the end.
     let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
-    let source = match regular {
+    let before = match regular {
         true => {
-            let before = file_sha256(path)
-                .map_err(|source| ImportError::Io { path: name.clone(), source })?;
-            Some(source_of(ctx, path, &before))
+            file_sha256(path).map_err(|source| ImportError::Io { path: name.clone(), source })?
         }
-        false => None,
+        false => String::new(),
     };
-    let src = source.as_deref();
+    let source = source_of(ctx, path, &before);
+    let src = Some(source.as_str());
     let file = std::fs::File::open(path)
         .map_err(|source| ImportError::Io { path: name.clone(), source })?;
     let input = Hashing { inner: file, hash: <sha2::Sha256 as sha2::Digest>::new() };
@@ -189,10 +191,10 @@ pub fn import_from(
         let reader = scope.spawn(|| {
             let mut input = input;
             let read = files::read_reader::<_, Stop, _>(&mut input, &name, &read, |rec| {
-                let rec = rec.map(|p| {
-                    let hash = p.item.content_hash();
-                    (p, hash)
-                });
+                let rec = match rec {
+                    Ok(p) => first_of_key(&mut seen, &name, p)?,
+                    Err(e) => Err(e),
+                };
                 sender.send(rec).map_err(|_| Stop::Closed)
             });
             drop(sender);
@@ -211,18 +213,6 @@ pub fn import_from(
                             kind: kind.as_str(),
                         });
                     }
-                    if let Some(first) = seen.get(&item.key) {
-                        summary.skipped += 1;
-                        let msg = format!(
-                            "{location}: duplicate key {:?} (first at {}); skipped",
-                            item.key,
-                            full_location(&name, first)
-                        );
-                        note_error(&mut summary, msg);
-                        return Ok(());
-                    }
-                    let at = location.strip_prefix(name.as_str()).unwrap_or(&location);
-                    seen.insert(item.key.clone(), at.into());
                     if !l.is_empty() {
                         labels.push(ctx, item.key.clone(), location, l).map_err(Stop::Labels)?;
                     }
@@ -294,7 +284,7 @@ pub fn import_from(
     }
     summary.complete = fatal.is_none();
     if counts.inserted + counts.updated + counts.unchanged > 0 {
-        remember_source(ctx, path, opts, &sha256, seen.into_keys().collect(), record)?;
+        remember_source(ctx, path, opts, &source, &sha256, record)?;
     }
     if let Some(f) = fatal {
         // Records before the break are saved; say so with the cause.
@@ -331,20 +321,22 @@ fn source_of(ctx: &Context, path: &Path, sha256: &str) -> String {
     format!("{recorded}#{sha256}")
 }
 
-/// Record the file on its items and (with `journal`) in `sources/<dataset>.jsonl`, for
-/// `sift rebuild`.
+/// Record the file on its items (written with `written`, the source as known before the
+/// file was read) and (with `journal`) in `sources/<dataset>.jsonl`, for `sift rebuild`.
 fn remember_source(
     ctx: &mut Context,
     path: &Path,
     opts: &ImportOptions,
+    written: &str,
     sha256: &str,
-    keys: Vec<String>,
     journal: bool,
 ) -> Result<()> {
     use crate::workspace::sources::{self, Source};
     let recorded = sources::recorded_path(&ctx.ws, path);
-    // Items already carrying this source (written with it) are left as they are.
-    ctx.store.set_items_source(&keys, &source_of(ctx, path, sha256))?;
+    let read = source_of(ctx, path, sha256);
+    if read != written {
+        ctx.store.replace_source(&opts.dataset, written, &read)?;
+    }
     if !journal {
         return Ok(());
     }
@@ -360,6 +352,23 @@ fn remember_source(
     };
     let dir = ctx.ws.root.join(sources::SOURCES_DIR);
     sources::record(&ctx.ws, &opts.dataset, &source).with_context(|| format!("{}", dir.display()))
+}
+
+/// A record as the writer takes it: with its content hash, or refused when its key came
+/// earlier in the file.
+fn first_of_key(seen: &mut SeenKeys, name: &str, p: Parsed) -> Result<Record, Stop> {
+    // Locations are kept without the file name they all start with.
+    let at = p.location.strip_prefix(name).unwrap_or(&p.location);
+    if let Some(first) = seen.first(&p.item.key, at)? {
+        let reason = format!(
+            "duplicate key {:?} (first at {}); skipped",
+            p.item.key,
+            full_location(name, &first)
+        );
+        return Ok(Err(files::RecordError { location: p.location, reason }));
+    }
+    let hash = p.item.content_hash();
+    Ok(Ok((p, hash)))
 }
 
 /// A location kept without its file name (every reader's locations start with it, then a

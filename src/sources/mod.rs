@@ -3,3 +3,4 @@
 pub mod cmd;
 pub mod files;
 pub mod import;
+mod seen;

@@ -74,8 +74,9 @@ impl Store {
         self.upsert_items_from(items, None, now, None)
     }
 
-    /// [`Store::upsert_items`], recording `source` (where the items came from) on the items
-    /// written, in the same write: a later pass over a large import rewrites every row.
+    /// [`Store::upsert_items`], recording `source` (where the items came from) on every item
+    /// of `items`, the unchanged ones too, in the same write: a later pass over a large
+    /// import would rewrite every row.
     /// `hashes`, when given, are the items' content hashes, worked out elsewhere.
     pub fn upsert_items_from(
         &mut self,
@@ -394,20 +395,17 @@ impl Store {
         Ok(if other.is_some() { None } else { ItemKind::parse(&first) })
     }
 
-    /// Record where items came from (`path#sha256` of the file they were imported from).
-    /// Each chunk commits on its own: a million keys never hold the write lock for long.
-    pub fn set_items_source(&mut self, keys: &[String], source: &str) -> Result<()> {
-        for chunk in keys.chunks(5000) {
-            let json = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
-            self.conn
-                .execute(
-                    "UPDATE items SET source = ?1
-                     WHERE key IN (SELECT value FROM json_each(?2)) AND source <> ?1",
-                    params![source, json],
-                )
-                .map_err(|e| self.err(e))?;
-        }
-        Ok(())
+    /// Items of `dataset` written with source `old` come from `new` (`path#sha256` of the
+    /// file they were imported from): an import learns the hash of what it read at the end.
+    pub fn replace_source(&mut self, dataset: &str, old: &str, new: &str) -> Result<()> {
+        self.let_saves_pass();
+        self.conn
+            .execute(
+                "UPDATE items SET source = ?3 WHERE dataset = ?1 AND source = ?2",
+                params![dataset, old, new],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
     }
 
     /// Items with no recorded source: imported before sift recorded sources (GitHub items
@@ -605,16 +603,31 @@ enum Upsert {
 
 /// Same content, but the facts around it may have moved on (an issue closed, a corrected
 /// date or URL): update those without touching the content. Writes nothing when they match.
+/// What the store holds of an item about to be written again.
+struct Stored {
+    hash: String,
+    /// Stored before signals were kept.
+    no_signals: bool,
+    /// Its source is the one being written (or none is).
+    same_source: bool,
+}
+
 fn update_facts(
     tx: &Transaction,
     id: i64,
     item: &Item,
-    no_signals: bool,
+    stored: &Stored,
+    source: Option<&str>,
 ) -> rusqlite::Result<Upsert> {
     // Items stored before signals were kept get them on their next import.
-    if no_signals {
+    if stored.no_signals {
         tx.prepare_cached("UPDATE items SET signals = ?2 WHERE id = ?1")?
             .execute(params![id, Signals::of(item).brief()])?;
+    }
+    // The same text from another file (or another version of it): where it now comes from.
+    if let Some(source) = source.filter(|_| !stored.same_source) {
+        tx.prepare_cached("UPDATE items SET source = ?2 WHERE id = ?1")?
+            .execute(params![id, source])?;
     }
     let changed = tx
         .prepare_cached(
@@ -644,19 +657,25 @@ fn upsert_one(
     now: &str,
     source: Option<&str>,
 ) -> rusqlite::Result<Upsert> {
-    let existing: Option<(i64, String, bool)> = tx
-        .prepare_cached("SELECT id, content_hash, signals = '' FROM items WHERE key = ?1")?
-        .query_row([&item.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let existing: Option<(i64, Stored)> = tx
+        .prepare_cached(
+            "SELECT id, content_hash, signals = '', ?2 IS NULL OR source IS ?2
+             FROM items WHERE key = ?1",
+        )?
+        .query_row(params![item.key, source], |r| {
+            let stored = Stored { hash: r.get(1)?, no_signals: r.get(2)?, same_source: r.get(3)? };
+            Ok((r.get(0)?, stored))
+        })
         .optional()?;
     let labels = serde_json::to_string(&item.source_labels).unwrap_or_else(|_| "[]".into());
     let meta = (!item.meta.is_null()).then(|| item.meta.to_string());
     let kind = item.kind().as_str();
     let signals = || Signals::of(item).brief();
     let id = match existing {
-        Some((id, ref h, no_signals)) if h == hash => {
-            return update_facts(tx, id, item, no_signals);
+        Some((id, ref stored)) if stored.hash == hash => {
+            return update_facts(tx, id, item, stored, source);
         }
-        Some((id, _, _)) => {
+        Some((id, _)) => {
             tx.prepare_cached(
                 "UPDATE items SET dataset=?2, kind=?3, title=?4, body=?5, repo=?6, number=?7,
                     state=?8, author=?9, url=?10, created_at=?11, updated_at=?12,
