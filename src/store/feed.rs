@@ -2,7 +2,6 @@
 //! in the import's own transactions, and their candidate terms are counted on a thread of
 //! their own, for the next `refresh_index` of the same store (which then reads no text back).
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -36,8 +35,8 @@ pub(super) struct Text {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Entry {
     pub id: i64,
-    /// [`short_hash`] of the content hash the terms were counted from.
-    pub hash: u64,
+    /// The content hash the terms were counted from.
+    pub hash: ShortHash,
     pub dataset: u32,
 }
 
@@ -130,15 +129,31 @@ fn count(texts: Receiver<Msg>, mut spool: Spool) -> std::io::Result<Counted> {
         for t in batch {
             let c = keywords::candidates(&t.title, &t.rest, phrases.get(t.dataset as usize));
             spool.push(&Interned { terms: vocab.intern(c.terms), labels: c.labels })?;
-            entries.push(Entry { id: t.id, hash: short_hash(&t.hash), dataset: t.dataset });
+            entries.push(Entry { id: t.id, hash: ShortHash::of(&t.hash), dataset: t.dataset });
         }
     }
     Ok(Counted { vocab, spool, entries, datasets })
 }
 
-/// A content hash in eight bytes: enough to tell the text counted from a later one.
-pub(super) fn short_hash(hash: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    hash.hash(&mut h);
-    h.finish()
+/// The first 16 bytes of a content hash (a SHA-256 in hex: 64 bits of it), enough to tell
+/// the text counted from a later one; what the index's work lists keep of a hash (a refresh
+/// can list a million items). SQL compares `substr(CAST(content_hash AS BLOB), 1, 16)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ShortHash {
+    len: u8,
+    bytes: [u8; 16],
+}
+
+impl ShortHash {
+    pub fn of(hash: &str) -> Self {
+        let len = hash.len().min(16);
+        let mut bytes = [0; 16];
+        bytes[..len].copy_from_slice(&hash.as_bytes()[..len]);
+        Self { len: len as u8, bytes }
+    }
+
+    /// The bytes kept, as SQL's `substr` of the blob gives them.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
 }

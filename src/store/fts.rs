@@ -15,12 +15,11 @@
 //! more than the FTS writes add to the import's transactions.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use super::feed::{Counted, Entry, Feeding, short_hash};
+use super::feed::{Counted, Entry, Feeding, ShortHash};
 use super::spool::{Interned, Spool, SpoolReader, Vocab};
 use super::{Result, Store, StoreError, sql_err};
 use crate::text::keywords::{self, LabelMatcher, LabelPhrases};
@@ -63,12 +62,25 @@ const VOCAB_SCAN_THRESHOLD: usize = 4000;
 
 struct Pending {
     id: i64,
-    /// Shared by the items of a dataset (a refresh can hold a million of these).
-    dataset: Arc<str>,
-    hash: Box<str>,
-    labels_hash: Arc<str>,
+    /// The content hash the work was planned for (a refresh can hold a million of these).
+    hash: ShortHash,
+    /// Its dataset, in [`Work::datasets`].
+    dataset: u32,
     /// Neither text nor taxonomy changed: only the keywords are re-scored.
     rescore_only: bool,
+}
+
+/// A dataset of pending items, with the hash of its taxonomy's labels now.
+struct DatasetLabels {
+    name: String,
+    labels_hash: String,
+}
+
+/// What a refresh has to do: items to (re)index, by id, and items to remove.
+struct Work {
+    pending: Vec<Pending>,
+    removed: Vec<i64>,
+    datasets: Vec<DatasetLabels>,
 }
 
 impl Store {
@@ -88,16 +100,12 @@ impl Store {
         if current && !rescore {
             return Ok(IndexReport { docs: self.indexed_docs()?, ..Default::default() });
         }
-        let (pending, removed) = self.index_work(labels, rescore)?;
-        let rescored = pending.iter().filter(|p| p.rescore_only).count();
-        let mut report = IndexReport {
-            indexed: pending.len() - rescored,
-            rescored,
-            removed: removed.len(),
-            docs: 0,
-        };
-        if !pending.is_empty() || !removed.is_empty() || rescore {
-            self.apply(&pending, &removed, labels, counted)?;
+        let work = self.index_work(labels, rescore)?;
+        let (pending, removed) = (work.pending.len(), work.removed.len());
+        let rescored = work.pending.iter().filter(|p| p.rescore_only).count();
+        let mut report = IndexReport { indexed: pending - rescored, rescored, removed, docs: 0 };
+        if pending > 0 || removed > 0 || rescore {
+            self.apply(&work, labels, counted)?;
             if rescore {
                 self.conn
                     .execute(
@@ -107,7 +115,7 @@ impl Store {
                     )
                     .map_err(|e| self.err(e))?;
             }
-            tracing::info!(indexed = pending.len(), removed = removed.len(), "similarity index");
+            tracing::info!(indexed = pending, removed, "similarity index");
         }
         self.meta_set(INDEXED_CHANGES, &changes)?;
         self.meta_set(INDEXED_TAXONOMIES, &taxonomies)?;
@@ -147,7 +155,7 @@ impl Store {
 
     /// What a refresh has to do, found without writing anything. With `rescore`, items whose
     /// text and taxonomy are unchanged still get their keywords recomputed.
-    fn index_work(&self, labels: &LabelMatcher, rescore: bool) -> Result<(Vec<Pending>, Vec<i64>)> {
+    fn index_work(&self, labels: &LabelMatcher, rescore: bool) -> Result<Work> {
         let mut st = self
             .conn
             .prepare(
@@ -156,33 +164,35 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
-        // Dataset -> (its name, its taxonomy's labels hash), shared by its items.
-        let mut by_dataset: HashMap<String, (Arc<str>, Arc<str>)> = HashMap::new();
+        // Dataset name -> its number in `datasets`.
+        let mut numbers: HashMap<String, u32> = HashMap::new();
+        let mut datasets: Vec<DatasetLabels> = Vec::new();
         let mut pending = Vec::new();
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            let dataset: String = r.get(1).map_err(|e| self.err(e))?;
-            let hash: String = r.get(2).map_err(|e| self.err(e))?;
-            let old_hash: Option<String> = r.get(3).map_err(|e| self.err(e))?;
-            let old_labels: Option<String> = r.get(4).map_err(|e| self.err(e))?;
-            let (name, want) = match by_dataset.get(&dataset) {
-                Some(shared) => shared.clone(),
+            let dataset = r.get_ref(1).map_err(|e| self.err(e))?.as_str().unwrap_or_default();
+            let hash = r.get_ref(2).map_err(|e| self.err(e))?.as_str().unwrap_or_default();
+            let old_hash = r.get_ref(3).map_err(|e| self.err(e))?.as_str_or_null().ok().flatten();
+            let old_labels = r.get_ref(4).map_err(|e| self.err(e))?.as_str_or_null().ok().flatten();
+            let number = match numbers.get(dataset) {
+                Some(n) => *n,
                 None => {
-                    let shared =
-                        (Arc::from(dataset.as_str()), Arc::from(labels.hash_for(&dataset)));
-                    by_dataset.insert(dataset, shared.clone());
-                    shared
+                    let n = datasets.len() as u32;
+                    let labels_hash = labels.hash_for(dataset).to_string();
+                    datasets.push(DatasetLabels { name: dataset.to_string(), labels_hash });
+                    numbers.insert(dataset.to_string(), n);
+                    n
                 }
             };
-            let text_changed = old_hash.as_deref() != Some(hash.as_str());
-            let unchanged = !text_changed && old_labels.as_deref() == Some(&*want);
+            let want = datasets[number as usize].labels_hash.as_str();
+            let text_changed = old_hash != Some(hash);
+            let unchanged = !text_changed && old_labels == Some(want);
             if unchanged && !rescore {
                 continue;
             }
             pending.push(Pending {
                 id: r.get(0).map_err(|e| self.err(e))?,
-                dataset: name,
-                hash: hash.into_boxed_str(),
-                labels_hash: want,
+                hash: ShortHash::of(hash),
+                dataset: number,
                 rescore_only: unchanged,
             });
         }
@@ -196,7 +206,7 @@ impl Store {
             .collect::<std::result::Result<Vec<i64>, _>>()
             .map_err(|e| self.err(e))?;
         pending.sort_by_key(|p| p.id);
-        Ok((pending, removed))
+        Ok(Work { pending, removed, datasets })
     }
 
     /// The trigger-kept count of changes to items' text or dataset.
@@ -367,18 +377,18 @@ impl Store {
     /// import counted as it wrote them (`counted`) skip the text pass.
     fn apply(
         &mut self,
-        pending: &[Pending],
-        removed: &[i64],
+        work: &Work,
         labels: &LabelMatcher,
         counted: Option<Counted>,
     ) -> Result<()> {
+        let pending = &work.pending;
         let path = self.path.clone();
         let e = |e| sql_err(&path, e);
         let spooled = |source| StoreError::Spool { path: path.clone(), source };
         let dir = path.parent().filter(|d| d.is_dir());
         let (vocab, fed) = match counted {
             Some(c) => {
-                let covers = covered_by(&c, pending);
+                let covers = covered_by(&c, work);
                 (c.vocab, Some((c.spool, covers)))
             }
             None => (Vocab::default(), None),
@@ -392,12 +402,13 @@ impl Store {
         drop(covered);
         let mut found = Found { vocab, items: Spool::new(dir).map_err(spooled)? };
         let tx = self.conn.transaction().map_err(e)?;
-        remove(&tx, removed).map_err(e)?;
+        remove(&tx, &work.removed).map_err(e)?;
         tx.commit().map_err(e)?;
         for chunk in uncounted.chunks(WRITE_CHUNK) {
             self.let_saves_pass();
             let tx = self.conn.transaction().map_err(e)?;
-            let interned = index_texts(&tx, chunk, labels, &mut found).map_err(e)?;
+            let text = TextPass { labels, datasets: &work.datasets };
+            let interned = index_texts(&tx, chunk, &text, &mut found).map_err(e)?;
             tx.commit().map_err(e)?;
             for i in &interned {
                 found.items.push(i).map_err(spooled)?;
@@ -436,15 +447,14 @@ impl Store {
             self.let_saves_pass();
             let tx = self.conn.transaction().map_err(e)?;
             let lookup = |t: &str| found.vocab.get(t).map(|i| df[i as usize]).unwrap_or(0);
-            write_keywords(
-                &tx,
-                batch.into_iter(),
-                &found.vocab.words,
-                docs.max(0) as u64,
-                &lookup,
-                &now,
-            )
-            .map_err(e)?;
+            let scoring = Scoring {
+                words: &found.vocab.words,
+                datasets: &work.datasets,
+                docs: docs.max(0) as u64,
+                lookup: &lookup,
+                now: &now,
+            };
+            write_keywords(&tx, batch.into_iter(), &scoring).map_err(e)?;
             tx.commit().map_err(e)?;
         }
     }
@@ -452,15 +462,24 @@ impl Store {
 
 /// For each item an import counted, the pending item it stands for: the same item, with the
 /// same text, dataset and taxonomy as the refresh finds them now (else None: counted again).
-fn covered_by(counted: &Counted, pending: &[Pending]) -> Vec<Option<usize>> {
+fn covered_by(counted: &Counted, work: &Work) -> Vec<Option<usize>> {
+    // The import's dataset numbers in the refresh's, where name and taxonomy still agree.
+    let same_dataset: Vec<Option<u32>> = counted
+        .datasets
+        .iter()
+        .map(|(name, labels_hash)| {
+            let now = work.datasets.iter().position(|d| {
+                d.name.as_str() == name.as_str() && d.labels_hash.as_str() == labels_hash.as_str()
+            });
+            now.map(|n| n as u32)
+        })
+        .collect();
     let covers = |e: &Entry| {
+        let pending = &work.pending;
         let k = pending.binary_search_by_key(&e.id, |p| p.id).ok()?;
         let p = &pending[k];
-        let (name, labels_hash) = counted.datasets.get(e.dataset as usize)?;
-        let same = !p.rescore_only
-            && short_hash(&p.hash) == e.hash
-            && *p.dataset == **name
-            && *p.labels_hash == **labels_hash;
+        let dataset = same_dataset.get(e.dataset as usize).copied().flatten();
+        let same = !p.rescore_only && p.hash == e.hash && dataset == Some(p.dataset);
         same.then_some(k)
     };
     counted.entries.iter().map(covers).collect()
@@ -511,7 +530,7 @@ fn remove(tx: &Transaction, removed: &[i64]) -> rusqlite::Result<()> {
 fn index_texts(
     tx: &Transaction,
     chunk: &[&Pending],
-    labels: &LabelMatcher,
+    pass: &TextPass,
     found: &mut Found,
 ) -> rusqlite::Result<Vec<Interned>> {
     let mut interned = Vec::with_capacity(chunk.len());
@@ -519,15 +538,16 @@ fn index_texts(
     for group in chunk.chunks(TEXT_CHUNK) {
         let ids: Vec<i64> = group.iter().map(|p| p.id).collect();
         let mut texts = load_texts(tx, &ids)?;
-        let texts: Vec<(String, String)> =
+        let texts: Vec<Loaded> =
             group.iter().map(|p| texts.remove(&p.id).unwrap_or_default()).collect();
         let candidates = std::thread::scope(|scope| {
             let counting = scope.spawn(|| {
                 group
                     .iter()
                     .zip(&texts)
-                    .map(|(p, (title, rest))| {
-                        keywords::candidates(title, rest, labels.for_dataset(&p.dataset))
+                    .map(|(p, t)| {
+                        let dataset = &pass.datasets[p.dataset as usize].name;
+                        keywords::candidates(&t.title, &t.rest, pass.labels.for_dataset(dataset))
                     })
                     .collect::<Vec<_>>()
             });
@@ -545,15 +565,23 @@ fn index_texts(
     Ok(interned)
 }
 
-/// The SQLite side of the text pass over one group of items.
+/// What the text pass needs besides the items: each dataset's taxonomy.
+struct TextPass<'a> {
+    labels: &'a LabelMatcher,
+    datasets: &'a [DatasetLabels],
+}
+
+/// The SQLite side of the text pass over one group of items: written with the content hash
+/// read with the text (when the item changed since the work was planned, the keyword pass
+/// finds another hash than planned and leaves the item to the next refresh).
 fn write_texts(
     tx: &Transaction,
     group: &[&Pending],
-    texts: &[(String, String)],
+    texts: &[Loaded],
     df_delta: &mut HashMap<String, i64>,
 ) -> rusqlite::Result<()> {
-    for (p, (title, rest)) in group.iter().zip(texts) {
-        write_text(tx, p.id, &p.hash, title, rest, df_delta)?;
+    for (p, t) in group.iter().zip(texts) {
+        write_text(tx, p.id, &t.hash, &t.title, &t.rest, df_delta)?;
     }
     Ok(())
 }
@@ -592,29 +620,47 @@ pub(super) fn push_part(rest: &mut String, part: &str) {
     rest.push_str(part);
 }
 
+/// What the keyword pass scores terms against.
+struct Scoring<'a> {
+    /// The interned terms' words.
+    words: &'a [String],
+    datasets: &'a [DatasetLabels],
+    /// Items in the store.
+    docs: u64,
+    /// A word's document frequency.
+    lookup: &'a dyn Fn(&str) -> u64,
+    now: &'a str,
+}
+
 /// The keyword pass over one chunk: choose and store each item's keywords.
 fn write_keywords<'a>(
     tx: &Transaction,
     scored: impl Iterator<Item = (&'a Pending, Interned)>,
-    words: &[String],
-    docs: u64,
-    lookup: &dyn Fn(&str) -> u64,
-    now: &str,
+    with: &Scoring,
 ) -> rusqlite::Result<()> {
     let mut df_delta: HashMap<String, i64> = HashMap::new();
     for (p, f) in scored {
         let terms: Vec<(&str, u32)> =
-            f.terms.iter().map(|(t, n)| (words[*t as usize].as_str(), *n)).collect();
-        let kw = keywords::select(&f.labels, &terms, docs, &mut |t| lookup(t));
+            f.terms.iter().map(|(t, n)| (with.words[*t as usize].as_str(), *n)).collect();
+        let kw = keywords::select(&f.labels, &terms, with.docs, &mut |t| (with.lookup)(t));
         let json = serde_json::to_string(&kw).unwrap_or_else(|_| "[]".into());
+        let labels_hash = &with.datasets[p.dataset as usize].labels_hash;
         // Only while the item still waits with this text: another refresh (another process)
         // may have finished it meanwhile, or an import changed it; its row stands then.
         let finished = tx
             .prepare_cached(
                 "UPDATE item_index SET labels_hash = ?3, keywords = ?4, indexed_at = ?5
-                 WHERE item_id = ?1 AND content_hash = ?2 AND labels_hash = ?6",
+                 WHERE item_id = ?1 AND substr(CAST(content_hash AS BLOB), 1, 16) = ?2
+                    AND labels_hash = ?6",
             )?
-            .execute(params![p.id, p.hash, p.labels_hash, json, now, KEYWORDS_PENDING])?;
+            .execute(params![
+                p.id,
+                p.hash.bytes(),
+                labels_hash,
+                json,
+                with.now,
+                KEYWORDS_PENDING
+            ])?;
         if finished == 0 {
             continue;
         }
@@ -694,19 +740,29 @@ fn delete_rows(tx: &Transaction, id: i64, text_too: bool) -> rusqlite::Result<()
 /// Items whose texts are read per query: three range scans serve this many items.
 const TEXT_CHUNK: usize = 1000;
 
+/// An item's text as the index holds it, with the content hash it was read with.
+#[derive(Default)]
+struct Loaded {
+    hash: String,
+    title: String,
+    /// Body, turns, comments, a line apart.
+    rest: String,
+}
+
 /// Title, and everything else a reader sees (body, turns, comments) as one text, for the
 /// items `ids` (sorted ascending), read with one range scan per table.
-fn load_texts(tx: &Transaction, ids: &[i64]) -> rusqlite::Result<HashMap<i64, (String, String)>> {
-    let mut out: HashMap<i64, (String, String)> = HashMap::with_capacity(ids.len());
+fn load_texts(tx: &Transaction, ids: &[i64]) -> rusqlite::Result<HashMap<i64, Loaded>> {
+    let mut out: HashMap<i64, Loaded> = HashMap::with_capacity(ids.len());
     let (Some(lo), Some(hi)) = (ids.first(), ids.last()) else { return Ok(out) };
     let want: std::collections::HashSet<i64> = ids.iter().copied().collect();
-    let mut st =
-        tx.prepare_cached("SELECT id, title, body FROM items WHERE id BETWEEN ?1 AND ?2")?;
+    let mut st = tx.prepare_cached(
+        "SELECT id, content_hash, title, body FROM items WHERE id BETWEEN ?1 AND ?2",
+    )?;
     let mut rows = st.query([lo, hi])?;
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
         if want.contains(&id) {
-            out.insert(id, (r.get(1)?, r.get(2)?));
+            out.insert(id, Loaded { hash: r.get(1)?, title: r.get(2)?, rest: r.get(3)? });
         }
     }
     for sql in [
@@ -717,8 +773,8 @@ fn load_texts(tx: &Transaction, ids: &[i64]) -> rusqlite::Result<HashMap<i64, (S
         let mut rows = st.query([lo, hi])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
-            let Some((_, rest)) = out.get_mut(&id) else { continue };
-            push_part(rest, r.get_ref(1)?.as_str().unwrap_or_default());
+            let Some(loaded) = out.get_mut(&id) else { continue };
+            push_part(&mut loaded.rest, r.get_ref(1)?.as_str().unwrap_or_default());
         }
     }
     Ok(out)
