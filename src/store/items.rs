@@ -60,6 +60,21 @@ pub enum ItemStatus {
     Pushed,
 }
 
+/// What is worked out of an item before it is written: on an import's reader thread, as the
+/// writer's thread is the import's busiest.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    pub content_hash: String,
+    /// [`Signals`] in brief.
+    pub signals: String,
+}
+
+impl Derived {
+    pub fn of(item: &Item) -> Self {
+        Self { content_hash: item.content_hash(), signals: Signals::of(item).brief() }
+    }
+}
+
 /// Which items a queue shows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueueFilter {
@@ -77,11 +92,11 @@ impl Store {
     /// [`Store::upsert_items`], recording `source` (where the items came from) on every item
     /// of `items`, the unchanged ones too, in the same write: a later pass over a large
     /// import would rewrite every row.
-    /// `hashes`, when given, are the items' content hashes, worked out elsewhere.
+    /// `derived`, when given, is what was worked out of each item elsewhere.
     pub fn upsert_items_from(
         &mut self,
         items: &[Item],
-        hashes: Option<&[String]>,
+        derived: Option<&[Derived]>,
         now: &str,
         source: Option<&str>,
     ) -> Result<UpsertCounts> {
@@ -91,12 +106,14 @@ impl Store {
         let mut counts = UpsertCounts::default();
         let mut texts = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            let hash = match hashes.and_then(|h| h.get(i)) {
-                Some(h) => h.clone(),
+            let given = derived.and_then(|d| d.get(i));
+            let hash = match given {
+                Some(d) => d.content_hash.clone(),
                 None => item.content_hash(),
             };
-            let outcome =
-                upsert_one(&tx, item, &hash, now, source).map_err(|e| sql_err(&path, e))?;
+            let signals = given.map(|d| d.signals.as_str());
+            let written = Written { hash: &hash, signals, now, source };
+            let outcome = upsert_one(&tx, item, &written).map_err(|e| sql_err(&path, e))?;
             let written = match outcome {
                 Upsert::Inserted(id) => {
                     counts.inserted += 1;
@@ -612,20 +629,38 @@ struct Stored {
     same_source: bool,
 }
 
+/// How an item is written: with its content hash, its signals when already worked out,
+/// the time, and where it came from.
+struct Written<'a> {
+    hash: &'a str,
+    signals: Option<&'a str>,
+    now: &'a str,
+    source: Option<&'a str>,
+}
+
+impl Written<'_> {
+    fn signals(&self, item: &Item) -> String {
+        match self.signals {
+            Some(s) => s.to_string(),
+            None => Signals::of(item).brief(),
+        }
+    }
+}
+
 fn update_facts(
     tx: &Transaction,
     id: i64,
     item: &Item,
     stored: &Stored,
-    source: Option<&str>,
+    written: &Written,
 ) -> rusqlite::Result<Upsert> {
     // Items stored before signals were kept get them on their next import.
     if stored.no_signals {
         tx.prepare_cached("UPDATE items SET signals = ?2 WHERE id = ?1")?
-            .execute(params![id, Signals::of(item).brief()])?;
+            .execute(params![id, written.signals(item)])?;
     }
     // The same text from another file (or another version of it): where it now comes from.
-    if let Some(source) = source.filter(|_| !stored.same_source) {
+    if let Some(source) = written.source.filter(|_| !stored.same_source) {
         tx.prepare_cached("UPDATE items SET source = ?2 WHERE id = ?1")?
             .execute(params![id, source])?;
     }
@@ -650,13 +685,8 @@ fn update_facts(
     Ok(if changed > 0 { Upsert::Updated } else { Upsert::Unchanged })
 }
 
-fn upsert_one(
-    tx: &Transaction,
-    item: &Item,
-    hash: &str,
-    now: &str,
-    source: Option<&str>,
-) -> rusqlite::Result<Upsert> {
+fn upsert_one(tx: &Transaction, item: &Item, written: &Written) -> rusqlite::Result<Upsert> {
+    let Written { hash, now, source, .. } = *written;
     let existing: Option<(i64, Stored)> = tx
         .prepare_cached(
             "SELECT id, content_hash, signals = '', ?2 IS NULL OR source IS ?2
@@ -670,10 +700,10 @@ fn upsert_one(
     let labels = serde_json::to_string(&item.source_labels).unwrap_or_else(|_| "[]".into());
     let meta = (!item.meta.is_null()).then(|| item.meta.to_string());
     let kind = item.kind().as_str();
-    let signals = || Signals::of(item).brief();
+    let signals = || written.signals(item);
     let id = match existing {
         Some((id, ref stored)) if stored.hash == hash => {
-            return update_facts(tx, id, item, stored, source);
+            return update_facts(tx, id, item, stored, written);
         }
         Some((id, _)) => {
             tx.prepare_cached(

@@ -22,7 +22,7 @@ pub use batches::{BatchItem, RunBatch};
 pub use fts::{IndexReport, KeywordHit, fts_quote};
 pub use github::{AppliedLabel, IssueRow, LabelOverride, PushOpRow, PushRow, PushedLabel};
 pub use gold::{LabelAnswer, TimedPushedLabel, TimedSuggestion};
-pub use items::{DatasetCount, ItemStatus, QueueFilter, QueueRow, UpsertCounts};
+pub use items::{DatasetCount, Derived, ItemStatus, QueueFilter, QueueRow, UpsertCounts};
 pub use runs::SuggestionRow;
 pub use schema::current_version;
 pub use suggest::CachedAnswer;
