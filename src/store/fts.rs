@@ -433,31 +433,64 @@ impl Store {
             counted: found.items.read().map_err(spooled)?,
             uncounted: uncounted.iter(),
         };
-        loop {
-            let mut batch = Vec::with_capacity(WRITE_CHUNK);
-            while batch.len() < WRITE_CHUNK {
-                match terms.next().map_err(spooled)? {
-                    Some(scored) => batch.push(scored),
-                    None => break,
+        let lookup = |t: &str| found.vocab.get(t).map(|i| df[i as usize]).unwrap_or(0);
+        let scoring = Scoring {
+            words: &found.vocab.words,
+            datasets: &work.datasets,
+            docs: docs.max(0) as u64,
+            lookup: &lookup,
+        };
+        // Keywords are chosen on a thread of their own, a chunk ahead of the writes.
+        std::thread::scope(|scope| {
+            let (send, chunks) = std::sync::mpsc::sync_channel(2);
+            scope.spawn(move || {
+                loop {
+                    let chunk = choose_keywords(&mut terms, &scoring);
+                    let last = !matches!(&chunk, Ok(c) if !c.is_empty());
+                    // A writer that stopped takes nothing more.
+                    if send.send(chunk).is_err() || last {
+                        break;
+                    }
                 }
+            });
+            for chunk in chunks {
+                let chunk = chunk.map_err(spooled)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                self.let_saves_pass();
+                let tx = self.conn.transaction().map_err(e)?;
+                write_keywords(&tx, chunk, &now).map_err(e)?;
+                tx.commit().map_err(e)?;
             }
-            if batch.is_empty() {
-                return Ok(());
-            }
-            self.let_saves_pass();
-            let tx = self.conn.transaction().map_err(e)?;
-            let lookup = |t: &str| found.vocab.get(t).map(|i| df[i as usize]).unwrap_or(0);
-            let scoring = Scoring {
-                words: &found.vocab.words,
-                datasets: &work.datasets,
-                docs: docs.max(0) as u64,
-                lookup: &lookup,
-                now: &now,
-            };
-            write_keywords(&tx, batch.into_iter(), &scoring).map_err(e)?;
-            tx.commit().map_err(e)?;
-        }
+            Ok(())
+        })
     }
+}
+
+/// One item's keywords as chosen, for the keyword pass to write.
+struct Chosen<'p> {
+    item: &'p Pending,
+    /// Its dataset's taxonomy now.
+    labels_hash: &'p str,
+    keywords: Vec<String>,
+}
+
+/// The next WRITE_CHUNK items' keywords (none when every item has had its turn).
+fn choose_keywords<'p>(
+    terms: &mut Terms<'p, '_>,
+    with: &Scoring<'p, '_>,
+) -> std::io::Result<Vec<Chosen<'p>>> {
+    let mut chunk = Vec::with_capacity(WRITE_CHUNK);
+    while chunk.len() < WRITE_CHUNK {
+        let Some((p, f)) = terms.next()? else { break };
+        let words: Vec<(&str, u32)> =
+            f.terms.iter().map(|(t, n)| (with.words[*t as usize].as_str(), *n)).collect();
+        let keywords = keywords::select(&f.labels, &words, with.docs, &mut |t| (with.lookup)(t));
+        let labels_hash = with.datasets[p.dataset as usize].labels_hash.as_str();
+        chunk.push(Chosen { item: p, labels_hash, keywords });
+    }
+    Ok(chunk)
 }
 
 /// For each item an import counted, the pending item it stands for: the same item, with the
@@ -621,30 +654,21 @@ pub(super) fn push_part(rest: &mut String, part: &str) {
 }
 
 /// What the keyword pass scores terms against.
-struct Scoring<'a> {
+struct Scoring<'p, 'l> {
     /// The interned terms' words.
-    words: &'a [String],
-    datasets: &'a [DatasetLabels],
+    words: &'p [String],
+    datasets: &'p [DatasetLabels],
     /// Items in the store.
     docs: u64,
     /// A word's document frequency.
-    lookup: &'a dyn Fn(&str) -> u64,
-    now: &'a str,
+    lookup: &'l (dyn Fn(&str) -> u64 + Sync),
 }
 
-/// The keyword pass over one chunk: choose and store each item's keywords.
-fn write_keywords<'a>(
-    tx: &Transaction,
-    scored: impl Iterator<Item = (&'a Pending, Interned)>,
-    with: &Scoring,
-) -> rusqlite::Result<()> {
+/// The keyword pass over one chunk: store each item's chosen keywords.
+fn write_keywords(tx: &Transaction, chosen: Vec<Chosen>, now: &str) -> rusqlite::Result<()> {
     let mut df_delta: HashMap<String, i64> = HashMap::new();
-    for (p, f) in scored {
-        let terms: Vec<(&str, u32)> =
-            f.terms.iter().map(|(t, n)| (with.words[*t as usize].as_str(), *n)).collect();
-        let kw = keywords::select(&f.labels, &terms, with.docs, &mut |t| (with.lookup)(t));
+    for Chosen { item: p, labels_hash, keywords: kw } in chosen {
         let json = serde_json::to_string(&kw).unwrap_or_else(|_| "[]".into());
-        let labels_hash = &with.datasets[p.dataset as usize].labels_hash;
         // Only while the item still waits with this text: another refresh (another process)
         // may have finished it meanwhile, or an import changed it; its row stands then.
         let finished = tx
@@ -653,14 +677,7 @@ fn write_keywords<'a>(
                  WHERE item_id = ?1 AND substr(CAST(content_hash AS BLOB), 1, 16) = ?2
                     AND labels_hash = ?6",
             )?
-            .execute(params![
-                p.id,
-                p.hash.bytes(),
-                labels_hash,
-                json,
-                with.now,
-                KEYWORDS_PENDING
-            ])?;
+            .execute(params![p.id, p.hash.bytes(), labels_hash, json, now, KEYWORDS_PENDING])?;
         if finished == 0 {
             continue;
         }
