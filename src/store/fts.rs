@@ -716,7 +716,8 @@ fn upsert_index(
     Ok(())
 }
 
-/// Add per-keyword changes in item counts to `keyword_df`.
+/// Add per-keyword changes in item counts to `keyword_df`; keywords no item has any more
+/// leave it.
 pub(super) fn write_df(tx: &Transaction, df_delta: HashMap<String, i64>) -> rusqlite::Result<()> {
     for (term, delta) in df_delta.into_iter().filter(|(_, d)| *d != 0) {
         tx.prepare_cached(
@@ -724,8 +725,13 @@ pub(super) fn write_df(tx: &Transaction, df_delta: HashMap<String, i64>) -> rusq
              ON CONFLICT(term) DO UPDATE SET docs = docs + excluded.docs",
         )?
         .execute(params![term, delta])?;
+        // Only a count that went down can reach 0 (a scan of the table per chunk cost a
+        // million-item refresh seconds).
+        if delta < 0 {
+            tx.prepare_cached("DELETE FROM keyword_df WHERE term = ?1 AND docs <= 0")?
+                .execute([&term])?;
+        }
     }
-    tx.execute("DELETE FROM keyword_df WHERE docs <= 0", [])?;
     Ok(())
 }
 
@@ -921,6 +927,44 @@ mod tests {
         assert_eq!(s.doc_freqs(&["unicode"]).unwrap(), [0]);
         let hits = s.text_search("parser", 10).unwrap();
         assert!(hits.is_empty(), "{hits:?}");
+    }
+
+    /// Keywords with their item counts.
+    type KeywordCounts = Vec<(String, i64)>;
+
+    /// `keyword_df` as the items' stored keywords say it should be, and as it is.
+    fn counted_keywords(s: &Store) -> (KeywordCounts, KeywordCounts) {
+        let mut want: std::collections::BTreeMap<String, i64> = Default::default();
+        let mut st = s.conn.prepare("SELECT keywords FROM item_index").unwrap();
+        for kw in st.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+            for k in serde_json::from_str::<Vec<String>>(&kw.unwrap()).unwrap() {
+                *want.entry(k).or_insert(0) += 1;
+            }
+        }
+        let mut st = s.conn.prepare("SELECT term, docs FROM keyword_df ORDER BY term").unwrap();
+        let have = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        (want.into_iter().collect(), have.map(|r| r.unwrap()).collect())
+    }
+
+    #[test]
+    fn keyword_counts_follow_changed_and_removed_items() {
+        let mut s = Store::open_in_memory().unwrap();
+        let m = LabelMatcher::new();
+        s.upsert_items(&parser_reports(), "t").unwrap();
+        s.refresh_index(&m).unwrap();
+        let (want, have) = counted_keywords(&s);
+        assert!(!want.is_empty());
+        assert_eq!(have, want);
+        // Every item's text replaced, half of them removed: the old keywords leave.
+        let changed: Vec<Item> = (0..10)
+            .map(|i| item(&format!("d:p{i}"), "renderer slow", "tables and images render slowly"))
+            .collect();
+        s.upsert_items(&changed, "t").unwrap();
+        s.conn.execute("DELETE FROM items WHERE key IN ('d:p1', 'd:p3', 'd:p5')", []).unwrap();
+        s.refresh_index(&m).unwrap();
+        let (want, have) = counted_keywords(&s);
+        assert!(want.iter().all(|(k, _)| !k.contains("parser")), "{want:?}");
+        assert_eq!(have, want);
     }
 
     #[test]
