@@ -87,7 +87,7 @@ enum Stop {
 type Record = Result<(Parsed, Derived), files::RecordError>;
 
 /// A batch of items once written, with what was derived from them.
-type Written = (Vec<Item>, Vec<Derived>);
+type WrittenBatch = (Vec<Item>, Vec<Derived>);
 
 /// Import one file into `opts.dataset`, and record it in `sources/<dataset>.jsonl`.
 pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Result<ImportSummary> {
@@ -205,7 +205,7 @@ pub fn import_from(
         });
         // Written batches are freed on a thread of their own (a few percent of the writer's
         // time otherwise).
-        let (dispose, disposed) = std::sync::mpsc::sync_channel::<Written>(2);
+        let (dispose, disposed) = std::sync::mpsc::sync_channel::<WrittenBatch>(2);
         scope.spawn(move || disposed.into_iter().for_each(drop));
         let mut take = |rec: Record| -> Result<(), Stop> {
             match rec {
@@ -366,8 +366,8 @@ fn remember_source(
     sources::record(&ctx.ws, &opts.dataset, &source).with_context(|| format!("{}", dir.display()))
 }
 
-/// A record as the writer takes it: with its content hash, or refused when its key came
-/// earlier in the file.
+/// A record as the writer takes it: with what was derived from its item, or refused when
+/// its key came earlier in the file.
 fn first_of_key(seen: &mut SeenKeys, name: &str, p: Parsed) -> Result<Record, Stop> {
     // Locations are kept without the file name they all start with.
     let at = p.location.strip_prefix(name).unwrap_or(&p.location);

@@ -112,8 +112,8 @@ impl Store {
                 None => item.content_hash(),
             };
             let signals = given.map(|d| d.signals.as_str());
-            let written = Written { hash: &hash, signals, now, source };
-            let outcome = upsert_one(&tx, item, &written).map_err(|e| sql_err(&path, e))?;
+            let how = Written { hash: &hash, signals, now, source };
+            let outcome = upsert_one(&tx, item, &how).map_err(|e| sql_err(&path, e))?;
             let written = match outcome {
                 Upsert::Inserted(id) => {
                     counts.inserted += 1;
@@ -618,8 +618,6 @@ enum Upsert {
     Unchanged,
 }
 
-/// Same content, but the facts around it may have moved on (an issue closed, a corrected
-/// date or URL): update those without touching the content. Writes nothing when they match.
 /// What the store holds of an item about to be written again.
 struct Stored {
     hash: String,
@@ -647,6 +645,8 @@ impl Written<'_> {
     }
 }
 
+/// Same content, but the facts around it may have moved on (an issue closed, a corrected
+/// date or URL): update those without touching the content. Writes nothing when they match.
 fn update_facts(
     tx: &Transaction,
     id: i64,
