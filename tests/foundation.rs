@@ -189,6 +189,38 @@ fn labels_of_a_file_of_several_chunks_are_all_recorded() {
     let log = std::fs::read_to_string(dir.path().join("annotations/many/ann.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 12_000 - 300);
     assert_eq!(status(dir.path())["annotations"], 12_000 - 300);
+    // Imported again with every third label changed: only those are recorded, each chunk
+    // compared with the answers already given.
+    let mut again = String::new();
+    let mut changed = 0;
+    for i in 0..12_000 {
+        let mut label = if i % 40 == 7 { "nonsense" } else { ["bug", "question"][i % 2] };
+        if i % 3 == 0 && label != "nonsense" {
+            label = ["question", "bug"][i % 2];
+            changed += 1;
+        }
+        again.push_str(&format!(
+            "{{\"id\": \"k{i}\", \"title\": \"issue {i}\", \"body\": \"text {i}\", \"labels\": \"{label}\"}}\n"
+        ));
+    }
+    std::fs::write(&f, again).unwrap();
+    let out = sift(
+        dir.path(),
+        &[
+            "--annotator",
+            "ann",
+            "import",
+            name,
+            "--dataset",
+            "many",
+            "--label-column",
+            "labels",
+            "--json",
+        ],
+    );
+    let summary: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(summary["label_records"], changed, "{summary}");
+    assert_eq!(status(dir.path())["annotations"], 12_000 - 300 + changed);
 }
 
 #[test]

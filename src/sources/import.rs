@@ -395,9 +395,10 @@ struct LabelLog<'a> {
     taxonomy: &'a Taxonomy,
     annotator: &'a str,
     dataset: &'a str,
-    /// The annotator's current answers (read at the first chunk): unchanged labels are not
-    /// recorded again.
-    current: Option<HashMap<String, Vec<String>>>,
+    /// Whether the annotator has answered in the dataset before (read at the first chunk):
+    /// then each chunk's labels are compared with the current answers, and unchanged ones
+    /// are not recorded again.
+    answered: Option<bool>,
     /// (key, location, labels) waiting for the next chunk.
     pending: Vec<(String, String, Vec<String>)>,
     written: usize,
@@ -416,7 +417,7 @@ impl<'a> LabelLog<'a> {
             taxonomy,
             annotator,
             dataset,
-            current: None,
+            answered: None,
             pending: Vec::new(),
             written: 0,
             errors: Vec::new(),
@@ -442,12 +443,27 @@ impl<'a> LabelLog<'a> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let current = match &mut self.current {
-            Some(c) => c,
-            None => self.current.insert(current_of(ctx, self.annotator, self.dataset)?),
+        // Answers already given are looked up a chunk at a time, and only when the annotator
+        // has any here (a first import has none).
+        let answered = match self.answered {
+            Some(a) => a,
+            None => *self.answered.insert(
+                ctx.store
+                    .has_records(self.dataset, self.annotator)
+                    .context("reading current answers")?,
+            ),
         };
         let labels = std::mem::take(&mut self.pending);
-        let (records, errors) = label_records(self.taxonomy, self.annotator, current, labels);
+        let current = match answered {
+            true => {
+                let keys: Vec<&str> = labels.iter().map(|(k, _, _)| k.as_str()).collect();
+                ctx.store
+                    .answers_to(self.dataset, self.annotator, &keys)
+                    .context("reading current answers")?
+            }
+            false => HashMap::new(),
+        };
+        let (records, errors) = label_records(self.taxonomy, self.annotator, &current, labels);
         // Refusals beyond what is listed are only counted.
         self.refused += errors.len();
         let room = MAX_LISTED_ERRORS.saturating_sub(self.errors.len());
@@ -458,22 +474,6 @@ impl<'a> LabelLog<'a> {
         self.written += records.len();
         Ok(())
     }
-}
-
-/// The annotator's current answers in the dataset.
-fn current_of(
-    ctx: &Context,
-    annotator: &str,
-    dataset: &str,
-) -> Result<HashMap<String, Vec<String>>> {
-    Ok(ctx
-        .store
-        .latest_answers(Some(dataset))
-        .context("reading current answers")?
-        .into_iter()
-        .filter(|r| r.annotation.annotator == annotator)
-        .map(|r| (r.annotation.item, r.annotation.labels))
-        .collect())
 }
 
 /// Validate file labels against the taxonomy and build import records for the ones that

@@ -167,6 +167,50 @@ impl Store {
         self.answer_rows(&sql, params![dataset])
     }
 
+    /// Whether `annotator` has any record in `dataset`.
+    pub fn has_records(&self, dataset: &str, annotator: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM annotations WHERE dataset = ?1 AND annotator = ?2)",
+                params![dataset, annotator],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// `annotator`'s current answer in `dataset` to each of `keys` that has one (as
+    /// [`Store::latest_answers`] has it: the latest record, unless it retracts), looked up
+    /// key by key: an import compares its labels a chunk at a time, never holding every
+    /// answer of a large dataset.
+    pub fn answers_to(
+        &self,
+        dataset: &str,
+        annotator: &str,
+        keys: &[&str],
+    ) -> Result<std::collections::HashMap<String, Vec<String>>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT labels, retracted FROM annotations
+                 WHERE item_key = ?1 AND annotator = ?2 AND dataset = ?3
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut out = std::collections::HashMap::new();
+        for key in keys {
+            let latest: Option<(String, bool)> = st
+                .query_row(params![key, annotator, dataset], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(|e| self.err(e))?;
+            if let Some((labels, false)) = latest {
+                let labels: Vec<String> =
+                    serde_json::from_str(&labels).map_err(|e| self.corrupt(key, e))?;
+                out.insert(key.to_string(), labels);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every record, oldest first (history, throughput, undo).
     pub fn annotation_records(&self, dataset: Option<&str>) -> Result<Vec<AnswerRow>> {
         let sql = format!(
@@ -373,6 +417,39 @@ mod tests {
             week: None,
             retracted: false,
         }
+    }
+
+    /// Looked up key by key, the answers are the current ones of `latest_answers`.
+    #[test]
+    fn answers_to_keys_agree_with_latest_answers() {
+        let mut s = Store::open_in_memory().unwrap();
+        let mut gone = ann("x", "a", &[]);
+        gone.retracted = true;
+        let recs = vec![
+            ann("x", "a", &["bug"]),
+            ann("y", "a", &["bug"]),
+            ann("y", "a", &["ux"]),
+            ann("y", "b", &["docs"]),
+            gone,
+            ann("z", "b", &["bug"]),
+        ];
+        let to = LogOffset { offset: 1, lines: recs.len() as u64, ..Default::default() };
+        s.replay_annotations("l", "d", LogOffset::default(), &recs, to).unwrap();
+        let keys = ["x", "y", "z", "w"];
+        for who in ["a", "b", "c"] {
+            let want: std::collections::HashMap<String, Vec<String>> = s
+                .latest_answers(Some("d"))
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.annotation.annotator == who)
+                .map(|r| (r.annotation.item, r.annotation.labels))
+                .collect();
+            assert_eq!(s.answers_to("d", who, &keys).unwrap(), want, "{who}");
+            assert_eq!(s.has_records("d", who).unwrap(), who != "c");
+        }
+        assert_eq!(s.answers_to("d", "a", &["y"]).unwrap()["y"], vec!["ux".to_string()]);
+        assert!(s.answers_to("e", "a", &keys).unwrap().is_empty(), "another dataset");
+        assert!(!s.has_records("e", "a").unwrap());
     }
 
     /// The borrowed pass gives each record as the owning pass does, with one labels id per
