@@ -191,8 +191,10 @@ impl Store {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT labels, retracted FROM annotations
-                 WHERE item_key = ?1 AND annotator = ?2 AND dataset = ?3
+                // Named: left to itself, SQLite walks the annotator's records in the
+                // dataset for every key.
+                "SELECT labels, retracted FROM annotations INDEXED BY annotations_annotator
+                 WHERE annotator = ?2 AND item_key = ?1 AND dataset = ?3
                  ORDER BY id DESC LIMIT 1",
             )
             .map_err(|e| self.err(e))?;
