@@ -149,32 +149,29 @@ fn imports_labeled_issue_csv_as_annotations_and_reimport_is_idempotent() {
 fn labels_of_a_file_of_several_chunks_are_all_recorded() {
     let dir = workspace();
     let f = dir.path().join("many.jsonl");
-    let mut text = String::new();
-    for i in 0..12_000 {
-        // Every 40th record carries a label the taxonomy lacks: 300 refusals.
-        let label = if i % 40 == 7 { "nonsense" } else { ["bug", "question"][i % 2] };
-        text.push_str(&format!(
-            "{{\"id\": \"k{i}\", \"title\": \"issue {i}\", \"body\": \"text {i}\", \"labels\": \"{label}\"}}\n"
-        ));
-    }
+    // 12,000 issues, the label of issue i given by `label(i)`.
+    let issues = |label: &dyn Fn(usize) -> &'static str| {
+        (0..12_000)
+            .map(|i| {
+                let label = label(i);
+                format!(
+                    "{{\"id\": \"k{i}\", \"title\": \"issue {i}\", \"body\": \"text {i}\", \"labels\": \"{label}\"}}\n"
+                )
+            })
+            .collect::<String>()
+    };
+    let name = f.to_str().unwrap();
+    let import = || -> serde_json::Value {
+        let args = ["--annotator", "ann", "import", name, "--dataset", "many"];
+        let out = sift(dir.path(), &[&args[..], &["--label-column", "labels", "--json"]].concat());
+        serde_json::from_str(&ok(&out)).unwrap()
+    };
+    // Every 40th record carries a label the taxonomy lacks: 300 refusals.
+    let first = |i: usize| if i % 40 == 7 { "nonsense" } else { ["bug", "question"][i % 2] };
+    let mut text = issues(&first);
     text.push_str("{\"id\": \"k3\", \"title\": \"again\", \"body\": \"x\", \"labels\": \"bug\"}\n");
     std::fs::write(&f, text).unwrap();
-    let name = f.to_str().unwrap();
-    let out = sift(
-        dir.path(),
-        &[
-            "--annotator",
-            "ann",
-            "import",
-            name,
-            "--dataset",
-            "many",
-            "--label-column",
-            "labels",
-            "--json",
-        ],
-    );
-    let summary: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    let summary = import();
     assert_eq!(summary["imported"], 12_000, "{summary}");
     assert_eq!(summary["label_records"], 12_000 - 300, "{summary}");
     let errors: Vec<&str> =
@@ -191,34 +188,11 @@ fn labels_of_a_file_of_several_chunks_are_all_recorded() {
     assert_eq!(status(dir.path())["annotations"], 12_000 - 300);
     // Imported again with every third label changed: only those are recorded, each chunk
     // compared with the answers already given.
-    let mut again = String::new();
-    let mut changed = 0;
-    for i in 0..12_000 {
-        let mut label = if i % 40 == 7 { "nonsense" } else { ["bug", "question"][i % 2] };
-        if i % 3 == 0 && label != "nonsense" {
-            label = ["question", "bug"][i % 2];
-            changed += 1;
-        }
-        again.push_str(&format!(
-            "{{\"id\": \"k{i}\", \"title\": \"issue {i}\", \"body\": \"text {i}\", \"labels\": \"{label}\"}}\n"
-        ));
-    }
-    std::fs::write(&f, again).unwrap();
-    let out = sift(
-        dir.path(),
-        &[
-            "--annotator",
-            "ann",
-            "import",
-            name,
-            "--dataset",
-            "many",
-            "--label-column",
-            "labels",
-            "--json",
-        ],
-    );
-    let summary: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    let flipped = |i: usize| i.is_multiple_of(3) && first(i) != "nonsense";
+    let changed = (0..12_000).filter(|i| flipped(*i)).count();
+    let again = |i: usize| if flipped(i) { ["question", "bug"][i % 2] } else { first(i) };
+    std::fs::write(&f, issues(&again)).unwrap();
+    let summary = import();
     assert_eq!(summary["label_records"], changed, "{summary}");
     assert_eq!(status(dir.path())["annotations"], 12_000 - 300 + changed);
 }
