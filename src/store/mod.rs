@@ -2,6 +2,7 @@
 
 mod annotations;
 mod batches;
+mod checkpoint;
 mod feed;
 mod fts;
 mod github;
@@ -48,6 +49,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// One connection to the store. The UI side owns exactly one.
 pub struct Store {
+    /// A bulk write's checkpoints, on a thread of their own. Before `conn`: stopped first, so
+    /// the last connection to close is still this one (SQLite copies the log back then).
+    checkpoints: Option<checkpoint::Checkpointer>,
     conn: Connection,
     path: PathBuf,
     /// The workspace whose `runs/` and `pushes/` journals this store writes (None: none).
@@ -64,7 +68,8 @@ impl Store {
                 .map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
         }
         let conn = Connection::open(path).map_err(|e| sql_err(path, e))?;
-        let mut store = Store { conn, path: path.to_path_buf(), journal: None, feeding: None };
+        let mut store =
+            Store { checkpoints: None, conn, path: path.to_path_buf(), journal: None, feeding: None };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -74,7 +79,7 @@ impl Store {
     pub fn open_in_memory() -> Result<Self> {
         let path = PathBuf::from(":memory:");
         let conn = Connection::open_in_memory().map_err(|e| sql_err(&path, e))?;
-        let mut store = Store { conn, path, journal: None, feeding: None };
+        let mut store = Store { checkpoints: None, conn, path, journal: None, feeding: None };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -141,6 +146,20 @@ impl Store {
         self.conn
             .execute_batch(&format!("PRAGMA cache_size = -{}", u64::from(mb) * 1024))
             .map_err(|e| self.err(e))
+    }
+
+    /// Copy the log back into the database file on a thread of its own for the rest of this
+    /// connection's life (a bulk writer's), rather than on the writer's thread after its
+    /// commits. Nothing changes for an in-memory store.
+    pub fn checkpoint_aside(&mut self) {
+        self.checkpoint_aside_at(checkpoint::HOLD_PAGES);
+    }
+
+    /// [`Store::checkpoint_aside`], the writer copying the log itself from `hold` pages on.
+    fn checkpoint_aside_at(&mut self, hold: i32) {
+        if self.checkpoints.is_none() && self.path != Path::new(":memory:") {
+            self.checkpoints = checkpoint::Checkpointer::start(&mut self.conn, &self.path, hold);
+        }
     }
 
     /// The schema version on disk.
@@ -475,6 +494,44 @@ mod tests {
         assert_eq!(reader.schema_version().unwrap(), current_version());
         tx.commit().unwrap();
         assert_eq!(reader.meta_get("k").unwrap().as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn checkpoints_aside_keep_the_log_bounded_and_lose_nothing() {
+        let (_dir, p) = store_file();
+        let wal = PathBuf::from(format!("{}-wal", p.display()));
+        let mut s = Store::open(&p).unwrap();
+        let hold = 300;
+        s.checkpoint_aside_at(hold);
+        let page: i64 = s.conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        // 200 transactions of about 30 pages each: 6,000 pages through a log held to 300.
+        let value = "x".repeat(1000);
+        let mut largest = 0;
+        for t in 0..200 {
+            let tx = s.conn.transaction().unwrap();
+            for i in 0..100 {
+                let key = format!("k{t}-{i}");
+                tx.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", params![key, value])
+                    .unwrap();
+            }
+            tx.commit().unwrap();
+            largest = largest.max(std::fs::metadata(&wal).unwrap().len());
+        }
+        // The log starts over once copied: never much more than `hold` pages and the last
+        // transaction's.
+        let bound = (i64::from(hold) + 100) * page;
+        assert!(largest <= bound as u64, "log grew to {largest} bytes, past {bound}");
+        drop(s);
+        // The last connection closed copied the rest and removed the log.
+        assert!(!wal.exists());
+        let s = Store::open(&p).unwrap();
+        let n: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM meta WHERE key LIKE 'k%'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 20_000);
+        let ok: String = s.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
     }
 
     #[test]
