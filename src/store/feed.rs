@@ -2,6 +2,8 @@
 //! in the import's own transactions, and their candidate terms are counted on a thread of
 //! their own, for the next `refresh_index` of the same store (which then reads no text back).
 
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -52,18 +54,80 @@ pub(super) struct Feeding {
 pub(super) struct Counted {
     pub vocab: Vocab,
     pub spool: Spool,
-    pub entries: Vec<Entry>,
+    pub entries: Entries,
     pub datasets: Vec<(String, String)>,
+}
+
+/// The counted items' entries, on disk in the order counted (a million of them would hold
+/// 32 MB through the import and its refresh).
+pub(super) struct Entries {
+    out: BufWriter<File>,
+    len: usize,
+}
+
+/// Bytes of one entry on disk: id, hash length, hash bytes, dataset.
+const ENTRY_BYTES: usize = 8 + 1 + 16 + 4;
+
+impl Entries {
+    /// An empty file beside the store (`dir`), else in the system's temporary folder.
+    pub fn new(dir: Option<&Path>) -> io::Result<Entries> {
+        let file = super::spool::temp_file(dir)?;
+        Ok(Entries { out: BufWriter::with_capacity(1 << 16, file), len: 0 })
+    }
+
+    pub fn push(&mut self, e: &Entry) -> io::Result<()> {
+        let mut record = [0u8; ENTRY_BYTES];
+        record[..8].copy_from_slice(&e.id.to_le_bytes());
+        record[8] = e.hash.len;
+        record[9..25].copy_from_slice(&e.hash.bytes);
+        record[25..].copy_from_slice(&e.dataset.to_le_bytes());
+        self.len += 1;
+        self.out.write_all(&record)
+    }
+
+    /// The entries, in order, from the start (as often as wanted: the file stays).
+    pub fn read(&mut self) -> io::Result<EntryReader> {
+        self.out.flush()?;
+        let mut file = self.out.get_ref().try_clone()?;
+        file.rewind()?;
+        Ok(EntryReader { input: BufReader::with_capacity(1 << 16, file), left: self.len })
+    }
+}
+
+/// Reads [`Entries`] back. The file is shared with the writer: read one at a time.
+pub(super) struct EntryReader {
+    input: BufReader<File>,
+    left: usize,
+}
+
+impl EntryReader {
+    /// The next entry, or None after the last one written.
+    pub fn next_entry(&mut self) -> io::Result<Option<Entry>> {
+        if self.left == 0 || self.input.fill_buf()?.is_empty() {
+            return Ok(None);
+        }
+        let mut record = [0u8; ENTRY_BYTES];
+        self.input.read_exact(&mut record)?;
+        self.left -= 1;
+        let (mut id, mut bytes, mut dataset) = ([0u8; 8], [0u8; 16], [0u8; 4]);
+        id.copy_from_slice(&record[..8]);
+        bytes.copy_from_slice(&record[9..25]);
+        dataset.copy_from_slice(&record[25..]);
+        let (id, dataset) = (i64::from_le_bytes(id), u32::from_le_bytes(dataset));
+        let len = record[8].min(16);
+        Ok(Some(Entry { id, hash: ShortHash { len, bytes }, dataset }))
+    }
 }
 
 impl Feeding {
     /// A counting thread spooling beside the store (`dir`).
     pub fn start(dir: Option<&Path>) -> std::io::Result<Feeding> {
         let spool = Spool::new(dir)?;
+        let entries = Entries::new(dir)?;
         let (sender, texts) = sync_channel(QUEUED);
         let counter = std::thread::Builder::new()
             .name("index-terms".into())
-            .spawn(move || count(texts, spool))?;
+            .spawn(move || count(texts, spool, entries))?;
         Ok(Feeding { datasets: Vec::new(), sender: Some(sender), counter })
     }
 
@@ -112,11 +176,10 @@ impl Feeding {
 }
 
 /// The counting thread: each text's candidate terms, interned and spooled.
-fn count(texts: Receiver<Msg>, mut spool: Spool) -> std::io::Result<Counted> {
+fn count(texts: Receiver<Msg>, mut spool: Spool, mut entries: Entries) -> io::Result<Counted> {
     let mut phrases: Vec<LabelPhrases> = Vec::new();
     let mut datasets = Vec::new();
     let mut vocab = Vocab::default();
-    let mut entries = Vec::new();
     for msg in texts {
         let batch = match msg {
             Msg::Dataset(name, p) => {
@@ -129,7 +192,7 @@ fn count(texts: Receiver<Msg>, mut spool: Spool) -> std::io::Result<Counted> {
         for t in batch {
             let c = keywords::candidates(&t.title, &t.rest, phrases.get(t.dataset as usize));
             spool.push(&Interned { terms: vocab.intern(c.terms), labels: c.labels })?;
-            entries.push(Entry { id: t.id, hash: ShortHash::of(&t.hash), dataset: t.dataset });
+            entries.push(&Entry { id: t.id, hash: ShortHash::of(&t.hash), dataset: t.dataset })?;
         }
     }
     Ok(Counted { vocab, spool, entries, datasets })
@@ -155,5 +218,41 @@ impl ShortHash {
     /// The bytes kept, as SQL's `substr` of the blob gives them.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Entries come back as they went in, in order, each time they are read.
+        #[test]
+        fn entries_come_back_as_they_went_in(
+            items in proptest::collection::vec(
+                (proptest::num::i64::ANY, "[0-9a-f]{0,64}", proptest::num::u32::ANY),
+                0..60,
+            )
+        ) {
+            let entries: Vec<Entry> = items
+                .iter()
+                .map(|(id, hash, dataset)| Entry { id: *id, hash: ShortHash::of(hash), dataset: *dataset })
+                .collect();
+            let mut file = Entries::new(None).unwrap();
+            for e in &entries {
+                file.push(e).unwrap();
+            }
+            for _ in 0..2 {
+                let mut r = file.read().unwrap();
+                let mut back = Vec::new();
+                while let Some(e) = r.next_entry().unwrap() {
+                    back.push(e);
+                }
+                proptest::prop_assert_eq!(back.len(), entries.len());
+                for (b, e) in back.iter().zip(&entries) {
+                    proptest::prop_assert_eq!((b.id, b.hash, b.dataset), (e.id, e.hash, e.dataset));
+                }
+            }
+        }
     }
 }

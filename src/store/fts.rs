@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use super::feed::{Counted, Entry, Feeding, ShortHash};
+use super::feed::{Counted, Entry, EntryReader, Feeding, ShortHash};
 use super::spool::{Interned, Spool, SpoolReader, Vocab};
 use super::{Result, Store, StoreError, sql_err};
 use crate::text::keywords::{self, LabelMatcher, LabelPhrases};
@@ -386,17 +386,20 @@ impl Store {
         let e = |e| sql_err(&path, e);
         let spooled = |source| StoreError::Spool { path: path.clone(), source };
         let dir = path.parent().filter(|d| d.is_dir());
+        let mut covered = vec![false; pending.len()];
         let (vocab, fed) = match counted {
-            Some(c) => {
-                let covers = covered_by(&c, work);
-                (c.vocab, Some((c.spool, covers)))
+            Some(mut c) => {
+                let coverage = Coverage::new(&c.datasets, work);
+                let mut entries = c.entries.read().map_err(spooled)?;
+                while let Some(e) = entries.next_entry().map_err(spooled)? {
+                    if let Some(k) = coverage.covers(&e) {
+                        covered[k] = true;
+                    }
+                }
+                (c.vocab, Some((c.spool, c.entries, coverage)))
             }
             None => (Vocab::default(), None),
         };
-        let mut covered = vec![false; pending.len()];
-        for k in fed.iter().flat_map(|(_, covers)| covers.iter().flatten()) {
-            covered[*k] = true;
-        }
         let uncounted: Vec<&Pending> =
             pending.iter().zip(&covered).filter(|(_, c)| !**c).map(|(p, _)| p).collect();
         drop(covered);
@@ -424,7 +427,10 @@ impl Store {
         drop(tx);
         let now = crate::model::now_rfc3339();
         let fed = match fed {
-            Some((spool, covers)) => Some((spool.read().map_err(spooled)?, covers.into_iter())),
+            Some((spool, mut entries, coverage)) => {
+                let entries = entries.read().map_err(spooled)?;
+                Some((spool.read().map_err(spooled)?, entries, coverage))
+            }
             None => None,
         };
         let mut terms = Terms {
@@ -493,48 +499,56 @@ fn choose_keywords<'p>(
     Ok(chunk)
 }
 
-/// For each item an import counted, the pending item it stands for: the same item, with the
-/// same text, dataset and taxonomy as the refresh finds them now (else None: counted again).
-fn covered_by(counted: &Counted, work: &Work) -> Vec<Option<usize>> {
-    // The import's dataset numbers in the refresh's, where name and taxonomy still agree.
-    let same_dataset: Vec<Option<u32>> = counted
-        .datasets
-        .iter()
-        .map(|(name, labels_hash)| {
-            let now = work.datasets.iter().position(|d| {
-                d.name.as_str() == name.as_str() && d.labels_hash.as_str() == labels_hash.as_str()
-            });
-            now.map(|n| n as u32)
-        })
-        .collect();
-    let covers = |e: &Entry| {
-        let pending = &work.pending;
-        let k = pending.binary_search_by_key(&e.id, |p| p.id).ok()?;
-        let p = &pending[k];
-        let dataset = same_dataset.get(e.dataset as usize).copied().flatten();
+/// Which pending item each item an import counted stands for: the same item, with the same
+/// text, dataset and taxonomy as the refresh finds them now (else none: counted again).
+struct Coverage<'w> {
+    pending: &'w [Pending],
+    /// The import's dataset numbers in the refresh's, where name and taxonomy still agree.
+    same_dataset: Vec<Option<u32>>,
+}
+
+impl<'w> Coverage<'w> {
+    fn new(counted_datasets: &[(String, String)], work: &'w Work) -> Self {
+        let same_dataset = counted_datasets
+            .iter()
+            .map(|(name, labels_hash)| {
+                let now = work.datasets.iter().position(|d| {
+                    d.name.as_str() == name.as_str()
+                        && d.labels_hash.as_str() == labels_hash.as_str()
+                });
+                now.map(|n| n as u32)
+            })
+            .collect();
+        Coverage { pending: &work.pending, same_dataset }
+    }
+
+    /// The pending item (its index) `e` stands for.
+    fn covers(&self, e: &Entry) -> Option<usize> {
+        let k = self.pending.binary_search_by_key(&e.id, |p| p.id).ok()?;
+        let p = &self.pending[k];
+        let dataset = self.same_dataset.get(e.dataset as usize).copied().flatten();
         let same = !p.rescore_only && p.hash == e.hash && dataset == Some(p.dataset);
         same.then_some(k)
-    };
-    counted.entries.iter().map(covers).collect()
+    }
 }
 
 /// The keyword pass's input, in order: the items counted during an import, then those the
 /// text pass counted.
 struct Terms<'p, 'u> {
     pending: &'p [Pending],
-    /// The import's spool, and for each of its items the pending item it covers.
-    fed: Option<(SpoolReader, std::vec::IntoIter<Option<usize>>)>,
+    /// The import's spool, its entries read alongside, and what they stand for.
+    fed: Option<(SpoolReader, EntryReader, Coverage<'p>)>,
     counted: SpoolReader,
     uncounted: std::slice::Iter<'u, &'p Pending>,
 }
 
 impl<'p> Terms<'p, '_> {
     fn next(&mut self) -> std::io::Result<Option<(&'p Pending, Interned)>> {
-        if let Some((reader, covers)) = &mut self.fed {
-            for k in covers.by_ref() {
+        if let Some((reader, entries, coverage)) = &mut self.fed {
+            while let Some(e) = entries.next_entry()? {
                 // Items that no longer stand for a pending item are read past.
                 let Some(item) = reader.next_item()? else { break };
-                if let Some(k) = k {
+                if let Some(k) = coverage.covers(&e) {
                     return Ok(Some((&self.pending[k], item)));
                 }
             }

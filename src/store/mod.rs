@@ -68,8 +68,13 @@ impl Store {
                 .map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
         }
         let conn = Connection::open(path).map_err(|e| sql_err(path, e))?;
-        let mut store =
-            Store { checkpoints: None, conn, path: path.to_path_buf(), journal: None, feeding: None };
+        let mut store = Store {
+            checkpoints: None,
+            conn,
+            path: path.to_path_buf(),
+            journal: None,
+            feeding: None,
+        };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -545,6 +550,12 @@ mod tests {
         assert_eq!(s.schema_version().unwrap(), current_version());
         let mode: String = s.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
+        // Both FTS indexes merge 16 segments at a time (FTS5 keeps it in its config table).
+        for table in ["item_fts_config", "item_keywords_fts_config"] {
+            let sql = format!("SELECT v FROM {table} WHERE k = 'automerge'");
+            let merge: i64 = s.conn.query_row(&sql, [], |r| r.get(0)).unwrap();
+            assert_eq!(merge, 16, "{table}");
+        }
     }
 
     #[test]

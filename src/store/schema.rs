@@ -378,6 +378,13 @@ UPDATE counts SET n = (SELECT count(*) FROM suggestions) WHERE what = 'suggestio
     r#"
 CREATE INDEX IF NOT EXISTS annotations_annotator ON annotations(annotator, item_key, id);
 "#,
+    // 19: the FTS indexes merge their segments 16 at a time, not 4: a million-item import
+    // spent a tenth of its writer's time merging at each commit, and `similar` at a million
+    // items takes as long with the segments this leaves (BENCHMARKS.md).
+    r#"
+INSERT INTO item_fts(item_fts, rank) VALUES ('automerge', 16);
+INSERT INTO item_keywords_fts(item_keywords_fts, rank) VALUES ('automerge', 16);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -45,6 +45,15 @@ impl Vocab {
     }
 }
 
+/// An anonymous temporary file (gone when closed) in `dir`, else in the system's temporary
+/// folder.
+pub(super) fn temp_file(dir: Option<&Path>) -> io::Result<File> {
+    match dir {
+        Some(d) => tempfile::tempfile_in(d).or_else(|_| tempfile::tempfile()),
+        None => tempfile::tempfile(),
+    }
+}
+
 /// Items written in order to an anonymous temporary file (gone when dropped), then read back
 /// in the same order.
 pub(super) struct Spool {
@@ -54,11 +63,7 @@ pub(super) struct Spool {
 impl Spool {
     /// A spool beside the store (`dir`), else in the system's temporary folder.
     pub fn new(dir: Option<&Path>) -> io::Result<Spool> {
-        let file = match dir {
-            Some(d) => tempfile::tempfile_in(d).or_else(|_| tempfile::tempfile())?,
-            None => tempfile::tempfile()?,
-        };
-        Ok(Spool { out: BufWriter::with_capacity(1 << 16, file) })
+        Ok(Spool { out: BufWriter::with_capacity(1 << 16, temp_file(dir)?) })
     }
 
     pub fn push(&mut self, item: &Interned) -> io::Result<()> {
