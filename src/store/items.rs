@@ -1,11 +1,11 @@
 //! Items with their turns and comments: upserts in batches, lookups, queue rows, counts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use super::feed::Text;
+use super::feed::{Feeding, Text};
 use super::{Result, Store, fts, sql_err};
 use crate::model::{Comment, Item, ItemKind, ToolCall, Turn};
 use crate::text::signals::Signals;
@@ -103,45 +103,46 @@ impl Store {
         let path = self.path.clone();
         self.let_saves_pass();
         let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
-        let mut counts = UpsertCounts::default();
-        let mut texts = Vec::new();
+        let hashes: Vec<String> = match derived {
+            Some(d) if d.len() >= items.len() => Vec::new(),
+            _ => items.iter().map(Item::content_hash).collect(),
+        };
+        let mut w = Writing {
+            feeding: self.feeding.as_ref(),
+            new: Vec::with_capacity(ROWS_PER_INSERT),
+            new_keys: HashSet::new(),
+            counts: UpsertCounts::default(),
+            texts: Vec::new(),
+        };
         for (i, item) in items.iter().enumerate() {
             let given = derived.and_then(|d| d.get(i));
             let hash = match given {
-                Some(d) => d.content_hash.clone(),
-                None => item.content_hash(),
+                Some(d) => d.content_hash.as_str(),
+                None => hashes[i].as_str(),
             };
             let signals = given.map(|d| d.signals.as_str());
-            let how = Written { hash: &hash, signals, now, source };
-            let outcome = upsert_one(&tx, item, &how).map_err(|e| sql_err(&path, e))?;
-            let written = match outcome {
-                Upsert::Inserted(id) => {
-                    counts.inserted += 1;
-                    id
+            let how = Written { hash, signals, now, source };
+            let e = |e| sql_err(&path, e);
+            // A second record of a waiting item finds it written.
+            if w.new_keys.contains(item.key.as_str()) {
+                w.insert_waiting(&tx).map_err(e)?;
+            }
+            match lookup(&tx, item, source).map_err(e)? {
+                None => {
+                    w.new_keys.insert(&item.key);
+                    w.new.push((item, how));
+                    if w.new.len() >= ROWS_PER_INSERT {
+                        w.insert_waiting(&tx).map_err(e)?;
+                    }
                 }
-                Upsert::Rewritten(id) => {
-                    counts.updated += 1;
-                    id
+                existing => {
+                    let outcome = upsert_looked_up(&tx, item, &how, existing).map_err(e)?;
+                    w.written(outcome, hash, item);
                 }
-                Upsert::Updated => {
-                    counts.updated += 1;
-                    continue;
-                }
-                Upsert::Unchanged => {
-                    counts.unchanged += 1;
-                    continue;
-                }
-            };
-            let Some(feeding) = &self.feeding else { continue };
-            let Some(dataset) = feeding.dataset(&item.dataset) else { continue };
-            texts.push(Text {
-                id: written,
-                hash,
-                dataset,
-                title: item.title.clone(),
-                rest: indexed_rest(item),
-            });
+            }
         }
+        w.insert_waiting(&tx).map_err(|e| sql_err(&path, e))?;
+        let Writing { counts, texts, .. } = w;
         // After every item: FTS5 writes its pending rows out at each statement savepoint, and
         // the items' inserts (with their triggers) open one each.
         let mut df_delta = HashMap::new();
@@ -618,6 +619,69 @@ enum Upsert {
     Unchanged,
 }
 
+/// One batch of items being written: new ones waiting to be inserted together, what was
+/// counted, and the texts to index.
+struct Writing<'i> {
+    feeding: Option<&'i Feeding>,
+    new: Vec<(&'i Item, Written<'i>)>,
+    /// The keys in `new`.
+    new_keys: HashSet<&'i str>,
+    counts: UpsertCounts,
+    texts: Vec<Text>,
+}
+
+impl<'i> Writing<'i> {
+    /// Insert the new items waiting (see [`insert_new`]).
+    fn insert_waiting(&mut self, tx: &Transaction) -> rusqlite::Result<()> {
+        if self.new.is_empty() {
+            return Ok(());
+        }
+        let ids = insert_new(tx, &self.new)?;
+        let new = std::mem::take(&mut self.new);
+        self.new_keys.clear();
+        for ((item, how), id) in new.into_iter().zip(ids) {
+            self.written(Upsert::Inserted(id), how.hash, item);
+        }
+        Ok(())
+    }
+
+    /// Count one item written, and keep its text to index when it is new text of a dataset
+    /// indexed as written.
+    fn written(&mut self, outcome: Upsert, hash: &str, item: &Item) {
+        let id = match outcome {
+            Upsert::Inserted(id) => {
+                self.counts.inserted += 1;
+                id
+            }
+            Upsert::Rewritten(id) => {
+                self.counts.updated += 1;
+                id
+            }
+            Upsert::Updated => {
+                self.counts.updated += 1;
+                return;
+            }
+            Upsert::Unchanged => {
+                self.counts.unchanged += 1;
+                return;
+            }
+        };
+        let Some(feeding) = self.feeding else { return };
+        let Some(dataset) = feeding.dataset(&item.dataset) else { return };
+        self.texts.push(Text {
+            id,
+            hash: hash.to_string(),
+            dataset,
+            title: item.title.clone(),
+            rest: indexed_rest(item),
+        });
+    }
+}
+
+/// New items inserted by one statement: each statement opens a statement journal (its
+/// counting triggers may abort it halfway), about as costly as the row itself.
+const ROWS_PER_INSERT: usize = 64;
+
 /// What the store holds of an item about to be written again.
 struct Stored {
     hash: String,
@@ -685,18 +749,98 @@ fn update_facts(
     Ok(if changed > 0 { Upsert::Updated } else { Upsert::Unchanged })
 }
 
-fn upsert_one(tx: &Transaction, item: &Item, written: &Written) -> rusqlite::Result<Upsert> {
+/// What the store holds of `item` (by key), if anything.
+fn lookup(
+    tx: &Transaction,
+    item: &Item,
+    source: Option<&str>,
+) -> rusqlite::Result<Option<(i64, Stored)>> {
+    tx.prepare_cached(
+        "SELECT id, content_hash, signals = '', ?2 IS NULL OR source IS ?2
+         FROM items WHERE key = ?1",
+    )?
+    .query_row(params![item.key, source], |r| {
+        let stored = Stored { hash: r.get(1)?, no_signals: r.get(2)?, same_source: r.get(3)? };
+        Ok((r.get(0)?, stored))
+    })
+    .optional()
+}
+
+/// Columns of an inserted item, in the order [`item_values`] gives them.
+const INSERTED_COLUMNS: &str = "key, dataset, kind, title, body, repo, number, state, author,
+    url, created_at, updated_at, source_labels, meta, content_hash, imported_at, signals, source";
+
+/// An item's values for [`INSERTED_COLUMNS`] but the last (its source, given once).
+struct ItemValues {
+    kind: &'static str,
+    labels: String,
+    meta: Option<String>,
+    signals: String,
+}
+
+impl ItemValues {
+    fn of(item: &Item, written: &Written) -> Self {
+        let labels = serde_json::to_string(&item.source_labels).unwrap_or_else(|_| "[]".into());
+        let meta = (!item.meta.is_null()).then(|| item.meta.to_string());
+        ItemValues { kind: item.kind().as_str(), labels, meta, signals: written.signals(item) }
+    }
+}
+
+/// New items inserted together (at most [`ROWS_PER_INSERT`]), with children; their row ids
+/// in the order given. The keys must be new to the store and to each other.
+fn insert_new(tx: &Transaction, new: &[(&Item, Written)]) -> rusqlite::Result<Vec<i64>> {
+    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, ''))";
+    let sql = format!(
+        "INSERT INTO items({INSERTED_COLUMNS}) VALUES {} RETURNING id, key",
+        vec![ROW; new.len()].join(", ")
+    );
+    let worked: Vec<ItemValues> = new.iter().map(|(item, w)| ItemValues::of(item, w)).collect();
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(18 * new.len());
+    for ((item, w), v) in new.iter().zip(&worked) {
+        values.extend_from_slice(&[
+            &item.key as &dyn rusqlite::ToSql,
+            &item.dataset,
+            &v.kind,
+            &item.title,
+            &item.body,
+            &item.repo,
+            &item.number,
+            &item.state,
+            &item.author,
+            &item.url,
+            &item.created_at,
+            &item.updated_at,
+            &v.labels,
+            &v.meta,
+            &w.hash,
+            &w.now,
+            &v.signals,
+            &w.source,
+        ]);
+    }
+    let mut st = tx.prepare_cached(&sql)?;
+    // RETURNING gives its rows in no promised order: matched by key.
+    let ids: HashMap<String, i64> = st
+        .query_map(rusqlite::params_from_iter(values), |r| Ok((r.get(1)?, r.get(0)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(new.len());
+    for (item, _) in new {
+        let id = ids.get(&item.key).copied().ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        insert_children(tx, id, item)?;
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// Write one item over what the store holds of it (`existing`, from [`lookup`]); a new item
+/// on its own (new ones are inserted together, see [`insert_new`]).
+fn upsert_looked_up(
+    tx: &Transaction,
+    item: &Item,
+    written: &Written,
+    existing: Option<(i64, Stored)>,
+) -> rusqlite::Result<Upsert> {
     let Written { hash, now, source, .. } = *written;
-    let existing: Option<(i64, Stored)> = tx
-        .prepare_cached(
-            "SELECT id, content_hash, signals = '', ?2 IS NULL OR source IS ?2
-             FROM items WHERE key = ?1",
-        )?
-        .query_row(params![item.key, source], |r| {
-            let stored = Stored { hash: r.get(1)?, no_signals: r.get(2)?, same_source: r.get(3)? };
-            Ok((r.get(0)?, stored))
-        })
-        .optional()?;
     let labels = serde_json::to_string(&item.source_labels).unwrap_or_else(|_| "[]".into());
     let meta = (!item.meta.is_null()).then(|| item.meta.to_string());
     let kind = item.kind().as_str();
@@ -946,6 +1090,37 @@ mod tests {
         assert_eq!(got.turns[0].content, "hello again");
         assert_eq!(got.turns[1].tool_calls[0].name, "f");
         assert_eq!(s.item_count(None).unwrap(), 2);
+    }
+
+    /// New items are inserted several to a statement: every one lands with its own text and
+    /// turns, ids follow the batch's order, and a key given twice is written, then updated.
+    #[test]
+    fn new_items_written_together_keep_their_order_and_children() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.upsert_items(&[conv("d:old", "before")], "t").unwrap();
+        let mut batch: Vec<Item> = (0..2 * ROWS_PER_INSERT + 9)
+            .map(|i| conv(&format!("d:{i}"), &format!("text {i}")))
+            .collect();
+        batch.insert(70, conv("d:old", "changed"));
+        // d:80 is still waiting to be inserted when its second record comes.
+        let at = batch.iter().position(|i| i.key == "d:80").unwrap();
+        batch.insert(at + 1, conv("d:80", "eighty again"));
+        let c = s.upsert_items(&batch, "t").unwrap();
+        let new = 2 * ROWS_PER_INSERT + 9;
+        assert_eq!(c, UpsertCounts { inserted: new, updated: 2, unchanged: 0 });
+        assert_eq!(s.item_count(None).unwrap(), new as i64 + 1);
+        let id = |key: &str| -> i64 {
+            s.conn.query_row("SELECT id FROM items WHERE key = ?1", [key], |r| r.get(0)).unwrap()
+        };
+        let ids: Vec<i64> = (0..new).map(|i| id(&format!("d:{i}"))).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids in batch order: {ids:?}");
+        for i in [0, 63, 64, 65, new - 1] {
+            let got = s.item(&format!("d:{i}")).unwrap().unwrap();
+            assert_eq!((got.title.as_str(), got.turns.len()), (format!("text {i}").as_str(), 2));
+            assert_eq!(got.turns[0].content, format!("text {i}"));
+        }
+        assert_eq!(s.item("d:80").unwrap().unwrap().turns[0].content, "eighty again");
+        assert_eq!(s.item("d:old").unwrap().unwrap().turns[0].content, "changed");
     }
 
     #[test]
