@@ -167,7 +167,11 @@ impl Store {
         // Dataset name -> its number in `datasets`.
         let mut numbers: HashMap<String, u32> = HashMap::new();
         let mut datasets: Vec<DatasetLabels> = Vec::new();
-        let mut pending = Vec::new();
+        // Room for every item at once: grown by doubling, the list of a million items briefly
+        // held its old and new buffers together (48 MB). Room not used is never touched, so
+        // it takes no memory.
+        let items = usize::try_from(self.item_count(None)?).unwrap_or(0);
+        let mut pending = Vec::with_capacity(items);
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let dataset = r.get_ref(1).map_err(|e| self.err(e))?.as_str().unwrap_or_default();
             let hash = r.get_ref(2).map_err(|e| self.err(e))?.as_str().unwrap_or_default();
@@ -205,7 +209,8 @@ impl Store {
             .map_err(|e| self.err(e))?
             .collect::<std::result::Result<Vec<i64>, _>>()
             .map_err(|e| self.err(e))?;
-        pending.sort_by_key(|p| p.id);
+        // Ids are unique: no stable sort (and its scratch buffer) needed.
+        pending.sort_unstable_by_key(|p| p.id);
         Ok(Work { pending, removed, datasets })
     }
 
@@ -680,26 +685,34 @@ struct Scoring<'p, 'l> {
 
 /// The keyword pass over one chunk: store each item's chosen keywords.
 fn write_keywords(tx: &Transaction, chosen: Vec<Chosen>, now: &str) -> rusqlite::Result<()> {
-    let mut df_delta: HashMap<String, i64> = HashMap::new();
-    for Chosen { item: p, labels_hash, keywords: kw } in chosen {
-        let json = serde_json::to_string(&kw).unwrap_or_else(|_| "[]".into());
-        // Only while the item still waits with this text: another refresh (another process)
-        // may have finished it meanwhile, or an import changed it; its row stands then.
-        let finished = tx
-            .prepare_cached(
-                "UPDATE item_index SET labels_hash = ?3, keywords = ?4, indexed_at = ?5
-                 WHERE item_id = ?1 AND substr(CAST(content_hash AS BLOB), 1, 16) = ?2
-                    AND labels_hash = ?6",
-            )?
-            .execute(params![p.id, p.hash.bytes(), labels_hash, json, now, KEYWORDS_PENDING])?;
+    // Counted by the chosen keywords themselves (a million-item refresh cloned eight million).
+    let mut df_delta: HashMap<&str, i64> = HashMap::new();
+    // Only while the item still waits with this text: another refresh (another process) may
+    // have finished it meanwhile, or an import changed it; its row stands then.
+    let mut finish = tx.prepare_cached(
+        "UPDATE item_index SET labels_hash = ?3, keywords = ?4, indexed_at = ?5
+         WHERE item_id = ?1 AND substr(CAST(content_hash AS BLOB), 1, 16) = ?2
+            AND labels_hash = ?6",
+    )?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO item_keywords_fts(rowid, keywords) VALUES (?1, ?2)")?;
+    for Chosen { item: p, labels_hash, keywords: kw } in &chosen {
+        let json = serde_json::to_string(kw).unwrap_or_else(|_| "[]".into());
+        let finished = finish.execute(params![
+            p.id,
+            p.hash.bytes(),
+            labels_hash,
+            json,
+            now,
+            KEYWORDS_PENDING
+        ])?;
         if finished == 0 {
             continue;
         }
-        for k in &kw {
-            *df_delta.entry(k.clone()).or_insert(0) += 1;
+        for k in kw {
+            *df_delta.entry(k.as_str()).or_insert(0) += 1;
         }
-        tx.prepare_cached("INSERT INTO item_keywords_fts(rowid, keywords) VALUES (?1, ?2)")?
-            .execute(params![p.id, kw.join("\n")])?;
+        insert.execute(params![p.id, kw.join("\n")])?;
     }
     write_df(tx, df_delta)
 }
@@ -732,18 +745,22 @@ fn upsert_index(
 
 /// Add per-keyword changes in item counts to `keyword_df`; keywords no item has any more
 /// leave it.
-pub(super) fn write_df(tx: &Transaction, df_delta: HashMap<String, i64>) -> rusqlite::Result<()> {
+pub(super) fn write_df<K: AsRef<str> + Eq + std::hash::Hash>(
+    tx: &Transaction,
+    df_delta: HashMap<K, i64>,
+) -> rusqlite::Result<()> {
+    let mut add = tx.prepare_cached(
+        "INSERT INTO keyword_df(term, docs) VALUES (?1, ?2)
+         ON CONFLICT(term) DO UPDATE SET docs = docs + excluded.docs",
+    )?;
     for (term, delta) in df_delta.into_iter().filter(|(_, d)| *d != 0) {
-        tx.prepare_cached(
-            "INSERT INTO keyword_df(term, docs) VALUES (?1, ?2)
-             ON CONFLICT(term) DO UPDATE SET docs = docs + excluded.docs",
-        )?
-        .execute(params![term, delta])?;
+        let term = term.as_ref();
+        add.execute(params![term, delta])?;
         // Only a count that went down can reach 0 (a scan of the table per chunk cost a
         // million-item refresh seconds).
         if delta < 0 {
             tx.prepare_cached("DELETE FROM keyword_df WHERE term = ?1 AND docs <= 0")?
-                .execute([&term])?;
+                .execute([term])?;
         }
     }
     Ok(())
