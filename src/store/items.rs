@@ -766,11 +766,11 @@ fn lookup(
     .optional()
 }
 
-/// Columns of an inserted item, in the order [`item_values`] gives them.
+/// Columns of an inserted item, in the order [`insert_new`] binds them.
 const INSERTED_COLUMNS: &str = "key, dataset, kind, title, body, repo, number, state, author,
     url, created_at, updated_at, source_labels, meta, content_hash, imported_at, signals, source";
 
-/// An item's values for [`INSERTED_COLUMNS`] but the last (its source, given once).
+/// The values of an inserted item that are worked out from it, not fields of it.
 struct ItemValues {
     kind: &'static str,
     labels: String,
