@@ -2,13 +2,8 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Result, Store, sql_err};
+use super::{ROWS_PER_INSERT, Result, Store, sql_err, values_rows};
 use crate::model::{Annotation, Mode, SuggestionRef};
-
-/// Records inserted by one statement. Each statement opens a statement journal (the
-/// counting trigger may abort it halfway), which cost about as much as the row itself when
-/// a million records were replayed one per statement.
-const ROWS_PER_INSERT: usize = 64;
 
 /// Insert `records` (at most [`ROWS_PER_INSERT`]) in one statement, in their order: ids
 /// follow the log.
@@ -23,7 +18,7 @@ fn insert_annotations(
         "INSERT INTO annotations(item_key, dataset, annotator, labels, at, mode, note,
             duration_ms, suggestion, week, retracted, source)
          VALUES {}",
-        vec![ROW; records.len()].join(", ")
+        values_rows(ROW, records.len())
     );
     // The values that are not fields of the record as they are.
     let worked: Vec<(String, Option<String>, Option<i64>, &str)> = records

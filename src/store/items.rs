@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::feed::{Feeding, Text};
-use super::{Result, Store, fts, sql_err};
+use super::{ROWS_PER_INSERT, Result, Store, fts, sql_err, values_rows};
 use crate::model::{Comment, Item, ItemKind, ToolCall, Turn};
 use crate::text::signals::Signals;
 
@@ -135,8 +135,8 @@ impl Store {
                         w.insert_waiting(&tx).map_err(e)?;
                     }
                 }
-                existing => {
-                    let outcome = upsert_looked_up(&tx, item, &how, existing).map_err(e)?;
+                Some((id, stored)) => {
+                    let outcome = rewrite(&tx, item, &how, id, &stored).map_err(e)?;
                     w.written(outcome, hash, item);
                 }
             }
@@ -144,7 +144,7 @@ impl Store {
         w.insert_waiting(&tx).map_err(|e| sql_err(&path, e))?;
         let Writing { counts, texts, .. } = w;
         // After every item: FTS5 writes its pending rows out at each statement savepoint, and
-        // the items' inserts (with their triggers) open one each.
+        // the items' statements (with their triggers) open one each.
         let mut df_delta = HashMap::new();
         for t in &texts {
             fts::write_text(&tx, t.id, &t.hash, &t.title, &t.rest, &mut df_delta)
@@ -678,10 +678,6 @@ impl<'i> Writing<'i> {
     }
 }
 
-/// New items inserted by one statement: each statement opens a statement journal (its
-/// counting triggers may abort it halfway), about as costly as the row itself.
-const ROWS_PER_INSERT: usize = 64;
-
 /// What the store holds of an item about to be written again.
 struct Stored {
     hash: String,
@@ -792,7 +788,7 @@ fn insert_new(tx: &Transaction, new: &[(&Item, Written)]) -> rusqlite::Result<Ve
     const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, ''))";
     let sql = format!(
         "INSERT INTO items({INSERTED_COLUMNS}) VALUES {} RETURNING id, key",
-        vec![ROW; new.len()].join(", ")
+        values_rows(ROW, new.len())
     );
     let worked: Vec<ItemValues> = new.iter().map(|(item, w)| ItemValues::of(item, w)).collect();
     let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(18 * new.len());
@@ -832,88 +828,51 @@ fn insert_new(tx: &Transaction, new: &[(&Item, Written)]) -> rusqlite::Result<Ve
     Ok(out)
 }
 
-/// Write one item over what the store holds of it (`existing`, from [`lookup`]); a new item
-/// on its own (new ones are inserted together, see [`insert_new`]).
-fn upsert_looked_up(
+/// Write one item over the row the store holds of it (`id`, `stored`, from [`lookup`]): its
+/// facts when its content is the same, else the whole item (new items are inserted together,
+/// see [`insert_new`]).
+fn rewrite(
     tx: &Transaction,
     item: &Item,
     written: &Written,
-    existing: Option<(i64, Stored)>,
+    id: i64,
+    stored: &Stored,
 ) -> rusqlite::Result<Upsert> {
-    let Written { hash, now, source, .. } = *written;
-    let labels = serde_json::to_string(&item.source_labels).unwrap_or_else(|_| "[]".into());
-    let meta = (!item.meta.is_null()).then(|| item.meta.to_string());
-    let kind = item.kind().as_str();
-    let signals = || written.signals(item);
-    let id = match existing {
-        Some((id, ref stored)) if stored.hash == hash => {
-            return update_facts(tx, id, item, stored, written);
-        }
-        Some((id, _)) => {
-            tx.prepare_cached(
-                "UPDATE items SET dataset=?2, kind=?3, title=?4, body=?5, repo=?6, number=?7,
-                    state=?8, author=?9, url=?10, created_at=?11, updated_at=?12,
-                    source_labels=?13, meta=?14, content_hash=?15, imported_at=?16, signals=?17,
-                    source=coalesce(?18, source)
-                 WHERE id=?1",
-            )?
-            .execute(params![
-                id,
-                item.dataset,
-                kind,
-                item.title,
-                item.body,
-                item.repo,
-                item.number,
-                item.state,
-                item.author,
-                item.url,
-                item.created_at,
-                item.updated_at,
-                labels,
-                meta,
-                hash,
-                now,
-                signals(),
-                source
-            ])?;
-            tx.prepare_cached("DELETE FROM turns WHERE item_id = ?1")?.execute([id])?;
-            tx.prepare_cached("DELETE FROM comments WHERE item_id = ?1")?.execute([id])?;
-            id
-        }
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO items(key, dataset, kind, title, body, repo, number, state, author,
-                    url, created_at, updated_at, source_labels, meta, content_hash, imported_at,
-                    signals, source)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,
-                         coalesce(?18, ''))",
-            )?
-            .execute(params![
-                item.key,
-                item.dataset,
-                kind,
-                item.title,
-                item.body,
-                item.repo,
-                item.number,
-                item.state,
-                item.author,
-                item.url,
-                item.created_at,
-                item.updated_at,
-                labels,
-                meta,
-                hash,
-                now,
-                signals(),
-                source
-            ])?;
-            tx.last_insert_rowid()
-        }
-    };
+    if stored.hash == written.hash {
+        return update_facts(tx, id, item, stored, written);
+    }
+    let v = ItemValues::of(item, written);
+    tx.prepare_cached(
+        "UPDATE items SET dataset=?2, kind=?3, title=?4, body=?5, repo=?6, number=?7,
+            state=?8, author=?9, url=?10, created_at=?11, updated_at=?12,
+            source_labels=?13, meta=?14, content_hash=?15, imported_at=?16, signals=?17,
+            source=coalesce(?18, source)
+         WHERE id=?1",
+    )?
+    .execute(params![
+        id,
+        item.dataset,
+        v.kind,
+        item.title,
+        item.body,
+        item.repo,
+        item.number,
+        item.state,
+        item.author,
+        item.url,
+        item.created_at,
+        item.updated_at,
+        v.labels,
+        v.meta,
+        written.hash,
+        written.now,
+        v.signals,
+        written.source
+    ])?;
+    tx.prepare_cached("DELETE FROM turns WHERE item_id = ?1")?.execute([id])?;
+    tx.prepare_cached("DELETE FROM comments WHERE item_id = ?1")?.execute([id])?;
     insert_children(tx, id, item)?;
-    Ok(if existing.is_some() { Upsert::Rewritten(id) } else { Upsert::Inserted(id) })
+    Ok(Upsert::Rewritten(id))
 }
 
 /// The text an item is indexed by after its title, as the refresh's text pass reads it back:
