@@ -316,7 +316,7 @@ fn restore_source(ctx: &mut Context, dataset: &str, source: &Source) -> Result<(
                 annotator: annotator.clone(),
                 mixed_kinds: *mixed_kinds,
             };
-            let s = import_from(ctx, &file, &opts, false)?;
+            let s = import_from(ctx, &file, &opts, false, true)?;
             Ok((s.imported + s.updated + s.unchanged, s.sha256 != *sha256))
         }
         Source::Github { repo, api_url, state, .. } => {

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use super::files::Format;
-use super::import::{ImportOptions, import_file};
+use super::import::{ImportOptions, import_and_index};
 use crate::app::Context;
 
 /// Options of `sift import`.
@@ -36,8 +36,7 @@ pub fn run(ctx: &mut Context, args: ImportArgs, cli_annotator: Option<String>) -
     let ImportArgs { file, dataset, format, taxonomy, label_column, mixed_kinds, json } = args;
     let annotator = cli_annotator;
     let opts = ImportOptions { dataset, format, taxonomy, label_column, annotator, mixed_kinds };
-    let summary = import_file(ctx, &file, &opts)?;
-    crate::similar::refresh_index(ctx).context("updating the similarity index")?;
+    let (summary, _) = import_and_index(ctx, &file, &opts)?;
     for e in &summary.errors {
         eprintln!("error: {}", crate::text::one_line(e));
     }

@@ -91,7 +91,27 @@ type WrittenBatch = (Vec<Item>, Vec<Derived>);
 
 /// Import one file into `opts.dataset`, and record it in `sources/<dataset>.jsonl`.
 pub fn import_file(ctx: &mut Context, path: &Path, opts: &ImportOptions) -> Result<ImportSummary> {
-    import_from(ctx, path, opts, true)
+    import_from(ctx, path, opts, true, true)
+}
+
+/// `sift import`: [`import_file`], then the similarity index brought in step, then the file's
+/// labels replayed from the annotator's log. The replay comes last so that it finds the log
+/// settled (written more than two seconds before, see `log::replay`) after a long refresh:
+/// replayed while just written, the log would be hashed whole again by the next command to
+/// make sure it was not rewritten since (a million labels: 108 MB, before `sift status`
+/// could answer).
+pub fn import_and_index(
+    ctx: &mut Context,
+    path: &Path,
+    opts: &ImportOptions,
+) -> Result<(ImportSummary, crate::store::IndexReport)> {
+    let summary = import_from(ctx, path, opts, true, false)?;
+    let indexed = crate::similar::refresh_index(ctx).context("updating the similarity index");
+    // Replayed even when the refresh failed: the labels are saved in the log either way.
+    if summary.label_records > 0 {
+        log::replay(&ctx.ws, &mut ctx.store)?;
+    }
+    Ok((summary, indexed?))
 }
 
 /// A reader that hashes what passes through it: the file's SHA-256 comes from the one read.
@@ -116,12 +136,15 @@ impl<R: std::io::Read> Hashing<R> {
     }
 }
 
-/// [`import_file`]; `record` false when the import replays a recorded source (a rebuild).
+/// [`import_file`]; `record` false when the import replays a recorded source (a rebuild);
+/// `replay` false when the caller replays the annotator's log itself (the file's labels are in
+/// the log, not yet in the store's answers, when this returns).
 pub fn import_from(
     ctx: &mut Context,
     path: &Path,
     opts: &ImportOptions,
     record: bool,
+    replay: bool,
 ) -> Result<ImportSummary> {
     if !valid_dataset(&opts.dataset) {
         bail!("dataset name {:?} must use letters, digits, '-', '_' or '.'", opts.dataset);
@@ -288,7 +311,7 @@ pub fn import_from(
         note_error(&mut summary, e);
     }
     errors += labels.refused - listed;
-    if labels.written > 0 {
+    if replay && labels.written > 0 {
         log::replay(&ctx.ws, &mut ctx.store)?;
     }
     summary.label_records = labels.written;
@@ -549,4 +572,57 @@ pub(crate) fn remember_taxonomy(ctx: &mut Context, dataset: &str, taxonomy: &str
     ctx.ws.settings.datasets.entry(dataset.to_string()).or_default().taxonomy =
         Some(taxonomy.to_string());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::{Overrides, Workspace};
+
+    fn labelled_import(dir: &Path) -> (Context, std::path::PathBuf, ImportOptions) {
+        Workspace::init(dir, "t").unwrap();
+        let file = dir.join("issues.jsonl");
+        let lines: String = (0..30)
+            .map(|i| {
+                let label = ["bug", "question"][i % 2];
+                format!(
+                    "{{\"id\": \"{i}\", \"title\": \"crash {i}\", \"labels\": [\"{label}\"]}}\n"
+                )
+            })
+            .collect();
+        std::fs::write(&file, lines).unwrap();
+        let ctx = Context::open(Some(dir), &Overrides::default()).unwrap();
+        let opts = ImportOptions {
+            dataset: "d".into(),
+            format: Format::Auto,
+            taxonomy: None,
+            label_column: None,
+            annotator: None,
+            mixed_kinds: false,
+        };
+        (ctx, file, opts)
+    }
+
+    #[test]
+    fn import_and_index_replays_the_labels_after_the_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut ctx, file, opts) = labelled_import(dir.path());
+        let (summary, report) = import_and_index(&mut ctx, &file, &opts).unwrap();
+        assert_eq!((summary.imported, summary.label_records), (30, 30));
+        assert_eq!(report.docs, 30, "indexed in the same call");
+        let answers = ctx.store.latest_answers(Some("d")).unwrap();
+        assert_eq!(answers.len(), 30, "the labels are in the store when it returns");
+        assert!(answers.iter().all(|a| a.annotation.annotator == IMPORT_ANNOTATOR));
+    }
+
+    #[test]
+    fn an_import_told_not_to_replay_leaves_the_labels_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut ctx, file, opts) = labelled_import(dir.path());
+        let summary = import_from(&mut ctx, &file, &opts, true, false).unwrap();
+        assert_eq!(summary.label_records, 30);
+        assert!(ctx.store.latest_answers(Some("d")).unwrap().is_empty());
+        let replayed = log::replay(&ctx.ws, &mut ctx.store).unwrap();
+        assert_eq!(replayed.records, 30);
+    }
 }
