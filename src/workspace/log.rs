@@ -293,7 +293,8 @@ enum Outcome {
 /// Read the complete lines after `from` and hand them to `apply` in chunks of at most
 /// [`REPLAY_CHUNK`] records (the last one also when empty, to record the file's state). One
 /// pass: the replayed part is hashed, then the new lines; each chunk's offset carries the
-/// fingerprint of everything up to it.
+/// fingerprint of everything up to it. The reading, hashing and parsing run on a thread of
+/// their own, a chunk ahead of `apply` (a million records: a tenth of their replay).
 fn read_from(
     file: &Path,
     from: LogOffset,
@@ -301,6 +302,32 @@ fn read_from(
     mtime_ns: i64,
     apply: &mut dyn FnMut(Chunk) -> Result<bool, LogError>,
 ) -> Result<Outcome, LogError> {
+    std::thread::scope(|scope| {
+        let (sender, chunks) = std::sync::mpsc::sync_channel::<Chunk>(1);
+        let reader = scope.spawn(move || read_chunks(file, from, key, mtime_ns, &sender));
+        for chunk in chunks.iter() {
+            if !apply(chunk)? {
+                // Dropping the receiver stops the reader at its next chunk.
+                return Ok(Outcome::Conflict);
+            }
+        }
+        // A panic while reading is a bug: it goes on as the same panic here.
+        match reader.join().unwrap_or_else(|e| std::panic::resume_unwind(e))? {
+            true => Ok(Outcome::Done),
+            false => Ok(Outcome::Rewritten),
+        }
+    })
+}
+
+/// The reading side of [`read_from`]: false when the replayed part is no longer what was
+/// replayed (nothing is sent then); true once the last chunk is sent or nobody takes more.
+fn read_chunks(
+    file: &Path,
+    from: LogOffset,
+    key: &str,
+    mtime_ns: i64,
+    chunks: &std::sync::mpsc::SyncSender<Chunk>,
+) -> Result<bool, LogError> {
     let err = |source| LogError::Io { path: file.to_path_buf(), source };
     let f = std::fs::File::open(file).map_err(err)?;
     let mut reader = BufReader::new(f);
@@ -309,7 +336,7 @@ fn read_from(
     // An older store has no fingerprint: its replayed part is taken as it is.
     let known = from.prefix_sha.is_none_or(|sha| hasher.clone().finalize()[..] == sha[..]);
     if copied != from.offset || !known {
-        return Ok(Outcome::Rewritten);
+        return Ok(false);
     }
     let fresh = |to: LogOffset| Chunk { records: Vec::new(), errors: Vec::new(), torn: None, to };
     let mut chunk = fresh(LogOffset { mtime_ns, ..from });
@@ -339,13 +366,15 @@ fn read_from(
         if chunk.records.len() >= REPLAY_CHUNK {
             chunk.to.prefix_sha = Some(hasher.clone().finalize().into());
             let next = fresh(chunk.to);
-            if !apply(std::mem::replace(&mut chunk, next))? {
-                return Ok(Outcome::Conflict);
+            if chunks.send(std::mem::replace(&mut chunk, next)).is_err() {
+                return Ok(true);
             }
         }
     }
     chunk.to.prefix_sha = Some(hasher.finalize().into());
-    Ok(if apply(chunk)? { Outcome::Done } else { Outcome::Conflict })
+    // A receiver that is gone took no more: what it did is its own outcome.
+    let _ = chunks.send(chunk);
+    Ok(true)
 }
 
 /// Parse one log line; blank lines are allowed.
