@@ -146,10 +146,7 @@ impl Store {
         // After every item: FTS5 writes its pending rows out at each statement savepoint, and
         // the items' statements (with their triggers) open one each.
         let mut df_delta = HashMap::new();
-        for t in &texts {
-            fts::write_text(&tx, t.id, &t.hash, &t.title, &t.rest, &mut df_delta)
-                .map_err(|e| sql_err(&path, e))?;
-        }
+        fts::write_texts_as_written(&tx, &texts, &mut df_delta).map_err(|e| sql_err(&path, e))?;
         if !df_delta.is_empty() {
             fts::write_df(&tx, df_delta).map_err(|e| sql_err(&path, e))?;
         }
