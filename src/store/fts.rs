@@ -665,8 +665,10 @@ pub(super) fn write_text(
 
 /// [`write_text`] for the texts of one import transaction, in their order. Items above every
 /// id the index holds cannot have a row there (not even one an item deleted since left
-/// behind): their FTS rows go straight in and their index rows go in together, several to a
-/// statement (a million items, one statement each: a twentieth of the import's writer).
+/// behind): their index rows go in first, several to a statement (a million items, one
+/// statement each: a twentieth of the import's writer), then their FTS rows straight in.
+/// First, because a statement that can fail halfway opens a savepoint, and FTS5 writes its
+/// pending rows out at every savepoint: interleaved, it wrote a segment every 64 items.
 pub(super) fn write_texts_as_written(
     tx: &Transaction,
     texts: &[super::feed::Text],
@@ -674,22 +676,19 @@ pub(super) fn write_texts_as_written(
 ) -> rusqlite::Result<()> {
     let above: i64 =
         tx.query_row("SELECT coalesce(max(item_id), 0) FROM item_index", [], |r| r.get(0))?;
-    let mut fresh: Vec<&super::feed::Text> = Vec::with_capacity(super::ROWS_PER_INSERT);
+    let fresh: Vec<&super::feed::Text> = texts.iter().filter(|t| t.id > above).collect();
+    for group in fresh.chunks(super::ROWS_PER_INSERT) {
+        insert_pending_rows(tx, group)?;
+    }
     let mut insert =
         tx.prepare_cached("INSERT INTO item_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?;
     for t in texts {
-        if t.id <= above {
-            write_text(tx, t.id, &t.hash, &t.title, &t.rest, df_delta)?;
-            continue;
-        }
-        insert.execute(params![t.id, t.title, t.rest])?;
-        fresh.push(t);
-        if fresh.len() >= super::ROWS_PER_INSERT {
-            insert_pending_rows(tx, &fresh)?;
-            fresh.clear();
+        match t.id > above {
+            true => insert.execute(params![t.id, t.title, t.rest]).map(drop)?,
+            false => write_text(tx, t.id, &t.hash, &t.title, &t.rest, df_delta)?,
         }
     }
-    insert_pending_rows(tx, &fresh)
+    Ok(())
 }
 
 /// Index rows of items whose text is in and whose keywords are still to be chosen.
