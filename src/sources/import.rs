@@ -162,6 +162,7 @@ pub fn import_from(
     let held = if opts.mixed_kinds { None } else { ctx.store.dataset_kind(&opts.dataset)? };
     ctx.store.bulk_cache(32)?;
     ctx.store.checkpoint_aside();
+    ctx.store.yield_to_saves();
     // The similarity index's text pass goes with the writes (the refresh after the import
     // then reads no text back).
     ctx.store.index_as_written(&opts.dataset, LabelPhrases::new(&taxonomy))?;

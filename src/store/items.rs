@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::feed::{Feeding, Text};
-use super::{ROWS_PER_INSERT, Result, Store, fts, sql_err, values_rows};
+use super::{ROWS_PER_INSERT, Result, Store, announced, fts, sql_err, values_rows};
 use crate::model::{Comment, Item, ItemKind, ToolCall, Turn};
 use crate::text::signals::Signals;
 
@@ -100,13 +100,31 @@ impl Store {
         now: &str,
         source: Option<&str>,
     ) -> Result<UpsertCounts> {
-        let path = self.path.clone();
-        self.let_saves_pass();
-        let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
         let hashes: Vec<String> = match derived {
             Some(d) if d.len() >= items.len() => Vec::new(),
             _ => items.iter().map(Item::content_hash).collect(),
         };
+        let batch = Batch { items, derived, hashes: &hashes, now, source };
+        let mut counts = UpsertCounts::default();
+        let mut from = 0;
+        loop {
+            self.let_saves_pass();
+            let (part, to) = self.upsert_part(&batch, from)?;
+            counts.add(part);
+            if to >= items.len() {
+                return Ok(counts);
+            }
+            from = to;
+        }
+    }
+
+    /// Write `batch` from item `from` on in one transaction, to its end or (a store that
+    /// [yields](Store::yield_to_saves)) to where a save was found announced; returns what was
+    /// written and where it stopped.
+    fn upsert_part(&mut self, batch: &Batch, from: usize) -> Result<(UpsertCounts, usize)> {
+        let path = self.path.clone();
+        let turn = if self.yields { self.turn_file() } else { None };
+        let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
         let mut w = Writing {
             feeding: self.feeding.as_ref(),
             new: Vec::with_capacity(ROWS_PER_INSERT),
@@ -114,20 +132,21 @@ impl Store {
             counts: UpsertCounts::default(),
             texts: Vec::new(),
         };
-        for (i, item) in items.iter().enumerate() {
-            let given = derived.and_then(|d| d.get(i));
+        let mut to = batch.items.len();
+        for (i, item) in batch.items.iter().enumerate().skip(from) {
+            let given = batch.derived.and_then(|d| d.get(i));
             let hash = match given {
                 Some(d) => d.content_hash.as_str(),
-                None => hashes[i].as_str(),
+                None => batch.hashes[i].as_str(),
             };
             let signals = given.map(|d| d.signals.as_str());
-            let how = Written { hash, signals, now, source };
+            let how = Written { hash, signals, now: batch.now, source: batch.source };
             let e = |e| sql_err(&path, e);
             // A second record of a waiting item finds it written.
             if w.new_keys.contains(item.key.as_str()) {
                 w.insert_waiting(&tx).map_err(e)?;
             }
-            match lookup(&tx, item, source).map_err(e)? {
+            match lookup(&tx, item, batch.source).map_err(e)? {
                 None => {
                     w.new_keys.insert(&item.key);
                     w.new.push((item, how));
@@ -139,6 +158,12 @@ impl Store {
                     let outcome = rewrite(&tx, item, &how, id, &stored).map_err(e)?;
                     w.written(outcome, hash, item);
                 }
+            }
+            let done = i + 1 - from;
+            if done.is_multiple_of(SAVE_CHECK) && i + 1 < to && turn.as_ref().is_some_and(announced)
+            {
+                to = i + 1;
+                break;
             }
         }
         w.insert_waiting(&tx).map_err(|e| sql_err(&path, e))?;
@@ -157,7 +182,7 @@ impl Store {
         {
             feeding.count(texts);
         }
-        Ok(counts)
+        Ok((counts, to))
     }
 
     /// Create a bare item (key and dataset only) when none exists, so that annotations of
@@ -614,6 +639,20 @@ enum Upsert {
     /// An item whose facts (state, dates, URL) changed, not its content.
     Updated,
     Unchanged,
+}
+
+/// Items written between two looks for an announced save, in a store that yields to saves:
+/// a save waits for about this many items' writes (and their text's), a few milliseconds.
+const SAVE_CHECK: usize = 250;
+
+/// A batch of items to write, with what was worked out of them beforehand.
+struct Batch<'b> {
+    items: &'b [Item],
+    derived: Option<&'b [Derived]>,
+    /// Content hashes, when `derived` does not give them.
+    hashes: &'b [String],
+    now: &'b str,
+    source: Option<&'b str>,
 }
 
 /// One batch of items being written: new ones waiting to be inserted together, what was
@@ -1111,5 +1150,39 @@ mod tests {
         let rows = s.queue_rows(&f).unwrap();
         let keys: Vec<_> = rows.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["d:3", "d:1"]);
+    }
+
+    /// A store that yields to saves ends a batch's transaction a few hundred items after a
+    /// save is announced, commits what it wrote, and writes the rest in the next one; one
+    /// that does not yield writes the batch whole.
+    #[test]
+    fn a_yielding_writer_commits_early_for_an_announced_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        let items: Vec<Item> = (0..1000)
+            .map(|i| Item { key: format!("k{i}"), dataset: "d".into(), ..Default::default() })
+            .collect();
+        let hashes: Vec<String> = items.iter().map(Item::content_hash).collect();
+        let batch = Batch { items: &items, derived: None, hashes: &hashes, now: "t", source: None };
+        let saver = Store::open(&p).unwrap();
+        let other = Store::open(&p).unwrap();
+        let mut bulk = Store::open(&p).unwrap();
+        let guard = saver.announce_save().unwrap();
+        let (counts, to) = bulk.upsert_part(&batch, 0).unwrap();
+        assert_eq!((counts.inserted, to), (1000, 1000), "not yielding: the batch whole");
+        bulk.conn.execute("DELETE FROM items", []).unwrap();
+        bulk.yield_to_saves();
+        let (counts, to) = bulk.upsert_part(&batch, 0).unwrap();
+        assert_eq!((counts.inserted, to), (SAVE_CHECK, SAVE_CHECK));
+        assert_eq!(other.item_count(None).unwrap(), SAVE_CHECK as i64, "committed");
+        let (counts, to) = bulk.upsert_part(&batch, to).unwrap();
+        assert_eq!((counts.inserted, to), (SAVE_CHECK, 2 * SAVE_CHECK));
+        drop(guard);
+        let (counts, to) = bulk.upsert_part(&batch, to).unwrap();
+        assert_eq!((counts.inserted, to), (1000 - 2 * SAVE_CHECK, 1000), "nothing announced");
+        assert_eq!(other.item_count(None).unwrap(), 1000);
+        // Through the whole call, with no save announced, all of it in one go.
+        bulk.conn.execute("DELETE FROM items", []).unwrap();
+        assert_eq!(bulk.upsert_items_from(&items, None, "t", None).unwrap().inserted, 1000);
     }
 }

@@ -58,6 +58,9 @@ pub struct Store {
     journal: Option<PathBuf>,
     /// Items' terms being counted as an import writes them, for the next index refresh.
     feeding: Option<feed::Feeding>,
+    /// A bulk writer that ends a batch's transaction early for an announced save
+    /// ([`Store::yield_to_saves`]).
+    yields: bool,
 }
 
 impl Store {
@@ -74,6 +77,7 @@ impl Store {
             path: path.to_path_buf(),
             journal: None,
             feeding: None,
+            yields: false,
         };
         store.configure()?;
         store.migrate()?;
@@ -84,7 +88,8 @@ impl Store {
     pub fn open_in_memory() -> Result<Self> {
         let path = PathBuf::from(":memory:");
         let conn = Connection::open_in_memory().map_err(|e| sql_err(&path, e))?;
-        let mut store = Store { checkpoints: None, conn, path, journal: None, feeding: None };
+        let mut store =
+            Store { checkpoints: None, conn, path, journal: None, feeding: None, yields: false };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -240,8 +245,14 @@ impl Store {
 
     /// Whether a save is announced now.
     pub fn save_announced(&self) -> bool {
-        self.turn_file()
-            .is_some_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+        self.turn_file().is_some_and(|f| announced(&f))
+    }
+
+    /// A bulk writer (an import) from now on also ends a batch's transaction partway when a
+    /// save is announced, a few hundred items after it was: the save waits for that much
+    /// work, not for the rest of the batch.
+    pub fn yield_to_saves(&mut self) {
+        self.yields = true;
     }
 
     /// Between a bulk writer's transactions (never inside one): wait while a save is
@@ -270,6 +281,19 @@ impl Store {
             what: what.to_string(),
             reason: reason.to_string(),
         }
+    }
+}
+
+/// Whether a save holds the turn file (`turn`, opened by [`Store::turn_file`]). Leaves no
+/// lock behind: the shared lock taken to find out is let go again.
+fn announced(turn: &std::fs::File) -> bool {
+    match turn.try_lock_shared() {
+        Ok(()) => {
+            let _ = turn.unlock();
+            false
+        }
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(_)) => false,
     }
 }
 
