@@ -102,7 +102,7 @@ impl Store {
     fn configure(&mut self) -> Result<()> {
         // Every transaction sift opens writes. Taken deferred, one that reads first fails at
         // its first write with SQLITE_BUSY_SNAPSHOT when another process committed meanwhile
-        // (busy_timeout cannot help there); taken immediate, it waits for the write lock.
+        // (no busy handler can help there); taken immediate, it waits for the write lock.
         self.conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // WAL lets a second sift process read while this one writes; NORMAL sync is durable
         // across application crashes, which is what "saved" promises. Recursive triggers:
@@ -113,11 +113,11 @@ impl Store {
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
-                 PRAGMA busy_timeout = 5000;
                  PRAGMA temp_store = MEMORY;
                  PRAGMA recursive_triggers = ON;",
             )
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        self.conn.busy_handler(Some(wait_for_lock)).map_err(|e| self.err(e))
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -282,6 +282,34 @@ impl Store {
             reason: reason.to_string(),
         }
     }
+}
+
+/// How long a connection waits for a lock another one holds before it gives up (busy).
+const BUSY_WAIT_MS: i32 = 5000;
+
+/// SQLite's busy handler, called before the `tries`-th retry: wait a millisecond at a time
+/// for the first tenth of a second, then five. SQLite's own (`busy_timeout`) sleeps 1, 2, 5,
+/// 10, 15, 20, then 25 ms and more: a save waiting for an import's transaction woke up to
+/// 25 ms after it ended.
+fn wait_for_lock(tries: i32) -> bool {
+    match lock_wait_step(tries) {
+        Some(ms) => {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            true
+        }
+        None => false,
+    }
+}
+
+/// Milliseconds to sleep before retry `tries` (counted from 0), or None once
+/// [`BUSY_WAIT_MS`] have been waited.
+fn lock_wait_step(tries: i32) -> Option<u64> {
+    const FINE: i32 = 100;
+    let (waited, step) = match tries < FINE {
+        true => (tries, 1),
+        false => (FINE.saturating_add((tries - FINE).saturating_mul(5)), 5),
+    };
+    (waited < BUSY_WAIT_MS).then_some(step)
 }
 
 /// Whether a save holds the turn file (`turn`, opened by [`Store::turn_file`]). Leaves no
@@ -483,6 +511,16 @@ mod tests {
         let s = Store::open(&p).unwrap();
         assert_eq!(kept(&s), counted(&s));
         assert_eq!(s.pending_annotations().unwrap(), 1);
+    }
+
+    /// A connection waiting for a lock looks again every millisecond at first, and gives up
+    /// after five seconds of waiting in all.
+    #[test]
+    fn lock_waits_are_fine_at_first_and_end_after_five_seconds() {
+        let steps: Vec<u64> = (0..).map_while(lock_wait_step).collect();
+        assert!(steps[..100].iter().all(|ms| *ms == 1));
+        assert_eq!(steps.iter().sum::<u64>(), BUSY_WAIT_MS as u64);
+        assert_eq!(lock_wait_step(i32::MAX), None);
     }
 
     /// A bulk writer sees an announced save and gets past `let_saves_pass` once it is done.
