@@ -70,6 +70,7 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 pub mod app;
+pub mod background;
 pub mod bot;
 pub mod cli;
 pub mod dataset;

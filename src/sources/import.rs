@@ -217,6 +217,7 @@ pub fn import_from(
     let (sender, records) = std::sync::mpsc::sync_channel::<Record>(2 * BATCH);
     let (result, input) = std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
+            crate::background::lower_priority();
             let mut input = input;
             let read = files::read_reader::<_, Stop, _>(&mut input, &name, &read, |rec| {
                 let rec = match rec {
@@ -231,7 +232,10 @@ pub fn import_from(
         // Written batches are freed on a thread of their own (a few percent of the writer's
         // time otherwise).
         let (dispose, disposed) = std::sync::mpsc::sync_channel::<WrittenBatch>(2);
-        scope.spawn(move || disposed.into_iter().for_each(drop));
+        scope.spawn(move || {
+            crate::background::lower_priority();
+            disposed.into_iter().for_each(drop)
+        });
         let mut take = |rec: Record| -> Result<(), Stop> {
             match rec {
                 Ok((Parsed { item, labels: l, location }, d)) => {
@@ -488,6 +492,7 @@ impl Background {
         let thread = std::thread::Builder::new()
             .name("label-log".into())
             .spawn(move || {
+                crate::background::lower_priority();
                 let mut recorded = Recorded::default();
                 for chunk in received {
                     recorded.chunk(&target, chunk, room)?;

@@ -43,6 +43,7 @@ impl Checkpointer {
             std::thread::Builder::new()
                 .name("checkpoint".into())
                 .spawn(move || {
+                    crate::background::lower_priority();
                     while let Ok(Wake::Copy) = woken.recv() {
                         let _one = copying.lock();
                         // Failures are left to the writer's own copies (at `hold` pages).

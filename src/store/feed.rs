@@ -125,9 +125,10 @@ impl Feeding {
         let spool = Spool::new(dir)?;
         let entries = Entries::new(dir)?;
         let (sender, texts) = sync_channel(QUEUED);
-        let counter = std::thread::Builder::new()
-            .name("index-terms".into())
-            .spawn(move || count(texts, spool, entries))?;
+        let counter = std::thread::Builder::new().name("index-terms".into()).spawn(move || {
+            crate::background::lower_priority();
+            count(texts, spool, entries)
+        })?;
         Ok(Feeding { datasets: Vec::new(), sender: Some(sender), counter })
     }
 

@@ -455,6 +455,7 @@ impl Store {
         std::thread::scope(|scope| {
             let (send, chunks) = std::sync::mpsc::sync_channel(2);
             scope.spawn(move || {
+                crate::background::lower_priority();
                 loop {
                     let chunk = choose_keywords(&mut terms, &scoring);
                     let last = !matches!(&chunk, Ok(c) if !c.is_empty());
