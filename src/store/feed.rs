@@ -85,6 +85,11 @@ impl Entries {
         self.out.write_all(&record)
     }
 
+    /// Entries written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
     /// The entries, in order, from the start (as often as wanted: the file stays).
     pub fn read(&mut self) -> io::Result<EntryReader> {
         self.out.flush()?;

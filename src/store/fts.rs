@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use super::feed::{Counted, Entry, EntryReader, Feeding, ShortHash};
+use super::feed::{Counted, Entries, Entry, EntryReader, Feeding, ShortHash};
 use super::spool::{Interned, Spool, SpoolReader, Vocab};
 use super::{Result, Store, StoreError, sql_err};
 use crate::text::keywords::{self, LabelMatcher, LabelPhrases};
@@ -60,6 +60,7 @@ const KEYWORDS_SCORED_AT: &str = "keywords_scored_at_items";
 /// looking terms up one by one.
 const VOCAB_SCAN_THRESHOLD: usize = 4000;
 
+#[derive(Debug, Clone, Copy)]
 struct Pending {
     id: i64,
     /// The content hash the work was planned for (a refresh can hold a million of these).
@@ -78,9 +79,35 @@ struct DatasetLabels {
 
 /// What a refresh has to do: items to (re)index, by id, and items to remove.
 struct Work {
+    /// Items to (re)index that no term count of an import stands for: their text is read.
     pending: Vec<Pending>,
+    /// Items an import counted as it wrote them, kept out of `pending` (a million of them
+    /// took 32 MB there).
+    fed: Option<Fed>,
     removed: Vec<i64>,
     datasets: Vec<DatasetLabels>,
+}
+
+/// Which of an import's counted entries stand for an item to index now: the same item, with
+/// the same text, dataset and taxonomy as the refresh finds them.
+struct Fed {
+    /// One for each entry, in the entries' order.
+    covers: Vec<bool>,
+    /// The import's dataset numbers in the refresh's, where name and taxonomy still agree.
+    same_dataset: Vec<Option<u32>>,
+    /// Entries that stand for an item.
+    covered: usize,
+}
+
+impl Fed {
+    /// The item entry `e` (the `k`th) stands for, when it stands for one.
+    fn item(&self, k: usize, e: &Entry) -> Option<Pending> {
+        if !self.covers.get(k).copied().unwrap_or(false) {
+            return None;
+        }
+        let dataset = self.same_dataset.get(e.dataset as usize).copied().flatten()?;
+        Some(Pending { id: e.id, hash: e.hash, dataset, rescore_only: false })
+    }
 }
 
 impl Store {
@@ -89,7 +116,7 @@ impl Store {
     /// (and every item's keywords once the store has doubled, see `keywords_outdated`).
     pub fn refresh_index(&mut self, labels: &LabelMatcher) -> Result<IndexReport> {
         // Terms an import counted as it wrote: used, or dropped when there is nothing to do.
-        let counted = self.feeding.take().and_then(Feeding::finish);
+        let mut counted = self.feeding.take().and_then(Feeding::finish);
         let items = self.item_count(None)?.max(0) as u64;
         let rescore = self.keywords_outdated(items)?;
         // Read before the work: changes made meanwhile make the next refresh look again.
@@ -100,8 +127,9 @@ impl Store {
         if current && !rescore {
             return Ok(IndexReport { docs: self.indexed_docs()?, ..Default::default() });
         }
-        let work = self.index_work(labels, rescore)?;
-        let (pending, removed) = (work.pending.len(), work.removed.len());
+        let work = self.index_work(labels, rescore, counted.as_mut())?;
+        let fed = work.fed.as_ref().map_or(0, |f| f.covered);
+        let (pending, removed) = (work.pending.len() + fed, work.removed.len());
         let rescored = work.pending.iter().filter(|p| p.rescore_only).count();
         let mut report = IndexReport { indexed: pending - rescored, rescored, removed, docs: 0 };
         if pending > 0 || removed > 0 || rescore {
@@ -154,13 +182,32 @@ impl Store {
     }
 
     /// What a refresh has to do, found without writing anything. With `rescore`, items whose
-    /// text and taxonomy are unchanged still get their keywords recomputed.
-    fn index_work(&self, labels: &LabelMatcher, rescore: bool) -> Result<Work> {
+    /// text and taxonomy are unchanged still get their keywords recomputed. Items an import
+    /// counted (`counted`) and that still are as counted are not listed in `pending`: when the
+    /// import's entries go up by id (an import of new items), they are matched as the items
+    /// are read, in the same order, and never held.
+    fn index_work(
+        &self,
+        labels: &LabelMatcher,
+        rescore: bool,
+        counted: Option<&mut Counted>,
+    ) -> Result<Work> {
+        let spooled = |source| StoreError::Spool { path: self.path.clone(), source };
+        let (mut entries, counted_datasets) = match counted {
+            Some(Counted { entries, datasets, .. }) => (Some(entries), datasets.as_slice()),
+            None => (None, &[][..]),
+        };
+        let mut merge = None;
+        if let Some(e) = &mut entries
+            && ascending(e).map_err(spooled)?
+        {
+            merge = Some(Merge::new(e.read().map_err(spooled)?, e.len()));
+        }
         let mut st = self
             .conn
             .prepare(
                 "SELECT i.id, i.dataset, i.content_hash, x.content_hash, x.labels_hash
-                 FROM items i LEFT JOIN item_index x ON x.item_id = i.id",
+                 FROM items i LEFT JOIN item_index x ON x.item_id = i.id ORDER BY i.id",
             )
             .map_err(|e| self.err(e))?;
         let mut rows = st.query([]).map_err(|e| self.err(e))?;
@@ -169,9 +216,9 @@ impl Store {
         let mut datasets: Vec<DatasetLabels> = Vec::new();
         // Room for every item at once: grown by doubling, the list of a million items briefly
         // held its old and new buffers together (48 MB). Room not used is never touched, so
-        // it takes no memory.
+        // it takes no memory. Matched as read, an import's items need no room at all.
         let items = usize::try_from(self.item_count(None)?).unwrap_or(0);
-        let mut pending = Vec::with_capacity(items);
+        let mut pending = Vec::with_capacity(if merge.is_some() { 0 } else { items });
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let dataset = r.get_ref(1).map_err(|e| self.err(e))?.as_str().unwrap_or_default();
             let hash = r.get_ref(2).map_err(|e| self.err(e))?.as_str().unwrap_or_default();
@@ -193,12 +240,19 @@ impl Store {
             if unchanged && !rescore {
                 continue;
             }
-            pending.push(Pending {
+            let p = Pending {
                 id: r.get(0).map_err(|e| self.err(e))?,
                 hash: ShortHash::of(hash),
                 dataset: number,
                 rescore_only: unchanged,
-            });
+            };
+            if let Some(m) = &mut merge {
+                let now = &datasets[number as usize];
+                if m.covers(&p, now, counted_datasets).map_err(spooled)? {
+                    continue;
+                }
+            }
+            pending.push(p);
         }
         let mut st = self
             .conn
@@ -211,7 +265,15 @@ impl Store {
             .map_err(|e| self.err(e))?;
         // Ids are unique: no stable sort (and its scratch buffer) needed.
         pending.sort_unstable_by_key(|p| p.id);
-        Ok(Work { pending, removed, datasets })
+        let same_dataset = same_datasets(counted_datasets, &datasets);
+        let fed = match (merge, entries) {
+            (Some(m), _) => Some(Fed { covers: m.covers, same_dataset, covered: m.covered }),
+            (None, Some(e)) => {
+                Some(cover_by_search(e, &mut pending, same_dataset).map_err(spooled)?)
+            }
+            (None, None) => None,
+        };
+        Ok(Work { pending, fed, removed, datasets })
     }
 
     /// The trigger-kept count of changes to items' text or dataset.
@@ -391,23 +453,12 @@ impl Store {
         let e = |e| sql_err(&path, e);
         let spooled = |source| StoreError::Spool { path: path.clone(), source };
         let dir = path.parent().filter(|d| d.is_dir());
-        let mut covered = vec![false; pending.len()];
-        let (vocab, fed) = match counted {
-            Some(mut c) => {
-                let coverage = Coverage::new(&c.datasets, work);
-                let mut entries = c.entries.read().map_err(spooled)?;
-                while let Some(e) = entries.next_entry().map_err(spooled)? {
-                    if let Some(k) = coverage.covers(&e) {
-                        covered[k] = true;
-                    }
-                }
-                (c.vocab, Some((c.spool, c.entries, coverage)))
-            }
-            None => (Vocab::default(), None),
+        // The items an import counted are not in `pending` (see `index_work`).
+        let (vocab, fed) = match (counted, &work.fed) {
+            (Some(c), Some(fed)) => (c.vocab, Some((c.spool, c.entries, fed))),
+            _ => (Vocab::default(), None),
         };
-        let uncounted: Vec<&Pending> =
-            pending.iter().zip(&covered).filter(|(_, c)| !**c).map(|(p, _)| p).collect();
-        drop(covered);
+        let uncounted: Vec<&Pending> = pending.iter().collect();
         let mut found = Found { vocab, items: Spool::new(dir).map_err(spooled)? };
         let tx = self.conn.transaction().map_err(e)?;
         remove(&tx, &work.removed).map_err(e)?;
@@ -432,14 +483,13 @@ impl Store {
         drop(tx);
         let now = crate::model::now_rfc3339();
         let fed = match fed {
-            Some((spool, mut entries, coverage)) => {
+            Some((spool, mut entries, fed)) => {
                 let entries = entries.read().map_err(spooled)?;
-                Some((spool.read().map_err(spooled)?, entries, coverage))
+                Some((spool.read().map_err(spooled)?, entries, fed, 0))
             }
             None => None,
         };
         let mut terms = Terms {
-            pending,
             fed,
             counted: found.items.read().map_err(spooled)?,
             uncounted: uncounted.iter(),
@@ -482,7 +532,7 @@ impl Store {
 
 /// One item's keywords as chosen, for the keyword pass to write.
 struct Chosen<'p> {
-    item: &'p Pending,
+    item: Pending,
     /// Its dataset's taxonomy now.
     labels_hash: &'p str,
     keywords: Vec<String>,
@@ -505,63 +555,136 @@ fn choose_keywords<'p>(
     Ok(chunk)
 }
 
-/// Which pending item each item an import counted stands for: the same item, with the same
-/// text, dataset and taxonomy as the refresh finds them now (else none: counted again).
-struct Coverage<'w> {
-    pending: &'w [Pending],
-    /// The import's dataset numbers in the refresh's, where name and taxonomy still agree.
-    same_dataset: Vec<Option<u32>>,
+/// The import's dataset numbers (`counted`: name, taxonomy hash) in the refresh's
+/// (`datasets`), where name and taxonomy still agree.
+fn same_datasets(counted: &[(String, String)], datasets: &[DatasetLabels]) -> Vec<Option<u32>> {
+    counted
+        .iter()
+        .map(|(name, labels_hash)| {
+            let now =
+                datasets.iter().position(|d| d.name == *name && d.labels_hash == *labels_hash);
+            now.map(|n| n as u32)
+        })
+        .collect()
 }
 
-impl<'w> Coverage<'w> {
-    fn new(counted_datasets: &[(String, String)], work: &'w Work) -> Self {
-        let same_dataset = counted_datasets
-            .iter()
-            .map(|(name, labels_hash)| {
-                let now = work.datasets.iter().position(|d| {
-                    d.name.as_str() == name.as_str()
-                        && d.labels_hash.as_str() == labels_hash.as_str()
-                });
-                now.map(|n| n as u32)
-            })
-            .collect();
-        Coverage { pending: &work.pending, same_dataset }
+/// Whether the ids of an import's entries go up (as they do for new items): then they can be
+/// matched with the items as the items are read, in id order.
+fn ascending(entries: &mut Entries) -> std::io::Result<bool> {
+    let mut reader = entries.read()?;
+    let mut last = i64::MIN;
+    while let Some(e) = reader.next_entry()? {
+        if e.id <= last {
+            return Ok(false);
+        }
+        last = e.id;
+    }
+    Ok(true)
+}
+
+/// An import's entries, ascending by id, matched with the items to index as they are read.
+struct Merge {
+    entries: EntryReader,
+    /// The next entry not yet matched, and its place among the entries.
+    next: Option<(usize, Entry)>,
+    read: usize,
+    covers: Vec<bool>,
+    covered: usize,
+}
+
+impl Merge {
+    fn new(entries: EntryReader, len: usize) -> Self {
+        Merge { entries, next: None, read: 0, covers: vec![false; len], covered: 0 }
     }
 
-    /// The pending item (its index) `e` stands for.
-    fn covers(&self, e: &Entry) -> Option<usize> {
-        let k = self.pending.binary_search_by_key(&e.id, |p| p.id).ok()?;
-        let p = &self.pending[k];
-        let dataset = self.same_dataset.get(e.dataset as usize).copied().flatten();
-        let same = !p.rescore_only && p.hash == e.hash && dataset == Some(p.dataset);
-        same.then_some(k)
+    /// Whether an entry stands for `p` (of dataset `now`): the same item, with the same text,
+    /// dataset and taxonomy. Items come in id order; entries of ids passed stand for nothing.
+    fn covers(
+        &mut self,
+        p: &Pending,
+        now: &DatasetLabels,
+        counted: &[(String, String)],
+    ) -> std::io::Result<bool> {
+        loop {
+            if self.next.is_none() {
+                let Some(e) = self.entries.next_entry()? else { return Ok(false) };
+                self.next = Some((self.read, e));
+                self.read += 1;
+            }
+            let Some((k, e)) = self.next else { return Ok(false) };
+            if e.id > p.id {
+                return Ok(false);
+            }
+            self.next = None;
+            if e.id < p.id {
+                continue;
+            }
+            let dataset = counted.get(e.dataset as usize);
+            let same =
+                dataset.is_some_and(|(name, hash)| *name == now.name && *hash == now.labels_hash);
+            let stands = same && !p.rescore_only && p.hash == e.hash;
+            if stands {
+                self.covers[k] = true;
+                self.covered += 1;
+            }
+            return Ok(stands);
+        }
     }
+}
+
+/// [`Fed`] for entries in any order (an import that wrote an item twice): each entry is looked
+/// up among the pending items, and the items an entry stands for leave `pending`.
+fn cover_by_search(
+    entries: &mut Entries,
+    pending: &mut Vec<Pending>,
+    same_dataset: Vec<Option<u32>>,
+) -> std::io::Result<Fed> {
+    let mut covers = Vec::with_capacity(entries.len());
+    let mut taken = vec![false; pending.len()];
+    let mut reader = entries.read()?;
+    while let Some(e) = reader.next_entry()? {
+        let k = pending.binary_search_by_key(&e.id, |p| p.id).ok().filter(|k| {
+            let p = &pending[*k];
+            let dataset = same_dataset.get(e.dataset as usize).copied().flatten();
+            !p.rescore_only && p.hash == e.hash && dataset == Some(p.dataset)
+        });
+        if let Some(k) = k {
+            taken[k] = true;
+        }
+        covers.push(k.is_some());
+    }
+    let covered = taken.iter().filter(|t| **t).count();
+    let mut left = taken.iter();
+    pending.retain(|_| !left.next().copied().unwrap_or(false));
+    Ok(Fed { covers, same_dataset, covered })
 }
 
 /// The keyword pass's input, in order: the items counted during an import, then those the
 /// text pass counted.
 struct Terms<'p, 'u> {
-    pending: &'p [Pending],
-    /// The import's spool, its entries read alongside, and what they stand for.
-    fed: Option<(SpoolReader, EntryReader, Coverage<'p>)>,
+    /// The import's spool, its entries read alongside, what they stand for, and how many
+    /// entries were read.
+    fed: Option<(SpoolReader, EntryReader, &'p Fed, usize)>,
     counted: SpoolReader,
     uncounted: std::slice::Iter<'u, &'p Pending>,
 }
 
-impl<'p> Terms<'p, '_> {
-    fn next(&mut self) -> std::io::Result<Option<(&'p Pending, Interned)>> {
-        if let Some((reader, entries, coverage)) = &mut self.fed {
+impl Terms<'_, '_> {
+    fn next(&mut self) -> std::io::Result<Option<(Pending, Interned)>> {
+        if let Some((reader, entries, fed, read)) = &mut self.fed {
             while let Some(e) = entries.next_entry()? {
                 // Items that no longer stand for a pending item are read past.
                 let Some(item) = reader.next_item()? else { break };
-                if let Some(k) = coverage.covers(&e) {
-                    return Ok(Some((&self.pending[k], item)));
+                let k = *read;
+                *read += 1;
+                if let Some(p) = fed.item(k, &e) {
+                    return Ok(Some((p, item)));
                 }
             }
             self.fed = None;
         }
         let Some(p) = self.uncounted.next() else { return Ok(None) };
-        Ok(self.counted.next_item()?.map(|item| (*p, item)))
+        Ok(self.counted.next_item()?.map(|item| (**p, item)))
     }
 }
 
@@ -1244,5 +1367,37 @@ mod tests {
         assert_eq!(fed.text_search("zeppelin", 5).unwrap().len(), 1);
         let gone = last.title.split_whitespace().next().unwrap().to_lowercase();
         assert_eq!(fed.text_search(&gone, 20).unwrap(), after.text_search(&gone, 20).unwrap());
+    }
+
+    /// An import's counted items, matched with the items in id order: those changed or
+    /// deleted by another writer since are indexed from the store, the rest from the counts,
+    /// and the index is the one a refresh after would build.
+    #[test]
+    fn counted_items_changed_or_deleted_since_are_indexed_as_they_are_now() {
+        let p = phrases("stack trace");
+        let m = matcher(&p);
+        let items = mixed();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut fed = Store::open(&path).unwrap();
+        fed.index_as_written("d", p.clone()).unwrap();
+        fed.upsert_items(&items, "t").unwrap();
+        // Another process changes one item and deletes another before the refresh.
+        let mut now = items.clone();
+        now[3].body = "completely new words: segfault in the allocator".into();
+        let mut other = Store::open(&path).unwrap();
+        other.upsert_items(&now[3..4], "t").unwrap();
+        other.conn.execute("DELETE FROM items WHERE key = ?1", [&now[7].key]).unwrap();
+        now.remove(7);
+        let r = fed.refresh_index(&m).unwrap();
+        assert_eq!((r.indexed, r.removed, r.docs), (9, 1, 9));
+        // The same writes with no counting, indexed after them (the same ids, too).
+        let mut want = Store::open_in_memory().unwrap();
+        want.upsert_items(&items, "t").unwrap();
+        want.upsert_items(&now[3..4], "t").unwrap();
+        want.conn.execute("DELETE FROM items WHERE key = ?1", [&items[7].key]).unwrap();
+        want.refresh_index(&m).unwrap();
+        assert_eq!(index_of(&fed, &now), index_of(&want, &now));
+        assert_eq!(fed.text_search("segfault", 5).unwrap().len(), 1);
     }
 }
