@@ -107,9 +107,11 @@ impl Store {
         let batch = Batch { items, derived, hashes: &hashes, now, source };
         let mut counts = UpsertCounts::default();
         let mut from = 0;
+        // Texts of parts cut short for a save, indexed with the batch's last part.
+        let mut carried = Vec::new();
         loop {
             self.let_saves_pass();
-            let (part, to) = self.upsert_part(&batch, from)?;
+            let (part, to) = self.upsert_part(&batch, from, &mut carried)?;
             counts.add(part);
             if to >= items.len() {
                 return Ok(counts);
@@ -120,8 +122,16 @@ impl Store {
 
     /// Write `batch` from item `from` on in one transaction, to its end or (a store that
     /// [yields](Store::yield_to_saves)) to where a save was found announced; returns what was
-    /// written and where it stopped.
-    fn upsert_part(&mut self, batch: &Batch, from: usize) -> Result<(UpsertCounts, usize)> {
+    /// written and where it stopped. A part cut short for a save commits its items at once and
+    /// leaves their texts in `carried`, indexed with the batch's last part: the save waits for a
+    /// few hundred items' rows, not for their text too (a refresh in between indexes them
+    /// itself).
+    fn upsert_part(
+        &mut self,
+        batch: &Batch,
+        from: usize,
+        carried: &mut Vec<Text>,
+    ) -> Result<(UpsertCounts, usize)> {
         let path = self.path.clone();
         let turn = if self.yields { self.turn_file() } else { None };
         let tx = self.conn.transaction().map_err(|e| sql_err(&path, e))?;
@@ -130,7 +140,7 @@ impl Store {
             new: Vec::with_capacity(ROWS_PER_INSERT),
             new_keys: HashSet::new(),
             counts: UpsertCounts::default(),
-            texts: Vec::new(),
+            texts: std::mem::take(carried),
         };
         let mut to = batch.items.len();
         for (i, item) in batch.items.iter().enumerate().skip(from) {
@@ -168,6 +178,11 @@ impl Store {
         }
         w.insert_waiting(&tx).map_err(|e| sql_err(&path, e))?;
         let Writing { counts, texts, .. } = w;
+        if to < batch.items.len() {
+            *carried = texts;
+            tx.commit().map_err(|e| sql_err(&path, e))?;
+            return Ok((counts, to));
+        }
         // After every item: FTS5 writes its pending rows out at each statement savepoint, and
         // the items' statements (with their triggers) open one each.
         let mut df_delta = HashMap::new();
@@ -1160,27 +1175,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.db");
         let items: Vec<Item> = (0..1000)
-            .map(|i| Item { key: format!("k{i}"), dataset: "d".into(), ..Default::default() })
+            .map(|i| Item {
+                key: format!("k{i}"),
+                dataset: "d".into(),
+                title: format!("w{i}"),
+                ..Default::default()
+            })
             .collect();
         let hashes: Vec<String> = items.iter().map(Item::content_hash).collect();
         let batch = Batch { items: &items, derived: None, hashes: &hashes, now: "t", source: None };
         let saver = Store::open(&p).unwrap();
         let other = Store::open(&p).unwrap();
         let mut bulk = Store::open(&p).unwrap();
+        let mut carried = Vec::new();
         let guard = saver.announce_save().unwrap();
-        let (counts, to) = bulk.upsert_part(&batch, 0).unwrap();
+        let (counts, to) = bulk.upsert_part(&batch, 0, &mut carried).unwrap();
         assert_eq!((counts.inserted, to), (1000, 1000), "not yielding: the batch whole");
         bulk.conn.execute("DELETE FROM items", []).unwrap();
         bulk.yield_to_saves();
-        let (counts, to) = bulk.upsert_part(&batch, 0).unwrap();
+        bulk.index_as_written("d", crate::text::keywords::LabelPhrases::default()).unwrap();
+        let (counts, to) = bulk.upsert_part(&batch, 0, &mut carried).unwrap();
         assert_eq!((counts.inserted, to), (SAVE_CHECK, SAVE_CHECK));
         assert_eq!(other.item_count(None).unwrap(), SAVE_CHECK as i64, "committed");
-        let (counts, to) = bulk.upsert_part(&batch, to).unwrap();
+        assert!(other.text_search("w5", 5).unwrap().is_empty(), "its text waits");
+        let (counts, to) = bulk.upsert_part(&batch, to, &mut carried).unwrap();
         assert_eq!((counts.inserted, to), (SAVE_CHECK, 2 * SAVE_CHECK));
+        assert_eq!(carried.len(), 2 * SAVE_CHECK);
         drop(guard);
-        let (counts, to) = bulk.upsert_part(&batch, to).unwrap();
+        let (counts, to) = bulk.upsert_part(&batch, to, &mut carried).unwrap();
         assert_eq!((counts.inserted, to), (1000 - 2 * SAVE_CHECK, 1000), "nothing announced");
         assert_eq!(other.item_count(None).unwrap(), 1000);
+        assert!(carried.is_empty());
+        for word in ["w5", "w260", "w999"] {
+            assert_eq!(other.text_search(word, 5).unwrap().len(), 1, "{word} indexed at the end");
+        }
         // Through the whole call, with no save announced, all of it in one go.
         bulk.conn.execute("DELETE FROM items", []).unwrap();
         assert_eq!(bulk.upsert_items_from(&items, None, "t", None).unwrap().inserted, 1000);
