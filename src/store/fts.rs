@@ -800,14 +800,18 @@ pub(super) fn write_texts_as_written(
 ) -> rusqlite::Result<()> {
     let above: i64 =
         tx.query_row("SELECT coalesce(max(item_id), 0) FROM item_index", [], |r| r.get(0))?;
-    let fresh: Vec<&super::feed::Text> = texts.iter().filter(|t| t.id > above).collect();
-    for group in fresh.chunks(super::ROWS_PER_INSERT) {
+    // An item written twice in one transaction goes the long way the second time.
+    let mut seen = std::collections::HashSet::new();
+    let fresh: Vec<bool> = texts.iter().map(|t| t.id > above && seen.insert(t.id)).collect();
+    let rows: Vec<&super::feed::Text> =
+        texts.iter().zip(&fresh).filter(|(_, f)| **f).map(|(t, _)| t).collect();
+    for group in rows.chunks(super::ROWS_PER_INSERT) {
         insert_pending_rows(tx, group)?;
     }
     let mut insert =
         tx.prepare_cached("INSERT INTO item_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?;
-    for t in texts {
-        match t.id > above {
+    for (t, fresh) in texts.iter().zip(fresh) {
+        match fresh {
             true => insert.execute(params![t.id, t.title, t.rest]).map(drop)?,
             false => write_text(tx, t.id, &t.hash, &t.title, &t.rest, df_delta)?,
         }
@@ -1396,6 +1400,31 @@ mod tests {
         want.upsert_items(&items, "t").unwrap();
         want.upsert_items(&now[3..4], "t").unwrap();
         want.conn.execute("DELETE FROM items WHERE key = ?1", [&items[7].key]).unwrap();
+        want.refresh_index(&m).unwrap();
+        assert_eq!(index_of(&fed, &now), index_of(&want, &now));
+        assert_eq!(fed.text_search("segfault", 5).unwrap().len(), 1);
+    }
+
+    /// An item written twice in one import transaction (a second record of its key) is
+    /// indexed with its last text, as a refresh after would index it.
+    #[test]
+    fn an_item_written_twice_in_one_write_is_indexed_with_its_last_text() {
+        let p = phrases("stack trace");
+        let m = matcher(&p);
+        let items = mixed();
+        let mut again = items[3].clone();
+        again.body = "completely new words: segfault in the allocator".into();
+        let mut batch = items.clone();
+        batch.push(again.clone());
+        let mut fed = Store::open_in_memory().unwrap();
+        fed.index_as_written("d", p.clone()).unwrap();
+        let c = fed.upsert_items(&batch, "t").unwrap();
+        assert_eq!((c.inserted, c.updated), (10, 1));
+        fed.refresh_index(&m).unwrap();
+        let mut now = items.clone();
+        now[3] = again;
+        let mut want = Store::open_in_memory().unwrap();
+        want.upsert_items(&now, "t").unwrap();
         want.refresh_index(&m).unwrap();
         assert_eq!(index_of(&fed, &now), index_of(&want, &now));
         assert_eq!(fed.text_search("segfault", 5).unwrap().len(), 1);
