@@ -10,7 +10,6 @@ use std::path::Path;
 use proptest::prelude::*;
 use sift::app::Context;
 use sift::model::Item;
-use sift::sources::files::Format;
 use sift::sources::import::{ImportOptions, import_file};
 use sift::suggest::prompt::{ExampleSource, PromptBundle, SimilarGold};
 use sift::workspace::{Overrides, Workspace};
@@ -70,14 +69,7 @@ fn exercise(texts: &[String]) {
     std::fs::write(&chats, convo.to_string() + "\n").unwrap();
     let mut ctx = open(ws);
     for (path, dataset) in [(&file, "d"), (&chats, "c")] {
-        let opts = ImportOptions {
-            dataset: dataset.into(),
-            format: Format::Auto,
-            taxonomy: None,
-            label_column: None,
-            annotator: None,
-            mixed_kinds: false,
-        };
+        let opts = ImportOptions { dataset: dataset.into(), ..Default::default() };
         import_file(&mut ctx, path, &opts).unwrap();
     }
     sift::similar::refresh_index(&mut ctx).unwrap();
@@ -137,14 +129,7 @@ proptest! {
         for name in ["x.jsonl", "x.csv"] {
             let file = ws.join(name);
             std::fs::write(&file, &bytes).unwrap();
-            let opts = ImportOptions {
-                dataset: "d".into(),
-                format: Format::Auto,
-                taxonomy: None,
-                label_column: None,
-                annotator: None,
-                mixed_kinds: false,
-            };
+            let opts = ImportOptions { dataset: "d".into(), ..Default::default() };
             let _ = import_file(&mut ctx, &file, &opts);
         }
     }
@@ -165,14 +150,7 @@ fn one_keyword_items_find_each_other() {
     )
     .unwrap();
     let mut ctx = open(ws);
-    let opts = ImportOptions {
-        dataset: "one".into(),
-        format: Format::Auto,
-        taxonomy: None,
-        label_column: None,
-        annotator: None,
-        mixed_kinds: false,
-    };
+    let opts = ImportOptions { dataset: "one".into(), ..Default::default() };
     import_file(&mut ctx, &file, &opts).unwrap();
     sift::similar::refresh_index(&mut ctx).unwrap();
     let found = sift::similar::similar(&ctx.store, "one:1", 5).unwrap();

@@ -25,7 +25,7 @@ const MAX_LISTED_ERRORS: usize = 200;
 /// used: labels from a file are not that person's decisions.
 pub const IMPORT_ANNOTATOR: &str = "import";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
     pub dataset: String,
     pub format: Format,
@@ -311,15 +311,15 @@ pub fn import_from(
     summary.updated = counts.updated;
     summary.unchanged = counts.unchanged;
     labels.finish(ctx)?;
-    let listed = labels.errors.len();
-    for e in std::mem::take(&mut labels.errors) {
+    let listed = labels.tally.errors.len();
+    for e in std::mem::take(&mut labels.tally.errors) {
         note_error(&mut summary, e);
     }
-    errors += labels.refused - listed;
-    if replay && labels.written > 0 {
+    errors += labels.tally.refused - listed;
+    if replay && labels.tally.written > 0 {
         log::replay(&ctx.ws, &mut ctx.store)?;
     }
-    summary.label_records = labels.written;
+    summary.label_records = labels.tally.written;
     if errors > summary.errors.len() {
         summary.errors.push(format!("... and {} more bad records", errors - summary.errors.len()));
     }
@@ -432,11 +432,7 @@ struct LabelLog<'a> {
     pending: Vec<Labelled>,
     /// Where chunks go when there are no answers to compare with (a first import).
     background: Option<Background>,
-    written: usize,
-    /// The first labels refused, in file order (reported after the records' own errors).
-    errors: Vec<String>,
-    /// Labels refused in all.
-    refused: usize,
+    tally: Recorded,
 }
 
 /// A record's key, its location in the file, and its labels as the file gives them.
@@ -454,27 +450,55 @@ struct Background {
     thread: Option<std::thread::JoinHandle<Result<Recorded>>>,
 }
 
-/// What the background thread recorded.
+/// What was recorded of a file's labels.
 #[derive(Default)]
 struct Recorded {
     written: usize,
+    /// The first labels refused, in file order (reported after the records' own errors).
     errors: Vec<String>,
+    /// Labels refused in all.
     refused: usize,
 }
 
 impl Recorded {
-    /// Check one chunk and append what passes (nothing to compare with: all of it).
-    fn chunk(&mut self, to: &LogTarget, labels: Vec<Labelled>, room: usize) -> Result<()> {
-        let (records, errors) = label_records(&to.taxonomy, &to.annotator, &HashMap::new(), labels);
-        self.refused += errors.len();
-        let room = room.saturating_sub(self.errors.len());
-        self.errors.extend(errors.into_iter().take(room));
+    /// Check one chunk and append what passes and differs from the `current` answers.
+    fn chunk(
+        &mut self,
+        to: LogRef,
+        current: &HashMap<String, Vec<String>>,
+        labels: Vec<Labelled>,
+    ) -> Result<()> {
+        let (records, errors) = label_records(to.taxonomy, to.annotator, current, labels);
+        self.refuse(errors.len(), errors);
         if !records.is_empty() {
-            log::append_many(&to.ws, &to.dataset, &to.annotator, &records)?;
+            log::append_many(to.ws, to.dataset, to.annotator, &records)?;
         }
         self.written += records.len();
         Ok(())
     }
+
+    /// Count `refused` labels and list the first of `errors` (refusals beyond what is listed
+    /// are only counted).
+    fn refuse(&mut self, refused: usize, errors: Vec<String>) {
+        self.refused += refused;
+        let room = MAX_LISTED_ERRORS.saturating_sub(self.errors.len());
+        self.errors.extend(errors.into_iter().take(room));
+    }
+
+    /// Add what another tally recorded after this one's.
+    fn add(&mut self, other: Recorded) {
+        self.written += other.written;
+        self.refuse(other.refused, other.errors);
+    }
+}
+
+/// Which log a chunk goes to, and the taxonomy it is checked against.
+#[derive(Clone, Copy)]
+struct LogRef<'a> {
+    ws: &'a crate::workspace::Workspace,
+    taxonomy: &'a Taxonomy,
+    annotator: &'a str,
+    dataset: &'a str,
 }
 
 /// Which log the background thread appends to, and the taxonomy it checks against.
@@ -485,8 +509,19 @@ struct LogTarget {
     dataset: String,
 }
 
+impl LogTarget {
+    fn as_ref(&self) -> LogRef<'_> {
+        LogRef {
+            ws: &self.ws,
+            taxonomy: &self.taxonomy,
+            annotator: &self.annotator,
+            dataset: &self.dataset,
+        }
+    }
+}
+
 impl Background {
-    fn start(target: LogTarget, room: usize) -> Result<Background> {
+    fn start(target: LogTarget) -> Result<Background> {
         // One chunk queued while one is written: the import never runs far ahead of its log.
         let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<Labelled>>(1);
         let thread = std::thread::Builder::new()
@@ -495,7 +530,7 @@ impl Background {
                 crate::background::lower_priority();
                 let mut recorded = Recorded::default();
                 for chunk in received {
-                    recorded.chunk(&target, chunk, room)?;
+                    recorded.chunk(target.as_ref(), &HashMap::new(), chunk)?;
                 }
                 Ok(recorded)
             })
@@ -539,9 +574,7 @@ impl<'a> LabelLog<'a> {
             answered: None,
             pending: Vec::new(),
             background: None,
-            written: 0,
-            errors: Vec::new(),
-            refused: 0,
+            tally: Recorded::default(),
         }
     }
 
@@ -582,31 +615,25 @@ impl<'a> LabelLog<'a> {
             .store
             .answers_to(self.dataset, self.annotator, &keys)
             .context("reading current answers")?;
-        let (records, errors) = label_records(self.taxonomy, self.annotator, &current, labels);
-        // Refusals beyond what is listed are only counted.
-        self.refused += errors.len();
-        let room = MAX_LISTED_ERRORS.saturating_sub(self.errors.len());
-        self.errors.extend(errors.into_iter().take(room));
-        if !records.is_empty() {
-            log::append_many(&ctx.ws, self.dataset, self.annotator, &records)?;
-        }
-        self.written += records.len();
-        Ok(())
+        let to = LogRef {
+            ws: &ctx.ws,
+            taxonomy: self.taxonomy,
+            annotator: self.annotator,
+            dataset: self.dataset,
+        };
+        self.tally.chunk(to, &current, labels)
     }
 
     /// Hand a chunk to the background thread (started at the first).
     fn send(&mut self, ctx: &Context, labels: Vec<Labelled>) -> Result<()> {
         let background = match self.background.take() {
             Some(b) => b,
-            None => Background::start(
-                LogTarget {
-                    ws: ctx.ws.clone(),
-                    taxonomy: self.taxonomy.clone(),
-                    annotator: self.annotator.to_string(),
-                    dataset: self.dataset.to_string(),
-                },
-                MAX_LISTED_ERRORS,
-            )?,
+            None => Background::start(LogTarget {
+                ws: ctx.ws.clone(),
+                taxonomy: self.taxonomy.clone(),
+                annotator: self.annotator.to_string(),
+                dataset: self.dataset.to_string(),
+            })?,
         };
         if background.send(labels) {
             self.background = Some(background);
@@ -628,11 +655,7 @@ impl<'a> LabelLog<'a> {
 
     fn finish_background(&mut self) -> Result<()> {
         let Some(mut background) = self.background.take() else { return Ok(()) };
-        let recorded = background.finish()?;
-        self.written += recorded.written;
-        self.refused += recorded.refused;
-        let room = MAX_LISTED_ERRORS.saturating_sub(self.errors.len());
-        self.errors.extend(recorded.errors.into_iter().take(room));
+        self.tally.add(background.finish()?);
         Ok(())
     }
 }
@@ -729,15 +752,7 @@ mod tests {
             .collect();
         std::fs::write(&file, lines).unwrap();
         let ctx = Context::open(Some(dir), &Overrides::default()).unwrap();
-        let opts = ImportOptions {
-            dataset: "d".into(),
-            format: Format::Auto,
-            taxonomy: None,
-            label_column: None,
-            annotator: None,
-            mixed_kinds: false,
-        };
-        (ctx, file, opts)
+        (ctx, file, ImportOptions { dataset: "d".into(), ..Default::default() })
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub(super) struct Counted {
 pub(super) struct Entries {
     out: BufWriter<File>,
     len: usize,
+    /// The last id written, and whether every id so far went up (as for new items).
+    last: Option<i64>,
+    ascending: bool,
 }
 
 /// Bytes of one entry on disk: id, hash length, hash bytes, dataset.
@@ -72,7 +75,8 @@ impl Entries {
     /// An empty file beside the store (`dir`), else in the system's temporary folder.
     pub fn new(dir: Option<&Path>) -> io::Result<Entries> {
         let file = super::spool::temp_file(dir)?;
-        Ok(Entries { out: BufWriter::with_capacity(1 << 16, file), len: 0 })
+        let out = BufWriter::with_capacity(1 << 16, file);
+        Ok(Entries { out, len: 0, last: None, ascending: true })
     }
 
     pub fn push(&mut self, e: &Entry) -> io::Result<()> {
@@ -82,12 +86,19 @@ impl Entries {
         record[9..25].copy_from_slice(&e.hash.bytes);
         record[25..].copy_from_slice(&e.dataset.to_le_bytes());
         self.len += 1;
+        self.ascending &= self.last.is_none_or(|last| e.id > last);
+        self.last = Some(e.id);
         self.out.write_all(&record)
     }
 
     /// Entries written.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Whether the ids went up from each entry to the next.
+    pub fn ascending(&self) -> bool {
+        self.ascending
     }
 
     /// The entries, in order, from the start (as often as wanted: the file stays).
@@ -248,6 +259,8 @@ mod tests {
             for e in &entries {
                 file.push(e).unwrap();
             }
+            let up = entries.windows(2).all(|w| w[1].id > w[0].id);
+            proptest::prop_assert_eq!(file.ascending(), up);
             for _ in 0..2 {
                 let mut r = file.read().unwrap();
                 let mut back = Vec::new();

@@ -199,7 +199,7 @@ impl Store {
         };
         let mut merge = None;
         if let Some(e) = &mut entries
-            && ascending(e).map_err(spooled)?
+            && e.ascending()
         {
             merge = Some(Merge::new(e.read().map_err(spooled)?, e.len()));
         }
@@ -566,20 +566,6 @@ fn same_datasets(counted: &[(String, String)], datasets: &[DatasetLabels]) -> Ve
             now.map(|n| n as u32)
         })
         .collect()
-}
-
-/// Whether the ids of an import's entries go up (as they do for new items): then they can be
-/// matched with the items as the items are read, in id order.
-fn ascending(entries: &mut Entries) -> std::io::Result<bool> {
-    let mut reader = entries.read()?;
-    let mut last = i64::MIN;
-    while let Some(e) = reader.next_entry()? {
-        if e.id <= last {
-            return Ok(false);
-        }
-        last = e.id;
-    }
-    Ok(true)
 }
 
 /// An import's entries, ascending by id, matched with the items to index as they are read.
